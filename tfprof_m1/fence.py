@@ -1,0 +1,126 @@
+"""Device fences: block the host until queued device work has finished.
+
+On GPUs TensorFlow dispatches asynchronously, so a host clock read without a fence measures
+dispatch, not compute. Two fences:
+
+- ``sync_devices``: ``tf.test.experimental.sync_devices()`` runs a ``SyncDevice`` op on every
+  device. Its blocking kernel exists only for CUDA and ROCm; on a PluggableDevice such as
+  tensorflow-metal it is very likely a no-op, so it is chosen only for CUDA/ROCm GPUs.
+- ``host_read``: copies one element of a tensor that depends on the last queued work to the host
+  (``.numpy()``). The copy cannot finish before the work that produces the tensor, on any device
+  whose queue runs in order. This is the fence everywhere else, CPU included, so the CPU runs the
+  same code path as a Metal GPU.
+
+Which fence ran, and what one call costs on an idle device, go into the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from tfprof_m1.stats import summarize
+
+SYNC_DEVICES = "sync_devices"
+HOST_READ = "host_read"
+
+
+def select_fence_kind(gpu_details: Sequence[Mapping[str, Any]], built_with_cuda: bool, built_with_rocm: bool) -> str:
+    """Choose the fence from what TensorFlow reports about its GPUs.
+
+    Args:
+        gpu_details: ``tf.config.experimental.get_device_details`` of each visible GPU.
+        built_with_cuda: ``tf.test.is_built_with_cuda()``.
+        built_with_rocm: ``tf.test.is_built_with_rocm()``.
+
+    Returns:
+        ``"sync_devices"`` when every GPU is a CUDA or ROCm device (they report a
+        ``compute_capability``; PluggableDevices such as Metal do not), else ``"host_read"``.
+    """
+    if not gpu_details or not (built_with_cuda or built_with_rocm):
+        return HOST_READ
+    if all("compute_capability" in details for details in gpu_details):
+        return SYNC_DEVICES
+    return HOST_READ
+
+
+class HostReadFence:
+    """Fence by reading one element of a dependent tensor back to the host.
+
+    Args:
+        default_probe: returns a tensor to read when the caller names none, for example the last
+            trainable variable (its value depends on the last optimizer update).
+    """
+
+    name = HOST_READ
+
+    def __init__(self, default_probe: Callable[[], Any]) -> None:
+        self._default_probe = default_probe
+
+    def __call__(self, *depends_on: Any) -> None:
+        import tensorflow as tf
+
+        tensor = depends_on[-1] if depends_on else self._default_probe()
+        if isinstance(tensor, (list, tuple)):
+            tensor = tensor[-1]
+        if not isinstance(tensor, tf.Tensor):
+            tensor = tf.convert_to_tensor(tensor)  # reads a variable's current value
+        if tensor.shape.num_elements() != 1:  # copy one element, not the whole tensor
+            tensor = tf.reshape(tensor, [-1])[:1]
+        tensor.numpy()
+
+
+class SyncDevicesFence:
+    """Fence through ``tf.test.experimental.sync_devices()`` (blocking on CUDA and ROCm)."""
+
+    name = SYNC_DEVICES
+
+    def __call__(self, *depends_on: Any) -> None:
+        import tensorflow as tf
+
+        tf.test.experimental.sync_devices()
+
+
+def make_fence(kind: str, default_probe: Callable[[], Any]) -> HostReadFence | SyncDevicesFence:
+    if kind == SYNC_DEVICES:
+        return SyncDevicesFence()
+    if kind == HOST_READ:
+        return HostReadFence(default_probe)
+    raise ValueError(f"unknown fence {kind!r}")
+
+
+def detect_fence_kind() -> str:
+    """:func:`select_fence_kind` for the GPUs this process sees."""
+    import tensorflow as tf
+
+    details = []
+    for gpu in tf.config.get_visible_devices("GPU"):
+        try:
+            details.append(tf.config.experimental.get_device_details(gpu))
+        except Exception:  # details are best effort; an unknown GPU gets the safe fence
+            details.append({})
+    return select_fence_kind(details, tf.test.is_built_with_cuda(), tf.test.is_built_with_rocm())
+
+
+@dataclass
+class FenceCost:
+    """What one fence call costs on an idle device (ms), from repeated calls."""
+
+    name: str
+    calls: int
+    median_ms: float
+    iqr_ms: float
+
+
+def measure_fence_cost(fence: Callable[..., None], calls: int = 50, clock: Callable[[], float] = time.perf_counter) -> FenceCost:
+    """Time ``calls`` fence calls back to back, after one untimed call to settle the device."""
+    fence()
+    samples = []
+    for _ in range(calls):
+        start = clock()
+        fence()
+        samples.append((clock() - start) * 1000.0)
+    summary = summarize(samples)
+    assert summary is not None
+    return FenceCost(name=getattr(fence, "name", type(fence).__name__), calls=calls, median_ms=summary.median, iqr_ms=summary.iqr)
