@@ -113,7 +113,9 @@ class FenceCost:
     iqr_ms: float
 
 
-def measure_fence_cost(fence: Callable[..., None], calls: int = 50, clock: Callable[[], float] = time.perf_counter) -> FenceCost:
+def measure_fence_cost(
+    fence: Callable[..., None], calls: int = 50, clock: Callable[[], float] = time.perf_counter, name: str | None = None
+) -> FenceCost:
     """Time ``calls`` fence calls back to back, after one untimed call to settle the device."""
     fence()
     samples = []
@@ -123,4 +125,4 @@ def measure_fence_cost(fence: Callable[..., None], calls: int = 50, clock: Calla
         samples.append((clock() - start) * 1000.0)
     summary = summarize(samples)
     assert summary is not None
-    return FenceCost(name=getattr(fence, "name", type(fence).__name__), calls=calls, median_ms=summary.median, iqr_ms=summary.iqr)
+    return FenceCost(name=name or getattr(fence, "name", type(fence).__name__), calls=calls, median_ms=summary.median, iqr_ms=summary.iqr)

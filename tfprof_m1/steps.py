@@ -108,6 +108,10 @@ class TrainSteps:
         profiler.sync(token)
         return token
 
+    def token(self) -> "tf.Tensor":
+        """The token as of now (eager): what the steps return, for a fence or its cost probe."""
+        return self._token()
+
     # -- per-epoch metrics ----------------------------------------------------------------------
     def reset_metrics(self) -> None:
         for total in (self._loss_sum, self._correct, self._seen):

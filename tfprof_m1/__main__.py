@@ -1,0 +1,5 @@
+import sys
+
+from tfprof_m1.cli import main
+
+sys.exit(main())

@@ -1,0 +1,208 @@
+"""One benchmark run: for each model, the profiled custom loop, then Keras ``fit``, into a Report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tfprof_m1.attribution import attribute_epochs
+from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
+from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device
+from tfprof_m1.errors import UserError
+from tfprof_m1.fence import FenceCost, detect_fence_kind, make_fence, measure_fence_cost
+from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLE_EVERY, EpochResult, Sampling, run_profiled_loop
+from tfprof_m1.models import ModelSpec, build_model, get_spec
+from tfprof_m1.pipeline import make_dataset, steps_per_epoch
+from tfprof_m1.profiler import PhaseProfiler
+from tfprof_m1.report import DataInfo, FenceInfo, ModelRun, Report, RunConfig
+from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BenchOptions:
+    """What to run; the CLI flags map one to one onto these fields."""
+
+    models: list[str] = field(default_factory=lambda: ["cifar10"])
+    epochs: int = 3
+    steps: int | None = None
+    batch_size: int = 32
+    data: str = "auto"
+    data_dir: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    fit: bool = True
+    sample_every: int = DEFAULT_SAMPLE_EVERY
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    download: bool = True
+
+    def validate(self) -> None:
+        """Raises UserError for values no run can use (before TensorFlow is imported)."""
+        for name in self.models:
+            get_spec(name)
+        checks = [
+            (self.epochs >= 1, f"--epochs {self.epochs}: must be 1 or more"),
+            (self.steps is None or self.steps >= 1, f"--steps {self.steps}: must be 1 or more"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be 1 or more"),
+            (self.sample_every >= 1, f"--sample-every {self.sample_every}: must be 1 or more"),
+            (self.min_samples >= 0, f"--min-samples {self.min_samples}: must be 0 or more"),
+            (self.data in DATA_MODES, f"--data {self.data!r}: choose one of {', '.join(DATA_MODES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    def config(self) -> RunConfig:
+        return RunConfig(
+            models=list(self.models),
+            epochs=self.epochs,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            data=self.data,
+            data_dir=self.data_dir,
+            device=self.device,
+            seed=self.seed,
+            fit=self.fit,
+            sample_every=self.sample_every,
+            min_samples=self.min_samples,
+        )
+
+
+def _method(fence_name: str, options: BenchOptions) -> dict[str, str]:
+    return {
+        "clock": "time.perf_counter on the host, in ms",
+        "epoch": "wall time between a device fence at epoch start and one at epoch end",
+        "input": "host time blocked in next() on the tf.data iterator, measured on every step",
+        "forward/backward/optimizer": (
+            "split steps (1 in {every}, at least {min} per epoch) time each part, fenced; fused steps' "
+            "host time is divided by the median proportions of the epoch's split steps"
+        ).format(every=options.sample_every, min=options.min_samples),
+        "sync": f"host time in the device fence ({fence_name}) after each step and each split part",
+        "other": "epoch wall time minus the sum of the phases above",
+        "warm-up": "epoch 1 (tracing, autotuning) is reported apart and excluded from steady-state figures",
+        "fit": "Keras model.fit on the same data, timed per epoch by the EpochTimer callback",
+    }
+
+
+def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
+    def line(result: EpochResult) -> str:
+        timing = result.timing
+        seconds = timing.wall_ms / 1000.0
+        rate = timing.examples / seconds if seconds > 0 else 0.0
+        text = f"[{spec.name}] loop epoch {timing.index + 1}/{epochs}: {seconds:.2f} s, {rate:,.0f} examples/s"
+        if result.loss is not None:
+            text += f", loss {result.loss:.4f}, accuracy {result.accuracy:.3f}"
+        return text + (" (warm-up)" if timing.index == 0 else "")
+
+    return line
+
+
+def run_model(spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress) -> tuple[ModelRun, FenceCost]:
+    """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit."""
+    import keras
+
+    steps = steps_per_epoch(data.examples, options.batch_size, options.steps)
+    dataset = make_dataset(data, options.batch_size, options.seed, options.steps)
+    model = build_model(spec, seed=options.seed)
+    from tfprof_m1.steps import TrainSteps
+
+    train_steps = TrainSteps(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
+    fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
+    ready_token = train_steps.token()
+    fence_cost = measure_fence_cost(lambda: fence(ready_token), name=fence.name)
+    sampling = Sampling(options.sample_every, options.min_samples)
+    progress(f"[{spec.name}] custom loop: {options.epochs} epochs × {steps} steps of {options.batch_size}, "
+             f"{len(sampling.split_steps(steps))} split samples per epoch, fence {fence.name}")
+    line = _epoch_line(spec, options.epochs)
+    results = run_profiled_loop(
+        train_steps,
+        dataset,
+        epochs=options.epochs,
+        steps_per_epoch=steps,
+        profiler=PhaseProfiler(fence=fence),
+        sampling=sampling,
+        on_epoch_end=lambda result: progress(line(result)),
+    )
+    breakdowns = attribute_epochs([result.timing for result in results])
+    epochs = [
+        epoch_report(breakdown, result.loss, result.accuracy, warmup=breakdown.index == 0)
+        for breakdown, result in zip(breakdowns, results)
+    ]
+    steady = loop_summary(breakdowns)
+
+    fit = None
+    if options.fit:
+        from tfprof_m1.fit import run_fit
+
+        progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
+        fit_model = build_model(spec, seed=options.seed)
+        fit_data = make_dataset(data, options.batch_size, options.seed, options.steps)
+        fit_run = run_fit(
+            fit_model,
+            fit_data,
+            options.epochs,
+            on_epoch=lambda index, ms, logs: progress(f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"),
+        )
+        fit = fit_report(fit_run.epoch_ms, fit_run.losses, fit_run.accuracies, fit_run.jit_compile)
+
+    run = ModelRun(
+        model=spec.name,
+        dataset=spec.dataset,
+        data=DataInfo(
+            source=data.source,
+            reason=data.reason,
+            path=data.path,
+            examples=data.examples,
+            published_examples=spec.train_examples,
+            notes=list(data.notes),
+        ),
+        batch_size=options.batch_size,
+        steps_per_epoch=steps,
+        forward_flops_per_example=spec.forward_flops_per_example,
+        sample_every=options.sample_every,
+        min_samples=options.min_samples,
+        epochs=epochs,
+        steady=steady,
+        fit=fit,
+        headline=headline(breakdowns, steady, fit),
+    )
+    return run, fence_cost
+
+
+def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Report:
+    """Run every model in ``options`` and return the report (nothing is written here).
+
+    Raises:
+        UserError: bad options, missing or damaged data, or an unavailable device.
+    """
+    say = progress or (lambda message: None)
+    options.validate()
+    specs = [get_spec(name) for name in options.models]
+    device: DeviceChoice = configure_device(options.device)
+    environment = collect_environment(device)
+    say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name}")
+    runs = []
+    fence_cost = None
+    for spec in specs:
+        data = load_train_data(spec, options.data, options.data_dir, options.seed, options.download)
+        say(f"[{spec.name}] {data.source} data: {data.reason}")
+        for note in data.notes:
+            say(f"[{spec.name}] note: {note}")
+        run, fence_cost = run_model(spec, data, options, say)
+        runs.append(run)
+    assert fence_cost is not None
+    environment.fence = FenceInfo(fence_cost.name, fence_cost.median_ms, fence_cost.iqr_ms, fence_cost.calls)
+    return Report(
+        config=options.config(),
+        environment=environment,
+        runs=runs,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        method=_method(fence_cost.name, options),
+    )

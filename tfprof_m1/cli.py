@@ -1,0 +1,165 @@
+"""Command line: ``python -m tfprof_m1 MODEL`` runs a benchmark; ``show`` renders a saved report.
+
+Argument parsing, ``--help`` and ``show`` do not import TensorFlow. A user mistake prints one line
+on stderr and exits 2; an interrupted run exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tfprof_m1 import __version__
+from tfprof_m1.datasets import DATA_MODES
+from tfprof_m1.errors import UserError
+from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLE_EVERY
+from tfprof_m1.models import MODEL_NAMES, MODELS
+from tfprof_m1.render import FORMATS, render
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (no usage dump) through UserError."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _model_list() -> str:
+    return "\n".join(f"  {name:<14} {spec.summary}" for name, spec in MODELS.items())
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m tfprof_m1",
+        description=(
+            "Train an article model with a profiled custom loop and with Keras fit, and show where "
+            "each epoch's time goes: input, forward, backward, optimizer, device sync, other.\n\n"
+            f"models:\n{_model_list()}\n  all            the three, one after the other\n\n"
+            "other commands:\n  show REPORT.json   render a saved report without training"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", choices=[*MODEL_NAMES, "all"], metavar="MODEL", help="mnist, fashion_mnist, cifar10 or all")
+    parser.add_argument("--epochs", type=_positive, default=3, help="epochs for the loop and for fit (default 3; the article used 10)")
+    parser.add_argument("--steps", type=_positive, default=None, help="cap steps per epoch, for quick runs (default: whole epoch)")
+    parser.add_argument("--batch-size", type=_positive, default=32, help="examples per batch (default 32, as Keras fit)")
+    parser.add_argument("--data", choices=DATA_MODES, default="auto",
+                        help="auto: real data if found or downloadable, else synthetic (said so); real: fail without it; synthetic: seeded random data of the same shapes")
+    parser.add_argument("--data-dir", default=None, help="look for the dataset files here first, then in the Keras cache")
+    parser.add_argument("--no-download", action="store_true", help="never try to download a dataset")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="cpu hides GPUs; gpu fails when there is none (default auto)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds weights, data shuffling and synthetic data (default 0)")
+    parser.add_argument("--no-fit", action="store_true", help="skip the Keras fit headline run")
+    parser.add_argument("--sample-every", type=_positive, default=DEFAULT_SAMPLE_EVERY,
+                        help=f"run one step in N split to time forward/backward/optimizer (default {DEFAULT_SAMPLE_EVERY})")
+    parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES,
+                        help=f"at least this many split steps per epoch (default {DEFAULT_MIN_SAMPLES})")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="stdout format: table, markdown (for GitHub issues) or json")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--version", action="version", version=f"tfprof_m1 {__version__}")
+    return parser
+
+
+def show_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m tfprof_m1 show", description="Render a saved report without training.")
+    parser.add_argument("report", metavar="REPORT.json")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    return parser
+
+
+def _check_writable(path: str) -> Path:
+    """Fail before training, not after, when the report cannot be written."""
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"--json {path}: is a directory; give a file name such as {target / 'report.json'}")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".tfprof_m1-probe-"):
+            pass
+    except OSError as error:
+        raise UserError(f"--json {path}: cannot write in {parent} ({error.strerror or error})") from None
+    return target
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    args = run_parser().parse_args(argv)
+    from tfprof_m1.bench import BenchOptions
+
+    options = BenchOptions(
+        models=list(MODEL_NAMES) if args.model == "all" else [args.model],
+        epochs=args.epochs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        data=args.data,
+        data_dir=args.data_dir,
+        device=args.device,
+        seed=args.seed,
+        fit=not args.no_fit,
+        sample_every=args.sample_every,
+        min_samples=args.min_samples,
+        download=not args.no_download,
+    )
+    options.validate()
+    json_path = _check_writable(args.json) if args.json else None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
+    from tfprof_m1.bench import run_benchmark
+
+    progress: Callable[[str], None] | None = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    report = run_benchmark(options, progress)
+    if json_path is not None:
+        report.save(json_path)
+        if progress:
+            progress(f"report written to {json_path}")
+    sys.stdout.write(render(report, args.format))
+    return 0
+
+
+def cmd_show(argv: Sequence[str]) -> int:
+    args = show_parser().parse_args(argv)
+    from tfprof_m1.report import load_report
+
+    sys.stdout.write(render(load_report(args.report), args.format))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show": cmd_show}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = COMMANDS.get(argv[0]) if argv else None
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return cmd_run(argv)
+    except UserError as error:
+        print(f"tfprof_m1: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("tfprof_m1: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Render a Report as a terminal table, GitHub Markdown or JSON. Measures nothing.
+
+Rows are built as data first (:func:`headline_rows`, :func:`phase_rows`) and only then formatted,
+so other renderers can reuse them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+from tfprof_m1.phases import DESCRIPTIONS
+from tfprof_m1.report import ModelRun, PhaseSummary, Report
+
+FORMATS = ("table", "markdown", "json")
+
+
+def _seconds(ms: float | None) -> str:
+    return "—" if ms is None else f"{ms / 1000.0:.2f} s"
+
+
+def _ms(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    return f"{ms:.3f}" if abs(ms) < 10 else f"{ms:,.1f}"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
+def _epochs_label(run: ModelRun) -> str:
+    epochs = run.steady.epochs
+    if len(epochs) == 1:
+        return f"epoch {epochs[0] + 1}"
+    return f"epochs {epochs[0] + 1}–{epochs[-1] + 1}"
+
+
+def headline_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for run in report.runs:
+        head = run.headline
+        overhead = "—"
+        if head.framework_overhead_ms is not None:
+            overhead = f"{head.framework_overhead_ms / 1000.0:+.2f} s ({head.framework_overhead_ratio:.2f}×)"
+        rows.append([
+            run.model,
+            _seconds(head.fit_epoch_mean_ms),
+            _seconds(head.fit_epoch_mean_all_ms),
+            _seconds(head.loop_epoch_mean_ms),
+            overhead,
+            f"{_seconds(head.fit_first_epoch_ms)} / {_seconds(head.loop_first_epoch_ms)}",
+        ])
+    return rows
+
+
+HEADLINE_HEADERS = [
+    "model",
+    "fit epoch (steady)",
+    "fit epoch (all, as the article)",
+    "custom loop epoch (steady)",
+    "framework overhead (fit − loop)",
+    "first epoch fit / loop",
+]
+
+
+def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
+    return [
+        [p.phase, _ms(p.step_median_ms), _ms(p.step_iqr_ms), _ms(p.total_ms), _percent(p.share)]
+        for p in phases
+    ]
+
+
+PHASE_HEADERS = ["phase", "ms/step median", "IQR", "ms/epoch", "share of epoch"]
+
+
+def _run_section(run: ModelRun, markdown: bool) -> list[tuple[str, Any]]:
+    """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
+    steady = run.steady
+    split = run.epochs[-1].split_steps if run.epochs else 0
+    pieces: list[tuple[str, Any]] = [
+        ("heading", f"{run.model}: custom-loop phases, steady state ({_epochs_label(run)})"),
+        ("text", f"{run.steps_per_epoch} steps/epoch of batch {run.batch_size}, {split} split samples per epoch; "
+                 f"{run.data.source} data ({run.data.reason})"),
+        ("table", (PHASE_HEADERS, phase_rows(steady.phases))),
+    ]
+    facts = [
+        f"epoch {_seconds(steady.epoch_mean_ms)} mean, median {_seconds(steady.epoch_median_ms)}, "
+        f"IQR {_ms(steady.epoch_iqr_ms)} ms; step median {_ms(steady.step_median_ms)} ms "
+        f"(IQR {_ms(steady.step_iqr_ms)}); {steady.examples_per_s:,.0f} examples/s",
+    ]
+    if steady.split_overhead_ms is not None and steady.epoch_mean_ms > 0:
+        facts.append(
+            f"profiling cost: split samples took {_ms(steady.split_overhead_ms)} ms/epoch more than fused steps "
+            f"({_percent(steady.split_overhead_ms / steady.epoch_mean_ms)} of the epoch)"
+        )
+    if not steady.excludes_first_epoch:
+        facts.append("only one epoch: figures include warm-up (tracing, autotuning); use --epochs 2 or more")
+    if steady.noisy:
+        facts.append("noisy: the epoch times' IQR exceeds 10 % of their median; rerun on a quieter machine")
+    if run.fit is not None and run.fit.jit_compile:
+        facts.append("Keras fit compiled with XLA (jit_compile, Keras' default on GPUs); the custom loop did not")
+    facts += [f"note: {note}" for note in run.data.notes]
+    pieces.append(("list", facts))
+    return pieces
+
+
+def _format(pieces: list[tuple[str, Any]], markdown: bool) -> str:
+    out = []
+    for kind, content in pieces:
+        if kind == "heading":
+            out.append(f"### {content}" if markdown else f"{content}\n{'-' * len(content)}")
+        elif kind == "text":
+            out.append(content)
+        elif kind == "table":
+            headers, rows = content
+            out.append(tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True))
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in content))
+        out.append("")
+    return "\n".join(out)
+
+
+def render_text(report: Report, markdown: bool = False) -> str:
+    """The headline table, then a phase table per model."""
+    env = report.environment
+    fence = env.fence
+    fence_text = f"fence {fence.name} ({_ms(fence.cost_median_ms)} ms/call)" if fence else "no fence"
+    config = report.config
+    steps = "all" if config.steps is None else str(config.steps)
+    pieces: list[tuple[str, Any]] = [
+        ("heading", "tfprof_m1: where the epoch goes"),
+        ("text", f"TensorFlow {env.tensorflow}, Keras {env.keras}, Python {env.python} on {env.platform}; "
+                 f"device {env.device_used} ({env.device_kind}), {fence_text}; {config.epochs} epochs, "
+                 f"steps/epoch {steps}, batch {config.batch_size}, seed {config.seed}, {report.created}"),
+        ("heading", "Headline: mean epoch time"),
+        ("table", (HEADLINE_HEADERS, headline_rows(report))),
+        ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),
+    ]
+    for run in report.runs:
+        pieces += _run_section(run, markdown)
+    pieces.append(("list", [f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name != "compute"]))
+    return _format(pieces, markdown).rstrip() + "\n"
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return report.to_json() + "\n"
+    if fmt == "markdown":
+        return render_text(report, markdown=True)
+    return render_text(report)

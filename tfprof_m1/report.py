@@ -1,0 +1,292 @@
+"""The report: plain dataclasses, versioned JSON, atomic save, tolerant load.
+
+Everything a renderer or ``compare`` needs is here, so they never import TensorFlow. Every field is
+documented in ``docs/report-format.md``; change both together and bump :data:`SCHEMA_VERSION` when
+a field changes meaning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from tfprof_m1.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class PhaseSummary:
+    """One phase over a set of steps. Times in ms."""
+
+    phase: str
+    #: Mean time per epoch spent in this phase (for one epoch: that epoch's total).
+    total_ms: float
+    #: total_ms / epoch wall time.
+    share: float
+    #: Per-step median and interquartile range; None for ``other`` (an epoch-level remainder).
+    step_median_ms: float | None = None
+    step_iqr_ms: float | None = None
+    step_mean_ms: float | None = None
+
+
+@dataclass
+class EpochReport:
+    """One epoch of the profiled custom loop, with its raw per-step values."""
+
+    index: int
+    warmup: bool
+    complete: bool
+    wall_ms: float
+    steps: int
+    split_steps: int
+    examples: int
+    examples_per_s: float
+    loss: float | None
+    accuracy: float | None
+    phases: list[PhaseSummary]
+    proportions: dict[str, float] | None
+    proportions_source: str
+    split_overhead_ms: float | None
+    step_kinds: list[str]
+    step_ms: dict[str, list[float]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoopSummary:
+    """Steady state of the custom loop: the epochs after the first (all, if there is only one)."""
+
+    epochs: list[int]
+    excludes_first_epoch: bool
+    epoch_mean_ms: float
+    epoch_median_ms: float
+    epoch_iqr_ms: float
+    step_median_ms: float
+    step_iqr_ms: float
+    examples_per_s: float
+    phases: list[PhaseSummary]
+    #: Mean of the epochs' split_overhead_ms: what sampling split steps cost per epoch.
+    split_overhead_ms: float | None
+    noisy: bool = False
+
+
+@dataclass
+class FitReport:
+    """Keras ``fit`` on the same model, data and batch size (the article's measurement)."""
+
+    epoch_ms: list[float]
+    losses: list[float | None]
+    accuracies: list[float | None]
+    jit_compile: bool
+    first_epoch_ms: float
+    #: Mean over epochs after the first; None with a single epoch.
+    steady_mean_ms: float | None
+    #: Mean over all epochs, first included: the number the article reported.
+    all_mean_ms: float
+
+
+@dataclass
+class Headline:
+    """The numbers printed first."""
+
+    fit_epoch_mean_ms: float | None
+    fit_epoch_mean_all_ms: float | None
+    fit_first_epoch_ms: float | None
+    loop_epoch_mean_ms: float
+    loop_first_epoch_ms: float
+    #: Steady fit epoch minus steady custom-loop epoch: what Keras fit adds over a plain loop.
+    framework_overhead_ms: float | None
+    framework_overhead_ratio: float | None
+    basis: str
+
+
+@dataclass
+class DataInfo:
+    source: str
+    reason: str
+    path: str | None
+    examples: int
+    published_examples: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelRun:
+    """Everything measured for one model."""
+
+    model: str
+    dataset: str
+    data: DataInfo
+    batch_size: int
+    steps_per_epoch: int
+    forward_flops_per_example: int
+    sample_every: int
+    min_samples: int
+    epochs: list[EpochReport]
+    steady: LoopSummary
+    fit: FitReport | None
+    headline: Headline
+
+
+@dataclass
+class FenceInfo:
+    name: str
+    cost_median_ms: float
+    cost_iqr_ms: float
+    calls: int
+
+
+@dataclass
+class Environment:
+    python: str
+    platform: str
+    machine: str
+    cpu_count: int | None
+    tensorflow: str
+    keras: str
+    numpy: str
+    tfprof_m1: str
+    devices_seen: list[str]
+    device_used: str
+    device_kind: str
+    fence: FenceInfo | None = None
+
+
+@dataclass
+class RunConfig:
+    models: list[str]
+    epochs: int
+    steps: int | None
+    batch_size: int
+    data: str
+    data_dir: str | None
+    device: str
+    seed: int
+    fit: bool
+    sample_every: int
+    min_samples: int
+
+
+@dataclass
+class Report:
+    config: RunConfig
+    environment: Environment
+    runs: list[ModelRun]
+    created: str
+    method: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+    tool: str = "tfprof_m1"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        version = data.get("schema_version")
+        if not isinstance(version, int):
+            raise ValueError("no schema_version: not a tfprof_m1 report")
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version} is newer than this tfprof_m1 reads ({SCHEMA_VERSION}); upgrade tfprof-m1")
+        return _build(cls, data)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a temporary file in the same directory, then a rename."""
+        return write_atomic(Path(path), self.to_json() + "\n")
+
+    def run(self, model: str) -> ModelRun:
+        for run in self.runs:
+            if run.model == model:
+                return run
+        raise KeyError(model)
+
+
+def load_report(path: str | os.PathLike) -> Report:
+    """Read a report written by :meth:`Report.save`.
+
+    Raises:
+        UserError: missing file, not JSON, or not a tfprof_m1 report (one line naming the file).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such report file; pass the path a run wrote with --json") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON (line {error.lineno}: {error.msg}); is it a tfprof_m1 report?") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a tfprof_m1 report (the JSON is not an object)")
+    try:
+        return Report.from_dict(data)
+    except (ValueError, TypeError, KeyError) as error:
+        raise UserError(f"{path}: not a readable tfprof_m1 report ({error})") from None
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# -- loading nested dataclasses -------------------------------------------------------------------
+def _build(kind: Any, value: Any) -> Any:
+    """Rebuild ``value`` (parsed JSON) as type ``kind``; unknown keys are ignored, so older readers
+    skip fields that newer writers add."""
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [option for option in typing.get_args(kind) if option is not type(None)]
+        if value is None:
+            return None
+        return _build(options[0], value)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {kind.__name__}, got {type(value).__name__}")
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        missing = [
+            f.name
+            for f in dataclasses.fields(kind)
+            if f.name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise KeyError(f"{kind.__name__} lacks {', '.join(missing)}")
+        return kind(**{name: _build(hints[name], item) for name, item in value.items() if name in known})
+    if origin is list:
+        (item_kind,) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return [_build(item_kind, item) for item in value]
+    if origin is dict:
+        _, item_kind = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return {key: _build(item_kind, item) for key, item in value.items()}
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, float, str, bool) and not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
