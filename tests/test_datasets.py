@@ -1,0 +1,184 @@
+"""Real loaders on tiny files written here in the published formats, and their damaged variants."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from tests.formats import (
+    idx_bytes,
+    learnable_images,
+    write_cifar_dir,
+    write_cifar_tarball,
+    write_fashion_idx,
+    write_mnist_npz,
+)
+from tfprof_m1.datasets import find_data, keras_cache_dir, load_train_data
+from tfprof_m1.errors import UserError
+from tfprof_m1.models import get_spec
+
+MNIST, FASHION, CIFAR = get_spec("mnist"), get_spec("fashion_mnist"), get_spec("cifar10")
+
+
+def _assert_same(data, images, labels):
+    assert data.source == "real"
+    assert data.images.dtype == np.uint8
+    np.testing.assert_array_equal(data.images, images)
+    np.testing.assert_array_equal(data.labels, labels)
+
+
+def test_mnist_npz_is_read_and_the_count_difference_is_noted(tmp_path):
+    images, labels = learnable_images(50, (28, 28))
+    path = write_mnist_npz(tmp_path, images, labels)
+    data = load_train_data(MNIST, "real", tmp_path)
+    _assert_same(data, images, labels)
+    assert data.path == str(path)
+    assert "holds 50 training examples" in data.notes[0] and "60000" in data.notes[0]
+
+
+def test_fashion_idx_files_are_read(tmp_path):
+    images, labels = learnable_images(40, (28, 28), seed=2)
+    write_fashion_idx(tmp_path, images, labels)
+    _assert_same(load_train_data(FASHION, "real", tmp_path), images, labels)
+
+
+@pytest.mark.parametrize("writer", [write_cifar_tarball, write_cifar_dir])
+def test_cifar10_tarball_and_directory_are_read_in_channel_last_order(tmp_path, writer):
+    images, labels = learnable_images(25, (32, 32, 3), seed=3)
+    images[0, 0, 0] = [1, 2, 3]  # distinct channels catch a wrong transpose
+    writer(tmp_path, images, labels)
+    data = load_train_data(CIFAR, "real", tmp_path)
+    _assert_same(data, images, labels)
+
+
+def test_data_dir_comes_before_the_keras_cache(tmp_path):
+    cache = keras_cache_dir()
+    cache.mkdir(parents=True)
+    write_mnist_npz(cache, *learnable_images(20, (28, 28), seed=5))
+    assert find_data(MNIST, [cache]) == cache / "mnist.npz"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    images, labels = learnable_images(30, (28, 28), seed=6)
+    write_mnist_npz(mine, images, labels)
+    _assert_same(load_train_data(MNIST, "real", mine), images, labels)
+    assert load_train_data(MNIST, "real").examples == 20  # without --data-dir: the Keras cache
+
+
+def test_keras_own_cifar_cache_layout_is_found(tmp_path):
+    cache = keras_cache_dir()
+    images, labels = learnable_images(10, (32, 32, 3))
+    write_cifar_dir(cache / "cifar-10-batches-py-target_extracted", images, labels)
+    _assert_same(load_train_data(CIFAR, "auto"), images, labels)
+
+
+def test_auto_falls_back_to_synthetic_and_says_why(tmp_path):
+    data = load_train_data(CIFAR, "auto", tmp_path, seed=1)
+    assert data.source == "synthetic"
+    assert "CIFAR-10 not found" in data.reason and str(tmp_path) in data.reason and "fell back" in data.reason
+    assert data.images.shape == (50_000, 32, 32, 3) and data.images.dtype == np.uint8
+    assert data.labels.shape == (50_000,) and data.labels.max() == 9
+
+
+def test_synthetic_is_seeded_with_the_real_shapes():
+    first = load_train_data(MNIST, "synthetic", seed=1)
+    again = load_train_data(MNIST, "synthetic", seed=1)
+    assert first.images.shape == (60_000, 28, 28)
+    assert first.reason == "chosen with --data synthetic"
+    np.testing.assert_array_equal(first.images[:100], again.images[:100])
+
+
+def test_real_mode_without_data_is_one_clear_error(tmp_path):
+    with pytest.raises(UserError) as error:
+        load_train_data(FASHION, "real", tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "Fashion-MNIST not found" in message and "train-images-idx3-ubyte.gz" in message and "--data synthetic" in message
+
+
+def _damage_truncated_gzip(tmp_path):
+    write_fashion_idx(tmp_path, *learnable_images(20, (28, 28)))
+    path = tmp_path / "fashion-mnist" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    return FASHION, path, "not a readable gzip"
+
+
+def _damage_idx_size(tmp_path):
+    write_fashion_idx(tmp_path, *learnable_images(20, (28, 28)))
+    path = tmp_path / "fashion-mnist" / "train-images-idx3-ubyte.gz"
+    images, _ = learnable_images(19, (28, 28))
+    payload = idx_bytes(images)
+    payload = payload[:4] + (20).to_bytes(4, "big") + payload[8:]  # header says 20 images, data holds 19
+    with gzip.open(path, "wb") as stream:
+        stream.write(payload)
+    return FASHION, path, "header promises"
+
+
+def _damage_idx_magic(tmp_path):
+    write_fashion_idx(tmp_path, *learnable_images(20, (28, 28)))
+    path = tmp_path / "fashion-mnist" / "train-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as stream:
+        stream.write(b"PK\x03\x04 not idx")
+    return FASHION, path, "bad magic"
+
+
+def _damage_label_range(tmp_path):
+    images, labels = learnable_images(20, (28, 28))
+    labels[3] = 12
+    return MNIST, write_mnist_npz(tmp_path, images, labels), "labels range over 0..12"
+
+
+def _damage_npz_key(tmp_path):
+    images, labels = learnable_images(20, (28, 28))
+    return MNIST, write_mnist_npz(tmp_path, images, labels, y_train=None), "no y_train"
+
+
+def _damage_npz_truncated(tmp_path):
+    path = write_mnist_npz(tmp_path, *learnable_images(20, (28, 28)))
+    path.write_bytes(path.read_bytes()[:100])
+    return MNIST, path, "cannot be read"
+
+
+def _damage_npz_dtype(tmp_path):
+    images, labels = learnable_images(20, (28, 28))
+    return MNIST, write_mnist_npz(tmp_path, images.astype(np.float32), labels), "expected uint8"
+
+
+def _damage_tar_member(tmp_path):
+    path = write_cifar_tarball(tmp_path, *learnable_images(10, (32, 32, 3)), skip="data_batch_4")
+    return CIFAR, path, "has no cifar-10-batches-py/data_batch_4"
+
+
+def _damage_tar_truncated(tmp_path):
+    path = write_cifar_tarball(tmp_path, *learnable_images(10, (32, 32, 3)))
+    path.write_bytes(path.read_bytes()[:300])
+    return CIFAR, path, ""
+
+
+def _damage_cifar_pickle(tmp_path):
+    directory = write_cifar_dir(tmp_path, *learnable_images(10, (32, 32, 3)))
+    (directory / "data_batch_2").write_bytes(b"\x80\x02}q\x00(U\x04data")
+    return CIFAR, directory / "data_batch_2", "not a readable CIFAR-10 batch"
+
+
+@pytest.mark.parametrize("damage", [
+    _damage_truncated_gzip, _damage_idx_size, _damage_idx_magic, _damage_label_range, _damage_npz_key,
+    _damage_npz_truncated, _damage_npz_dtype, _damage_tar_member, _damage_tar_truncated, _damage_cifar_pickle,
+])
+@pytest.mark.parametrize("mode", ["real", "auto"])
+def test_damaged_files_give_one_line_naming_the_file(tmp_path, damage, mode):
+    spec, path, expected = damage(tmp_path)
+    with pytest.raises(UserError) as error:
+        load_train_data(spec, mode, tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert expected in message
+
+
+def test_bad_mode_and_missing_data_dir_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="--data 'fake'"):
+        load_train_data(MNIST, "fake")
+    with pytest.raises(UserError, match="no such directory"):
+        load_train_data(MNIST, "real", tmp_path / "absent")
