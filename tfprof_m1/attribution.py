@@ -43,6 +43,9 @@ class EpochBreakdown:
     #: How much longer the split samples took than as many fused steps would have (their cost).
     split_overhead_ms: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: Python garbage-collection pauses during the epoch (inside whichever phase they hit).
+    gc_ms: float = 0.0
+    gc_collections: int = 0
 
     @property
     def steps(self) -> int:
@@ -126,6 +129,8 @@ def attribute_epoch(epoch: EpochTiming, fallback: dict[str, float] | None = None
         proportions_source=source,
         split_overhead_ms=_split_overhead_ms(epoch.steps),
         notes=notes,
+        gc_ms=epoch.gc_ms,
+        gc_collections=epoch.gc_collections,
     )
 
 

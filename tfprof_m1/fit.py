@@ -23,8 +23,20 @@ class EpochTimer(keras.callbacks.Callback):
         print(timer.epoch_ms)
     """
 
-    def __init__(self, clock: Callable[[], float] = time.perf_counter, on_epoch: Callable[[int, float, dict], None] | None = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.perf_counter,
+        on_epoch: Callable[[int, float, dict], None] | None = None,
+        settle_garbage: bool = False,
+    ) -> None:
+        """Args:
+            clock: seconds, monotonic.
+            on_epoch: called with (epoch index, epoch ms, logs) after each epoch, for progress.
+            settle_garbage: collect and freeze Python garbage before each epoch, untimed, as the
+                profiled loop does, so both runs are measured under the same rule.
+        """
         super().__init__()
+        self.settle_garbage = settle_garbage
         self.clock = clock
         self.on_epoch = on_epoch
         self.epoch_ms: list[float] = []
@@ -33,6 +45,10 @@ class EpochTimer(keras.callbacks.Callback):
         self._start: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.settle_garbage:
+            from tfprof_m1.loop import settle_garbage
+
+            settle_garbage()
         self._start = self.clock()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -66,7 +82,7 @@ def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[i
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    timer = EpochTimer(on_epoch=on_epoch)
+    timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True)
     model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
     return FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile))
 

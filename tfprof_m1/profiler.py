@@ -21,6 +21,7 @@ batch) is carried into the step that opens next; what is left when the epoch clo
 
 from __future__ import annotations
 
+import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,6 +61,9 @@ class EpochTiming:
     unassigned_ms: dict[str, float] = field(default_factory=dict)
     #: False when the epoch was cut short by an exception (for example KeyboardInterrupt).
     complete: bool = False
+    #: Time Python's garbage collector paused the loop during the epoch, in whatever phase it hit.
+    gc_ms: float = 0.0
+    gc_collections: int = 0
 
     @property
     def examples(self) -> int:
@@ -134,9 +138,14 @@ class PhaseProfiler:
                     source = iter(iterator)
                 item = next(source)
             except StopIteration:
-                return
-            finally:
+                # Tearing down an exhausted tf.data iterator joins its threads: input time too.
+                del source
                 self.stop(INPUT)
+                return
+            except BaseException:
+                self.stop(INPUT)
+                raise
+            self.stop(INPUT)
             yield item
 
     def sync(self, *depends_on: Any) -> None:
@@ -172,7 +181,17 @@ class PhaseProfiler:
         if self.fence is not None:
             self.fence()  # work queued before the epoch is not the epoch's
         record = EpochTiming(index=len(self.epochs), wall_ms=0.0)
+        gc_started: list[float] = []
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_started.append(self.clock())
+            elif gc_started:
+                record.gc_ms += (self.clock() - gc_started.pop()) * 1000.0
+                record.gc_collections += 1
+
         self._pending_ms = {}
+        gc.callbacks.append(on_gc)
         self._epoch, self._epoch_start = record, self.clock()
         try:
             yield record
@@ -182,6 +201,7 @@ class PhaseProfiler:
             if self._active is not None:  # an exception left a phase open: close it, keep the time
                 self.stop(self._active[0])
             record.wall_ms = (self.clock() - self._epoch_start) * 1000.0
+            gc.callbacks.remove(on_gc)
             for name, value in self._pending_ms.items():
                 record.unassigned_ms[name] = record.unassigned_ms.get(name, 0.0) + value
             self._pending_ms = {}

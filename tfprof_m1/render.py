@@ -95,6 +95,8 @@ def _run_section(run: ModelRun, markdown: bool) -> list[tuple[str, Any]]:
             f"profiling cost: split samples took {_ms(steady.split_overhead_ms)} ms/epoch more than fused steps "
             f"({_percent(steady.split_overhead_ms / steady.epoch_mean_ms)} of the epoch)"
         )
+    if steady.gc_ms > 0:
+        facts.append(f"Python garbage collection paused the loop {_ms(steady.gc_ms)} ms/epoch (inside the phases it hit)")
     if not steady.excludes_first_epoch:
         facts.append("only one epoch: figures include warm-up (tracing, autotuning); use --epochs 2 or more")
     if steady.noisy:

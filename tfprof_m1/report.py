@@ -58,6 +58,8 @@ class EpochReport:
     step_kinds: list[str]
     step_ms: dict[str, list[float]]
     notes: list[str] = field(default_factory=list)
+    gc_ms: float = 0.0
+    gc_collections: int = 0
 
 
 @dataclass
@@ -76,6 +78,8 @@ class LoopSummary:
     #: Mean of the epochs' split_overhead_ms: what sampling split steps cost per epoch.
     split_overhead_ms: float | None
     noisy: bool = False
+    #: Mean Python garbage-collection pause time per epoch.
+    gc_ms: float = 0.0
 
 
 @dataclass

@@ -64,6 +64,8 @@ def epoch_report(breakdown: EpochBreakdown, loss: float | None, accuracy: float 
         step_kinds=list(breakdown.step_kinds),
         step_ms={name: _round(values) for name, values in breakdown.per_step_ms.items()},
         notes=list(breakdown.notes),
+        gc_ms=breakdown.gc_ms,
+        gc_collections=breakdown.gc_collections,
     )
 
 
@@ -97,6 +99,7 @@ def loop_summary(breakdowns: Sequence[EpochBreakdown]) -> LoopSummary:
         phases=_phase_summaries(steady),
         split_overhead_ms=mean(overheads) if overheads else None,
         noisy=walls.noisy,
+        gc_ms=mean(b.gc_ms for b in steady),
     )
 
 

@@ -1,0 +1,54 @@
+"""Reports built from hand-made timings through the real summary code: test data, never results."""
+
+from __future__ import annotations
+
+from tfprof_m1.attribution import attribute_epochs
+from tfprof_m1.report import DataInfo, Environment, FenceInfo, ModelRun, Report, RunConfig
+from tfprof_m1.profiler import EpochTiming, StepTiming
+from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
+
+
+def _epoch(index: int, scale: float) -> EpochTiming:
+    steps = []
+    for i in range(10):
+        if i % 5 == 2:
+            phases = {"input": 0.2, "forward": 3.0 * scale, "backward": 6.0 * scale, "optimizer": 1.0 * scale, "sync": 0.3}
+            kind = "split"
+        else:
+            phases = {"input": 0.2, "compute": 9.0 * scale + i * 0.01, "sync": 0.1}
+            kind = "fused"
+        steps.append(StepTiming(kind, 32, sum(phases.values()), phases))
+    wall = sum(step.wall_ms for step in steps) + 1.5
+    return EpochTiming(index, wall, steps, {"input": 0.5}, complete=True)
+
+
+def make_model_run(model: str = "cifar10", scale: float = 1.0, epochs: int = 3, fit: bool = True) -> ModelRun:
+    timings = [_epoch(i, scale * (3.0 if i == 0 else 1.0)) for i in range(epochs)]
+    breakdowns = attribute_epochs(timings)
+    steady = loop_summary(breakdowns)
+    fit_result = fit_report([300.0 * scale, 130.0 * scale, 128.0 * scale][:epochs], [2.0] * epochs, [0.3] * epochs, False) if fit else None
+    return ModelRun(
+        model=model,
+        dataset="CIFAR-10",
+        data=DataInfo("synthetic", "test data", None, 320, 50_000),
+        batch_size=32,
+        steps_per_epoch=10,
+        forward_flops_per_example=9_098_624,
+        sample_every=5,
+        min_samples=1,
+        epochs=[epoch_report(b, 2.0, 0.3, warmup=b.index == 0) for b in breakdowns],
+        steady=steady,
+        fit=fit_result,
+        headline=headline(breakdowns, steady, fit_result),
+    )
+
+
+def make_report(**kwargs) -> Report:
+    return Report(
+        config=RunConfig(["cifar10"], 3, 10, 32, "synthetic", None, "cpu", 0, True, 5, 1),
+        environment=Environment("3.11.7", "test-platform", "x86_64", 2, "2.21.0", "3.15.1", "2.4.6", "0.1.0",
+                                ["CPU:/physical_device:CPU:0"], "/CPU:0", "cpu", FenceInfo("host_read", 0.004, 0.001, 50)),
+        runs=[make_model_run(**kwargs)],
+        created="2026-11-28T00:00:00+00:00",
+        method={"clock": "fake"},
+    )

@@ -1,0 +1,119 @@
+"""The train steps and the profiled loop on real TensorFlow, at tiny sizes. No absolute times."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tests.formats import learnable_images, write_mnist_npz
+from tfprof_m1.attribution import attribute_epochs
+from tfprof_m1.datasets import load_train_data, synthetic
+from tfprof_m1.fence import HOST_READ, make_fence
+from tfprof_m1.loop import Sampling, run_profiled_loop, run_unprofiled_loop
+from tfprof_m1.models import build_model, get_spec
+from tfprof_m1.pipeline import make_dataset, steps_per_epoch
+from tfprof_m1.profiler import PhaseProfiler
+from tfprof_m1.steps import TrainSteps
+
+
+def _steps(spec, dataset, seed=1):
+    model = build_model(spec, seed=seed)
+    return TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(), dataset.element_spec)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_split_and_fused_steps_make_the_same_updates(name):
+    spec = get_spec(name)
+    dataset = make_dataset(synthetic(spec, seed=0, examples=96), batch_size=32, seed=0)
+    fused, split = _steps(spec, dataset), _steps(spec, dataset)
+    for before_a, before_b in zip(fused.variables, split.variables):
+        np.testing.assert_array_equal(np.asarray(before_a), np.asarray(before_b))
+    for images, labels in dataset:  # three steps: Adam's moments must agree too
+        fused.fused(images, labels)
+        split.split(images, labels)
+    for after_a, after_b, initial in zip(fused.variables, split.variables, build_model(spec, seed=1).trainable_variables):
+        np.testing.assert_allclose(np.asarray(after_a), np.asarray(after_b), rtol=1e-5, atol=1e-6)
+        assert not np.allclose(np.asarray(after_a), np.asarray(initial))  # the step did update
+    np.testing.assert_allclose(fused.read_metrics(), split.read_metrics(), rtol=1e-5)
+
+
+def test_sampling_places_split_steps_evenly_and_never_first():
+    assert Sampling(every=50, min_samples=3).split_steps(1563) == frozenset(range(25, 1563, 50))
+    assert Sampling(every=50, min_samples=3).split_steps(20) == frozenset({3, 9, 15})
+    assert Sampling(every=50, min_samples=0).split_steps(20) == frozenset({25} & set(range(20)))
+    assert Sampling(every=1, min_samples=3).split_steps(4) == frozenset({0, 1, 2, 3})
+    assert Sampling().split_steps(1) == frozenset({0})
+    assert Sampling().split_steps(0) == frozenset()
+    with pytest.raises(ValueError):
+        Sampling(every=0)
+
+
+@pytest.fixture(scope="module")
+def learnable_run(tmp_path_factory):
+    """Three epochs of the mnist model on a small learnable set read from a real mnist.npz."""
+    directory = tmp_path_factory.mktemp("mnist")
+    write_mnist_npz(directory, *learnable_images(640, (28, 28), seed=4))
+    spec = get_spec("mnist")
+    data = load_train_data(spec, "real", directory)
+    dataset = make_dataset(data, batch_size=32, seed=0)
+    train_steps = _steps(spec, dataset)
+    profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
+    steps = steps_per_epoch(data.examples, 32)
+    results = run_profiled_loop(train_steps, dataset, epochs=3, steps_per_epoch=steps, profiler=profiler,
+                                sampling=Sampling(every=5, min_samples=2))
+    return results, attribute_epochs([r.timing for r in results]), steps
+
+
+def test_the_loop_learns(learnable_run):
+    results, _, _ = learnable_run
+    losses = [r.loss for r in results]
+    accuracies = [r.accuracy for r in results]
+    assert losses[2] < losses[0] * 0.7
+    assert accuracies[2] > accuracies[0] and accuracies[2] > 0.5
+
+
+def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
+    _, breakdowns, steps = learnable_run
+    for breakdown in breakdowns:
+        assert breakdown.steps == steps == 20
+        assert breakdown.examples == 640
+        assert breakdown.step_kinds == ["split" if i in {2, 7, 12, 17} else "fused" for i in range(20)]
+        assert set(breakdown.totals_ms) == {"input", "forward", "backward", "optimizer", "sync", "other"}
+        for name, total in breakdown.totals_ms.items():
+            if name != "other":
+                assert total > 0, name
+                assert min(breakdown.per_step_ms[name]) >= 0
+        assert sum(breakdown.totals_ms.values()) == pytest.approx(breakdown.wall_ms)
+        assert breakdown.totals_ms["other"] >= 0  # phases are disjoint slices of the epoch
+        assert breakdown.proportions_source == "epoch"
+        # backward does more arithmetic than forward (two matmuls per layer against one)
+        assert breakdown.proportions["backward"] > breakdown.proportions["optimizer"] * 0.1
+    # other is the loop's own bookkeeping around the phases (plus any scheduler hiccup on this
+    # shared machine): small against the run, judged over all epochs so one hiccup cannot decide
+    other = sum(b.totals_ms["other"] for b in breakdowns)
+    assert other < 0.1 * sum(b.wall_ms for b in breakdowns)
+
+
+def test_unprofiled_loop_trains_the_same_model():
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=64), batch_size=32, seed=0)
+    train_steps = _steps(spec, dataset)
+    before = np.asarray(train_steps.variables[0]).copy()
+    run_unprofiled_loop(train_steps, dataset, make_fence(HOST_READ, lambda: train_steps.variables[-1]))
+    assert not np.allclose(before, np.asarray(train_steps.variables[0]))
+    assert train_steps.read_metrics()[0] is not None
+
+
+def test_pipeline_scales_batches_and_reshuffles_each_epoch():
+    spec = get_spec("mnist")
+    data = synthetic(spec, seed=0, examples=100)
+    dataset = make_dataset(data, batch_size=32, seed=7)
+    first = [labels.numpy() for _, labels in dataset]
+    second = [labels.numpy() for _, labels in dataset]
+    assert [len(b) for b in first] == [32, 32, 32, 4]  # the last batch is kept, as in fit
+    assert sorted(np.concatenate(first)) == sorted(data.labels.astype(int))
+    assert not all((a == b).all() for a, b in zip(first, second))
+    images, _ = next(iter(dataset))
+    assert images.dtype.name == "float32" and 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert len(list(make_dataset(data, batch_size=32, seed=7, steps=2))) == 2

@@ -1,0 +1,60 @@
+"""Report JSON: round trip, atomic writes, tolerant and strict loading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tfprof_m1.errors import UserError
+from tfprof_m1.report import SCHEMA_VERSION, Report, load_report, write_atomic
+from tests.report_factory import make_report
+
+
+def test_round_trip_is_lossless(tmp_path):
+    report = make_report()
+    path = report.save(tmp_path / "r.json")
+    loaded = load_report(path)
+    assert loaded == report
+    assert loaded.runs[0].epochs[1].phases[0].phase == "input"
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("old")
+
+    with pytest.raises(TypeError):
+        write_atomic(path, 12345)  # not text: the write fails half way
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left behind
+
+
+def test_unknown_fields_are_ignored_so_newer_minor_additions_load(tmp_path):
+    data = make_report().to_dict()
+    data["future_field"] = {"x": 1}
+    data["runs"][0]["headline"]["another"] = 3
+    assert Report.from_dict(data) == make_report()
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a tfprof_m1 report"),
+        ('{"hello": 1}', "no schema_version"),
+        (json.dumps({"schema_version": SCHEMA_VERSION + 1}), "upgrade tfprof-m1"),
+        (json.dumps({"schema_version": 1, "config": {}}), "lacks"),
+    ],
+)
+def test_bad_files_are_one_line_user_errors(tmp_path, content, expected):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        load_report(path)
+    assert expected in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such report"):
+        load_report(tmp_path / "absent.json")
