@@ -25,7 +25,7 @@ run: $(STAMP_RUN)
 	$(BIN)/python -m tfprof_m1 cifar10
 
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -87,8 +87,8 @@ def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
         assert sum(breakdown.totals_ms.values()) == pytest.approx(breakdown.wall_ms)
         assert breakdown.totals_ms["other"] >= 0  # phases are disjoint slices of the epoch
         assert breakdown.proportions_source == "epoch"
-        # backward does more arithmetic than forward (two matmuls per layer against one)
-        assert breakdown.proportions["backward"] > breakdown.proportions["optimizer"] * 0.1
+        assert sum(breakdown.proportions.values()) == pytest.approx(1.0)
+        assert min(breakdown.proportions.values()) > 0
     # other is the loop's own bookkeeping around the phases (plus any scheduler hiccup on this
     # shared machine): small against the run, judged over all epochs so one hiccup cannot decide
     other = sum(b.totals_ms["other"] for b in breakdowns)

@@ -1,0 +1,180 @@
+"""The command line end to end, as subprocesses, the way users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tests.formats import learnable_images, write_mnist_npz
+from tfprof_m1.report import load_report
+
+
+def _no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr
+
+
+def _error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("tfprof_m1: error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cifar_run(tmp_path_factory):
+    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved."""
+    out = tmp_path_factory.mktemp("run") / "nested" / "report.json"
+    result = run_cli("cifar10", "--epochs", "2", "--steps", "20", "--data", "synthetic", "--json", str(out))
+    return result, out
+
+
+def test_run_succeeds_with_headline_then_phase_table(cifar_run):
+    result, out = cifar_run
+    assert result.returncode == 0, result.stderr
+    _no_traceback(result)
+    stdout = result.stdout
+    assert stdout.index("Headline") < stdout.index("cifar10: custom-loop phases")
+    for phase in ("input", "forward", "backward", "optimizer", "sync", "other"):
+        assert f"\n{phase} " in stdout
+    assert "framework overhead" in stdout
+    # progress went to stderr, epoch by epoch, for the loop and for fit
+    for line in ("[cifar10] loop epoch 1/2", "[cifar10] loop epoch 2/2", "[cifar10] fit epoch 2/2", "synthetic data: chosen with --data synthetic"):
+        assert line in result.stderr
+    assert out.is_file()
+
+
+def test_report_json_is_complete_and_consistent(cifar_run):
+    _, out = cifar_run
+    data = json.loads(out.read_text())
+    assert data["schema_version"] == 1
+    assert data["config"]["steps"] == 20 and data["config"]["epochs"] == 2
+    assert data["environment"]["fence"]["name"] == "host_read"
+    assert data["environment"]["device_kind"] == "cpu"
+    (run,) = data["runs"]
+    assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
+    assert run["forward_flops_per_example"] > 0
+    assert [e["warmup"] for e in run["epochs"]] == [True, False]
+    for epoch in run["epochs"]:
+        assert epoch["steps"] == 20 and len(epoch["step_kinds"]) == 20
+        assert epoch["split_steps"] == 3
+        assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
+        assert all(p["total_ms"] >= 0 for p in epoch["phases"])
+        assert all(len(values) == 20 for values in epoch["step_ms"].values())
+    steady = run["steady"]
+    assert steady["epochs"] == [1] and steady["excludes_first_epoch"] is True
+    fit = run["fit"]
+    assert len(fit["epoch_ms"]) == 2
+    head = run["headline"]
+    assert head["fit_epoch_mean_ms"] == pytest.approx(fit["epoch_ms"][1], rel=1e-3)
+    assert head["loop_epoch_mean_ms"] == pytest.approx(run["epochs"][1]["wall_ms"])
+    assert head["framework_overhead_ms"] == pytest.approx(head["fit_epoch_mean_ms"] - head["loop_epoch_mean_ms"])
+    assert head["fit_epoch_mean_all_ms"] == pytest.approx(sum(fit["epoch_ms"]) / 2, rel=1e-3)
+    assert "method" in data and "sync" in data["method"]
+
+
+def test_show_renders_the_saved_report_as_the_run_did(cifar_run):
+    result, out = cifar_run
+    shown = run_cli("show", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == result.stdout
+    markdown = run_cli("show", str(out), "--format", "markdown")
+    assert "### Headline" in markdown.stdout and "| phase" in markdown.stdout and "|-----" in markdown.stdout
+    as_json = run_cli("show", str(out), "--format", "json")
+    assert json.loads(as_json.stdout) == json.loads(out.read_text())
+
+
+def test_show_does_not_import_tensorflow_and_answers_fast(cifar_run):
+    _, out = cifar_run
+    code = (
+        "import sys, time; start = time.perf_counter(); from tfprof_m1.cli import main; "
+        f"rc = main(['show', {str(out)!r}]); "
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', time.perf_counter() - start, file=sys.stderr); sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0
+    marker, _seconds = result.stderr.split()[-2:]  # the time is recorded in docs/performance.md, not asserted
+    assert marker == "noTF"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["show", "--help"], ["imagenet"], ["cifar10", "--epochs", "0"]])
+def test_help_and_argument_errors_do_not_import_tensorflow(args):
+    code = (
+        "import sys; from tfprof_m1.cli import main\n"
+        "try:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n    rc = e.code\n"
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
+    assert result.stderr.split()[-1] == "noTF"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["imagenet"], "invalid choice: 'imagenet'"),
+        (["cifar10", "--epochs", "0"], "--epochs: 0 must be 1 or more"),
+        (["cifar10", "--batch-size", "x"], "'x' is not a whole number"),
+        (["cifar10", "--data", "maybe"], "--data: invalid choice"),
+        (["show", "/no/such/report.json"], "no such report file"),
+        (["cifar10", "--json", "/"], "is a directory"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(args, expected):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert expected in _error_line(result)
+
+
+def test_gpu_requested_on_a_machine_without_one_fails_clearly():
+    result = run_cli("mnist", "--device", "gpu", "--steps", "1", "--epochs", "1", "--data", "synthetic")
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert "--device gpu: TensorFlow sees no GPU" in _error_line(result)
+
+
+def test_missing_real_data_fails_and_leaves_an_existing_report_untouched(tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text('{"keep": "me"}')
+    result = run_cli("fashion_mnist", "--data", "real", "--data-dir", str(tmp_path), "--json", str(report))
+    assert result.returncode == 2
+    _no_traceback(result)
+    line = _error_line(result)
+    assert "Fashion-MNIST not found" in line and str(tmp_path) in line
+    assert report.read_text() == '{"keep": "me"}'
+
+
+def test_real_mnist_file_through_the_cli_quietly(tmp_path):
+    write_mnist_npz(tmp_path, *learnable_images(256, (28, 28)))
+    out = tmp_path / "r.json"
+    result = run_cli("mnist", "--data", "real", "--data-dir", str(tmp_path), "--epochs", "2", "--no-fit",
+                     "--quiet", "--format", "json", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "[mnist]" not in result.stderr  # --quiet: no progress
+    printed = json.loads(result.stdout)
+    assert printed == json.loads(out.read_text())
+    (run,) = printed["runs"]
+    assert run["data"]["source"] == "real" and run["data"]["examples"] == 256
+    assert "holds 256 training examples" in run["data"]["notes"][0]
+    assert run["fit"] is None and run["headline"]["framework_overhead_ms"] is None
+    assert run["steps_per_epoch"] == 8
+    losses = [e["loss"] for e in run["epochs"]]
+    assert losses[1] < losses[0]
+    assert load_report(out).runs[0].model == "mnist"
+
+
+def test_all_runs_the_three_models(tmp_path):
+    out = tmp_path / "all.json"
+    result = run_cli("all", "--epochs", "1", "--steps", "3", "--no-fit", "--data", "synthetic", "--json", str(out), "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    assert [run["model"] for run in json.loads(out.read_text())["runs"]] == ["mnist", "fashion_mnist", "cifar10"]
+    assert "only one epoch: figures include warm-up" in result.stdout
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "tfprof-m1"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("tfprof_m1 ")
