@@ -46,6 +46,9 @@ class EpochBreakdown:
     #: Python garbage-collection pauses during the epoch (inside whichever phase they hit).
     gc_ms: float = 0.0
     gc_collections: int = 0
+    #: Phase time outside any step: the final next() that ends the epoch (and the iterator's
+    #: teardown), and the fence at the epoch's end.
+    outside_steps_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -131,6 +134,7 @@ def attribute_epoch(epoch: EpochTiming, fallback: dict[str, float] | None = None
         notes=notes,
         gc_ms=epoch.gc_ms,
         gc_collections=epoch.gc_collections,
+        outside_steps_ms=unassigned,
     )
 
 

@@ -133,18 +133,22 @@ class PhaseProfiler:
         source: Iterator[Any] | None = None
         while True:
             self.start(INPUT)
+            exhausted = False
             try:
                 if source is None:
                     source = iter(iterator)
                 item = next(source)
             except StopIteration:
-                # Tearing down an exhausted tf.data iterator joins its threads: input time too.
-                del source
-                self.stop(INPUT)
-                return
+                exhausted = True
             except BaseException:
                 self.stop(INPUT)
                 raise
+            if exhausted:
+                # Out of the except block, nothing refers to the iterator any more: tearing it down
+                # (a tf.data iterator joins its threads) happens here, as input time.
+                source = None
+                self.stop(INPUT)
+                return
             self.stop(INPUT)
             yield item
 

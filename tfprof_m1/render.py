@@ -95,6 +95,13 @@ def _run_section(run: ModelRun, markdown: bool) -> list[tuple[str, Any]]:
             f"profiling cost: split samples took {_ms(steady.split_overhead_ms)} ms/epoch more than fused steps "
             f"({_percent(steady.split_overhead_ms / steady.epoch_mean_ms)} of the epoch)"
         )
+    for epoch in run.epochs:
+        end_input = epoch.outside_steps_ms.get("input", 0.0)
+        if epoch.wall_ms > 0 and end_input > 0.05 * epoch.wall_ms:
+            facts.append(
+                f"epoch {epoch.index + 1}: the input pipeline took {_seconds(end_input)} to finish and tear down "
+                f"at the epoch's end ({_percent(end_input / epoch.wall_ms)} of the epoch, counted as input)"
+            )
     if steady.gc_ms > 0:
         facts.append(f"Python garbage collection paused the loop {_ms(steady.gc_ms)} ms/epoch (inside the phases it hit)")
     if not steady.excludes_first_epoch:

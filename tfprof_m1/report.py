@@ -60,6 +60,7 @@ class EpochReport:
     notes: list[str] = field(default_factory=list)
     gc_ms: float = 0.0
     gc_collections: int = 0
+    outside_steps_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

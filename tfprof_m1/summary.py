@@ -66,6 +66,7 @@ def epoch_report(breakdown: EpochBreakdown, loss: float | None, accuracy: float 
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,
         gc_collections=breakdown.gc_collections,
+        outside_steps_ms=dict(breakdown.outside_steps_ms),
     )
 
 
