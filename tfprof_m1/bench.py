@@ -37,6 +37,7 @@ class BenchOptions:
     sample_every: int = DEFAULT_SAMPLE_EVERY
     min_samples: int = DEFAULT_MIN_SAMPLES
     download: bool = True
+    autotune: bool = False
 
     def validate(self) -> None:
         """Raises UserError for values no run can use (before TensorFlow is imported)."""
@@ -67,6 +68,7 @@ class BenchOptions:
             fit=self.fit,
             sample_every=self.sample_every,
             min_samples=self.min_samples,
+            autotune=self.autotune,
         )
 
 
@@ -104,7 +106,7 @@ def run_model(spec: ModelSpec, data: TrainData, options: BenchOptions, progress:
     import keras
 
     steps = steps_per_epoch(data.examples, options.batch_size, options.steps)
-    dataset = make_dataset(data, options.batch_size, options.seed, options.steps)
+    dataset = make_dataset(data, options.batch_size, options.seed, options.steps, options.autotune)
     model = build_model(spec, seed=options.seed)
     from tfprof_m1.steps import TrainSteps
 
@@ -143,7 +145,7 @@ def run_model(spec: ModelSpec, data: TrainData, options: BenchOptions, progress:
 
         progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
         fit_model = build_model(spec, seed=options.seed)
-        fit_data = make_dataset(data, options.batch_size, options.seed, options.steps)
+        fit_data = make_dataset(data, options.batch_size, options.seed, options.steps, options.autotune)
         fit_run = run_fit(
             fit_model,
             fit_data,

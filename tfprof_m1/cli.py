@@ -71,6 +71,8 @@ def run_parser() -> argparse.ArgumentParser:
                         help=f"run one step in N split to time forward/backward/optimizer (default {DEFAULT_SAMPLE_EVERY})")
     parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES,
                         help=f"at least this many split steps per epoch (default {DEFAULT_MIN_SAMPLES})")
+    parser.add_argument("--autotune", action="store_true",
+                        help="let tf.data autotune the input pipeline (default: fixed settings; see docs/how-it-measures.md)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="stdout format: table, markdown (for GitHub issues) or json")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -117,6 +119,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         sample_every=args.sample_every,
         min_samples=args.min_samples,
         download=not args.no_download,
+        autotune=args.autotune,
     )
     options.validate()
     json_path = _check_writable(args.json) if args.json else None

@@ -178,6 +178,8 @@ class RunConfig:
     fit: bool
     sample_every: int
     min_samples: int
+    #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
+    autotune: bool = False
 
 
 @dataclass
