@@ -15,10 +15,12 @@ Formats (the files Keras itself downloads):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import pickle
 import struct
+import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
@@ -249,7 +251,9 @@ def _download(spec: ModelSpec) -> str | None:
     try:
         import keras
 
-        getattr(keras.datasets, spec.name).load_data()
+        # Keras prints its download progress on stdout; stdout is for the result (--format json).
+        with contextlib.redirect_stdout(sys.stderr):
+            getattr(keras.datasets, spec.name).load_data()
     except Exception as error:  # any network or file error means: not available
         return f"download failed: {_reason(error)}"
     return None

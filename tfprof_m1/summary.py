@@ -122,7 +122,7 @@ def headline(breakdowns: Sequence[EpochBreakdown], steady: LoopSummary, fit: Fit
     if steady.excludes_first_epoch:
         first, last = steady.epochs[0] + 1, steady.epochs[-1] + 1
         span = f"epoch {first}" if first == last else f"epochs {first}–{last}"
-        basis = f"mean of {span}; epoch 1 (warm-up: tracing, autotuning) is excluded and shown apart"
+        basis = f"mean of {span}; epoch 1 (warm-up: tracing, pipeline start) is excluded and shown apart"
     else:
         basis = "single epoch: includes warm-up (tracing, autotuning); run --epochs 2 or more for steady state"
     return Headline(
