@@ -178,3 +178,26 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "tfprof-m1"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("tfprof_m1 ")
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130_and_writes_nothing(tmp_path):
+    import os
+    import signal
+
+    out = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tfprof_m1", "mnist", "--epochs", "50", "--data", "synthetic", "--no-fit", "--json", str(out)],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env=os.environ.copy(),
+    )
+    lines = []
+    for line in process.stderr:  # wait until training is under way
+        lines.append(line)
+        if "loop epoch 1/50" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    stderr = "".join(lines) + rest
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted; nothing was written" in stderr
+    assert not out.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Callable
@@ -56,20 +58,8 @@ class BenchOptions:
                 raise UserError(message)
 
     def config(self) -> RunConfig:
-        return RunConfig(
-            models=list(self.models),
-            epochs=self.epochs,
-            steps=self.steps,
-            batch_size=self.batch_size,
-            data=self.data,
-            data_dir=self.data_dir,
-            device=self.device,
-            seed=self.seed,
-            fit=self.fit,
-            sample_every=self.sample_every,
-            min_samples=self.min_samples,
-            autotune=self.autotune,
-        )
+        """The report's record of these options (every RunConfig field has a namesake here)."""
+        return RunConfig(**{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(RunConfig)})
 
 
 def _method(fence_name: str, options: BenchOptions) -> dict[str, str]:
