@@ -43,12 +43,19 @@ def make_model_run(model: str = "cifar10", scale: float = 1.0, epochs: int = 3, 
     )
 
 
-def make_report(**kwargs) -> Report:
-    return Report(
+def make_report(label: str = "cpu", models: tuple[str, ...] = ("cifar10",), batch_size: int = 32, **kwargs) -> Report:
+    """A report whose device is ``label`` (GPU-shaped labels are test data, not measurements)."""
+    report = Report(
         config=RunConfig(["cifar10"], 3, 10, 32, "synthetic", None, "cpu", 0, True, 5, 1),
         environment=Environment("3.11.7", "test-platform", "x86_64", 2, "2.21.0", "3.15.1", "2.4.6", "0.1.0",
                                 ["CPU:/physical_device:CPU:0"], "/CPU:0", "cpu", FenceInfo("host_read", 0.004, 0.001, 50)),
-        runs=[make_model_run(**kwargs)],
+        runs=[make_model_run(model=model, **kwargs) for model in models],
         created="2026-11-28T00:00:00+00:00",
         method={"clock": "fake"},
     )
+    report.environment.device_label = label
+    report.environment.cpu_model = "test CPU"
+    report.config.batch_size = batch_size
+    for run in report.runs:
+        run.batch_size = batch_size
+    return report

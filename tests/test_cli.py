@@ -201,3 +201,16 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_writes_nothing(tmp_path):
     assert "Traceback" not in stderr
     assert "interrupted; nothing was written" in stderr
     assert not out.exists()
+
+
+def test_env_command_describes_this_machine():
+    result = run_cli("env", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout)
+    assert env["device_label"] == "cpu" and env["device_kind"] == "cpu"
+    assert env["cpu_count"] >= 1 and env["memory_gb"] > 1
+    assert env["tensorflow"] and env["build"]["is_cuda_build"] in ("True", "False")
+    assert env["matmul_peak_gflops"] > 0  # measured, not looked up
+    assert env["colab"] is False and env["tensorflow_metal"] is None
+    table = run_cli("env", "--no-peak")
+    assert "device label" in table.stdout and "not measured" in table.stdout

@@ -40,6 +40,8 @@ class BenchOptions:
     min_samples: int = DEFAULT_MIN_SAMPLES
     download: bool = True
     autotune: bool = False
+    #: Measure the device's matmul peak for the report (a fraction of a second).
+    peak: bool = True
 
     def validate(self) -> None:
         """Raises UserError for values no run can use (before TensorFlow is imported)."""
@@ -178,8 +180,8 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
     options.validate()
     specs = [get_spec(name) for name in options.models]
     device: DeviceChoice = configure_device(options.device)
-    environment = collect_environment(device)
-    say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name}")
+    environment = collect_environment(device, peak=options.peak)
+    say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name} ({environment.device_label})")
     runs = []
     fence_cost = None
     for spec in specs:

@@ -52,7 +52,11 @@ def run_parser() -> argparse.ArgumentParser:
             "Train an article model with a profiled custom loop and with Keras fit, and show where "
             "each epoch's time goes: input, forward, backward, optimizer, device sync, other.\n\n"
             f"models:\n{_model_list()}\n  all            the three, one after the other\n\n"
-            "other commands:\n  show REPORT.json   render a saved report without training"
+            "other commands:\n"
+            "  show REPORT.json                 render a saved report without training\n"
+            "  compare REF.json OTHER.json ...  where two or more runs differ (first is the reference)\n"
+            "  plot REPORT.json ... -o F.png    the article's chart and a phase chart\n"
+            "  env                              what this machine is (devices, versions, matmul peak)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -75,6 +79,7 @@ def run_parser() -> argparse.ArgumentParser:
                         help="let tf.data autotune the input pipeline (default: fixed settings; see docs/how-it-measures.md)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="stdout format: table, markdown (for GitHub issues) or json")
+    parser.add_argument("--no-peak", action="store_true", help="skip measuring the device's matmul peak")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--version", action="version", version=f"tfprof_m1 {__version__}")
     return parser
@@ -120,6 +125,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         min_samples=args.min_samples,
         download=not args.no_download,
         autotune=args.autotune,
+        peak=not args.no_peak,
     )
     options.validate()
     json_path = _check_writable(args.json) if args.json else None
@@ -144,7 +150,45 @@ def cmd_show(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show": cmd_show}
+def cmd_env(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 env", description="Print what this machine is, as a report records it.")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    parser.add_argument("--no-peak", action="store_true", help="skip measuring the matmul peak")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfprof_m1.environment import collect_environment, configure_device
+    from tfprof_m1.render import render_environment
+
+    sys.stdout.write(render_environment(collect_environment(configure_device(args.device), peak=not args.no_peak), args.format))
+    return 0
+
+
+def cmd_compare(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 compare",
+                     description="Compare saved reports; the first is the reference. Repeats of one machine are pooled.")
+    parser.add_argument("reports", nargs="+", metavar="REPORT.json")
+    parser.add_argument("--format", choices=("table", "markdown"), default="table")
+    args = parser.parse_args(argv)
+    from tfprof_m1.compare import compare
+    from tfprof_m1.compare_render import render_comparison
+
+    sys.stdout.write(render_comparison(compare(args.reports), markdown=args.format == "markdown"))
+    return 0
+
+
+def cmd_plot(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 plot", description="Plot saved reports: the article's chart and the phases.")
+    parser.add_argument("reports", nargs="+", metavar="REPORT.json")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.png|FILE.svg")
+    args = parser.parse_args(argv)
+    from tfprof_m1.plot import plot_reports
+
+    print(f"wrote {plot_reports(args.reports, args.output)}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ Each ``collect`` helper skips what it cannot read instead of failing the run.
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import sys
@@ -13,7 +14,9 @@ from typing import Callable, TypeVar
 
 from tfprof_m1 import __version__
 from tfprof_m1.errors import UserError
-from tfprof_m1.report import Environment
+from tfprof_m1.machine import cpu_model, device_label, installed_version, memory_gb, on_colab
+from tfprof_m1.peak import measure_matmul_peak
+from tfprof_m1.report import Environment, GpuInfo
 
 DEVICE_CHOICES = ("auto", "cpu", "gpu")
 T = TypeVar("T")
@@ -69,12 +72,45 @@ def _devices_seen() -> list[str]:
     return [f"{device.device_type}:{device.name}" for device in tf.config.list_physical_devices()]
 
 
-def collect_environment(device: DeviceChoice) -> Environment:
-    """Versions and devices of this process (TensorFlow is imported)."""
+def _gpus() -> list[GpuInfo]:
+    import tensorflow as tf
+
+    gpus = []
+    for gpu in tf.config.get_visible_devices("GPU"):
+        details = _safe(lambda: tf.config.experimental.get_device_details(gpu), {})
+        capability = details.get("compute_capability")
+        gpus.append(
+            GpuInfo(
+                name=gpu.name,
+                device_name=details.get("device_name"),
+                compute_capability=".".join(str(part) for part in capability) if capability else None,
+            )
+        )
+    return gpus
+
+
+def _build_info() -> dict[str, str]:
+    import tensorflow as tf
+
+    return {key: str(value) for key, value in tf.sysconfig.get_build_info().items()}
+
+
+def collect_environment(device: DeviceChoice, peak: bool = True) -> Environment:
+    """Versions, machine and devices of this process (imports TensorFlow).
+
+    Args:
+        device: the device the run uses.
+        peak: measure the device's matmul peak (a fraction of a second); False skips it.
+    """
     import keras
     import numpy
     import tensorflow as tf
 
+    cpu = cpu_model()
+    metal = installed_version("tensorflow-metal")
+    gpus = _safe(_gpus, [])
+    system = platform.system()
+    details = [{"device_name": g.device_name, "compute_capability": g.compute_capability} for g in gpus]
     return Environment(
         python=platform.python_version(),
         platform=_safe(platform.platform, sys.platform),
@@ -87,4 +123,15 @@ def collect_environment(device: DeviceChoice) -> Environment:
         devices_seen=_safe(_devices_seen, []),
         device_used=device.name,
         device_kind=device.kind,
+        device_label=device_label(device.kind, details, system, metal, cpu),
+        os=f"{system} {platform.release()}".strip(),
+        cpu_model=cpu,
+        memory_gb=memory_gb(),
+        tensorflow_metal=metal,
+        metal_plugin_loaded=(bool(gpus) and system == "Darwin") if metal else None,
+        gpus=gpus,
+        build=_safe(_build_info, {}),
+        colab=on_colab(),
+        matmul_peak_gflops=_safe(lambda: measure_matmul_peak(device.name), None) if peak else None,
+        collected=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )

@@ -6,12 +6,14 @@ so other renderers can reuse them.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 from tabulate import tabulate
 
 from tfprof_m1.phases import DESCRIPTIONS
-from tfprof_m1.report import ModelRun, PhaseSummary, Report
+from tfprof_m1.report import Environment, ModelRun, PhaseSummary, Report
 
 FORMATS = ("table", "markdown", "json")
 
@@ -141,7 +143,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
     pieces: list[tuple[str, Any]] = [
         ("heading", "tfprof_m1: where the epoch goes"),
         ("text", f"TensorFlow {env.tensorflow}, Keras {env.keras}, Python {env.python} on {env.platform}; "
-                 f"device {env.device_used} ({env.device_kind}), {fence_text}; {config.epochs} epochs, "
+                 f"device {env.device_label} ({env.device_used}), {fence_text}; {config.epochs} epochs, "
                  f"steps/epoch {steps}, batch {config.batch_size}, seed {config.seed}, {report.created}"),
         ("heading", "Headline: mean epoch time"),
         ("table", (HEADLINE_HEADERS, headline_rows(report))),
@@ -151,6 +153,48 @@ def render_text(report: Report, markdown: bool = False) -> str:
         pieces += _run_section(run, markdown)
     pieces.append(("list", [f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name != "compute"]))
     return _format(pieces, markdown).rstrip() + "\n"
+
+
+def environment_rows(env: Environment) -> list[list[str]]:
+    """The environment as (field, value) rows; fields not collected are shown as —."""
+    gpus = "; ".join(
+        f"{g.name} ({g.device_name or 'no name'}" + (f", compute capability {g.compute_capability})" if g.compute_capability else ")")
+        for g in env.gpus
+    ) or "none visible"
+    build = env.build
+    cuda = f"CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}" if build.get("is_cuda_build") == "True" else "not a CUDA build"
+    metal = env.tensorflow_metal or "not installed"
+    if env.tensorflow_metal:
+        metal += ", plugin loaded" if env.metal_plugin_loaded else ", plugin NOT loaded (no GPU visible)"
+    values = [
+        ("device label", env.device_label),
+        ("device used", f"{env.device_used} ({env.device_kind})"),
+        ("OS", env.os or env.platform),
+        ("machine", env.machine),
+        ("CPU", f"{env.cpu_model or 'unknown'}, {env.cpu_count or '?'} logical cores"),
+        ("memory", f"{env.memory_gb:.1f} GiB" if env.memory_gb else None),
+        ("Python", env.python),
+        ("TensorFlow", env.tensorflow),
+        ("Keras", env.keras),
+        ("NumPy", env.numpy),
+        ("tensorflow-metal", metal),
+        ("GPUs", gpus),
+        ("TensorFlow build", cuda),
+        ("Colab", "yes" if env.colab else "no"),
+        ("matmul peak (float32, 1024²)", f"{env.matmul_peak_gflops:.1f} GFLOP/s" if env.matmul_peak_gflops else "not measured"),
+        ("fence", f"{env.fence.name} ({_ms(env.fence.cost_median_ms)} ms/call)" if env.fence else None),
+        ("tfprof_m1", env.tfprof_m1),
+        ("collected", env.collected),
+    ]
+    return [[name, "—" if value is None else str(value)] for name, value in values]
+
+
+def render_environment(env: Environment, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(dataclasses.asdict(env), indent=1) + "\n"
+    table = tabulate(environment_rows(env), headers=["field", "value"], tablefmt="github" if fmt == "markdown" else "simple",
+                     disable_numparse=True)
+    return table + "\n"
 
 
 def render(report: Report, fmt: str) -> str:

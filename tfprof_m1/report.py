@@ -150,6 +150,15 @@ class FenceInfo:
 
 
 @dataclass
+class GpuInfo:
+    """One visible GPU as TensorFlow describes it."""
+
+    name: str
+    device_name: str | None = None
+    compute_capability: str | None = None
+
+
+@dataclass
 class Environment:
     python: str
     platform: str
@@ -163,6 +172,20 @@ class Environment:
     device_used: str
     device_kind: str
     fence: FenceInfo | None = None
+    #: ``cpu``, ``cuda:<name>`` or ``metal:<name>``: how comparisons name this run's device.
+    device_label: str = "cpu"
+    os: str | None = None
+    cpu_model: str | None = None
+    memory_gb: float | None = None
+    tensorflow_metal: str | None = None
+    metal_plugin_loaded: bool | None = None
+    gpus: list[GpuInfo] = field(default_factory=list)
+    #: TensorFlow's build information: cuda_version, cudnn_version, is_cuda_build, ...
+    build: dict[str, str] = field(default_factory=dict)
+    colab: bool = False
+    #: float32 matmul throughput measured on the device used (None: probe skipped or failed).
+    matmul_peak_gflops: float | None = None
+    collected: str | None = None
 
 
 @dataclass

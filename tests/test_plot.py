@@ -1,0 +1,45 @@
+"""plot writes a real image from saved reports."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import matplotlib.image
+import pytest
+
+from tests.conftest import run_cli
+from tests.report_factory import make_report
+
+
+@pytest.fixture
+def reports(tmp_path):
+    paths = []
+    for name, label, scale, fit in (("t4", "cuda:Tesla T4", 1.0, True), ("m1", "metal:Apple M1", 2.0, True), ("cpu", "cpu", 4.0, False)):
+        path = tmp_path / f"{name}.json"
+        make_report(label=label, models=("mnist", "cifar10"), scale=scale, fit=fit).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_png_is_written_and_readable(tmp_path, reports):
+    out = tmp_path / "figs" / "article.png"
+    result = run_cli("plot", *reports, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width, _ = matplotlib.image.imread(out).shape
+    assert width > 1000 and height > 400
+    assert [p.name for p in out.parent.iterdir()] == ["article.png"]  # no temporary left
+
+
+def test_svg_names_every_device_and_phase(tmp_path, reports):
+    out = tmp_path / "article.svg"
+    assert run_cli("plot", *reports, "-o", str(out)).returncode == 0
+    text = out.read_text()
+    ET.fromstring(text)  # well-formed XML
+    for word in ("cuda:Tesla T4", "metal:Apple M1", "backward", "sync", "custom loop, no fit run"):
+        assert word in text
+
+
+def test_bad_output_name_is_a_user_error(tmp_path, reports):
+    result = run_cli("plot", *reports, "-o", str(tmp_path / "chart.jpg"))
+    assert result.returncode == 2 and "must end in .png or .svg" in result.stderr
