@@ -43,3 +43,29 @@ def test_svg_names_every_device_and_phase(tmp_path, reports):
 def test_bad_output_name_is_a_user_error(tmp_path, reports):
     result = run_cli("plot", *reports, "-o", str(tmp_path / "chart.jpg"))
     assert result.returncode == 2 and "must end in .png or .svg" in result.stderr
+
+
+def _run_python(code: str, *args: str):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_plot_does_not_import_tensorflow(tmp_path, reports):
+    code = ("import sys; from tfprof_m1.cli import main; rc = main(['plot'] + sys.argv[1:]); "
+            "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)")
+    result = _run_python(code, *reports, "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.split()[-1] == "noTF"
+
+
+def test_missing_matplotlib_is_a_clear_message(tmp_path, reports):
+    code = ("import sys; sys.modules['matplotlib'] = None; from tfprof_m1.cli import main; "
+            "sys.exit(main(['plot'] + sys.argv[1:]))")
+    result = _run_python(code, *reports, "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 2
+    assert "plot needs matplotlib: pip install 'tfprof-m1[plot]'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
