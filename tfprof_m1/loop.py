@@ -7,13 +7,16 @@ epoch's wall time is then attributed to phases by :mod:`tfprof_m1.attribution`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from tfprof_m1.phases import COMPUTE
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.steps import TrainSteps
+from tfprof_m1.trace import TraceWindow
 
 #: Run one step in this many split (DESIGN: an all-split epoch ran 1.2–2.2× slower than fused, so
 #: 1 in 50 costs about 1–2 % of the epoch).
@@ -80,6 +83,7 @@ def run_profiled_loop(
     profiler: PhaseProfiler,
     sampling: Sampling = Sampling(),
     on_epoch_end: EpochCallback | None = None,
+    trace: TraceWindow | None = None,
 ) -> list[EpochResult]:
     """Train for ``epochs`` epochs over ``dataset`` (re-iterated each epoch), profiled.
 
@@ -91,22 +95,33 @@ def run_profiled_loop(
         profiler: records the timings; its fence waits for the device.
         sampling: which steps run split.
         on_epoch_end: called after each epoch, for progress.
+        trace: a tf.profiler window; steps are numbered globally from 0 across epochs.
     """
     results = []
     split_steps = sampling.split_steps(steps_per_epoch)
+    global_step = 0
     for _ in range(epochs):
         settle_garbage()
         train_steps.reset_metrics()
         with profiler.epoch() as epoch:
-            for index, (images, labels) in enumerate(profiler.timed(dataset)):
-                kind = "split" if index in split_steps else "fused"
-                with profiler.step(kind, examples=int(images.shape[0])):
-                    if kind == "split":
-                        train_steps.split(images, labels, profiler)
-                    else:
-                        with profiler.phase(COMPUTE):
-                            token = train_steps.fused(images, labels)
-                        profiler.sync(token)
+            batches = profiler.timed(dataset)
+            for index in itertools.count():
+                # The trace marks the whole step, the input next() included, so XProf counts input.
+                marker = trace.step(global_step) if trace is not None and index < steps_per_epoch else contextlib.nullcontext()
+                with marker:
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
+                    images, labels = batch
+                    kind = "split" if index in split_steps else "fused"
+                    with profiler.step(kind, examples=int(images.shape[0])):
+                        if kind == "split":
+                            train_steps.split(images, labels, profiler)
+                        else:
+                            with profiler.phase(COMPUTE):
+                                token = train_steps.fused(images, labels)
+                            profiler.sync(token)
+                global_step += 1
         loss, accuracy = train_steps.read_metrics()
         result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy)
         results.append(result)

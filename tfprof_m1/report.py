@@ -124,6 +124,44 @@ class DataInfo:
 
 
 @dataclass
+class OpTime:
+    """One TensorFlow op's time inside the traced steps."""
+
+    name: str
+    phase: str
+    total_ms: float
+    count: int
+
+
+@dataclass
+class TraceSummary:
+    """What the tf.profiler trace of the traced steps says (see docs/tensorboard.md)."""
+
+    files: list[str]
+    traced_steps: list[int]
+    step_markers: int
+    #: Mean duration of the step markers XProf sees.
+    step_ms_mean: float | None
+    #: Op time per phase (forward, backward, optimizer, other), host threads and device planes.
+    op_ms: dict[str, float]
+    #: op_ms as fractions of all op time.
+    shares: dict[str, float]
+    #: tf.data op time on its own threads (runs in parallel with compute).
+    input_pipeline_ms: float
+    #: Host time in IteratorGetNext on the Python thread: waiting for input.
+    input_wait_ms: float
+    top_ops: dict[str, list[OpTime]]
+    device_planes: list[str]
+    #: On GPU runs: compute ops that ran on host threads and never on the device.
+    host_ops_on_gpu_run: list[OpTime]
+    notes: list[str] = field(default_factory=list)
+    #: The timing-based forward/backward/optimizer shares of the same steps, for the cross-check.
+    timing_shares: dict[str, float] | None = None
+    #: The timing-based mean step time of the same steps.
+    timing_step_ms_mean: float | None = None
+
+
+@dataclass
 class ModelRun:
     """Everything measured for one model."""
 
@@ -139,6 +177,11 @@ class ModelRun:
     steady: LoopSummary
     fit: FitReport | None
     headline: Headline
+    #: The run's directory (TensorBoard events, trace, report.json), if one was written.
+    run_dir: str | None = None
+    trace: TraceSummary | None = None
+    #: Why there is no trace (--no-trace, profiler busy, collection failed), if there is none.
+    trace_problem: str | None = None
 
 
 @dataclass

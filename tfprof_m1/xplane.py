@@ -1,0 +1,208 @@
+"""Read a tf.profiler trace (XSpace protobuf) and attribute op time to phases by name scope.
+
+Op events on the host's ``tf_Compute`` threads and on ``/device:GPU:N`` planes are named
+``scope/…/op:Type``. Ops under ``gradient_tape/`` or ``gradients/`` are backward; ops under the
+optimizer's scope (``adam/``, ``sgd/``, …) are optimizer; other scoped ops (the model, the loss) are
+forward; unscoped ops (metric bookkeeping) are other. tf.data work on ``tf_data*`` threads is the
+input pipeline, and ``IteratorGetNext`` on the Python thread is the host waiting for it.
+
+Only events that start inside a step marker (``Trace("train", step_num=…)``) count. Threads run in
+parallel, so op time can exceed wall time: the shares are of op time, not of the step.
+
+The XSpace module is TensorFlow's ``xplane_pb2``; it is loaded from TensorFlow's files without
+importing TensorFlow, so ``python -m tfprof_m1 trace`` answers quickly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from tfprof_m1.errors import UserError
+from tfprof_m1.report import OpTime, TraceSummary
+
+XPLANE_MODULE = "tensorflow.tsl.profiler.protobuf.xplane_pb2"
+OPTIMIZER_SCOPES = frozenset({"adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "ftrl", "lion", "adafactor", "lamb"})
+BACKWARD_SCOPES = ("gradient_tape", "gradients")
+STEP_MARKER = "train"
+TOP_OPS = 5
+
+
+def xplane_pb2() -> Any:
+    """TensorFlow's XSpace protobuf module, without importing the rest of TensorFlow."""
+    if XPLANE_MODULE in sys.modules:
+        return sys.modules[XPLANE_MODULE]
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("reading traces needs TensorFlow's xplane protobuf: install tensorflow")
+    path = Path(list(spec.submodule_search_locations)[0]) / "tsl" / "profiler" / "protobuf" / "xplane_pb2.py"
+    module_spec = importlib.util.spec_from_file_location(XPLANE_MODULE, path)
+    if module_spec is None or module_spec.loader is None or not path.is_file():
+        raise UserError(f"{path}: TensorFlow's xplane protobuf is missing; reinstall tensorflow")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[XPLANE_MODULE] = module  # TensorFlow, if imported later, reuses it (no double registration)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def find_xplane_files(run_dir: str | Path) -> list[Path]:
+    """``*.xplane.pb`` under ``run_dir/plugins/profile/*/`` (or under run_dir itself)."""
+    root = Path(run_dir)
+    return sorted(root.glob("plugins/profile/*/*.xplane.pb")) or sorted(root.rglob("*.xplane.pb"))
+
+
+def read_xspace(path: str | Path) -> Any:
+    space = xplane_pb2().XSpace()
+    try:
+        space.ParseFromString(Path(path).read_bytes())
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except Exception as error:  # protobuf's DecodeError and friends
+        raise UserError(f"{path}: not an XSpace trace ({type(error).__name__}); was it written by tf.profiler?") from None
+    return space
+
+
+def classify_op(name: str, optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -> str:
+    """The phase of a TensorFlow op from its ``scope/…/op:Type`` name."""
+    path = name.split(":", 1)[0]
+    scopes = path.split("/")
+    if any(scope in BACKWARD_SCOPES for scope in scopes[:-1]):
+        return "backward"
+    if len(scopes) == 1:
+        return "other"
+    if scopes[0].lower() in set(optimizer_scopes):
+        return "optimizer"
+    return "forward"
+
+
+def _is_op_event(name: str) -> bool:
+    return ":" in name and "::" not in name and " " not in name
+
+
+def _stat_value(stat: Any, stat_metadata: Any) -> Any:
+    kind = stat.WhichOneof("value")
+    if kind == "ref_value":
+        return stat_metadata[stat.ref_value].name
+    return getattr(stat, kind) if kind else None
+
+
+def _events(plane: Any, line: Any) -> Iterable[tuple[str, int, int, dict[str, Any]]]:
+    """(name, start_ps, duration_ps, stats) of each event on a line, in absolute picoseconds."""
+    base = line.timestamp_ns * 1000
+    for event in line.events:
+        metadata = plane.event_metadata[event.metadata_id]
+        stats = {plane.stat_metadata[s.metadata_id].name: _stat_value(s, plane.stat_metadata) for s in event.stats}
+        yield metadata.name, base + event.offset_ps, event.duration_ps, stats
+
+
+def _outermost(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if kept and start < kept[-1][1]:
+            continue
+        kept.append((start, end))
+    return kept
+
+
+def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -> TraceSummary:
+    """Attribute the op time inside the traced steps of ``spaces`` to phases."""
+    steps: list[tuple[int, int, int]] = []  # (step_num, start, end)
+    host_lines, device_planes = [], []
+    for space in spaces:
+        for plane in space.planes:
+            if plane.name.startswith("/device:"):
+                device_planes.append(plane)
+                continue
+            for line in plane.lines:
+                host_lines.append((plane, line))
+                for name, start, duration, stats in _events(plane, line):
+                    if name == STEP_MARKER and "step_num" in stats:
+                        steps.append((int(stats["step_num"] or 0), start, start + duration))
+    steps.sort(key=lambda s: s[1])
+
+    def in_step(start: int) -> bool:
+        return any(begin <= start < end for _, begin, end in steps)
+
+    op_time: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    input_pipeline_ps = 0
+    waits: list[tuple[int, int]] = []
+    host_ops: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for plane, line in host_lines:
+        is_data = line.name.startswith("tf_data")
+        is_compute = line.name.startswith("tf_Compute") or line.name.startswith("tf_inter_op")
+        for name, start, duration, _ in _events(plane, line):
+            if not in_step(start):
+                continue
+            if line.name == "python" and name.endswith("IteratorGetNext"):
+                waits.append((start, start + duration))
+            elif is_data and _is_op_event(name):
+                input_pipeline_ps += duration
+            elif is_compute and _is_op_event(name):
+                cell = op_time[classify_op(name, optimizer_scopes)][name]
+                cell[0] += duration / 1e9
+                cell[1] += 1
+                host_ops[name][0] += duration / 1e9
+                host_ops[name][1] += 1
+    device_op_names: set[str] = set()
+    for plane in device_planes:
+        for line in plane.lines:
+            for name, start, duration, stats in _events(plane, line):
+                if not in_step(start):
+                    continue
+                op_name = str(stats.get("tf_op") or name)
+                device_op_names.add(op_name)
+                cell = op_time[classify_op(op_name, optimizer_scopes)][op_name]
+                cell[0] += duration / 1e9
+                cell[1] += 1
+
+    phase_ms = {phase: sum(total for total, _ in ops.values()) for phase, ops in op_time.items()}
+    total = sum(phase_ms.values())
+    top = {
+        phase: [OpTime(name, phase, round(value[0], 4), int(value[1])) for name, value in sorted(ops.items(), key=lambda item: -item[1][0])[:TOP_OPS]]
+        for phase, ops in op_time.items()
+    }
+    notes = []
+    host_only: list[OpTime] = []
+    if device_planes:
+        host_only = [
+            OpTime(name, classify_op(name, optimizer_scopes), round(value[0], 4), int(value[1]))
+            for name, value in sorted(host_ops.items(), key=lambda item: -item[1][0])
+            if name not in device_op_names and classify_op(name, optimizer_scopes) != "other"
+        ][:10]
+    elif device_kind == "gpu":
+        notes.append("the trace has no device plane: this GPU recorded no device activity (tensorflow-metal records "
+                     "none); device time is not in the trace, use the timing-based breakdown")
+    if not steps:
+        notes.append("no step markers in the trace: steps must be wrapped in tf.profiler.experimental.Trace('train', step_num=...)")
+    markers = [(end - start) / 1e9 for _, start, end in steps]
+    return TraceSummary(
+        files=[],
+        traced_steps=[number for number, _, _ in steps],
+        step_markers=len(steps),
+        step_ms_mean=sum(markers) / len(markers) if markers else None,
+        op_ms={phase: round(value, 4) for phase, value in sorted(phase_ms.items())},
+        shares={phase: value / total for phase, value in sorted(phase_ms.items())} if total > 0 else {},
+        input_pipeline_ms=input_pipeline_ps / 1e9,
+        input_wait_ms=sum(end - start for start, end in _outermost(waits)) / 1e9,
+        top_ops=top,
+        device_planes=[plane.name for plane in device_planes],
+        host_ops_on_gpu_run=host_only,
+        notes=notes,
+    )
+
+
+def analyze_run_dir(run_dir: str | Path, device_kind: str = "cpu") -> TraceSummary:
+    """Analyze every xplane file of a run directory.
+
+    Raises:
+        UserError: no trace there.
+    """
+    files = find_xplane_files(run_dir)
+    if not files:
+        raise UserError(f"{run_dir}: no tf.profiler trace (plugins/profile/*/*.xplane.pb); run without --no-trace")
+    summary = analyze([read_xspace(path) for path in files], device_kind)
+    summary.files = [str(path) for path in files]
+    return summary
