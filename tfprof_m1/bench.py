@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from tfprof_m1.attribution import attribute_epochs
@@ -18,7 +19,9 @@ from tfprof_m1.models import ModelSpec, build_model, get_spec
 from tfprof_m1.pipeline import make_dataset, steps_per_epoch
 from tfprof_m1.profiler import PhaseProfiler
 from tfprof_m1.report import DataInfo, FenceInfo, ModelRun, Report, RunConfig
+from tfprof_m1.rundir import make_run_dir, run_dir_name
 from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
+from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
 
 Progress = Callable[[str], None]
 
@@ -42,6 +45,11 @@ class BenchOptions:
     autotune: bool = False
     #: Measure the device's matmul peak for the report (a fraction of a second).
     peak: bool = True
+    #: Where run directories go (TensorBoard logdir); None writes no run directory and no trace.
+    logdir: str | None = "runs"
+    trace: bool = True
+    #: Global steps to trace; None: the default window (up to 10 steps in the second epoch).
+    trace_steps: StepRange | None = None
 
     def validate(self) -> None:
         """Raises UserError for values no run can use (before TensorFlow is imported)."""
@@ -93,7 +101,50 @@ def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
     return line
 
 
-def run_model(spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress) -> tuple[ModelRun, FenceCost]:
+def _trace_window(options: BenchOptions, steps: int, run_dir: Path | None, profiler: PhaseProfiler) -> TraceWindow | None:
+    if run_dir is None or not options.trace:
+        return None
+    window = options.trace_steps or default_step_range(steps, options.epochs)
+    total = steps * options.epochs
+    if window is not None and window.stop > total:
+        raise UserError(f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
+                        f"({options.epochs} epochs × {steps}); steps are numbered from 0")
+    return TraceWindow(run_dir, window, profiler)
+
+
+def _attach_trace(run: ModelRun, window: TraceWindow | None, breakdowns: list, device_kind: str, progress: Progress) -> None:
+    """Put the trace's analysis (and the timing figures of the same steps) into the run."""
+    if window is None:
+        run.trace_problem = "not traced (--no-trace)"
+        return
+    if window.problem or not window.files:
+        run.trace_problem = window.problem or "the profiler wrote no trace"
+        progress(f"[{run.model}] {run.trace_problem}")
+        return
+    from tfprof_m1.xplane import analyze_run_dir
+
+    summary = analyze_run_dir(window.logdir, device_kind)
+    per_epoch = len(breakdowns[0].step_kinds) if breakdowns else 0
+    totals = {name: 0.0 for name in ("forward", "backward", "optimizer")}
+    step_times = []
+    for global_step in window.traced_steps:
+        epoch, index = divmod(global_step, per_epoch) if per_epoch else (0, 0)
+        if epoch >= len(breakdowns) or index >= breakdowns[epoch].steps:
+            continue
+        values = breakdowns[epoch].per_step_ms
+        for name in totals:
+            totals[name] += values.get(name, [0.0] * (index + 1))[index]
+        step_times.append(sum(v[index] for v in values.values()))
+    compute = sum(totals.values())
+    summary.timing_shares = {name: value / compute for name, value in totals.items()} if compute > 0 else None
+    summary.timing_step_ms_mean = sum(step_times) / len(step_times) if step_times else None
+    run.trace = summary
+    progress(f"[{run.model}] traced steps {window.traced_steps[0]}–{window.traced_steps[-1]} into {window.logdir}")
+
+
+def run_model(
+    spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run_dir: Path | None = None, device_kind: str = "cpu"
+) -> tuple[ModelRun, FenceCost]:
     """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit."""
     import keras
 
@@ -115,15 +166,22 @@ def run_model(spec: ModelSpec, data: TrainData, options: BenchOptions, progress:
     progress(f"[{spec.name}] custom loop: {options.epochs} epochs × {steps} steps of {options.batch_size}, "
              f"{len(sampling.split_steps(steps))} split samples per epoch, fence {fence.name}")
     line = _epoch_line(spec, options.epochs)
-    results = run_profiled_loop(
-        train_steps,
-        dataset,
-        epochs=options.epochs,
-        steps_per_epoch=steps,
-        profiler=PhaseProfiler(fence=fence),
-        sampling=sampling,
-        on_epoch_end=lambda result: progress(line(result)),
-    )
+    profiler = PhaseProfiler(fence=fence)
+    window = _trace_window(options, steps, run_dir, profiler)
+    try:
+        results = run_profiled_loop(
+            train_steps,
+            dataset,
+            epochs=options.epochs,
+            steps_per_epoch=steps,
+            profiler=profiler,
+            sampling=sampling,
+            on_epoch_end=lambda result: progress(line(result)),
+            trace=window,
+        )
+    finally:
+        if window is not None:
+            window.close()
     breakdowns = attribute_epochs([result.timing for result in results])
     epochs = [
         epoch_report(breakdown, result.loss, result.accuracy, warmup=breakdown.index == 0)
@@ -166,7 +224,9 @@ def run_model(spec: ModelSpec, data: TrainData, options: BenchOptions, progress:
         steady=steady,
         fit=fit,
         headline=headline(breakdowns, steady, fit),
+        run_dir=None if run_dir is None else str(run_dir),
     )
+    _attach_trace(run, window, breakdowns, device_kind, progress)
     return run, fence_cost
 
 
@@ -189,14 +249,34 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
-        run, fence_cost = run_model(spec, data, options, say)
+        run_dir = None
+        if options.logdir is not None:
+            started = _dt.datetime.now()
+            run_dir = make_run_dir(options.logdir, run_dir_name(spec.name, environment.device_label, started))
+            say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {options.logdir})")
+        run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind)
         runs.append(run)
     assert fence_cost is not None
     environment.fence = FenceInfo(fence_cost.name, fence_cost.median_ms, fence_cost.iqr_ms, fence_cost.calls)
-    return Report(
+    report = Report(
         config=options.config(),
         environment=environment,
         runs=runs,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         method=_method(fence_cost.name, options),
     )
+    write_run_dirs(report)
+    return report
+
+
+def write_run_dirs(report: Report) -> None:
+    """Each run directory gets its model's report.json and its TensorBoard scalars and text."""
+    from tfprof_m1.render import render_text
+    from tfprof_m1.tensorboard_writer import write_model_run
+
+    for run in report.runs:
+        if run.run_dir is None:
+            continue
+        single = dataclasses.replace(report, runs=[run])
+        single.save(Path(run.run_dir) / "report.json")
+        write_model_run(run.run_dir, run, render_text(single, markdown=True))

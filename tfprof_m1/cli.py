@@ -19,6 +19,7 @@ from tfprof_m1.errors import UserError
 from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.models import MODEL_NAMES, MODELS
 from tfprof_m1.render import FORMATS, render
+from tfprof_m1.trace import parse_step_range
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -56,7 +57,8 @@ def run_parser() -> argparse.ArgumentParser:
             "  show REPORT.json                 render a saved report without training\n"
             "  compare REF.json OTHER.json ...  where two or more runs differ (first is the reference)\n"
             "  plot REPORT.json ... -o F.png    the article's chart and a phase chart\n"
-            "  env                              what this machine is (devices, versions, matmul peak)"
+            "  env                              what this machine is (devices, versions, matmul peak)\n"
+            "  trace RUN_DIR                    what the tf.profiler trace says: op time per phase, top ops"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -75,6 +77,11 @@ def run_parser() -> argparse.ArgumentParser:
                         help=f"run one step in N split to time forward/backward/optimizer (default {DEFAULT_SAMPLE_EVERY})")
     parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES,
                         help=f"at least this many split steps per epoch (default {DEFAULT_MIN_SAMPLES})")
+    parser.add_argument("--logdir", default="runs",
+                        help="each run gets its own directory here: TensorBoard events, the trace, report.json (default runs/)")
+    parser.add_argument("--trace-steps", metavar="START:STOP", default=None,
+                        help="global steps to trace with tf.profiler, from 0, STOP exclusive (default: up to 10 steps in epoch 2)")
+    parser.add_argument("--no-trace", action="store_true", help="no tf.profiler trace")
     parser.add_argument("--autotune", action="store_true",
                         help="let tf.data autotune the input pipeline (default: fixed settings; see docs/how-it-measures.md)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)")
@@ -126,6 +133,9 @@ def cmd_run(argv: Sequence[str]) -> int:
         download=not args.no_download,
         autotune=args.autotune,
         peak=not args.no_peak,
+        logdir=args.logdir,
+        trace=not args.no_trace,
+        trace_steps=parse_step_range(args.trace_steps) if args.trace_steps else None,
     )
     options.validate()
     json_path = _check_writable(args.json) if args.json else None
@@ -188,7 +198,34 @@ def cmd_plot(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot}
+def cmd_trace(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 trace",
+                     description="Attribute a run's tf.profiler trace to phases: op time per phase, top ops, host-only ops.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or any directory holding *.xplane.pb)")
+    parser.add_argument("--format", choices=("table", "markdown"), default="table")
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    from tfprof_m1.render import render_trace
+    from tfprof_m1.report import load_report
+    from tfprof_m1.xplane import analyze_run_dir
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
+    saved = load_report(run_dir / "report.json") if (run_dir / "report.json").is_file() else None
+    device_kind = saved.environment.device_kind if saved else "cpu"
+    summary = analyze_run_dir(run_dir, device_kind)
+    if saved and saved.runs and saved.runs[0].trace is not None:  # keep the timing side of the cross-check
+        summary.timing_shares = saved.runs[0].trace.timing_shares
+        summary.timing_step_ms_mean = saved.runs[0].trace.timing_step_ms_mean
+    sys.stdout.write(render_trace(summary, markdown=args.format == "markdown"))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot, "trace": cmd_trace,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

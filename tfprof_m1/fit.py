@@ -64,6 +64,53 @@ class EpochTimer(keras.callbacks.Callback):
             self.on_epoch(epoch, elapsed_ms, logs)
 
 
+class ProfileCallback(EpochTimer):
+    """EpochTimer that also traces a window of ``fit`` batches with tf.profiler and writes the epoch
+    times as TensorBoard scalars (``fit/epoch_time_s``) into ``logdir``.
+
+    Keras fetches each batch inside its train function, so the input ``next()`` falls inside the
+    step marker, as XProf needs. Batches are numbered globally from 0 across epochs.
+
+    Example::
+
+        model.fit(dataset, epochs=3, callbacks=[ProfileCallback("runs/mine", trace_steps=StepRange(60, 70))])
+    """
+
+    def __init__(self, logdir: str, trace_steps: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from tfprof_m1.tensorboard_writer import PhaseScalarWriter
+        from tfprof_m1.trace import TraceWindow
+
+        self.window = TraceWindow(logdir, trace_steps)
+        self.scalars = PhaseScalarWriter(logdir)
+        self._global_batch = 0
+        self._marker: Any = None
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._marker = self.window.step(self._global_batch)
+        self._marker.__enter__()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._marker is not None:
+            self._marker.__exit__(None, None, None)
+            self._marker = None
+        self._global_batch += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.epoch_ms:
+            from tfprof_m1.tensorboard_writer import FIT_EPOCH_TAG
+
+            self.scalars.scalar(FIT_EPOCH_TAG, self.epoch_ms[-1] / 1000, epoch + 1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._marker is not None:
+            self._marker.__exit__(None, None, None)
+            self._marker = None
+        self.window.close()
+        self.scalars.close()
+
+
 @dataclass
 class FitRun:
     """Raw figures of one ``fit`` run."""

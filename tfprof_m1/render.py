@@ -13,7 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from tfprof_m1.phases import DESCRIPTIONS
-from tfprof_m1.report import Environment, ModelRun, PhaseSummary, Report
+from tfprof_m1.report import Environment, ModelRun, PhaseSummary, Report, TraceSummary
 
 FORMATS = ("table", "markdown", "json")
 
@@ -113,7 +113,15 @@ def _run_section(run: ModelRun, markdown: bool) -> list[tuple[str, Any]]:
     if run.fit is not None and run.fit.jit_compile:
         facts.append("Keras fit compiled with XLA (jit_compile, Keras' default on GPUs); the custom loop did not")
     facts += [f"note: {note}" for note in run.data.notes]
+    if run.run_dir:
+        facts.append(f"run directory: {run.run_dir} (open with: tensorboard --logdir {run.run_dir})")
+    if run.trace_problem:
+        facts.append(f"trace: {run.trace_problem}")
     pieces.append(("list", facts))
+    if run.trace is not None:
+        pieces.append(("heading", f"{run.model}: tf.profiler trace of steps {run.trace.traced_steps[0] if run.trace.traced_steps else '—'}"
+                                  f"–{run.trace.traced_steps[-1] if run.trace.traced_steps else '—'}"))
+        pieces += trace_pieces(run.trace)
     return pieces
 
 
@@ -152,6 +160,42 @@ def render_text(report: Report, markdown: bool = False) -> str:
     for run in report.runs:
         pieces += _run_section(run, markdown)
     pieces.append(("list", [f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name != "compute"]))
+    return _format(pieces, markdown).rstrip() + "\n"
+
+
+def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
+    """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops."""
+    phases = ["forward", "backward", "optimizer", "other"]
+    timing = trace.timing_shares or {}
+    rows = [
+        [phase, _ms(trace.op_ms.get(phase)), _percent(trace.shares.get(phase, 0.0)),
+         _percent(timing[phase] / sum(timing.values())) if phase in timing and sum(timing.values()) else "—"]
+        for phase in phases
+    ]
+    steps = f"{trace.traced_steps[0]}–{trace.traced_steps[-1]}" if trace.traced_steps else "none"
+    facts = [
+        f"traced steps {steps} ({trace.step_markers} step markers); mean marked step {_ms(trace.step_ms_mean)} ms"
+        + (f", timing-based mean of the same steps {_ms(trace.timing_step_ms_mean)} ms" if trace.timing_step_ms_mean else ""),
+        f"input: {_ms(trace.input_wait_ms)} ms waiting in IteratorGetNext, {_ms(trace.input_pipeline_ms)} ms of tf.data work on its own threads",
+        "device planes: " + (", ".join(trace.device_planes) if trace.device_planes else "none (host-only trace)"),
+    ]
+    facts += [f"note: {note}" for note in trace.notes]
+    pieces: list[tuple[str, Any]] = [
+        ("table", (["phase", "op time (ms)", "share of op time (trace)", "share of compute (timing)"], rows)),
+        ("list", facts),
+    ]
+    top_rows = [[phase, op.name, _ms(op.total_ms), str(op.count)] for phase in phases for op in trace.top_ops.get(phase, [])[:3]]
+    if top_rows:
+        pieces.append(("table", (["phase", "top ops", "ms", "calls"], top_rows)))
+    if trace.host_ops_on_gpu_run:
+        pieces.append(("text", "Ops that ran on the host instead of the device (a common cause of slow GPU runs):"))
+        pieces.append(("table", (["phase", "op", "ms", "calls"], [[op.phase, op.name, _ms(op.total_ms), str(op.count)] for op in trace.host_ops_on_gpu_run])))
+    return pieces
+
+
+def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
+    pieces: list[tuple[str, Any]] = [("heading", "tf.profiler trace: op time by phase")]
+    pieces += trace_pieces(trace)
     return _format(pieces, markdown).rstrip() + "\n"
 
 

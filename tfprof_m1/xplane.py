@@ -15,6 +15,7 @@ importing TensorFlow, so ``python -m tfprof_m1 trace`` answers quickly.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from collections import defaultdict
@@ -35,6 +36,8 @@ def xplane_pb2() -> Any:
     """TensorFlow's XSpace protobuf module, without importing the rest of TensorFlow."""
     if XPLANE_MODULE in sys.modules:
         return sys.modules[XPLANE_MODULE]
+    if "tensorflow" in sys.modules:  # TensorFlow is loaded anyway: take its module the usual way
+        return importlib.import_module(XPLANE_MODULE)
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("reading traces needs TensorFlow's xplane protobuf: install tensorflow")
