@@ -1,0 +1,86 @@
+"""The tf.profiler trace window on a real loop: step markers, only our own session, failures kept."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+import tensorflow as tf
+
+from tfprof_m1.attribution import attribute_epochs
+from tfprof_m1.datasets import synthetic
+from tfprof_m1.errors import UserError
+from tfprof_m1.fence import HOST_READ, make_fence
+from tfprof_m1.loop import Sampling, run_profiled_loop
+from tfprof_m1.models import build_model, get_spec
+from tfprof_m1.pipeline import make_dataset
+from tfprof_m1.profiler import PhaseProfiler
+from tfprof_m1.steps import TrainSteps
+from tfprof_m1.trace import StepRange, TraceWindow, default_step_range, parse_step_range
+from tfprof_m1.xplane import analyze_run_dir
+
+
+def test_step_ranges():
+    assert parse_step_range("20:30") == StepRange(20, 30)
+    for bad in ("20", "a:b", "30:20", "-1:4", "5:5"):
+        with pytest.raises(UserError, match="--trace-steps"):
+            parse_step_range(bad)
+    assert default_step_range(1563, 3) == StepRange(1573, 1583)  # epoch 2, 10 steps in
+    assert default_step_range(20, 2) == StepRange(25, 35)
+    assert default_step_range(20, 1) == StepRange(5, 15)
+    assert default_step_range(3, 1) == StepRange(0, 3)
+
+
+def _loop(logdir, window_steps, epochs=2, steps=12):
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * steps), 32, seed=0)
+    train_steps = TrainSteps(build_model(spec, seed=0), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                             keras.optimizers.Adam(), dataset.element_spec)
+    profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
+    window = TraceWindow(logdir, window_steps, profiler)
+    run_profiled_loop(train_steps, dataset, epochs, steps, profiler, Sampling(every=4, min_samples=1), trace=window)
+    window.close()
+    return window, profiler
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("trace")
+    window, profiler = _loop(logdir, StepRange(14, 20))
+    return logdir, window, profiler
+
+
+def test_window_traces_exactly_its_steps_and_stops(traced):
+    logdir, window, profiler = traced
+    assert window.traced_steps == [14, 15, 16, 17, 18, 19]
+    assert window.problem is None
+    (path,) = window.files
+    assert path.parent.parent == logdir / "plugins" / "profile"
+    # the session was stopped: a new one can start (and is ours to stop)
+    tf.profiler.experimental.start(str(logdir / "again"))
+    tf.profiler.experimental.stop()
+    # starting and stopping the profiler is timed as its own phase, in the traced epoch only
+    first, second = attribute_epochs(profiler.epochs)
+    assert "trace" not in first.totals_ms and second.totals_ms["trace"] > 0
+
+
+def test_trace_has_one_marker_per_traced_step_and_attributes_ops(traced):
+    logdir, window, _ = traced
+    summary = analyze_run_dir(logdir)
+    assert summary.traced_steps == window.traced_steps
+    assert summary.step_markers == 6 and summary.step_ms_mean > 0
+    assert summary.shares["forward"] > 0 and summary.shares["backward"] > 0 and summary.shares["optimizer"] > 0
+    assert sum(summary.shares.values()) == pytest.approx(1.0)
+    assert summary.input_wait_ms > 0  # next() was inside the markers
+    assert any("MatMul" in op.name for op in summary.top_ops["forward"])
+    assert summary.device_planes == [] and summary.notes == []
+
+
+def test_a_running_session_is_left_alone_and_the_run_goes_on(tmp_path):
+    tf.profiler.experimental.start(str(tmp_path / "users_own"))
+    try:
+        window, profiler = _loop(tmp_path / "ours", StepRange(2, 5), epochs=1, steps=6)
+        assert window.traced_steps == [] and "could not start" in window.problem
+        assert len(profiler.epochs) == 1 and profiler.epochs[0].complete
+    finally:
+        tf.profiler.experimental.stop()  # the user's session is still running: stopping it succeeds
+    assert not (tmp_path / "ours" / "plugins").exists()

@@ -1,0 +1,142 @@
+"""The xplane reader on XSpaces built here: device planes, host-only ops, missing device planes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tfprof_m1.errors import UserError
+from tfprof_m1.xplane import analyze, analyze_run_dir, classify_op, xplane_pb2
+
+
+@pytest.mark.parametrize(
+    "name, phase",
+    [
+        ("cifar10_1/conv2d_1/Relu:_MklNativeFusedConv2D", "forward"),
+        ("sparse_categorical_crossentropy/Sum:Sum", "forward"),
+        ("gradient_tape/cifar10_1/conv2d/Conv2DBackpropFilter:Conv2DBackpropFilter", "backward"),
+        ("gradients/cifar10_1/dense_grad/MatMul:MatMul", "backward"),
+        ("model/while/gradients/x:MatMul", "backward"),
+        ("adam/Sqrt_1:Sqrt", "optimizer"),
+        ("SGD/AssignSubVariableOp:AssignSubVariableOp", "optimizer"),
+        ("ArgMax:ArgMax", "other"),
+    ],
+)
+def test_classify_op(name, phase):
+    assert classify_op(name) == phase
+
+
+class SpaceBuilder:
+    """An XSpace in the shape tf.profiler writes (test data, not a recorded trace)."""
+
+    def __init__(self):
+        self.space = xplane_pb2().XSpace()
+
+    def plane(self, name):
+        plane = self.space.planes.add()
+        plane.name = name
+        return plane
+
+    @staticmethod
+    def event(plane, line, name, offset_ns, duration_ns, **stats):
+        metadata_id = next((k for k, v in plane.event_metadata.items() if v.name == name), len(plane.event_metadata) + 1)
+        plane.event_metadata[metadata_id].id = metadata_id
+        plane.event_metadata[metadata_id].name = name
+        event = line.events.add()
+        event.metadata_id = metadata_id
+        event.offset_ps = offset_ns * 1000
+        event.duration_ps = duration_ns * 1000
+        for stat_name, value in stats.items():
+            stat_id = next((k for k, v in plane.stat_metadata.items() if v.name == stat_name), len(plane.stat_metadata) + 1)
+            plane.stat_metadata[stat_id].id = stat_id
+            plane.stat_metadata[stat_id].name = stat_name
+            stat = event.stats.add()
+            stat.metadata_id = stat_id
+            if isinstance(value, int):
+                stat.int64_value = value
+            else:
+                stat.str_value = value
+
+
+def _gpu_space(with_device_plane=True):
+    build = SpaceBuilder()
+    host = build.plane("/host:CPU")
+    python = host.lines.add()
+    python.name = "python"
+    compute = host.lines.add()
+    compute.name = "tf_Compute/1"
+    data = host.lines.add()
+    data.name = "tf_data_private_threadpool/7"
+    for step in range(2):
+        start = step * 10_000
+        build.event(host, python, "train", start, 9_000, step_num=step)
+        build.event(host, python, "EagerLocalExecute: IteratorGetNext", start + 100, 400)
+        build.event(host, compute, "model/dense/MatMul:MatMul", start + 600, 50)  # launches, on host
+        build.event(host, compute, "model/Unique:Unique", start + 700, 2_000)  # has no GPU kernel
+        build.event(host, compute, "ExecutorState::Process", start + 600, 3_000)  # a container, not an op
+        build.event(host, data, "GatherV2:GatherV2", start + 50, 300)
+    build.event(host, compute, "model/dense/MatMul:MatMul", 50_000, 99_999)  # outside every step: ignored
+    if with_device_plane:
+        gpu = build.plane("/device:GPU:0")
+        stream = gpu.lines.add()
+        stream.name = "Stream #7(Compute)"
+        for step in range(2):
+            start = step * 10_000
+            build.event(gpu, stream, "volta_sgemm_128x64_nn", start + 700, 3_000, tf_op="model/dense/MatMul:MatMul")
+            build.event(gpu, stream, "ampere_bprop", start + 4_000, 4_000, tf_op="gradient_tape/model/dense/MatMul:MatMul")
+            build.event(gpu, stream, "adam_kernel", start + 8_100, 500, tf_op="adam/ResourceApplyAdam:ResourceApplyAdam")
+    return build.space
+
+
+def test_gpu_trace_attributes_device_time_and_lists_host_only_ops():
+    summary = analyze([_gpu_space()], device_kind="gpu")
+    assert summary.device_planes == ["/device:GPU:0"]
+    assert summary.traced_steps == [0, 1] and summary.step_ms_mean == pytest.approx(0.009)
+    # device kernels count under their TensorFlow op's phase: 2 × 3 µs forward on the GPU + host ops
+    assert summary.op_ms["backward"] == pytest.approx(2 * 0.004)
+    assert summary.op_ms["optimizer"] == pytest.approx(2 * 0.0005)
+    assert summary.op_ms["forward"] == pytest.approx(2 * (0.003 + 0.00005 + 0.002))
+    assert [op.name for op in summary.host_ops_on_gpu_run] == ["model/Unique:Unique"]
+    assert summary.host_ops_on_gpu_run[0].count == 2
+    assert summary.input_wait_ms == pytest.approx(0.0008)
+    assert summary.input_pipeline_ms == pytest.approx(0.0006)
+    assert summary.notes == []
+
+
+def test_gpu_trace_without_device_plane_says_so_instead_of_zeros():
+    summary = analyze([_gpu_space(with_device_plane=False)], device_kind="gpu")
+    assert summary.device_planes == [] and summary.host_ops_on_gpu_run == []
+    assert any("no device plane" in note and "tensorflow-metal" in note for note in summary.notes)
+
+
+def test_a_trace_without_step_markers_is_flagged():
+    build = SpaceBuilder()
+    host = build.plane("/host:CPU")
+    line = host.lines.add()
+    line.name = "tf_Compute/1"
+    build.event(host, line, "model/dense/MatMul:MatMul", 0, 10)
+    summary = analyze([build.space])
+    assert summary.step_markers == 0 and any("no step markers" in note for note in summary.notes)
+
+
+def test_trace_command_on_a_directory_without_trace_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="no tf.profiler trace"):
+        analyze_run_dir(tmp_path)
+    result = run_cli("trace", str(tmp_path))
+    assert result.returncode == 2 and "no tf.profiler trace" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_trace_command_reads_a_saved_gpu_trace_without_tensorflow(tmp_path):
+    profile = tmp_path / "plugins" / "profile" / "2026_11_28"
+    profile.mkdir(parents=True)
+    (profile / "gpuhost.xplane.pb").write_bytes(_gpu_space().SerializeToString())
+    code = ("import sys; from tfprof_m1.cli import main; rc = main(['trace', sys.argv[1], '--format', 'markdown']); "
+            "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.split()[-1] == "noTF"
+    assert "| backward" in result.stdout and "model/Unique:Unique" in result.stdout
+    assert "/device:GPU:0" in result.stdout
