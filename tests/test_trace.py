@@ -84,3 +84,42 @@ def test_a_running_session_is_left_alone_and_the_run_goes_on(tmp_path):
     finally:
         tf.profiler.experimental.stop()  # the user's session is still running: stopping it succeeds
     assert not (tmp_path / "ours" / "plugins").exists()
+
+
+def _scalar_tags(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return accumulator.Tags()["tensors"], accumulator
+
+
+def test_research_code_scalars_from_breakdowns(traced, tmp_path):
+    from tfprof_m1.tensorboard_writer import PhaseScalarWriter
+
+    _, _, profiler = traced
+    writer = PhaseScalarWriter(tmp_path / "mine")
+    assert not (tmp_path / "mine").exists()  # created lazily
+    writer.write_breakdowns(attribute_epochs(profiler.epochs), losses=[2.0, 1.5])
+    writer.close()
+    tags, accumulator = _scalar_tags(tmp_path / "mine")
+    for tag in ("phase/forward_ms_per_step", "phase/input_ms_per_step", "phase_share/other", "epoch/step_time_ms", "epoch/loss"):
+        assert tag in tags, tag
+    assert [event.step for event in accumulator.Tensors("epoch/wall_time_s")] == [1, 2]
+
+
+def test_profile_callback_traces_fit_batches_and_writes_epoch_times(tmp_path):
+    from tfprof_m1.fit import ProfileCallback
+
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 8), 32, seed=0)
+    model = build_model(spec, seed=0)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(10, 13))
+    model.fit(dataset, epochs=2, verbose=0, callbacks=[callback])
+    assert callback.window.traced_steps == [10, 11, 12] and len(callback.epoch_ms) == 2
+    summary = analyze_run_dir(tmp_path)
+    assert summary.traced_steps == [10, 11, 12]
+    assert summary.input_wait_ms >= 0 and summary.shares.get("backward", 0) > 0
+    tags, accumulator = _scalar_tags(tmp_path)
+    assert [event.step for event in accumulator.Tensors("fit/epoch_time_s")] == [1, 2]

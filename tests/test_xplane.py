@@ -21,6 +21,8 @@ from tfprof_m1.xplane import analyze, analyze_run_dir, classify_op, xplane_pb2
         ("gradients/cifar10_1/dense_grad/MatMul:MatMul", "backward"),
         ("model/while/gradients/x:MatMul", "backward"),
         ("adam/Sqrt_1:Sqrt", "optimizer"),
+        ("adam_3/truediv:RealDiv", "optimizer"),
+        ("adamant/x:Mul", "forward"),
         ("SGD/AssignSubVariableOp:AssignSubVariableOp", "optimizer"),
         ("ArgMax:ArgMax", "other"),
     ],

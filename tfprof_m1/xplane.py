@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -76,7 +77,8 @@ def classify_op(name: str, optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -
         return "backward"
     if len(scopes) == 1:
         return "other"
-    if scopes[0].lower() in set(optimizer_scopes):
+    # Keras numbers the names of later optimizers in one process: adam, adam_1, adam_2, ...
+    if re.sub(r"_\d+$", "", scopes[0].lower()) in set(optimizer_scopes):
         return "optimizer"
     return "forward"
 
