@@ -214,3 +214,24 @@ def test_env_command_describes_this_machine():
     assert env["colab"] is False and env["tensorflow_metal"] is None
     table = run_cli("env", "--no-peak")
     assert "device label" in table.stdout and "not measured" in table.stdout
+
+
+def test_trace_options(tmp_path):
+    out = tmp_path / "runs"
+    untraced = run_cli("mnist", "--epochs", "1", "--steps", "6", "--no-fit", "--data", "synthetic", "--no-trace",
+                       "--no-peak", "--logdir", str(out), "--format", "json")
+    assert untraced.returncode == 0, untraced.stderr
+    (run_dir,) = out.iterdir()
+    assert not (run_dir / "plugins").exists() and (run_dir / "report.json").is_file()
+    run = json.loads(untraced.stdout)["runs"][0]
+    assert run["trace"] is None and run["trace_problem"] == "not traced (--no-trace)"
+    chosen = run_cli("mnist", "--epochs", "1", "--steps", "6", "--no-fit", "--data", "synthetic", "--trace-steps", "1:3",
+                     "--no-peak", "--logdir", str(out), "--format", "json")
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout)["runs"][0]["trace"]["traced_steps"] == [1, 2]
+    assert len(list(out.iterdir())) == 2  # a second run never reuses a directory
+    too_far = run_cli("mnist", "--epochs", "1", "--steps", "6", "--no-fit", "--data", "synthetic", "--trace-steps", "5:9",
+                      "--logdir", str(out))
+    assert too_far.returncode == 2 and "the run has only 6 steps" in _error_line(too_far)
+    bad = run_cli("mnist", "--trace-steps", "9", "--logdir", str(out))
+    assert bad.returncode == 2 and "expected START:STOP" in _error_line(bad)

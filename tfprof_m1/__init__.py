@@ -34,6 +34,11 @@ _EXPORTS = {
     "Sampling": "tfprof_m1.loop",
     "run_profiled_loop": "tfprof_m1.loop",
     "EpochTimer": "tfprof_m1.fit",
+    "ProfileCallback": "tfprof_m1.fit",
+    "TraceWindow": "tfprof_m1.trace",
+    "StepRange": "tfprof_m1.trace",
+    "PhaseScalarWriter": "tfprof_m1.tensorboard_writer",
+    "analyze_run_dir": "tfprof_m1.xplane",
     "BenchOptions": "tfprof_m1.bench",
     "run_benchmark": "tfprof_m1.bench",
 }
