@@ -69,7 +69,8 @@ HEADLINE_HEADERS = [
 
 def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
     return [
-        [p.phase, _ms(p.step_median_ms), _ms(p.step_iqr_ms), _ms(p.total_ms), _percent(p.share)]
+        # a phase with no per-step time (only outside steps, like the trace session) shows —
+        [p.phase, _ms(p.step_median_ms or None), _ms(p.step_iqr_ms if p.step_median_ms else None), _ms(p.total_ms), _percent(p.share)]
         for p in phases
     ]
 

@@ -30,7 +30,8 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
         per_step = [value for b in breakdowns for value in b.per_step_ms.get(name, [])]
-        spread = summarize(per_step) if name != OTHER else None
+        # a phase met only outside steps (the trace session's start/stop) has no per-step figure
+        spread = summarize(per_step) if name != OTHER and any(per_step) else None
         summaries.append(
             PhaseSummary(
                 phase=name,
