@@ -181,8 +181,8 @@ def _verdict(model: str, ref: ModelFigures, other: ModelFigures, ratio: float, i
         return f"{model}: {other.label} and {ref.label} do not differ significantly ({epochs})."
     speed = f"{ratio:.2f}× slower" if ratio >= 1 else f"{1 / ratio:.2f}× faster"
     ranked = sorted((p for p in phases if p.share_of_difference is not None), key=lambda p: -p.share_of_difference)
-    named = [f"{p.phase} {p.share_of_difference:.0%}" for p in ranked[:2] if p.share_of_difference >= 0.15] or \
-            [f"{ranked[0].phase} {ranked[0].share_of_difference:.0%}"]
+    named = [f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:2] if p.share_of_difference >= 0.15] or \
+            [f"{ranked[0].phase} {ranked[0].share_of_difference * 100:.0f} %"]
     return f"{model}: {other.label} is {speed} than {ref.label} ({epochs}); of the difference, {', '.join(named)}."
 
 
