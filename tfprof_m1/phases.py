@@ -28,5 +28,6 @@ DESCRIPTIONS: dict[str, str] = {
     OPTIMIZER: "apply_gradients",
     SYNC: "host waiting in device fences for queued device work",
     COMPUTE: "fused step host time not yet split into forward/backward/optimizer",
+    "trace": "starting and stopping the tf.profiler session (only in the traced epoch)",
     OTHER: "epoch wall time not covered by the phases above",
 }
