@@ -102,7 +102,8 @@ class TrainSteps:
         profiler.sync(loss)
         with profiler.phase(BACKWARD):
             gradients = tape.gradient(loss, self.variables)
-        profiler.sync(gradients[0])  # backprop reaches the first layer last
+        # Backprop reaches the first layer last; a variable the loss does not use has no gradient.
+        profiler.sync(next((g for g in gradients if g is not None), loss))
         with profiler.phase(OPTIMIZER):
             token = self.apply(gradients)
         profiler.sync(token)
