@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 
 import matplotlib.image
@@ -29,6 +30,9 @@ def test_png_is_written_and_readable(tmp_path, reports):
     height, width, _ = matplotlib.image.imread(out).shape
     assert width > 1000 and height > 400
     assert [p.name for p in out.parent.iterdir()] == ["article.png"]  # no temporary left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
 
 
 def test_svg_names_every_device_and_phase(tmp_path, reports):

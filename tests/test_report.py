@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -14,6 +15,9 @@ from tests.report_factory import make_report
 def test_round_trip_is_lossless(tmp_path):
     report = make_report()
     path = report.save(tmp_path / "r.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     loaded = load_report(path)
     assert loaded == report
     assert loaded.runs[0].epochs[1].phases[0].phase == "input"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from statistics import mean
 from typing import Sequence
@@ -11,6 +9,7 @@ from typing import Sequence
 from tfprof_m1.compare import group_reports, model_figures
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import REPORTED_PHASES
+from tfprof_m1.report import atomic_path
 
 PLOT_SUFFIXES = (".png", ".svg")
 PHASE_COLOURS = {
@@ -90,13 +89,9 @@ def plot_reports(paths: Sequence[str | Path], output: str | Path) -> Path:
     phases_axis.set_title("Where the epoch goes")
     phases_axis.legend(fontsize="small")
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=output.suffix, dir=output.parent)
-    os.close(handle)
     try:
-        figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120)
-        os.replace(temporary, output)
+        with atomic_path(output, suffix=output.suffix) as temporary:
+            figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120)
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
     return output
