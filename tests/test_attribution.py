@@ -62,3 +62,10 @@ def test_a_research_loops_own_phase_names_are_kept():
 
 def test_split_proportions_none_without_split_steps():
     assert split_proportions([fused(1.0)]) is None
+
+
+def test_step_totals_add_each_steps_phases():
+    from tfprof_m1.attribution import step_totals
+
+    assert step_totals({"input": [1.0, 2.0], "forward": [3.0, 0.5], "sync": [0.25, 0.25]}) == [4.25, 2.75]
+    assert step_totals({}) == []

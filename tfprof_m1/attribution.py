@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from tfprof_m1.phases import COMPUTE, COMPUTE_PHASES, OTHER, REPORTED_PHASES, SYNC
 from tfprof_m1.profiler import EpochTiming, StepTiming
@@ -57,6 +57,11 @@ class EpochBreakdown:
     @property
     def split_steps(self) -> int:
         return sum(1 for kind in self.step_kinds if kind == SPLIT)
+
+
+def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
+    """Each step's time over all its phases, from per-phase lists of per-step values."""
+    return [sum(values) for values in zip(*step_ms.values())]
 
 
 def split_proportions(steps: Sequence[StepTiming]) -> dict[str, float] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tfprof_m1.attribution import attribute_epochs
+from tfprof_m1.attribution import attribute_epochs, step_totals
 from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device
 from tfprof_m1.errors import UserError
@@ -134,7 +134,7 @@ def _attach_trace(run: ModelRun, window: TraceWindow | None, breakdowns: list, d
         values = breakdowns[epoch].per_step_ms
         for name in totals:
             totals[name] += values.get(name, [0.0] * (index + 1))[index]
-        step_times.append(sum(v[index] for v in values.values()))
+        step_times.append(step_totals(values)[index])
     compute = sum(totals.values())
     summary.timing_shares = {name: value / compute for name, value in totals.items()} if compute > 0 else None
     summary.timing_step_ms_mean = sum(step_times) / len(step_times) if step_times else None

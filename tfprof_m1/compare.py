@@ -17,6 +17,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Sequence
 
+from tfprof_m1.attribution import step_totals
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import OTHER
 from tfprof_m1.report import ModelRun, Report, load_report
@@ -96,19 +97,19 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
     epochs = [epoch for run in runs for epoch in _steady_epochs(run)]
     phase_epoch: dict[str, list[float]] = {}
     phase_step: dict[str, list[float]] = {}
-    step_totals: list[float] = []
+    step_times: list[float] = []
     for epoch in epochs:
         for summary in epoch.phases:
             phase_epoch.setdefault(summary.phase, []).append(summary.total_ms)
         for phase, values in epoch.step_ms.items():
             phase_step.setdefault(phase, []).extend(values)
-        step_totals += [sum(values[i] for values in epoch.step_ms.values()) for i in range(epoch.steps)]
+        step_times += step_totals(epoch.step_ms)
     first = runs[0]
     return ModelFigures(
         label=group.label,
         model=model,
         epoch_ms=[epoch.wall_ms for epoch in epochs],
-        step_ms=step_totals,
+        step_ms=step_times,
         phase_epoch_ms=phase_epoch,
         phase_step_ms=phase_step,
         fit_steady_ms=[ms for run in runs if run.fit for ms in run.fit.epoch_ms[1:]],

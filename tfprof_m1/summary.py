@@ -9,7 +9,7 @@ from __future__ import annotations
 from statistics import mean
 from typing import Sequence
 
-from tfprof_m1.attribution import EpochBreakdown
+from tfprof_m1.attribution import EpochBreakdown, step_totals
 from tfprof_m1.phases import OTHER
 from tfprof_m1.report import EpochReport, FitReport, Headline, LoopSummary, PhaseSummary
 from tfprof_m1.stats import summarize
@@ -82,9 +82,7 @@ def steady_breakdowns(breakdowns: Sequence[EpochBreakdown]) -> tuple[list[EpochB
 def loop_summary(breakdowns: Sequence[EpochBreakdown]) -> LoopSummary:
     steady, excluded = steady_breakdowns(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
-    step_walls = summarize(
-        [sum(values[i] for values in b.per_step_ms.values()) for b in steady for i in range(b.steps)]
-    )
+    step_walls = summarize([total for b in steady for total in step_totals(b.per_step_ms)])
     overheads = [b.split_overhead_ms for b in steady if b.split_overhead_ms is not None]
     examples = sum(b.examples for b in steady)
     seconds = sum(b.wall_ms for b in steady) / 1000.0

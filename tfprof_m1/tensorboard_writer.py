@@ -8,10 +8,9 @@ in docs/tensorboard.md; every scalar is written with an explicit ``step=`` (the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from tfprof_m1.attribution import EpochBreakdown
-from tfprof_m1.phases import OTHER
+from tfprof_m1.attribution import EpochBreakdown, step_totals
 from tfprof_m1.report import ModelRun
 from tfprof_m1.stats import summarize
 
@@ -59,22 +58,36 @@ class PhaseScalarWriter:
         with self.writer.as_default():
             tf.summary.text(tag, markdown, step=step)
 
+    def write_epoch(
+        self,
+        step: int,
+        step_ms: Mapping[str, Sequence[float]],
+        totals_ms: Mapping[str, float],
+        wall_ms: float,
+        examples: int,
+        loss: float | None = None,
+        accuracy: float | None = None,
+    ) -> None:
+        """One epoch's scalars at ``step``: each phase's median ms per step (phases met only outside
+        steps have none) and share of the epoch, step time, wall time, throughput, loss, accuracy."""
+        for phase, values in step_ms.items():
+            spread = summarize(values) if any(values) else None
+            self.scalar(PHASE_TAG.format(phase=phase), spread.median if spread else None, step)
+        for phase, total in totals_ms.items():
+            self.scalar(PHASE_SHARE_TAG.format(phase=phase), total / wall_ms if wall_ms else None, step)
+        per_step = summarize(step_totals(step_ms))
+        self.scalar(STEP_TIME_TAG, per_step.median if per_step else None, step)
+        self.scalar(EPOCH_TIME_TAG, wall_ms / 1000, step)
+        self.scalar(THROUGHPUT_TAG, examples / (wall_ms / 1000) if wall_ms else None, step)
+        self.scalar(LOSS_TAG, loss, step)
+        self.scalar(ACCURACY_TAG, accuracy, step)
+
     def write_breakdowns(self, breakdowns: Sequence[EpochBreakdown], losses: Sequence[float | None] = ()) -> None:
-        """Per epoch: each phase's median ms per step and share, step time, wall time, throughput."""
+        """Every epoch of :func:`~tfprof_m1.attribution.attribute_epochs`, with its loss if given."""
         for position, breakdown in enumerate(breakdowns):
-            step = breakdown.index + 1
-            for phase, values in breakdown.per_step_ms.items():
-                spread = summarize(values)
-                self.scalar(PHASE_TAG.format(phase=phase), spread.median if spread else None, step)
-            for phase, total in breakdown.totals_ms.items():
-                self.scalar(PHASE_SHARE_TAG.format(phase=phase), total / breakdown.wall_ms if breakdown.wall_ms else None, step)
-            step_totals = summarize([sum(v[i] for v in breakdown.per_step_ms.values()) for i in range(breakdown.steps)])
-            self.scalar(STEP_TIME_TAG, step_totals.median if step_totals else None, step)
-            self.scalar(EPOCH_TIME_TAG, breakdown.wall_ms / 1000, step)
-            seconds = breakdown.wall_ms / 1000
-            self.scalar(THROUGHPUT_TAG, breakdown.examples / seconds if seconds else None, step)
-            if position < len(losses):
-                self.scalar(LOSS_TAG, losses[position], step)
+            loss = losses[position] if position < len(losses) else None
+            self.write_epoch(breakdown.index + 1, breakdown.per_step_ms, breakdown.totals_ms, breakdown.wall_ms,
+                             breakdown.examples, loss)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -88,17 +101,8 @@ def write_model_run(logdir: str | Path, run: ModelRun, markdown: str) -> None:
     writer = PhaseScalarWriter(logdir)
     try:
         for epoch in run.epochs:
-            step = epoch.index + 1
-            for phase in epoch.phases:
-                writer.scalar(PHASE_SHARE_TAG.format(phase=phase.phase), phase.share, step)
-                if phase.phase != OTHER:
-                    writer.scalar(PHASE_TAG.format(phase=phase.phase), phase.step_median_ms, step)
-            step_totals = summarize([sum(v[i] for v in epoch.step_ms.values()) for i in range(epoch.steps)])
-            writer.scalar(STEP_TIME_TAG, step_totals.median if step_totals else None, step)
-            writer.scalar(EPOCH_TIME_TAG, epoch.wall_ms / 1000, step)
-            writer.scalar(THROUGHPUT_TAG, epoch.examples_per_s, step)
-            writer.scalar(LOSS_TAG, epoch.loss, step)
-            writer.scalar(ACCURACY_TAG, epoch.accuracy, step)
+            totals = {phase.phase: phase.total_ms for phase in epoch.phases}
+            writer.write_epoch(epoch.index + 1, epoch.step_ms, totals, epoch.wall_ms, epoch.examples, epoch.loss, epoch.accuracy)
         if run.fit is not None:
             for index, ms in enumerate(run.fit.epoch_ms):
                 writer.scalar(FIT_EPOCH_TAG, ms / 1000, index + 1)
