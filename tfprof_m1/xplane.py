@@ -94,13 +94,19 @@ def _stat_value(stat: Any, stat_metadata: Any) -> Any:
     return getattr(stat, kind) if kind else None
 
 
-def _events(plane: Any, line: Any) -> Iterable[tuple[str, int, int, dict[str, Any]]]:
-    """(name, start_ps, duration_ps, stats) of each event on a line, in absolute picoseconds."""
+def _stats(plane: Any, event: Any) -> dict[str, Any]:
+    return {plane.stat_metadata[s.metadata_id].name: _stat_value(s, plane.stat_metadata) for s in event.stats}
+
+
+def _events(plane: Any, line: Any) -> Iterable[tuple[str, int, int, Any]]:
+    """(name, start_ps, duration_ps, event) of each event on a line, in absolute picoseconds.
+
+    Stats are decoded only where needed (:func:`_stats`): most events are ops that need none.
+    """
     base = line.timestamp_ns * 1000
     for event in line.events:
         metadata = plane.event_metadata[event.metadata_id]
-        stats = {plane.stat_metadata[s.metadata_id].name: _stat_value(s, plane.stat_metadata) for s in event.stats}
-        yield metadata.name, base + event.offset_ps, event.duration_ps, stats
+        yield metadata.name, base + event.offset_ps, event.duration_ps, event
 
 
 def _outermost(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -123,8 +129,11 @@ def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: I
                 continue
             for line in plane.lines:
                 host_lines.append((plane, line))
-                for name, start, duration, stats in _events(plane, line):
-                    if name == STEP_MARKER and "step_num" in stats:
+                for name, start, duration, event in _events(plane, line):
+                    if name != STEP_MARKER:
+                        continue
+                    stats = _stats(plane, event)
+                    if "step_num" in stats:
                         steps.append((int(stats["step_num"] or 0), start, start + duration))
     steps.sort(key=lambda s: s[1])
 
@@ -154,10 +163,10 @@ def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: I
     device_op_names: set[str] = set()
     for plane in device_planes:
         for line in plane.lines:
-            for name, start, duration, stats in _events(plane, line):
+            for name, start, duration, event in _events(plane, line):
                 if not in_step(start):
                     continue
-                op_name = str(stats.get("tf_op") or name)
+                op_name = str(_stats(plane, event).get("tf_op") or name)
                 device_op_names.add(op_name)
                 cell = op_time[classify_op(op_name, optimizer_scopes)][op_name]
                 cell[0] += duration / 1e9
