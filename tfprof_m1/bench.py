@@ -83,7 +83,7 @@ def _method(fence_name: str, options: BenchOptions) -> dict[str, str]:
         ).format(every=options.sample_every, min=options.min_samples),
         "sync": f"host time in the device fence ({fence_name}) after each step and each split part",
         "other": "epoch wall time minus the sum of the phases above",
-        "warm-up": "epoch 1 (tracing, autotuning) is reported apart and excluded from steady-state figures",
+        "warm-up": "epoch 1 (tracing, pipeline start) is reported apart and excluded from steady-state figures",
         "fit": "Keras model.fit on the same data, timed per epoch by the EpochTimer callback",
     }
 

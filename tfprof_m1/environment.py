@@ -14,6 +14,7 @@ from typing import Callable, TypeVar
 
 from tfprof_m1 import __version__
 from tfprof_m1.errors import UserError
+from tfprof_m1.fence import visible_gpu_details
 from tfprof_m1.machine import cpu_model, device_label, installed_version, memory_gb, on_colab
 from tfprof_m1.peak import measure_matmul_peak
 from tfprof_m1.report import Environment, GpuInfo
@@ -73,15 +74,12 @@ def _devices_seen() -> list[str]:
 
 
 def _gpus() -> list[GpuInfo]:
-    import tensorflow as tf
-
     gpus = []
-    for gpu in tf.config.get_visible_devices("GPU"):
-        details = _safe(lambda: tf.config.experimental.get_device_details(gpu), {})
+    for name, details in visible_gpu_details():
         capability = details.get("compute_capability")
         gpus.append(
             GpuInfo(
-                name=gpu.name,
+                name=name,
                 device_name=details.get("device_name"),
                 compute_capability=".".join(str(part) for part in capability) if capability else None,
             )

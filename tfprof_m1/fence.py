@@ -90,16 +90,25 @@ def make_fence(kind: str, default_probe: Callable[[], Any]) -> HostReadFence | S
     raise ValueError(f"unknown fence {kind!r}")
 
 
+def visible_gpu_details() -> list[tuple[str, dict[str, Any]]]:
+    """(device name, ``get_device_details``) of each visible GPU; details that cannot be read are {}."""
+    import tensorflow as tf
+
+    result = []
+    for gpu in tf.config.get_visible_devices("GPU"):
+        try:
+            details = dict(tf.config.experimental.get_device_details(gpu))
+        except Exception:  # details are best effort; an unknown GPU gets the safe fence
+            details = {}
+        result.append((gpu.name, details))
+    return result
+
+
 def detect_fence_kind() -> str:
     """:func:`select_fence_kind` for the GPUs this process sees."""
     import tensorflow as tf
 
-    details = []
-    for gpu in tf.config.get_visible_devices("GPU"):
-        try:
-            details.append(tf.config.experimental.get_device_details(gpu))
-        except Exception:  # details are best effort; an unknown GPU gets the safe fence
-            details.append({})
+    details = [details for _, details in visible_gpu_details()]
     return select_fence_kind(details, tf.test.is_built_with_cuda(), tf.test.is_built_with_rocm())
 
 

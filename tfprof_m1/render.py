@@ -78,7 +78,7 @@ def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
 PHASE_HEADERS = ["phase", "ms/step median", "IQR", "ms/epoch", "share of epoch"]
 
 
-def _run_section(run: ModelRun, markdown: bool) -> list[tuple[str, Any]]:
+def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
     split = run.epochs[-1].split_steps if run.epochs else 0
@@ -159,7 +159,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
         ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),
     ]
     for run in report.runs:
-        pieces += _run_section(run, markdown)
+        pieces += _run_section(run)
     pieces.append(("list", [f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name != "compute"]))
     return _format(pieces, markdown).rstrip() + "\n"
 
