@@ -1,15 +1,23 @@
-"""Attribution of fused compute time by split-step proportions, on hand-made timings."""
+"""Attribution of fused compute time by probe (or split) proportions, on hand-made timings."""
 
 from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.attribution import attribute_epoch, attribute_epochs, split_proportions
-from tfprof_m1.profiler import EpochTiming, StepTiming
+from tfprof_m1.attribution import attribute_epoch, attribute_epochs, profiled_blocks, sample_proportions, step_totals
+from tfprof_m1.profiler import EpochTiming, StepTiming, StretchTiming
 
 
-def fused(compute, sync=0.1, input_ms=1.0):
-    return StepTiming("fused", 32, compute + sync, {"input": input_ms, "compute": compute, "sync": sync})
+def fused(compute, sync=0.1, input_ms=1.0, started_ms=0.0):
+    return StepTiming("fused", 32, compute + sync, {"input": input_ms, "compute": compute, "sync": sync}, started_ms=started_ms)
+
+
+def probe(empty, forward_only, forward_backward, full, profiling=None):
+    """A probe step: each variant's [host, wait]; the full step is the step's compute."""
+    samples = {"empty_call": [empty, 0.0], "forward_only": [forward_only, 0.0],
+               "forward_backward": [forward_backward, 0.0], "full_step": [full, 0.0]}
+    spent = profiling if profiling is not None else empty + forward_only + forward_backward
+    return StepTiming("probe", 32, full + spent, {"input": 1.0, "compute": full, "profiling": spent, "sync": 0.4}, samples_ms=samples)
 
 
 def split(forward, backward, optimizer, sync=0.3, input_ms=1.0):
@@ -17,32 +25,41 @@ def split(forward, backward, optimizer, sync=0.3, input_ms=1.0):
                       {"input": input_ms, "forward": forward, "backward": backward, "optimizer": optimizer, "sync": sync})
 
 
-def test_fused_compute_is_divided_by_split_medians_and_everything_adds_up():
-    steps = [fused(10.0), split(2.0, 6.0, 2.0), fused(20.0), split(3.0, 5.0, 2.0), split(2.0, 6.0, 200.0)]
-    epoch = EpochTiming(index=1, wall_ms=400.0, steps=steps, unassigned_ms={"input": 4.0}, complete=True)
+def test_fused_compute_is_divided_by_probe_medians_and_everything_adds_up():
+    # per-sample parts: call 1, forward 2, backward 5, optimizer 2 (twice); one outlier sample
+    steps = [fused(10.0), probe(1.0, 3.0, 8.0, 10.0), fused(20.0), probe(1.0, 3.0, 8.0, 10.0), probe(1.0, 3.0, 8.0, 300.0)]
+    epoch = EpochTiming(index=1, wall_ms=500.0, steps=steps, unassigned_ms={"input": 4.0, "sync": 0.2}, complete=True)
     breakdown = attribute_epoch(epoch)
-    # medians: forward 2, backward 6, optimizer 2 -> 0.2 / 0.6 / 0.2 (the 200 ms outlier does not tilt them)
-    assert breakdown.proportions == pytest.approx({"forward": 0.2, "backward": 0.6, "optimizer": 0.2})
+    # medians of the paired differences: 1 / 2 / 5 / 2 -> 0.1 / 0.2 / 0.5 / 0.2 (the outlier does not tilt them)
+    assert breakdown.proportions == pytest.approx({"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2})
     assert breakdown.proportions_source == "epoch"
-    assert breakdown.per_step_ms["forward"] == pytest.approx([2.0, 2.0, 4.0, 3.0, 2.0])
-    assert breakdown.per_step_ms["backward"] == pytest.approx([6.0, 6.0, 12.0, 5.0, 6.0])
+    assert breakdown.per_step_ms["call"] == pytest.approx([1.0, 1.0, 2.0, 1.0, 30.0])
+    assert breakdown.per_step_ms["backward"] == pytest.approx([5.0, 5.0, 10.0, 5.0, 150.0])
+    assert breakdown.totals_ms["profiling"] == pytest.approx(3 * 12.0)
     assert breakdown.totals_ms["input"] == pytest.approx(5 * 1.0 + 4.0)
     assert "compute" not in breakdown.totals_ms
-    assert sum(breakdown.totals_ms.values()) == pytest.approx(400.0)
-    measured = 9.0 + 13.0 + 35.0 + 210.0 + 1.1  # input, forward, backward, optimizer, sync
-    assert breakdown.totals_ms["other"] == pytest.approx(400.0 - measured)
-    assert breakdown.split_steps == 3 and breakdown.steps == 5
-    # split steps cost (10.3 + 10.3 + 208.3) against a fused median of (10.1 + 20.1) / 2 each
-    assert breakdown.split_overhead_ms == pytest.approx(228.9 - 3 * 15.1)
+    assert sum(breakdown.totals_ms.values()) == pytest.approx(500.0)
+    measured = 9.0 + 350.0 + 36.0 + 0.2 + 0.2 + 3 * 0.4  # input, compute, profiling, sync
+    assert breakdown.totals_ms["other"] == pytest.approx(500.0 - measured)
+    assert breakdown.sampled_steps == 3 and breakdown.steps == 5
+    assert len(breakdown.samples) == 3
 
 
-def test_epoch_without_samples_borrows_pooled_proportions():
-    with_samples = EpochTiming(0, 100.0, [split(1.0, 2.0, 1.0), fused(8.0)], complete=True)
-    without = EpochTiming(1, 50.0, [fused(8.0), fused(8.0)], complete=True)
-    first, second = attribute_epochs([with_samples, without])
-    assert first.proportions_source == "epoch"
-    assert second.proportions_source == "pooled"
-    assert second.per_step_ms["backward"] == pytest.approx([4.0, 4.0])
+def test_warm_up_epoch_uses_the_steady_epochs_pooled_proportions():
+    warm_up = EpochTiming(0, 100.0, [probe(1.0, 2.0, 3.0, 4.0), fused(8.0)], complete=True)  # 1/1/1/1
+    steady = EpochTiming(1, 50.0, [probe(1.0, 3.0, 8.0, 10.0), fused(10.0)], complete=True)  # 1/2/5/2
+    first, second = attribute_epochs([warm_up, steady])
+    assert first.proportions_source == second.proportions_source == "pooled"
+    assert first.proportions == pytest.approx({"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2})
+    assert first.per_step_ms["backward"] == pytest.approx([2.0, 4.0])
+
+
+def test_split_steps_give_proportions_when_there_are_no_probes():
+    steps = [split(2.0, 6.0, 2.0), fused(20.0)]
+    assert sample_proportions(steps) == pytest.approx({"forward": 0.2, "backward": 0.6, "optimizer": 0.2})
+    (breakdown,) = attribute_epochs([EpochTiming(0, 40.0, steps, complete=True)])
+    assert breakdown.per_step_ms["backward"] == pytest.approx([6.0, 12.0])
+    assert "call" not in breakdown.totals_ms  # a split step cannot separate the call
 
 
 def test_no_samples_anywhere_leaves_compute_unsplit_and_says_so():
@@ -60,12 +77,22 @@ def test_a_research_loops_own_phase_names_are_kept():
     assert breakdown.totals_ms["other"] == pytest.approx(2.0)
 
 
-def test_split_proportions_none_without_split_steps():
-    assert split_proportions([fused(1.0)]) is None
+def test_unprofiled_stretches_are_their_own_slice_and_cut_the_profiled_blocks():
+    # steps start every 10 ms; a stretch of 3 steps sits between step 3 and step 4 (30 ms)
+    starts = [0.0, 10.0, 20.0, 30.0, 70.0, 80.0, 90.0, 100.0]
+    steps = [fused(9.0, started_ms=t) for t in starts]
+    stretch = StretchTiming(started_ms=40.0, steps=3, examples=96, wall_ms=30.0, before_step=4)
+    epoch = EpochTiming(1, 120.0, steps, complete=True, stretches=[stretch])
+    (breakdown,) = attribute_epochs([epoch])
+    assert breakdown.totals_ms["unprofiled"] == 30.0
+    assert "unprofiled" not in breakdown.per_step_ms
+    assert sum(breakdown.totals_ms.values()) == pytest.approx(120.0)
+    assert epoch.examples == 8 * 32 + 96
+    # step 0 (pipeline start) and the last step (no next start) are left out; the stretch cuts the run
+    assert profiled_blocks(epoch, block_steps=2) == [(2, 20.0), (1, 10.0), (2, 20.0), (1, 10.0)]
+    assert profiled_blocks(epoch, block_steps=20) == [(3, 30.0), (3, 30.0)]
 
 
 def test_step_totals_add_each_steps_phases():
-    from tfprof_m1.attribution import step_totals
-
     assert step_totals({"input": [1.0, 2.0], "forward": [3.0, 0.5], "sync": [0.25, 0.25]}) == [4.25, 2.75]
     assert step_totals({}) == []

@@ -50,7 +50,7 @@ def test_run_succeeds_with_headline_then_phase_table(cifar_run):
 def test_report_json_is_complete_and_consistent(cifar_run):
     _, out = cifar_run
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["config"]["steps"] == 20 and data["config"]["epochs"] == 2
     assert data["environment"]["fence"]["name"] == "host_read"
     assert data["environment"]["device_kind"] == "cpu"
@@ -58,20 +58,35 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
     assert run["forward_flops_per_example"] > 0
     assert [e["warmup"] for e in run["epochs"]] == [True, False]
-    for epoch in run["epochs"]:
-        assert epoch["steps"] == 20 and len(epoch["step_kinds"]) == 20
-        assert epoch["split_steps"] == 3
+    # 20 steps: steps 4 and 14 run unprofiled, except where the trace window (global steps 25-34,
+    # so epoch 2's step 14) needs them profiled; with at least 10 probes, all other steps are probes
+    first, second = run["epochs"]
+    assert [stretch[0] for stretch in first["stretches"]] == [1, 1] and len(second["stretches"]) == 1
+    assert second["step_kinds"].count("fused") == 1
+    for epoch, profiled in zip(run["epochs"], (18, 19)):
+        assert epoch["steps"] == profiled and len(epoch["step_kinds"]) == profiled
+        assert epoch["sampled_steps"] == 18 == len(epoch["samples"])
+        assert epoch["fence_idle_ms"] > 0
         assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
-        assert all(p["total_ms"] >= 0 for p in epoch["phases"])
-        assert all(len(values) == 20 for values in epoch["step_ms"].values())
+        assert all(p["total_ms"] >= 0 for p in epoch["phases"] if p["phase"] != "other")
+        assert all(len(values) == profiled for values in epoch["step_ms"].values())
     steady = run["steady"]
     assert steady["epochs"] == [1] and steady["excludes_first_epoch"] is True
+    assert [p["part"] for p in steady["parts"]] == ["call", "forward", "backward", "optimizer"]
+    for part in steady["parts"]:
+        assert part["share_low"] <= part["share"] <= part["share_high"]
+    assert steady["samples"] == 18 and steady["execution"]["mode"] == "synchronous"
+    assert steady["fence_check"]["samples"] == 18
+    cost = steady["profiling_cost"]
+    assert cost["ratio_low"] <= cost["ratio"] <= cost["ratio_high"] and cost["stretches"] == 1
     fit = run["fit"]
     assert len(fit["epoch_ms"]) == 2
     head = run["headline"]
     assert head["fit_epoch_mean_ms"] == pytest.approx(fit["epoch_ms"][1], rel=1e-3)
     assert head["loop_epoch_mean_ms"] == pytest.approx(run["epochs"][1]["wall_ms"])
-    assert head["framework_overhead_ms"] == pytest.approx(head["fit_epoch_mean_ms"] - head["loop_epoch_mean_ms"])
+    # fit is compared with the loop as it runs unprofiled, not with the profiled loop
+    assert head["overhead_against"] == "unprofiled"
+    assert head["framework_overhead_ms"] == pytest.approx(head["fit_epoch_mean_ms"] - cost["unprofiled_epoch_ms"])
     assert head["fit_epoch_mean_all_ms"] == pytest.approx(sum(fit["epoch_ms"]) / 2, rel=1e-3)
     assert "method" in data and "sync" in data["method"]
 

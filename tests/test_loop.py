@@ -38,15 +38,45 @@ def test_split_and_fused_steps_make_the_same_updates(name):
     np.testing.assert_allclose(fused.read_metrics(), split.read_metrics(), rtol=1e-5)
 
 
-def test_sampling_places_split_steps_evenly_and_never_first():
-    assert Sampling(every=50, min_samples=3).split_steps(1563) == frozenset(range(25, 1563, 50))
-    assert Sampling(every=50, min_samples=3).split_steps(20) == frozenset({3, 9, 15})
-    assert Sampling(every=50, min_samples=0).split_steps(20) == frozenset({25} & set(range(20)))
-    assert Sampling(every=1, min_samples=3).split_steps(4) == frozenset({0, 1, 2, 3})
-    assert Sampling().split_steps(1) == frozenset({0})
-    assert Sampling().split_steps(0) == frozenset()
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_probe_steps_train_exactly_as_fused_steps_and_leave_the_metrics_alone(name):
+    spec = get_spec(name)
+    dataset = make_dataset(synthetic(spec, seed=0, examples=96), batch_size=32, seed=0)
+    fused, probed = _steps(spec, dataset), _steps(spec, dataset)
+    profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: probed.variables[-1]))
+    with profiler.epoch():
+        for rotation, (images, labels) in enumerate(dataset):
+            fused.fused(images, labels)
+            with profiler.step("probe", examples=32):
+                probed.probe(images, labels, profiler, rotation=rotation)
+    for after_a, after_b in zip(fused.variables, probed.variables):
+        np.testing.assert_array_equal(np.asarray(after_a), np.asarray(after_b))
+    np.testing.assert_allclose(fused.read_metrics(), probed.read_metrics(), rtol=1e-6)
+    for step in profiler.epochs[0].steps:
+        assert set(step.samples_ms) == {"empty_call", "forward_only", "forward_backward", "full_step"}
+        assert all(host >= 0 and wait >= 0 for host, wait in step.samples_ms.values())
+        assert step.phases_ms["profiling"] > 0 and step.phases_ms["compute"] > 0
+
+
+def test_sampling_places_probes_and_unprofiled_stretches_evenly_and_never_first():
+    sampling = Sampling(every=50, min_samples=3)
+    stretches = sampling.unprofiled_steps(1563)
+    assert [len(s) for s in stretches] == [20] * 8  # 10 % of the steps, 20 at a time
+    assert stretches[0].start > 0 and stretches[-1].stop <= 1563
+    plan = sampling.plan(1563)
+    assert plan.count("unprofiled") == 160 and plan[0] == "fused"
+    assert plan.count("probe") == len(range(25, 1403, 50))  # 1 in 50 of the 1403 profiled steps
+    assert Sampling(every=50, min_samples=3).probe_steps(20) == frozenset({3, 9, 15})
+    assert Sampling(every=50, min_samples=0).probe_steps(20) == frozenset({25} & set(range(20)))
+    assert Sampling(every=1, min_samples=3).probe_steps(4) == frozenset({0, 1, 2, 3})
+    assert Sampling().probe_steps(1) == frozenset({0})
+    assert Sampling().probe_steps(0) == frozenset()
+    assert Sampling().unprofiled_steps(9) == [] and Sampling(reference_share=0).unprofiled_steps(1000) == []
+    assert [list(s) for s in Sampling().unprofiled_steps(20)] == [[4], [14]]
     with pytest.raises(ValueError):
         Sampling(every=0)
+    with pytest.raises(ValueError):
+        Sampling(reference_share=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +92,7 @@ def learnable_run(tmp_path_factory):
     steps = steps_per_epoch(data.examples, 32)
     results = run_profiled_loop(train_steps, dataset, epochs=3, steps_per_epoch=steps, profiler=profiler,
                                 sampling=Sampling(every=5, min_samples=2))
+    assert profiler.epochs[0].stretches and profiler.epochs[0].fence_idle_ms > 0
     return results, attribute_epochs([r.timing for r in results]), steps
 
 
@@ -76,19 +107,21 @@ def test_the_loop_learns(learnable_run):
 def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
     _, breakdowns, steps = learnable_run
     for breakdown in breakdowns:
-        assert breakdown.steps == steps == 20
+        assert steps == 20 and breakdown.steps == 18  # steps 4 and 14 ran unprofiled
         assert breakdown.examples == 640
-        assert breakdown.step_kinds == ["split" if i in {2, 7, 12, 17} else "fused" for i in range(20)]
-        assert set(breakdown.totals_ms) == {"input", "forward", "backward", "optimizer", "sync", "other"}
+        assert [stretch.steps for stretch in breakdown.stretches] == [1, 1]
+        assert breakdown.step_kinds == ["probe" if i in {2, 7, 12, 17} else "fused" for i in range(18)]
+        assert len(breakdown.samples) == 4
+        assert set(breakdown.totals_ms) == {"input", "call", "forward", "backward", "optimizer", "sync", "profiling",
+                                            "unprofiled", "other"}
         for name, total in breakdown.totals_ms.items():
             if name != "other":
                 assert total > 0, name
-                assert min(breakdown.per_step_ms[name]) >= 0
+                assert name == "unprofiled" or min(breakdown.per_step_ms[name]) >= 0
         assert sum(breakdown.totals_ms.values()) == pytest.approx(breakdown.wall_ms)
         assert breakdown.totals_ms["other"] >= 0  # phases are disjoint slices of the epoch
-        assert breakdown.proportions_source == "epoch"
+        assert breakdown.proportions_source == "pooled"
         assert sum(breakdown.proportions.values()) == pytest.approx(1.0)
-        assert min(breakdown.proportions.values()) > 0
     # other is the loop's own bookkeeping around the phases (plus any scheduler hiccup on this
     # shared machine): small against the run, judged over all epochs so one hiccup cannot decide
     other = sum(b.totals_ms["other"] for b in breakdowns)

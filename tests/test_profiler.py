@@ -57,8 +57,10 @@ def test_phases_steps_and_epoch_add_up_exactly():
     assert epoch.unassigned_ms == pytest.approx({"input": 2.0, "sync": 0.5})
     assert epoch.wall_ms == pytest.approx(3 * (2.0 + 11.5) + 2.0 + 0.5)
     assert epoch.examples == 96
-    # the fence ran before the epoch (untimed), after each step with the step's token, at the end
-    assert fence.calls == [(), (0,), (1,), (2,), ()]
+    # the fence ran before the epoch (untimed), 9 times more to learn its idle cost, after each
+    # step with the step's token, and at the end
+    assert fence.calls == [()] * 10 + [(0,), (1,), (2,), ()]
+    assert epoch.fence_idle_ms == pytest.approx(0.5)
 
 
 def test_profiler_misuse_is_a_clear_value_error():
@@ -125,3 +127,104 @@ def test_null_profiler_passes_everything_through_and_records_nothing():
                 profiler.sync(item)
     assert seen == [1, 2]
     assert profiler.epochs == []
+
+
+class AsyncDevice:
+    """Calls queue device work; the fence waits for it, then costs its own 0.5 ms."""
+
+    name = "fake"
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock, self.busy_until = clock, 0.0
+
+    def queue(self, host_ms: float, device_ms: float) -> str:
+        self.clock.advance(host_ms)
+        self.busy_until = max(self.busy_until, self.clock.now) + device_ms / 1000.0
+        return "token"
+
+    def __call__(self, *depends_on) -> None:
+        self.clock.now = max(self.clock.now, self.busy_until)
+        self.clock.advance(0.5)
+
+
+def test_a_sync_right_after_a_phase_hands_the_device_wait_to_that_phase():
+    clock = FakeClock()
+    device = AsyncDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=device)
+    with profiler.epoch():
+        with profiler.step():
+            with profiler.phase("forward"):
+                device.queue(host_ms=1.0, device_ms=5.0)
+            profiler.sync()
+            backward = profiler.call("backward", device.queue, 2.0, 10.0, sample="backward_call")
+            profiler.sync()  # nothing follows a phase any more: the fence is sync's alone
+    (step,) = profiler.epochs[0].steps
+    assert backward == "token"
+    assert step.phases_ms == pytest.approx({"forward": 6.0, "backward": 12.0, "sync": 1.5})
+    assert step.waits_ms == pytest.approx({"forward": 5.0, "backward": 10.0})
+    assert step.samples_ms == {"backward_call": pytest.approx([2.0, 10.0])}
+
+
+def test_sync_inside_a_phase_is_misuse():
+    clock = FakeClock()
+    profiler = PhaseProfiler(clock=clock, fence=AsyncDevice(clock))
+    with profiler.epoch():
+        with profiler.step():
+            with profiler.phase("forward"):
+                with pytest.raises(ValueError, match="inside phase"):
+                    profiler.sync()
+
+
+def test_an_unprofiled_stretch_times_nothing_inside_and_ends_with_one_fence():
+    clock = FakeClock()
+    device = AsyncDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=device)
+    with profiler.epoch():
+        batches = profiler.timed(_batches(clock, 4, wait_ms=1.0))
+        with profiler.step():
+            next(batches)
+            profiler.call("compute", device.queue, 1.0, 3.0)
+        with profiler.unprofiled() as stretch:
+            for _ in range(2):
+                next(batches)
+                stretch.token = device.queue(1.0, 3.0)
+                stretch.steps += 1
+                stretch.examples += 32
+        next(batches)
+        with profiler.step():
+            pass
+    epoch = profiler.epochs[0]
+    (timing,) = epoch.stretches
+    # input 1 and dispatch 1, then the device runs 3 + 3 ms in order while the host fetches and
+    # dispatches the second step; the closing fence waits for the device and costs 0.5
+    assert (timing.steps, timing.examples, timing.before_step) == (2, 64, 1)
+    assert timing.wall_ms == pytest.approx(1 + 1 + 6 + 0.5)
+    assert timing.started_ms == pytest.approx(5.5)  # step 0: input 1, dispatch 1, device 3, fence 0.5
+    assert [step.started_ms for step in epoch.steps] == pytest.approx([0.0, 5.5 + timing.wall_ms])
+    assert epoch.steps[1].phases_ms == pytest.approx({"input": 1.0})
+    with pytest.raises(ValueError, match="outside any step"):
+        with profiler.epoch():
+            with profiler.step():
+                with profiler.unprofiled():
+                    pass
+
+
+def test_the_coverage_fence_reports_what_the_main_fence_left_queued():
+    clock = FakeClock()
+    device = AsyncDevice(clock)
+    leftover = []
+
+    class Coverage:
+        name = "coverage"
+
+        def __call__(self):
+            clock.advance(0.2 + (leftover.pop() if leftover else 0.0))
+
+    profiler = PhaseProfiler(clock=clock, fence=device, coverage_fence=Coverage())
+    with profiler.epoch():
+        with profiler.step():
+            leftover.append(3.0)  # the first coverage call still finds 3 ms of work
+            assert profiler.check_fence() == pytest.approx(3.0)
+    (step,) = profiler.epochs[0].steps
+    assert step.samples_ms["fence_check"] == pytest.approx([3.2, 3.0])
+    assert step.phases_ms["profiling"] == pytest.approx(3.4)

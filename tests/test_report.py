@@ -48,7 +48,8 @@ def test_unknown_fields_are_ignored_so_newer_minor_additions_load(tmp_path):
         ("[1, 2]", "not a tfprof_m1 report"),
         ('{"hello": 1}', "no schema_version"),
         (json.dumps({"schema_version": SCHEMA_VERSION + 1}), "upgrade tfprof-m1"),
-        (json.dumps({"schema_version": 1, "config": {}}), "lacks"),
+        (json.dumps({"schema_version": 2, "config": {}}), "lacks"),
+        (json.dumps({"schema_version": 1, "config": {}}), "record the run again"),
     ],
 )
 def test_bad_files_are_one_line_user_errors(tmp_path, content, expected):

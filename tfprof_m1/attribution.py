@@ -1,9 +1,10 @@
 """Turn raw epoch timings into a phase breakdown that adds up to the epoch's wall time.
 
-Fused steps are the true throughput but time forward, backward and optimizer as one host call
-(``compute``). Sampled split steps time the three separately. The proportions of the split samples
-(medians, so one slow sample does not tilt them) divide each fused step's compute time. Whatever
-the measured phases do not cover is ``other``: it is computed, never hidden.
+Fused steps are the true throughput but time call, forward, backward and optimizer as one
+device-inclusive ``compute``. Probe samples (see steps.py) measure the four apart; their median
+proportions, pooled over the steady epochs, divide each fused step's compute. Loops without probes
+but with split steps (forward/backward/optimizer timed directly) use those instead. Whatever the
+measured phases do not cover is ``other``: it is computed, never hidden.
 
 Pure Python: works on :class:`~tfprof_m1.profiler.EpochTiming` records, imports no TensorFlow.
 """
@@ -14,19 +15,18 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Mapping, Sequence
 
-from tfprof_m1.phases import COMPUTE, COMPUTE_PHASES, OTHER, REPORTED_PHASES, SYNC
-from tfprof_m1.profiler import EpochTiming, StepTiming
-
-SPLIT = "split"
+from tfprof_m1.estimate import is_probe_sample, part_medians, proportions
+from tfprof_m1.phases import CALL, COMPUTE, COMPUTE_PHASES, MATH_PHASES, OTHER, REPORTED_PHASES, SPLIT, UNPROFILED
+from tfprof_m1.profiler import EpochTiming, StepTiming, StretchTiming
 
 
 @dataclass
 class EpochBreakdown:
     """One epoch's wall time attributed to phases (all times in ms).
 
-    ``per_step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly on split steps,
-    attributed by proportion on fused steps. ``totals_ms`` adds time outside any step and ``other``,
-    so ``sum(totals_ms.values()) == wall_ms``.
+    ``per_step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
+    proportion from a fused step's compute. ``totals_ms`` adds time outside any step, the unprofiled
+    stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``.
     """
 
     index: int
@@ -36,12 +36,10 @@ class EpochBreakdown:
     step_kinds: list[str]
     per_step_ms: dict[str, list[float]]
     totals_ms: dict[str, float]
-    #: forward/backward/optimizer shares of compute used for fused steps, or None (left unsplit).
+    #: Shares of compute used for fused steps (call/forward/backward/optimizer), or None (unsplit).
     proportions: dict[str, float] | None
-    #: "epoch" (this epoch's split samples), "pooled" (all epochs' samples) or "none".
+    #: "pooled" (the steady epochs' samples), "epoch" (this epoch's own) or "none".
     proportions_source: str
-    #: How much longer the split samples took than as many fused steps would have (their cost).
-    split_overhead_ms: float | None = None
     notes: list[str] = field(default_factory=list)
     #: Python garbage-collection pauses during the epoch (inside whichever phase they hit).
     gc_ms: float = 0.0
@@ -49,14 +47,22 @@ class EpochBreakdown:
     #: Phase time outside any step: the final next() that ends the epoch (and the iterator's
     #: teardown), and the fence at the epoch's end.
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
+    #: Device wait inside each directly measured phase, summed over the epoch's steps.
+    waits_ms: dict[str, float] = field(default_factory=dict)
+    #: Raw probe samples of this epoch: variant -> [host ms, device wait ms].
+    samples: list[dict[str, list[float]]] = field(default_factory=list)
+    stretches: list[StretchTiming] = field(default_factory=list)
+    #: Consecutive profiled steps as (steps, ms) blocks, for the profiling-cost estimate.
+    profiled_blocks: list[tuple[int, float]] = field(default_factory=list)
+    fence_idle_ms: float = 0.0
 
     @property
     def steps(self) -> int:
         return len(self.step_kinds)
 
     @property
-    def split_steps(self) -> int:
-        return sum(1 for kind in self.step_kinds if kind == SPLIT)
+    def sampled_steps(self) -> int:
+        return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
 
 
 def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
@@ -64,67 +70,93 @@ def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
     return [sum(values) for values in zip(*step_ms.values())]
 
 
-def split_proportions(steps: Sequence[StepTiming]) -> dict[str, float] | None:
-    """Median forward/backward/optimizer times of split steps, normalised to sum to 1."""
-    samples = [step for step in steps if step.kind == SPLIT]
-    if not samples:
+def probe_samples(steps: Sequence[StepTiming]) -> list[dict[str, list[float]]]:
+    return [step.samples_ms for step in steps if is_probe_sample(step.samples_ms)]
+
+
+def sample_proportions(steps: Sequence[StepTiming]) -> dict[str, float] | None:
+    """Call/forward/backward/optimizer shares of compute from the probe samples among ``steps``;
+    without any, forward/backward/optimizer from the split steps' medians."""
+    samples = probe_samples(steps)
+    if samples:
+        return proportions(part_medians(samples))
+    split = [step for step in steps if step.kind == SPLIT]
+    if not split:
         return None
-    medians = {name: median(step.phases_ms.get(name, 0.0) for step in samples) for name in COMPUTE_PHASES}
-    total = sum(medians.values())
-    if total <= 0:
-        return None
-    return {name: value / total for name, value in medians.items()}
+    return proportions({name: median(step.phases_ms.get(name, 0.0) for step in split) for name in MATH_PHASES}, MATH_PHASES)
 
 
-def _step_compute_ms(step: StepTiming) -> float:
-    return sum(step.phases_ms.get(name, 0.0) for name in (COMPUTE, *COMPUTE_PHASES, SYNC))
+def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, float]]:
+    """(steps, ms) of runs of consecutive profiled steps, cut into blocks of ``block_steps``.
+
+    A step's span runs from its start (input wait included) to the next step's start, or to the
+    start of the unprofiled stretch that follows it. The epoch's first step (it also starts the
+    input pipeline) and its last (no next start) are left out.
+    """
+    starts = {stretch.before_step: stretch.started_ms for stretch in epoch.stretches}
+    blocks: list[tuple[int, float]] = []
+    steps, ms = 0, 0.0
+    for index in range(1, len(epoch.steps) - 1):
+        end = starts.get(index + 1, epoch.steps[index + 1].started_ms)
+        steps, ms = steps + 1, ms + end - epoch.steps[index].started_ms
+        if steps == block_steps or index + 1 in starts:
+            blocks.append((steps, ms))
+            steps, ms = 0, 0.0
+    if steps:
+        blocks.append((steps, ms))
+    return blocks
 
 
-def _split_overhead_ms(steps: Sequence[StepTiming]) -> float | None:
-    fused = [_step_compute_ms(step) for step in steps if step.kind != SPLIT]
-    split = [_step_compute_ms(step) for step in steps if step.kind == SPLIT]
-    if not fused or not split:
-        return None
-    return sum(split) - len(split) * median(fused)
-
-
-def _phase_names(epoch: EpochTiming, split_compute: bool) -> list[str]:
+def _phase_names(epoch: EpochTiming, proportions: dict[str, float] | None) -> list[str]:
     seen = {name for step in epoch.steps for name in step.phases_ms} | set(epoch.unassigned_ms)
-    names = [name for name in REPORTED_PHASES if name != OTHER]
-    if not split_compute and COMPUTE in seen:
-        names.insert(names.index(SYNC), COMPUTE)
-    names += sorted(seen - set(names) - {COMPUTE})  # a research loop's own phase names
-    return names
+    if proportions is not None:
+        seen = (seen - {COMPUTE}) | set(proportions)
+    if epoch.stretches:
+        seen.add(UNPROFILED)
+    always = {"input", "forward", "backward", "optimizer", "sync"}
+    names = [name for name in REPORTED_PHASES if name != OTHER and (name in always or name in seen)]
+    if COMPUTE in seen:
+        names.insert(names.index(CALL) if CALL in names else names.index("forward"), COMPUTE)
+    return names + sorted(seen - set(names))  # a research loop's own phase names
 
 
-def _attribute(phases_ms: dict[str, float], proportions: dict[str, float] | None) -> dict[str, float]:
+def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | None) -> dict[str, float]:
     result = dict(phases_ms)
-    compute = result.get(COMPUTE, 0.0)
     if proportions is not None and COMPUTE in result:
-        del result[COMPUTE]
+        compute = result.pop(COMPUTE)
         for name, share in proportions.items():
             result[name] = result.get(name, 0.0) + compute * share
     return result
 
 
-def attribute_epoch(epoch: EpochTiming, fallback: dict[str, float] | None = None) -> EpochBreakdown:
+def attribute_epoch(epoch: EpochTiming, fallback: dict[str, float] | None = None, block_steps: int = 20) -> EpochBreakdown:
     """Break one epoch down into phases.
 
     Args:
         epoch: raw timings from :class:`~tfprof_m1.profiler.PhaseProfiler`.
-        fallback: proportions to use when this epoch has no split samples of its own.
+        fallback: proportions to use instead of this epoch's own (the steady epochs' pooled ones).
+        block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
     """
-    own = split_proportions(epoch.steps)
-    proportions, source = (own, "epoch") if own is not None else (fallback, "pooled" if fallback else "none")
-    names = _phase_names(epoch, split_compute=proportions is not None)
-    attributed = [_attribute(step.phases_ms, proportions) for step in epoch.steps]
-    per_step = {name: [phases.get(name, 0.0) for phases in attributed] for name in names}
-    unassigned = _attribute(epoch.unassigned_ms, proportions)
-    totals = {name: sum(per_step[name]) + unassigned.get(name, 0.0) for name in names}
+    own = sample_proportions(epoch.steps)
+    if fallback is not None:
+        shares, source = fallback, "pooled"
+    else:
+        shares, source = own, "epoch" if own is not None else "none"
+    names = _phase_names(epoch, shares)
+    attributed = [_attribute(step.phases_ms, shares) for step in epoch.steps]
+    per_step = {name: [phases.get(name, 0.0) for phases in attributed] for name in names if name != UNPROFILED}
+    unassigned = _attribute(epoch.unassigned_ms, shares)
+    totals = {name: sum(per_step.get(name, [])) + unassigned.get(name, 0.0) for name in names}
+    if epoch.stretches:
+        totals[UNPROFILED] = sum(stretch.wall_ms for stretch in epoch.stretches)
     totals[OTHER] = epoch.wall_ms - sum(totals.values())
     notes = []
     if source == "none" and any(COMPUTE in step.phases_ms for step in epoch.steps):
-        notes.append("no split samples: fused compute time is left unsplit")
+        notes.append("no probe or split samples: fused compute time is left unsplit")
+    waits: dict[str, float] = {}
+    for step in epoch.steps:
+        for name, value in step.waits_ms.items():
+            waits[name] = waits.get(name, 0.0) + value
     return EpochBreakdown(
         index=epoch.index,
         wall_ms=epoch.wall_ms,
@@ -133,17 +165,30 @@ def attribute_epoch(epoch: EpochTiming, fallback: dict[str, float] | None = None
         step_kinds=[step.kind for step in epoch.steps],
         per_step_ms=per_step,
         totals_ms=totals,
-        proportions=proportions,
+        proportions=shares,
         proportions_source=source,
-        split_overhead_ms=_split_overhead_ms(epoch.steps),
         notes=notes,
         gc_ms=epoch.gc_ms,
         gc_collections=epoch.gc_collections,
         outside_steps_ms=unassigned,
+        waits_ms=waits,
+        samples=probe_samples(epoch.steps),
+        stretches=list(epoch.stretches),
+        profiled_blocks=profiled_blocks(epoch, block_steps),
+        fence_idle_ms=epoch.fence_idle_ms,
     )
 
 
+def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
+    """The epochs steady-state figures use: complete ones, the first left out when others exist."""
+    complete = [epoch for epoch in epochs if epoch.complete] or list(epochs)
+    return complete[1:] if len(complete) > 1 and complete[0].index == 0 else complete
+
+
 def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:
-    """Break every epoch down; epochs without split samples borrow the pooled proportions."""
-    pooled = split_proportions([step for epoch in epochs for step in epoch.steps])
-    return [attribute_epoch(epoch, fallback=pooled) for epoch in epochs]
+    """Break every epoch down with the proportions pooled over the steady epochs (the first epoch,
+    warm-up, is left out of the pool when there are others); an epoch uses its own samples only when
+    the steady epochs have none."""
+    pooled = sample_proportions([step for epoch in steady_epochs(epochs) for step in epoch.steps])
+    block = max((stretch.steps for epoch in epochs for stretch in epoch.stretches), default=20)
+    return [attribute_epoch(epoch, fallback=pooled, block_steps=block) for epoch in epochs]

@@ -11,10 +11,18 @@ from typing import Callable
 
 from tfprof_m1.attribution import attribute_epochs, step_totals
 from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
-from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device
+from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device, set_async_executor
 from tfprof_m1.errors import UserError
-from tfprof_m1.fence import FenceCost, detect_fence_kind, make_fence, measure_fence_cost
-from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLE_EVERY, EpochResult, Sampling, run_profiled_loop
+from tfprof_m1.fence import FenceCost, VariablesFence, detect_fence_kind, make_fence, measure_fence_cost
+from tfprof_m1.loop import (
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_REFERENCE_SHARE,
+    DEFAULT_SAMPLE_EVERY,
+    EpochResult,
+    Sampling,
+    run_profiled_loop,
+)
+from tfprof_m1.phases import PROBE, UNPROFILED
 from tfprof_m1.models import ModelSpec, build_model, get_spec
 from tfprof_m1.pipeline import make_dataset, steps_per_epoch
 from tfprof_m1.profiler import PhaseProfiler
@@ -43,6 +51,9 @@ class BenchOptions:
     min_samples: int = DEFAULT_MIN_SAMPLES
     download: bool = True
     autotune: bool = False
+    #: Run TensorFlow's eager executor asynchronously: GPU-style asynchrony, rehearsed on any device.
+    async_executor: bool = False
+    reference_share: float = DEFAULT_REFERENCE_SHARE
     #: Measure the device's matmul peak for the report (a fraction of a second).
     peak: bool = True
     #: Where run directories go (TensorBoard logdir); None writes no run directory and no trace.
@@ -61,6 +72,7 @@ class BenchOptions:
             (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be 1 or more"),
             (self.sample_every >= 1, f"--sample-every {self.sample_every}: must be 1 or more"),
             (self.min_samples >= 0, f"--min-samples {self.min_samples}: must be 0 or more"),
+            (0.0 <= self.reference_share < 0.5, f"--reference-share {self.reference_share}: must be from 0 up to (not including) 0.5"),
             (self.data in DATA_MODES, f"--data {self.data!r}: choose one of {', '.join(DATA_MODES)}"),
         ]
         for ok, message in checks:
@@ -72,16 +84,32 @@ class BenchOptions:
         return RunConfig(**{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(RunConfig)})
 
 
-def _method(fence_name: str, options: BenchOptions) -> dict[str, str]:
+def _method(fence_name: str, options: BenchOptions, device_kind: str, executor_async: bool) -> dict[str, str]:
+    asynchronous = device_kind == "gpu" or executor_async
     return {
         "clock": "time.perf_counter on the host, in ms",
         "epoch": "wall time between a device fence at epoch start and one at epoch end",
         "input": "host time blocked in next() on the tf.data iterator, measured on every step",
-        "forward/backward/optimizer": (
-            "split steps (1 in {every}, at least {min} per epoch) time each part, fenced; fused steps' "
-            "host time is divided by the median proportions of the epoch's split steps"
+        "call/forward/backward/optimizer": (
+            "probe steps (1 in {every}, at least {min} per epoch) time four prefix calls of the same signature, "
+            "each fenced and device-inclusive: an empty call, forward only, forward+gradients, the real fused step; "
+            "call = empty, forward/backward/optimizer = differences of consecutive calls (per-sample medians, pooled "
+            "over the steady epochs, 95 % bootstrap intervals); each fused step's compute (dispatch to the end of its "
+            "device work) is divided by those proportions"
         ).format(every=options.sample_every, min=options.min_samples),
-        "sync": f"host time in the device fence ({fence_name}) after each step and each split part",
+        "device": (
+            "calls return before the device work is done: each part owns the fence wait that follows it, less the "
+            "fence's idle cost; host and device-wait columns say which side was busy"
+            if asynchronous else
+            "calls return when the work is done (synchronous): parts are host time and device waits are near zero"
+        ),
+        "sync": f"the fence's ({fence_name}) own cost on an idle device, measured before every epoch, per fence",
+        "profiling": "the probe calls' extra time and the fence-coverage check (a second fence reading every written variable)",
+        "unprofiled": (
+            f"{options.reference_share:.0%} of each epoch's steps run in short stretches with no instrumentation; "
+            "profiled against unprofiled per-step time (blocks and stretches bootstrapped) is the profiling cost, and "
+            "fit's framework overhead is taken against the epoch as it would run unprofiled"
+        ),
         "other": "epoch wall time minus the sum of the phases above",
         "warm-up": "epoch 1 (tracing, pipeline start) is reported apart and excluded from steady-state figures",
         "fit": "Keras model.fit on the same data, timed per epoch by the EpochTimer callback",
@@ -143,7 +171,8 @@ def _attach_trace(run: ModelRun, window: TraceWindow | None, breakdowns: list, d
 
 
 def run_model(
-    spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run_dir: Path | None = None, device_kind: str = "cpu"
+    spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run_dir: Path | None = None,
+    device_kind: str = "cpu", executor_async: bool = False,
 ) -> tuple[ModelRun, FenceCost]:
     """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit."""
     import keras
@@ -162,11 +191,13 @@ def run_model(
     fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
     ready_token = train_steps.token()
     fence_cost = measure_fence_cost(lambda: fence(ready_token), name=fence.name)
-    sampling = Sampling(options.sample_every, options.min_samples)
+    sampling = Sampling(options.sample_every, options.min_samples, reference_share=options.reference_share)
+    plan = sampling.plan(steps)
     progress(f"[{spec.name}] custom loop: {options.epochs} epochs × {steps} steps of {options.batch_size}, "
-             f"{len(sampling.split_steps(steps))} split samples per epoch, fence {fence.name}")
+             f"{plan.count(PROBE)} probe steps and {plan.count(UNPROFILED)} unprofiled steps per epoch, fence {fence.name}")
     line = _epoch_line(spec, options.epochs)
-    profiler = PhaseProfiler(fence=fence)
+    coverage = VariablesFence(train_steps.written_variables)
+    profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
     window = _trace_window(options, steps, run_dir, profiler)
     try:
         results = run_profiled_loop(
@@ -187,7 +218,7 @@ def run_model(
         epoch_report(breakdown, result.loss, result.accuracy, warmup=breakdown.index == 0)
         for breakdown, result in zip(breakdowns, results)
     ]
-    steady = loop_summary(breakdowns)
+    steady = loop_summary(breakdowns, device_kind, executor_async, coverage.name)
 
     fit = None
     if options.fit:
@@ -239,9 +270,12 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
     say = progress or (lambda message: None)
     options.validate()
     specs = [get_spec(name) for name in options.models]
+    if options.async_executor:
+        set_async_executor(True)
     device: DeviceChoice = configure_device(options.device)
     environment = collect_environment(device, peak=options.peak)
-    say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name} ({environment.device_label})")
+    executor = ", asynchronous executor (GPU-style rehearsal)" if environment.executor_async else ""
+    say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name} ({environment.device_label}){executor}")
     runs = []
     fence_cost = None
     for spec in specs:
@@ -254,7 +288,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
             started = _dt.datetime.now()
             run_dir = make_run_dir(options.logdir, run_dir_name(spec.name, environment.device_label, started))
             say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {options.logdir})")
-        run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind)
+        run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind, environment.executor_async)
         runs.append(run)
     assert fence_cost is not None
     environment.fence = FenceInfo(fence_cost.name, fence_cost.median_ms, fence_cost.iqr_ms, fence_cost.calls)
@@ -263,7 +297,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
         environment=environment,
         runs=runs,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        method=_method(fence_cost.name, options),
+        method=_method(fence_cost.name, options, device.kind, environment.executor_async),
     )
     write_run_dirs(report)
     return report

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from tfprof_m1 import __version__
 from tfprof_m1.datasets import DATA_MODES
 from tfprof_m1.errors import UserError
-from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_SAMPLE_EVERY
+from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.models import MODEL_NAMES, MODELS
 from tfprof_m1.render import FORMATS, render
 from tfprof_m1.trace import parse_step_range
@@ -74,9 +74,14 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, data shuffling and synthetic data (default 0)")
     parser.add_argument("--no-fit", action="store_true", help="skip the Keras fit headline run")
     parser.add_argument("--sample-every", type=_positive, default=DEFAULT_SAMPLE_EVERY,
-                        help=f"run one step in N split to time forward/backward/optimizer (default {DEFAULT_SAMPLE_EVERY})")
+                        help=f"one step in N is a probe step, timing call/forward/backward/optimizer apart (default {DEFAULT_SAMPLE_EVERY})")
     parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES,
-                        help=f"at least this many split steps per epoch (default {DEFAULT_MIN_SAMPLES})")
+                        help=f"at least this many probe steps per epoch (default {DEFAULT_MIN_SAMPLES})")
+    parser.add_argument("--reference-share", type=float, default=DEFAULT_REFERENCE_SHARE,
+                        help=f"share of steps run unprofiled, to measure what profiling costs (default {DEFAULT_REFERENCE_SHARE}; 0 turns it off)")
+    parser.add_argument("--async-executor", action="store_true",
+                        help="make TensorFlow's eager executor asynchronous: calls return before the work is done, as on a GPU "
+                             "(a rehearsal of GPU-style asynchrony on a CPU; see docs/how-it-measures.md)")
     parser.add_argument("--logdir", default="runs",
                         help="each run gets its own directory here: TensorBoard events, the trace, report.json (default runs/)")
     parser.add_argument("--trace-steps", metavar="START:STOP", default=None,
@@ -132,6 +137,8 @@ def cmd_run(argv: Sequence[str]) -> int:
         min_samples=args.min_samples,
         download=not args.no_download,
         autotune=args.autotune,
+        async_executor=args.async_executor,
+        reference_share=args.reference_share,
         peak=not args.no_peak,
         logdir=args.logdir,
         trace=not args.no_trace,

@@ -93,6 +93,23 @@ def _build_info() -> dict[str, str]:
     return {key: str(value) for key, value in tf.sysconfig.get_build_info().items()}
 
 
+def set_async_executor(enabled: bool) -> None:
+    """Make TensorFlow's eager executor asynchronous (process-wide; before any work).
+
+    A call then returns once its work is queued and a host read waits for it: the shape of a GPU,
+    on any device. ``--async-executor`` uses it to rehearse GPU-style asynchrony on a CPU.
+    """
+    import tensorflow as tf
+
+    tf.config.experimental.set_synchronous_execution(not enabled)
+
+
+def executor_is_async() -> bool:
+    import tensorflow as tf
+
+    return not tf.config.experimental.get_synchronous_execution()
+
+
 def collect_environment(device: DeviceChoice, peak: bool = True) -> Environment:
     """Versions, machine and devices of this process (imports TensorFlow).
 
@@ -132,4 +149,5 @@ def collect_environment(device: DeviceChoice, peak: bool = True) -> Environment:
         colab=on_colab(),
         matmul_peak_gflops=_safe(lambda: measure_matmul_peak(device.name), None) if peak else None,
         collected=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        executor_async=_safe(executor_is_async, False),
     )

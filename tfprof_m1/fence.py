@@ -57,6 +57,7 @@ class HostReadFence:
 
     def __init__(self, default_probe: Callable[[], Any]) -> None:
         self._default_probe = default_probe
+        self._ready: Any = None
 
     def __call__(self, *depends_on: Any) -> None:
         import tensorflow as tf
@@ -70,6 +71,34 @@ class HostReadFence:
             tensor = tf.reshape(tensor, [-1])[:1]
         tensor.numpy()
 
+    def idle(self) -> None:
+        """What a fence on a step's token costs when the device has nothing left to do."""
+        import tensorflow as tf
+
+        if self._ready is None:
+            self._ready = tf.zeros([1])
+        self(self._ready)
+
+
+class VariablesFence:
+    """Fence by reading one element of each of ``variables()`` (written by a step) to the host."""
+
+    name = "variables_read"
+
+    def __init__(self, variables: Callable[[], Sequence[Any]]) -> None:
+        self._variables = variables
+        self._read: Any = None
+
+    def __call__(self, *depends_on: Any) -> None:
+        import tensorflow as tf
+
+        if self._read is None:  # one traced call instead of two eager ops per variable
+            variables = list(self._variables())
+            self._read = tf.function(lambda: tf.stack([tf.cast(tf.reshape(variable, [-1])[0], tf.float32) for variable in variables]))
+        self._read().numpy()
+
+    idle = __call__
+
 
 class SyncDevicesFence:
     """Fence through ``tf.test.experimental.sync_devices()`` (blocking on CUDA and ROCm)."""
@@ -80,6 +109,9 @@ class SyncDevicesFence:
         import tensorflow as tf
 
         tf.test.experimental.sync_devices()
+
+    def idle(self) -> None:
+        self()
 
 
 def make_fence(kind: str, default_probe: Callable[[], Any]) -> HostReadFence | SyncDevicesFence:

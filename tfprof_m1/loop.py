@@ -1,28 +1,37 @@
 """The profiled custom training loop, written with the public profiler API only.
 
-Every step's input wait is timed. Most steps run fused (true throughput) and fenced at the step
-boundary; a sample of steps runs split, to measure forward, backward and optimizer apart. The
-epoch's wall time is then attributed to phases by :mod:`tfprof_m1.attribution`.
+Every step's input wait is timed. Most steps run fused (true throughput), each fenced at the step
+boundary with the fence's wait owned by the step's compute. A sample of steps runs the probe calls
+(empty call, forward only, forward and gradients, then the real fused step) to measure call cost,
+forward, backward and optimizer apart. A few short stretches of fused steps run with no
+instrumentation at all, as the reference for what profiling costs end to end. The epoch's wall time
+is then attributed to phases by :mod:`tfprof_m1.attribution`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from tfprof_m1.phases import COMPUTE
+from tfprof_m1.phases import COMPUTE, FUSED, PROBE, UNPROFILED
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.steps import TrainSteps
 from tfprof_m1.trace import TraceWindow
 
-#: Run one step in this many split (DESIGN: an all-split epoch ran 1.2–2.2× slower than fused, so
-#: 1 in 50 costs about 1–2 % of the epoch).
+#: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
+#: three extra calls), so 1 in 50 costs about 2-3 % of the epoch, and is measured (``profiling``).
 DEFAULT_SAMPLE_EVERY = 50
-#: ... but never fewer than this many split steps per epoch, so short runs still get proportions.
-DEFAULT_MIN_SAMPLES = 3
+#: ... but never fewer than this many per epoch, so that two steady epochs pool 20 samples or more.
+DEFAULT_MIN_SAMPLES = 10
+#: Share of each epoch's steps run unprofiled, as the profiling-cost reference.
+DEFAULT_REFERENCE_SHARE = 0.1
+#: Longest unprofiled stretch: long enough that the one fence closing it barely matters.
+DEFAULT_REFERENCE_STEPS = 20
+#: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
+MIN_STRETCHES = 2
+MIN_STEPS_FOR_REFERENCE = 10
 
 
 def settle_garbage() -> None:
@@ -39,28 +48,56 @@ def settle_garbage() -> None:
 
 @dataclass(frozen=True)
 class Sampling:
-    """Which steps of an epoch run split."""
+    """Which steps of an epoch are probe steps, and which run unprofiled."""
 
     every: int = DEFAULT_SAMPLE_EVERY
     min_samples: int = DEFAULT_MIN_SAMPLES
+    #: Share of steps run with no instrumentation (0 disables the end-to-end profiling cost).
+    reference_share: float = DEFAULT_REFERENCE_SHARE
+    reference_steps: int = DEFAULT_REFERENCE_STEPS
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.min_samples < 0:
             raise ValueError("sample every must be >= 1 and min samples >= 0")
+        if not 0.0 <= self.reference_share < 0.5 or self.reference_steps < 1:
+            raise ValueError("reference share must be in [0, 0.5) and reference steps >= 1")
 
-    def split_steps(self, steps: int) -> frozenset[int]:
-        """Indices of the split steps in an epoch of ``steps`` steps.
+    def unprofiled_steps(self, steps: int) -> list[range]:
+        """The unprofiled stretches of an epoch of ``steps`` steps, evenly spaced, never at step 0."""
+        if self.reference_share <= 0 or steps < MIN_STEPS_FOR_REFERENCE:
+            return []
+        length = max(1, min(self.reference_steps, int(steps * self.reference_share / MIN_STRETCHES)))
+        count = max(MIN_STRETCHES, round(steps * self.reference_share / length))
+        stretches = []
+        for k in range(count):
+            start = min(max(1, round((k + 0.5) * steps / count - length / 2)), steps - length)
+            if stretches and start < stretches[-1].stop + 1:
+                start = stretches[-1].stop + 1  # keep a profiled step between stretches
+            if start + length <= steps:
+                stretches.append(range(start, start + length))
+        return stretches
+
+    def probe_steps(self, steps: int, exclude: Iterable[int] = ()) -> frozenset[int]:
+        """Indices of the probe steps among the epoch's steps that are not in ``exclude``.
 
         Evenly spaced, offset by half a stride, so the first step (which also waits for the input
         pipeline to start) is never a sample when the epoch has more than one step.
         """
-        if steps <= 0:
+        excluded = set(exclude)
+        profiled = [index for index in range(max(0, steps)) if index not in excluded]
+        if not profiled:
             return frozenset()
         stride = self.every
-        if self.min_samples and steps // stride < self.min_samples:
-            stride = max(1, steps // self.min_samples)
-        first = stride // 2 if steps > 1 else 0
-        return frozenset(range(first, steps, stride))
+        if self.min_samples and len(profiled) // stride < self.min_samples:
+            stride = max(1, len(profiled) // self.min_samples)
+        first = stride // 2 if len(profiled) > 1 else 0
+        return frozenset(profiled[first::stride])
+
+    def plan(self, steps: int) -> list[str]:
+        """The kind of each step of an epoch: ``fused``, ``probe`` or ``unprofiled``."""
+        unprofiled = {index for stretch in self.unprofiled_steps(steps) for index in stretch}
+        probes = self.probe_steps(steps, exclude=unprofiled)
+        return [UNPROFILED if i in unprofiled else PROBE if i in probes else FUSED for i in range(steps)]
 
 
 @dataclass
@@ -88,24 +125,37 @@ def run_profiled_loop(
     """Train for ``epochs`` epochs over ``dataset`` (re-iterated each epoch), profiled.
 
     Args:
-        train_steps: the fused and split steps of the model.
+        train_steps: the fused and probe steps of the model.
         dataset: yields ``(images, labels)`` batches; iterated afresh every epoch.
         epochs: how many epochs.
-        steps_per_epoch: batches per epoch (to place the split samples).
+        steps_per_epoch: batches per epoch (to place the probe steps and unprofiled stretches).
         profiler: records the timings; its fence waits for the device.
-        sampling: which steps run split.
+        sampling: which steps are probes and which run unprofiled.
         on_epoch_end: called after each epoch, for progress.
-        trace: a tf.profiler window; steps are numbered globally from 0 across epochs.
+        trace: a tf.profiler window; steps are numbered globally from 0 across epochs. Traced steps
+            always run profiled.
     """
     results = []
-    split_steps = sampling.split_steps(steps_per_epoch)
+    plan = sampling.plan(steps_per_epoch)
     global_step = 0
+    samples = 0
     for _ in range(epochs):
         settle_garbage()
         train_steps.reset_metrics()
         with profiler.epoch() as epoch:
             batches = profiler.timed(dataset)
-            for index in itertools.count():
+            index = 0
+            while True:
+                kind = plan[index] if index < len(plan) else FUSED
+                if kind == UNPROFILED:
+                    length = _run_length(plan, index)
+                    if not _traced(trace, global_step, length):
+                        done, exhausted = _unprofiled_stretch(train_steps, batches, profiler, length)
+                        index, global_step = index + done, global_step + done
+                        if exhausted:
+                            break
+                        continue
+                    kind = FUSED
                 # The trace marks the whole step, the input next() included, so XProf counts input.
                 marker = trace.step(global_step) if trace is not None and index < steps_per_epoch else contextlib.nullcontext()
                 with marker:
@@ -113,21 +163,44 @@ def run_profiled_loop(
                     if batch is None:
                         break
                     images, labels = batch
-                    kind = "split" if index in split_steps else "fused"
                     with profiler.step(kind, examples=int(images.shape[0])):
-                        if kind == "split":
-                            train_steps.split(images, labels, profiler)
+                        if kind == PROBE:
+                            train_steps.probe(images, labels, profiler, rotation=samples)
+                            samples += 1
                         else:
-                            with profiler.phase(COMPUTE):
-                                token = train_steps.fused(images, labels)
-                            profiler.sync(token)
-                global_step += 1
+                            profiler.call(COMPUTE, train_steps.fused, images, labels)
+                index, global_step = index + 1, global_step + 1
         loss, accuracy = train_steps.read_metrics()
         result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy)
         results.append(result)
         if on_epoch_end is not None:
             on_epoch_end(result)
     return results
+
+
+def _run_length(plan: list[str], index: int) -> int:
+    length = 0
+    while index + length < len(plan) and plan[index + length] == UNPROFILED:
+        length += 1
+    return length
+
+
+def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
+    steps = trace.steps if trace is not None else None
+    return steps is not None and first < steps.stop and steps.start < first + length
+
+
+def _unprofiled_stretch(train_steps: TrainSteps, batches: Any, profiler: PhaseProfiler, length: int) -> tuple[int, bool]:
+    """Run up to ``length`` fused steps with no instrumentation; returns (steps run, data exhausted)."""
+    with profiler.unprofiled() as stretch:
+        for _ in range(length):
+            batch = next(batches, None)
+            if batch is None:
+                return stretch.steps, True
+            stretch.token = train_steps.fused(*batch)
+            stretch.steps += 1
+            stretch.examples += int(batch[0].shape[0])
+    return stretch.steps, False
 
 
 def run_unprofiled_loop(train_steps: TrainSteps, dataset: Iterable[Any], fence: Callable[..., None]) -> None:

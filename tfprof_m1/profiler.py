@@ -12,7 +12,14 @@ A loop looks like this (the built-in loop in :mod:`tfprof_m1.loop` is written th
                 with profiler.step(examples=batch_size):
                     with profiler.phase("compute"):
                         token = train_step(*batch)
-                    profiler.sync(token)                      # fence timed as "sync"
+                    profiler.sync(token)                      # the wait belongs to "compute"
+
+**Device-true phases.** On an asynchronous device (every GPU, or the CPU under TensorFlow's
+asynchronous executor) a call returns once its work is queued. A :meth:`PhaseProfiler.sync` that
+directly follows a phase therefore hands the fence's wait to that phase: the phase's time runs from
+its dispatch to the end of its device work. Only the fence's own cost on an idle device (measured at
+the start of every epoch) stays in ``sync``. Each phase's device wait is kept apart as well
+(``StepTiming.waits_ms``), so host-bound and device-bound parts can be told apart.
 
 Time measured outside a step but inside an epoch (typically the ``next()`` that fetches the next
 batch) is carried into the step that opens next; what is left when the epoch closes (the final
@@ -25,12 +32,16 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from tfprof_m1.phases import INPUT, OTHER, SYNC
+from tfprof_m1.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROFILING, SYNC
 
 Clock = Callable[[], float]
 """Returns seconds from an arbitrary origin, monotonically (``time.perf_counter`` by default)."""
+
+#: Fence calls on an idle device, at each epoch's start, to measure what one fence costs by itself.
+IDLE_FENCE_CALLS = 9
 
 
 class Fence(Protocol):
@@ -43,12 +54,34 @@ class Fence(Protocol):
 
 @dataclass
 class StepTiming:
-    """Raw figures of one training step, in milliseconds."""
+    """Raw figures of one training step, in milliseconds.
+
+    ``phases_ms[name]`` is the time the phase owns: host time inside it plus the device wait of a
+    fence that directly followed it (less the fence's idle cost). ``waits_ms[name]`` is that device
+    wait alone, so ``phases_ms - waits_ms`` is the phase's host (dispatch) time.
+    """
 
     kind: str
     examples: int
     wall_ms: float
     phases_ms: dict[str, float] = field(default_factory=dict)
+    waits_ms: dict[str, float] = field(default_factory=dict)
+    #: Probe calls timed on this step: name -> [host ms, device wait ms] (see :meth:`PhaseProfiler.call`).
+    samples_ms: dict[str, list[float]] = field(default_factory=dict)
+    #: When the step began (its input wait included), in ms from the epoch's start.
+    started_ms: float = 0.0
+
+
+@dataclass
+class StretchTiming:
+    """A stretch of steps run with no instrumentation: one clock reading at each end, one fence."""
+
+    started_ms: float
+    steps: int = 0
+    examples: int = 0
+    wall_ms: float = 0.0
+    #: Index in ``EpochTiming.steps`` of the first profiled step after the stretch.
+    before_step: int = 0
 
 
 @dataclass
@@ -64,10 +97,25 @@ class EpochTiming:
     #: Time Python's garbage collector paused the loop during the epoch, in whatever phase it hit.
     gc_ms: float = 0.0
     gc_collections: int = 0
+    #: Unprofiled stretches (the profiling-cost reference), in order.
+    stretches: list[StretchTiming] = field(default_factory=list)
+    #: One fence call on the idle device, median of calls before the epoch (ms); 0 without a fence.
+    fence_idle_ms: float = 0.0
 
     @property
     def examples(self) -> int:
-        return sum(step.examples for step in self.steps)
+        return sum(step.examples for step in self.steps) + sum(stretch.examples for stretch in self.stretches)
+
+
+def _idle_ms(fence: Callable[..., None], clock: Clock, calls: int = IDLE_FENCE_CALLS) -> float:
+    """Median time of ``calls`` fence calls on an idle device (the fence's own cost)."""
+    idle = getattr(fence, "idle", fence)  # a fence may offer a representative call on a ready tensor
+    samples = []
+    for _ in range(calls):
+        start = clock()
+        idle()
+        samples.append((clock() - start) * 1000.0)
+    return median(samples)
 
 
 class PhaseProfiler:
@@ -76,15 +124,18 @@ class PhaseProfiler:
     Args:
         clock: seconds as a float; inject a fake one for exact tests.
         fence: called by :meth:`sync` and at epoch boundaries; None means no device to wait for.
+        coverage_fence: a second, independent fence for :meth:`check_fence` (for example one that reads
+            every variable); None disables the check.
 
     Raises:
         ValueError: on misuse: a phase started twice, a stop without a start, overlapping phases,
             a step outside an epoch, or the reserved name ``"other"``.
     """
 
-    def __init__(self, clock: Clock = time.perf_counter, fence: Fence | None = None) -> None:
+    def __init__(self, clock: Clock = time.perf_counter, fence: Fence | None = None, coverage_fence: Fence | None = None) -> None:
         self.clock = clock
         self.fence = fence
+        self.coverage_fence = coverage_fence
         self.epochs: list[EpochTiming] = []
         self._epoch: EpochTiming | None = None
         self._epoch_start = 0.0
@@ -92,6 +143,11 @@ class PhaseProfiler:
         self._step_start = 0.0
         self._active: tuple[str, float] | None = None
         self._pending_ms: dict[str, float] = {}
+        self._pending_waits_ms: dict[str, float] = {}
+        self._pending_started: float | None = None
+        #: The phase that stopped last, while nothing else has happened since: the owner of a sync.
+        self._last_stopped: str | None = None
+        self._stretch: StretchTiming | None = None
 
     # -- phases -------------------------------------------------------------------------------
     def start(self, name: str) -> None:
@@ -103,17 +159,26 @@ class PhaseProfiler:
             if active == name:
                 raise ValueError(f"phase {name!r} was already started")
             raise ValueError(f"phase {name!r} started while phase {active!r} is active; phases must not overlap")
-        self._active = (name, self.clock())
+        now = self.clock()
+        if self._step is None and self._pending_started is None:
+            self._pending_started = now
+        self._last_stopped = None
+        self._active = (name, now)
 
     def stop(self, name: str) -> None:
         """Stop timing phase ``name`` and add its time to the current step (or the epoch)."""
         now = self.clock()
         if self._active is None or self._active[0] != name:
             raise ValueError(f"phase {name!r} was stopped but never started")
-        elapsed_ms = (now - self._active[1]) * 1000.0
+        self._add(name, (now - self._active[1]) * 1000.0)
         self._active = None
-        target = self._step.phases_ms if self._step is not None else self._pending_ms
-        target[name] = target.get(name, 0.0) + elapsed_ms
+        self._last_stopped = name
+
+    def _add(self, name: str, ms: float, wait_ms: float = 0.0) -> None:
+        phases, waits = (self._step.phases_ms, self._step.waits_ms) if self._step is not None else (self._pending_ms, self._pending_waits_ms)
+        phases[name] = phases.get(name, 0.0) + ms
+        if wait_ms:
+            waits[name] = waits.get(name, 0.0) + wait_ms
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -129,10 +194,13 @@ class PhaseProfiler:
         """Yield from ``iterator``, timing each ``next()`` as the input phase.
 
         Making the iterator (for a ``tf.data.Dataset``, building its pipeline) is input time too.
+        Inside :meth:`unprofiled` nothing is timed.
         """
         source: Iterator[Any] | None = None
         while True:
-            self.start(INPUT)
+            timing = self._stretch is None
+            if timing:
+                self.start(INPUT)
             exhausted = False
             try:
                 if source is None:
@@ -141,50 +209,148 @@ class PhaseProfiler:
             except StopIteration:
                 exhausted = True
             except BaseException:
-                self.stop(INPUT)
+                if timing:
+                    self.stop(INPUT)
                 raise
             if exhausted:
                 # Out of the except block, nothing refers to the iterator any more: tearing it down
                 # (a tf.data iterator joins its threads) happens here, as input time.
                 source = None
-                self.stop(INPUT)
+                if timing:
+                    self.stop(INPUT)
                 return
-            self.stop(INPUT)
+            if timing:
+                self.stop(INPUT)
             yield item
 
     def sync(self, *depends_on: Any) -> None:
-        """Wait for queued device work (through the fence), timed as the sync phase."""
+        """Wait for queued device work (through the fence).
+
+        Directly after a phase (nothing timed in between), the wait belongs to that phase: it is
+        that phase's device work. The fence's own idle cost, and any wait that follows no phase,
+        are timed as ``sync``.
+        """
         if self.fence is None:
             return
-        with self.phase(SYNC):
-            self.fence(*depends_on)
+        owner = self._last_stopped if self._step is not None else None
+        if self._active is not None:
+            raise ValueError(f"sync() inside phase {self._active[0]!r}; call it after the phase")
+        start = self.clock()
+        self.fence(*depends_on)
+        self._settle(owner, (self.clock() - start) * 1000.0, self._epoch.fence_idle_ms if self._epoch else 0.0)
 
-    # -- steps and epochs -----------------------------------------------------------------------
+    def _settle(self, owner: str | None, fence_ms: float, idle_ms: float) -> float:
+        """Split a fence's time into the owner's device wait and the fence's own cost; returns the wait."""
+        wait = max(0.0, fence_ms - idle_ms) if owner is not None else 0.0
+        if wait:
+            self._add(owner, wait, wait_ms=wait)  # type: ignore[arg-type]
+        self._add(SYNC, fence_ms - wait)
+        self._last_stopped = None
+        return wait
+
+    def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
+        """Run ``fn(*args)`` as phase ``phase``, then fence on its result, which ``phase`` owns.
+
+        Args:
+            phase: the phase the call's time (host and device) goes to.
+            fn: typically a ``tf.function``.
+            sample: also record the call as ``StepTiming.samples_ms[sample] = [host ms, wait ms]``.
+
+        Returns:
+            Whatever ``fn`` returned.
+        """
+        self.start(phase)
+        host_start = self.clock()
+        try:
+            result = fn(*args)
+        finally:
+            host_ms = (self.clock() - host_start) * 1000.0
+            self.stop(phase)
+        before = dict(self._step.waits_ms) if self._step is not None else {}
+        self.sync(result)
+        if sample is not None and self._step is not None:
+            wait = self._step.waits_ms.get(phase, 0.0) - before.get(phase, 0.0)
+            self._step.samples_ms[sample] = [host_ms, wait]
+        return result
+
+    def check_fence(self) -> float | None:
+        """Run the coverage fence twice, timed as ``profiling``; return what the first call waited
+        beyond the second.
+
+        The main fence should have left nothing queued, so the coverage fence right after it should
+        take as long as it takes again at once, on a surely idle device (paired, so the machine's
+        state at that moment cancels). A positive leftover means the main fence did not cover all
+        of the step's device work. Recorded as ``samples_ms["fence_check"] = [first ms, leftover ms]``.
+        """
+        if self.coverage_fence is None or self._step is None:
+            return None
+        times = []
+        for _ in range(2):
+            start = self.clock()
+            self.coverage_fence()
+            times.append((self.clock() - start) * 1000.0)
+        self._add(PROFILING, sum(times))
+        leftover = max(0.0, times[0] - times[1])
+        self._step.samples_ms[FENCE_CHECK] = [times[0], leftover]
+        self._last_stopped = None
+        return leftover
+
+    # -- steps, stretches and epochs ------------------------------------------------------------
     @contextmanager
-    def step(self, kind: str = "fused", examples: int = 0) -> Iterator[StepTiming]:
+    def step(self, kind: str = FUSED, examples: int = 0) -> Iterator[StepTiming]:
         """Time one training step; phases inside it are recorded on it."""
         if self._epoch is None:
             raise ValueError("step() must be inside epoch()")
         if self._step is not None:
             raise ValueError("step() was already started; steps do not nest")
-        record = StepTiming(kind=kind, examples=examples, wall_ms=0.0, phases_ms=self._pending_ms)
-        self._pending_ms = {}
-        self._step, self._step_start = record, self.clock()
+        now = self.clock()
+        started = self._pending_started if self._pending_started is not None else now
+        record = StepTiming(kind=kind, examples=examples, wall_ms=0.0, phases_ms=self._pending_ms,
+                            waits_ms=self._pending_waits_ms, started_ms=(started - self._epoch_start) * 1000.0)
+        self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
+        self._last_stopped = None
+        self._step, self._step_start = record, now
         try:
             yield record
         finally:
             record.wall_ms = (self.clock() - self._step_start) * 1000.0
             self._step = None
+            self._last_stopped = None
             self._epoch.steps.append(record)
+
+    @contextmanager
+    def unprofiled(self) -> Iterator[StretchTiming]:
+        """A stretch of steps with no instrumentation: the reference for the profiling cost.
+
+        Nothing inside is timed (``timed()`` passes ``next()`` through); the stretch's wall time runs
+        from entry to the end of one fence on exit. Count steps with ``stretch.steps += 1`` and pass
+        the last step's token as ``stretch.token`` so the fence waits for it.
+        """
+        if self._epoch is None or self._step is not None or self._active is not None:
+            raise ValueError("unprofiled() must be inside epoch() and outside any step or phase")
+        if INPUT in self._pending_ms:
+            raise ValueError("unprofiled() must start before the next() of its first step")
+        stretch = _Stretch(started_ms=(self.clock() - self._epoch_start) * 1000.0, before_step=len(self._epoch.steps))
+        self._stretch = stretch
+        try:
+            yield stretch
+            if self.fence is not None:
+                self.fence(*(() if stretch.token is None else (stretch.token,)))
+        finally:
+            self._stretch = None
+            stretch.wall_ms = (self.clock() - self._epoch_start) * 1000.0 - stretch.started_ms
+            self._epoch.stretches.append(StretchTiming(stretch.started_ms, stretch.steps, stretch.examples,
+                                                       stretch.wall_ms, stretch.before_step))
 
     @contextmanager
     def epoch(self) -> Iterator[EpochTiming]:
         """Time one epoch, fenced at both ends so queued device work lands in the right epoch."""
         if self._epoch is not None:
             raise ValueError("epoch() was already started; epochs do not nest")
+        record = EpochTiming(index=len(self.epochs), wall_ms=0.0)
         if self.fence is not None:
             self.fence()  # work queued before the epoch is not the epoch's
-        record = EpochTiming(index=len(self.epochs), wall_ms=0.0)
+            record.fence_idle_ms = _idle_ms(self.fence, self.clock)
         gc_started: list[float] = []
 
         def on_gc(phase: str, info: dict) -> None:
@@ -194,7 +360,8 @@ class PhaseProfiler:
                 record.gc_ms += (self.clock() - gc_started.pop()) * 1000.0
                 record.gc_collections += 1
 
-        self._pending_ms = {}
+        self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
+        self._last_stopped = None
         gc.callbacks.append(on_gc)
         self._epoch, self._epoch_start = record, self.clock()
         try:
@@ -208,9 +375,15 @@ class PhaseProfiler:
             gc.callbacks.remove(on_gc)
             for name, value in self._pending_ms.items():
                 record.unassigned_ms[name] = record.unassigned_ms.get(name, 0.0) + value
-            self._pending_ms = {}
+            self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
             self._epoch = None
             self.epochs.append(record)
+
+
+@dataclass
+class _Stretch(StretchTiming):
+    #: The last step's token: the stretch's closing fence waits for it.
+    token: Any = None
 
 
 class NullProfiler(PhaseProfiler):
@@ -231,9 +404,19 @@ class NullProfiler(PhaseProfiler):
     def sync(self, *depends_on: Any) -> None:
         pass
 
+    def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
+        return fn(*args)
+
+    def check_fence(self) -> float | None:
+        return None
+
     @contextmanager
-    def step(self, kind: str = "fused", examples: int = 0) -> Iterator[StepTiming]:
+    def step(self, kind: str = FUSED, examples: int = 0) -> Iterator[StepTiming]:
         yield StepTiming(kind=kind, examples=examples, wall_ms=0.0)
+
+    @contextmanager
+    def unprofiled(self) -> Iterator[StretchTiming]:
+        yield _Stretch(started_ms=0.0)
 
     @contextmanager
     def epoch(self) -> Iterator[EpochTiming]:

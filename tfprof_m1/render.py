@@ -12,8 +12,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from tfprof_m1.phases import DESCRIPTIONS
-from tfprof_m1.report import Environment, ModelRun, PhaseSummary, Report, TraceSummary
+from tfprof_m1.phases import CALL, DESCRIPTIONS, EXECUTION_NOTES
+from tfprof_m1.report import Environment, ModelRun, PartSummary, PhaseSummary, Report, TraceSummary
 
 FORMATS = ("table", "markdown", "json")
 
@@ -30,6 +30,12 @@ def _ms(ms: float | None) -> str:
 
 def _percent(share: float) -> str:
     return f"{share * 100:.1f} %"
+
+
+def _share_interval(share: float | None, low: float | None, high: float | None) -> str:
+    if share is None or low is None or high is None:
+        return "—"
+    return f"{share * 100:.1f} % [{low * 100:.1f}–{high * 100:.1f}]"
 
 
 def _epochs_label(run: ModelRun) -> str:
@@ -62,7 +68,7 @@ HEADLINE_HEADERS = [
     "fit epoch (steady)",
     "fit epoch (all, as the article)",
     "custom loop epoch (steady)",
-    "framework overhead (fit − loop)",
+    "framework overhead (fit − unprofiled loop)",
     "first epoch fit / loop",
 ]
 
@@ -78,14 +84,25 @@ def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
 PHASE_HEADERS = ["phase", "ms/step median", "IQR", "ms/epoch", "share of epoch"]
 
 
+def part_rows(parts: list[PartSummary]) -> list[list[str]]:
+    return [
+        [p.part, _ms(p.ms), _ms(p.host_ms), _ms(p.wait_ms), _share_interval(p.share, p.share_low, p.share_high),
+         _share_interval(p.math_share, p.math_share_low, p.math_share_high)]
+        for p in parts
+    ]
+
+
+PART_HEADERS = ["part", "ms/step", "host", "device wait", "share of step compute [95 % CI]", "share of forward+backward+optimizer [95 % CI]"]
+
+
 def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
-    split = run.epochs[-1].split_steps if run.epochs else 0
+    sampled = run.epochs[-1].sampled_steps if run.epochs else 0
     pieces: list[tuple[str, Any]] = [
         ("heading", f"{run.model}: custom-loop phases, steady state ({_epochs_label(run)})"),
-        ("text", f"{run.steps_per_epoch} steps/epoch of batch {run.batch_size}, {split} split samples per epoch; "
-                 f"{run.data.source} data ({run.data.reason})"),
+        ("text", f"{run.steps_per_epoch} steps/epoch of batch {run.batch_size}, {sampled} probe steps per epoch "
+                 f"({steady.samples} pooled); {run.data.source} data ({run.data.reason})"),
         ("table", (PHASE_HEADERS, phase_rows(steady.phases))),
     ]
     facts = [
@@ -93,11 +110,7 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
         f"IQR {_ms(steady.epoch_iqr_ms)} ms; step median {_ms(steady.step_median_ms)} ms "
         f"(IQR {_ms(steady.step_iqr_ms)}); {steady.examples_per_s:,.0f} examples/s",
     ]
-    if steady.split_overhead_ms is not None and steady.epoch_mean_ms > 0:
-        facts.append(
-            f"profiling cost: split samples took {_ms(steady.split_overhead_ms)} ms/epoch more than fused steps "
-            f"({_percent(steady.split_overhead_ms / steady.epoch_mean_ms)} of the epoch)"
-        )
+    facts += _measurement_facts(run)
     for epoch in run.epochs:
         end_input = epoch.outside_steps_ms.get("input", 0.0)
         if epoch.wall_ms > 0 and end_input > 0.05 * epoch.wall_ms:
@@ -108,7 +121,7 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     if steady.gc_ms > 0:
         facts.append(f"Python garbage collection paused the loop {_ms(steady.gc_ms)} ms/epoch (inside the phases it hit)")
     if not steady.excludes_first_epoch:
-        facts.append("only one epoch: figures include warm-up (tracing, autotuning); use --epochs 2 or more")
+        facts.append("only one epoch: figures include warm-up (tracing, pipeline start); use --epochs 2 or more")
     if steady.noisy:
         facts.append("noisy: the epoch times' IQR exceeds 10 % of their median; rerun on a quieter machine")
     if run.fit is not None and run.fit.jit_compile:
@@ -119,11 +132,43 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     if run.trace_problem:
         facts.append(f"trace: {run.trace_problem}")
     pieces.append(("list", facts))
+    if steady.parts:
+        pieces.append(("heading", f"{run.model}: parts of a step, from {steady.samples} probe steps ({_epochs_label(run)})"))
+        pieces.append(("table", (PART_HEADERS, part_rows(steady.parts))))
+        pieces.append(("text", "Medians per probe step, device-inclusive (host + device wait); call = an empty call of the "
+                               "step's signature, forward/backward/optimizer = differences of prefix calls. Intervals: "
+                               "bootstrap over the probe steps."))
     if run.trace is not None:
         pieces.append(("heading", f"{run.model}: tf.profiler trace of steps {run.trace.traced_steps[0] if run.trace.traced_steps else '—'}"
                                   f"–{run.trace.traced_steps[-1] if run.trace.traced_steps else '—'}"))
         pieces += trace_pieces(run.trace)
     return pieces
+
+
+def _measurement_facts(run: ModelRun) -> list[str]:
+    """How trustworthy the figures are: profiling cost, execution mode, fence coverage."""
+    steady = run.steady
+    facts = []
+    cost = steady.profiling_cost
+    if cost is not None:
+        facts.append(
+            f"profiling cost, end to end: {_ms(cost.profiled_step_ms)} ms per profiled step against {_ms(cost.unprofiled_step_ms)} ms "
+            f"unprofiled = {cost.ratio:.3f}× [95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}] ({cost.blocks} blocks, "
+            f"{cost.stretches} unprofiled stretches); unprofiled, the epoch would take {_seconds(cost.unprofiled_epoch_ms)}"
+        )
+    else:
+        facts.append("profiling cost, end to end: not measured (too few steps for unprofiled stretches, or --reference-share 0)")
+    execution = steady.execution
+    if execution is not None:
+        text = f"execution: {execution.mode} (device wait {_percent(execution.wait_share)} of a sampled step)"
+        facts.append(text + (f"; {execution.note}" if execution.note else ""))
+    check = steady.fence_check
+    if check is not None:
+        verdict = ("WARNING: the step fence left device work queued; device-inclusive times are too short"
+                   if check.flagged else "the step fence left nothing queued")
+        facts.append(f"fence coverage: a second fence ({check.fence}) waited {_ms(check.leftover_median_ms)} ms median "
+                     f"(max {_ms(check.leftover_max_ms)}) beyond its own cost on {check.samples} probe steps: {verdict}")
+    return facts
 
 
 def _format(pieces: list[tuple[str, Any]], markdown: bool) -> str:
@@ -160,8 +205,17 @@ def render_text(report: Report, markdown: bool = False) -> str:
     ]
     for run in report.runs:
         pieces += _run_section(run)
-    pieces.append(("list", [f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name != "compute"]))
+    pieces.append(("list", legend(report)))
     return _format(pieces, markdown).rstrip() + "\n"
+
+
+def legend(report: Report) -> list[str]:
+    """What each printed phase holds, and what the parts mean on this run's kind of execution."""
+    shown = {phase.phase for run in report.runs for phase in run.steady.phases}
+    items = [f"{name}: {text}" for name, text in DESCRIPTIONS.items() if name in shown or name == CALL and any(r.steady.parts for r in report.runs)]
+    modes = {run.steady.execution.mode for run in report.runs if run.steady.execution is not None}
+    items += [f"{mode} execution: {EXECUTION_NOTES[mode]}" for mode in sorted(modes)]
+    return items
 
 
 def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:

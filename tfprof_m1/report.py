@@ -20,7 +20,10 @@ from typing import Any, Iterator, Union
 
 from tfprof_m1.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
+#: device its parts and ``sync`` mean something else, so it is refused rather than misread.
+OLDEST_READABLE_SCHEMA = 2
 
 
 @dataclass
@@ -36,6 +39,71 @@ class PhaseSummary:
     step_median_ms: float | None = None
     step_iqr_ms: float | None = None
     step_mean_ms: float | None = None
+    #: Mean device wait per epoch inside this phase (fence waits it owned), where measured directly.
+    wait_ms: float | None = None
+
+
+@dataclass
+class PartSummary:
+    """One part of a training step (call, forward, backward, optimizer), from the probe samples.
+
+    Times are medians per sampled step, in ms; ``host_ms + wait_ms`` is about ``ms`` (medians of
+    sums and sums of medians differ a little). Shares carry 95 % bootstrap intervals.
+    """
+
+    part: str
+    ms: float
+    host_ms: float
+    wait_ms: float
+    #: Share of the step's compute (call, forward, backward, optimizer).
+    share: float
+    share_low: float
+    share_high: float
+    #: Share of forward + backward + optimizer only (None for the call).
+    math_share: float | None = None
+    math_share_low: float | None = None
+    math_share_high: float | None = None
+
+
+@dataclass
+class ProfilingCost:
+    """What profiling costs end to end: profiled steps against unprofiled stretches of the same epochs."""
+
+    profiled_step_ms: float
+    unprofiled_step_ms: float
+    #: profiled / unprofiled per-step time, with a 95 % bootstrap interval.
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    blocks: int
+    stretches: int
+    #: The steady epoch as it would run unprofiled: its profiled steps scaled by 1/ratio.
+    unprofiled_epoch_ms: float
+
+
+@dataclass
+class Execution:
+    """How the device executed calls, judged from the sampled full steps."""
+
+    #: "asynchronous" (calls return before the work is done) or "synchronous".
+    mode: str
+    #: Median device wait after a full step / its host plus wait time.
+    wait_share: float
+    #: Whether TensorFlow's eager executor was asynchronous (set_synchronous_execution(False)).
+    executor_async: bool
+    note: str | None = None
+
+
+@dataclass
+class FenceCheck:
+    """What a second, independent fence still waited for after the first, on sampled steps."""
+
+    fence: str
+    samples: int
+    leftover_median_ms: float
+    leftover_max_ms: float
+    #: True when the main fence left device work queued (median leftover above 0.1 ms and 5 % of a sampled step).
+    flagged: bool
 
 
 @dataclass
@@ -47,7 +115,7 @@ class EpochReport:
     complete: bool
     wall_ms: float
     steps: int
-    split_steps: int
+    sampled_steps: int
     examples: int
     examples_per_s: float
     loss: float | None
@@ -55,13 +123,18 @@ class EpochReport:
     phases: list[PhaseSummary]
     proportions: dict[str, float] | None
     proportions_source: str
-    split_overhead_ms: float | None
     step_kinds: list[str]
     step_ms: dict[str, list[float]]
     notes: list[str] = field(default_factory=list)
     gc_ms: float = 0.0
     gc_collections: int = 0
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
+    #: Raw probe samples: variant -> [host ms, device wait ms], one object per sampled step.
+    samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: Unprofiled stretches: [steps, wall ms] each.
+    stretches: list[list[float]] = field(default_factory=list)
+    #: One fence call on the idle device, measured before the epoch (ms).
+    fence_idle_ms: float = 0.0
 
 
 @dataclass
@@ -77,11 +150,15 @@ class LoopSummary:
     step_iqr_ms: float
     examples_per_s: float
     phases: list[PhaseSummary]
-    #: Mean of the epochs' split_overhead_ms: what sampling split steps cost per epoch.
-    split_overhead_ms: float | None
     noisy: bool = False
     #: Mean Python garbage-collection pause time per epoch.
     gc_ms: float = 0.0
+    #: Call/forward/backward/optimizer from the probe samples pooled over these epochs.
+    parts: list[PartSummary] = field(default_factory=list)
+    samples: int = 0
+    profiling_cost: ProfilingCost | None = None
+    execution: Execution | None = None
+    fence_check: FenceCheck | None = None
 
 
 @dataclass
@@ -108,10 +185,13 @@ class Headline:
     fit_first_epoch_ms: float | None
     loop_epoch_mean_ms: float
     loop_first_epoch_ms: float
-    #: Steady fit epoch minus steady custom-loop epoch: what Keras fit adds over a plain loop.
+    #: Steady fit epoch minus the steady custom-loop epoch as it runs *unprofiled* (see
+    #: ProfilingCost; the profiled epoch where that was not measured): what Keras fit adds.
     framework_overhead_ms: float | None
     framework_overhead_ratio: float | None
     basis: str
+    #: The loop epoch fit was compared with: "unprofiled" (estimated) or "profiled".
+    overhead_against: str = "profiled"
 
 
 @dataclass
@@ -230,6 +310,8 @@ class Environment:
     #: float32 matmul throughput measured on the device used (None: probe skipped or failed).
     matmul_peak_gflops: float | None = None
     collected: str | None = None
+    #: Whether TensorFlow's eager executor ran asynchronously.
+    executor_async: bool = False
 
 
 @dataclass
@@ -247,6 +329,10 @@ class RunConfig:
     min_samples: int
     #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
     autotune: bool = False
+    #: --async-executor: TensorFlow's eager executor made asynchronous (a GPU-style rehearsal on CPU).
+    async_executor: bool = False
+    #: Share of steps run unprofiled as the profiling-cost reference.
+    reference_share: float = 0.1
 
 
 @dataclass
@@ -272,6 +358,11 @@ class Report:
             raise ValueError("no schema_version: not a tfprof_m1 report")
         if version > SCHEMA_VERSION:
             raise ValueError(f"schema_version {version} is newer than this tfprof_m1 reads ({SCHEMA_VERSION}); upgrade tfprof-m1")
+        if version < OLDEST_READABLE_SCHEMA:
+            raise ValueError(
+                f"schema_version {version} (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch, which "
+                "is not comparable with device-inclusive phases; record the run again with this version"
+            )
         return _build(cls, data)
 
     def save(self, path: str | os.PathLike) -> Path:

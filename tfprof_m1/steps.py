@@ -1,11 +1,19 @@
-"""Fused and split train steps built from any Keras model, loss and optimizer.
+"""Fused, probe and split train steps built from any Keras model, loss and optimizer.
 
 - The **fused** step is one ``tf.function``: forward, backward and ``apply_gradients``. It is the
   true throughput and the step the loop runs most of the time.
+- The **probe** step is what the built-in loop runs on sampled steps: four calls of the same
+  signature, each fenced and timed from dispatch to the end of its device work: an empty call, the
+  forward pass alone, forward and gradients, and the real fused step. Their differences are the call
+  cost, forward, backward and optimizer (subtractive prefix calls). Each variant is one call, so the
+  per-call host cost appears once in each and cancels in the differences; the order rotates from
+  sample to sample so no variant always runs first on a cold cache. Only the fused call trains.
 - The **split** step runs the same math in three parts with a fence after each: a forward
   ``tf.function`` under an eager ``tf.GradientTape`` (the tape keeps the function's intermediates,
   nothing is recomputed), ``tape.gradient`` (runs the backward function), and an apply
-  ``tf.function``. Its three timed parts give the forward/backward/optimizer proportions.
+  ``tf.function``. It is a real training step for research loops that want to time the parts of
+  every step; each part pays its own call cost, and eager ``tape.gradient`` adds more, which is why
+  the built-in loop samples with probes instead.
 
 Both steps return a *token*: one element of the last trainable variable read after the update, so
 a fence on it waits for the whole step. Both accumulate loss and accuracy on the device, read once
@@ -16,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tfprof_m1.phases import BACKWARD, FORWARD, OPTIMIZER
+from tfprof_m1.phases import BACKWARD, COMPUTE, EMPTY_CALL, FORWARD, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP, OPTIMIZER, PROBE_VARIANTS, PROFILING
 from tfprof_m1.profiler import NullProfiler, PhaseProfiler
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,10 +56,18 @@ class TrainSteps:
         self._loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self._correct = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self._seen = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        # Probe calls record their metrics here, so they do the same work and leave the epoch's alone.
+        self._probe_totals = [tf.Variable(0.0, dtype=tf.float32, trainable=False) for _ in range(3)]
         signature = None if input_signature is None else list(input_signature)
         self.fused = tf.function(self._fused, input_signature=signature)
         self.forward = tf.function(self._forward, input_signature=signature)
         self.apply = tf.function(self._apply)
+        self.probes = {
+            EMPTY_CALL: tf.function(self._empty_call, input_signature=signature),
+            FORWARD_ONLY: tf.function(self._forward_only, input_signature=signature),
+            FORWARD_BACKWARD: tf.function(self._forward_backward, input_signature=signature),
+            FULL_STEP: self.fused,
+        }
 
     # -- the math, traced into tf.functions ------------------------------------------------------
     def _token(self) -> "tf.Tensor":
@@ -59,20 +75,42 @@ class TrainSteps:
 
         return tf.reshape(tf.convert_to_tensor(self.variables[-1]), [-1])[:1]
 
-    def _record(self, labels: "tf.Tensor", logits: "tf.Tensor", loss: "tf.Tensor") -> None:
+    def _record(self, labels: "tf.Tensor", logits: "tf.Tensor", loss: "tf.Tensor", totals: list | None = None) -> None:
         import tensorflow as tf
 
+        loss_sum, correct, seen = totals or (self._loss_sum, self._correct, self._seen)
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         predicted = tf.argmax(logits, axis=-1, output_type=labels.dtype)
-        self._loss_sum.assign_add(tf.cast(loss, tf.float32) * count)
-        self._correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
-        self._seen.assign_add(count)
+        loss_sum.assign_add(tf.cast(loss, tf.float32) * count)
+        correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
+        seen.assign_add(count)
 
-    def _forward(self, images: "tf.Tensor", labels: "tf.Tensor") -> "tf.Tensor":
+    def _forward(self, images: "tf.Tensor", labels: "tf.Tensor", totals: list | None = None) -> "tf.Tensor":
         logits = self.model(images, training=True)
         loss = self.loss_fn(labels, logits)
-        self._record(labels, logits, loss)
+        self._record(labels, logits, loss, totals)
         return loss
+
+    def _empty_call(self, images: "tf.Tensor", labels: "tf.Tensor") -> "tf.Tensor":
+        import tensorflow as tf
+
+        return tf.zeros([1])
+
+    def _forward_only(self, images: "tf.Tensor", labels: "tf.Tensor") -> "tf.Tensor":
+        import tensorflow as tf
+
+        return tf.reshape(self._forward(images, labels, self._probe_totals), [1])
+
+    def _forward_backward(self, images: "tf.Tensor", labels: "tf.Tensor") -> "tf.Tensor":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = self._forward(images, labels, self._probe_totals)
+        gradients = tape.gradient(loss, self.variables)
+        # One element of *every* gradient is returned: a gradient left unused would be pruned from
+        # the graph, and the backward time with it (measured: cifar10's optimizer share 2 % -> 22 %).
+        # Summed to one element, so the fence reads it as it reads a step's token (no eager op of its own).
+        return tf.reshape(tf.add_n([tf.reshape(gradient, [-1])[0] for gradient in gradients if gradient is not None]), [1])
 
     def _apply(self, gradients: list) -> "tf.Tensor":
         self.optimizer.apply_gradients(zip(gradients, self.variables))
@@ -108,6 +146,33 @@ class TrainSteps:
             token = self.apply(gradients)
         profiler.sync(token)
         return token
+
+    def probe(self, images: Any, labels: Any, profiler: PhaseProfiler, rotation: int = 0) -> Any:
+        """One sampled step: the four probe calls (see the module docstring), each fenced.
+
+        The probes' time goes to ``profiling``; the real fused step's to ``compute``; each call is
+        recorded in ``StepTiming.samples_ms`` under its variant name. A second, independent fence
+        then checks that the first left nothing queued.
+
+        Args:
+            rotation: start the variants this many places later (the loop passes the sample number).
+
+        Returns:
+            The fused step's token.
+        """
+        token = None
+        start = rotation % len(PROBE_VARIANTS)
+        for variant in PROBE_VARIANTS[start:] + PROBE_VARIANTS[:start]:
+            output = profiler.call(COMPUTE if variant == FULL_STEP else PROFILING, self.probes[variant], images, labels, sample=variant)
+            if variant == FULL_STEP:
+                token = output
+        profiler.check_fence()
+        return token
+
+    def written_variables(self) -> list:
+        """Every variable a fused step writes (weights, optimizer slots, metric totals): what the
+        coverage fence reads."""
+        return [*self.variables, *self.optimizer.variables, self._loss_sum, self._correct, self._seen]
 
     def token(self) -> "tf.Tensor":
         """The token as of now (eager): what the steps return, for a fence or its cost probe."""

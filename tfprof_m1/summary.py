@@ -1,7 +1,7 @@
 """From raw timings to the report's figures: per-epoch phases, steady state, fit, headline.
 
-Pure Python. Warm-up is kept apart: the first epoch (tracing, autotuning, first shuffle) is
-reported but excluded from every steady-state figure, and the report says so.
+Pure Python. Warm-up is kept apart: the first epoch (tracing, pipeline start) is reported but
+excluded from every steady-state figure, and the report says so.
 """
 
 from __future__ import annotations
@@ -9,9 +9,20 @@ from __future__ import annotations
 from statistics import mean
 from typing import Sequence
 
-from tfprof_m1.attribution import EpochBreakdown, step_totals
-from tfprof_m1.phases import OTHER
-from tfprof_m1.report import EpochReport, FitReport, Headline, LoopSummary, PhaseSummary
+from tfprof_m1.attribution import EpochBreakdown, steady_epochs, step_totals
+from tfprof_m1.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
+from tfprof_m1.phases import COMPUTE_PHASES, EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, TRACE, UNPROFILED
+from tfprof_m1.report import (
+    EpochReport,
+    Execution,
+    FenceCheck,
+    FitReport,
+    Headline,
+    LoopSummary,
+    PartSummary,
+    PhaseSummary,
+    ProfilingCost,
+)
 from tfprof_m1.stats import summarize
 
 
@@ -30,8 +41,10 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
         per_step = [value for b in breakdowns for value in b.per_step_ms.get(name, [])]
-        # a phase met only outside steps (the trace session's start/stop) has no per-step figure
-        spread = summarize(per_step) if name != OTHER and any(per_step) else None
+        # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
+        # met only outside steps have no per-step figure
+        spread = summarize(per_step) if name not in EPOCH_LEVEL_PHASES and any(per_step) else None
+        waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
         summaries.append(
             PhaseSummary(
                 phase=name,
@@ -40,6 +53,7 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
                 step_median_ms=spread.median if spread else None,
                 step_iqr_ms=spread.iqr if spread else None,
                 step_mean_ms=spread.mean if spread else None,
+                wait_ms=sum(waits) / len(breakdowns) if waits else None,
             )
         )
     return summaries
@@ -53,7 +67,7 @@ def epoch_report(breakdown: EpochBreakdown, loss: float | None, accuracy: float 
         complete=breakdown.complete,
         wall_ms=breakdown.wall_ms,
         steps=breakdown.steps,
-        split_steps=breakdown.split_steps,
+        sampled_steps=breakdown.sampled_steps,
         examples=breakdown.examples,
         examples_per_s=breakdown.examples / seconds if seconds > 0 else 0.0,
         loss=loss,
@@ -61,29 +75,95 @@ def epoch_report(breakdown: EpochBreakdown, loss: float | None, accuracy: float 
         phases=_phase_summaries([breakdown]),
         proportions=breakdown.proportions,
         proportions_source=breakdown.proportions_source,
-        split_overhead_ms=breakdown.split_overhead_ms,
         step_kinds=list(breakdown.step_kinds),
         step_ms={name: _round(values) for name, values in breakdown.per_step_ms.items()},
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,
         gc_collections=breakdown.gc_collections,
         outside_steps_ms=dict(breakdown.outside_steps_ms),
+        samples=[{name: _round(values) for name, values in sample.items()} for sample in breakdown.samples],
+        stretches=[[stretch.steps, round(stretch.wall_ms, 4)] for stretch in breakdown.stretches],
+        fence_idle_ms=breakdown.fence_idle_ms,
     )
 
 
 def steady_breakdowns(breakdowns: Sequence[EpochBreakdown]) -> tuple[list[EpochBreakdown], bool]:
     """The epochs steady-state figures use, and whether the first epoch was excluded."""
-    complete = [b for b in breakdowns if b.complete] or list(breakdowns)
-    if len(complete) > 1 and complete[0].index == 0:
-        return complete[1:], True
-    return complete, False
+    steady = steady_epochs(breakdowns)
+    return steady, bool(steady) and steady[0].index != 0
 
 
-def loop_summary(breakdowns: Sequence[EpochBreakdown]) -> LoopSummary:
+def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
+    """Call, forward, backward and optimizer from the probe samples of ``breakdowns``, with intervals."""
+    estimate = estimate_parts([sample for b in breakdowns for sample in b.samples])
+    if estimate is None:
+        return []
+    return [
+        PartSummary(
+            part=name,
+            ms=estimate.total_ms[name],
+            host_ms=estimate.host_ms[name],
+            wait_ms=estimate.wait_ms[name],
+            share=estimate.shares[name],
+            share_low=estimate.share_intervals[name][0],
+            share_high=estimate.share_intervals[name][1],
+            math_share=estimate.math_shares.get(name),
+            math_share_low=estimate.math_share_intervals[name][0] if name in estimate.math_share_intervals else None,
+            math_share_high=estimate.math_share_intervals[name][1] if name in estimate.math_share_intervals else None,
+        )
+        for name in COMPUTE_PHASES
+    ]
+
+
+def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None:
+    """Profiled against unprofiled per-step time, and the epoch as it would run unprofiled."""
+    blocks = [block for b in breakdowns for block in b.profiled_blocks]
+    stretches = [(stretch.steps, stretch.wall_ms) for b in breakdowns for stretch in b.stretches]
+    cost = estimate_cost(blocks, stretches)
+    if cost is None:
+        return None
+    epoch = mean(b.wall_ms for b in breakdowns)
+    profiled_part = mean(b.wall_ms - b.totals_ms.get(UNPROFILED, 0.0) - b.totals_ms.get(TRACE, 0.0) for b in breakdowns)
+    return ProfilingCost(
+        profiled_step_ms=cost.profiled_step_ms,
+        unprofiled_step_ms=cost.unprofiled_step_ms,
+        ratio=cost.ratio,
+        ratio_low=cost.ratio_low,
+        ratio_high=cost.ratio_high,
+        blocks=cost.blocks,
+        stretches=cost.stretches,
+        unprofiled_epoch_ms=epoch - profiled_part * (1.0 - 1.0 / cost.ratio),
+    )
+
+
+def execution(breakdowns: Sequence[EpochBreakdown], device_kind: str, executor_async: bool) -> Execution | None:
+    """Whether calls returned before their device work was done, and what that means here."""
+    full = [sample[FULL_STEP] for b in breakdowns for sample in b.samples if FULL_STEP in sample]
+    judged = classify_execution([host for host, _ in full], [wait for _, wait in full])
+    if judged is None:
+        return None
+    mode, share = judged
+    note = None
+    if device_kind == "gpu" and mode == "synchronous":
+        note = (f"the GPU backend behaved synchronously: calls returned only after their work (device wait "
+                f"{share:.1%} of a step); every part is still device-inclusive, but host and device cannot be told apart")
+    elif executor_async and device_kind == "cpu":
+        note = "asynchronous eager executor (--async-executor): a rehearsal of GPU-style asynchrony on the CPU"
+    return Execution(mode=mode, wait_share=share, executor_async=executor_async, note=note)
+
+
+def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -> FenceCheck | None:
+    summary = fence_check([sample for b in breakdowns for sample in b.samples])
+    if summary is None:
+        return None
+    return FenceCheck(fence_name, summary.samples, summary.leftover_median_ms, summary.leftover_max_ms, summary.flagged)
+
+
+def loop_summary(breakdowns: Sequence[EpochBreakdown], device_kind: str = "cpu", executor_async: bool = False,
+                 coverage_fence: str = "variables_read") -> LoopSummary:
     steady, excluded = steady_breakdowns(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
     step_walls = summarize([total for b in steady for total in step_totals(b.per_step_ms)])
-    overheads = [b.split_overhead_ms for b in steady if b.split_overhead_ms is not None]
     examples = sum(b.examples for b in steady)
     seconds = sum(b.wall_ms for b in steady) / 1000.0
     assert walls is not None
@@ -97,9 +177,13 @@ def loop_summary(breakdowns: Sequence[EpochBreakdown]) -> LoopSummary:
         step_iqr_ms=step_walls.iqr if step_walls else 0.0,
         examples_per_s=examples / seconds if seconds > 0 else 0.0,
         phases=_phase_summaries(steady),
-        split_overhead_ms=mean(overheads) if overheads else None,
         noisy=walls.noisy,
         gc_ms=mean(b.gc_ms for b in steady),
+        parts=part_summaries(steady),
+        samples=sum(len(b.samples) for b in steady),
+        profiling_cost=profiling_cost(steady),
+        execution=execution(steady, device_kind, executor_async),
+        fence_check=fence_check_summary(steady, coverage_fence),
     )
 
 
@@ -117,13 +201,15 @@ def fit_report(epoch_ms: Sequence[float], losses: Sequence[float | None], accura
 
 def headline(breakdowns: Sequence[EpochBreakdown], steady: LoopSummary, fit: FitReport | None) -> Headline:
     fit_steady = fit.steady_mean_ms if fit else None
-    overhead = fit_steady - steady.epoch_mean_ms if fit_steady is not None and steady.excludes_first_epoch else None
+    cost = steady.profiling_cost
+    loop_epoch = cost.unprofiled_epoch_ms if cost is not None else steady.epoch_mean_ms
+    overhead = fit_steady - loop_epoch if fit_steady is not None and steady.excludes_first_epoch else None
     if steady.excludes_first_epoch:
         first, last = steady.epochs[0] + 1, steady.epochs[-1] + 1
         span = f"epoch {first}" if first == last else f"epochs {first}–{last}"
         basis = f"mean of {span}; epoch 1 (warm-up: tracing, pipeline start) is excluded and shown apart"
     else:
-        basis = "single epoch: includes warm-up (tracing, autotuning); run --epochs 2 or more for steady state"
+        basis = "single epoch: includes warm-up (tracing, pipeline start); run --epochs 2 or more for steady state"
     return Headline(
         fit_epoch_mean_ms=fit_steady,
         fit_epoch_mean_all_ms=fit.all_mean_ms if fit else None,
@@ -131,6 +217,7 @@ def headline(breakdowns: Sequence[EpochBreakdown], steady: LoopSummary, fit: Fit
         loop_epoch_mean_ms=steady.epoch_mean_ms,
         loop_first_epoch_ms=breakdowns[0].wall_ms,
         framework_overhead_ms=overhead,
-        framework_overhead_ratio=(fit_steady / steady.epoch_mean_ms) if overhead is not None and steady.epoch_mean_ms > 0 else None,
+        framework_overhead_ratio=(fit_steady / loop_epoch) if overhead is not None and loop_epoch > 0 else None,
         basis=basis,
+        overhead_against="unprofiled" if cost is not None else "profiled",
     )

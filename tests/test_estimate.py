@@ -1,0 +1,79 @@
+"""Estimates from raw samples: parts, bootstrap intervals, profiling cost, execution mode, coverage."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tfprof_m1.estimate import bootstrap, classify_execution, estimate_cost, estimate_parts, fence_check, proportions
+
+
+def sample(empty, forward_only, forward_backward, full, wait=0.0, leftover=None):
+    result = {"empty_call": [empty, 0.0], "forward_only": [forward_only - wait, wait],
+              "forward_backward": [forward_backward - wait, wait], "full_step": [full - wait, wait]}
+    if leftover is not None:
+        result["fence_check"] = [0.2 + leftover, leftover]
+    return result
+
+
+def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_truth():
+    rng = random.Random(1)
+    samples = []
+    for _ in range(60):
+        drift = rng.uniform(0.0, 3.0)  # a slow machine moment slows every call of the sample alike
+        noise = [rng.gauss(0.0, 0.1) for _ in range(4)]
+        samples.append(sample(1 + drift + noise[0], 3 + drift + noise[1], 8 + drift + noise[2], 10 + drift + noise[3]))
+    estimate = estimate_parts(samples)
+    assert estimate.samples == 60
+    assert estimate.total_ms["backward"] == pytest.approx(5.0, abs=0.15)
+    assert estimate.math_shares["backward"] == pytest.approx(5 / 9, abs=0.02)
+    for name, truth in {"forward": 2 / 9, "backward": 5 / 9, "optimizer": 2 / 9}.items():
+        low, high = estimate.math_share_intervals[name]
+        assert low < truth < high
+        assert high - low < 0.1
+    low, high = estimate.share_intervals["call"]
+    assert low < estimate.shares["call"] < high
+
+
+def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped():
+    assert proportions({"call": 1.0, "forward": -0.5, "backward": 1.0, "optimizer": 2.0}) == pytest.approx(
+        {"call": 0.25, "forward": 0.0, "backward": 0.25, "optimizer": 0.5})
+    assert estimate_parts([{"full_step": [1.0, 0.0]}]) is None
+
+
+def test_bootstrap_is_reproducible():
+    items = list(range(30))
+
+    def stat(values):
+        return {"mean": sum(values) / len(values)}
+
+    assert bootstrap(items, stat) == bootstrap(items, stat)
+    low, high = bootstrap(items, stat)["mean"]
+    assert low < 14.5 < high
+
+
+def test_profiling_cost_ratio_and_interval():
+    blocks = [(20, 20 * 11.0 + (i % 3)) for i in range(30)]
+    stretches = [(20, 20 * 10.0 + (i % 2)) for i in range(8)]
+    cost = estimate_cost(blocks, stretches)
+    assert cost.ratio == pytest.approx((11.0 + 1 / 20) / (10.0 + 0.5 / 20), rel=1e-3)
+    assert cost.ratio_low < cost.ratio < cost.ratio_high
+    assert cost.ratio_low > 1.05
+    assert (cost.blocks, cost.stretches) == (30, 8)
+    assert estimate_cost(blocks, []) is None
+
+
+def test_execution_mode_from_host_and_wait():
+    assert classify_execution([1.0] * 5, [9.0] * 5) == ("asynchronous", pytest.approx(0.9))
+    assert classify_execution([10.0] * 5, [0.2] * 5)[0] == "synchronous"
+    assert classify_execution([], []) is None
+
+
+def test_fence_check_flags_only_a_leftover_that_matters():
+    quiet = [sample(1, 3, 8, 10, leftover=0.01) for _ in range(5)]
+    assert not fence_check(quiet).flagged
+    loud = [sample(1, 3, 8, 10, leftover=1.5) for _ in range(5)]
+    summary = fence_check(loud)
+    assert summary.flagged and summary.leftover_median_ms == pytest.approx(1.5) and summary.samples == 5
+    assert fence_check([sample(1, 3, 8, 10)]) is None

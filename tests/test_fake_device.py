@@ -1,0 +1,102 @@
+"""The real loop, probe steps, attribution and estimates on a fake in-order device (exact numbers).
+
+Three shapes of step: host-bound (dispatch longer than device work), device-bound, and balanced.
+On each, the parts must come out device-inclusive and exact, host and device wait must say which
+side was busy, ``sync`` must hold only the fence's own cost, and the unprofiled stretches must show
+the overlap that per-step fences take away.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
+from tfprof_m1.attribution import attribute_epochs
+from tfprof_m1.loop import Sampling, run_profiled_loop
+from tfprof_m1.profiler import PhaseProfiler
+from tfprof_m1.summary import loop_summary
+
+
+def model(host: float, device: float) -> StepModel:
+    """Call 0.5 ms host; forward, backward, optimizer in the ratio 1 : 2 : 1 on host and on device."""
+    return StepModel(
+        empty=Work(0.5, 0.0),
+        forward_only=Work(0.5 + host * 0.25, device * 0.25),
+        forward_backward=Work(0.5 + host * 0.75, device * 0.75),
+        full=Work(0.5 + host, device),
+    )
+
+
+CASES = {"host-bound": (8.0, 2.0), "device-bound": (1.0, 9.0), "balanced": (4.0, 4.0)}
+
+
+def run(host: float, device: float, steps: int = 200, epochs: int = 2, fence_ms: float = 0.05):
+    clock = FakeClock()
+    fake = FakeDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, fence_ms))
+    train_steps = FakeTrainSteps(fake, model(host, device))
+    run_profiled_loop(train_steps, batches(clock, steps, input_ms=0.1), epochs, steps, profiler, Sampling(every=10))
+    breakdowns = attribute_epochs(profiler.epochs)
+    return breakdowns, loop_summary(breakdowns, device_kind="gpu", executor_async=False, coverage_fence="none")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_parts_are_device_inclusive_and_exact(case):
+    host, device = CASES[case]
+    breakdowns, summary = run(host, device)
+    parts = {p.part: p for p in summary.parts}
+    # dispatch and device work of a call add up: the device starts when the call has queued it
+    assert parts["call"].ms == pytest.approx(0.5)
+    assert parts["forward"].ms == pytest.approx(0.25 * (host + device))
+    assert parts["backward"].ms == pytest.approx(0.5 * (host + device))
+    assert parts["optimizer"].ms == pytest.approx(0.25 * (host + device))
+    for name, share in {"forward": 0.25, "backward": 0.5, "optimizer": 0.25}.items():
+        assert parts[name].math_share == pytest.approx(share)
+        assert parts[name].math_share_low == pytest.approx(share) == pytest.approx(parts[name].math_share_high)
+        # which side was busy: host dispatch and device wait, exactly
+        fraction = {"forward": 0.25, "backward": 0.5, "optimizer": 0.25}[name]
+        assert parts[name].host_ms == pytest.approx(fraction * host)
+        assert parts[name].wait_ms == pytest.approx(fraction * device)
+    steady = breakdowns[-1]
+    # sync holds only the fences' own cost: one per step plus the epoch-end fence (none inside stretches)
+    profiled_steps = steady.steps
+    fences = profiled_steps + 3 * len(steady.samples) + 1
+    assert steady.totals_ms["sync"] == pytest.approx(fences * 0.05)
+    assert sum(steady.totals_ms.values()) == pytest.approx(steady.wall_ms)
+    assert abs(steady.totals_ms["other"]) < 1e-6
+    assert summary.execution.mode == "asynchronous"
+
+
+def test_fused_steps_are_split_by_the_device_inclusive_proportions():
+    breakdowns, summary = run(1.0, 9.0)
+    steady = breakdowns[-1]
+    compute = 0.5 + 1.0 + 9.0  # a fused step from dispatch to the end of its device work
+    fused = [i for i, kind in enumerate(steady.step_kinds) if kind == "fused"]
+    for index in fused[:5]:
+        assert steady.per_step_ms["backward"][index] == pytest.approx(0.5 * 10.0)
+        assert sum(steady.per_step_ms[name][index] for name in ("call", "forward", "backward", "optimizer")) == pytest.approx(compute)
+
+
+@pytest.mark.parametrize("case, lost", [("host-bound", 2.0), ("device-bound", 1.5), ("balanced", 4.5)])
+def test_unprofiled_stretches_show_the_overlap_per_step_fences_cost(case, lost):
+    host, device = CASES[case]
+    _, summary = run(host, device)
+    cost = summary.profiling_cost
+    # unprofiled, the host dispatches the next step while the device runs this one: a step takes
+    # max(host side, device side); fenced, it takes host + device (+ the fence, input, probes)
+    host_side, device_side = 0.1 + 0.5 + host, device
+    assert cost.unprofiled_step_ms == pytest.approx(max(host_side, device_side), rel=0.1)
+    assert cost.profiled_step_ms > cost.unprofiled_step_ms + lost * 0.9
+    assert cost.ratio_low > 1.0
+    assert summary.samples == 18  # one steady epoch: 180 profiled steps of 200, 1 probe in 10
+
+
+def test_a_synchronous_backend_is_reported_as_such():
+    clock = FakeClock()
+    fake = FakeDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05))
+    # all work on the host: the call returns when it is done, as some tensorflow-metal builds do
+    run_profiled_loop(FakeTrainSteps(fake, model(10.0, 0.0)), batches(clock, 100), 2, 100, profiler, Sampling(every=10))
+    summary = loop_summary(attribute_epochs(profiler.epochs), device_kind="gpu", executor_async=False)
+    assert summary.execution.mode == "synchronous"
+    assert "behaved synchronously" in summary.execution.note
