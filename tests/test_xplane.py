@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tfprof_m1.errors import UserError
-from tfprof_m1.xplane import analyze, analyze_run_dir, classify_op, xplane_pb2
+from tfprof_m1.xplane import analyze, analyze_run_dir, classify_op, device_busy_ms, xplane_pb2
 
 
 @pytest.mark.parametrize(
@@ -108,6 +108,20 @@ def test_gpu_trace_attributes_device_time_and_lists_host_only_ops():
     assert summary.notes == []
 
 
+def test_device_busy_time_is_the_union_of_kernel_intervals_per_phase():
+    space = _gpu_space()
+    gpu = space.planes[-1]
+    second = gpu.lines.add()  # a second stream: one backward kernel overlaps the first stream's
+    second.name = "Stream #8(Compute)"
+    SpaceBuilder.event(gpu, second, "wgrad", 5_000, 4_000, tf_op="gradient_tape/model/conv/Conv2DBackpropFilter:Conv2DBackpropFilter")
+    busy = device_busy_ms([space])
+    assert busy["forward"] == pytest.approx(2 * 0.003)
+    # step 0 backward: 4,000-8,000 on one stream and 5,000-9,000 on the other -> 5 µs busy, not 8
+    assert busy["backward"] == pytest.approx(0.005 + 0.004)
+    assert busy["optimizer"] == pytest.approx(2 * 0.0005)
+    assert device_busy_ms([_gpu_space(with_device_plane=False)]) == {}
+
+
 def test_gpu_trace_without_device_plane_says_so_instead_of_zeros():
     summary = analyze([_gpu_space(with_device_plane=False)], device_kind="gpu")
     assert summary.device_planes == [] and summary.host_ops_on_gpu_run == []
@@ -142,3 +156,20 @@ def test_trace_command_reads_a_saved_gpu_trace_without_tensorflow(tmp_path):
     assert result.stderr.split()[-1] == "noTF"
     assert "| backward" in result.stdout and "model/Unique:Unique" in result.stdout
     assert "/device:GPU:0" in result.stdout
+
+
+def test_gpu_check_script_sets_device_busy_time_beside_the_parts():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    parts = [{"part": name, "math_share": share, "math_share_low": share - 0.02, "math_share_high": share + 0.02,
+              "host_ms": 0.1, "wait_ms": 1.0} for name, share in (("forward", 0.25), ("backward", 0.65), ("optimizer", 0.1))]
+    report = {"runs": [{"batch_size": 32, "steady": {"parts": parts, "profiling_cost": None, "execution": None}}]}
+    rows = gpu_check.markdown_rows(report, device_busy_ms([_gpu_space()]))
+    # device busy: forward 6 µs, backward 8 µs, optimizer 1 µs of 15
+    assert rows[0] == "| 32 | forward | 25.0% [23.0%–27.0%] | 0.100 / 1.000 | 0.006 ms (40.0%) |"
+    assert rows[1].endswith("| 0.008 ms (53.3%) |")
+    assert gpu_check.markdown_rows(report, {})[2].endswith("| no device plane |")
+    assert "not measured" in gpu_check.cost_line(report)

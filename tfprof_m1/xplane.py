@@ -118,6 +118,39 @@ def _outermost(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return kept
 
 
+def _union_ps(intervals: list[tuple[int, int]]) -> int:
+    """Total length of the union of (start, end) intervals."""
+    total, reach = 0, None
+    for start, end in sorted(intervals):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
+
+
+def device_busy_ms(spaces: Sequence[Any], optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -> dict[str, float]:
+    """Per phase, the time the device planes were busy with its kernels (ms).
+
+    Kernels are attributed by their TensorFlow op (the ``tf_op`` stat: ``gradient_tape/...`` is
+    backward, the optimizer's scope is optimizer); kernels of one phase that overlap on several
+    streams count once (the union of their intervals). This is the GPU-side reference for the
+    device-inclusive parts (benchmarks/gpu_check.py).
+    """
+    intervals: dict[str, list[tuple[int, int]]] = {}
+    for space in spaces:
+        for plane in space.planes:
+            if not plane.name.startswith("/device:"):
+                continue
+            for line in plane.lines:
+                for name, start, duration, event in _events(plane, line):
+                    op_name = str(_stats(plane, event).get("tf_op") or name)
+                    intervals.setdefault(classify_op(op_name, optimizer_scopes), []).append((start, start + duration))
+    return {phase: _union_ps(spans) / 1e9 for phase, spans in intervals.items()}
+
+
 def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -> TraceSummary:
     """Attribute the op time inside the traced steps of ``spaces`` to phases."""
     steps: list[tuple[int, int, int]] = []  # (step_num, start, end)

@@ -1,0 +1,63 @@
+"""The real loop on real TensorFlow under the asynchronous executor (GPU-shaped asynchrony on CPU).
+
+cifar10 runs twice through the CLI, once with the normal executor and once with
+``--async-executor``; the forward/backward/optimizer shares must agree within 8 points, ``sync``
+must not swallow the step, and the epoch must still add up. Ratios within one run only.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+ARGS = ("cifar10", "--epochs", "2", "--steps", "120", "--sample-every", "4", "--no-fit", "--no-trace",
+        "--data", "synthetic", "--no-peak", "--quiet")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    reports = {}
+    for mode, extra in (("sync", ()), ("async", ("--async-executor",))):
+        path = tmp_path_factory.mktemp(mode) / "report.json"
+        result = run_cli(*ARGS, *extra, "--json", str(path))
+        assert result.returncode == 0, result.stderr
+        reports[mode] = json.loads(path.read_text())
+    return reports
+
+
+def _steady(report):
+    return report["runs"][0]["steady"]
+
+
+def test_the_report_records_the_executor(runs):
+    assert runs["sync"]["environment"]["executor_async"] is False
+    assert runs["async"]["environment"]["executor_async"] is True
+    assert runs["async"]["config"]["async_executor"] is True
+    assert _steady(runs["sync"])["execution"]["mode"] == "synchronous"
+    execution = _steady(runs["async"])["execution"]
+    assert execution["mode"] == "asynchronous" and "rehearsal" in execution["note"]
+
+
+def test_shares_agree_between_executors_and_sync_does_not_swallow_the_step(runs):
+    shares = {mode: {p["part"]: p["math_share"] for p in _steady(report)["parts"] if p["math_share"] is not None}
+              for mode, report in runs.items()}
+    for part in ("forward", "backward", "optimizer"):
+        assert abs(shares["sync"][part] - shares["async"][part]) < 0.08, (part, shares)
+    for report in runs.values():
+        phases = {p["phase"]: p["share"] for p in _steady(report)["phases"]}
+        assert phases["sync"] < 0.05
+        assert phases["backward"] > phases["forward"] > phases["optimizer"]
+        for epoch in report["runs"][0]["epochs"]:
+            assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
+            assert abs(next(p["share"] for p in epoch["phases"] if p["phase"] == "other")) < 0.05
+
+
+def test_under_the_async_executor_the_parts_wait_for_the_device(runs):
+    parts = {p["part"]: p for p in _steady(runs["async"])["parts"]}
+    # the calls returned before the work: most of backward is device wait, not host dispatch
+    assert parts["backward"]["wait_ms"] > 3 * parts["backward"]["host_ms"]
+    sync_parts = {p["part"]: p for p in _steady(runs["sync"])["parts"]}
+    assert sync_parts["backward"]["host_ms"] > 3 * sync_parts["backward"]["wait_ms"]
