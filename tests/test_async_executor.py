@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import run_cli
 
-ARGS = ("cifar10", "--epochs", "2", "--steps", "120", "--sample-every", "4", "--no-fit", "--no-trace",
+ARGS = ("cifar10", "--epochs", "3", "--steps", "120", "--sample-every", "2", "--no-fit", "--no-trace",
         "--data", "synthetic", "--no-peak", "--quiet")
 
 
