@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests import fake_device
+from tests.fake_device import FakeClock, FakeDevice
 from tfprof_m1.profiler import NullProfiler, PhaseProfiler
-
-
-class FakeClock:
-    """Advances only when told; ``tick`` seconds per call if set."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, ms: float) -> None:
-        self.now += ms / 1000.0
 
 
 class FakeFence:
@@ -129,34 +118,22 @@ def test_null_profiler_passes_everything_through_and_records_nothing():
     assert profiler.epochs == []
 
 
-class AsyncDevice:
+def _async_device(clock: FakeClock) -> tuple[FakeDevice, fake_device.FakeFence]:
     """Calls queue device work; the fence waits for it, then costs its own 0.5 ms."""
-
-    name = "fake"
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock, self.busy_until = clock, 0.0
-
-    def queue(self, host_ms: float, device_ms: float) -> str:
-        self.clock.advance(host_ms)
-        self.busy_until = max(self.busy_until, self.clock.now) + device_ms / 1000.0
-        return "token"
-
-    def __call__(self, *depends_on) -> None:
-        self.clock.now = max(self.clock.now, self.busy_until)
-        self.clock.advance(0.5)
+    device = FakeDevice(clock)
+    return device, fake_device.FakeFence(device, 0.5)
 
 
 def test_a_sync_right_after_a_phase_hands_the_device_wait_to_that_phase():
     clock = FakeClock()
-    device = AsyncDevice(clock)
-    profiler = PhaseProfiler(clock=clock, fence=device)
+    device, fence = _async_device(clock)
+    profiler = PhaseProfiler(clock=clock, fence=fence)
     with profiler.epoch():
         with profiler.step():
             with profiler.phase("forward"):
-                device.queue(host_ms=1.0, device_ms=5.0)
+                device.run(host_ms=1.0, device_ms=5.0)
             profiler.sync()
-            backward = profiler.call("backward", device.queue, 2.0, 10.0, sample="backward_call")
+            backward = profiler.call("backward", device.run, 2.0, 10.0, sample="backward_call")
             profiler.sync()  # nothing follows a phase any more: the fence is sync's alone
     (step,) = profiler.epochs[0].steps
     assert backward == "token"
@@ -167,7 +144,7 @@ def test_a_sync_right_after_a_phase_hands_the_device_wait_to_that_phase():
 
 def test_sync_inside_a_phase_is_misuse():
     clock = FakeClock()
-    profiler = PhaseProfiler(clock=clock, fence=AsyncDevice(clock))
+    profiler = PhaseProfiler(clock=clock, fence=_async_device(clock)[1])
     with profiler.epoch():
         with profiler.step():
             with profiler.phase("forward"):
@@ -177,17 +154,17 @@ def test_sync_inside_a_phase_is_misuse():
 
 def test_an_unprofiled_stretch_times_nothing_inside_and_ends_with_one_fence():
     clock = FakeClock()
-    device = AsyncDevice(clock)
-    profiler = PhaseProfiler(clock=clock, fence=device)
+    device, fence = _async_device(clock)
+    profiler = PhaseProfiler(clock=clock, fence=fence)
     with profiler.epoch():
         batches = profiler.timed(_batches(clock, 4, wait_ms=1.0))
         with profiler.step():
             next(batches)
-            profiler.call("compute", device.queue, 1.0, 3.0)
+            profiler.call("compute", device.run, 1.0, 3.0)
         with profiler.unprofiled() as stretch:
             for _ in range(2):
                 next(batches)
-                stretch.token = device.queue(1.0, 3.0)
+                stretch.token = device.run(1.0, 3.0)
                 stretch.steps += 1
                 stretch.examples += 32
         next(batches)
@@ -211,7 +188,7 @@ def test_an_unprofiled_stretch_times_nothing_inside_and_ends_with_one_fence():
 
 def test_the_coverage_fence_reports_what_the_main_fence_left_queued():
     clock = FakeClock()
-    device = AsyncDevice(clock)
+    _, fence = _async_device(clock)
     leftover = []
 
     class Coverage:
@@ -220,7 +197,7 @@ def test_the_coverage_fence_reports_what_the_main_fence_left_queued():
         def __call__(self):
             clock.advance(0.2 + (leftover.pop() if leftover else 0.0))
 
-    profiler = PhaseProfiler(clock=clock, fence=device, coverage_fence=Coverage())
+    profiler = PhaseProfiler(clock=clock, fence=fence, coverage_fence=Coverage())
     with profiler.epoch():
         with profiler.step():
             leftover.append(3.0)  # the first coverage call still finds 3 ms of work

@@ -16,7 +16,18 @@ from statistics import median
 from typing import Mapping, Sequence
 
 from tfprof_m1.estimate import is_probe_sample, part_medians, proportions
-from tfprof_m1.phases import CALL, COMPUTE, COMPUTE_PHASES, MATH_PHASES, OTHER, REPORTED_PHASES, SPLIT, UNPROFILED
+from tfprof_m1.phases import (
+    CALL,
+    COMPUTE,
+    FORWARD,
+    INPUT,
+    MATH_PHASES,
+    OTHER,
+    REPORTED_PHASES,
+    SPLIT,
+    SYNC,
+    UNPROFILED,
+)
 from tfprof_m1.profiler import EpochTiming, StepTiming, StretchTiming
 
 
@@ -113,10 +124,10 @@ def _phase_names(epoch: EpochTiming, proportions: dict[str, float] | None) -> li
         seen = (seen - {COMPUTE}) | set(proportions)
     if epoch.stretches:
         seen.add(UNPROFILED)
-    always = {"input", "forward", "backward", "optimizer", "sync"}
+    always = {INPUT, *MATH_PHASES, SYNC}
     names = [name for name in REPORTED_PHASES if name != OTHER and (name in always or name in seen)]
     if COMPUTE in seen:
-        names.insert(names.index(CALL) if CALL in names else names.index("forward"), COMPUTE)
+        names.insert(names.index(CALL) if CALL in names else names.index(FORWARD), COMPUTE)
     return names + sorted(seen - set(names))  # a research loop's own phase names
 
 

@@ -155,10 +155,13 @@ class FenceCost:
 
 
 def measure_fence_cost(
-    fence: Callable[..., None], calls: int = 50, clock: Callable[[], float] = time.perf_counter, name: str | None = None
+    fence: Callable[..., None], calls: int = 50, clock: Callable[[], float] = time.perf_counter, name: str | None = None,
+    settle: bool = True,
 ) -> FenceCost:
-    """Time ``calls`` fence calls back to back, after one untimed call to settle the device."""
-    fence()
+    """Time ``calls`` fence calls back to back, after one untimed call to settle the device
+    (``settle=False``: the caller has just fenced)."""
+    if settle:
+        fence()
     samples = []
     for _ in range(calls):
         start = clock()

@@ -32,9 +32,9 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from statistics import median
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
+from tfprof_m1.fence import measure_fence_cost
 from tfprof_m1.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROFILING, SYNC
 
 Clock = Callable[[], float]
@@ -107,15 +107,11 @@ class EpochTiming:
         return sum(step.examples for step in self.steps) + sum(stretch.examples for stretch in self.stretches)
 
 
-def _idle_ms(fence: Callable[..., None], clock: Clock, calls: int = IDLE_FENCE_CALLS) -> float:
-    """Median time of ``calls`` fence calls on an idle device (the fence's own cost)."""
+def _idle_ms(fence: Callable[..., None], clock: Clock) -> float:
+    """Median time of fence calls on an idle device (the fence's own cost); the epoch-start fence
+    that precedes them has already settled the device."""
     idle = getattr(fence, "idle", fence)  # a fence may offer a representative call on a ready tensor
-    samples = []
-    for _ in range(calls):
-        start = clock()
-        idle()
-        samples.append((clock() - start) * 1000.0)
-    return median(samples)
+    return measure_fence_cost(idle, calls=IDLE_FENCE_CALLS, clock=clock, settle=False).median_ms
 
 
 class PhaseProfiler:
@@ -223,21 +219,21 @@ class PhaseProfiler:
                 self.stop(INPUT)
             yield item
 
-    def sync(self, *depends_on: Any) -> None:
-        """Wait for queued device work (through the fence).
+    def sync(self, *depends_on: Any) -> float:
+        """Wait for queued device work (through the fence); returns the wait a phase took over (ms).
 
         Directly after a phase (nothing timed in between), the wait belongs to that phase: it is
         that phase's device work. The fence's own idle cost, and any wait that follows no phase,
         are timed as ``sync``.
         """
         if self.fence is None:
-            return
+            return 0.0
         owner = self._last_stopped if self._step is not None else None
         if self._active is not None:
             raise ValueError(f"sync() inside phase {self._active[0]!r}; call it after the phase")
         start = self.clock()
         self.fence(*depends_on)
-        self._settle(owner, (self.clock() - start) * 1000.0, self._epoch.fence_idle_ms if self._epoch else 0.0)
+        return self._settle(owner, (self.clock() - start) * 1000.0, self._epoch.fence_idle_ms if self._epoch else 0.0)
 
     def _settle(self, owner: str | None, fence_ms: float, idle_ms: float) -> float:
         """Split a fence's time into the owner's device wait and the fence's own cost; returns the wait."""
@@ -266,10 +262,8 @@ class PhaseProfiler:
         finally:
             host_ms = (self.clock() - host_start) * 1000.0
             self.stop(phase)
-        before = dict(self._step.waits_ms) if self._step is not None else {}
-        self.sync(result)
+        wait = self.sync(result)
         if sample is not None and self._step is not None:
-            wait = self._step.waits_ms.get(phase, 0.0) - before.get(phase, 0.0)
             self._step.samples_ms[sample] = [host_ms, wait]
         return result
 
@@ -401,8 +395,8 @@ class NullProfiler(PhaseProfiler):
     def timed(self, iterator: Iterable[Any]) -> Iterator[Any]:
         return iter(iterator)
 
-    def sync(self, *depends_on: Any) -> None:
-        pass
+    def sync(self, *depends_on: Any) -> float:
+        return 0.0
 
     def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
         return fn(*args)

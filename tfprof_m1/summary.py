@@ -6,6 +6,7 @@ excluded from every steady-state figure, and the report says so.
 
 from __future__ import annotations
 
+import dataclasses
 from statistics import mean
 from typing import Sequence
 
@@ -125,13 +126,7 @@ def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None
     epoch = mean(b.wall_ms for b in breakdowns)
     profiled_part = mean(b.wall_ms - b.totals_ms.get(UNPROFILED, 0.0) - b.totals_ms.get(TRACE, 0.0) for b in breakdowns)
     return ProfilingCost(
-        profiled_step_ms=cost.profiled_step_ms,
-        unprofiled_step_ms=cost.unprofiled_step_ms,
-        ratio=cost.ratio,
-        ratio_low=cost.ratio_low,
-        ratio_high=cost.ratio_high,
-        blocks=cost.blocks,
-        stretches=cost.stretches,
+        **dataclasses.asdict(cost),
         unprofiled_epoch_ms=epoch - profiled_part * (1.0 - 1.0 / cost.ratio),
     )
 
@@ -156,7 +151,7 @@ def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -
     summary = fence_check([sample for b in breakdowns for sample in b.samples])
     if summary is None:
         return None
-    return FenceCheck(fence_name, summary.samples, summary.leftover_median_ms, summary.leftover_max_ms, summary.flagged)
+    return FenceCheck(fence=fence_name, **dataclasses.asdict(summary))
 
 
 def loop_summary(breakdowns: Sequence[EpochBreakdown], device_kind: str = "cpu", executor_async: bool = False,
