@@ -109,7 +109,9 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     ref = [e["wall_ms"] for d in data[:2] for e in d["runs"][0]["epochs"][1:]]
     other = [e["wall_ms"] for e in data[2]["runs"][0]["epochs"][1:]]
     ratio = (sum(other) / len(other)) / (sum(ref) / len(ref))
-    assert f"{max(ratio, 1 / ratio):.2f}×" in out
+    # significant: "1.15× faster"; not significant: the plain ratio, "not significant (0.87×)"
+    significant = f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}"
+    assert significant in out or f"not significant ({ratio:.2f}×)" in out
 
 
 def test_compare_does_not_import_tensorflow(real_reports):
