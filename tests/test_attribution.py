@@ -96,3 +96,32 @@ def test_unprofiled_stretches_are_their_own_slice_and_cut_the_profiled_blocks():
 def test_step_totals_add_each_steps_phases():
     assert step_totals({"input": [1.0, 2.0], "forward": [3.0, 0.5], "sync": [0.25, 0.25]}) == [4.25, 2.75]
     assert step_totals({}) == []
+
+
+def gan_split(generator_forward, generator_backward, clip, optimizer, augment=0.5):
+    """A research loop's split step: nested and custom phases, plus an augment every step has."""
+    phases = {"input": 1.0, "augment": augment, "generator": 0.0, "generator/forward": generator_forward,
+              "generator/backward": generator_backward, "clip": clip, "optimizer": optimizer, "sync": 0.2}
+    return StepTiming("split", 32, sum(phases.values()), phases)
+
+
+def gan_fused(compute, augment=0.5):
+    return StepTiming("fused", 32, compute + augment + 0.1, {"input": 1.0, "augment": augment, "compute": compute, "sync": 0.1})
+
+
+def test_custom_split_phases_divide_fused_compute_in_the_order_first_seen():
+    # parts: generator/forward 2, generator/backward 4, clip 1, optimizer 1 -> 0.25 / 0.5 / 0.125 / 0.125
+    steps = [gan_fused(16.0), gan_split(2.0, 4.0, 1.0, 1.0), gan_fused(8.0), gan_split(2.0, 4.0, 1.0, 1.0), gan_fused(8.0)]
+    epoch = EpochTiming(index=0, wall_ms=100.0, steps=steps, unassigned_ms={"input": 2.0}, complete=True)
+    (breakdown,) = attribute_epochs([epoch])
+    # "augment" is on every step: not a part of compute; "generator" (the outer phase) was 0 on its own
+    assert breakdown.proportions == pytest.approx({"generator": 0.0, "generator/forward": 0.25, "generator/backward": 0.5,
+                                                   "clip": 0.125, "optimizer": 0.125})
+    assert list(breakdown.totals_ms) == ["input", "augment", "generator", "generator/forward", "generator/backward",
+                                         "clip", "optimizer", "sync", "other"]
+    assert breakdown.per_step_ms["clip"] == pytest.approx([2.0, 1.0, 1.0, 1.0, 1.0])  # fused steps scaled like the rest
+    assert breakdown.totals_ms["clip"] == pytest.approx(0.125 * 32.0 + 2.0)
+    assert not breakdown.notes
+    assert sum(breakdown.totals_ms.values()) == pytest.approx(100.0)
+    # built-in rows that never occurred are not listed
+    assert "forward" not in breakdown.totals_ms and "call" not in breakdown.totals_ms

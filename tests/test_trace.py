@@ -123,3 +123,66 @@ def test_profile_callback_traces_fit_batches_and_writes_epoch_times(tmp_path):
     assert summary.input_wait_ms >= 0 and summary.shares.get("backward", 0) > 0
     tags, accumulator = _scalar_tags(tmp_path)
     assert [event.step for event in accumulator.Tensors("fit/epoch_time_s")] == [1, 2]
+
+
+def test_a_window_past_the_loop_is_closed_when_the_loop_ends(tmp_path):
+    """The window 20:40 reaches past a 24-step loop: run_profiled_loop must stop the session, so the
+    next window starts instead of failing with AlreadyExists."""
+    window, _ = _loop(tmp_path / "first", StepRange(20, 40), epochs=2, steps=12)
+    assert window.traced_steps == [20, 21, 22, 23] and not window.running and window.problem is None
+    second = TraceWindow(tmp_path / "second", StepRange(0, 2))
+    with second:
+        for step in range(3):
+            with second.step(step):
+                tf.reduce_sum(tf.ones([4]))
+    assert second.traced_steps == [0, 1] and second.problem is None and second.files
+
+
+def test_a_window_that_cannot_start_says_so_on_stderr_and_in_its_problem(tmp_path, capsys):
+    tf.profiler.experimental.start(str(tmp_path / "someone-else"))
+    try:
+        with TraceWindow(tmp_path / "mine", StepRange(0, 2)) as window:
+            for step in range(2):
+                with window.step(step) as traced:
+                    assert not traced
+    finally:
+        tf.profiler.experimental.stop()
+    assert window.problem and "could not start" in window.problem
+    assert capsys.readouterr().err.count("could not start") == 1
+
+
+def test_a_repeating_schedule_traces_each_cycle_into_its_own_session(tmp_path):
+    from tfprof_m1 import TraceSchedule
+
+    schedule = TraceSchedule(wait=2, warmup=1, active=2, repeat=2)
+    assert [schedule.cycle(step) for step in (0, 2, 3, 5, 7, 8, 10)] == [
+        (0, "wait"), (0, "warmup"), (0, "active"), (1, "wait"), (1, "warmup"), (1, "active"), None]
+    with TraceWindow(tmp_path, schedule) as window:
+        for step in range(14):
+            with window.step(step):
+                tf.reduce_sum(tf.ones([4]))
+    assert window.traced_steps == [3, 4, 8, 9]
+    assert len(window.files) == 2 and any("cycle_2" in str(path) for path in window.files)
+    summary = analyze_run_dir(tmp_path)
+    assert summary.traced_steps == [3, 4, 8, 9]  # the warm-up steps are in the sessions but not marked
+
+
+def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tmp_path):
+    from tfprof_m1 import load_report
+    from tfprof_m1.fit import ProfileCallback
+
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 8), 32, seed=0)
+    model = build_model(spec, seed=0)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(10, 13), batch_size=32, model_name="mnist-fit")
+    model.fit(dataset, epochs=2, verbose=0, callbacks=[callback])
+    saved = load_report(tmp_path / "report.json")  # written when training ended
+    run = saved.run("mnist-fit")
+    assert run.source == "fit" and [epoch.steps for epoch in run.epochs] == [8, 8]
+    assert len(run.epochs[1].step_ms["compute"]) == 8 and run.steady.examples_per_s > 0
+    assert run.fit is not None and run.headline.fit_epoch_mean_ms == pytest.approx(run.fit.epoch_ms[1])
+    assert run.trace is not None and run.trace.shares["optimizer"] > 0.05  # fit names its ops StatefulPartitionedCall/adam/...
+    assert run.trace.shares["backward"] > 0 and run.trace.shares["forward"] > 0
+    for epoch in run.epochs:
+        assert sum(phase.total_ms for phase in epoch.phases) == pytest.approx(epoch.wall_ms)

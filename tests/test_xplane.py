@@ -25,10 +25,44 @@ from tfprof_m1.xplane import analyze, analyze_run_dir, classify_op, device_busy_
         ("adamant/x:Mul", "forward"),
         ("SGD/AssignSubVariableOp:AssignSubVariableOp", "optimizer"),
         ("ArgMax:ArgMax", "other"),
+        # fit runs its step inside a function call: the optimizer's scope is not the first one
+        ("StatefulPartitionedCall/adam/Sub_2:Sub", "optimizer"),
+        ("StatefulPartitionedCall/gradient_tape/sequential_1/dense_1/MatMul/MatMul:MatMul", "backward"),
+        ("StatefulPartitionedCall/sequential_1/dense_1/Relu:_FusedMatMul", "forward"),
+        ("StatefulPartitionedCall/AssignAddVariableOp:AssignAddVariableOp", "other"),
     ],
 )
 def test_classify_op(name, phase):
     assert classify_op(name) == phase
+
+
+def test_scopes_of_a_loops_own_map_to_its_phases():
+    mapping = {"generator": "generator", "discriminator": "discriminator"}
+    assert classify_op("gradient_tape/generator/dense/MatMul:MatMul", scope_phases=mapping) == "generator"
+    assert classify_op("discriminator_1/dense/BiasAdd:BiasAdd", scope_phases=mapping) == "discriminator"
+    assert classify_op("adam/Sqrt:Sqrt", scope_phases=mapping) == "optimizer"
+
+
+def test_an_xla_compiled_step_is_said_to_hide_its_ops(tmp_path):
+    """A real jit_compile trace: the compiled function's time is 'xla', with a note, not 0 % everywhere."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfprof_m1 import StepRange, TraceWindow, TrainSteps
+
+    x = np.random.default_rng(0).normal(size=(128, 16)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(128) % 4)).batch(32)
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(4)])
+    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
+                       dataset.element_spec, jit_compile=True)
+    with TraceWindow(tmp_path, StepRange(2, 4)) as window:
+        for step, (images, labels) in enumerate(dataset):
+            with window.step(step):
+                steps.fused(images, labels).numpy()
+    summary = analyze_run_dir(tmp_path)
+    assert summary.op_ms.get("xla", 0) > 0
+    assert any("XLA-compiled steps" in note and "__inference__fused" in note for note in summary.notes)
 
 
 class SpaceBuilder:

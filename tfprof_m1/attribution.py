@@ -3,7 +3,8 @@
 Fused steps are the true throughput but time call, forward, backward and optimizer as one
 device-inclusive ``compute``. Probe samples (see steps.py) measure the four apart; their median
 proportions, pooled over the steady epochs, divide each fused step's compute. Loops without probes
-but with split steps (forward/backward/optimizer timed directly) use those instead. Whatever the
+but with split steps use the split steps' own parts instead, whatever they are named
+(forward/backward/optimizer, or a research loop's clip, ``generator/backward``...). Whatever the
 measured phases do not cover is ``other``: it is computed, never hidden.
 
 Pure Python: works on :class:`~tfprof_m1.profiler.EpochTiming` records, imports no TensorFlow.
@@ -17,15 +18,13 @@ from typing import Mapping, Sequence
 
 from tfprof_m1.estimate import is_probe_sample, part_medians, proportions
 from tfprof_m1.phases import (
-    CALL,
     COMPUTE,
-    FORWARD,
     INPUT,
-    MATH_PHASES,
     OTHER,
-    REPORTED_PHASES,
+    PROFILING,
     SPLIT,
     SYNC,
+    TRACE,
     UNPROFILED,
 )
 from tfprof_m1.profiler import EpochTiming, StepTiming, StretchTiming
@@ -85,16 +84,36 @@ def probe_samples(steps: Sequence[StepTiming]) -> list[dict[str, list[float]]]:
     return [step.samples_ms for step in steps if is_probe_sample(step.samples_ms)]
 
 
+#: Phases that are never a part of a step's compute: what the split steps' own phases are not.
+NOT_COMPUTE = frozenset({INPUT, SYNC, PROFILING, TRACE, UNPROFILED, COMPUTE})
+
+
+def split_parts(steps: Sequence[StepTiming]) -> list[str]:
+    """The parts of compute that split steps measure: phases on split steps (first seen first) that
+    no other step records, apart from input, sync and the profiler's own phases.
+
+    A research loop's own names count like the built-in ones (``clip``, ``generator/backward``...);
+    a phase that every step records (an ``augment`` outside the step's compute) is not a part.
+    """
+    elsewhere = {name for step in steps if step.kind != SPLIT for name in step.phases_ms}
+    parts: list[str] = []
+    for step in steps:
+        if step.kind == SPLIT:
+            parts += [name for name in step.phases_ms if name not in NOT_COMPUTE and name not in elsewhere and name not in parts]
+    return parts
+
+
 def sample_proportions(steps: Sequence[StepTiming]) -> dict[str, float] | None:
-    """Call/forward/backward/optimizer shares of compute from the probe samples among ``steps``;
-    without any, forward/backward/optimizer from the split steps' medians."""
+    """Shares of compute from the samples among ``steps``: call/forward/backward/optimizer from
+    probe samples; without any, the split steps' parts (whatever they are named) from their medians."""
     samples = probe_samples(steps)
     if samples:
         return proportions(part_medians(samples))
     split = [step for step in steps if step.kind == SPLIT]
-    if not split:
+    parts = split_parts(steps)
+    if not parts:
         return None
-    return proportions({name: median(step.phases_ms.get(name, 0.0) for step in split) for name in MATH_PHASES}, MATH_PHASES)
+    return proportions({name: median(step.phases_ms.get(name, 0.0) for step in split) for name in parts}, parts)
 
 
 def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, float]]:
@@ -118,17 +137,23 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     return blocks
 
 
+#: Shown after the step's own phases, in this order: the device fences and the profiler's own cost.
+_TRAILING = (SYNC, PROFILING, UNPROFILED, TRACE)
+
+
 def _phase_names(epoch: EpochTiming, proportions: dict[str, float] | None) -> list[str]:
-    seen = {name for step in epoch.steps for name in step.phases_ms} | set(epoch.unassigned_ms)
-    if proportions is not None:
-        seen = (seen - {COMPUTE}) | set(proportions)
+    """The epoch's phases in the order first seen (input first; compute replaced by its parts; the
+    fences and the profiler's own phases last). Only phases that occurred are listed."""
+    seen: list[str] = []
+    for name in [name for step in epoch.steps for name in step.phases_ms] + list(epoch.unassigned_ms):
+        if name == COMPUTE and proportions is not None:
+            seen += [part for part in proportions if part not in seen]
+        elif name not in seen:
+            seen.append(name)
     if epoch.stretches:
-        seen.add(UNPROFILED)
-    always = {INPUT, *MATH_PHASES, SYNC}
-    names = [name for name in REPORTED_PHASES if name != OTHER and (name in always or name in seen)]
-    if COMPUTE in seen:
-        names.insert(names.index(CALL) if CALL in names else names.index(FORWARD), COMPUTE)
-    return names + sorted(seen - set(names))  # a research loop's own phase names
+        seen.append(UNPROFILED)
+    leading = [INPUT] if INPUT in seen else []
+    return leading + [name for name in seen if name != INPUT and name not in _TRAILING] + [name for name in _TRAILING if name in seen]
 
 
 def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | None) -> dict[str, float]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tfprof_m1.attribution import attribute_epochs, step_totals
+from tfprof_m1.assemble import describe_method, model_run
 from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device, set_async_executor
 from tfprof_m1.errors import UserError
@@ -28,7 +28,6 @@ from tfprof_m1.pipeline import make_dataset, steps_per_epoch
 from tfprof_m1.profiler import PhaseProfiler
 from tfprof_m1.report import DataInfo, FenceInfo, ModelRun, Report, RunConfig
 from tfprof_m1.rundir import make_run_dir, run_dir_name
-from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
 
 Progress = Callable[[str], None]
@@ -84,38 +83,6 @@ class BenchOptions:
         return RunConfig(**{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(RunConfig)})
 
 
-def _method(fence_name: str, options: BenchOptions, device_kind: str, executor_async: bool) -> dict[str, str]:
-    asynchronous = device_kind == "gpu" or executor_async
-    return {
-        "clock": "time.perf_counter on the host, in ms",
-        "epoch": "wall time between a device fence at epoch start and one at epoch end",
-        "input": "host time blocked in next() on the tf.data iterator, measured on every step",
-        "call/forward/backward/optimizer": (
-            "probe steps (1 in {every}, at least {min} per epoch) time four prefix calls of the same signature, "
-            "each fenced and device-inclusive: an empty call, forward only, forward+gradients, the real fused step; "
-            "call = empty, forward/backward/optimizer = differences of consecutive calls (per-sample medians, pooled "
-            "over the steady epochs, 95 % bootstrap intervals); each fused step's compute (dispatch to the end of its "
-            "device work) is divided by those proportions"
-        ).format(every=options.sample_every, min=options.min_samples),
-        "device": (
-            "calls return before the device work is done: each part owns the fence wait that follows it, less the "
-            "fence's idle cost; host and device-wait columns say which side was busy"
-            if asynchronous else
-            "calls return when the work is done (synchronous): parts are host time and device waits are near zero"
-        ),
-        "sync": f"the fence's ({fence_name}) own cost on an idle device, measured before every epoch, per fence",
-        "profiling": "the probe calls' extra time and the fence-coverage check (a second fence reading every written variable)",
-        "unprofiled": (
-            f"{options.reference_share:.0%} of each epoch's steps run in short stretches with no instrumentation; "
-            "profiled against unprofiled per-step time (blocks and stretches bootstrapped) is the profiling cost, and "
-            "fit's framework overhead is taken against the epoch as it would run unprofiled"
-        ),
-        "other": "epoch wall time minus the sum of the phases above",
-        "warm-up": "epoch 1 (tracing, pipeline start) is reported apart and excluded from steady-state figures",
-        "fit": "Keras model.fit on the same data, timed per epoch by the EpochTimer callback",
-    }
-
-
 def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
     def line(result: EpochResult) -> str:
         timing = result.timing
@@ -138,36 +105,6 @@ def _trace_window(options: BenchOptions, steps: int, run_dir: Path | None, profi
         raise UserError(f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
                         f"({options.epochs} epochs × {steps}); steps are numbered from 0")
     return TraceWindow(run_dir, window, profiler)
-
-
-def _attach_trace(run: ModelRun, window: TraceWindow | None, breakdowns: list, device_kind: str, progress: Progress) -> None:
-    """Put the trace's analysis (and the timing figures of the same steps) into the run."""
-    if window is None:
-        run.trace_problem = "not traced (--no-trace)"
-        return
-    if window.problem or not window.files:
-        run.trace_problem = window.problem or "the profiler wrote no trace"
-        progress(f"[{run.model}] {run.trace_problem}")
-        return
-    from tfprof_m1.xplane import analyze_run_dir
-
-    summary = analyze_run_dir(window.logdir, device_kind)
-    per_epoch = len(breakdowns[0].step_kinds) if breakdowns else 0
-    totals = {name: 0.0 for name in ("forward", "backward", "optimizer")}
-    step_times = []
-    for global_step in window.traced_steps:
-        epoch, index = divmod(global_step, per_epoch) if per_epoch else (0, 0)
-        if epoch >= len(breakdowns) or index >= breakdowns[epoch].steps:
-            continue
-        values = breakdowns[epoch].per_step_ms
-        for name in totals:
-            totals[name] += values.get(name, [0.0] * (index + 1))[index]
-        step_times.append(step_totals(values)[index])
-    compute = sum(totals.values())
-    summary.timing_shares = {name: value / compute for name, value in totals.items()} if compute > 0 else None
-    summary.timing_step_ms_mean = sum(step_times) / len(step_times) if step_times else None
-    run.trace = summary
-    progress(f"[{run.model}] traced steps {window.traced_steps[0]}–{window.traced_steps[-1]} into {window.logdir}")
 
 
 def run_model(
@@ -199,27 +136,16 @@ def run_model(
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
     window = _trace_window(options, steps, run_dir, profiler)
-    try:
-        results = run_profiled_loop(
-            train_steps,
-            dataset,
-            epochs=options.epochs,
-            steps_per_epoch=steps,
-            profiler=profiler,
-            sampling=sampling,
-            on_epoch_end=lambda result: progress(line(result)),
-            trace=window,
-        )
-    finally:
-        if window is not None:
-            window.close()
-    breakdowns = attribute_epochs([result.timing for result in results])
-    epochs = [
-        epoch_report(breakdown, result.loss, result.accuracy, warmup=breakdown.index == 0)
-        for breakdown, result in zip(breakdowns, results)
-    ]
-    steady = loop_summary(breakdowns, device_kind, executor_async, coverage.name)
-
+    results = run_profiled_loop(  # closes the trace window however it ends
+        train_steps,
+        dataset,
+        epochs=options.epochs,
+        steps_per_epoch=steps,
+        profiler=profiler,
+        sampling=sampling,
+        on_epoch_end=lambda result: progress(line(result)),
+        trace=window,
+    )
     fit = None
     if options.fit:
         from tfprof_m1.fit import run_fit
@@ -227,17 +153,23 @@ def run_model(
         progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
         fit_model = build_model(spec, seed=options.seed)
         fit_data = make_dataset(data, options.batch_size, options.seed, options.steps, options.autotune)
-        fit_run = run_fit(
+        fit = run_fit(
             fit_model,
             fit_data,
             options.epochs,
             on_epoch=lambda index, ms, logs: progress(f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"),
         )
-        fit = fit_report(fit_run.epoch_ms, fit_run.losses, fit_run.accuracies, fit_run.jit_compile)
 
-    run = ModelRun(
+    run = model_run(
+        results,
         model=spec.name,
-        dataset=spec.dataset,
+        batch_size=options.batch_size,
+        fit=fit,
+        trace=window,
+        device_kind=device_kind,
+        executor_async=executor_async,
+        coverage_fence=coverage.name,
+        source="benchmark",
         data=DataInfo(
             source=data.source,
             reason=data.reason,
@@ -246,18 +178,14 @@ def run_model(
             published_examples=spec.train_examples,
             notes=list(data.notes),
         ),
-        batch_size=options.batch_size,
-        steps_per_epoch=steps,
+        dataset=spec.dataset,
         forward_flops_per_example=spec.forward_flops_per_example,
-        sample_every=options.sample_every,
-        min_samples=options.min_samples,
-        epochs=epochs,
-        steady=steady,
-        fit=fit,
-        headline=headline(breakdowns, steady, fit),
+        sampling=sampling,
         run_dir=None if run_dir is None else str(run_dir),
+        progress=progress,
     )
-    _attach_trace(run, window, breakdowns, device_kind, progress)
+    if window is None:
+        run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"
     return run, fence_cost
 
 
@@ -297,7 +225,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
         environment=environment,
         runs=runs,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        method=_method(fence_cost.name, options, device.kind, environment.executor_async),
+        method=describe_method(runs, fence_cost.name, device.kind, environment.executor_async, options.reference_share),
     )
     write_run_dirs(report)
     return report

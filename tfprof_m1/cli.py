@@ -209,7 +209,9 @@ def cmd_trace(argv: Sequence[str]) -> int:
     parser = _Parser(prog="python -m tfprof_m1 trace",
                      description="Attribute a run's tf.profiler trace to phases: op time per phase, top ops, host-only ops.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or any directory holding *.xplane.pb)")
-    parser.add_argument("--format", choices=("table", "markdown"), default="table")
+    parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    parser.add_argument("--scope", action="append", default=[], metavar="SCOPE=PHASE",
+                        help="count ops under name scope SCOPE as phase PHASE (repeatable), e.g. --scope generator=generator")
     args = parser.parse_args(argv)
     from pathlib import Path
 
@@ -222,12 +224,28 @@ def cmd_trace(argv: Sequence[str]) -> int:
         raise UserError(f"{run_dir}: no such run directory")
     saved = load_report(run_dir / "report.json") if (run_dir / "report.json").is_file() else None
     device_kind = saved.environment.device_kind if saved else "cpu"
-    summary = analyze_run_dir(run_dir, device_kind)
+    summary = analyze_run_dir(run_dir, device_kind, scope_phases=_scope_phases(args.scope))
     if saved and saved.runs and saved.runs[0].trace is not None:  # keep the timing side of the cross-check
         summary.timing_shares = saved.runs[0].trace.timing_shares
         summary.timing_step_ms_mean = saved.runs[0].trace.timing_step_ms_mean
-    sys.stdout.write(render_trace(summary, markdown=args.format == "markdown"))
+    if args.format == "json":
+        import dataclasses
+        import json
+
+        sys.stdout.write(json.dumps(dataclasses.asdict(summary), indent=1) + "\n")
+    else:
+        sys.stdout.write(render_trace(summary, markdown=args.format == "markdown"))
     return 0
+
+
+def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        scope, _, phase = pair.partition("=")
+        if not scope or not phase or "/" in scope:
+            raise UserError(f"--scope {pair!r}: expected SCOPE=PHASE, one name scope and a phase name, e.g. generator=generator")
+        mapping[scope] = phase
+    return mapping
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
-from typing import Sequence
+from typing import Sequence, Union
 
 from tfprof_m1.attribution import step_totals
 from tfprof_m1.errors import UserError
@@ -42,17 +42,29 @@ def _machine_key(report: Report) -> tuple:
             report.config.steps, report.config.data, report.config.autotune)
 
 
-def group_reports(paths: Sequence[str | Path]) -> list[RunGroup]:
-    """Load reports and pool repeats (same machine, same configuration), keeping first-seen order."""
+ReportSource = Union[str, Path, Report]
+"""A report file's path, or a Report in memory (from build_report, or a run of the benchmark)."""
+
+
+def _load(source: ReportSource, position: int) -> tuple[Report, str]:
+    """The report and the name it goes by: the file's path, or ``report N`` for one in memory."""
+    if isinstance(source, Report):
+        return source, f"report {position + 1}"
+    return load_report(source), str(source)
+
+
+def group_reports(sources: Sequence[ReportSource]) -> list[RunGroup]:
+    """Load reports (paths, or Reports in memory) and pool repeats (same machine, same
+    configuration), keeping first-seen order."""
     groups: dict[tuple, RunGroup] = {}
-    for path in paths:
-        report = load_report(path)
+    for position, source in enumerate(sources):
+        report, name = _load(source, position)
         key = _machine_key(report)
         if key in groups:
-            groups[key].paths.append(str(path))
+            groups[key].paths.append(name)
             groups[key].reports.append(report)
         else:
-            groups[key] = RunGroup(report.environment.device_label, [str(path)], [report])
+            groups[key] = RunGroup(report.environment.device_label, [name], [report])
     result = list(groups.values())
     labels = [group.label for group in result]
     for group in result:  # two groups with one label (two CPUs, two batch sizes): add the file name
@@ -117,8 +129,8 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
         config={
             "batch_size": first.batch_size,
             "steps_per_epoch": first.steps_per_epoch,
-            "data_source": first.data.source,
-            "examples": first.data.examples,
+            "data_source": first.data.source if first.data else group.reports[0].config.data,
+            "examples": first.data.examples if first.data else None,
             "autotune": group.reports[0].config.autotune,
         },
         repeats=len(runs),
@@ -224,8 +236,8 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
     return comparison
 
 
-def compare(paths: Sequence[str | Path]) -> list[ModelComparison]:
-    """Compare the reports at ``paths``; the first is the reference.
+def compare(paths: Sequence[ReportSource]) -> list[ModelComparison]:
+    """Compare reports (paths, or Reports in memory); the first is the reference.
 
     Raises:
         UserError: fewer than two distinct runs after pooling repeats, or no model in common.

@@ -60,6 +60,15 @@ def configure_device(choice: str) -> DeviceChoice:
     return DeviceChoice("/CPU:0", "cpu")
 
 
+def default_device() -> DeviceChoice:
+    """The device TensorFlow places work on by default in this process (changes nothing)."""
+    import tensorflow as tf
+
+    if tf.config.get_visible_devices("GPU"):
+        return DeviceChoice("/GPU:0", "gpu")
+    return DeviceChoice("/CPU:0", "cpu")
+
+
 def _safe(read: Callable[[], T], default: T) -> T:
     try:
         return read()

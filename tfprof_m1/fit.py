@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
+
+from tfprof_m1.garbage import GarbageSettler
+from tfprof_m1.phases import COMPUTE
+from tfprof_m1.report import Report
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -33,7 +38,8 @@ class EpochTimer(keras.callbacks.Callback):
             clock: seconds, monotonic.
             on_epoch: called with (epoch index, epoch ms, logs) after each epoch, for progress.
             settle_garbage: collect and freeze Python garbage before each epoch, untimed, as the
-                profiled loop does, so both runs are measured under the same rule.
+                profiled loop does, so both runs are measured under the same rule; the freeze is
+                undone when training ends (see :mod:`tfprof_m1.garbage`).
         """
         super().__init__()
         self.settle_garbage = settle_garbage
@@ -43,12 +49,20 @@ class EpochTimer(keras.callbacks.Callback):
         self.losses: list[float | None] = []
         self.accuracies: list[float | None] = []
         self._start: float | None = None
+        self._garbage = GarbageSettler()
+
+    @property
+    def jit_compile(self) -> bool:
+        """Whether the model ``fit`` trained was compiled with XLA."""
+        return bool(getattr(getattr(self, "model", None), "jit_compile", False))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.settle_garbage:
+            self._garbage.__enter__()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.settle_garbage:
-            from tfprof_m1.loop import settle_garbage
-
-            settle_garbage()
+            self._garbage.settle()
         self._start = self.clock()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -63,52 +77,123 @@ class EpochTimer(keras.callbacks.Callback):
         if self.on_epoch is not None:
             self.on_epoch(epoch, elapsed_ms, logs)
 
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._garbage.release()
+
 
 class ProfileCallback(EpochTimer):
-    """EpochTimer that also traces a window of ``fit`` batches with tf.profiler and writes the epoch
-    times as TensorBoard scalars (``fit/epoch_time_s``) into ``logdir``.
+    """Profile a Keras ``fit``: every batch timed and fenced, epochs, an optional tf.profiler trace,
+    TensorBoard scalars and text, and a Report (:meth:`report`) that ``show``, ``compare`` and
+    ``plot`` accept.
 
-    Keras fetches each batch inside its train function, so the input ``next()`` falls inside the
-    step marker, as XProf needs. Batches are numbered globally from 0 across epochs.
+    Each batch is the phase ``compute``, from ``on_train_batch_begin`` to ``on_train_batch_end``
+    followed by a device fence that it owns, so the time is the batch's device work on any device.
+    Keras fetches the batch inside its train function, so input is inside ``compute`` (the trace
+    tells input from compute). What fit does between batches (its Python loop, callbacks,
+    validation) is ``other``. Batches are numbered globally from 0 across epochs.
 
     Example::
 
-        model.fit(dataset, epochs=3, callbacks=[ProfileCallback("runs/mine", trace_steps=StepRange(60, 70))])
+        callback = ProfileCallback("runs/mine-fit", trace_steps=StepRange(60, 70), batch_size=64)
+        model.fit(dataset, epochs=3, callbacks=[callback])
+        print(render_text(callback.report(model="mine")))
+
+    Args:
+        logdir: where the trace, TensorBoard scalars and ``report.json`` go; None writes nothing.
+        trace_steps: global batches to trace (a StepRange or TraceSchedule); None traces nothing.
+        batch_size: examples per batch, for throughput (Keras does not tell callbacks).
+        fence: fence after every batch (device-true batch times); False times dispatch only.
+        model_name: the name the report written to ``logdir`` uses.
+        **kwargs: EpochTimer's (clock, on_epoch, settle_garbage).
     """
 
-    def __init__(self, logdir: str, trace_steps: Any = None, **kwargs: Any) -> None:
+    def __init__(self, logdir: str | None = None, trace_steps: Any = None, batch_size: int | None = None,
+                 fence: bool = True, model_name: str = "fit", **kwargs: Any) -> None:
+        kwargs.setdefault("settle_garbage", True)
         super().__init__(**kwargs)
-        from tfprof_m1.tensorboard_writer import PhaseScalarWriter
+        from tfprof_m1.profiler import PhaseProfiler
         from tfprof_m1.trace import TraceWindow
 
-        self.window = TraceWindow(logdir, trace_steps)
-        self.scalars = PhaseScalarWriter(logdir)
+        self.logdir = logdir
+        self.batch_size = batch_size
+        self.model_name = model_name
+        self.use_fence = fence
+        self.profiler = PhaseProfiler(clock=self.clock)
+        self.window = TraceWindow(logdir, trace_steps, self.profiler) if logdir is not None and trace_steps is not None else None
         self._global_batch = 0
-        self._marker: Any = None
+        self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if self.use_fence and self.profiler.fence is None:
+            from tfprof_m1.fence import detect_fence_kind, make_fence
+
+            model = self.model
+            self.profiler.fence = make_fence(detect_fence_kind(), lambda: model.trainable_variables[-1])
+
+    def _enter(self, manager: Any) -> Any:
+        value = manager.__enter__()
+        self._open.append(manager)
+        return value
+
+    def _exit_to(self, depth: int) -> None:
+        while len(self._open) > depth:
+            self._open.pop().__exit__(None, None, None)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
+        self._exit_to(0)
+        self._enter(self.profiler.epoch())
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self._marker = self.window.step(self._global_batch)
-        self._marker.__enter__()
+        self._exit_to(1)
+        if self.window is not None:
+            self._enter(self.window.step(self._global_batch))
+        self._enter(self.profiler.step(examples=self.batch_size or 0))
+        self.profiler.start(COMPUTE)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._marker is not None:
-            self._marker.__exit__(None, None, None)
-            self._marker = None
+        if len(self._open) < 2:
+            return
+        self.profiler.stop(COMPUTE)
+        self.profiler.sync()
+        self._exit_to(1)
         self._global_batch += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._exit_to(0)
         super().on_epoch_end(epoch, logs)
-        if self.epoch_ms:
-            from tfprof_m1.tensorboard_writer import FIT_EPOCH_TAG
-
-            self.scalars.scalar(FIT_EPOCH_TAG, self.epoch_ms[-1] / 1000, epoch + 1)
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self._marker is not None:
-            self._marker.__exit__(None, None, None)
-            self._marker = None
-        self.window.close()
-        self.scalars.close()
+        self._exit_to(0)
+        if self.window is not None:
+            self.window.close()
+        super().on_train_end(logs)
+        if self.logdir is not None and self.profiler.epochs:
+            self.write(self.logdir)
+
+    def report(self, model: str | None = None, **options: Any) -> Report:
+        """The fit run as a Report (source ``fit``): per-batch times, epochs, trace attribution.
+
+        Args:
+            model: the model's name in tables and comparisons (default: ``model_name``).
+            **options: passed to :func:`~tfprof_m1.assemble.build_report`.
+        """
+        from tfprof_m1.assemble import build_report
+
+        return build_report(self.profiler, model=model or self.model_name, source="fit", fit=self,
+                            trace=self.window, batch_size=self.batch_size, losses=self.losses,
+                            accuracies=self.accuracies, **options)
+
+    def write(self, logdir: str) -> Report:
+        """Write ``report.json`` and the TensorBoard scalars and text into ``logdir``; returns the report."""
+        from tfprof_m1.render import render_text
+        from tfprof_m1.tensorboard_writer import write_model_run
+
+        report = self.report(run_dir=str(logdir))
+        report.save(Path(logdir) / "report.json")
+        write_model_run(logdir, report.runs[0], render_text(report, markdown=True))
+        return report
 
 
 @dataclass

@@ -11,10 +11,10 @@ is then attributed to phases by :mod:`tfprof_m1.attribution`.
 from __future__ import annotations
 
 import contextlib
-import gc
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from tfprof_m1.garbage import GarbageSettler
 from tfprof_m1.phases import COMPUTE, FUSED, PROBE, UNPROFILED
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.steps import TrainSteps
@@ -32,18 +32,6 @@ DEFAULT_REFERENCE_STEPS = 20
 #: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
 MIN_STRETCHES = 2
 MIN_STEPS_FOR_REFERENCE = 10
-
-
-def settle_garbage() -> None:
-    """Collect garbage and freeze what survives, before an epoch and outside its timing.
-
-    TensorFlow and Keras leave large object graphs behind (traced functions, models); a full
-    collection that has to walk them pauses the loop for 100 ms or more at a random step. Frozen
-    objects are skipped by later collections, so pauses inside the epoch stay short. The remaining
-    pause time is still measured (``EpochTiming.gc_ms``).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -133,49 +121,68 @@ def run_profiled_loop(
         sampling: which steps are probes and which run unprofiled.
         on_epoch_end: called after each epoch, for progress.
         trace: a tf.profiler window; steps are numbered globally from 0 across epochs. Traced steps
-            always run profiled.
+            always run profiled. The window is closed when the loop ends, even by an exception.
+
+    Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
+    loop ends (see :mod:`tfprof_m1.garbage`).
     """
-    results = []
-    plan = sampling.plan(steps_per_epoch)
-    global_step = 0
-    samples = 0
-    for _ in range(epochs):
-        settle_garbage()
-        train_steps.reset_metrics()
-        with profiler.epoch() as epoch:
-            batches = profiler.timed(dataset)
-            index = 0
-            while True:
-                kind = plan[index] if index < len(plan) else FUSED
-                if kind == UNPROFILED:
-                    length = _run_length(plan, index)
-                    if not _traced(trace, global_step, length):
-                        done, exhausted = _unprofiled_stretch(train_steps, batches, profiler, length)
-                        index, global_step = index + done, global_step + done
-                        if exhausted:
+    results: list[EpochResult] = []
+    with GarbageSettler() as garbage, _closing(trace):
+        plan = sampling.plan(steps_per_epoch)
+        global_step = 0
+        samples = 0
+        for _ in range(epochs):
+            garbage.settle()
+            train_steps.reset_metrics()
+            with profiler.epoch() as epoch:
+                batches = profiler.timed(dataset)
+                index = 0
+                while True:
+                    kind = plan[index] if index < len(plan) else FUSED
+                    if kind == UNPROFILED:
+                        length = _run_length(plan, index)
+                        if not _traced(trace, global_step, length):
+                            done, exhausted = _unprofiled_stretch(train_steps, batches, profiler, length)
+                            index, global_step = index + done, global_step + done
+                            if exhausted:
+                                break
+                            continue
+                        kind = FUSED
+                    # The trace marks the whole step, the input next() included, so XProf counts input.
+                    marker = trace.step(global_step) if trace is not None and index < steps_per_epoch else contextlib.nullcontext()
+                    with marker:
+                        batch = next(batches, None)
+                        if batch is None:
                             break
-                        continue
-                    kind = FUSED
-                # The trace marks the whole step, the input next() included, so XProf counts input.
-                marker = trace.step(global_step) if trace is not None and index < steps_per_epoch else contextlib.nullcontext()
-                with marker:
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    images, labels = batch
-                    with profiler.step(kind, examples=int(images.shape[0])):
-                        if kind == PROBE:
-                            train_steps.probe(images, labels, profiler, rotation=samples)
-                            samples += 1
-                        else:
-                            profiler.call(COMPUTE, train_steps.fused, images, labels)
-                index, global_step = index + 1, global_step + 1
-        loss, accuracy = train_steps.read_metrics()
-        result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy)
-        results.append(result)
-        if on_epoch_end is not None:
-            on_epoch_end(result)
+                        images, labels = batch
+                        with profiler.step(kind, examples=_batch_size(images)):
+                            if kind == PROBE:
+                                train_steps.probe(images, labels, profiler, rotation=samples)
+                                samples += 1
+                            else:
+                                profiler.call(COMPUTE, train_steps.fused, images, labels)
+                    index, global_step = index + 1, global_step + 1
+            loss, accuracy = train_steps.read_metrics()
+            result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy)
+            results.append(result)
+            if on_epoch_end is not None:
+                on_epoch_end(result)
     return results
+
+
+def _closing(trace: TraceWindow | None) -> contextlib.AbstractContextManager:
+    """Close the trace window when the loop ends, however it ends: a window that runs past the
+    loop's last step must not leave a profiler session recording whatever runs next."""
+    return contextlib.nullcontext() if trace is None else contextlib.closing(trace)
+
+
+def _batch_size(inputs: Any) -> int:
+    """Examples in a batch: the leading dimension of the first tensor (inputs may be a tuple, list or
+    dict of tensors, as for multi-input models)."""
+    while isinstance(inputs, (tuple, list, dict)) and len(inputs):
+        inputs = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0]
+    shape = tuple(getattr(inputs, "shape", ()) or ())
+    return int(shape[0]) if shape and shape[0] is not None else 1
 
 
 def _run_length(plan: list[str], index: int) -> int:
@@ -186,8 +193,7 @@ def _run_length(plan: list[str], index: int) -> int:
 
 
 def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
-    steps = trace.steps if trace is not None else None
-    return steps is not None and first < steps.stop and steps.start < first + length
+    return trace is not None and trace.covers(first, length)
 
 
 def _unprofiled_stretch(train_steps: TrainSteps, batches: Any, profiler: PhaseProfiler, length: int) -> tuple[int, bool]:
@@ -199,7 +205,7 @@ def _unprofiled_stretch(train_steps: TrainSteps, batches: Any, profiler: PhasePr
                 return stretch.steps, True
             stretch.token = train_steps.fused(*batch)
             stretch.steps += 1
-            stretch.examples += int(batch[0].shape[0])
+            stretch.examples += _batch_size(batch[0])
     return stretch.steps, False
 
 

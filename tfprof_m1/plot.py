@@ -6,21 +6,36 @@ from pathlib import Path
 from statistics import mean
 from typing import Sequence
 
-from tfprof_m1.compare import group_reports, model_figures
+from tfprof_m1.compare import ReportSource, group_reports, model_figures
 from tfprof_m1.errors import UserError
-from tfprof_m1.phases import REPORTED_PHASES
+from tfprof_m1.phases import OTHER, REPORTED_PHASES
 from tfprof_m1.report import atomic_path
 
 PLOT_SUFFIXES = (".png", ".svg")
+#: Colours for a research loop's own phases, in the order they are first drawn.
+OWN_PHASE_COLOURS = ("#edc948", "#ff9da7", "#9c755f", "#86bcb6", "#d37295", "#a0cbe8", "#8cd17d", "#f1ce63")
 PHASE_COLOURS = {
     "input": "#4e79a7", "forward": "#59a14f", "backward": "#e15759", "optimizer": "#f28e2b",
     "sync": "#b07aa1", "compute": "#76b7b2", "other": "#bab0ac",
 }
 
 
-def plot_reports(paths: Sequence[str | Path], output: str | Path) -> Path:
+def _phase_order(phases: dict[str, list[float]]) -> list[str]:
+    """Built-in phases in their usual order, then a loop's own in the order the report lists them."""
+    own = [name for name in phases if name not in REPORTED_PHASES and name != OTHER]
+    return [name for name in REPORTED_PHASES if name != OTHER] + own + [OTHER]
+
+
+def _colour(phase: str, own: dict[str, str]) -> str:
+    if phase in PHASE_COLOURS:
+        return PHASE_COLOURS[phase]
+    return own.setdefault(phase, OWN_PHASE_COLOURS[len(own) % len(OWN_PHASE_COLOURS)])
+
+
+def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
     """Write a two-panel figure: mean fit epoch time per run and model (the article's chart), and a
-    stacked bar of the custom loop's steady-state phases per run and model.
+    stacked bar of the custom loop's steady-state phases per run and model. ``paths`` are report
+    files or Reports in memory.
 
     Raises:
         UserError: matplotlib missing, an output suffix other than .png/.svg, or unreadable reports.
@@ -66,6 +81,7 @@ def plot_reports(paths: Sequence[str | Path], output: str | Path) -> Path:
     epochs_axis.legend(fontsize="small")
 
     labels, bottoms, x = [], {}, 0
+    colours: dict[str, str] = {}
     seen_phases: set[str] = set()
     for model in models:
         for group in groups:
@@ -73,11 +89,11 @@ def plot_reports(paths: Sequence[str | Path], output: str | Path) -> Path:
             if figures is None:
                 continue
             bottom = 0.0
-            for phase in [*REPORTED_PHASES, *sorted(set(figures.phase_epoch_ms) - set(REPORTED_PHASES))]:
+            for phase in _phase_order(figures.phase_epoch_ms):
                 value = figures.phase_mean_ms(phase) / 1000
                 if value <= 0:
                     continue
-                phases_axis.bar(x, value, 0.7, bottom=bottom, color=PHASE_COLOURS.get(phase, "#999999"),
+                phases_axis.bar(x, value, 0.7, bottom=bottom, color=_colour(phase, colours),
                                 label=phase if phase not in seen_phases else None)
                 seen_phases.add(phase)
                 bottom += value

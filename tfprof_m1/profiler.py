@@ -29,6 +29,7 @@ batch) is carried into the step that opens next; what is left when the epoch clo
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -123,21 +124,29 @@ class PhaseProfiler:
         coverage_fence: a second, independent fence for :meth:`check_fence` (for example one that reads
             every variable); None disables the check.
 
+        annotate: also mark each phase as a ``tf.profiler.experimental.Trace`` annotation of the same
+            name (when TensorFlow is imported), so the trace viewer shows the table's phases.
+
+    Phases nest: ``phase("backward")`` inside ``phase("generator")`` is recorded as
+    ``generator/backward``, and the outer phase keeps only its own time.
+
     Raises:
-        ValueError: on misuse: a phase started twice, a stop without a start, overlapping phases,
-            a step outside an epoch, or the reserved name ``"other"``.
+        ValueError: on misuse: a phase started twice, a stop that does not match the innermost open
+            phase, a step outside an epoch, or the reserved name ``"other"``.
     """
 
-    def __init__(self, clock: Clock = time.perf_counter, fence: Fence | None = None, coverage_fence: Fence | None = None) -> None:
+    def __init__(self, clock: Clock = time.perf_counter, fence: Fence | None = None, coverage_fence: Fence | None = None,
+                 annotate: bool = True) -> None:
         self.clock = clock
         self.fence = fence
         self.coverage_fence = coverage_fence
+        self.annotate = annotate
         self.epochs: list[EpochTiming] = []
         self._epoch: EpochTiming | None = None
         self._epoch_start = 0.0
         self._step: StepTiming | None = None
         self._step_start = 0.0
-        self._active: tuple[str, float] | None = None
+        self._active: list[_Frame] = []
         self._pending_ms: dict[str, float] = {}
         self._pending_waits_ms: dict[str, float] = {}
         self._pending_started: float | None = None
@@ -147,28 +156,50 @@ class PhaseProfiler:
 
     # -- phases -------------------------------------------------------------------------------
     def start(self, name: str) -> None:
-        """Start timing phase ``name``. Phases do not nest: one at a time."""
-        if name == OTHER:
-            raise ValueError(f"phase name {OTHER!r} is reserved for unattributed time")
-        if self._active is not None:
-            active = self._active[0]
-            if active == name:
-                raise ValueError(f"phase {name!r} was already started")
-            raise ValueError(f"phase {name!r} started while phase {active!r} is active; phases must not overlap")
+        """Start timing phase ``name``.
+
+        Started inside another phase, it nests: it is recorded as ``outer/name`` and the outer
+        phase keeps only its own (exclusive) time, so the phases still add up to the step.
+        """
+        if name == OTHER or not name or "/" in name:
+            raise ValueError(f"phase name {name!r}: names must be non-empty, without '/', and not {OTHER!r} (reserved)")
+        if any(frame.name.rsplit("/", 1)[-1] == name for frame in self._active):
+            raise ValueError(f"phase {name!r} was already started")
         now = self.clock()
         if self._step is None and self._pending_started is None:
             self._pending_started = now
         self._last_stopped = None
-        self._active = (name, now)
+        full = f"{self._active[-1].name}/{name}" if self._active else name
+        self._add(full, 0.0)  # listed in the order phases start: an outer phase before its inner ones
+        self._active.append(_Frame(full, now, self._annotate(full)))
 
     def stop(self, name: str) -> None:
-        """Stop timing phase ``name`` and add its time to the current step (or the epoch)."""
+        """Stop timing phase ``name`` (the innermost open phase) and add its time to the current
+        step (or, outside any step, to the next step or the epoch)."""
         now = self.clock()
-        if self._active is None or self._active[0] != name:
-            raise ValueError(f"phase {name!r} was stopped but never started")
-        self._add(name, (now - self._active[1]) * 1000.0)
-        self._active = None
-        self._last_stopped = name
+        if not self._active or self._active[-1].name.rsplit("/", 1)[-1] != name.rsplit("/", 1)[-1]:
+            open_phase = f" (open: {self._active[-1].name!r})" if self._active else ""
+            raise ValueError(f"phase {name!r} was stopped but never started{open_phase}")
+        frame = self._active.pop()
+        if frame.annotation is not None:
+            frame.annotation.__exit__(None, None, None)
+        elapsed = (now - frame.started) * 1000.0
+        self._add(frame.name, elapsed - frame.children_ms)
+        if self._active:
+            self._active[-1].children_ms += elapsed
+        self._last_stopped = frame.name
+
+    def _annotate(self, name: str) -> Any:
+        """A tf.profiler annotation named like the phase, so the trace viewer shows the same phases
+        (only when TensorFlow is already imported; this module never imports it)."""
+        if not self.annotate or "tensorflow" not in sys.modules:
+            return None
+        try:
+            annotation = sys.modules["tensorflow"].profiler.experimental.Trace(name)
+            annotation.__enter__()
+        except Exception:  # an annotation is a convenience: it never breaks the timing
+            return None
+        return annotation
 
     def _add(self, name: str, ms: float, wait_ms: float = 0.0) -> None:
         phases, waits = (self._step.phases_ms, self._step.waits_ms) if self._step is not None else (self._pending_ms, self._pending_waits_ms)
@@ -177,13 +208,22 @@ class PhaseProfiler:
             waits[name] = waits.get(name, 0.0) + wait_ms
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Time the body as phase ``name``."""
+    def phase(self, name: str, sync: bool = False) -> Iterator["PhaseHandle"]:
+        """Time the body as phase ``name``.
+
+        Args:
+            sync: fence after the phase, so it owns its device work (on an asynchronous device a call
+                returns before its work is done). Set ``handle.outputs`` to what the body produced
+                and the fence waits for exactly that; otherwise the fence's default probe is read.
+        """
+        handle = PhaseHandle()
         self.start(name)
         try:
-            yield
+            yield handle
         finally:
             self.stop(name)
+        if sync:
+            self.sync(*(() if handle.outputs is None else (handle.outputs,)))
 
     # -- input and device -----------------------------------------------------------------------
     def timed(self, iterator: Iterable[Any]) -> Iterator[Any]:
@@ -229,11 +269,12 @@ class PhaseProfiler:
         if self.fence is None:
             return 0.0
         owner = self._last_stopped if self._step is not None else None
-        if self._active is not None:
-            raise ValueError(f"sync() inside phase {self._active[0]!r}; call it after the phase")
         start = self.clock()
         self.fence(*depends_on)
-        return self._settle(owner, (self.clock() - start) * 1000.0, self._epoch.fence_idle_ms if self._epoch else 0.0)
+        fence_ms = (self.clock() - start) * 1000.0
+        if self._active:  # inside an outer phase: the fence's time is not the outer phase's own
+            self._active[-1].children_ms += fence_ms
+        return self._settle(owner, fence_ms, self._epoch.fence_idle_ms if self._epoch else 0.0)
 
     def _settle(self, owner: str | None, fence_ms: float, idle_ms: float) -> float:
         """Split a fence's time into the owner's device wait and the fence's own cost; returns the wait."""
@@ -320,7 +361,7 @@ class PhaseProfiler:
         from entry to the end of one fence on exit. Count steps with ``stretch.steps += 1`` and pass
         the last step's token as ``stretch.token`` so the fence waits for it.
         """
-        if self._epoch is None or self._step is not None or self._active is not None:
+        if self._epoch is None or self._step is not None or self._active:
             raise ValueError("unprofiled() must be inside epoch() and outside any step or phase")
         if INPUT in self._pending_ms:
             raise ValueError("unprofiled() must start before the next() of its first step")
@@ -363,8 +404,8 @@ class PhaseProfiler:
             self.sync()
             record.complete = True
         finally:
-            if self._active is not None:  # an exception left a phase open: close it, keep the time
-                self.stop(self._active[0])
+            while self._active:  # an exception left phases open: close them, keep the time
+                self.stop(self._active[-1].name)
             record.wall_ms = (self.clock() - self._epoch_start) * 1000.0
             gc.callbacks.remove(on_gc)
             for name, value in self._pending_ms.items():
@@ -372,6 +413,23 @@ class PhaseProfiler:
             self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
             self._epoch = None
             self.epochs.append(record)
+
+
+@dataclass
+class PhaseHandle:
+    """What ``phase(name, sync=True)`` yields: set ``outputs`` to the phase's result for its fence."""
+
+    outputs: Any = None
+
+
+@dataclass
+class _Frame:
+    """An open phase: its full (nested) name, start, time of nested phases and fences inside it."""
+
+    name: str
+    started: float
+    annotation: Any = None
+    children_ms: float = 0.0
 
 
 @dataclass
@@ -403,6 +461,10 @@ class NullProfiler(PhaseProfiler):
 
     def check_fence(self) -> float | None:
         return None
+
+    @contextmanager
+    def phase(self, name: str, sync: bool = False) -> Iterator[PhaseHandle]:
+        yield PhaseHandle()
 
     @contextmanager
     def step(self, kind: str = FUSED, examples: int = 0) -> Iterator[StepTiming]:

@@ -98,35 +98,29 @@ PART_HEADERS = ["part", "ms/step", "host", "device wait", "share of step compute
 def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
-    sampled = run.epochs[-1].sampled_steps if run.epochs else 0
     pieces: list[tuple[str, Any]] = [
-        ("heading", f"{run.model}: custom-loop phases, steady state ({_epochs_label(run)})"),
-        ("text", f"{run.steps_per_epoch} steps/epoch of batch {run.batch_size}, {sampled} probe steps per epoch "
-                 f"({steady.samples} pooled); {run.data.source} data ({run.data.reason})"),
+        ("heading", f"{run.model}: {_LOOP_KIND.get(run.source, 'loop')} phases, steady state ({_epochs_label(run)})"),
+        ("text", _run_line(run)),
         ("table", (PHASE_HEADERS, phase_rows(steady.phases))),
     ]
+    rate = f"; {steady.examples_per_s:,.0f} examples/s" if steady.examples_per_s > 0 else ""
     facts = [
         f"epoch {_seconds(steady.epoch_mean_ms)} mean, median {_seconds(steady.epoch_median_ms)}, "
         f"IQR {_ms(steady.epoch_iqr_ms)} ms; step median {_ms(steady.step_median_ms)} ms "
-        f"(IQR {_ms(steady.step_iqr_ms)}); {steady.examples_per_s:,.0f} examples/s",
+        f"(IQR {_ms(steady.step_iqr_ms)}){rate}",
     ]
     facts += _measurement_facts(run)
-    for epoch in run.epochs:
-        end_input = epoch.outside_steps_ms.get("input", 0.0)
-        if epoch.wall_ms > 0 and end_input > 0.05 * epoch.wall_ms:
-            facts.append(
-                f"epoch {epoch.index + 1}: the input pipeline took {_seconds(end_input)} to finish and tear down "
-                f"at the epoch's end ({_percent(end_input / epoch.wall_ms)} of the epoch, counted as input)"
-            )
+    facts += [f"WARNING: {warning}" for warning in run.warnings]
     if steady.gc_ms > 0:
         facts.append(f"Python garbage collection paused the loop {_ms(steady.gc_ms)} ms/epoch (inside the phases it hit)")
     if not steady.excludes_first_epoch:
         facts.append("only one epoch: figures include warm-up (tracing, pipeline start); use --epochs 2 or more")
     if steady.noisy:
         facts.append("noisy: the epoch times' IQR exceeds 10 % of their median; rerun on a quieter machine")
-    if run.fit is not None and run.fit.jit_compile:
+    if run.fit is not None and run.fit.jit_compile and run.source != "fit":
         facts.append("Keras fit compiled with XLA (jit_compile, Keras' default on GPUs); the custom loop did not")
-    facts += [f"note: {note}" for note in run.data.notes]
+    if run.data is not None:
+        facts += [f"note: {note}" for note in run.data.notes]
     if run.run_dir:
         facts.append(f"run directory: {run.run_dir} (open with: tensorboard --logdir {run.run_dir})")
     if run.trace_problem:
@@ -145,6 +139,26 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     return pieces
 
 
+_LOOP_KIND = {"benchmark": "custom-loop", "loop": "training-loop", "fit": "Keras fit"}
+
+
+def _run_line(run: ModelRun) -> str:
+    """Steps, batch, sampling and data of one run, as far as they are known."""
+    batch = f" of batch {run.batch_size}" if run.batch_size else ""
+    parts = [f"{run.steps_per_epoch} steps/epoch{batch}"]
+    if run.steady.samples:
+        sampled = run.epochs[-1].sampled_steps if run.epochs else 0
+        parts.append(f"{sampled} sampled steps per epoch ({run.steady.samples} pooled)")
+    if run.custom_phases:
+        parts.append(f"own phases: {', '.join(run.custom_phases)}")
+    text = ", ".join(parts)
+    if run.data is not None:
+        text += f"; {run.data.source} data ({run.data.reason})"
+    elif run.source == "fit":
+        text += "; each batch timed from on_train_batch_begin to on_train_batch_end, fenced (input fetch included)"
+    return text
+
+
 def _measurement_facts(run: ModelRun) -> list[str]:
     """How trustworthy the figures are: profiling cost, execution mode, fence coverage."""
     steady = run.steady
@@ -156,8 +170,11 @@ def _measurement_facts(run: ModelRun) -> list[str]:
             f"unprofiled = {cost.ratio:.3f}× [95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}] ({cost.blocks} blocks, "
             f"{cost.stretches} unprofiled stretches); unprofiled, the epoch would take {_seconds(cost.unprofiled_epoch_ms)}"
         )
-    else:
+    elif run.source == "benchmark":
         facts.append("profiling cost, end to end: not measured (too few steps for unprofiled stretches, or --reference-share 0)")
+    else:
+        facts.append("profiling cost, end to end: not measured (no unprofiled stretches; run_profiled_loop runs them, "
+                     "or time some steps inside profiler.unprofiled())")
     execution = steady.execution
     if execution is not None:
         text = f"execution: {execution.mode} (device wait {_percent(execution.wait_share)} of a sampled step)"
@@ -194,11 +211,13 @@ def render_text(report: Report, markdown: bool = False) -> str:
     fence_text = f"fence {fence.name} ({_ms(fence.cost_median_ms)} ms/call)" if fence else "no fence"
     config = report.config
     steps = "all" if config.steps is None else str(config.steps)
+    run_facts = [f"{config.epochs} epochs", f"steps/epoch {steps}"]
+    run_facts += [f"batch {config.batch_size}"] if config.batch_size else []
+    run_facts += [f"seed {config.seed}"] if config.seed is not None else []
     pieces: list[tuple[str, Any]] = [
         ("heading", "tfprof_m1: where the epoch goes"),
         ("text", f"TensorFlow {env.tensorflow}, Keras {env.keras}, Python {env.python} on {env.platform}; "
-                 f"device {env.device_label} ({env.device_used}), {fence_text}; {config.epochs} epochs, "
-                 f"steps/epoch {steps}, batch {config.batch_size}, seed {config.seed}, {report.created}"),
+                 f"device {env.device_label} ({env.device_used}), {fence_text}; {', '.join(run_facts)}, {report.created}"),
         ("heading", "Headline: mean epoch time"),
         ("table", (HEADLINE_HEADERS, headline_rows(report))),
         ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),
@@ -220,7 +239,8 @@ def legend(report: Report) -> list[str]:
 
 def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
     """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops."""
-    phases = ["forward", "backward", "optimizer", "other"]
+    phases = ["forward", "backward", "optimizer"]
+    phases += [phase for phase in trace.op_ms if phase not in phases and phase != "other"] + ["other"]
     timing = trace.timing_shares or {}
     rows = [
         [phase, _ms(trace.op_ms.get(phase)), _percent(trace.shares.get(phase, 0.0)),

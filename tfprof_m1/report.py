@@ -20,10 +20,14 @@ from typing import Any, Iterator, Union
 
 from tfprof_m1.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
-#: device its parts and ``sync`` mean something else, so it is refused rather than misread.
+#: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
+#: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code).
 OLDEST_READABLE_SCHEMA = 2
+
+#: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
+SOURCES = ("benchmark", "loop", "fit")
 
 
 @dataclass
@@ -247,22 +251,31 @@ class ModelRun:
     """Everything measured for one model."""
 
     model: str
-    dataset: str
-    data: DataInfo
-    batch_size: int
+    batch_size: int | None
     steps_per_epoch: int
-    forward_flops_per_example: int
-    sample_every: int
-    min_samples: int
     epochs: list[EpochReport]
     steady: LoopSummary
     fit: FitReport | None
     headline: Headline
+    #: "benchmark" (the CLI's article models), "loop" (a research loop) or "fit" (ProfileCallback).
+    source: str = "benchmark"
+    #: The article's dataset and data files (benchmark runs only).
+    dataset: str | None = None
+    data: DataInfo | None = None
+    #: Forward FLOPs of one example, counted from the model's layers (article models only).
+    forward_flops_per_example: int | None = None
+    #: Probe sampling (1 step in ``sample_every``, at least ``min_samples`` per epoch), when used.
+    sample_every: int | None = None
+    min_samples: int | None = None
     #: The run's directory (TensorBoard events, trace, report.json), if one was written.
     run_dir: str | None = None
     trace: TraceSummary | None = None
     #: Why there is no trace (--no-trace, profiler busy, collection failed), if there is none.
     trace_problem: str | None = None
+    #: Phases a research loop defined itself, in the order first seen.
+    custom_phases: list[str] = field(default_factory=list)
+    #: Warnings about the run (input pipeline stalls...), one line each.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -316,17 +329,20 @@ class Environment:
 
 @dataclass
 class RunConfig:
+    """What was run. Benchmark runs fill every field from the CLI; research-code reports only the
+    ones that apply (``data`` is "own": the user's pipeline)."""
+
     models: list[str]
     epochs: int
     steps: int | None
-    batch_size: int
+    batch_size: int | None
     data: str
-    data_dir: str | None
-    device: str
-    seed: int
-    fit: bool
-    sample_every: int
-    min_samples: int
+    data_dir: str | None = None
+    device: str = "auto"
+    seed: int | None = None
+    fit: bool = False
+    sample_every: int | None = None
+    min_samples: int | None = None
     #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
     autotune: bool = False
     #: --async-executor: TensorFlow's eager executor made asynchronous (a GPU-style rehearsal on CPU).
@@ -368,6 +384,12 @@ class Report:
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically: a temporary file in the same directory, then a rename."""
         return write_atomic(Path(path), self.to_json() + "\n")
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows a report as its Markdown tables."""
+        from tfprof_m1.render import render_text
+
+        return render_text(self, markdown=True)
 
     def run(self, model: str) -> ModelRun:
         for run in self.runs:

@@ -22,7 +22,7 @@ per epoch, so no step forces a host read of its own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from tfprof_m1.phases import BACKWARD, COMPUTE, EMPTY_CALL, FORWARD, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP, OPTIMIZER, PROBE_VARIANTS, PROFILING
 from tfprof_m1.profiler import NullProfiler, PhaseProfiler
@@ -33,23 +33,40 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class TrainSteps:
-    """The fused and split train steps of one model.
+    """The fused, probe and split train steps of one model.
 
     Args:
-        model: a built Keras model.
-        loss_fn: a Keras loss taking ``(labels, outputs)``, for example
-            ``SparseCategoricalCrossentropy(from_logits=True)``.
-        optimizer: a Keras optimizer; it is built here, before any step is traced.
-        input_signature: the dataset's ``element_spec`` (images, labels); a batch dimension of
+        model: a built Keras model (any outputs: one head or several).
+        loss_fn: any callable ``loss_fn(labels, outputs) -> scalar loss``: a Keras loss such as
+            ``SparseCategoricalCrossentropy(from_logits=True)`` or ``MeanSquaredError()``, or your own
+            function over structures for multi-output models.
+        optimizer: a Keras optimizer; it is built here, before any step is traced. A
+            ``LossScaleOptimizer`` (mixed precision) works: the loss is scaled with
+            ``optimizer.scale_loss`` before the gradients, as Keras' own ``fit`` does, and
+            ``apply_gradients`` unscales them.
+        input_signature: the dataset's ``element_spec`` (inputs, labels); a batch dimension of
             None lets the last, smaller batch run without retracing.
+        jit_compile: compile the steps with XLA (``tf.function(jit_compile=True)``). The probe
+            calls are compiled alike, so the parts stay comparable.
+        clip_gradients: ``fn(gradients) -> gradients`` applied before the optimizer (for example
+            ``lambda g: tf.clip_by_global_norm(g, 1.0)[0]``); its time counts as optimizer.
+        accuracy: track accuracy (argmax of the outputs against integer labels). None: when the
+            labels are integers and the outputs have a class axis; regression and multi-output
+            models track the loss only.
     """
 
-    def __init__(self, model: "keras.Model", loss_fn: Any, optimizer: Any, input_signature: Any | None = None) -> None:
+    def __init__(self, model: "keras.Model", loss_fn: Any, optimizer: Any, input_signature: Any | None = None, *,
+                 jit_compile: bool = False, clip_gradients: Callable[[list], list] | None = None,
+                 accuracy: bool | None = None) -> None:
         import tensorflow as tf
 
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
+        self.jit_compile = jit_compile
+        self.clip_gradients = clip_gradients
+        self.accuracy = accuracy
+        self._accuracy_tracked = False
         self.variables = list(model.trainable_variables)
         optimizer.build(self.variables)
         # float32 totals: every device has kernels for them (exact counts up to 2**24 examples).
@@ -59,13 +76,17 @@ class TrainSteps:
         # Probe calls record their metrics here, so they do the same work and leave the epoch's alone.
         self._probe_totals = [tf.Variable(0.0, dtype=tf.float32, trainable=False) for _ in range(3)]
         signature = None if input_signature is None else list(input_signature)
-        self.fused = tf.function(self._fused, input_signature=signature)
-        self.forward = tf.function(self._forward, input_signature=signature)
-        self.apply = tf.function(self._apply)
+
+        def compiled(fn: Callable, with_signature: bool = True) -> Any:
+            return tf.function(fn, input_signature=signature if with_signature else None, jit_compile=jit_compile or None)
+
+        self.fused = compiled(self._fused)
+        self.forward = compiled(self._forward_scaled)
+        self.apply = compiled(self._apply, with_signature=False)
         self.probes = {
-            EMPTY_CALL: tf.function(self._empty_call, input_signature=signature),
-            FORWARD_ONLY: tf.function(self._forward_only, input_signature=signature),
-            FORWARD_BACKWARD: tf.function(self._forward_backward, input_signature=signature),
+            EMPTY_CALL: compiled(self._empty_call),
+            FORWARD_ONLY: compiled(self._forward_only),
+            FORWARD_BACKWARD: compiled(self._forward_backward),
             FULL_STEP: self.fused,
         }
 
@@ -75,21 +96,36 @@ class TrainSteps:
 
         return tf.reshape(tf.convert_to_tensor(self.variables[-1]), [-1])[:1]
 
-    def _record(self, labels: "tf.Tensor", logits: "tf.Tensor", loss: "tf.Tensor", totals: list | None = None) -> None:
+    def _tracks_accuracy(self, labels: Any, outputs: Any) -> bool:
+        """Decided while tracing, from static dtypes and shapes."""
+        if self.accuracy is not None:
+            return self.accuracy
+        return (not isinstance(labels, (list, tuple, dict)) and not isinstance(outputs, (list, tuple, dict))
+                and labels.dtype.is_integer and outputs.shape.rank is not None and outputs.shape.rank >= 2
+                and (outputs.shape[-1] or 0) > 1)
+
+    def _record(self, labels: Any, outputs: Any, loss: "tf.Tensor", totals: list | None = None) -> None:
         import tensorflow as tf
 
         loss_sum, correct, seen = totals or (self._loss_sum, self._correct, self._seen)
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        predicted = tf.argmax(logits, axis=-1, output_type=labels.dtype)
+        count = tf.cast(tf.shape(tf.nest.flatten(labels)[0])[0], tf.float32)
         loss_sum.assign_add(tf.cast(loss, tf.float32) * count)
-        correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
+        self._accuracy_tracked = self._tracks_accuracy(labels, outputs)  # static: set while tracing
+        if self._accuracy_tracked:
+            predicted = tf.argmax(outputs, axis=-1, output_type=labels.dtype)
+            correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
         seen.assign_add(count)
 
-    def _forward(self, images: "tf.Tensor", labels: "tf.Tensor", totals: list | None = None) -> "tf.Tensor":
-        logits = self.model(images, training=True)
-        loss = self.loss_fn(labels, logits)
-        self._record(labels, logits, loss, totals)
-        return loss
+    def _forward(self, images: Any, labels: Any, totals: list | None = None) -> "tf.Tensor":
+        """The forward pass and loss, metrics recorded; returns the loss the gradients are taken of
+        (scaled by a LossScaleOptimizer's current scale, as Keras' own train step does)."""
+        outputs = self.model(images, training=True)
+        loss = self.loss_fn(labels, outputs)
+        self._record(labels, outputs, loss, totals)
+        return self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+
+    def _forward_scaled(self, images: Any, labels: Any) -> "tf.Tensor":
+        return self._forward(images, labels)
 
     def _empty_call(self, images: "tf.Tensor", labels: "tf.Tensor") -> "tf.Tensor":
         import tensorflow as tf
@@ -113,6 +149,8 @@ class TrainSteps:
         return tf.reshape(tf.add_n([tf.reshape(gradient, [-1])[0] for gradient in gradients if gradient is not None]), [1])
 
     def _apply(self, gradients: list) -> "tf.Tensor":
+        if self.clip_gradients is not None:
+            gradients = list(self.clip_gradients(list(gradients)))
         self.optimizer.apply_gradients(zip(gradients, self.variables))
         return self._token()
 
@@ -188,4 +226,5 @@ class TrainSteps:
         seen = float(self._seen.numpy())
         if seen == 0:
             return None, None
-        return float(self._loss_sum.numpy()) / seen, float(self._correct.numpy()) / seen
+        accuracy = float(self._correct.numpy()) / seen if self._accuracy_tracked else None
+        return float(self._loss_sum.numpy()) / seen, accuracy

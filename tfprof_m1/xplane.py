@@ -21,7 +21,7 @@ import re
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from tfprof_m1.errors import UserError
 from tfprof_m1.report import OpTime, TraceSummary
@@ -53,9 +53,11 @@ def xplane_pb2() -> Any:
 
 
 def find_xplane_files(run_dir: str | Path) -> list[Path]:
-    """``*.xplane.pb`` under ``run_dir/plugins/profile/*/`` (or under run_dir itself)."""
+    """``*.xplane.pb`` under ``run_dir/plugins/profile/*/`` and every repeating window's
+    ``run_dir/cycle_N/plugins/profile/*/`` (or, failing both, anywhere under run_dir)."""
     root = Path(run_dir)
-    return sorted(root.glob("plugins/profile/*/*.xplane.pb")) or sorted(root.rglob("*.xplane.pb"))
+    found = sorted(root.glob("plugins/profile/*/*.xplane.pb")) + sorted(root.glob("cycle_*/plugins/profile/*/*.xplane.pb"))
+    return found or sorted(root.rglob("*.xplane.pb"))
 
 
 def read_xspace(path: str | Path) -> Any:
@@ -69,17 +71,40 @@ def read_xspace(path: str | Path) -> Any:
     return space
 
 
-def classify_op(name: str, optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -> str:
-    """The phase of a TensorFlow op from its ``scope/…/op:Type`` name."""
+#: Scopes that wrap a whole function call (``fit`` runs its step inside ``StatefulPartitionedCall``):
+#: they say nothing about the phase, so they are looked through.
+WRAPPER_SCOPE = re.compile(r"^(StatefulPartitionedCall|PartitionedCall|__inference_.*|cond|while|Func/.*)(_\d+)?$")
+#: Events that run an XLA-compiled executable: its ops carry no TensorFlow name scopes.
+XLA_EVENT = re.compile(r"(Cpu|Gpu)Executable::Execute|:(XlaLaunch|_XlaRun)$")
+XLA_PHASE = "xla"
+
+
+def _scope_name(scope: str) -> str:
+    # Keras numbers the names of later objects in one process: adam, adam_1, adam_2, ...
+    return re.sub(r"_\d+$", "", scope.lower())
+
+
+def classify_op(name: str, optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES, scope_phases: Mapping[str, str] | None = None) -> str:
+    """The phase of a TensorFlow op from its ``scope/…/op:Type`` name.
+
+    Scopes are searched anywhere in the path, so ``StatefulPartitionedCall/adam/…`` (how ``fit``
+    names its ops) is optimizer. ``scope_phases`` maps a loop's own scopes to phases (for example
+    ``{"generator": "generator"}``) and wins over the built-in rules, outermost scope first.
+    """
     path = name.split(":", 1)[0]
-    scopes = path.split("/")
-    if any(scope in BACKWARD_SCOPES for scope in scopes[:-1]):
+    scopes = path.split("/")[:-1]
+    if scope_phases:
+        for scope in scopes:
+            phase = scope_phases.get(scope) or scope_phases.get(_scope_name(scope))
+            if phase:
+                return phase
+    if any(scope in BACKWARD_SCOPES for scope in scopes):
         return "backward"
-    if len(scopes) == 1:
-        return "other"
-    # Keras numbers the names of later optimizers in one process: adam, adam_1, adam_2, ...
-    if re.sub(r"_\d+$", "", scopes[0].lower()) in set(optimizer_scopes):
+    optimizers = set(optimizer_scopes)
+    if any(_scope_name(scope) in optimizers for scope in scopes):
         return "optimizer"
+    if not [scope for scope in scopes if not WRAPPER_SCOPE.match(scope)]:
+        return "other"
     return "forward"
 
 
@@ -151,60 +176,83 @@ def device_busy_ms(spaces: Sequence[Any], optimizer_scopes: Iterable[str] = OPTI
     return {phase: _union_ps(spans) / 1e9 for phase, spans in intervals.items()}
 
 
-def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES) -> TraceSummary:
-    """Attribute the op time inside the traced steps of ``spaces`` to phases."""
-    steps: list[tuple[int, int, int]] = []  # (step_num, start, end)
+def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES,
+            scope_phases: Mapping[str, str] | None = None) -> TraceSummary:
+    """Attribute the op time inside the traced steps of ``spaces`` to phases.
+
+    Args:
+        scope_phases: a loop's own name scopes mapped to phases (see :func:`classify_op`).
+    """
+
+    def classify(op_name: str) -> str:
+        return classify_op(op_name, optimizer_scopes, scope_phases)
+
+    # Each file (profiler session) has its own time base: events are matched to the step markers
+    # of their own file only.
+    steps: list[tuple[int, int, int, int]] = []  # (file, step_num, start, end)
     host_lines, device_planes = [], []
-    for space in spaces:
+    for number, space in enumerate(spaces):
         for plane in space.planes:
             if plane.name.startswith("/device:"):
-                device_planes.append(plane)
+                device_planes.append((number, plane))
                 continue
             for line in plane.lines:
-                host_lines.append((plane, line))
+                host_lines.append((number, plane, line))
                 for name, start, duration, event in _events(plane, line):
                     if name != STEP_MARKER:
                         continue
                     stats = _stats(plane, event)
                     if "step_num" in stats:
-                        steps.append((int(stats["step_num"] or 0), start, start + duration))
-    steps.sort(key=lambda s: s[1])
+                        steps.append((number, int(stats["step_num"] or 0), start, start + duration))
+    steps.sort(key=lambda s: (s[1], s[2]))
+    spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for number, _, begin, end in steps:
+        spans[number].append((begin, end))
 
-    def in_step(start: int) -> bool:
-        return any(begin <= start < end for _, begin, end in steps)
+    def in_step(number: int, start: int) -> bool:
+        return any(begin <= start < end for begin, end in spans.get(number, ()))
 
     op_time: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     input_pipeline_ps = 0
-    waits: list[tuple[int, int]] = []
+    waits: dict[int, list[tuple[int, int]]] = defaultdict(list)
     host_ops: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    for plane, line in host_lines:
+    xla_runs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    compiled_functions: set[str] = set()
+    for number, plane, line in host_lines:
         is_data = line.name.startswith("tf_data")
         is_compute = line.name.startswith("tf_Compute") or line.name.startswith("tf_inter_op")
         for name, start, duration, _ in _events(plane, line):
-            if not in_step(start):
+            if not in_step(number, start):
                 continue
+            if XLA_EVENT.search(name):
+                xla_runs[number].append((start, start + duration))
+            elif line.name == "python" and name.startswith("__inference_") and _is_op_event(name):
+                compiled_functions.add(name.split(":", 1)[0])
             if line.name == "python" and name.endswith("IteratorGetNext"):
-                waits.append((start, start + duration))
+                waits[number].append((start, start + duration))
             elif is_data and _is_op_event(name):
                 input_pipeline_ps += duration
             elif is_compute and _is_op_event(name):
-                cell = op_time[classify_op(name, optimizer_scopes)][name]
+                cell = op_time[classify(name)][name]
                 cell[0] += duration / 1e9
                 cell[1] += 1
                 host_ops[name][0] += duration / 1e9
                 host_ops[name][1] += 1
     device_op_names: set[str] = set()
-    for plane in device_planes:
+    for number, plane in device_planes:
         for line in plane.lines:
             for name, start, duration, event in _events(plane, line):
-                if not in_step(start):
+                if not in_step(number, start):
                     continue
                 op_name = str(_stats(plane, event).get("tf_op") or name)
                 device_op_names.add(op_name)
-                cell = op_time[classify_op(op_name, optimizer_scopes)][op_name]
+                cell = op_time[classify(op_name)][op_name]
                 cell[0] += duration / 1e9
                 cell[1] += 1
 
+    xla_ms = sum(_union_ps(runs) for runs in xla_runs.values()) / 1e9
+    if xla_ms > 0 and not device_planes:  # on a device plane XLA kernels are already counted as ops
+        op_time[XLA_PHASE]["XLA executable runs"] = [xla_ms, sum(len(runs) for runs in xla_runs.values())]
     phase_ms = {phase: sum(total for total, _ in ops.values()) for phase, ops in op_time.items()}
     total = sum(phase_ms.values())
     top = {
@@ -215,33 +263,38 @@ def analyze(spaces: Sequence[Any], device_kind: str = "cpu", optimizer_scopes: I
     host_only: list[OpTime] = []
     if device_planes:
         host_only = [
-            OpTime(name, classify_op(name, optimizer_scopes), round(value[0], 4), int(value[1]))
+            OpTime(name, classify(name), round(value[0], 4), int(value[1]))
             for name, value in sorted(host_ops.items(), key=lambda item: -item[1][0])
-            if name not in device_op_names and classify_op(name, optimizer_scopes) != "other"
+            if name not in device_op_names and classify(name) != "other"
         ][:10]
     elif device_kind == "gpu":
         notes.append("the trace has no device plane: this GPU recorded no device activity (tensorflow-metal records "
                      "none); device time is not in the trace, use the timing-based breakdown")
+    if xla_runs:
+        functions = ", ".join(sorted(compiled_functions)) or "compiled functions"
+        notes.append(f"XLA-compiled steps ({functions}): {xla_ms:.1f} ms ran as XLA executables, whose ops carry no "
+                     "TensorFlow name scopes, so forward/backward/optimizer cannot be read from this trace (that time is "
+                     f"'{XLA_PHASE}' here); the timing-based parts (probe steps) still divide the step")
     if not steps:
         notes.append("no step markers in the trace: steps must be wrapped in tf.profiler.experimental.Trace('train', step_num=...)")
-    markers = [(end - start) / 1e9 for _, start, end in steps]
+    markers = [(end - start) / 1e9 for _, _, start, end in steps]
     return TraceSummary(
         files=[],
-        traced_steps=[number for number, _, _ in steps],
+        traced_steps=[step for _, step, _, _ in steps],
         step_markers=len(steps),
         step_ms_mean=sum(markers) / len(markers) if markers else None,
         op_ms={phase: round(value, 4) for phase, value in sorted(phase_ms.items())},
         shares={phase: value / total for phase, value in sorted(phase_ms.items())} if total > 0 else {},
         input_pipeline_ms=input_pipeline_ps / 1e9,
-        input_wait_ms=sum(end - start for start, end in _outermost(waits)) / 1e9,
+        input_wait_ms=sum(end - start for spans_ in waits.values() for start, end in _outermost(spans_)) / 1e9,
         top_ops=top,
-        device_planes=[plane.name for plane in device_planes],
+        device_planes=list(dict.fromkeys(plane.name for _, plane in device_planes)),
         host_ops_on_gpu_run=host_only,
         notes=notes,
     )
 
 
-def analyze_run_dir(run_dir: str | Path, device_kind: str = "cpu") -> TraceSummary:
+def analyze_run_dir(run_dir: str | Path, device_kind: str = "cpu", scope_phases: Mapping[str, str] | None = None) -> TraceSummary:
     """Analyze every xplane file of a run directory.
 
     Raises:
@@ -250,6 +303,6 @@ def analyze_run_dir(run_dir: str | Path, device_kind: str = "cpu") -> TraceSumma
     files = find_xplane_files(run_dir)
     if not files:
         raise UserError(f"{run_dir}: no tf.profiler trace (plugins/profile/*/*.xplane.pb); run without --no-trace")
-    summary = analyze([read_xspace(path) for path in files], device_kind)
+    summary = analyze([read_xspace(path) for path in files], device_kind, scope_phases=scope_phases)
     summary.files = [str(path) for path in files]
     return summary
