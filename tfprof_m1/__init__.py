@@ -35,6 +35,7 @@ _EXPORTS = {
     "run_profiled_loop": "tfprof_m1.loop",
     "EpochTimer": "tfprof_m1.fit",
     "ProfileCallback": "tfprof_m1.fit",
+    "run_fit": "tfprof_m1.fit",
     "TraceWindow": "tfprof_m1.trace",
     "StepRange": "tfprof_m1.trace",
     "PhaseScalarWriter": "tfprof_m1.tensorboard_writer",

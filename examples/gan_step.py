@@ -1,0 +1,124 @@
+"""Profile a step TrainSteps cannot express: a GAN with two models, two optimizers and gradient
+clipping, with phases of your own (nested, each owning its device time).
+
+    python examples/gan_step.py                       # 3 epochs of 200 steps
+    python examples/gan_step.py --steps 20 --json gan.json
+
+Most steps run fused (one tf.function: the true throughput); every ``--split-every``-th step runs
+split into the phases below, each fenced. The split steps' proportions divide the fused steps'
+compute, exactly as the built-in loop does with forward/backward/optimizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfprof_m1 import PhaseProfiler, StepRange, TraceWindow, build_report, detect_fence_kind, make_fence, render_text
+
+NOISE = 32
+
+
+class Gan:
+    def __init__(self) -> None:
+        keras.utils.set_random_seed(0)
+        self.generator = keras.Sequential([keras.Input((NOISE,)), keras.layers.Dense(128, activation="relu"),
+                                           keras.layers.Dense(784, activation="tanh")], name="generator")
+        self.discriminator = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
+                                               keras.layers.Dense(1)], name="discriminator")
+        self.g_optimizer, self.d_optimizer = keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4)
+        self.loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.fused = tf.function(self._fused)
+        self.d_forward, self.g_forward = tf.function(self._d_forward), tf.function(self._g_forward)
+        self.d_apply, self.g_apply = tf.function(self._d_apply), tf.function(self._g_apply)
+        self.clip = tf.function(lambda grads: tf.clip_by_global_norm(grads, 1.0)[0])
+
+    def _d_forward(self, real, noise):
+        real_logits = self.discriminator(real, training=True)
+        fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+        return self.loss(tf.ones_like(real_logits), real_logits) + self.loss(tf.zeros_like(fake_logits), fake_logits)
+
+    def _g_forward(self, noise):
+        fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
+        return self.loss(tf.ones_like(fake_logits), fake_logits)
+
+    def _d_apply(self, grads):
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+
+    def _g_apply(self, grads):
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+    def _fused(self, real, noise):
+        with tf.GradientTape() as tape:
+            d_loss = self._d_forward(real, noise)
+        self._d_apply(tf.clip_by_global_norm(tape.gradient(d_loss, self.discriminator.trainable_variables), 1.0)[0])
+        with tf.GradientTape() as tape:
+            g_loss = self._g_forward(noise)
+        self._g_apply(tape.gradient(g_loss, self.generator.trainable_variables))
+        return g_loss
+
+    def split(self, real, noise, profiler: PhaseProfiler):
+        """The same step in parts; ``sync=True`` fences after each, so each owns its device work."""
+        with profiler.phase("discriminator"):
+            with profiler.phase("forward", sync=True) as part:
+                with tf.GradientTape() as tape:
+                    part.outputs = d_loss = self.d_forward(real, noise)
+            with profiler.phase("backward", sync=True) as part:
+                part.outputs = grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+            with profiler.phase("clip", sync=True) as part:
+                part.outputs = grads = self.clip(grads)
+            with profiler.phase("optimizer", sync=True):
+                self.d_apply(grads)
+        with profiler.phase("generator"):
+            with profiler.phase("forward", sync=True) as part:
+                with tf.GradientTape() as tape:
+                    part.outputs = g_loss = self.g_forward(noise)
+            with profiler.phase("backward", sync=True) as part:
+                part.outputs = grads = tape.gradient(g_loss, self.generator.trainable_variables)
+            with profiler.phase("optimizer", sync=True):
+                self.g_apply(grads)
+        return g_loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--split-every", type=int, default=10)
+    parser.add_argument("--logdir", help="trace 10 steps of the second epoch into this TensorBoard logdir")
+    parser.add_argument("--json", help="also save the report here")
+    args = parser.parse_args()
+
+    gan = Gan()
+    images = np.random.default_rng(0).uniform(-1, 1, size=(args.steps * 64, 784)).astype("float32")
+    real = tf.data.Dataset.from_tensor_slices(images).batch(64).prefetch(2)
+    profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1]))
+    window = TraceWindow(args.logdir, StepRange(args.steps + 5, args.steps + 15), profiler) if args.logdir else None
+    global_step = 0
+    for _ in range(args.epochs):
+        with profiler.epoch():
+            for index, batch in enumerate(profiler.timed(real)):
+                noise = tf.random.normal([64, NOISE])
+                kind = "split" if index % args.split_every == args.split_every // 2 else "fused"
+                # the trace marks the whole step (XProf needs the input next() inside: here it came before)
+                marker = window.step(global_step) if window else contextlib.nullcontext()
+                with marker, profiler.step(kind=kind, examples=64):
+                    if kind == "split":
+                        gan.split(batch, noise, profiler)
+                    else:
+                        profiler.call("compute", gan.fused, batch, noise)  # fenced: owns its device work
+                global_step += 1
+    if window:
+        window.close()
+    report = build_report(profiler, model="gan", trace=window)
+    print(render_text(report))
+    if args.json:
+        print(f"saved {report.save(args.json)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Docs you can paste: every Python block in README.md and docs/ runs as written, unless the line
+before it marks it ``<!-- fragment: why -->``; docs import from the package only; every public name
+has its section in docs/api.md."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+FENCE = re.compile(r"^```(\w*)\s*$")
+FRAGMENT = re.compile(r"^<!-- fragment: .+ -->$")
+
+
+def python_blocks() -> list[tuple[str, int, str, bool]]:
+    """(file, line, code, runnable) of every ```python block."""
+    blocks = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        index = 0
+        while index < len(lines):
+            opening = FENCE.match(lines[index])
+            if opening and opening.group(1):
+                end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
+                if opening.group(1) == "python":
+                    before = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
+                    code = "\n".join(lines[index + 1:end]) + "\n"
+                    blocks.append((str(path.relative_to(REPO)), index + 1, code, not FRAGMENT.match(before)))
+                index = end
+            index += 1
+    return blocks
+
+
+BLOCKS = python_blocks()
+RUNNABLE = [(name, line, code) for name, line, code, runnable in BLOCKS if runnable]
+
+
+def test_docs_have_runnable_blocks_and_fragments_say_why():
+    assert len(RUNNABLE) >= 8
+    for name, line, code, _ in BLOCKS:
+        assert "from tfprof_m1." not in code, f"{name}:{line}: import from the package (from tfprof_m1 import ...)"
+
+
+PAGES = sorted({name for name, _, _ in RUNNABLE})
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_doc_blocks_run_as_written(page, tmp_path):
+    """A page's blocks run in order in one directory, as a reader pastes them (a later block may read
+    a file an earlier one wrote)."""
+    for name, line, code in RUNNABLE:
+        if name != page:
+            continue
+        script = tmp_path / f"block_{line}.py"
+        script.write_text(code, encoding="utf-8")
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, f"{name}:{line} failed:\n{result.stderr[-3000:]}"
+
+
+def test_every_public_name_has_a_section_in_the_api_page():
+    import tfprof_m1
+
+    text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^### `(\w+)`", text, flags=re.M))
+    exported = set(tfprof_m1.__all__) - {"__version__"}
+    assert exported - documented == set(), "exported but not in docs/api.md"
+    assert documented - exported == set(), "in docs/api.md but not exported"
