@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfprof_m1 import PhaseProfiler, StepRange, TraceWindow, build_report, detect_fence_kind, make_fence, render_text
+from tfprof_m1 import PhaseProfiler, Sampling, StepRange, TraceWindow, build_report, detect_fence_kind, make_fence, render_text
 
 NOISE = 32
 
@@ -98,22 +98,33 @@ def main() -> None:
     real = tf.data.Dataset.from_tensor_slices(images).batch(64).prefetch(2)
     profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1]))
     window = TraceWindow(args.logdir, StepRange(args.steps + 5, args.steps + 15), profiler) if args.logdir else None
+    # The library's plan: 1 step in --split-every is split ("probe" in the plan), 10 % run unprofiled
+    # in short stretches (the reference for what profiling costs), the rest fused.
+    plan = Sampling(every=args.split_every, min_samples=5).plan(args.steps)
     global_step = 0
-    for _ in range(args.epochs):
-        with profiler.epoch():
-            for index, batch in enumerate(profiler.timed(real)):
-                noise = tf.random.normal([64, NOISE])
-                kind = "split" if index % args.split_every == args.split_every // 2 else "fused"
-                # the trace marks the whole step (XProf needs the input next() inside: here it came before)
-                marker = window.step(global_step) if window else contextlib.nullcontext()
-                with marker, profiler.step(kind=kind, examples=64):
-                    if kind == "split":
-                        gan.split(batch, noise, profiler)
-                    else:
-                        profiler.call("compute", gan.fused, batch, noise)  # fenced: owns its device work
-                global_step += 1
-    if window:
-        window.close()
+    with window or contextlib.nullcontext():
+        for _ in range(args.epochs):
+            with profiler.epoch():
+                batches = profiler.timed(real)  # next() is timed as "input"
+                index = 0
+                while index < len(plan):
+                    if plan[index] == "unprofiled":
+                        with profiler.unprofiled() as stretch:  # nothing inside is timed
+                            while index < len(plan) and plan[index] == "unprofiled":
+                                stretch.token = gan.fused(next(batches), tf.random.normal([64, NOISE]))
+                                stretch.steps, stretch.examples, index, global_step = stretch.steps + 1, stretch.examples + 64, index + 1, global_step + 1
+                        continue
+                    # the trace marks the whole step, its next() included, as XProf needs
+                    with window.step(global_step) if window else contextlib.nullcontext():
+                        batch, noise = next(batches), tf.random.normal([64, NOISE])
+                        kind = "split" if plan[index] == "probe" else "fused"
+                        with profiler.step(kind=kind, examples=64):
+                            if kind == "split":
+                                gan.split(batch, noise, profiler)
+                            else:
+                                profiler.call("compute", gan.fused, batch, noise)  # fenced: owns its device work
+                    index, global_step = index + 1, global_step + 1
+                next(batches, None)  # the final next() ends the iterator (its teardown is input time too)
     report = build_report(profiler, model="gan", trace=window)
     print(render_text(report))
     if args.json:

@@ -15,13 +15,28 @@ def _run(name: str, *args: str) -> str:
     return result.stdout
 
 
-def test_own_loop_example():
-    out = _run("own_loop.py", "--steps", "10", "--epochs", "2")
-    assert "fence: host_read" in out
-    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
-    assert len(lines) == 2
-    for phase in ("input", "forward", "backward", "optimizer", "sync", "other"):
-        assert phase in lines[1]
+def test_own_loop_example_prints_and_saves_the_report(tmp_path):
+    out = _run("own_loop.py", "--steps", "20", "--epochs", "2", "--json", str(tmp_path / "gru.json"))
+    assert "gru: training-loop phases" in out and "fence host_read" in out
+    for phase in ("input", "call", "forward", "backward", "optimizer", "sync", "profiling", "other"):
+        assert f"\n{phase} " in out, phase
+    from tfprof_m1 import load_report
+
+    assert load_report(tmp_path / "gru.json").run("gru").steady.samples > 0
+
+
+def test_gan_example_attributes_its_own_phases_and_measures_its_cost(tmp_path):
+    out = _run("gan_step.py", "--steps", "40", "--epochs", "2", "--split-every", "5", "--logdir", str(tmp_path / "log"))
+    for phase in ("discriminator/clip", "generator/backward", "unprofiled", "trace", "other"):
+        assert f"\n{phase} " in out, phase
+    assert "profiling cost, end to end: " in out and "not measured" not in out
+    assert "traced steps 45–54" in out
+
+
+def test_fit_profile_example_writes_a_report(tmp_path):
+    out = _run("fit_profile.py", "--steps", "15", "--epochs", "2", "--logdir", str(tmp_path / "fit"))
+    assert "residual_cnn: Keras fit phases" in out and "\ncompute " in out
+    assert (tmp_path / "fit" / "report.json").is_file()
 
 
 def test_manual_phases_example():

@@ -207,3 +207,19 @@ def test_gpu_check_script_sets_device_busy_time_beside_the_parts():
     assert rows[1].endswith("| 0.008 ms (53.3%) |")
     assert gpu_check.markdown_rows(report, {})[2].endswith("| no device plane |")
     assert "not measured" in gpu_check.cost_line(report)
+
+
+def test_trace_command_gives_json_and_maps_scopes(tmp_path):
+    import json
+
+    profile = tmp_path / "plugins" / "profile" / "2026_11_28"
+    profile.mkdir(parents=True)
+    (profile / "gpuhost.xplane.pb").write_bytes(_gpu_space().SerializeToString())
+    plain = run_cli("trace", str(tmp_path), "--format", "json")
+    assert plain.returncode == 0, plain.stderr
+    data = json.loads(plain.stdout)
+    assert data["traced_steps"] and set(data["op_ms"]) >= {"forward", "backward"}
+    mapped = json.loads(run_cli("trace", str(tmp_path), "--format", "json", "--scope", "model=mine").stdout)
+    assert "mine" in mapped["op_ms"] and "forward" not in mapped["op_ms"]
+    bad = run_cli("trace", str(tmp_path), "--scope", "model")
+    assert bad.returncode == 2 and "--scope 'model': expected SCOPE=PHASE" in bad.stderr and "Traceback" not in bad.stderr

@@ -131,7 +131,6 @@ def trace_timing(breakdowns: Sequence[EpochBreakdown], traced_steps: Sequence[in
 def attach_trace(run: ModelRun, window: Any, breakdowns: Sequence[EpochBreakdown], device_kind: str, progress: Progress) -> None:
     """Put a TraceWindow's analysis (and the timing figures of the same steps) into the run."""
     if window is None:
-        run.trace_problem = run.trace_problem or "not traced"
         return
     if window.problem or not window.files:
         run.trace_problem = window.problem or "the profiler wrote no trace"
@@ -280,10 +279,11 @@ def describe_method(runs: Sequence[ModelRun], fence_name: str | None, device_kin
     return method
 
 
-def fence_info(epochs: Sequence[EpochTiming], fence: Any) -> FenceInfo | None:
+def fence_info(epochs: Sequence[EpochTiming]) -> FenceInfo | None:
     """The fence's own cost as the profiler measured it before every epoch."""
-    idle = sorted(epoch.fence_idle_ms for epoch in epochs)
-    if fence is None or not idle:
+    fenced = [epoch for epoch in epochs if epoch.fence is not None]
+    idle = sorted(epoch.fence_idle_ms for epoch in fenced)
+    if not idle:
         return None
     from tfprof_m1.stats import summarize
 
@@ -291,7 +291,7 @@ def fence_info(epochs: Sequence[EpochTiming], fence: Any) -> FenceInfo | None:
     assert spread is not None
     from tfprof_m1.profiler import IDLE_FENCE_CALLS
 
-    return FenceInfo(getattr(fence, "name", type(fence).__name__), spread.median, spread.iqr, IDLE_FENCE_CALLS * len(idle))
+    return FenceInfo(str(fenced[0].fence), spread.median, spread.iqr, IDLE_FENCE_CALLS * len(idle))
 
 
 def _unprofiled_share(epochs: Sequence[EpochTiming]) -> float:
@@ -328,9 +328,8 @@ def build_report(
     run_options.setdefault("executor_async", environment.executor_async)
     run = model_run(timings, model=model, **run_options)
     epochs, _, _ = epoch_timings(timings)
-    fence = timings.fence if isinstance(timings, PhaseProfiler) else None
     if environment.fence is None:
-        environment.fence = fence_info(epochs, fence)
+        environment.fence = fence_info(epochs)
     config = RunConfig(
         models=[model],
         epochs=len(run.epochs),

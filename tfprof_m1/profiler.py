@@ -102,6 +102,8 @@ class EpochTiming:
     stretches: list[StretchTiming] = field(default_factory=list)
     #: One fence call on the idle device, median of calls before the epoch (ms); 0 without a fence.
     fence_idle_ms: float = 0.0
+    #: The fence's name (``host_read``, ``sync_devices``...); None without a fence.
+    fence: str | None = None
 
     @property
     def examples(self) -> int:
@@ -386,6 +388,7 @@ class PhaseProfiler:
         if self.fence is not None:
             self.fence()  # work queued before the epoch is not the epoch's
             record.fence_idle_ms = _idle_ms(self.fence, self.clock)
+            record.fence = getattr(self.fence, "name", type(self.fence).__name__)
         gc_started: list[float] = []
 
         def on_gc(phase: str, info: dict) -> None:
