@@ -70,3 +70,18 @@ def test_every_public_name_has_a_section_in_the_api_page():
     exported = set(tfprof_m1.__all__) - {"__version__"}
     assert exported - documented == set(), "exported but not in docs/api.md"
     assert documented - exported == set(), "in docs/api.md but not exported"
+
+
+def test_no_exported_name_is_shadowed_by_a_submodule():
+    """``from tfprof_m1 import X`` must give the function even after ``tfprof_m1.X`` the module was imported."""
+    import importlib
+    import pkgutil
+    import types
+
+    import tfprof_m1
+
+    for module in pkgutil.iter_modules(tfprof_m1.__path__):
+        if module.name != "__main__":
+            importlib.import_module(f"tfprof_m1.{module.name}")
+    shadowed = [name for name in tfprof_m1.__all__ if isinstance(getattr(tfprof_m1, name), types.ModuleType)]
+    assert shadowed == []

@@ -17,7 +17,7 @@ from tfprof_m1 import (
     Sampling,
     TrainSteps,
     build_report,
-    compare,
+    compare_reports,
     load_report,
     make_fence,
     detect_fence_kind,
@@ -82,7 +82,7 @@ def test_compare_and_plot_take_reports_in_memory(gru_report, tmp_path):
     for epoch in slower.runs[0].epochs:
         epoch.wall_ms *= 2
         epoch.step_ms = {phase: [value * 2 for value in values] for phase, values in epoch.step_ms.items()}
-    (comparison,) = compare([gru_report, slower])
+    (comparison,) = compare_reports([gru_report, slower])
     assert comparison.model == "gru"
     (difference,) = comparison.differences
     assert difference.epoch_ratio == pytest.approx(2.0, rel=1e-6)

@@ -43,7 +43,7 @@ _EXPORTS = {
     "build_report": "tfprof_m1.assemble",
     "model_run": "tfprof_m1.assemble",
     "render_text": "tfprof_m1.render",
-    "compare": "tfprof_m1.compare",
+    "compare_reports": "tfprof_m1.compare",
     "render_comparison": "tfprof_m1.compare_render",
     "plot_reports": "tfprof_m1.plot",
     "TraceSchedule": "tfprof_m1.trace",

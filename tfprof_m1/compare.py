@@ -252,3 +252,7 @@ def compare(paths: Sequence[ReportSource]) -> list[ModelComparison]:
     if not common:
         raise UserError("the reports have no model in common; run the same model on each machine")
     return [compare_model(model, [f for f in figures[model] if f is not None]) for model in common]
+
+
+#: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.compare`` is this module.
+compare_reports = compare
