@@ -186,3 +186,23 @@ def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tm
     assert run.trace.shares["backward"] > 0 and run.trace.shares["forward"] > 0
     for epoch in run.epochs:
         assert sum(phase.total_ms for phase in epoch.phases) == pytest.approx(epoch.wall_ms)
+
+
+def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_path):
+    from tfprof_m1.fit import ProfileCallback
+
+    class Boom(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise RuntimeError("boom")
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(1, 10))
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(tf.zeros([64, 4]), tf.zeros([64, 2]), batch_size=8, epochs=1, verbose=0, callbacks=[callback, Boom()])
+    assert callback.window.running  # Keras skipped on_train_end
+    callback.close()
+    assert not callback.window.running and callback.window.traced_steps == [1, 2, 3]  # ours ended batch 3 before Boom raised
+    tf.profiler.experimental.start(str(tmp_path / "next"))  # the session was stopped: a new one starts
+    tf.profiler.experimental.stop()

@@ -124,6 +124,8 @@ class ProfileCallback(EpochTimer):
         self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._open or (self.window is not None and self.window.running):
+            self.close()  # a fit that raised never called on_train_end: end what it left open
         super().on_train_begin(logs)
         if self.use_fence and self.profiler.fence is None:
             from tfprof_m1.fence import detect_fence_kind, make_fence
@@ -165,12 +167,22 @@ class ProfileCallback(EpochTimer):
         super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self._exit_to(0)
-        if self.window is not None:
-            self.window.close()
-        super().on_train_end(logs)
+        self.close()
         if self.logdir is not None and self.profiler.epochs:
             self.write(self.logdir)
+
+    def close(self) -> None:
+        """End what the hooks opened: the open step and epoch, the trace session, the garbage freeze.
+
+        Keras does not call ``on_train_end`` when ``fit`` raises; call this then (or fit again with
+        the same callback, which calls it first). Safe to call more than once.
+        """
+        try:
+            self._exit_to(0)
+        finally:
+            if self.window is not None:
+                self.window.close()
+            self._garbage.release()
 
     def report(self, model: str | None = None, **options: Any) -> Report:
         """The fit run as a Report (source ``fit``): per-batch times, epochs, trace attribution.
