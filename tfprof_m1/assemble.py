@@ -247,7 +247,9 @@ def describe_method(runs: Sequence[ModelRun], fence_name: str | None, device_kin
     if SPLIT in kinds:
         method["split steps"] = (
             "steps marked split time each part directly (its own phases); the median of each part over the steady "
-            "epochs' split steps, as a share of their sum, divides every other step's compute"
+            "epochs' split steps, as a share of their sum, divides every other step's compute. Split parts run one "
+            "after another, each with its own call and fence, so their proportions lean towards each part's "
+            "standalone cost where a fused step overlaps parts (docs/performance.md)"
         )
     if any(run.source == "fit" for run in runs):
         method["compute (fit)"] = ("each fit batch from on_train_batch_begin to on_train_batch_end and a fence after "
