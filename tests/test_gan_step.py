@@ -44,7 +44,7 @@ def gan_run(tmp_path_factory):
     return profiler, window, logdir
 
 
-def test_custom_phases_attribute_fused_steps_and_add_up(gan_run):
+def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
     profiler, window, _ = gan_run
     report = build_report(profiler, model="gan", trace=window)
     run = report.run("gan")
@@ -64,7 +64,17 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run):
     split_step = profiler.epochs[1].steps[1]
     assert split_step.kind == "split" and split_step.phases_ms["sync"] > profiler.epochs[1].steps[0].phases_ms["sync"]
     assert "own phases: discriminator" in render_text(report)
-    assert "own phases" in report.method
+    assert "own phases" in report.method and "split steps" in report.method
+    # compare and plot take it in memory, beside a copy that ran twice as slow
+    from tfprof_m1 import Report, compare_reports, plot_reports
+
+    slower = Report.from_dict(report.to_dict())
+    slower.environment.device_label = "slower"
+    for epoch in slower.runs[0].epochs:
+        epoch.wall_ms *= 2
+    (comparison,) = compare_reports([report, slower])
+    assert comparison.differences[0].epoch_ratio == pytest.approx(2.0)
+    assert plot_reports([report, slower], tmp_path / "gan.png").stat().st_size > 1000
 
 
 def test_each_phase_is_an_annotation_in_the_trace(gan_run):

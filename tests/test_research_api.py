@@ -159,3 +159,26 @@ def test_mixed_precision_step_yields_a_report():
     assert model.layers[0].compute_dtype == "float16"
     report = build_report(results, model="mixed")
     assert report.run("mixed").steady.parts and all(np.isfinite(r.loss) for r in results)
+
+
+def test_a_two_input_two_output_model_trains_with_its_own_loss():
+    keras.utils.set_random_seed(0)
+    image, extra = keras.Input((4,), name="image"), keras.Input((2,), name="extra")
+    hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()([image, extra]))
+    model = keras.Model([image, extra], [keras.layers.Dense(3)(hidden), keras.layers.Dense(1)(hidden)])
+    classify = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    regress = keras.losses.MeanSquaredError()
+
+    def loss_fn(labels, outputs):
+        return classify(labels[0], outputs[0]) + regress(labels[1], outputs[1])
+
+    rng = np.random.default_rng(0)
+    inputs = (rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(64, 2)).astype("float32"))
+    labels = (np.arange(64) % 3, rng.normal(size=(64, 1)).astype("float32"))
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(16)
+    steps = TrainSteps(model, loss_fn, keras.optimizers.Adam(0.01), dataset.element_spec)
+    profiler = PhaseProfiler()
+    results = run_profiled_loop(steps, dataset, epochs=3, steps_per_epoch=4, profiler=profiler,
+                                sampling=Sampling(every=2, min_samples=1, reference_share=0.0))
+    assert results[-1].loss < results[0].loss and results[0].accuracy is None  # structured labels: loss only
+    assert build_report(results, model="two_heads").run("two_heads").batch_size == 16

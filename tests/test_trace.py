@@ -186,6 +186,13 @@ def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tm
     assert run.trace.shares["backward"] > 0 and run.trace.shares["forward"] > 0
     for epoch in run.epochs:
         assert sum(phase.total_ms for phase in epoch.phases) == pytest.approx(epoch.wall_ms)
+    # show and plot take it like the CLI's reports
+    from tests.conftest import run_cli
+    from tfprof_m1 import plot_reports
+
+    shown = run_cli("show", str(tmp_path / "report.json"))
+    assert shown.returncode == 0 and "mnist-fit: Keras fit phases" in shown.stdout
+    assert plot_reports([saved], tmp_path / "fit.png").stat().st_size > 1000
 
 
 def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import keras
 
 from tfprof_m1.garbage import GarbageSettler
+from tfprof_m1.interrupt import InterruptGuard
 from tfprof_m1.phases import COMPUTE
 from tfprof_m1.report import Report
 
@@ -122,11 +123,13 @@ class ProfileCallback(EpochTimer):
         self.window = TraceWindow(logdir, trace_steps, self.profiler) if logdir is not None and trace_steps is not None else None
         self._global_batch = 0
         self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
+        self._interrupt = InterruptGuard()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self._open or (self.window is not None and self.window.running):
             self.close()  # a fit that raised never called on_train_end: end what it left open
         super().on_train_begin(logs)
+        self._interrupt.__enter__()
         if self.use_fence and self.profiler.fence is None:
             from tfprof_m1.fence import detect_fence_kind, make_fence
 
@@ -148,6 +151,7 @@ class ProfileCallback(EpochTimer):
         self._enter(self.profiler.epoch())
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._interrupt.check()  # a Ctrl-C that landed where Python ignores exceptions
         self._exit_to(1)
         if self.window is not None:
             self._enter(self.window.step(self._global_batch))
@@ -183,6 +187,7 @@ class ProfileCallback(EpochTimer):
             if self.window is not None:
                 self.window.close()
             self._garbage.release()
+            self._interrupt.__exit__(None, None, None)
 
     def report(self, model: str | None = None, **options: Any) -> Report:
         """The fit run as a Report (source ``fit``): per-batch times, epochs, trace attribution.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from tfprof_m1.garbage import GarbageSettler
+from tfprof_m1.interrupt import InterruptGuard
 from tfprof_m1.phases import COMPUTE, FUSED, PROBE, UNPROFILED
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.steps import TrainSteps
@@ -124,10 +125,11 @@ def run_profiled_loop(
             always run profiled. The window is closed when the loop ends, even by an exception.
 
     Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
-    loop ends (see :mod:`tfprof_m1.garbage`).
+    loop ends (see :mod:`tfprof_m1.garbage`). Ctrl-C stops the loop at once, or at the next step if
+    it landed where Python ignores exceptions (see :mod:`tfprof_m1.interrupt`).
     """
     results: list[EpochResult] = []
-    with GarbageSettler() as garbage, _closing(trace):
+    with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt:
         plan = sampling.plan(steps_per_epoch)
         global_step = 0
         samples = 0
@@ -138,6 +140,7 @@ def run_profiled_loop(
                 batches = profiler.timed(dataset)
                 index = 0
                 while True:
+                    interrupt.check()  # a Ctrl-C that landed where Python ignores exceptions
                     kind = plan[index] if index < len(plan) else FUSED
                     if kind == UNPROFILED:
                         length = _run_length(plan, index)
