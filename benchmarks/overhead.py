@@ -33,7 +33,8 @@ def main() -> int:
     from tfprof_m1.attribution import attribute_epochs
     from tfprof_m1.datasets import load_train_data
     from tfprof_m1.fence import detect_fence_kind, make_fence
-    from tfprof_m1.loop import Sampling, run_profiled_loop, run_unprofiled_loop, settle_garbage
+    from tfprof_m1.garbage import GarbageSettler
+    from tfprof_m1.loop import Sampling, run_profiled_loop, run_unprofiled_loop
     from tfprof_m1.models import build_model, get_spec
     from tfprof_m1.pipeline import make_dataset, steps_per_epoch
     from tfprof_m1.profiler import PhaseProfiler
@@ -50,11 +51,12 @@ def main() -> int:
     sampling = Sampling()
 
     def unprofiled_ms() -> float:
-        settle_garbage()
-        fence()
-        start = time.perf_counter()
-        run_unprofiled_loop(train_steps, dataset, fence)
-        return (time.perf_counter() - start) * 1000.0
+        with GarbageSettler() as garbage:  # the same rule as the profiled loop: collect and freeze, untimed
+            garbage.settle()
+            fence()
+            start = time.perf_counter()
+            run_unprofiled_loop(train_steps, dataset, fence)
+            return (time.perf_counter() - start) * 1000.0
 
     def profiled_ms() -> float:
         run_profiled_loop(train_steps, dataset, 1, steps, profiler, sampling)

@@ -49,20 +49,27 @@ def test_an_xla_compiled_step_is_said_to_hide_its_ops(tmp_path):
     import numpy as np
     import tensorflow as tf
 
-    from tfprof_m1 import StepRange, TraceWindow, TrainSteps
-
     x = np.random.default_rng(0).normal(size=(128, 16)).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(128) % 4)).batch(32)
     model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(4)])
-    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
-                       dataset.element_spec, jit_compile=True)
-    with TraceWindow(tmp_path, StepRange(2, 4)) as window:
-        for step, (images, labels) in enumerate(dataset):
-            with window.step(step):
-                steps.fused(images, labels).numpy()
-    summary = analyze_run_dir(tmp_path)
+    summary = _trace_four_steps(model, dataset, tmp_path, jit_compile=True)
     assert summary.op_ms.get("xla", 0) > 0
     assert any("XLA-compiled steps" in note and "__inference__fused" in note for note in summary.notes)
+
+
+def _trace_four_steps(model, dataset, logdir, jit_compile=False):
+    """Train ``model`` with TrainSteps' fused step, tracing steps 2-3; the trace's analysis."""
+    import keras
+
+    from tfprof_m1 import StepRange, TraceWindow, TrainSteps
+
+    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
+                       dataset.element_spec, jit_compile=jit_compile)
+    with TraceWindow(logdir, StepRange(2, 4)) as window:
+        for step, (inputs, labels) in enumerate(dataset):
+            with window.step(step):
+                steps.fused(inputs, labels).numpy()
+    return analyze_run_dir(logdir)
 
 
 class SpaceBuilder:
@@ -223,3 +230,20 @@ def test_trace_command_gives_json_and_maps_scopes(tmp_path):
     assert "mine" in mapped["op_ms"] and "forward" not in mapped["op_ms"]
     bad = run_cli("trace", str(tmp_path), "--scope", "model")
     assert bad.returncode == 2 and "--scope 'model': expected SCOPE=PHASE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_a_recurrent_step_gets_the_xprof_while_loop_note(tmp_path, unroll):
+    """XProf's overview shows no step time for host-only traces of steps with a tf.while_loop (a GRU);
+    the analysis says so, and only then (the unrolled GRU has no while loop)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    tokens = np.random.default_rng(0).integers(0, 50, size=(96, 6)).astype("int32")
+    dataset = tf.data.Dataset.from_tensor_slices((tokens, tokens[:, 0] % 2)).batch(16)
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(50, 4), keras.layers.GRU(4, unroll=unroll),
+                              keras.layers.Dense(2)])
+    summary = _trace_four_steps(model, dataset, tmp_path)
+    assert summary.op_ms.get("backward", 0) > 0
+    assert any("tf.while_loop" in note for note in summary.notes) is (not unroll)
