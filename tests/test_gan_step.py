@@ -77,6 +77,16 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
     assert plot_reports([report, slower], tmp_path / "gan.png").stat().st_size > 1000
 
 
+def test_the_trace_attributes_op_time_to_the_loops_own_scopes(gan_run):
+    profiler, window, _ = gan_run
+    report = build_report(profiler, model="gan", trace=window, scope_phases={"generator": "generator", "discriminator": "discriminator"})
+    shares = report.run("gan").trace.shares
+    # the models' ops (forward and backward) go to their scopes; the losses and optimizers keep the built-in rules
+    assert shares["generator"] > 0.1 and shares["discriminator"] > 0.1
+    assert shares["generator"] + shares["discriminator"] > shares.get("forward", 0) + shares.get("backward", 0)
+    assert "generator" not in build_report(profiler, model="gan", trace=window).run("gan").trace.shares
+
+
 def test_each_phase_is_an_annotation_in_the_trace(gan_run):
     _, window, logdir = gan_run
     assert window.traced_steps == [20, 21, 22, 23] and not window.running

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from statistics import median
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tfprof_m1.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.errors import UserError
@@ -128,7 +128,8 @@ def trace_timing(breakdowns: Sequence[EpochBreakdown], traced_steps: Sequence[in
     return shares, (sum(step_times) / len(step_times) if step_times else None)
 
 
-def attach_trace(run: ModelRun, window: Any, breakdowns: Sequence[EpochBreakdown], device_kind: str, progress: Progress) -> None:
+def attach_trace(run: ModelRun, window: Any, breakdowns: Sequence[EpochBreakdown], device_kind: str, progress: Progress,
+                 scope_phases: Mapping[str, str] | None = None) -> None:
     """Put a TraceWindow's analysis (and the timing figures of the same steps) into the run."""
     if window is None:
         return
@@ -138,7 +139,7 @@ def attach_trace(run: ModelRun, window: Any, breakdowns: Sequence[EpochBreakdown
         return
     from tfprof_m1.xplane import analyze_run_dir
 
-    summary = analyze_run_dir(window.logdir, device_kind)
+    summary = analyze_run_dir(window.logdir, device_kind, scope_phases=scope_phases)
     summary.timing_shares, summary.timing_step_ms_mean = trace_timing(breakdowns, window.traced_steps)
     run.trace = summary
     progress(f"[{run.model}] traced steps {window.traced_steps[0]}–{window.traced_steps[-1]} into {window.logdir}")
@@ -163,6 +164,7 @@ def model_run(
     sampling: Any = None,
     run_dir: str | None = None,
     progress: Progress | None = None,
+    scope_phases: Mapping[str, str] | None = None,
 ) -> ModelRun:
     """One model's figures: epochs, steady state with intervals, fit, headline, warnings, trace.
 
@@ -178,6 +180,8 @@ def model_run(
         data, dataset, forward_flops_per_example, sampling: what the benchmark knows of its models.
         run_dir: the run's directory, if one was written.
         progress: receives one line per noteworthy event (trace written or missing).
+        scope_phases: the loop's own name scopes mapped to phases for the trace's op attribution
+            (for example ``{"generator": "generator"}``); built-in rules otherwise.
 
     Raises:
         UserError: no epoch was timed.
@@ -216,7 +220,7 @@ def model_run(
         run.headline.fit_epoch_mean_ms = fit_figures.steady_mean_ms
         run.headline.fit_epoch_mean_all_ms = fit_figures.all_mean_ms
         run.headline.fit_first_epoch_ms = fit_figures.first_epoch_ms
-    attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None))
+    attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     return run
 
 
