@@ -203,6 +203,8 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_writes_nothing(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "tfprof_m1", "mnist", "--epochs", "50", "--data", "synthetic", "--no-fit", "--json", str(out)],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env=os.environ.copy(),
+        # a suite started in the background (`make test &`) inherits SIGINT ignored; a user's terminal does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in process.stderr:  # wait until training is under way

@@ -11,6 +11,14 @@ import pytest
 from tfprof_m1.interrupt import InterruptGuard
 
 
+@pytest.fixture(autouse=True)
+def _python_handles_sigint():
+    """As in a terminal: a suite started in the background inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # Python's "Exception ignored in gc callback"
 def test_an_interrupt_swallowed_by_a_gc_callback_is_raised_at_the_next_check():
     fired = []
