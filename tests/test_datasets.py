@@ -182,3 +182,42 @@ def test_bad_mode_and_missing_data_dir_are_user_errors(tmp_path):
         load_train_data(MNIST, "fake")
     with pytest.raises(UserError, match="no such directory"):
         load_train_data(MNIST, "real", tmp_path / "absent")
+
+
+class _RunsCode:
+    """What a crafted pickle does: name os.system as the function to call on load."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_cifar_pickle_runs_no_code_and_is_refused_in_one_line(tmp_path):
+    import pickle
+
+    images, labels = learnable_images(25, (32, 32, 3), seed=3)
+    write_cifar_dir(tmp_path, images, labels)
+    marker = tmp_path / "code-ran"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    with pytest.raises(UserError, match=r"data_batch_3: refused: the file asks to load posix\.system") as error:
+        load_train_data(CIFAR, "real", tmp_path)
+    assert "\n" not in str(error.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_batches_pickled_with_any_protocol_are_read(tmp_path, protocol):
+    """Protocol 2 is what the published (Python 2) files use; 5 is Python 3's default."""
+    import pickle
+
+    images, labels = learnable_images(25, (32, 32, 3), seed=4)
+    target = write_cifar_dir(tmp_path, images, labels)
+    for index in range(1, 6):
+        path = target / f"data_batch_{index}"
+        path.write_bytes(pickle.dumps(pickle.loads(path.read_bytes()), protocol=protocol))
+    _assert_same(load_train_data(CIFAR, "real", tmp_path), images, labels)

@@ -25,7 +25,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable
+from typing import Any, IO, Callable
 
 import numpy as np
 
@@ -169,9 +169,36 @@ def read_fashion_idx(directory: Path) -> tuple[np.ndarray, np.ndarray]:
     return read_idx(directory / FASHION_IMAGES), read_idx(directory / FASHION_LABELS)
 
 
+#: The only globals a CIFAR-10 batch's pickle may name: numpy's array and dtype reconstruction
+#: (under numpy 1 and numpy 2 module names) and the codec Python 3 uses for bytes in protocol 2.
+CIFAR_PICKLE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle that names a global outside :data:`CIFAR_PICKLE_GLOBALS`."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles exactly what a published CIFAR-10 batch holds (a dict of bytes keys to a uint8 array,
+    lists of ints and bytes); any other global, such as ``os.system``, is refused before it is looked
+    up, so a crafted file runs no code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise RefusedPickle(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(stream: IO[bytes], name: str) -> tuple[np.ndarray, np.ndarray]:
     try:
-        batch = pickle.load(stream, encoding="bytes")
+        batch = _CifarUnpickler(stream, encoding="bytes").load()
+    except RefusedPickle as error:
+        raise UserError(f"{name}: refused: the file asks to load {error}, which no CIFAR-10 batch does (it holds "
+                        "only arrays, lists and bytes); it is not the published file, delete it and fetch it again") from None
     except Exception as error:  # pickle raises many types on damaged input
         raise UserError(f"{name}: not a readable CIFAR-10 batch ({_reason(error)}); fetch it again") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
