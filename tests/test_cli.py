@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -252,3 +253,35 @@ def test_trace_options(tmp_path):
     assert too_far.returncode == 2 and "the run has only 6 steps" in _error_line(too_far)
     bad = run_cli("mnist", "--trace-steps", "9", "--logdir", str(out))
     assert bad.returncode == 2 and "expected START:STOP" in _error_line(bad)
+
+
+def test_output_settings_are_refused_before_tensorflow_and_create_nothing(tmp_path):
+    """Checked before TensorFlow is imported (each answers at once) and without creating folders."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    cases = [
+        (["--epoch", "2"], "unrecognized arguments: --epoch 2"),
+        (["--json", ""], "--json '': give a file name"),
+        (["--logdir", ""], "--logdir '': give a directory"),
+        (["--trace-steps", ""], "--trace-steps '': give START:STOP"),
+        (["--no-trace", "--trace-steps", "1:3"], "--no-trace and --trace-steps contradict each other"),
+        (["--logdir", str(a_file)], f"--logdir {a_file}: is a file"),
+        (["--logdir", str(a_file / "runs")], f"is under {a_file}, which is a file"),
+        (["--json", str(a_file / "out" / "r.json")], f"is under {a_file}, which is a file"),
+    ]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((["--logdir", str(read_only / "runs")], f"{read_only} is not writable"))
+    for extra, expected in cases:
+        result = run_cli("mnist", "--data", "synthetic", *extra, cwd=tmp_path)
+        assert result.returncode == 2, (extra, result.stderr)
+        _no_traceback(result)
+        assert expected in _error_line(result), (extra, _error_line(result))
+    nested = tmp_path / "new" / "deeper" / "report.json"
+    late = run_cli("fashion_mnist", "--data", "real", "--data-dir", str(tmp_path), "--json", str(nested), "--no-trace",
+                   "--logdir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert late.returncode == 2 and "Fashion-MNIST not found" in _error_line(late)
+    assert not (tmp_path / "new").exists()  # the run failed on its data: no --json folders were made for it
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file", "read_only"]  # no runs/ either

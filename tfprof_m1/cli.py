@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from tfprof_m1 import __version__
 from tfprof_m1.datasets import DATA_MODES
@@ -26,7 +25,12 @@ EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors as one line (no usage dump) through UserError."""
+    """argparse that reports errors as one line (no usage dump) through UserError, and takes no
+    abbreviated options (``--epoch 2`` is an error, not ``--epochs 2``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{message} (see {self.prog} --help)")
@@ -104,23 +108,51 @@ def show_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def _check_writable_dir(flag: str, path: Path) -> None:
+    """The directory ``path`` can be made (or is there) and written, checked without creating it."""
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        where = "is a file" if ancestor == path else f"is under {ancestor}, which is a file"
+        raise UserError(f"{flag} {path}: {where}; give a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {ancestor} is not writable; choose a directory you can write to")
+
+
 def _check_writable(path: str) -> Path:
-    """Fail before training, not after, when the report cannot be written."""
+    """Fail before training, not after, when the report cannot be written (creating nothing)."""
+    if not path.strip():
+        raise UserError("--json '': give a file name, such as report.json")
     target = Path(path)
     if target.is_dir():
         raise UserError(f"--json {path}: is a directory; give a file name such as {target / 'report.json'}")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".tfprof_m1-probe-"):
-            pass
-    except OSError as error:
-        raise UserError(f"--json {path}: cannot write in {parent} ({error.strerror or error})") from None
+    _check_writable_dir("--json", target.parent)  # the report replaces the file by a rename in this directory
     return target
+
+
+def _check_run_outputs(args: argparse.Namespace) -> None:
+    """Output settings that no run can use, refused before TensorFlow is imported."""
+    if args.logdir is not None and not args.logdir.strip():
+        raise UserError("--logdir '': give a directory (default runs/)")
+    if args.trace_steps is not None and not args.trace_steps.strip():
+        raise UserError("--trace-steps '': give START:STOP, such as 20:30, or leave the option out")
+    if args.no_trace and args.trace_steps is not None:
+        raise UserError("--no-trace and --trace-steps contradict each other; give one of them")
+    if args.logdir is not None:
+        _check_writable_dir("--logdir", Path(args.logdir))
+    if args.json is not None:
+        _check_writable(args.json)
 
 
 def cmd_run(argv: Sequence[str]) -> int:
     args = run_parser().parse_args(argv)
+    _check_run_outputs(args)
     from tfprof_m1.bench import BenchOptions
 
     options = BenchOptions(
@@ -145,7 +177,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         trace_steps=parse_step_range(args.trace_steps) if args.trace_steps else None,
     )
     options.validate()
-    json_path = _check_writable(args.json) if args.json else None
+    json_path = _check_writable(args.json) if args.json is not None else None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
     from tfprof_m1.bench import run_benchmark
 
