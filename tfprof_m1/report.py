@@ -370,8 +370,12 @@ class Report:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Report":
         version = data.get("schema_version")
-        if not isinstance(version, int):
+        if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("no schema_version: not a tfprof_m1 report")
+        if data.get("tool", "tfprof_m1") != "tfprof_m1":
+            raise ValueError(f"tool is {data.get('tool')!r}: written by another program, not a tfprof_m1 report")
+        if version < 1:
+            raise ValueError(f"schema_version {version} is not one tfprof_m1 ever wrote")
         if version > SCHEMA_VERSION:
             raise ValueError(f"schema_version {version} is newer than this tfprof_m1 reads ({SCHEMA_VERSION}); upgrade tfprof-m1")
         if version < OLDEST_READABLE_SCHEMA:
@@ -379,7 +383,9 @@ class Report:
                 f"schema_version {version} (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch, which "
                 "is not comparable with device-inclusive phases; record the run again with this version"
             )
-        return _build(cls, data)
+        report = _build(cls, data)
+        check_consistency(report)
+        return report
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically: a temporary file in the same directory, then a rename."""
@@ -398,13 +404,56 @@ class Report:
         raise KeyError(model)
 
 
+#: Largest report file read (a default cifar10 report is about 0.4 MB; ``all`` with 10 epochs ~5 MB).
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+
+
+def check_consistency(report: Report) -> None:
+    """Refuse a report whose figures cannot describe a run, naming the first bad field.
+
+    Raises:
+        ValueError: no runs, a run without epochs or steady epochs, per-step lists that do not match
+            the steps, a wall time that is not positive.
+    """
+    if not report.runs:
+        raise ValueError("runs is empty")
+    for run in report.runs:
+        where = f"runs[{run.model}]"
+        if not run.epochs:
+            raise ValueError(f"{where}.epochs is empty")
+        indices = {epoch.index for epoch in run.epochs}
+        if not run.steady.epochs or not set(run.steady.epochs) <= indices:
+            raise ValueError(f"{where}.steady.epochs {run.steady.epochs} does not name epochs of the run")
+        for epoch in run.epochs:
+            if not epoch.wall_ms > 0:
+                raise ValueError(f"{where}.epochs[{epoch.index}].wall_ms is {epoch.wall_ms}, not a positive time")
+            for phase, values in epoch.step_ms.items():
+                if len(values) != len(epoch.step_kinds):
+                    raise ValueError(f"{where}.epochs[{epoch.index}].step_ms[{phase}] has {len(values)} values for "
+                                     f"{len(epoch.step_kinds)} steps")
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a report holds")
+
+
 def load_report(path: str | os.PathLike) -> Report:
     """Read a report written by :meth:`Report.save`.
 
     Raises:
-        UserError: missing file, not JSON, or not a tfprof_m1 report (one line naming the file).
+        UserError: missing file, too large, not JSON, not a tfprof_m1 report, or inconsistent (one line
+            naming the file and the problem).
     """
     path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such report file; pass the path a run wrote with --json") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
+    if size > MAX_REPORT_BYTES:
+        raise UserError(f"{path}: {size / 2**20:,.0f} MiB is larger than any report ({MAX_REPORT_BYTES // 2**20} MiB at most); "
+                        "is it a tfprof_m1 report?")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -412,9 +461,13 @@ def load_report(path: str | os.PathLike) -> Report:
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)  # NaN/Infinity: never in a report
     except json.JSONDecodeError as error:
         raise UserError(f"{path}: not valid JSON (line {error.lineno}: {error.msg}); is it a tfprof_m1 report?") from None
+    except ValueError as error:
+        raise UserError(f"{path}: not a readable tfprof_m1 report ({error})") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply for a report; is it a tfprof_m1 report?") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a tfprof_m1 report (the JSON is not an object)")
     try:
