@@ -285,3 +285,18 @@ def test_output_settings_are_refused_before_tensorflow_and_create_nothing(tmp_pa
     assert late.returncode == 2 and "Fashion-MNIST not found" in _error_line(late)
     assert not (tmp_path / "new").exists()  # the run failed on its data: no --json folders were made for it
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file", "read_only"]  # no runs/ either
+
+
+def test_all_checks_every_models_data_before_training_any(tmp_path):
+    """Good MNIST and Fashion-MNIST files and a truncated CIFAR-10: refused before the first model trains."""
+    from tests.formats import learnable_images, write_cifar_tarball, write_fashion_idx, write_mnist_npz
+
+    write_mnist_npz(tmp_path, *learnable_images(40, (28, 28), seed=1))
+    write_fashion_idx(tmp_path, *learnable_images(40, (28, 28), seed=2))
+    tarball = write_cifar_tarball(tmp_path, *learnable_images(25, (32, 32, 3), seed=3))
+    tarball.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
+    result = run_cli("all", "--data", "real", "--data-dir", str(tmp_path), "--epochs", "1", "--no-fit",
+                     "--logdir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 2 and "cifar-10-python.tar.gz" in _error_line(result)
+    _no_traceback(result)
+    assert "loop epoch" not in result.stderr and not (tmp_path / "runs").exists()

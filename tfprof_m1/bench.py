@@ -206,11 +206,17 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
     say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name} ({environment.device_label}){executor}")
     runs = []
     fence_cost = None
+    # Every model's data is read (and checked) before any model trains: with `all`, a damaged file of
+    # the last model must not cost the first two models' training time.
+    datasets = {}
     for spec in specs:
         data = load_train_data(spec, options.data, options.data_dir, options.seed, options.download)
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
+        datasets[spec.name] = data
+    for spec in specs:
+        data = datasets.pop(spec.name)
         run_dir = None
         if options.logdir is not None:
             started = _dt.datetime.now()
