@@ -300,3 +300,13 @@ def test_all_checks_every_models_data_before_training_any(tmp_path):
     assert result.returncode == 2 and "cifar-10-python.tar.gz" in _error_line(result)
     _no_traceback(result)
     assert "loop epoch" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_batch_larger_than_the_data_is_refused(tmp_path):
+    from tests.formats import learnable_images, write_mnist_npz
+
+    write_mnist_npz(tmp_path, *learnable_images(40, (28, 28), seed=1))
+    result = run_cli("mnist", "--data", "real", "--data-dir", str(tmp_path), "--batch-size", "64", "--no-fit",
+                     "--logdir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 2 and "--batch-size 64: larger than the 40 examples of mnist's data" in _error_line(result)
+    assert not (tmp_path / "runs").exists()

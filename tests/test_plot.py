@@ -47,6 +47,11 @@ def test_svg_names_every_device_and_phase(tmp_path, reports):
 def test_bad_output_name_is_a_user_error(tmp_path, reports):
     result = run_cli("plot", *reports, "-o", str(tmp_path / "chart.jpg"))
     assert result.returncode == 2 and "must end in .png or .svg" in result.stderr
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for output, expected in ((tmp_path / "dir.png", "is a directory"), (tmp_path / "a_file" / "c.png", "which is a file")):
+        result = run_cli("plot", *reports, "-o", str(output))
+        assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
 def _run_python(code: str, *args: str):

@@ -214,6 +214,9 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
+        if options.batch_size > data.examples:
+            raise UserError(f"--batch-size {options.batch_size}: larger than the {data.examples:,} examples of "
+                            f"{spec.name}'s data; use at most {data.examples}")
         datasets[spec.name] = data
     for spec in specs:
         data = datasets.pop(spec.name)

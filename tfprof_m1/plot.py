@@ -43,6 +43,11 @@ def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
     output = Path(output)
     if output.suffix.lower() not in PLOT_SUFFIXES:
         raise UserError(f"-o {output}: the file name must end in .png or .svg")
+    if output.is_dir():
+        raise UserError(f"-o {output}: is a directory; give a file name such as {output / 'machines.png'}")
+    blocking = next((parent for parent in output.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise UserError(f"-o {output}: is under {blocking}, which is a file; give a path in a directory")
     try:
         import matplotlib
 
@@ -108,6 +113,8 @@ def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
     try:
         with atomic_path(output, suffix=output.suffix) as temporary:
             figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120)
+    except OSError as error:
+        raise UserError(f"-o {output}: cannot be written ({error.strerror or error}); choose another place") from None
     finally:
         plt.close(figure)
     return output
