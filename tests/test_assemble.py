@@ -50,3 +50,17 @@ def test_traced_global_steps_are_found_across_unprofiled_stretches():
         (0, 0), (0, 1), None, None, (0, 2), (0, 3), (1, 0), (1, 1), None, None, (1, 2), (1, 3), None]
     _, mean_step = trace_timing(breakdowns, [4, 5])
     assert mean_step == pytest.approx((13.1 + 14.1) / 2)  # profiled steps 2 and 3: input + compute + sync
+
+
+def test_a_diverged_loss_becomes_null_with_a_warning_and_the_report_stays_json():
+    import dataclasses
+    import json
+
+    class Fit:
+        epoch_ms, losses, accuracies, jit_compile = [50.0, 40.0], [2.0, float("inf")], [0.1, float("nan")], False
+
+    run = model_run([epoch(0), epoch(1)], model="mine", losses=[2.3, float("nan")], accuracies=[0.1, 0.2], fit=Fit())
+    assert [e.loss for e in run.epochs] == [2.3, None] and run.fit.losses == [2.0, None]
+    assert run.warnings[:2] == ["epoch 2: the training loss was nan (training diverged?); recorded as null",
+                                "fit epoch 2: the loss was inf (training diverged?); recorded as null"]
+    json.dumps(dataclasses.asdict(run), allow_nan=False)  # what Report.save does: no NaN anywhere

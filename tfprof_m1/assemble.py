@@ -15,6 +15,7 @@ Assembly only: the figures come from :mod:`tfprof_m1.attribution` and :mod:`tfpr
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from statistics import median
 from typing import Any, Callable, Mapping, Sequence
 
@@ -47,17 +48,32 @@ def epoch_timings(timings: Any) -> tuple[list[EpochTiming], list[float | None], 
     return items, [None] * len(items), [None] * len(items)
 
 
-def _fit_report(fit: Any) -> FitReport | None:
-    """A FitReport from an EpochTimer/ProfileCallback (or anything with ``epoch_ms``)."""
+def finite_or_none(values: Sequence[float | None], what: str, label: str = "epoch") -> tuple[list[float | None], list[str]]:
+    """Values with NaN and infinities replaced by None (a report is JSON and never holds them), and
+    one warning per replaced value naming the epoch: a diverged training run still gets its report."""
+    kept: list[float | None] = []
+    warnings = []
+    for index, value in enumerate(values):
+        if value is not None and not math.isfinite(value):
+            warnings.append(f"{label} {index + 1}: {what} was {value} (training diverged?); recorded as null")
+            value = None
+        kept.append(value)
+    return kept, warnings
+
+
+def _fit_report(fit: Any) -> tuple[FitReport | None, list[str]]:
+    """A FitReport from an EpochTimer/ProfileCallback (or anything with ``epoch_ms``), and warnings."""
     if fit is None or isinstance(fit, FitReport):
-        return fit
+        return fit, []
     if not getattr(fit, "epoch_ms", None):
-        return None
+        return None, []
     model = getattr(fit, "model", None)
     jit = getattr(fit, "jit_compile", None)
     if jit is None:
         jit = bool(getattr(model, "jit_compile", False)) if model is not None else False
-    return fit_report(fit.epoch_ms, fit.losses, fit.accuracies, bool(jit))
+    losses, warnings = finite_or_none(fit.losses, "the loss", label="fit epoch")
+    accuracies, _ = finite_or_none(fit.accuracies, "the accuracy", label="fit epoch")
+    return fit_report(fit.epoch_ms, losses, accuracies, bool(jit)), warnings
 
 
 def _batch_size(epochs: Sequence[EpochTiming]) -> int | None:
@@ -191,13 +207,15 @@ def model_run(
         raise UserError(f"{model}: no epoch was timed; run the loop inside profiler.epoch() before building a report")
     losses = list(losses) if losses is not None else epoch_losses
     accuracies = list(accuracies) if accuracies is not None else epoch_accuracies
+    losses, loss_warnings = finite_or_none(losses, "the training loss")
+    accuracies, _ = finite_or_none(accuracies, "the accuracy")
     breakdowns = attribute_epochs(epochs)
     reports = [
         epoch_report(breakdown, _at(losses, i), _at(accuracies, i), warmup=breakdown.index == 0)
         for i, breakdown in enumerate(breakdowns)
     ]
     steady = loop_summary(breakdowns, device_kind, executor_async, coverage_fence)
-    fit_figures = _fit_report(fit)
+    fit_figures, fit_warnings = _fit_report(fit)
     run = ModelRun(
         model=model,
         batch_size=batch_size if batch_size is not None else _batch_size(epochs),
@@ -214,7 +232,7 @@ def model_run(
         min_samples=getattr(sampling, "min_samples", None),
         run_dir=run_dir,
         custom_phases=custom_phases(breakdowns),
-        warnings=run_warnings(breakdowns),
+        warnings=loss_warnings + fit_warnings + run_warnings(breakdowns),
     )
     if source == "fit" and fit_figures is not None:
         run.headline.fit_epoch_mean_ms = fit_figures.steady_mean_ms

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 from tabulate import tabulate
@@ -19,11 +20,11 @@ FORMATS = ("table", "markdown", "json")
 
 
 def _seconds(ms: float | None) -> str:
-    return "—" if ms is None else f"{ms / 1000.0:.2f} s"
+    return "—" if ms is None or not math.isfinite(ms) else f"{ms / 1000.0:.2f} s"
 
 
 def _ms(ms: float | None) -> str:
-    if ms is None:
+    if ms is None or not math.isfinite(ms):
         return "—"
     return f"{ms:.3f}" if abs(ms) < 10 else f"{ms:,.1f}"
 
