@@ -22,8 +22,9 @@ from typing import Any, Callable, Mapping, Sequence
 from tfprof_m1.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import DESCRIPTIONS, INPUT, MATH_PHASES, OTHER, PROBE, SPLIT
-from tfprof_m1.profiler import EpochTiming, PhaseProfiler
+from tfprof_m1.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
 from tfprof_m1.report import DataInfo, Environment, FenceInfo, FitReport, ModelRun, Report, RunConfig
+from tfprof_m1.stats import summarize
 from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
 
 Progress = Callable[[str], None]
@@ -67,13 +68,10 @@ def _fit_report(fit: Any) -> tuple[FitReport | None, list[str]]:
         return fit, []
     if not getattr(fit, "epoch_ms", None):
         return None, []
-    model = getattr(fit, "model", None)
-    jit = getattr(fit, "jit_compile", None)
-    if jit is None:
-        jit = bool(getattr(model, "jit_compile", False)) if model is not None else False
+    jit = bool(getattr(fit, "jit_compile", False))  # EpochTimer and FitRun both say
     losses, warnings = finite_or_none(fit.losses, "the loss", label="fit epoch")
     accuracies, _ = finite_or_none(fit.accuracies, "the accuracy", label="fit epoch")
-    return fit_report(fit.epoch_ms, losses, accuracies, bool(jit)), warnings
+    return fit_report(fit.epoch_ms, losses, accuracies, jit), warnings
 
 
 def _batch_size(epochs: Sequence[EpochTiming]) -> int | None:
@@ -223,7 +221,7 @@ def model_run(
         epochs=reports,
         steady=steady,
         fit=fit_figures,
-        headline=headline(breakdowns, steady, fit_figures if source != "fit" else None),
+        headline=headline(breakdowns, steady, fit_figures, fit_is_the_loop=source == "fit"),
         source=source,
         dataset=dataset,
         data=data,
@@ -234,10 +232,6 @@ def model_run(
         custom_phases=custom_phases(breakdowns),
         warnings=loss_warnings + fit_warnings + run_warnings(breakdowns),
     )
-    if source == "fit" and fit_figures is not None:
-        run.headline.fit_epoch_mean_ms = fit_figures.steady_mean_ms
-        run.headline.fit_epoch_mean_all_ms = fit_figures.all_mean_ms
-        run.headline.fit_first_epoch_ms = fit_figures.first_epoch_ms
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     return run
 
@@ -306,16 +300,10 @@ def describe_method(runs: Sequence[ModelRun], fence_name: str | None, device_kin
 def fence_info(epochs: Sequence[EpochTiming]) -> FenceInfo | None:
     """The fence's own cost as the profiler measured it before every epoch."""
     fenced = [epoch for epoch in epochs if epoch.fence is not None]
-    idle = sorted(epoch.fence_idle_ms for epoch in fenced)
-    if not idle:
+    spread = summarize([epoch.fence_idle_ms for epoch in fenced])
+    if spread is None:
         return None
-    from tfprof_m1.stats import summarize
-
-    spread = summarize(idle)
-    assert spread is not None
-    from tfprof_m1.profiler import IDLE_FENCE_CALLS
-
-    return FenceInfo(str(fenced[0].fence), spread.median, spread.iqr, IDLE_FENCE_CALLS * len(idle))
+    return FenceInfo(str(fenced[0].fence), spread.median, spread.iqr, IDLE_FENCE_CALLS * len(fenced))
 
 
 def _unprofiled_share(epochs: Sequence[EpochTiming]) -> float:

@@ -194,11 +194,19 @@ def fit_report(epoch_ms: Sequence[float], losses: Sequence[float | None], accura
     )
 
 
-def headline(breakdowns: Sequence[EpochBreakdown], steady: LoopSummary, fit: FitReport | None) -> Headline:
+def headline(breakdowns: Sequence[EpochBreakdown], steady: LoopSummary, fit: FitReport | None,
+             fit_is_the_loop: bool = False) -> Headline:
+    """The numbers printed first.
+
+    Args:
+        fit_is_the_loop: the profiled "loop" is that same ``fit`` (ProfileCallback): there is no
+            separate loop to take a framework overhead against.
+    """
     fit_steady = fit.steady_mean_ms if fit else None
     cost = steady.profiling_cost
     loop_epoch = cost.unprofiled_epoch_ms if cost is not None else steady.epoch_mean_ms
-    overhead = fit_steady - loop_epoch if fit_steady is not None and steady.excludes_first_epoch else None
+    compared = fit_steady is not None and steady.excludes_first_epoch and not fit_is_the_loop
+    overhead = fit_steady - loop_epoch if compared else None
     if steady.excludes_first_epoch:
         first, last = steady.epochs[0] + 1, steady.epochs[-1] + 1
         span = f"epoch {first}" if first == last else f"epochs {first}–{last}"
