@@ -1,17 +1,21 @@
 """The real loop on real TensorFlow under the asynchronous executor (GPU-shaped asynchrony on CPU).
 
 cifar10 runs twice through the CLI, once with the normal executor and once with
-``--async-executor``; the forward/backward/optimizer shares must agree within 8 points, ``sync``
-must not swallow the step, and the epoch must still add up. Ratios within one run only.
+``--async-executor``; the forward/backward/optimizer shares must agree (their 95 % intervals
+overlap), ``sync`` must not swallow the step, and the epoch must still add up. The research-code
+paths (a profiled ``fit``, a loop of its own with nested phases that fence after themselves) run
+under both executors as well (tests/timing_paths.py). Ratios within one run only.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 ARGS = ("cifar10", "--epochs", "3", "--steps", "120", "--sample-every", "2", "--no-fit", "--no-trace",
         "--data", "synthetic", "--no-peak", "--quiet")
@@ -65,3 +69,32 @@ def test_under_the_async_executor_the_parts_wait_for_the_device(runs):
     assert parts["backward"]["wait_ms"] > 3 * parts["backward"]["host_ms"]
     sync_parts = {p["part"]: p for p in _steady(runs["sync"])["parts"]}
     assert sync_parts["backward"]["host_ms"] > 3 * sync_parts["backward"]["wait_ms"]
+
+
+@pytest.fixture(scope="module")
+def research_runs():
+    figures = {}
+    for mode, extra in (("sync", []), ("async", ["--async-executor"])):
+        result = subprocess.run([sys.executable, str(REPO / "tests" / "timing_paths.py"), *extra],
+                                capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_fit_batches_and_fenced_phases_own_their_device_wait_under_each_executor(research_runs, mode):
+    run = research_runs[mode]
+    assert run["executor_async"] is (mode == "async")
+    for path, owners in (("fit", ["compute"]), ("own", ["model/backward", "model/optimizer"])):
+        figures = run[path]
+        assert sum(figures["phases"].values()) == pytest.approx(figures["wall_ms"])
+        assert figures["phases"]["sync"] < 0.05 * figures["wall_ms"], (path, figures)  # the waits went to their phases
+        for owner in owners:
+            assert figures["waits_ms"].get(owner, 0.0) > 0, (path, owner, figures)
+            assert figures["waits_ms"][owner] <= figures["phases"][owner]
+
+
+def test_under_the_async_executor_a_fenced_phase_is_mostly_device_wait(research_runs):
+    own = research_runs["async"]["own"]
+    assert own["waits_ms"]["model/backward"] > 0.5 * own["phases"]["model/backward"], own
