@@ -2,7 +2,7 @@
 independent cross-check of the GAN's custom-phase attribution.
 
     .venv/bin/python benchmarks/research_figures.py gru --steps 300 --epochs 3
-    .venv/bin/python benchmarks/research_figures.py gan --steps 300 --epochs 3 --reps 300
+    .venv/bin/python benchmarks/research_figures.py gan --steps 300 --epochs 3 --reps 300 [--async-executor]
 
 ``gru`` runs examples/own_loop.py's model in the built-in loop and prints the report's profiling
 cost, ``other`` and parts. ``gan`` runs examples/gan_step.py's loop (fused steps, split steps with
@@ -151,7 +151,12 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=20, help="one probe (gru) or split (gan) step in this many")
     parser.add_argument("--reps", type=int, default=300, help="gan: subtractive cross-check rounds")
     parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (1: ops run one at a time)")
+    parser.add_argument("--async-executor", action="store_true", help="TensorFlow's eager executor asynchronous (GPU-style)")
     args = parser.parse_args()
+    if args.async_executor:
+        from tfprof_m1.environment import set_async_executor
+
+        set_async_executor(True)
     if args.inter_op:
         import tensorflow as tf
 
