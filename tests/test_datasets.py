@@ -221,3 +221,31 @@ def test_cifar_batches_pickled_with_any_protocol_are_read(tmp_path, protocol):
         path = target / f"data_batch_{index}"
         path.write_bytes(pickle.dumps(pickle.loads(path.read_bytes()), protocol=protocol))
     _assert_same(load_train_data(CIFAR, "real", tmp_path), images, labels)
+
+
+def test_an_idx_header_promising_more_than_the_file_can_hold_is_refused_before_inflating(tmp_path):
+    """A 1 MB gzip of zeros (a gzip bomb) whose header promises 1.3 M images: refused from the header,
+    and no more than the promised bytes are ever inflated."""
+    import resource
+
+    directory = tmp_path / "fashion-mnist"
+    directory.mkdir()
+    promised = (0x0803).to_bytes(4, "big") + (1_300_000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    with gzip.open(directory / "train-images-idx3-ubyte.gz", "wb") as stream:
+        stream.write(promised)
+        stream.write(bytes(64 * 2**20))  # inflates to 64 MiB from about 64 KB
+    write_fashion_idx(tmp_path / "labels", *learnable_images(20, (28, 28)))
+    (tmp_path / "labels" / "fashion-mnist" / "train-labels-idx1-ubyte.gz").rename(directory / "train-labels-idx1-ubyte.gz")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(UserError, match="header promises shape .1300000, 28, 28. .* more than"):
+        load_train_data(FASHION, "real", tmp_path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: nothing near 1 GB
+
+
+def test_a_folder_where_the_dataset_file_should_be_is_an_error_not_a_synthetic_fallback(tmp_path):
+    (tmp_path / "mnist.npz").mkdir()
+    with pytest.raises(UserError, match=r"mnist.npz: is a directory, expected a file"):
+        load_train_data(MNIST, "auto", tmp_path, download=False)
+    (tmp_path / "cifar-10-batches-py").write_text("not a folder")
+    with pytest.raises(UserError, match=r"cifar-10-batches-py: is a file, expected a directory"):
+        load_train_data(CIFAR, "auto", tmp_path, download=False)

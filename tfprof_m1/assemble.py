@@ -179,6 +179,7 @@ def model_run(
     run_dir: str | None = None,
     progress: Progress | None = None,
     scope_phases: Mapping[str, str] | None = None,
+    interrupted: str | None = None,
 ) -> ModelRun:
     """One model's figures: epochs, steady state with intervals, fit, headline, warnings, trace.
 
@@ -196,6 +197,8 @@ def model_run(
         progress: receives one line per noteworthy event (trace written or missing).
         scope_phases: the loop's own name scopes mapped to phases for the trace's op attribution
             (for example ``{"generator": "generator"}``); built-in rules otherwise.
+        interrupted: why the run ended early, if it did; a run whose last epoch is cut short (as
+            after Ctrl-C) is marked interrupted anyway.
 
     Raises:
         UserError: no epoch was timed.
@@ -230,10 +233,32 @@ def model_run(
         min_samples=getattr(sampling, "min_samples", None),
         run_dir=run_dir,
         custom_phases=custom_phases(breakdowns),
-        warnings=loss_warnings + fit_warnings + run_warnings(breakdowns),
+        warnings=loss_warnings + _non_finite_steps(timings) + fit_warnings + run_warnings(breakdowns),
+        interrupted=interrupted or _cut_short(epochs),
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     return run
+
+
+def _non_finite_steps(timings: Any) -> list[str]:
+    """Where run_profiled_loop's probe steps saw the loss turn NaN or infinite, one line per epoch."""
+    lines = []
+    for result in timings if isinstance(timings, (list, tuple)) else []:
+        where = getattr(result, "non_finite_steps", None)
+        if where is not None:
+            last_finite, first_bad = where
+            since = f" (still finite at step {last_finite})" if last_finite is not None else ""
+            lines.append(f"epoch {result.timing.index + 1}: the loss was first seen non-finite at global step {first_bad}, "
+                         f"a probe step{since}")
+    return lines
+
+
+def _cut_short(epochs: Sequence[EpochTiming]) -> str | None:
+    last = epochs[-1]
+    if last.complete:
+        return None
+    steps = len(last.steps) + sum(stretch.steps for stretch in last.stretches)
+    return f"stopped in epoch {last.index + 1} after {steps} steps; that epoch is marked incomplete"
 
 
 def _at(values: Sequence[Any], index: int) -> Any:

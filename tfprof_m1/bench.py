@@ -13,6 +13,7 @@ from tfprof_m1.assemble import describe_method, model_run
 from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device, set_async_executor
 from tfprof_m1.errors import UserError
+from tfprof_m1.interrupt import TrainingInterrupted, signal_name
 from tfprof_m1.fence import FenceCost, VariablesFence, detect_fence_kind, make_fence, measure_fence_cost
 from tfprof_m1.loop import (
     DEFAULT_MIN_SAMPLES,
@@ -26,6 +27,7 @@ from tfprof_m1.phases import PROBE, UNPROFILED
 from tfprof_m1.models import ModelSpec, build_model, get_spec
 from tfprof_m1.pipeline import make_dataset, steps_per_epoch
 from tfprof_m1.profiler import PhaseProfiler
+from tfprof_m1.outputs import RunOutputs
 from tfprof_m1.report import DataInfo, FenceInfo, ModelRun, Report, RunConfig
 from tfprof_m1.rundir import make_run_dir, run_dir_name
 from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
@@ -60,6 +62,8 @@ class BenchOptions:
     trace: bool = True
     #: Global steps to trace; None: the default window (up to 10 steps in the second epoch).
     trace_steps: StepRange | None = None
+    #: End a model's loop and its fit after the epoch whose loss is NaN or infinite (default: warn, go on).
+    stop_on_nan: bool = False
 
     def validate(self) -> None:
         """Raises UserError for values no run can use (before TensorFlow is imported)."""
@@ -96,22 +100,32 @@ def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
     return line
 
 
+def _check_trace_steps(options: BenchOptions, steps: int) -> None:
+    """``--trace-steps`` must lie within the run (checked with the data, before any run directory)."""
+    window = options.trace_steps
+    total = steps * options.epochs
+    if options.trace and window is not None and window.stop > total:
+        raise UserError(f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
+                        f"({options.epochs} epochs × {steps}); steps are numbered from 0")
+
+
 def _trace_window(options: BenchOptions, steps: int, run_dir: Path | None, profiler: PhaseProfiler) -> TraceWindow | None:
     if run_dir is None or not options.trace:
         return None
-    window = options.trace_steps or default_step_range(steps, options.epochs)
-    total = steps * options.epochs
-    if window is not None and window.stop > total:
-        raise UserError(f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
-                        f"({options.epochs} epochs × {steps}); steps are numbered from 0")
-    return TraceWindow(run_dir, window, profiler)
+    _check_trace_steps(options, steps)
+    return TraceWindow(run_dir, options.trace_steps or default_step_range(steps, options.epochs), profiler)
 
 
 def run_model(
     spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run_dir: Path | None = None,
     device_kind: str = "cpu", executor_async: bool = False,
 ) -> tuple[ModelRun, FenceCost]:
-    """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit."""
+    """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit.
+
+    Raises:
+        TrainingInterrupted: a stop signal; ``partial`` is ``(run, fence_cost)`` with the run marked
+            interrupted, or nothing when the loop had not timed a step.
+    """
     import keras
 
     steps = steps_per_epoch(data.examples, options.batch_size, options.steps)
@@ -136,29 +150,56 @@ def run_model(
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
     window = _trace_window(options, steps, run_dir, profiler)
-    results = run_profiled_loop(  # closes the trace window however it ends
-        train_steps,
-        dataset,
-        epochs=options.epochs,
-        steps_per_epoch=steps,
-        profiler=profiler,
-        sampling=sampling,
-        on_epoch_end=lambda result: progress(line(result)),
-        trace=window,
-    )
+    stop: TrainingInterrupted | None = None
+    interrupted = None
+    try:
+        results = run_profiled_loop(  # closes the trace window however it ends
+            train_steps,
+            dataset,
+            epochs=options.epochs,
+            steps_per_epoch=steps,
+            profiler=profiler,
+            sampling=sampling,
+            on_epoch_end=lambda result: progress(line(result)),
+            trace=window,
+            stop_on_non_finite=options.stop_on_nan,
+        )
+        if len(results) < options.epochs:  # only --stop-on-nan ends the loop early without an exception
+            interrupted = (f"the loss was {results[-1].loss} in loop epoch {len(results)} of {options.epochs}; "
+                           "stopped there (--stop-on-nan)")
+    except TrainingInterrupted as error:
+        stop, results = error, error.partial
+        finished = sum(result.timing.complete for result in results)
+        interrupted = (f"{signal_name(error.signum)} in loop epoch {finished + 1} of {options.epochs}: "
+                       f"{finished} finished epoch{'s' if finished != 1 else ''} kept"
+                       + (", the cut-short one marked incomplete" if len(results) > finished else "")
+                       + ("; fit not run" if options.fit else ""))
     fit = None
-    if options.fit:
+    if options.fit and stop is None:
         from tfprof_m1.fit import run_fit
 
         progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
         fit_model = build_model(spec, seed=options.seed)
         fit_data = make_dataset(data, options.batch_size, options.seed, options.steps, options.autotune)
-        fit = run_fit(
-            fit_model,
-            fit_data,
-            options.epochs,
-            on_epoch=lambda index, ms, logs: progress(f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"),
-        )
+        try:
+            fit = run_fit(
+                fit_model,
+                fit_data,
+                options.epochs,
+                on_epoch=lambda index, ms, logs: progress(f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"),
+                stop_on_non_finite=options.stop_on_nan,
+            )
+            if len(fit.epoch_ms) < options.epochs:
+                stopped = f"fit's loss was {fit.losses[-1]} in epoch {len(fit.epoch_ms)}; fit stopped there (--stop-on-nan)"
+                interrupted = f"{interrupted}; {stopped}" if interrupted else stopped
+        except TrainingInterrupted as error:
+            stop, fit = error, error.partial
+            done = len(fit.epoch_ms)
+            interrupted = (f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {options.epochs}: the loop is "
+                           f"complete, fit has {done} finished epoch{'s' if done != 1 else ''}")
+    if not results:
+        assert stop is not None
+        raise TrainingInterrupted(stop.signum, None) from stop  # no step timed: nothing to report
 
     run = model_run(
         results,
@@ -183,19 +224,29 @@ def run_model(
         sampling=sampling,
         run_dir=None if run_dir is None else str(run_dir),
         progress=progress,
+        interrupted=interrupted,
     )
     if window is None:
         run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"
+    if stop is not None:
+        raise TrainingInterrupted(stop.signum, (run, fence_cost)) from stop
     return run, fence_cost
 
 
-def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Report:
-    """Run every model in ``options`` and return the report (nothing is written here).
+def run_benchmark(options: BenchOptions, progress: Progress | None = None, outputs: RunOutputs | None = None) -> Report:
+    """Run every model in ``options`` and return the report.
+
+    Each model's results are handed to ``outputs`` as soon as that model is done (by default a
+    :class:`~tfprof_m1.outputs.RunOutputs` that writes the run directories), so a later failure or
+    a stop signal never costs a finished model's figures.
 
     Raises:
-        UserError: bad options, missing or damaged data, or an unavailable device.
+        UserError: bad options, missing or damaged data, or an unavailable device (before any training).
+        TrainingInterrupted: a stop signal; ``partial`` is the Report of what was measured (None if
+            nothing was), already handed to ``outputs``.
     """
     say = progress or (lambda message: None)
+    outputs = outputs if outputs is not None else RunOutputs(say=say)
     options.validate()
     specs = [get_spec(name) for name in options.models]
     if options.async_executor:
@@ -204,10 +255,49 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
     environment = collect_environment(device, peak=options.peak)
     executor = ", asynchronous executor (GPU-style rehearsal)" if environment.executor_async else ""
     say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name} ({environment.device_label}){executor}")
-    runs = []
-    fence_cost = None
-    # Every model's data is read (and checked) before any model trains: with `all`, a damaged file of
-    # the last model must not cost the first two models' training time.
+    datasets = _load_all(specs, options, say)
+    runs: list[ModelRun] = []
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    def report_so_far(fence_cost: FenceCost) -> Report:
+        environment.fence = FenceInfo(fence_cost.name, fence_cost.median_ms, fence_cost.iqr_ms, fence_cost.calls)
+        return Report(config=options.config(), environment=environment, runs=list(runs), created=created,
+                      method=describe_method(runs, fence_cost.name, device.kind, environment.executor_async,
+                                             options.reference_share))
+
+    report = None
+    for position, spec in enumerate(specs):
+        data = datasets.pop(spec.name)
+        run_dir = None
+        if options.logdir is not None:
+            started = _dt.datetime.now()
+            try:
+                run_dir = make_run_dir(options.logdir, run_dir_name(spec.name, environment.device_label, started))
+                say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {options.logdir})")
+            except OSError as error:  # the disk filled or the folder changed since it was checked
+                outputs.fail(Path(options.logdir), error, "measuring on without a run directory (no trace)")
+        try:
+            run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind, environment.executor_async)
+        except TrainingInterrupted as stop:
+            if stop.partial is not None:
+                run, fence_cost = stop.partial
+                not_run = [other.name for other in specs[position + 1:]]
+                if not_run:
+                    run.interrupted = f"{run.interrupted}; not run: {', '.join(not_run)}"
+                runs.append(run)
+                report = report_so_far(fence_cost)
+                outputs.save(report)
+            raise TrainingInterrupted(stop.signum, report) from stop
+        runs.append(run)
+        report = report_so_far(fence_cost)
+        outputs.save(report)
+    assert report is not None
+    return report
+
+
+def _load_all(specs: list[ModelSpec], options: BenchOptions, say: Progress) -> dict[str, TrainData]:
+    """Every model's data, read and checked before any model trains: with `all`, a damaged file of
+    the last model must not cost the first two models' training time."""
     datasets = {}
     for spec in specs:
         data = load_train_data(spec, options.data, options.data_dir, options.seed, options.download)
@@ -217,37 +307,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None) -> Re
         if options.batch_size > data.examples:
             raise UserError(f"--batch-size {options.batch_size}: larger than the {data.examples:,} examples of "
                             f"{spec.name}'s data; use at most {data.examples}")
+        steps = steps_per_epoch(data.examples, options.batch_size, options.steps)
+        _check_trace_steps(options, steps)
         datasets[spec.name] = data
-    for spec in specs:
-        data = datasets.pop(spec.name)
-        run_dir = None
-        if options.logdir is not None:
-            started = _dt.datetime.now()
-            run_dir = make_run_dir(options.logdir, run_dir_name(spec.name, environment.device_label, started))
-            say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {options.logdir})")
-        run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind, environment.executor_async)
-        runs.append(run)
-    assert fence_cost is not None
-    environment.fence = FenceInfo(fence_cost.name, fence_cost.median_ms, fence_cost.iqr_ms, fence_cost.calls)
-    report = Report(
-        config=options.config(),
-        environment=environment,
-        runs=runs,
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        method=describe_method(runs, fence_cost.name, device.kind, environment.executor_async, options.reference_share),
-    )
-    write_run_dirs(report)
-    return report
-
-
-def write_run_dirs(report: Report) -> None:
-    """Each run directory gets its model's report.json and its TensorBoard scalars and text."""
-    from tfprof_m1.render import render_text
-    from tfprof_m1.tensorboard_writer import write_model_run
-
-    for run in report.runs:
-        if run.run_dir is None:
-            continue
-        single = dataclasses.replace(report, runs=[run])
-        single.save(Path(run.run_dir) / "report.json")
-        write_model_run(run.run_dir, run, render_text(single, markdown=True))
+    return datasets

@@ -1,13 +1,15 @@
 """Command line: ``python -m tfprof_m1 MODEL`` runs a benchmark; ``show`` renders a saved report.
 
 Argument parsing, ``--help`` and ``show`` do not import TensorFlow. A user mistake prints one line
-on stderr and exits 2; an interrupted run exits 130.
+on stderr and exits 2; a run stopped by Ctrl-C or SIGTERM writes what it measured and exits 130 or
+143; a run whose outputs could not all be written exits 1 (see docs/usage.md, "When things go wrong").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -15,11 +17,14 @@ from typing import Any, Callable, Sequence
 from tfprof_m1 import __version__
 from tfprof_m1.datasets import DATA_MODES
 from tfprof_m1.errors import UserError
+from tfprof_m1.interrupt import InterruptGuard
 from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.models import MODEL_NAMES, MODELS
 from tfprof_m1.render import FORMATS, render
 from tfprof_m1.trace import parse_step_range
 
+#: The run finished but an output (run directory, --json, stdout) could not be written.
+EXIT_WRITE_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -91,6 +96,8 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trace-steps", metavar="START:STOP", default=None,
                         help="global steps to trace with tf.profiler, from 0, STOP exclusive (default: up to 10 steps in epoch 2)")
     parser.add_argument("--no-trace", action="store_true", help="no tf.profiler trace")
+    parser.add_argument("--stop-on-nan", action="store_true",
+                        help="end a model's loop and its fit after the epoch whose loss is NaN or infinite (default: warn and go on)")
     parser.add_argument("--autotune", action="store_true",
                         help="let tf.data autotune the input pipeline (default: fixed settings; see docs/how-it-measures.md)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)")
@@ -175,20 +182,41 @@ def cmd_run(argv: Sequence[str]) -> int:
         logdir=args.logdir,
         trace=not args.no_trace,
         trace_steps=parse_step_range(args.trace_steps) if args.trace_steps else None,
+        stop_on_nan=args.stop_on_nan,
     )
     options.validate()
     json_path = _check_writable(args.json) if args.json is not None else None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
     from tfprof_m1.bench import run_benchmark
+    from tfprof_m1.interrupt import TrainingInterrupted, exit_status, signal_name, signal_of
+    from tfprof_m1.outputs import RunOutputs
 
     progress: Callable[[str], None] | None = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    report = run_benchmark(options, progress)
-    if json_path is not None:
-        report.save(json_path)
-        if progress:
-            progress(f"report written to {json_path}")
-    sys.stdout.write(render(report, args.format))
+    outputs = RunOutputs(json_path=json_path, say=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        report = run_benchmark(options, progress, outputs)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: what was measured is already written
+        partial = stop.partial if isinstance(stop, TrainingInterrupted) else None
+        if partial is not None:
+            _write_stdout(render(partial, args.format))
+        signum = signal_of(stop)
+        print(f"tfprof_m1: stopped by {signal_name(signum)}; written: {outputs.summary()}", file=sys.stderr)
+        return exit_status(signum)
+    if json_path is not None and progress and not outputs.failures:
+        progress(f"report written to {json_path}")
+    _write_stdout(render(report, args.format))
+    if outputs.failures:
+        print(f"tfprof_m1: error: {len(outputs.failures)} output(s) could not be written (above); "
+              f"written: {outputs.summary()}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     return 0
+
+
+def _write_stdout(text: str) -> None:
+    """Print a rendered report; bytes of a path that are not UTF-8 are shown as the replacement
+    character rather than failing the write."""
+    sys.stdout.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    sys.stdout.flush()
 
 
 def cmd_show(argv: Sequence[str]) -> int:
@@ -288,18 +316,25 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = COMMANDS.get(argv[0]) if argv else None
+    # Ctrl-C and SIGTERM (timeout, docker stop, Slurm) end a run cleanly: finished epochs reported,
+    # the trace saved; a second one aborts at once.
+    guard = InterruptGuard(signals=(signal.SIGINT, signal.SIGTERM), abort_on_second=True)
     try:
-        if command is not None:
-            return command(argv[1:])
-        return cmd_run(argv)
+        with guard:
+            return command(argv[1:]) if command is not None else cmd_run(argv)
     except UserError as error:
         print(f"tfprof_m1: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("tfprof_m1: interrupted; nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as error:  # before anything was measured (a stop during training is handled in cmd_run)
+        signum = getattr(error, "signum", signal.SIGINT)
+        print(f"tfprof_m1: stopped by {signal.Signals(signum).name} before anything was measured; nothing was written",
+              file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         return 0
+    except OSError as error:  # stdout itself failed (a full disk under a redirection)
+        print(f"tfprof_m1: error: could not write the output: {error.strerror or error}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,7 @@ from typing import Sequence, Union
 from tfprof_m1.attribution import step_totals
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import OTHER
-from tfprof_m1.report import ModelRun, Report, load_report
+from tfprof_m1.report import ModelRun, Report, check_consistency, load_report
 from tfprof_m1.stats import Summary, summarize
 
 #: Configuration fields that must match for a comparison to be like for like.
@@ -47,8 +47,13 @@ ReportSource = Union[str, Path, Report]
 
 
 def _load(source: ReportSource, position: int) -> tuple[Report, str]:
-    """The report and the name it goes by: the file's path, or ``report N`` for one in memory."""
+    """The report and the name it goes by: the file's path, or ``report N`` for one in memory
+    (checked as a file is: a report built or edited in memory can be inconsistent too)."""
     if isinstance(source, Report):
+        try:
+            check_consistency(source)
+        except ValueError as error:
+            raise UserError(f"report {position + 1} (in memory): cannot be compared ({error})") from None
         return source, f"report {position + 1}"
     return load_report(source), str(source)
 
@@ -87,6 +92,8 @@ class ModelFigures:
     fit_all_mean_ms: list[float]
     config: dict[str, object]
     repeats: int
+    #: What the figures leave out or rest on (an interrupted report...), one line each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def epoch_mean_ms(self) -> float:
@@ -98,12 +105,17 @@ class ModelFigures:
 
 
 def _steady_epochs(run: ModelRun) -> list:
+    """The run's steady epochs that ran to the end (an interrupted run's cut-short epoch never counts)."""
     indices = set(run.steady.epochs)
-    return [epoch for epoch in run.epochs if epoch.index in indices]
+    return [epoch for epoch in run.epochs if epoch.index in indices and epoch.complete]
 
 
 def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
     runs = [report.run(model) for report in group.reports if any(r.model == model for r in report.runs)]
+    notes = [f"{name}: interrupted ({run.interrupted}); only its complete epochs are used"
+             for name, report in zip(group.paths, group.reports) for run in report.runs
+             if run.model == model and run.interrupted]
+    runs = [run for run in runs if _steady_epochs(run)]
     if not runs:
         return None
     epochs = [epoch for run in runs for epoch in _steady_epochs(run)]
@@ -134,6 +146,7 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
             "autotune": group.reports[0].config.autotune,
         },
         repeats=len(runs),
+        notes=notes,
     )
 
 
@@ -250,7 +263,8 @@ def compare(paths: Sequence[ReportSource]) -> list[ModelComparison]:
     figures = {model: [model_figures(group, model) for group in groups] for model in models}
     common = [model for model in models if all(f is not None for f in figures[model])]
     if not common:
-        raise UserError("the reports have no model in common; run the same model on each machine")
+        raise UserError("the reports have no model in common with complete steady epochs; run the same model on each "
+                        "machine (an interrupted run keeps only the epochs it finished)")
     return [compare_model(model, [f for f in figures[model] if f is not None]) for model in common]
 
 

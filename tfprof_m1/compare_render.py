@@ -72,6 +72,7 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         for figures in comparison.figures:
             if figures.repeats > 1:
                 out.append(f"- {figures.label}: {figures.repeats} repeats pooled")
+            out += [f"- ⚠ {note}" for note in figures.notes]
         for difference in comparison.differences:
             for item in difference.config_differences:
                 out.append(f"- ⚠ configurations differ ({difference.label}): {item}; the comparison is not like for like")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import os
 import pickle
 import struct
@@ -87,11 +88,20 @@ def _candidates(spec: ModelSpec, directory: Path) -> list[Path]:
 
 
 def _present(spec: ModelSpec, candidate: Path) -> bool:
+    """Whether ``candidate`` holds the data; one of the dataset's names taken by the wrong kind of
+    thing (a folder called ``mnist.npz``) is an error, not a reason to fall back to synthetic data."""
     if spec.name == "fashion_mnist":
-        return (candidate / FASHION_IMAGES).is_file() or (candidate / FASHION_LABELS).is_file()
-    if spec.name == "cifar10" and candidate.name == CIFAR_DIR:
-        return candidate.is_dir()
-    return candidate.is_file()
+        return any(_is(candidate / name, directory=False) for name in (FASHION_IMAGES, FASHION_LABELS))
+    return _is(candidate, directory=spec.name == "cifar10" and candidate.name == CIFAR_DIR)
+
+
+def _is(path: Path, directory: bool) -> bool:
+    if not path.exists():
+        return False
+    if path.is_dir() != directory:
+        kind, wanted = ("a directory", "a file") if path.is_dir() else ("a file", "a directory")
+        raise UserError(f"{path}: is {kind}, expected {wanted} of the published dataset; move it away or pass --data-dir")
+    return True
 
 
 def find_data(spec: ModelSpec, dirs: list[Path]) -> Path | None:
@@ -142,27 +152,45 @@ def read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: cannot be read as an .npz archive ({_reason(error)}); delete it and fetch it again") from None
 
 
+#: Largest IDX data read (Fashion-MNIST's training images are 47 MB).
+MAX_IDX_BYTES = 256 * 2**20
+#: The most a gzip stream can inflate (deflate's limit is about 1032:1).
+GZIP_MAX_RATIO = 1032
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip-compressed), with its header and size checked."""
+    """An IDX file (gzip-compressed), with its header and size checked.
+
+    The header is read first and what it promises is checked before the data are: against
+    :data:`MAX_IDX_BYTES` and against what the compressed file could possibly hold (gzip inflates
+    at most about 1032:1), and no more than the promised bytes are ever inflated, so a damaged or
+    hostile file cannot make the reader allocate gigabytes.
+    """
     try:
         with gzip.open(path, "rb") as stream:
-            payload = stream.read()
+            head = stream.read(4)
+            if len(head) < 4 or head[0:2] != b"\x00\x00" or head[2] != 0x08:
+                raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+            ndim = head[3]
+            shape_bytes = stream.read(4 * ndim)
+            if len(shape_bytes) < 4 * ndim:
+                raise UserError(f"{path}: truncated in its header; fetch it again")
+            dims = struct.unpack(f">{ndim}I", shape_bytes)
+            expected = math.prod(dims) if dims else 0
+            possible = path.stat().st_size * GZIP_MAX_RATIO
+            if expected > MAX_IDX_BYTES or expected > possible:
+                raise UserError(f"{path}: header promises shape {dims} ({expected / 2**20:,.0f} MiB), more than "
+                                f"{'any published IDX file' if expected > MAX_IDX_BYTES else 'this compressed file can hold'}; "
+                                "the file is damaged, fetch it again")
+            payload = stream.read(expected + 1)  # one byte more tells a file longer than its header says
     except FileNotFoundError:
         raise UserError(f"{path}: missing; put the file beside the others or use --data synthetic") from None
     except (OSError, EOFError, gzip.BadGzipFile) as error:
         raise UserError(f"{path}: not a readable gzip file ({_reason(error)}); delete it and fetch it again") from None
-    if len(payload) < 4 or payload[0:2] != b"\x00\x00" or payload[2] != 0x08:
-        raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
-    ndim = payload[3]
-    header_size = 4 + 4 * ndim
-    if len(payload) < header_size:
-        raise UserError(f"{path}: truncated in its header; fetch it again")
-    dims = struct.unpack(f">{ndim}I", payload[4:header_size])
-    expected = int(np.prod(dims)) if dims else 0
-    actual = len(payload) - header_size
-    if actual != expected:
+    if len(payload) != expected:
+        actual = f"more than {expected}" if len(payload) > expected else str(len(payload))
         raise UserError(f"{path}: header promises {expected} bytes of data for shape {dims}, file holds {actual}; fetch it again")
-    return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(dims)
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
 
 
 def read_fashion_idx(directory: Path) -> tuple[np.ndarray, np.ndarray]:

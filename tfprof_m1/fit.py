@@ -6,6 +6,7 @@ device work has finished when the callback reads the clock: the figure is synchr
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Callable
 import keras
 
 from tfprof_m1.garbage import GarbageSettler
-from tfprof_m1.interrupt import InterruptGuard
+from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, raise_pending, signal_of
 from tfprof_m1.phases import COMPUTE
 from tfprof_m1.report import Report
 
@@ -34,6 +35,7 @@ class EpochTimer(keras.callbacks.Callback):
         clock: Callable[[], float] = time.perf_counter,
         on_epoch: Callable[[int, float, dict], None] | None = None,
         settle_garbage: bool = False,
+        stop_on_non_finite: bool = False,
     ) -> None:
         """Args:
             clock: seconds, monotonic.
@@ -41,8 +43,12 @@ class EpochTimer(keras.callbacks.Callback):
             settle_garbage: collect and freeze Python garbage before each epoch, untimed, as the
                 profiled loop does, so both runs are measured under the same rule; the freeze is
                 undone when training ends (see :mod:`tfprof_m1.garbage`).
+            stop_on_non_finite: end ``fit`` after an epoch whose loss is NaN or infinite (as the
+                profiled loop's option does; Keras' TerminateOnNaN stops mid-epoch, which would
+                leave a short epoch among the timed ones).
         """
         super().__init__()
+        self.stop_on_non_finite = stop_on_non_finite
         self.settle_garbage = settle_garbage
         self.clock = clock
         self.on_epoch = on_epoch
@@ -62,6 +68,7 @@ class EpochTimer(keras.callbacks.Callback):
             self._garbage.__enter__()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        raise_pending()  # a Ctrl-C an enclosing InterruptGuard caught where Python ignores exceptions
         if self.settle_garbage:
             self._garbage.settle()
         self._start = self.clock()
@@ -77,8 +84,16 @@ class EpochTimer(keras.callbacks.Callback):
         self.accuracies.append(_float(logs.get("accuracy")))
         if self.on_epoch is not None:
             self.on_epoch(epoch, elapsed_ms, logs)
+        loss = self.losses[-1]
+        if self.stop_on_non_finite and loss is not None and not math.isfinite(loss):
+            self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Undo the garbage freeze. Keras does not call ``on_train_end`` when ``fit`` raises (Ctrl-C
+        included): call this then. Safe to call more than once."""
         self._garbage.release()
 
 
@@ -179,14 +194,16 @@ class ProfileCallback(EpochTimer):
         """End what the hooks opened: the open step and epoch, the trace session, the garbage freeze.
 
         Keras does not call ``on_train_end`` when ``fit`` raises; call this then (or fit again with
-        the same callback, which calls it first). Safe to call more than once.
+        the same callback, which calls it first). Safe to call more than once. After a Ctrl-C,
+        ``report()`` and ``write()`` still give the finished epochs, the cut-short one marked
+        incomplete.
         """
         try:
             self._exit_to(0)
         finally:
             if self.window is not None:
                 self.window.close()
-            self._garbage.release()
+            super().close()
             self._interrupt.__exit__(None, None, None)
 
     def report(self, model: str | None = None, **options: Any) -> Report:
@@ -223,16 +240,27 @@ class FitRun:
     jit_compile: bool
 
 
-def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[int, float, dict], None] | None = None) -> FitRun:
+def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[int, float, dict], None] | None = None,
+            stop_on_non_finite: bool = False) -> FitRun:
     """Compile ``model`` as the article did (Adam, sparse categorical cross-entropy from logits,
-    accuracy) and ``fit`` it on ``dataset`` for ``epochs`` epochs, timing each epoch."""
+    accuracy) and ``fit`` it on ``dataset`` for ``epochs`` epochs, timing each epoch.
+
+    Raises:
+        TrainingInterrupted: a stop signal ended fit; ``partial`` is the FitRun of the finished epochs.
+    """
     model.compile(
         optimizer=keras.optimizers.Adam(),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True)
-    model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
+    timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True, stop_on_non_finite=stop_on_non_finite)
+    try:
+        model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
+    except KeyboardInterrupt as error:
+        finished = FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile))
+        raise TrainingInterrupted(signal_of(error), finished) from error
+    finally:
+        timer.close()
     return FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile))
 
 

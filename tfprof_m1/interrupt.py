@@ -1,53 +1,133 @@
-"""Ctrl-C that is never lost inside a training loop.
+"""Stop signals (Ctrl-C, SIGTERM) that end training cleanly and are never lost.
 
 Python raises ``KeyboardInterrupt`` at the next bytecode after SIGINT arrives. In a TensorFlow loop
 that is often inside code whose exceptions Python swallows: a garbage-collector callback (the
 profiler times collections with one), a ``__del__``, a weakref callback. The interrupt is then
 printed as "Exception ignored" and training goes on. :class:`InterruptGuard` raises it as usual and
-also remembers it; the loop calls :meth:`InterruptGuard.check` at every step boundary, where a
-swallowed interrupt is raised again.
+also remembers it, process-wide; the loop calls :meth:`InterruptGuard.check` at every step boundary,
+where a swallowed stop is raised again.
+
+SIGTERM is what ``timeout``, ``docker stop``, Slurm and a stopped Colab cell send. By default it
+kills the process with nothing saved; a guard asked to handle it (the command line's is) turns it
+into :class:`StopSignal`, a ``KeyboardInterrupt``, so every cleanup path that handles Ctrl-C (the
+trace session stopped, the garbage freeze undone, finished epochs reported) handles it too.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Sequence
+
+
+class StopSignal(KeyboardInterrupt):
+    """A stop signal raised by a guard; ``signum`` says which (``signal.SIGINT`` or ``SIGTERM``)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training ended by a stop signal, carrying what was measured up to then in ``partial``
+    (``run_profiled_loop``: its EpochResults, the cut-short epoch last; ``run_fit``: a FitRun of the
+    finished epochs). A ``KeyboardInterrupt``, so code that does not look for it stops as before."""
+
+    def __init__(self, signum: int, partial: Any) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+        self.partial = partial
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def signal_of(error: BaseException) -> int:
+    """The signal behind a KeyboardInterrupt: SIGINT unless a guard recorded another."""
+    return int(getattr(error, "signum", signal.SIGINT))
+
+
+#: Exit status of a process ended by ``signum``, as a shell reports it (130 for SIGINT, 143 for SIGTERM).
+def exit_status(signum: int) -> int:
+    return 128 + int(signum)
+
+
+# A stop that was raised where it may have been swallowed, waiting for the next check (process-wide,
+# so a loop's guard sees a stop caught by the command line's guard around it).
+_pending: list[int] = []
+
+
+def raise_pending() -> None:
+    """Raise a stop signal that an enclosing guard caught and Python swallowed (if any)."""
+    if _pending:
+        raise StopSignal(_pending.pop())
+
+
+def _default_handler(signum: int) -> Any:
+    return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
 
 
 class InterruptGuard:
     """Use as ``with InterruptGuard() as guard: ... guard.check()`` around a loop.
 
-    Only the main thread can handle signals, and a handler someone else installed is left alone;
-    then the guard does nothing and ``check`` never raises.
+    Args:
+        signals: the signals to turn into :class:`StopSignal` (default SIGINT only; a library should
+            not change what SIGTERM does to its host program unless asked).
+        abort_on_second: a second stop signal while the first is being handled (reports written,
+            trace saved) ends the process at once, as the default handler would.
+
+    Only the main thread can handle signals, and a handler someone else installed (or SIGINT
+    ignored, as in a background job) is left alone; ``check`` still raises a stop caught by an
+    enclosing guard.
     """
 
-    def __init__(self) -> None:
-        self.pending = False
-        self._previous: Any = None
-        self._installed = False
+    def __init__(self, signals: Sequence[int] = (signal.SIGINT,), abort_on_second: bool = False) -> None:
+        self.signals = tuple(signals)
+        self.abort_on_second = abort_on_second
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "InterruptGuard":
-        self.pending = False
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+        self.received = None
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signals:
+                if signal.getsignal(signum) is _default_handler(signum):
+                    self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
+    @property
+    def _installed(self) -> bool:
+        return bool(self._previous)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a stop arrived that has not been raised through :meth:`check` or handled yet."""
+        return bool(_pending)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.pending = True
-        raise KeyboardInterrupt
+        if self.received is not None and self.abort_on_second:
+            print(f"tfprof_m1: second {signal_name(signum)}: stopping at once (files already written are complete)",
+                  file=sys.stderr, flush=True)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self.received = signum
+        _pending[:] = [signum]
+        raise StopSignal(signum)
 
     def check(self) -> None:
-        """Raise a Ctrl-C that arrived and was swallowed where exceptions are ignored."""
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
+        """Raise a stop that arrived and was swallowed where exceptions are ignored."""
+        raise_pending()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
-        if kind is KeyboardInterrupt:
-            self.pending = False
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            _pending.clear()  # it was raised and is on its way out: nothing left to re-raise

@@ -11,12 +11,13 @@ is then attributed to phases by :mod:`tfprof_m1.attribution`.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from tfprof_m1.garbage import GarbageSettler
-from tfprof_m1.interrupt import InterruptGuard
-from tfprof_m1.phases import COMPUTE, FUSED, PROBE, UNPROFILED
+from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, signal_of
+from tfprof_m1.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.steps import TrainSteps
 from tfprof_m1.trace import TraceWindow
@@ -96,6 +97,10 @@ class EpochResult:
     timing: EpochTiming
     loss: float | None
     accuracy: float | None
+    #: Where the loss became NaN or infinite, if it did in this epoch: the global steps of the last
+    #: probe step that saw it finite and the first that did not (probe steps are fenced, so checking
+    #: costs one read there); None when no probe step saw it.
+    non_finite_steps: tuple[int | None, int] | None = None
 
 
 EpochCallback = Callable[[EpochResult], None]
@@ -110,6 +115,7 @@ def run_profiled_loop(
     sampling: Sampling = Sampling(),
     on_epoch_end: EpochCallback | None = None,
     trace: TraceWindow | None = None,
+    stop_on_non_finite: bool = False,
 ) -> list[EpochResult]:
     """Train for ``epochs`` epochs over ``dataset`` (re-iterated each epoch), profiled.
 
@@ -123,12 +129,36 @@ def run_profiled_loop(
         on_epoch_end: called after each epoch, for progress.
         trace: a tf.profiler window; steps are numbered globally from 0 across epochs. Traced steps
             always run profiled. The window is closed when the loop ends, even by an exception.
+        stop_on_non_finite: end the loop after the epoch whose loss is NaN or infinite (the results
+            then have fewer than ``epochs`` epochs). Either way, each result says at which probe
+            steps the loss was last seen finite and first seen not (``non_finite_steps``).
 
     Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
-    loop ends (see :mod:`tfprof_m1.garbage`). Ctrl-C stops the loop at once, or at the next step if
-    it landed where Python ignores exceptions (see :mod:`tfprof_m1.interrupt`).
+    loop ends (see :mod:`tfprof_m1.garbage`).
+
+    Raises:
+        TrainingInterrupted: Ctrl-C (or a SIGTERM a guard turned into a stop) ended the loop, at once
+            or at the next step if it landed where Python ignores exceptions (see
+            :mod:`tfprof_m1.interrupt`). Its ``partial`` holds the finished epochs' results and, last,
+            the cut-short epoch (``timing.complete`` False, no loss) if it timed any step; the trace
+            window is closed first, so what it recorded is saved. ``build_report(error.partial, ...)``
+            reports them.
     """
     results: list[EpochResult] = []
+    try:
+        _train(train_steps, dataset, epochs, steps_per_epoch, profiler, sampling, on_epoch_end, trace, results,
+               stop_on_non_finite)
+    except KeyboardInterrupt as error:
+        cut_short = profiler.epochs[-1] if profiler.epochs and not profiler.epochs[-1].complete else None
+        if cut_short is not None and (cut_short.steps or cut_short.stretches) and all(r.timing is not cut_short for r in results):
+            results.append(EpochResult(timing=cut_short, loss=None, accuracy=None))
+        raise TrainingInterrupted(signal_of(error), results) from error
+    return results
+
+
+def _train(train_steps: TrainSteps, dataset: Iterable[Any], epochs: int, steps_per_epoch: int, profiler: PhaseProfiler,
+           sampling: Sampling, on_epoch_end: EpochCallback | None, trace: TraceWindow | None,
+           results: list[EpochResult], stop_on_non_finite: bool) -> None:
     with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt:
         plan = sampling.plan(steps_per_epoch)
         global_step = 0
@@ -136,6 +166,8 @@ def run_profiled_loop(
         for _ in range(epochs):
             garbage.settle()
             train_steps.reset_metrics()
+            finite_at: int | None = None
+            non_finite_by: int | None = None
             with profiler.epoch() as epoch:
                 batches = profiler.timed(dataset)
                 index = 0
@@ -162,15 +194,23 @@ def run_profiled_loop(
                             if kind == PROBE:
                                 train_steps.probe(images, labels, profiler, rotation=samples)
                                 samples += 1
+                                if non_finite_by is None:
+                                    with profiler.phase(PROFILING):
+                                        if train_steps.loss_is_finite():
+                                            finite_at = global_step
+                                        else:
+                                            non_finite_by = global_step
                             else:
                                 profiler.call(COMPUTE, train_steps.fused, images, labels)
                     index, global_step = index + 1, global_step + 1
             loss, accuracy = train_steps.read_metrics()
-            result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy)
+            steps = (finite_at, non_finite_by) if non_finite_by is not None else None
+            result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy, non_finite_steps=steps)
             results.append(result)
             if on_epoch_end is not None:
                 on_epoch_end(result)
-    return results
+            if stop_on_non_finite and loss is not None and not math.isfinite(loss):
+                break
 
 
 def _closing(trace: TraceWindow | None) -> contextlib.AbstractContextManager:

@@ -148,7 +148,7 @@ def _run_line(run: ModelRun) -> str:
     batch = f" of batch {run.batch_size}" if run.batch_size else ""
     parts = [f"{run.steps_per_epoch} steps/epoch{batch}"]
     if run.steady.samples:
-        sampled = run.epochs[-1].sampled_steps if run.epochs else 0
+        sampled = max((epoch.sampled_steps for epoch in run.epochs if epoch.index in run.steady.epochs), default=0)
         parts.append(f"{sampled} sampled steps per epoch ({run.steady.samples} pooled)")
     if run.custom_phases:
         parts.append(f"own phases: {', '.join(run.custom_phases)}")
@@ -219,6 +219,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
         ("heading", "tfprof_m1: where the epoch goes"),
         ("text", f"TensorFlow {env.tensorflow}, Keras {env.keras}, Python {env.python} on {env.platform}; "
                  f"device {env.device_label} ({env.device_used}), {fence_text}; {', '.join(run_facts)}, {report.created}"),
+        *[("text", f"INTERRUPTED: {run.model}: {run.interrupted}.") for run in report.runs if run.interrupted],
         ("heading", "Headline: mean epoch time"),
         ("table", (HEADLINE_HEADERS, headline_rows(report))),
         ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),

@@ -20,10 +20,11 @@ from typing import Any, Iterator, Union
 
 from tfprof_m1.errors import UserError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
-#: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code).
+#: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
+#: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so).
 OLDEST_READABLE_SCHEMA = 2
 
 #: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
@@ -276,6 +277,9 @@ class ModelRun:
     custom_phases: list[str] = field(default_factory=list)
     #: Warnings about the run (input pipeline stalls...), one line each.
     warnings: list[str] = field(default_factory=list)
+    #: Why the run ended early (a stop signal, a non-finite loss), what was kept; None if it ran to
+    #: the end. Its cut-short epoch, if any, has ``complete`` False and is left out of ``steady``.
+    interrupted: str | None = None
 
 
 @dataclass

@@ -22,6 +22,8 @@ per epoch, so no step forces a host read of its own.
 
 from __future__ import annotations
 
+import numpy as np
+
 from typing import TYPE_CHECKING, Any, Callable
 
 from tfprof_m1.phases import BACKWARD, COMPUTE, EMPTY_CALL, FORWARD, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP, OPTIMIZER, PROBE_VARIANTS, PROFILING
@@ -220,6 +222,11 @@ class TrainSteps:
     def reset_metrics(self) -> None:
         for total in (self._loss_sum, self._correct, self._seen):
             total.assign(0.0)
+
+    def loss_is_finite(self) -> bool:
+        """Whether the epoch's running loss sum is still finite (once a step's loss is NaN or
+        infinite, the sum stays so): a cheap per-step check where the step was fenced anyway."""
+        return bool(np.isfinite(self._loss_sum.numpy()))
 
     def read_metrics(self) -> tuple[float | None, float | None]:
         """Mean loss and accuracy over the examples seen since the last reset (None if none)."""

@@ -53,10 +53,13 @@ class PhaseScalarWriter:
             tf.summary.scalar(tag, float(value), step=step)
 
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
+        """``markdown`` as a text summary; bytes a path held that are not UTF-8 (Python keeps them as
+        surrogate escapes, which TensorFlow refuses) are shown as the replacement character."""
         import tensorflow as tf
 
+        printable = markdown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         with self.writer.as_default():
-            tf.summary.text(tag, markdown, step=step)
+            tf.summary.text(tag, printable, step=step)
 
     def write_epoch(
         self,
