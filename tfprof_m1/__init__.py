@@ -48,6 +48,8 @@ _EXPORTS = {
     "plot_reports": "tfprof_m1.plot",
     "TraceSchedule": "tfprof_m1.trace",
     "GarbageSettler": "tfprof_m1.garbage",
+    "TrainingInterrupted": "tfprof_m1.interrupt",
+    "InterruptGuard": "tfprof_m1.interrupt",
     "BenchOptions": "tfprof_m1.bench",
     "run_benchmark": "tfprof_m1.bench",
 }

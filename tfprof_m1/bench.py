@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -93,8 +94,10 @@ def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
         seconds = timing.wall_ms / 1000.0
         rate = timing.examples / seconds if seconds > 0 else 0.0
         text = f"[{spec.name}] loop epoch {timing.index + 1}/{epochs}: {seconds:.2f} s, {rate:,.0f} examples/s"
-        if result.loss is not None:
-            text += f", loss {result.loss:.4f}, accuracy {result.accuracy:.3f}"
+        if result.loss is not None and not math.isfinite(result.loss):
+            text += f", loss {result.loss} (training diverged; see the report's warnings)"
+        elif result.loss is not None:
+            text += f", loss {result.loss:.4f}" + (f", accuracy {result.accuracy:.3f}" if result.accuracy is not None else "")
         return text + (" (warm-up)" if timing.index == 0 else "")
 
     return line

@@ -200,7 +200,8 @@ def cmd_run(argv: Sequence[str]) -> int:
         if partial is not None:
             _write_stdout(render(partial, args.format))
         signum = signal_of(stop)
-        print(f"tfprof_m1: stopped by {signal_name(signum)}; written: {outputs.summary()}", file=sys.stderr)
+        written = f"written: {outputs.summary()}" if outputs.written else "nothing was written"
+        print(f"tfprof_m1: stopped by {signal_name(signum)}; {written}", file=sys.stderr)
         return exit_status(signum)
     if json_path is not None and progress and not outputs.failures:
         progress(f"report written to {json_path}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import tempfile
@@ -484,6 +485,8 @@ def load_report(path: str | os.PathLike) -> Report:
 def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write; when the block succeeds it replaces ``path``
     (so a reader sees the old file or the new one, never half), when it fails it is removed."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(handle)

@@ -79,6 +79,13 @@ class StepRange:
         return self.stop - self.start
 
 
+def _xplane_files(directory: Path) -> list[Path]:
+    try:
+        return list(directory.glob("plugins/profile/*/*.xplane.pb"))
+    except OSError:
+        return []
+
+
 def parse_step_range(text: str) -> StepRange:
     """``START:STOP`` (global step numbers, STOP exclusive).
 
@@ -145,6 +152,7 @@ class TraceWindow:
         self._warn = warn or (lambda text: print(f"tfprof_m1: {text}", file=sys.stderr))
         self._running = False
         self._cycle: int | None = None
+        self._files_before: set[Path] = set()
         self._done = steps is None
 
     def __enter__(self) -> "TraceWindow":
@@ -215,6 +223,7 @@ class TraceWindow:
             return False
         self._running = True
         self._cycle = cycle
+        self._files_before = set(_xplane_files(self._cycle_dir(cycle)))
         return True
 
     def _stop(self) -> None:
@@ -227,6 +236,18 @@ class TraceWindow:
         except Exception as error:
             self.problem = f"the trace could not be collected ({_first_line(error)})"
             self._warn(self.problem)
+            self._remove_torn_files()
+
+    def _remove_torn_files(self) -> None:
+        """A session whose write failed (a full disk) leaves a torn ``.xplane.pb`` that TensorBoard
+        and ``trace`` would misread: remove the files this session made."""
+        assert self._cycle is not None
+        for path in set(_xplane_files(self._cycle_dir(self._cycle))) - self._files_before:
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            self.problem += f"; removed the torn {path.name}"
 
     def close(self) -> None:
         """Stop the profiler session this window started (and only that one); safe to call twice."""
