@@ -192,3 +192,25 @@ def test_an_inconsistent_report_in_memory_is_refused_by_compare_in_one_line():
     with pytest.raises(UserError, match=r"report 2 \(in memory\).*steady.epochs"):
         compare([good, broken])
     assert np.isfinite(good.runs[0].steady.epoch_mean_ms)
+
+
+def test_stop_on_nan_ends_the_benchmarks_loop_and_fit_after_the_first_non_finite_epoch(monkeypatch):
+    """The CLI's path (run_benchmark) with --stop-on-nan, on an article model whose output is made NaN
+    (the article models cannot diverge on their data at Adam's default rate)."""
+    import tfprof_m1.bench as bench
+
+    def diverging(spec, seed=0):
+        model = build_model(spec, seed=seed)
+        return keras.Sequential([model, keras.layers.Lambda(lambda logits: logits * float("nan"))])
+
+    monkeypatch.setattr(bench, "build_model", diverging)
+    options = bench.BenchOptions(models=["mnist"], epochs=3, steps=10, data="synthetic", logdir=None, peak=False,
+                                 stop_on_nan=True)
+    report = bench.run_benchmark(options)
+    (run,) = report.runs
+    assert len(run.epochs) == 1 and run.fit is not None and len(run.fit.epoch_ms) == 1
+    assert run.interrupted == ("loop's loss became NaN in epoch 1 of 3; loop stopped there (--stop-on-nan); "
+                               "fit's loss became NaN in epoch 1 of 3; fit stopped there (--stop-on-nan)")
+    assert run.epochs[0].loss is None and run.fit.losses == [None]
+    assert any("global step" in warning for warning in run.warnings)  # located at its probe step
+    assert "NaN" not in report.to_json().replace("became NaN", "")

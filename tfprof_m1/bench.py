@@ -154,7 +154,7 @@ def run_model(
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
     window = _trace_window(options, steps, run_dir, profiler)
     stop: TrainingInterrupted | None = None
-    interrupted = None
+    notes: list[str] = []  # why the run ended early, if it did
     try:
         results = run_profiled_loop(  # closes the trace window however it ends
             train_steps,
@@ -168,15 +168,13 @@ def run_model(
             stop_on_non_finite=options.stop_on_nan,
         )
         if len(results) < options.epochs:  # only --stop-on-nan ends the loop early without an exception
-            interrupted = (f"the loss was {results[-1].loss} in loop epoch {len(results)} of {options.epochs}; "
-                           "stopped there (--stop-on-nan)")
+            notes.append(_stopped_on_nan("loop", results[-1].loss, len(results), options.epochs))
     except TrainingInterrupted as error:
         stop, results = error, error.partial
         finished = sum(result.timing.complete for result in results)
-        interrupted = (f"{signal_name(error.signum)} in loop epoch {finished + 1} of {options.epochs}: "
-                       f"{finished} finished epoch{'s' if finished != 1 else ''} kept"
-                       + (", the cut-short one marked incomplete" if len(results) > finished else "")
-                       + ("; fit not run" if options.fit else ""))
+        notes.append(f"{signal_name(error.signum)} in loop epoch {finished + 1} of {options.epochs}: "
+                     f"{_epochs(finished)} kept" + (", the cut-short one marked incomplete" if len(results) > finished else "")
+                     + ("; fit not run" if options.fit else ""))
     fit = None
     if options.fit and stop is None:
         from tfprof_m1.fit import run_fit
@@ -193,13 +191,13 @@ def run_model(
                 stop_on_non_finite=options.stop_on_nan,
             )
             if len(fit.epoch_ms) < options.epochs:
-                stopped = f"fit's loss was {fit.losses[-1]} in epoch {len(fit.epoch_ms)}; fit stopped there (--stop-on-nan)"
-                interrupted = f"{interrupted}; {stopped}" if interrupted else stopped
+                notes.append(_stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), options.epochs))
         except TrainingInterrupted as error:
             stop, fit = error, error.partial
             done = len(fit.epoch_ms)
-            interrupted = (f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {options.epochs}: the loop is "
-                           f"complete, fit has {done} finished epoch{'s' if done != 1 else ''}")
+            notes.append(f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {options.epochs}: "
+                         f"the loop is complete, fit has {_epochs(done)}")
+    interrupted = "; ".join(notes) or None
     if not results:
         assert stop is not None
         raise TrainingInterrupted(stop.signum, None) from stop  # no step timed: nothing to report
@@ -234,6 +232,15 @@ def run_model(
     if stop is not None:
         raise TrainingInterrupted(stop.signum, (run, fence_cost)) from stop
     return run, fence_cost
+
+
+def _epochs(count: int) -> str:
+    return f"{count} finished epoch{'s' if count != 1 else ''}"
+
+
+def _stopped_on_nan(where: str, loss: float | None, epoch: int, epochs: int) -> str:
+    value = "NaN" if loss is None or math.isnan(loss) else "infinite"
+    return f"{where}'s loss became {value} in epoch {epoch} of {epochs}; {where} stopped there (--stop-on-nan)"
 
 
 def run_benchmark(options: BenchOptions, progress: Progress | None = None, outputs: RunOutputs | None = None) -> Report:
