@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from tfprof_m1 import __version__
 from tfprof_m1.datasets import DATA_MODES
 from tfprof_m1.errors import UserError
-from tfprof_m1.interrupt import InterruptGuard
+from tfprof_m1.interrupt import InterruptGuard, exit_status, signal_name, signal_of
 from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.models import MODEL_NAMES, MODELS
 from tfprof_m1.render import FORMATS, render
@@ -26,7 +26,6 @@ from tfprof_m1.trace import parse_step_range
 #: The run finished but an output (run directory, --json, stdout) could not be written.
 EXIT_WRITE_FAILED = 1
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,7 +187,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     json_path = _check_writable(args.json) if args.json is not None else None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
     from tfprof_m1.bench import run_benchmark
-    from tfprof_m1.interrupt import TrainingInterrupted, exit_status, signal_name, signal_of
+    from tfprof_m1.interrupt import TrainingInterrupted
     from tfprof_m1.outputs import RunOutputs
 
     progress: Callable[[str], None] | None = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -326,11 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"tfprof_m1: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as error:  # before anything was measured (a stop during training is handled in cmd_run)
-        signum = getattr(error, "signum", signal.SIGINT)
-        print(f"tfprof_m1: stopped by {signal.Signals(signum).name} before anything was measured; nothing was written",
-              file=sys.stderr)
-        return 128 + signum
+    except KeyboardInterrupt as error:  # before a run began (a stop during one is handled in cmd_run)
+        print(f"tfprof_m1: stopped by {signal_name(signal_of(error))}; nothing was written", file=sys.stderr)
+        return exit_status(signal_of(error))
     except BrokenPipeError:
         return 0
     except OSError as error:  # stdout itself failed (a full disk under a redirection)

@@ -54,8 +54,9 @@ def signal_of(error: BaseException) -> int:
     return int(getattr(error, "signum", signal.SIGINT))
 
 
-#: Exit status of a process ended by ``signum``, as a shell reports it (130 for SIGINT, 143 for SIGTERM).
 def exit_status(signum: int) -> int:
+    """The exit status of a process ended by ``signum``, as a shell reports it (130 for SIGINT, 143
+    for SIGTERM): what a run that stopped cleanly on that signal returns."""
     return 128 + int(signum)
 
 
