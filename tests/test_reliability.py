@@ -246,6 +246,31 @@ def test_a_read_only_filesystem_is_refused_before_training(tmp_path):
         subprocess.run(["umount", str(mount_point)], check=False)
 
 
+def test_immutable_and_read_only_outputs_are_refused_before_training(tmp_path):
+    """``chattr +i`` stops even root: an immutable --logdir or --json is refused up front, in one line,
+    creating nothing and leaving the file as it was; so is a read-only report file."""
+    logdir, report, read_only = tmp_path / "frozen_logdir", tmp_path / "frozen.json", tmp_path / "read_only.json"
+    logdir.mkdir()
+    report.write_text('{"keep": "me"}')
+    read_only.write_text('{"keep": "me too"}')
+    read_only.chmod(0o444)
+    if any(subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode for path in (logdir, report)):
+        pytest.skip("chattr +i is not available here")
+    try:
+        frozen_dir = run_cli("mnist", "--data", "synthetic", "--logdir", str(logdir / "runs"), cwd=tmp_path)
+        frozen_file = run_cli("mnist", "--data", "synthetic", "--json", str(report), cwd=tmp_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(logdir), str(report)], check=False)
+    assert frozen_dir.returncode == 2 and f"{logdir} is not writable" in frozen_dir.stderr
+    assert frozen_file.returncode == 2 and "the existing file is not writable (read-only or immutable)" in frozen_file.stderr
+    if os.geteuid() != 0:  # root may write a 0444 file
+        plain = run_cli("mnist", "--data", "synthetic", "--json", str(read_only), cwd=tmp_path)
+        assert plain.returncode == 2 and "the existing file is not writable" in plain.stderr
+    for result in (frozen_dir, frozen_file):
+        _clean(result.stderr)
+    assert report.read_text() == '{"keep": "me"}' and not any(logdir.iterdir()) and not (tmp_path / "runs").exists()
+
+
 def test_sigkill_during_report_writes_never_leaves_a_torn_report(tmp_path):
     """A process rewriting a large report again and again is killed at random moments: the file on
     disk is always a whole report, the old one or the new one."""

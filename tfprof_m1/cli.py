@@ -139,6 +139,9 @@ def _check_writable(path: str) -> Path:
     if target.is_dir():
         raise UserError(f"--json {path}: is a directory; give a file name such as {target / 'report.json'}")
     _check_writable_dir("--json", target.parent)  # the report replaces the file by a rename in this directory
+    if target.exists() and not os.access(target, os.W_OK):
+        raise UserError(f"--json {path}: the existing file is not writable (read-only or immutable); "
+                        "choose another path or make it writable")
     return target
 
 
