@@ -59,3 +59,34 @@ def make_report(label: str = "cpu", models: tuple[str, ...] = ("cifar10",), batc
     for run in report.runs:
         run.batch_size = batch_size
     return report
+
+
+def report_from_epochs(label: str, timings: list[EpochTiming], model: str = "cifar10", batch_size: int = 32) -> Report:
+    """A report of one run whose epochs are ``timings`` (made by a test), through the real summary code."""
+    report = make_report(label, batch_size=batch_size)
+    breakdowns = attribute_epochs(timings)
+    steady = loop_summary(breakdowns)
+    run = report.runs[0]
+    run.model = model
+    run.fit = None
+    run.epochs = [epoch_report(b, None, None, warmup=b.index == 0) for b in breakdowns]
+    run.steady = steady
+    run.steps_per_epoch = max(len(t.steps) for t in timings)
+    run.headline = headline(breakdowns, steady, None)
+    return report
+
+
+def timed_epochs(step_ms, epochs: int = 6, steps: int = 200, stall_ms: float = 0.0, seed: int = 0,
+                 examples: int = 32) -> list[EpochTiming]:
+    """Epochs of fused steps whose compute is drawn by ``step_ms(rng, steps)`` (ms), 0.2 ms input each,
+    and ``stall_ms`` of input wait after the last step (a pipeline that stalls at the epoch's end)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    result = []
+    for index in range(epochs):
+        computes = step_ms(rng, steps)
+        steps_list = [StepTiming("fused", examples, 0.2 + float(c), {"input": 0.2, "compute": float(c)}) for c in computes]
+        wall = sum(step.wall_ms for step in steps_list) + stall_ms + 0.5
+        result.append(EpochTiming(index, wall, steps_list, {"input": stall_ms}, complete=True))
+    return result

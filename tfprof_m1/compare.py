@@ -1,13 +1,15 @@
 """Compare runs across machines: where does the epoch-time difference come from?
 
-Works on saved reports only (no TensorFlow). Reports from the same machine with the same
-configuration are repeats and are pooled first. The first run is the reference; every other run is
-described by its ratio to it and by each phase's share of the epoch-time difference.
+Works on saved reports (or Reports in memory) only: no TensorFlow. Reports from the same machine
+with the same configuration are repeats, and so are the repeated runs of one report
+(``--repeats``): each is a *run*, the unit of the statistics. The first group is the reference;
+every other is described by its ratio to it, with a 95 % interval from a hierarchical bootstrap
+(runs, then steady epochs, then blocks of steps; see :mod:`tfprof_m1.compare_stats`), and by each
+phase's change per epoch, with its interval, and its share of the epoch-time difference.
 
-The significance rule (also in docs/comparing.md): two figures differ significantly only when their
-medians are further apart than the mean of their interquartile ranges,
-``|median_a − median_b| > (IQR_a + IQR_b) / 2``, computed over the raw per-step values of the
-steady-state epochs. Otherwise the comparison prints ``not significant``.
+The verdict is read from the epoch-time ratio it prints: "no clear difference" when its interval
+contains 1 or lies within ±2 %; "too little data" when either side has fewer than two steady
+epochs (also in docs/comparing.md).
 """
 
 from __future__ import annotations
@@ -17,12 +19,27 @@ from pathlib import Path
 from statistics import mean
 from typing import Sequence, Union
 
-from tfprof_m1.attribution import step_totals
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import OTHER
 from tfprof_m1.report import ModelRun, Report, check_consistency, load_report
+from tfprof_m1.compare_stats import (
+    MIN_STEADY_EPOCHS,
+    SEED,
+    Interval,
+    RunValues,
+    clear_ratio,
+    difference_interval,
+    epoch_time_draws,
+    group_draws,
+    independent_units,
+    point_values,
+    ratio_interval,
+    run_values,
+)
 from tfprof_m1.stats import Summary, summarize
 
+#: A phase change smaller than this (ms per epoch) is rounding, never "clear".
+NEGLIGIBLE_MS = 1e-6
 #: Configuration fields that must match for a comparison to be like for like.
 CONFIG_FIELDS = ("batch_size", "steps_per_epoch", "data_source", "examples", "autotune")
 
@@ -58,10 +75,14 @@ def _load(source: ReportSource, position: int) -> tuple[Report, str]:
     return load_report(source), str(source)
 
 
-def group_reports(sources: Sequence[ReportSource]) -> list[RunGroup]:
+def group_reports(sources: Sequence[ReportSource], labels: Sequence[str] | None = None) -> list[RunGroup]:
     """Load reports (paths, or Reports in memory) and pool repeats (same machine, same
-    configuration), keeping first-seen order."""
+    configuration), keeping first-seen order; ``labels`` name the reports, in order."""
+    labels = list(labels or [])
+    if len(labels) > len(sources):
+        raise UserError(f"{len(labels)} labels for {len(sources)} reports; give at most one --label per report")
     groups: dict[tuple, RunGroup] = {}
+    chosen: set[tuple] = set()
     for position, source in enumerate(sources):
         report, name = _load(source, position)
         key = _machine_key(report)
@@ -70,38 +91,53 @@ def group_reports(sources: Sequence[ReportSource]) -> list[RunGroup]:
             groups[key].reports.append(report)
         else:
             groups[key] = RunGroup(report.environment.device_label, [name], [report])
+        if position < len(labels) and key not in chosen:
+            groups[key].label = labels[position]
+            chosen.add(key)
     result = list(groups.values())
-    labels = [group.label for group in result]
-    for group in result:  # two groups with one label (two CPUs, two batch sizes): add the file name
-        if labels.count(group.label) > 1:
+    names = [group.label for group in result]
+    for key, group in zip(groups, result):  # two groups with one label (two CPUs, two batch sizes): add the file name
+        if names.count(group.label) > 1 and key not in chosen:
             group.label = f"{group.label} ({Path(group.paths[0]).stem})"
     return result
 
 
 @dataclass
 class ModelFigures:
-    """One model's steady-state figures in one group, pooled over its repeats."""
+    """One model's steady-state figures in one group: every run of it (repeats pooled)."""
 
     label: str
     model: str
+    #: Steady complete epochs' wall times, pooled over runs (for display).
     epoch_ms: list[float]
-    step_ms: list[float]
-    phase_epoch_ms: dict[str, list[float]]
     phase_step_ms: dict[str, list[float]]
     fit_steady_ms: list[float]
     fit_all_mean_ms: list[float]
     config: dict[str, object]
     repeats: int
+    #: What the statistics resample: each run's steady epochs (and probe samples), each run's
+    #: steady fit epochs.
+    runs: list[RunValues] = field(default_factory=list)
+    fit_runs: list[list[float]] = field(default_factory=list)
     #: What the figures leave out or rest on (an interrupted report...), one line each.
     notes: list[str] = field(default_factory=list)
 
     @property
     def epoch_mean_ms(self) -> float:
-        return mean(self.epoch_ms)
+        """Mean over runs of each run's mean steady epoch."""
+        return point_values(self.runs, [])[0]
+
+    @property
+    def phase_epoch_ms(self) -> dict[str, float]:
+        """Every phase's ms per epoch, mean over runs of means over epochs, in first-seen order."""
+        names: list[str] = []
+        for run in self.runs:
+            for epoch in run.epochs:
+                names += [name for name in [*epoch.outside_ms, *epoch.phases] if name not in names]
+        return dict(zip(names, (float(value) for value in point_values(self.runs, names)[2])))
 
     def phase_mean_ms(self, phase: str) -> float:
-        values = self.phase_epoch_ms.get(phase)
-        return mean(values) if values else 0.0
+        return self.phase_epoch_ms.get(phase, 0.0)
 
 
 def _steady_epochs(run: ModelRun) -> list:
@@ -111,7 +147,7 @@ def _steady_epochs(run: ModelRun) -> list:
 
 
 def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
-    runs = [report.run(model) for report in group.reports if any(r.model == model for r in report.runs)]
+    runs = [run for report in group.reports for run in report.runs if run.model == model]
     notes = [f"{name}: interrupted ({run.interrupted}); only its complete epochs are used"
              for name, report in zip(group.paths, group.reports) for run in report.runs
              if run.model == model and run.interrupted]
@@ -119,24 +155,18 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
     if not runs:
         return None
     epochs = [epoch for run in runs for epoch in _steady_epochs(run)]
-    phase_epoch: dict[str, list[float]] = {}
     phase_step: dict[str, list[float]] = {}
-    step_times: list[float] = []
     for epoch in epochs:
-        for summary in epoch.phases:
-            phase_epoch.setdefault(summary.phase, []).append(summary.total_ms)
         for phase, values in epoch.step_ms.items():
             phase_step.setdefault(phase, []).extend(values)
-        step_times += step_totals(epoch.step_ms)
     first = runs[0]
+    fit_runs = [run.fit.epoch_ms[1:] for run in runs if run.fit and len(run.fit.epoch_ms) > 1]
     return ModelFigures(
         label=group.label,
         model=model,
         epoch_ms=[epoch.wall_ms for epoch in epochs],
-        step_ms=step_times,
-        phase_epoch_ms=phase_epoch,
         phase_step_ms=phase_step,
-        fit_steady_ms=[ms for run in runs if run.fit for ms in run.fit.epoch_ms[1:]],
+        fit_steady_ms=[ms for times in fit_runs for ms in times],
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
         config={
             "batch_size": first.batch_size,
@@ -146,24 +176,25 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
             "autotune": group.reports[0].config.autotune,
         },
         repeats=len(runs),
+        runs=[run_values(_steady_epochs(run)) for run in runs],
+        fit_runs=fit_runs,
         notes=notes,
     )
-
-
-def significant(a: Summary | None, b: Summary | None) -> bool:
-    """The rule: medians further apart than the mean of the two IQRs."""
-    if a is None or b is None:
-        return False
-    return abs(a.median - b.median) > (a.iqr + b.iqr) / 2
 
 
 @dataclass
 class PhaseDifference:
     phase: str
+    #: Per-step medians and spread on each side, for display (None for epoch-level phases).
     reference: Summary | None
     other: Summary | None
+    #: Mean ms per epoch on each side, the ratio other/reference, and the change with its interval.
+    reference_ms: float
+    other_ms: float
     ratio: float | None
-    significant: bool
+    delta_ms: Interval
+    #: The change's interval excludes 0.
+    clear: bool
     #: This phase's share of the epoch-time difference (per-epoch totals); shares add up to 1.
     share_of_difference: float | None
 
@@ -173,11 +204,19 @@ class RunDifference:
     """One run against the reference, for one model."""
 
     label: str
-    epoch_ratio: float
-    epoch_significant: bool
+    epoch_ratio: Interval
+    #: A clear difference: the ratio's interval excludes 1 and leaves the ±2 % band.
+    epoch_clear: bool
+    #: Time per training example, other/reference (differs from the epoch ratio when batch sizes
+    #: or example counts differ).
+    example_ratio: Interval
+    fit_ratio: Interval | None
+    fit_clear: bool
     phases: list[PhaseDifference]
     config_differences: list[str]
     verdict: str
+    #: Why no conclusion can be drawn (too few steady epochs), or None.
+    too_little_data: str | None = None
 
 
 @dataclass
@@ -191,48 +230,84 @@ def _ratio(reference: float, other: float) -> float | None:
     return other / reference if reference > 0 else None
 
 
-def ratio_text(ratio: float | None, is_significant: bool = True) -> str:
-    if ratio is None:
+def ratio_text(interval: Interval | None, clear: bool = True) -> str:
+    """``1.54× slower [1.50–1.58]``, ``1.25× faster [...]`` or ``no clear difference (1.01× [...])``."""
+    if interval is None:
         return "—"
-    if not is_significant:
-        return f"not significant ({ratio:.2f}×)"
-    if ratio >= 1:
-        return f"{ratio:.2f}× slower"
-    return f"{1 / ratio:.2f}× faster"
+    bounds = f"[{interval.low:.2f}–{interval.high:.2f}]"
+    if not clear:
+        return f"no clear difference ({interval.point:.2f}× {bounds})"
+    if interval.point >= 1:
+        return f"{interval.point:.2f}× slower {bounds}"
+    return f"{1 / interval.point:.2f}× faster [{1 / interval.high:.2f}–{1 / interval.low:.2f}]"
 
 
-def _verdict(model: str, ref: ModelFigures, other: ModelFigures, ratio: float, is_significant: bool, phases: list[PhaseDifference]) -> str:
+def _verdict(model: str, ref: ModelFigures, other: ModelFigures, ratio: Interval, clear: bool,
+             phases: list[PhaseDifference], too_little: str | None) -> str:
     epochs = f"custom-loop epoch {other.epoch_mean_ms / 1000:.2f} s against {ref.epoch_mean_ms / 1000:.2f} s"
-    if not is_significant:
-        return f"{model}: {other.label} and {ref.label} do not differ significantly ({epochs})."
-    speed = f"{ratio:.2f}× slower" if ratio >= 1 else f"{1 / ratio:.2f}× faster"
+    if too_little:
+        return f"{model}: too little data to compare {other.label} with {ref.label} ({too_little})."
+    if not clear:
+        return (f"{model}: no clear difference between {other.label} and {ref.label} ({epochs}; ratio "
+                f"{ratio.point:.2f}× [{ratio.low:.2f}–{ratio.high:.2f}])." )
+    speed = ratio_text(ratio)
     ranked = sorted((p for p in phases if p.share_of_difference is not None), key=lambda p: -p.share_of_difference)
     named = [f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:2] if p.share_of_difference >= 0.15] or \
             [f"{ranked[0].phase} {ranked[0].share_of_difference * 100:.0f} %"]
     return f"{model}: {other.label} is {speed} than {ref.label} ({epochs}); of the difference, {', '.join(named)}."
 
 
+def _fit_units(runs: Sequence[Sequence[float]]) -> int:
+    return len(runs) if len(runs) > 1 else sum(len(times) for times in runs)
+
+
+def _too_little(reference: ModelFigures, other: ModelFigures) -> str | None:
+    counts = [sum(len(run.epochs) for run in side.runs) for side in (reference, other)]
+    if min(counts) >= MIN_STEADY_EPOCHS:
+        return None
+    return (f"{counts[1]} steady epoch(s) against {counts[0]}; at least {MIN_STEADY_EPOCHS} per side are needed, "
+            "and 3 runs × 5 steady epochs give a useful interval (--repeats 3 --epochs 6)")
+
+
 def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
     reference, others = figures[0], figures[1:]
     comparison = ModelComparison(model, figures)
-    phases = [name for name in reference.phase_epoch_ms if name != OTHER] + [OTHER]
-    for other in others:
-        delta_epoch = other.epoch_mean_ms - reference.epoch_mean_ms
+    seen = list(dict.fromkeys(name for side in figures for name in side.phase_epoch_ms))
+    phases = [name for name in seen if name != OTHER] + [OTHER]
+    ref_draws = group_draws(reference.runs, phases)
+    ref_epoch, ref_example, ref_phase = point_values(reference.runs, phases)
+    ref_fit = epoch_time_draws(reference.fit_runs) if reference.fit_runs else None
+    for position, other in enumerate(others, start=1):
+        draws = group_draws(other.runs, phases, seed=SEED + position)  # independent of the reference's draws
+        epoch_ms, example_us, phase_ms = point_values(other.runs, phases)
+        too_little = _too_little(reference, other)
+        units = min(independent_units(reference.runs), independent_units(other.runs))
+        epoch_ratio = ratio_interval(ref_epoch, epoch_ms, ref_draws.epoch_ms, draws.epoch_ms, units)
+        example_ratio = ratio_interval(ref_example, example_us, ref_draws.example_us, draws.example_us, units)
+        epoch_clear = clear_ratio(epoch_ratio) and too_little is None
+        delta_epoch = epoch_ms - ref_epoch
         rows = []
-        for phase in phases:
-            ref_steps, other_steps = summarize(reference.phase_step_ms.get(phase, [])), summarize(other.phase_step_ms.get(phase, []))
-            delta = other.phase_mean_ms(phase) - reference.phase_mean_ms(phase)
+        for column, phase in enumerate(phases):
+            delta = difference_interval(ref_phase[column], phase_ms[column], ref_draws.phase_ms[:, column],
+                                        draws.phase_ms[:, column], units)
             rows.append(PhaseDifference(
                 phase=phase,
-                reference=ref_steps,
-                other=other_steps,
-                ratio=_ratio(ref_steps.median, other_steps.median) if ref_steps and other_steps else
-                _ratio(reference.phase_mean_ms(phase), other.phase_mean_ms(phase)),
-                significant=significant(ref_steps, other_steps),
-                share_of_difference=delta / delta_epoch if delta_epoch else None,
+                reference=summarize(reference.phase_step_ms.get(phase, [])),
+                other=summarize(other.phase_step_ms.get(phase, [])),
+                reference_ms=float(ref_phase[column]),
+                other_ms=float(phase_ms[column]),
+                ratio=_ratio(float(ref_phase[column]), float(phase_ms[column])),
+                delta_ms=delta,
+                clear=not delta.contains(0.0) and abs(delta.point) > NEGLIGIBLE_MS and too_little is None,
+                share_of_difference=delta.point / delta_epoch if delta_epoch else None,
             ))
-        epoch_ratio = other.epoch_mean_ms / reference.epoch_mean_ms
-        epoch_significant = significant(summarize(reference.step_ms), summarize(other.step_ms))
+        fit_ratio, fit_clear = None, False
+        if ref_fit is not None and other.fit_runs:
+            fit_ratio = ratio_interval(mean(mean(r) for r in reference.fit_runs), mean(mean(r) for r in other.fit_runs),
+                                       ref_fit, epoch_time_draws(other.fit_runs, seed=SEED + position),
+                                       min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)))
+            enough = min(len(reference.fit_steady_ms), len(other.fit_steady_ms)) >= MIN_STEADY_EPOCHS
+            fit_clear = enough and clear_ratio(fit_ratio)
         config_differences = [
             f"{name}: {reference.config[name]} against {other.config[name]}"
             for name in CONFIG_FIELDS
@@ -241,25 +316,35 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
         comparison.differences.append(RunDifference(
             label=other.label,
             epoch_ratio=epoch_ratio,
-            epoch_significant=epoch_significant,
+            epoch_clear=epoch_clear,
+            example_ratio=example_ratio,
+            fit_ratio=fit_ratio,
+            fit_clear=fit_clear,
             phases=rows,
             config_differences=config_differences,
-            verdict=_verdict(model, reference, other, epoch_ratio, epoch_significant, rows),
+            verdict=_verdict(model, reference, other, epoch_ratio, epoch_clear, rows, too_little),
+            too_little_data=too_little,
         ))
     return comparison
 
 
-def compare(paths: Sequence[ReportSource]) -> list[ModelComparison]:
+def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) -> list[ModelComparison]:
     """Compare reports (paths, or Reports in memory); the first is the reference.
 
+    Args:
+        labels: names for the reports, in order (for example ``["batch 32", "batch 128"]`` for a
+            sweep on one machine); a group of repeats takes its first report's label. Default: the
+            device label (with the file name where two groups share one).
+
     Raises:
-        UserError: fewer than two distinct runs after pooling repeats, or no model in common.
+        UserError: fewer than two distinct runs after pooling repeats, no model in common, or more
+            labels than reports.
     """
-    groups = group_reports(paths)
+    groups = group_reports(paths, labels)
     if len(groups) < 2:
         raise UserError("compare needs reports of at least two different runs; the files given are repeats of one run "
                         "(same machine and configuration)" if len(paths) > 1 else "compare needs at least two reports")
-    models = [run.model for run in groups[0].reports[0].runs]
+    models = list(dict.fromkeys(run.model for run in groups[0].reports[0].runs))  # repeats name a model again
     figures = {model: [model_figures(group, model) for group in groups] for model in models}
     common = [model for model in models if all(f is not None for f in figures[model])]
     if not common:

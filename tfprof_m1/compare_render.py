@@ -6,11 +6,9 @@ from statistics import mean
 
 from tabulate import tabulate
 
-from tfprof_m1.compare import ModelComparison, ratio_text, significant
-from tfprof_m1.stats import Summary, summarize
-
-#: fit is timed per epoch only: its spread needs a few epochs before a difference can be judged.
-MIN_EPOCHS_TO_JUDGE = 3
+from tfprof_m1.compare import ModelComparison, ratio_text
+from tfprof_m1.compare_stats import EQUIVALENCE, MIN_STEADY_EPOCHS
+from tfprof_m1.stats import Summary
 
 
 def _seconds(values: list[float]) -> str:
@@ -27,37 +25,58 @@ def _share(share: float | None) -> str:
     return "—" if share is None else f"{share * 100:+.0f} %"
 
 
+def _delta(cell) -> str:
+    interval = cell.delta_ms
+    text = f"{interval.point:+,.1f} [{interval.low:+,.1f}, {interval.high:+,.1f}]"
+    return text if cell.clear else f"{text}, not clear"
+
+
 def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[str]]]:
     reference, others = comparison.figures[0], comparison.figures[1:]
     headers = ["figure", f"{reference.label} (reference)"]
     for other in others:
-        headers += [other.label, "ratio", "share of Δ"]
+        headers += [other.label, "ratio [95 % CI] / Δ ms per epoch [95 % CI]", "share of Δ"]
     rows = []
     for name, pick in (("fit epoch, steady (s)", lambda f: f.fit_steady_ms), ("fit epoch, all epochs (s), as the article", lambda f: f.fit_all_mean_ms)):
         row = [name, _seconds(pick(reference))]
-        for other in others:
-            ref_values, values = pick(reference), pick(other)
-            ratio = mean(values) / mean(ref_values) if ref_values and values else None
-            judged = len(ref_values) >= MIN_EPOCHS_TO_JUDGE and len(values) >= MIN_EPOCHS_TO_JUDGE
-            text = ratio_text(ratio, significant(summarize(ref_values), summarize(values))) if judged else \
-                ratio_text(ratio) + (f" (under {MIN_EPOCHS_TO_JUDGE} epochs: not judged)" if ratio else "")
-            row += [_seconds(values), text, ""]
+        for other, difference in zip(others, comparison.differences):
+            if name.startswith("fit epoch, all"):
+                values, ref_values = pick(other), pick(reference)
+                ratio = f"{mean(values) / mean(ref_values):.2f}× (the article's number; no interval)" if values and ref_values else "—"
+            elif difference.fit_ratio is None:
+                ratio = "—"
+            elif min(len(reference.fit_steady_ms), len(other.fit_steady_ms)) < MIN_STEADY_EPOCHS:
+                ratio = f"{difference.fit_ratio.point:.2f}× (under {MIN_STEADY_EPOCHS} steady epochs a side: not judged)"
+            else:
+                ratio = ratio_text(difference.fit_ratio, difference.fit_clear)
+            row += [_seconds(pick(other)), ratio, ""]
         rows.append(row)
-    row = ["custom-loop epoch, steady (s)", _seconds(reference.epoch_ms)]
+    row = ["custom-loop epoch, steady (s)", f"{reference.epoch_mean_ms / 1000:.2f} s"]
     for other, difference in zip(others, comparison.differences):
-        row += [_seconds(other.epoch_ms), ratio_text(difference.epoch_ratio, difference.epoch_significant), "100 %"]
+        judged = ratio_text(difference.epoch_ratio, difference.epoch_clear)
+        if difference.too_little_data:
+            judged = f"{difference.epoch_ratio.point:.2f}× (too little data: not judged)"
+        row += [f"{other.epoch_mean_ms / 1000:.2f} s", judged, "100 %"]
+    rows.append(row)
+    row = ["custom-loop time per example (µs)", f"{_example_us(reference):,.1f}"]
+    for other, difference in zip(others, comparison.differences):
+        interval = difference.example_ratio
+        row += [f"{_example_us(other):,.1f}", f"{interval.point:.2f}× [{interval.low:.2f}–{interval.high:.2f}]", ""]
     rows.append(row)
     for index, phase in enumerate(d.phase for d in comparison.differences[0].phases):
-        row = [f"{phase} (ms/step, median ± IQR)" if phase != "other" else "other (ms/epoch)"]
         first = comparison.differences[0].phases[index]
-        row.append(_step(first.reference) if phase != "other" else f"{reference.phase_mean_ms(phase):,.1f}")
-        for other, difference in zip(others, comparison.differences):
+        step_level = first.reference is not None or any(d.phases[index].other is not None for d in comparison.differences)
+        row = [f"{phase} (ms/step, median ± IQR)" if step_level else f"{phase} (ms/epoch)"]
+        row.append(_step(first.reference) if step_level else f"{first.reference_ms:,.1f}")
+        for difference in comparison.differences:
             cell = difference.phases[index]
-            value = _step(cell.other) if phase != "other" else f"{other.phase_mean_ms(phase):,.1f}"
-            ratio = ratio_text(cell.ratio, cell.significant) if phase != "other" else "—"
-            row += [value, ratio, _share(cell.share_of_difference)]
+            row += [_step(cell.other) if step_level else f"{cell.other_ms:,.1f}", _delta(cell), _share(cell.share_of_difference)]
         rows.append(row)
     return headers, rows
+
+
+def _example_us(figures) -> float:
+    return mean(mean(epoch.wall_ms * 1000.0 / max(epoch.examples, 1) for epoch in run.epochs) for run in figures.runs)
 
 
 def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:
@@ -70,16 +89,21 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         out.append(tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True))
         out.append("")
         for figures in comparison.figures:
-            if figures.repeats > 1:
-                out.append(f"- {figures.label}: {figures.repeats} repeats pooled")
+            epochs = sum(len(run.epochs) for run in figures.runs)
+            out.append(f"- {figures.label}: {figures.repeats} run{'s' if figures.repeats != 1 else ''}, {epochs} steady epochs")
             out += [f"- ⚠ {note}" for note in figures.notes]
+        if all(figures.repeats == 1 for figures in comparison.figures):
+            out.append("- one run per side: the intervals cover the variation between epochs and steps of one run, not "
+                       "between runs; record 3 runs or more per machine (--repeats 3) for that")
         for difference in comparison.differences:
             for item in difference.config_differences:
                 out.append(f"- ⚠ configurations differ ({difference.label}): {item}; the comparison is not like for like")
             out.append(f"- {difference.verdict}")
         out.append("")
-    out.append("Ratios are to the reference (first report). Per-step medians ± IQR over steady-state epochs; "
-               "`not significant` when the medians are closer than the mean of the two IQRs (fit: over its "
-               f"epoch times, judged from {MIN_EPOCHS_TO_JUDGE} steady epochs per side). "
-               "Share of Δ: each phase's part of the epoch-time difference (they add up to 100 %).")
+    out.append(f"Ratios are other/reference of the mean steady epoch (a mean over runs of each run's mean), with 95 % "
+               f"intervals from a hierarchical bootstrap: runs, then steady epochs, then blocks of steps. No clear "
+               f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
+               f"per-step median ± IQR on each side, the change in ms per epoch with its interval (\"not clear\" when it "
+               f"contains 0) and its share of the epoch-time difference (the shares add up to 100 %). fit is timed per "
+               f"epoch only. Method: docs/comparing.md.")
     return "\n".join(out).rstrip() + "\n"
