@@ -1,4 +1,4 @@
-"""compare: ratios, shares of the difference, verdicts and the significance rule."""
+"""compare: ratios with intervals, shares of the difference, verdicts, repeats, labels, the CLI."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.report_factory import make_report
-from tfprof_m1.compare import compare, significant
+from tfprof_m1.compare import compare
 from tfprof_m1.errors import UserError
-from tfprof_m1.stats import summarize
 
 
 def _save(tmp_path, name, report):
@@ -23,14 +22,14 @@ def _save(tmp_path, name, report):
 
 def test_gpu_shaped_reports_give_ratios_shares_and_a_verdict(tmp_path):
     """Test data shaped like an M1 run against a Colab T4 run; not measurements."""
-    metal = _save(tmp_path, "m1", make_report(label="metal:Apple M1", scale=2.0))
-    cuda = _save(tmp_path, "t4", make_report(label="cuda:Tesla T4", scale=1.0))
+    metal = _save(tmp_path, "m1", make_report(label="metal:Apple M1", scale=2.0, epochs=4))
+    cuda = _save(tmp_path, "t4", make_report(label="cuda:Tesla T4", scale=1.0, epochs=4))
     (comparison,) = compare([cuda, metal])
     (difference,) = comparison.differences
     reference, other = comparison.figures
     assert reference.label == "cuda:Tesla T4" and other.label == "metal:Apple M1"
-    assert difference.epoch_ratio == pytest.approx(other.epoch_mean_ms / reference.epoch_mean_ms)
-    assert difference.epoch_ratio > 1.5 and difference.epoch_significant
+    assert difference.epoch_ratio.point == pytest.approx(other.epoch_mean_ms / reference.epoch_mean_ms)
+    assert difference.epoch_ratio.low > 1.5 and difference.epoch_clear
     shares = {p.phase: p.share_of_difference for p in difference.phases}
     assert sum(shares.values()) == pytest.approx(1.0)  # the phases add up to the epoch, so do their shares
     # compute scales 2x, input and sync do not: backward (60 % of compute) explains most of the gap
@@ -39,25 +38,19 @@ def test_gpu_shaped_reports_give_ratios_shares_and_a_verdict(tmp_path):
     expected = (other.phase_mean_ms("backward") - reference.phase_mean_ms("backward")) / delta
     assert shares["backward"] == pytest.approx(expected)
     backward = next(p for p in difference.phases if p.phase == "backward")
-    assert backward.ratio == pytest.approx(2.0, rel=0.01) and backward.significant
+    assert backward.ratio == pytest.approx(2.0, rel=0.01) and backward.clear
     assert difference.verdict.startswith("cifar10: metal:Apple M1 is ")
     assert "slower than cuda:Tesla T4" in difference.verdict and "backward" in difference.verdict
     assert difference.config_differences == []
 
 
-def test_same_figures_are_not_significant(tmp_path):
-    first = _save(tmp_path, "a", make_report(label="cpu", scale=1.0))
-    second = _save(tmp_path, "b", make_report(label="cuda:Tesla T4", scale=1.0))
+def test_same_figures_are_no_clear_difference(tmp_path):
+    first = _save(tmp_path, "a", make_report(label="cpu", scale=1.0, epochs=4))
+    second = _save(tmp_path, "b", make_report(label="cuda:Tesla T4", scale=1.0, epochs=4))
     (comparison,) = compare([first, second])
     (difference,) = comparison.differences
-    assert not difference.epoch_significant
-    assert "do not differ significantly" in difference.verdict
-
-
-def test_the_significance_rule():
-    narrow = summarize([10.0, 10.1, 10.2, 10.3])
-    assert significant(narrow, summarize([11.0, 11.1, 11.2, 11.3]))
-    assert not significant(summarize([8.0, 10.0, 12.0, 14.0]), summarize([9.0, 11.0, 13.0, 15.0]))
+    assert not difference.epoch_clear and difference.epoch_ratio.contains(1.0)
+    assert "no clear difference" in difference.verdict
 
 
 def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
@@ -83,12 +76,12 @@ def test_only_models_present_in_all_reports_are_compared(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_reports(tmp_path_factory):
-    """Real runs here: batch 32 twice (repeats) and batch 64 with --device cpu."""
+    """Real runs here: batch 32 run twice in one process (--repeats 2) and batch 64 with --device cpu."""
     directory = tmp_path_factory.mktemp("real")
     paths = []
-    for name, extra in (("b32", []), ("b32again", []), ("b64", ["--batch-size", "64", "--device", "cpu"])):
+    for name, extra in (("b32", ["--repeats", "2"]), ("b64", ["--batch-size", "64", "--device", "cpu"])):
         path = directory / f"{name}.json"
-        result = run_cli("mnist", "--epochs", "2", "--steps", "15", "--data", "synthetic", "--no-fit", "--quiet",
+        result = run_cli("mnist", "--epochs", "4", "--steps", "15", "--data", "synthetic", "--no-fit", "--quiet",
                          "--no-peak", "--json", str(path), *extra)
         assert result.returncode == 0, result.stderr
         paths.append(path)
@@ -96,22 +89,23 @@ def real_reports(tmp_path_factory):
 
 
 def test_compare_on_real_runs_from_the_command_line(real_reports):
-    b32, b32again, b64 = real_reports
-    result = run_cli("compare", str(b32), str(b64), str(b32again), "--format", "markdown")
+    b32, b64 = real_reports
+    assert [run["repeat"] for run in json.loads(b32.read_text())["runs"]] == [1, 2]
+    result = run_cli("compare", str(b32), str(b64), "--format", "markdown", "--label", "batch 32", "--label", "batch 64")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "### mnist: cpu (b32) vs cpu (b64)" in out
-    assert "cpu (b32): 2 repeats pooled" in out
+    assert "### mnist: batch 32 vs batch 64" in out
+    assert "batch 32: 2 runs, 6 steady epochs" in out and "batch 64: 1 run, 3 steady epochs" in out
     assert "batch_size: 32 against 64" in out
-    assert "| custom-loop epoch, steady (s)" in out
-    # the epoch ratio printed is the one computed from the JSON
-    data = [json.loads(p.read_text()) for p in (b32, b32again, b64)]
-    ref = [e["wall_ms"] for d in data[:2] for e in d["runs"][0]["epochs"][1:]]
-    other = [e["wall_ms"] for e in data[2]["runs"][0]["epochs"][1:]]
-    ratio = (sum(other) / len(other)) / (sum(ref) / len(ref))
-    # significant: "1.15× faster"; not significant: the plain ratio, "not significant (0.87×)"
-    significant = f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}"
-    assert significant in out or f"not significant ({ratio:.2f}×)" in out
+    assert "| custom-loop epoch, steady (s)" in out and "| custom-loop time per example (µs)" in out
+    # the epoch ratio printed is the one computed from the JSON: mean over runs of each run's mean
+    runs = [run for path in (b32, b64) for run in json.loads(path.read_text())["runs"]]
+    means = [sum(e["wall_ms"] for e in run["epochs"][1:]) / 3 for run in runs]
+    ratio = means[2] / ((means[0] + means[1]) / 2)
+    assert f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}" in out or f"no clear difference ({ratio:.2f}×" in out
+    assert "mnist: batch 64 is " in out or "mnist: no clear difference between batch 64 and batch 32" in out
+    bad = run_cli("compare", str(b32), str(b64), "--label", "a", "--label", "b", "--label", "c")
+    assert bad.returncode == 2 and "3 labels for 2 reports" in bad.stderr
 
 
 def test_compare_does_not_import_tensorflow(real_reports):

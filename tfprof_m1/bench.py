@@ -42,6 +42,8 @@ class BenchOptions:
 
     models: list[str] = field(default_factory=lambda: ["cifar10"])
     epochs: int = 3
+    #: Runs of each model, interleaved across models; each is a ModelRun of its own (``repeat`` 1..N).
+    repeats: int = 1
     steps: int | None = None
     batch_size: int = 32
     data: str = "auto"
@@ -72,6 +74,7 @@ class BenchOptions:
             get_spec(name)
         checks = [
             (self.epochs >= 1, f"--epochs {self.epochs}: must be 1 or more"),
+            (self.repeats >= 1, f"--repeats {self.repeats}: must be 1 or more"),
             (self.steps is None or self.steps >= 1, f"--steps {self.steps}: must be 1 or more"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be 1 or more"),
             (self.sample_every >= 1, f"--sample-every {self.sample_every}: must be 1 or more"),
@@ -276,8 +279,11 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None, outpu
                                              options.reference_share))
 
     report = None
-    for position, spec in enumerate(specs):
-        data = datasets.pop(spec.name)
+    order = [(repeat, spec) for repeat in range(1, options.repeats + 1) for spec in specs]
+    for position, (repeat, spec) in enumerate(order):
+        data = datasets[spec.name]
+        if options.repeats > 1:
+            say(f"[{spec.name}] run {repeat} of {options.repeats}")
         run_dir = None
         if options.logdir is not None:
             started = _dt.datetime.now()
@@ -288,10 +294,12 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None, outpu
                 outputs.fail(Path(options.logdir), error, "measuring on without a run directory (no trace)")
         try:
             run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind, environment.executor_async)
+            run.repeat = repeat if options.repeats > 1 else None
         except TrainingInterrupted as stop:
             if stop.partial is not None:
                 run, fence_cost = stop.partial
-                not_run = [other.name for other in specs[position + 1:]]
+                run.repeat = repeat if options.repeats > 1 else None
+                not_run = [f"{other.name}" + (f" (run {r})" if options.repeats > 1 else "") for r, other in order[position + 1:]]
                 if not_run:
                     run.interrupted = f"{run.interrupted}; not run: {', '.join(not_run)}"
                 runs.append(run)

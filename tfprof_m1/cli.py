@@ -72,6 +72,9 @@ def run_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("model", choices=[*MODEL_NAMES, "all"], metavar="MODEL", help="mnist, fashion_mnist, cifar10 or all")
     parser.add_argument("--epochs", type=_positive, default=3, help="epochs for the loop and for fit (default 3; the article used 10)")
+    parser.add_argument("--repeats", type=_positive, default=1,
+                        help="run each model this many times, interleaved (m1, m2, m1, m2...), each a run in the report: "
+                             "compare then treats the run as its unit (default 1; 3 or more for comparing machines)")
     parser.add_argument("--steps", type=_positive, default=None, help="cap steps per epoch, for quick runs (default: whole epoch)")
     parser.add_argument("--batch-size", type=_positive, default=32, help="examples per batch (default 32, as Keras fit)")
     parser.add_argument("--data", choices=DATA_MODES, default="auto",
@@ -167,6 +170,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     options = BenchOptions(
         models=list(MODEL_NAMES) if args.model == "all" else [args.model],
         epochs=args.epochs,
+        repeats=args.repeats,
         steps=args.steps,
         batch_size=args.batch_size,
         data=args.data,
@@ -249,11 +253,15 @@ def cmd_compare(argv: Sequence[str]) -> int:
                      description="Compare saved reports; the first is the reference. Repeats of one machine are pooled.")
     parser.add_argument("reports", nargs="+", metavar="REPORT.json")
     parser.add_argument("--format", choices=("table", "markdown"), default="table")
+    parser.add_argument("--label", action="append", default=[], metavar="NAME",
+                        help="name the reports in order (repeatable), e.g. --label 'batch 32' --label 'batch 128'")
     args = parser.parse_args(argv)
     from tfprof_m1.compare import compare
     from tfprof_m1.compare_render import render_comparison
 
-    sys.stdout.write(render_comparison(compare(args.reports), markdown=args.format == "markdown"))
+    if any(not label.strip() for label in args.label):
+        raise UserError("--label '': give a name, such as 'batch 32'")
+    sys.stdout.write(render_comparison(compare(args.reports, labels=args.label), markdown=args.format == "markdown"))
     return 0
 
 

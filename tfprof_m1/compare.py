@@ -8,8 +8,8 @@ every other is described by its ratio to it, with a 95 % interval from a hierarc
 phase's change per epoch, with its interval, and its share of the epoch-time difference.
 
 The verdict is read from the epoch-time ratio it prints: "no clear difference" when its interval
-contains 1 or lies within ±2 %; "too little data" when either side has fewer than two steady
-epochs (also in docs/comparing.md).
+contains 1 or lies within ±2 %; "too little data" when either side has fewer than three runs and
+fewer than three steady epochs (also in docs/comparing.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tfprof_m1.errors import UserError
 from tfprof_m1.phases import OTHER
 from tfprof_m1.report import ModelRun, Report, check_consistency, load_report
 from tfprof_m1.compare_stats import (
-    MIN_STEADY_EPOCHS,
+    MIN_UNITS,
     SEED,
     Interval,
     RunValues,
@@ -212,6 +212,8 @@ class RunDifference:
     example_ratio: Interval
     fit_ratio: Interval | None
     fit_clear: bool
+    #: Enough steady fit epochs (or runs) a side to judge the fit ratio.
+    fit_judged: bool
     phases: list[PhaseDifference]
     config_differences: list[str]
     verdict: str
@@ -250,23 +252,24 @@ def _verdict(model: str, ref: ModelFigures, other: ModelFigures, ratio: Interval
     if not clear:
         return (f"{model}: no clear difference between {other.label} and {ref.label} ({epochs}; ratio "
                 f"{ratio.point:.2f}× [{ratio.low:.2f}–{ratio.high:.2f}])." )
-    speed = ratio_text(ratio)
+    speed, bounds = ratio_text(ratio).split(" [")
     ranked = sorted((p for p in phases if p.share_of_difference is not None), key=lambda p: -p.share_of_difference)
     named = [f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:2] if p.share_of_difference >= 0.15] or \
             [f"{ranked[0].phase} {ranked[0].share_of_difference * 100:.0f} %"]
-    return f"{model}: {other.label} is {speed} than {ref.label} ({epochs}); of the difference, {', '.join(named)}."
+    return (f"{model}: {other.label} is {speed} than {ref.label} (95 % CI {bounds.rstrip(']')}×; {epochs}); "
+            f"of the difference, {', '.join(named)}.")
 
 
 def _fit_units(runs: Sequence[Sequence[float]]) -> int:
-    return len(runs) if len(runs) > 1 else sum(len(times) for times in runs)
+    return len(runs) if len(runs) >= MIN_UNITS else sum(len(times) for times in runs)
 
 
 def _too_little(reference: ModelFigures, other: ModelFigures) -> str | None:
-    counts = [sum(len(run.epochs) for run in side.runs) for side in (reference, other)]
-    if min(counts) >= MIN_STEADY_EPOCHS:
+    units = [independent_units(side.runs) for side in (reference, other)]
+    if min(units) >= MIN_UNITS:
         return None
-    return (f"{counts[1]} steady epoch(s) against {counts[0]}; at least {MIN_STEADY_EPOCHS} per side are needed, "
-            "and 3 runs × 5 steady epochs give a useful interval (--repeats 3 --epochs 6)")
+    return (f"{units[1]} against {units[0]} steady epochs or runs; at least {MIN_UNITS} a side are needed (3 runs × 5 "
+            "steady epochs give a useful interval: --repeats 3 --epochs 6)")
 
 
 def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
@@ -301,13 +304,13 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
                 clear=not delta.contains(0.0) and abs(delta.point) > NEGLIGIBLE_MS and too_little is None,
                 share_of_difference=delta.point / delta_epoch if delta_epoch else None,
             ))
-        fit_ratio, fit_clear = None, False
+        fit_ratio, fit_clear, fit_judged = None, False, False
         if ref_fit is not None and other.fit_runs:
             fit_ratio = ratio_interval(mean(mean(r) for r in reference.fit_runs), mean(mean(r) for r in other.fit_runs),
                                        ref_fit, epoch_time_draws(other.fit_runs, seed=SEED + position),
                                        min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)))
-            enough = min(len(reference.fit_steady_ms), len(other.fit_steady_ms)) >= MIN_STEADY_EPOCHS
-            fit_clear = enough and clear_ratio(fit_ratio)
+            fit_judged = min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)) >= MIN_UNITS
+            fit_clear = fit_judged and clear_ratio(fit_ratio)
         config_differences = [
             f"{name}: {reference.config[name]} against {other.config[name]}"
             for name in CONFIG_FIELDS
@@ -320,6 +323,7 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
             example_ratio=example_ratio,
             fit_ratio=fit_ratio,
             fit_clear=fit_clear,
+            fit_judged=fit_judged,
             phases=rows,
             config_differences=config_differences,
             verdict=_verdict(model, reference, other, epoch_ratio, epoch_clear, rows, too_little),

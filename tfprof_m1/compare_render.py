@@ -7,7 +7,7 @@ from statistics import mean
 from tabulate import tabulate
 
 from tfprof_m1.compare import ModelComparison, ratio_text
-from tfprof_m1.compare_stats import EQUIVALENCE, MIN_STEADY_EPOCHS
+from tfprof_m1.compare_stats import EQUIVALENCE, MIN_UNITS
 from tfprof_m1.stats import Summary
 
 
@@ -45,8 +45,8 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
                 ratio = f"{mean(values) / mean(ref_values):.2f}× (the article's number; no interval)" if values and ref_values else "—"
             elif difference.fit_ratio is None:
                 ratio = "—"
-            elif min(len(reference.fit_steady_ms), len(other.fit_steady_ms)) < MIN_STEADY_EPOCHS:
-                ratio = f"{difference.fit_ratio.point:.2f}× (under {MIN_STEADY_EPOCHS} steady epochs a side: not judged)"
+            elif not difference.fit_judged:
+                ratio = f"{difference.fit_ratio.point:.2f}× (under {MIN_UNITS} steady epochs a side: not judged)"
             else:
                 ratio = ratio_text(difference.fit_ratio, difference.fit_clear)
             row += [_seconds(pick(other)), ratio, ""]
@@ -92,9 +92,9 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
             epochs = sum(len(run.epochs) for run in figures.runs)
             out.append(f"- {figures.label}: {figures.repeats} run{'s' if figures.repeats != 1 else ''}, {epochs} steady epochs")
             out += [f"- ⚠ {note}" for note in figures.notes]
-        if all(figures.repeats == 1 for figures in comparison.figures):
-            out.append("- one run per side: the intervals cover the variation between epochs and steps of one run, not "
-                       "between runs; record 3 runs or more per machine (--repeats 3) for that")
+        if any(figures.repeats < MIN_UNITS for figures in comparison.figures):
+            out.append(f"- under {MIN_UNITS} runs a side: the intervals rest on the steady epochs and cover the variation "
+                       f"within runs, not between them; record {MIN_UNITS} runs or more per machine (--repeats {MIN_UNITS})")
         for difference in comparison.differences:
             for item in difference.config_differences:
                 out.append(f"- ⚠ configurations differ ({difference.label}): {item}; the comparison is not like for like")

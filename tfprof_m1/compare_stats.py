@@ -40,8 +40,9 @@ SEED = 0
 EQUIVALENCE = 0.02
 #: Consecutive steps resampled together (a step's time drifts; neighbours are alike).
 BLOCK_STEPS = 10
-#: Fewer steady epochs than this on either side: too little data for any conclusion.
-MIN_STEADY_EPOCHS = 2
+#: Fewer independent units than this on either side (runs, or steady epochs when there are fewer
+#: runs): too little data for any conclusion. With 2, a t interval is 9× a bootstrap's width.
+MIN_UNITS = 3
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,9 @@ def difference_interval(reference_point: float, other_point: float, reference: n
 
 
 def independent_units(runs: Sequence["RunValues"]) -> int:
-    """What the spread rests on: the runs when there are two or more, else the one run's epochs."""
-    return len(runs) if len(runs) > 1 else sum(len(run.epochs) for run in runs)
+    """What the spread rests on: the runs when there are :data:`MIN_UNITS` or more, else the steady
+    epochs (fewer runs say too little about the spread between runs to stand alone)."""
+    return len(runs) if len(runs) >= MIN_UNITS else sum(len(run.epochs) for run in runs)
 
 
 def clear_ratio(interval: Interval) -> bool:

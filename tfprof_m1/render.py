@@ -14,7 +14,7 @@ from typing import Any
 from tabulate import tabulate
 
 from tfprof_m1.phases import CALL, DESCRIPTIONS, EXECUTION_NOTES
-from tfprof_m1.report import Environment, ModelRun, PartSummary, PhaseSummary, Report, TraceSummary
+from tfprof_m1.report import Environment, ModelRun, PartSummary, PhaseSummary, Report, TraceSummary, run_name
 
 FORMATS = ("table", "markdown", "json")
 
@@ -54,7 +54,7 @@ def headline_rows(report: Report) -> list[list[str]]:
         if head.framework_overhead_ms is not None:
             overhead = f"{head.framework_overhead_ms / 1000.0:+.2f} s ({head.framework_overhead_ratio:.2f}×)"
         rows.append([
-            run.model,
+            run_name(run),
             _seconds(head.fit_epoch_mean_ms),
             _seconds(head.fit_epoch_mean_all_ms),
             _seconds(head.loop_epoch_mean_ms),
@@ -100,7 +100,7 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
     pieces: list[tuple[str, Any]] = [
-        ("heading", f"{run.model}: {_LOOP_KIND.get(run.source, 'loop')} phases, steady state ({_epochs_label(run)})"),
+        ("heading", f"{run_name(run)}: {_LOOP_KIND.get(run.source, 'loop')} phases, steady state ({_epochs_label(run)})"),
         ("text", _run_line(run)),
         ("table", (PHASE_HEADERS, phase_rows(steady.phases))),
     ]
@@ -128,13 +128,13 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
         facts.append(f"trace: {run.trace_problem}")
     pieces.append(("list", facts))
     if steady.parts:
-        pieces.append(("heading", f"{run.model}: parts of a step, from {steady.samples} probe steps ({_epochs_label(run)})"))
+        pieces.append(("heading", f"{run_name(run)}: parts of a step, from {steady.samples} probe steps ({_epochs_label(run)})"))
         pieces.append(("table", (PART_HEADERS, part_rows(steady.parts))))
         pieces.append(("text", "Medians per probe step, device-inclusive (host + device wait); call = an empty call of the "
                                "step's signature, forward/backward/optimizer = differences of prefix calls. Intervals: "
                                "bootstrap over the probe steps."))
     if run.trace is not None:
-        pieces.append(("heading", f"{run.model}: tf.profiler trace of steps {run.trace.traced_steps[0] if run.trace.traced_steps else '—'}"
+        pieces.append(("heading", f"{run_name(run)}: tf.profiler trace of steps {run.trace.traced_steps[0] if run.trace.traced_steps else '—'}"
                                   f"–{run.trace.traced_steps[-1] if run.trace.traced_steps else '—'}"))
         pieces += trace_pieces(run.trace)
     return pieces
@@ -219,7 +219,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
         ("heading", "tfprof_m1: where the epoch goes"),
         ("text", f"TensorFlow {env.tensorflow}, Keras {env.keras}, Python {env.python} on {env.platform}; "
                  f"device {env.device_label} ({env.device_used}), {fence_text}; {', '.join(run_facts)}, {report.created}"),
-        *[("text", f"INTERRUPTED: {run.model}: {run.interrupted}.") for run in report.runs if run.interrupted],
+        *[("text", f"INTERRUPTED: {run_name(run)}: {run.interrupted}.") for run in report.runs if run.interrupted],
         ("heading", "Headline: mean epoch time"),
         ("table", (HEADLINE_HEADERS, headline_rows(report))),
         ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),

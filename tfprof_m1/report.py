@@ -281,6 +281,13 @@ class ModelRun:
     #: Why the run ended early (a stop signal, a non-finite loss), what was kept; None if it ran to
     #: the end. Its cut-short epoch, if any, has ``complete`` False and is left out of ``steady``.
     interrupted: str | None = None
+    #: Which run of the model this is (1, 2, ...) when ``--repeats`` ran it several times; None otherwise.
+    repeat: int | None = None
+
+
+def run_name(run: ModelRun) -> str:
+    """The model's name, with the run's number when the model was run several times (``mnist (run 2)``)."""
+    return run.model if run.repeat is None else f"{run.model} (run {run.repeat})"
 
 
 @dataclass
@@ -354,6 +361,8 @@ class RunConfig:
     async_executor: bool = False
     #: Share of steps run unprofiled as the profiling-cost reference.
     reference_share: float = 0.1
+    #: Runs of each model (--repeats), interleaved across models.
+    repeats: int = 1
 
 
 @dataclass
@@ -403,6 +412,7 @@ class Report:
         return render_text(self, markdown=True)
 
     def run(self, model: str) -> ModelRun:
+        """The first run of ``model`` (with ``--repeats``, there are more: filter ``runs`` by ``model``)."""
         for run in self.runs:
             if run.model == model:
                 return run
