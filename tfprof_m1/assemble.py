@@ -23,7 +23,8 @@ from tfprof_m1.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import DESCRIPTIONS, INPUT, MATH_PHASES, OTHER, PROBE, SPLIT
 from tfprof_m1.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
-from tfprof_m1.report import DataInfo, Environment, FenceInfo, FitReport, ModelRun, Report, RunConfig
+from tfprof_m1.memory import growth_warning
+from tfprof_m1.report import DataInfo, Environment, EpochReport, FenceInfo, FitReport, MemoryUse, ModelRun, Report, RunConfig
 from tfprof_m1.stats import summarize
 from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
 
@@ -71,7 +72,9 @@ def _fit_report(fit: Any) -> tuple[FitReport | None, list[str]]:
     jit = bool(getattr(fit, "jit_compile", False))  # EpochTimer and FitRun both say
     losses, warnings = finite_or_none(fit.losses, "the loss", label="fit epoch")
     accuracies, _ = finite_or_none(fit.accuracies, "the accuracy", label="fit epoch")
-    return fit_report(fit.epoch_ms, losses, accuracies, jit), warnings
+    report = fit_report(fit.epoch_ms, losses, accuracies, jit)
+    report.memory = list(getattr(fit, "memory", []))
+    return report, warnings
 
 
 def _batch_size(epochs: Sequence[EpochTiming]) -> int | None:
@@ -175,6 +178,7 @@ def model_run(
     data: DataInfo | None = None,
     dataset: str | None = None,
     forward_flops_per_example: int | None = None,
+    backward_flops_per_example: int | None = None,
     sampling: Any = None,
     run_dir: str | None = None,
     progress: Progress | None = None,
@@ -192,7 +196,8 @@ def model_run(
         trace: the TraceWindow of the run, if one traced steps.
         device_kind: "cpu" or "gpu"; executor_async: whether the eager executor was asynchronous.
         source: "loop" (research code), "fit" (ProfileCallback) or "benchmark" (the CLI).
-        data, dataset, forward_flops_per_example, sampling: what the benchmark knows of its models.
+        data, dataset, forward_flops_per_example, backward_flops_per_example, sampling: what the
+            benchmark knows of its models (FLOPs: counted per example; backward None is taken as 2 × forward).
         run_dir: the run's directory, if one was written.
         progress: receives one line per noteworthy event (trace written or missing).
         scope_phases: the loop's own name scopes mapped to phases for the trace's op attribution
@@ -216,7 +221,11 @@ def model_run(
         for i, breakdown in enumerate(breakdowns)
     ]
     steady = loop_summary(breakdowns, device_kind, executor_async, coverage_fence)
+    memory, memory_note = _epoch_memory(timings, len(reports))
+    for report, used in zip(reports, memory):
+        report.memory = used
     fit_figures, fit_warnings = _fit_report(fit)
+    memory_warnings = _memory_warnings(reports, steady.epochs, fit_figures)
     run = ModelRun(
         model=model,
         batch_size=batch_size if batch_size is not None else _batch_size(epochs),
@@ -229,15 +238,40 @@ def model_run(
         dataset=dataset,
         data=data,
         forward_flops_per_example=forward_flops_per_example,
+        backward_flops_per_example=backward_flops_per_example,
         sample_every=getattr(sampling, "every", None),
         min_samples=getattr(sampling, "min_samples", None),
         run_dir=run_dir,
         custom_phases=custom_phases(breakdowns),
-        warnings=loss_warnings + _non_finite_steps(timings) + fit_warnings + run_warnings(breakdowns),
+        warnings=loss_warnings + _non_finite_steps(timings) + fit_warnings + run_warnings(breakdowns) + memory_warnings,
         interrupted=interrupted or _cut_short(epochs),
+        memory_note=memory_note or getattr(fit, "memory_note", None),
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     return run
+
+
+def _epoch_memory(timings: Any, count: int) -> tuple[list[MemoryUse | None], str | None]:
+    """Memory after each epoch, as run_profiled_loop's results carry it (None for other timings)."""
+    results = list(timings) if isinstance(timings, (list, tuple)) else []
+    memory = [getattr(result, "memory", None) for result in results][:count]
+    notes = [getattr(result, "memory_note", None) for result in results]
+    return memory + [None] * (count - len(memory)), next((note for note in notes if note), None)
+
+
+def _memory_warnings(reports: Sequence[EpochReport], steady: Sequence[int], fit: FitReport | None) -> list[str]:
+    """Memory that grows epoch after epoch, over the steady epochs of the loop and of fit."""
+    kept = [report for report in reports if report.index in steady and report.memory is not None]
+    indices = [report.index for report in kept]
+    lines = [
+        growth_warning("loop: host memory (RSS)", [r.memory.host_rss_mb for r in kept], indices),
+        growth_warning("loop: device memory", [r.memory.device_current_mb for r in kept], indices),
+    ]
+    if fit is not None and len(fit.memory) > 1:
+        fit_indices = list(range(1, len(fit.memory)))
+        lines += [growth_warning("fit: host memory (RSS)", [m.host_rss_mb for m in fit.memory[1:]], fit_indices),
+                  growth_warning("fit: device memory", [m.device_current_mb for m in fit.memory[1:]], fit_indices)]
+    return [line for line in lines if line]
 
 
 def _non_finite_steps(timings: Any) -> list[str]:

@@ -225,6 +225,7 @@ def run_model(
         ),
         dataset=spec.dataset,
         forward_flops_per_example=spec.forward_flops_per_example,
+        backward_flops_per_example=spec.backward_flops_per_example,
         sampling=sampling,
         run_dir=None if run_dir is None else str(run_dir),
         progress=progress,

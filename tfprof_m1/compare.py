@@ -37,6 +37,7 @@ from tfprof_m1.compare_stats import (
     run_values,
 )
 from tfprof_m1.stats import Summary, summarize
+from tfprof_m1.throughput import Throughput, achieved
 
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
 NEGLIGIBLE_MS = 1e-6
@@ -121,6 +122,8 @@ class ModelFigures:
     fit_runs: list[list[float]] = field(default_factory=list)
     #: What the figures leave out or rest on (an interrupted report...), one line each.
     notes: list[str] = field(default_factory=list)
+    #: Achieved FLOP/s of the first run against its device's measured peak (article models only).
+    throughput: Throughput | None = None
 
     @property
     def epoch_mean_ms(self) -> float:
@@ -179,6 +182,7 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
         runs=[run_values(_steady_epochs(run)) for run in runs],
         fit_runs=fit_runs,
         notes=notes,
+        throughput=achieved(first, next(r for r in group.reports if first in r.runs).environment),
     )
 
 

@@ -63,6 +63,9 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
         interval = difference.example_ratio
         row += [f"{_example_us(other):,.1f}", f"{interval.point:.2f}× [{interval.low:.2f}–{interval.high:.2f}]", ""]
     rows.append(row)
+    if any(figures.throughput is not None for figures in comparison.figures):
+        rows.append(["training step GFLOP/s (share of own peak)", _gflops(reference.throughput)]
+                    + [cell for other in others for cell in (_gflops(other.throughput), "", "")])
     for index, phase in enumerate(d.phase for d in comparison.differences[0].phases):
         first = comparison.differences[0].phases[index]
         step_level = first.reference is not None or any(d.phases[index].other is not None for d in comparison.differences)
@@ -73,6 +76,13 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
             row += [_step(cell.other) if step_level else f"{cell.other_ms:,.1f}", _delta(cell), _share(cell.share_of_difference)]
         rows.append(row)
     return headers, rows
+
+
+def _gflops(throughput) -> str:
+    if throughput is None or throughput.step_gflops is None:
+        return "—"
+    share = throughput.share(throughput.step_gflops)
+    return f"{throughput.step_gflops:,.1f}" + (f" ({share * 100:.1f} %)" if share is not None else "")
 
 
 def _example_us(figures) -> float:

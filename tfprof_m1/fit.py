@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,7 +17,8 @@ import keras
 from tfprof_m1.garbage import GarbageSettler
 from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, raise_pending, signal_of
 from tfprof_m1.phases import COMPUTE
-from tfprof_m1.report import Report
+from tfprof_m1.memory import sample_memory
+from tfprof_m1.report import MemoryUse, Report
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -53,6 +54,9 @@ class EpochTimer(keras.callbacks.Callback):
         self.clock = clock
         self.on_epoch = on_epoch
         self.epoch_ms: list[float] = []
+        #: Host and device memory after each epoch (outside its timing), and why device figures are missing.
+        self.memory: list[MemoryUse] = []
+        self.memory_note: str | None = None
         self.losses: list[float | None] = []
         self.accuracies: list[float | None] = []
         self._start: float | None = None
@@ -80,6 +84,8 @@ class EpochTimer(keras.callbacks.Callback):
         self._start = None
         logs = logs or {}
         self.epoch_ms.append(elapsed_ms)
+        memory, self.memory_note = sample_memory()
+        self.memory.append(memory)
         self.losses.append(_float(logs.get("loss")))
         self.accuracies.append(_float(logs.get("accuracy")))
         if self.on_epoch is not None:
@@ -238,6 +244,7 @@ class FitRun:
     losses: list[float | None]
     accuracies: list[float | None]
     jit_compile: bool
+    memory: list[MemoryUse] = field(default_factory=list)
 
 
 def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[int, float, dict], None] | None = None,
@@ -257,11 +264,11 @@ def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[i
     try:
         model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
     except KeyboardInterrupt as error:
-        finished = FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile))
+        finished = FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile), memory=timer.memory)
         raise TrainingInterrupted(signal_of(error), finished) from error
     finally:
         timer.close()
-    return FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile))
+    return FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile), memory=timer.memory)
 
 
 def _float(value: Any) -> float | None:

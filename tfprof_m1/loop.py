@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from tfprof_m1.garbage import GarbageSettler
+from tfprof_m1.memory import sample_memory
+from tfprof_m1.report import MemoryUse
 from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, signal_of
 from tfprof_m1.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
@@ -101,6 +103,9 @@ class EpochResult:
     #: probe step that saw it finite and the first that did not (probe steps are fenced, so checking
     #: costs one read there); None when no probe step saw it.
     non_finite_steps: tuple[int | None, int] | None = None
+    #: Host and device memory after the epoch, and why device figures are missing (if they are).
+    memory: MemoryUse | None = None
+    memory_note: str | None = None
 
 
 EpochCallback = Callable[[EpochResult], None]
@@ -205,7 +210,9 @@ def _train(train_steps: TrainSteps, dataset: Iterable[Any], epochs: int, steps_p
                     index, global_step = index + 1, global_step + 1
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
-            result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy, non_finite_steps=steps)
+            memory, memory_note = sample_memory()
+            result = EpochResult(timing=epoch, loss=loss, accuracy=accuracy, non_finite_steps=steps,
+                                 memory=memory, memory_note=memory_note)
             results.append(result)
             if on_epoch_end is not None:
                 on_epoch_end(result)

@@ -48,9 +48,14 @@ class ModelSpec:
         """Forward FLOPs of one example: 2 × multiply-adds of Dense and Conv2D layers.
 
         Biases, activations and pooling are left out: they are a fraction of a percent here.
-        A training step costs about 3× this (forward, plus two matmuls per layer backward).
+        A training step costs forward plus :attr:`backward_flops_per_example`.
         """
         return count_forward_flops(self.input_shape, self.layers)
+
+    @property
+    def backward_flops_per_example(self) -> int:
+        """Backward FLOPs of one example (see :func:`count_backward_flops`)."""
+        return count_backward_flops(self.input_shape, self.layers)
 
 
 _MNIST_LAYERS = (
@@ -116,15 +121,32 @@ def get_spec(name: str) -> ModelSpec:
         raise UserError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}") from None
 
 
+def count_backward_flops(input_shape: tuple[int, ...], layers: tuple[Layer, ...]) -> int:
+    """FLOPs of one example's backward pass through the Dense and Conv2D layers: each layer's weight
+    gradient (as many FLOPs as its forward) and, for every layer but the first (whose input is data,
+    not a variable), its input gradient: for Dense as many as its forward, for a VALID Conv2D a full
+    convolution over the layer's *input* size, larger than the forward by H_in·W_in / (H_out·W_out).
+    About 2× forward in general, 1.01× for the MNIST model, whose first Dense layer holds nearly all
+    its FLOPs (TensorFlow's graph profiler agrees: benchmarks/flops_check.py)."""
+    return sum(weight + (gradient if position else 0)
+               for position, (weight, gradient) in enumerate(_layer_flops(input_shape, layers)))
+
+
 def count_forward_flops(input_shape: tuple[int, ...], layers: tuple[Layer, ...]) -> int:
     """FLOPs of one forward example, propagating the shape through ``layers``."""
+    return sum(forward for forward, _ in _layer_flops(input_shape, layers))
+
+
+def _layer_flops(input_shape: tuple[int, ...], layers: tuple[Layer, ...]) -> list[tuple[int, int]]:
+    """(forward FLOPs, input-gradient FLOPs) of each Dense and Conv2D layer, in order, for one example."""
     shape = tuple(input_shape) if len(input_shape) == 3 else (*input_shape, 1)
-    flops = 0
+    flops: list[tuple[int, int]] = []
     for layer in layers:
         if layer.kind == "conv2d":
             height, width, channels = shape
             out_h, out_w = height - layer.size + 1, width - layer.size + 1
-            flops += 2 * out_h * out_w * layer.units * layer.size * layer.size * channels
+            per_position = 2 * layer.units * layer.size * layer.size * channels
+            flops.append((out_h * out_w * per_position, height * width * per_position))
             shape = (out_h, out_w, layer.units)
         elif layer.kind == "maxpool":
             height, width, channels = shape
@@ -135,7 +157,7 @@ def count_forward_flops(input_shape: tuple[int, ...], layers: tuple[Layer, ...])
                 size *= dim
             shape = (size,)
         elif layer.kind == "dense":
-            flops += 2 * shape[-1] * layer.units
+            flops.append((2 * shape[-1] * layer.units, 2 * shape[-1] * layer.units))
             shape = (layer.units,)
         else:
             raise ValueError(f"unknown layer kind {layer.kind!r}")

@@ -14,6 +14,7 @@ from typing import Any
 from tabulate import tabulate
 
 from tfprof_m1.phases import CALL, DESCRIPTIONS, EXECUTION_NOTES
+from tfprof_m1.throughput import achieved, describe
 from tfprof_m1.report import Environment, ModelRun, PartSummary, PhaseSummary, Report, TraceSummary, run_name
 
 FORMATS = ("table", "markdown", "json")
@@ -96,7 +97,7 @@ def part_rows(parts: list[PartSummary]) -> list[list[str]]:
 PART_HEADERS = ["part", "ms/step", "host", "device wait", "share of step compute [95 % CI]", "share of forward+backward+optimizer [95 % CI]"]
 
 
-def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
+def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any]]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
     pieces: list[tuple[str, Any]] = [
@@ -111,6 +112,12 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
         f"(IQR {_ms(steady.step_iqr_ms)}){rate}",
     ]
     facts += _measurement_facts(run)
+    throughput = achieved(run, environment)
+    if throughput is not None:
+        facts.append(describe(throughput))
+    memory = _memory_fact(run)
+    if memory:
+        facts.append(memory)
     facts += [f"WARNING: {warning}" for warning in run.warnings]
     if steady.gc_ms > 0:
         facts.append(f"Python garbage collection paused the loop {_ms(steady.gc_ms)} ms/epoch (inside the phases it hit)")
@@ -141,6 +148,26 @@ def _run_section(run: ModelRun) -> list[tuple[str, Any]]:
 
 
 _LOOP_KIND = {"benchmark": "custom-loop", "loop": "training-loop", "fit": "Keras fit"}
+
+
+def _memory_fact(run: ModelRun) -> str | None:
+    """Memory after each loop epoch (and fit's), host and device, or why the device's is missing."""
+    def series(values: list[float | None]) -> str | None:
+        shown = [f"{value:,.0f}" for value in values if value is not None]
+        return ", ".join(shown) + " MiB" if shown else None
+
+    used = [epoch.memory for epoch in run.epochs if epoch.memory is not None]
+    if not used:
+        return None
+    parts = [f"host RSS {series([m.host_rss_mb for m in used]) or 'not available on this platform'}"]
+    device = series([m.device_current_mb for m in used])
+    if device:
+        parts.append(f"device {device} (peak {max(m.device_peak_mb or 0 for m in used):,.0f} MiB)")
+    elif run.memory_note:
+        parts.append(run.memory_note)
+    fit = series([m.host_rss_mb for m in run.fit.memory]) if run.fit is not None and run.fit.memory else None
+    text = "memory after each loop epoch: " + "; ".join(parts)
+    return text + (f"; fit: host RSS {fit}" if fit else "")
 
 
 def _run_line(run: ModelRun) -> str:
@@ -225,7 +252,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
         ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),
     ]
     for run in report.runs:
-        pieces += _run_section(run)
+        pieces += _run_section(run, report.environment)
     pieces.append(("list", legend(report)))
     return _format(pieces, markdown).rstrip() + "\n"
 

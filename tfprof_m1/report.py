@@ -113,6 +113,15 @@ class FenceCheck:
 
 
 @dataclass
+class MemoryUse:
+    """Memory after an epoch, in MiB; None where the platform or device does not tell."""
+
+    host_rss_mb: float | None
+    device_current_mb: float | None = None
+    device_peak_mb: float | None = None
+
+
+@dataclass
 class EpochReport:
     """One epoch of the profiled custom loop, with its raw per-step values."""
 
@@ -141,6 +150,8 @@ class EpochReport:
     stretches: list[list[float]] = field(default_factory=list)
     #: One fence call on the idle device, measured before the epoch (ms).
     fence_idle_ms: float = 0.0
+    #: Host resident set and device memory after the epoch (outside its timing).
+    memory: MemoryUse | None = None
 
 
 @dataclass
@@ -180,6 +191,8 @@ class FitReport:
     steady_mean_ms: float | None
     #: Mean over all epochs, first included: the number the article reported.
     all_mean_ms: float
+    #: Memory after each epoch (empty when not sampled).
+    memory: list[MemoryUse] = field(default_factory=list)
 
 
 @dataclass
@@ -266,6 +279,8 @@ class ModelRun:
     data: DataInfo | None = None
     #: Forward FLOPs of one example, counted from the model's layers (article models only).
     forward_flops_per_example: int | None = None
+    #: Backward FLOPs of one example, counted the same way (None: taken as 2 × forward).
+    backward_flops_per_example: int | None = None
     #: Probe sampling (1 step in ``sample_every``, at least ``min_samples`` per epoch), when used.
     sample_every: int | None = None
     min_samples: int | None = None
@@ -283,6 +298,8 @@ class ModelRun:
     interrupted: str | None = None
     #: Which run of the model this is (1, 2, ...) when ``--repeats`` ran it several times; None otherwise.
     repeat: int | None = None
+    #: Why device memory figures are missing (a CPU's allocator keeps no stats; Metal reports zeros).
+    memory_note: str | None = None
 
 
 def run_name(run: ModelRun) -> str:
