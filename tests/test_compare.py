@@ -60,7 +60,8 @@ def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
     (comparison,) = compare([one, again, bigger])
     assert [f.repeats for f in comparison.figures] == [2, 1]
     assert comparison.figures[1].label == "cpu (big)"
-    assert comparison.differences[0].config_differences == ["batch_size: 32 against 64"]
+    assert comparison.differences[0].config_differences == [
+        "batch size: 32 against 64; affects per-step and per-epoch figures (compare the time per example)"]
     with pytest.raises(UserError, match="repeats of one run"):
         compare([one, again])
 
@@ -96,7 +97,7 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     out = result.stdout
     assert "### mnist: batch 32 vs batch 64" in out
     assert "batch 32: 2 runs, 6 steady epochs" in out and "batch 64: 1 run, 3 steady epochs" in out
-    assert "batch_size: 32 against 64" in out
+    assert "⚠ not like for like (batch 64 against the reference): batch size: 32 against 64" in out
     assert "| custom-loop epoch, steady (s)" in out and "| custom-loop time per example (µs)" in out
     # the epoch ratio printed is the one computed from the JSON: mean over runs of each run's mean
     runs = [run for path in (b32, b64) for run in json.loads(path.read_text())["runs"]]

@@ -34,3 +34,12 @@ def test_run_fit_trains_the_article_model_and_reports_every_epoch():
     assert result.jit_compile is False  # Keras uses XLA by default only when a GPU is present
     assert not np.allclose(before, model.get_weights()[0])
     assert all(0.0 <= acc <= 1.0 for acc in result.accuracies)
+
+
+def test_fit_jit_compile_can_be_forced_to_remove_the_xla_confound():
+    """--fit-jit-compile on/off: what Keras compiles with is what the report records."""
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=64), batch_size=32, seed=0)
+    forced = run_fit(build_model(spec, seed=0), dataset, epochs=1, jit_compile=True)
+    assert forced.jit_compile is True and len(forced.epoch_ms) == 1
+    assert run_fit(build_model(spec, seed=0), dataset, epochs=1, jit_compile=False).jit_compile is False

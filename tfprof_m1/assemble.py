@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import sys
 from statistics import median
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,7 +25,19 @@ from tfprof_m1.errors import UserError
 from tfprof_m1.phases import DESCRIPTIONS, INPUT, MATH_PHASES, OTHER, PROBE, SPLIT
 from tfprof_m1.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
 from tfprof_m1.memory import growth_warning
-from tfprof_m1.report import DataInfo, Environment, EpochReport, FenceInfo, FitReport, MemoryUse, ModelRun, Report, RunConfig
+from tfprof_m1.power import power_state
+from tfprof_m1.report import (
+    DataInfo,
+    Environment,
+    EpochReport,
+    FenceInfo,
+    Fingerprint,
+    FitReport,
+    MemoryUse,
+    ModelRun,
+    Report,
+    RunConfig,
+)
 from tfprof_m1.stats import summarize
 from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
 
@@ -184,6 +197,7 @@ def model_run(
     progress: Progress | None = None,
     scope_phases: Mapping[str, str] | None = None,
     interrupted: str | None = None,
+    fingerprint: Fingerprint | None = None,
 ) -> ModelRun:
     """One model's figures: epochs, steady state with intervals, fit, headline, warnings, trace.
 
@@ -204,6 +218,8 @@ def model_run(
             (for example ``{"generator": "generator"}``); built-in rules otherwise.
         interrupted: why the run ended early, if it did; a run whose last epoch is cut short (as
             after Ctrl-C) is marked interrupted anyway.
+        fingerprint: what ran (input dtype and path, XLA...), for compare's parity guard; the
+            mixed-precision policy, power state and the trace's CPU fallbacks are filled in here.
 
     Raises:
         UserError: no epoch was timed.
@@ -248,7 +264,24 @@ def model_run(
         memory_note=memory_note or getattr(fit, "memory_note", None),
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
+    run.fingerprint = complete_fingerprint(fingerprint or Fingerprint(), run)
     return run
+
+
+def complete_fingerprint(fingerprint: Fingerprint, run: ModelRun) -> Fingerprint:
+    """Add what this process can tell of any run: Keras' mixed-precision policy (when Keras is
+    loaded), the OS's power state, and the compute ops the trace found only on the host of a GPU run."""
+    keras = sys.modules.get("keras")
+    if fingerprint.mixed_precision is None and keras is not None:
+        try:
+            fingerprint.mixed_precision = keras.mixed_precision.global_policy().name
+        except Exception:  # an old or partial Keras: the guard then does not check precision
+            pass
+    if not fingerprint.power:
+        fingerprint.power = power_state()
+    if run.trace is not None and not fingerprint.cpu_fallback_ops:
+        fingerprint.cpu_fallback_ops = sorted({op.name for op in run.trace.host_ops_on_gpu_run})
+    return fingerprint
 
 
 def _epoch_memory(timings: Any, count: int) -> tuple[list[MemoryUse | None], str | None]:

@@ -29,11 +29,13 @@ from tfprof_m1.models import ModelSpec, build_model, get_spec
 from tfprof_m1.pipeline import make_dataset, steps_per_epoch
 from tfprof_m1.profiler import PhaseProfiler
 from tfprof_m1.outputs import RunOutputs
-from tfprof_m1.report import DataInfo, FenceInfo, ModelRun, Report, RunConfig
+from tfprof_m1.report import DataInfo, FenceInfo, Fingerprint, ModelRun, Report, RunConfig
 from tfprof_m1.rundir import make_run_dir, run_dir_name
 from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
 
 Progress = Callable[[str], None]
+#: --fit-jit-compile values and what Keras' compile is given.
+FIT_JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 
 
 @dataclass
@@ -67,6 +69,8 @@ class BenchOptions:
     trace_steps: StepRange | None = None
     #: End a model's loop and its fit after the epoch whose loss is NaN or infinite (default: warn, go on).
     stop_on_nan: bool = False
+    #: XLA for fit: "auto" (Keras' default, on whenever a GPU is present), "on" or "off".
+    fit_jit_compile: str = "auto"
 
     def validate(self) -> None:
         """Raises UserError for values no run can use (before TensorFlow is imported)."""
@@ -81,6 +85,8 @@ class BenchOptions:
             (self.min_samples >= 0, f"--min-samples {self.min_samples}: must be 0 or more"),
             (0.0 <= self.reference_share < 0.5, f"--reference-share {self.reference_share}: must be from 0 up to (not including) 0.5"),
             (self.data in DATA_MODES, f"--data {self.data!r}: choose one of {', '.join(DATA_MODES)}"),
+            (self.fit_jit_compile in FIT_JIT_COMPILE, f"--fit-jit-compile {self.fit_jit_compile!r}: choose one of "
+                                                      f"{', '.join(FIT_JIT_COMPILE)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -192,6 +198,7 @@ def run_model(
                 options.epochs,
                 on_epoch=lambda index, ms, logs: progress(f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"),
                 stop_on_non_finite=options.stop_on_nan,
+                jit_compile=FIT_JIT_COMPILE[options.fit_jit_compile],
             )
             if len(fit.epoch_ms) < options.epochs:
                 notes.append(_stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), options.epochs))
@@ -230,6 +237,11 @@ def run_model(
         run_dir=None if run_dir is None else str(run_dir),
         progress=progress,
         interrupted=interrupted,
+        fingerprint=Fingerprint(
+            input_dtype=dataset.element_spec[0].dtype.name,
+            input_path="tf.data from memory, " + ("autotuned" if options.autotune else "fixed parallelism"),
+            loop_jit_compile=train_steps.jit_compile,
+        ),
     )
     if window is None:
         run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"

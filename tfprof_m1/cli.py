@@ -84,6 +84,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="cpu hides GPUs; gpu fails when there is none (default auto)")
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, data shuffling and synthetic data (default 0)")
     parser.add_argument("--no-fit", action="store_true", help="skip the Keras fit headline run")
+    parser.add_argument("--fit-jit-compile", choices=("auto", "on", "off"), default="auto",
+                        help="XLA for fit: auto is Keras' default (on whenever a GPU is present; the custom loop never "
+                             "uses it), off removes that confound from the headline")
     parser.add_argument("--sample-every", type=_positive, default=DEFAULT_SAMPLE_EVERY,
                         help=f"one step in N is a probe step, timing call/forward/backward/optimizer apart (default {DEFAULT_SAMPLE_EVERY})")
     parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES,
@@ -189,6 +192,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         trace=not args.no_trace,
         trace_steps=parse_step_range(args.trace_steps) if args.trace_steps else None,
         stop_on_nan=args.stop_on_nan,
+        fit_jit_compile=args.fit_jit_compile,
     )
     options.validate()
     json_path = _check_writable(args.json) if args.json is not None else None

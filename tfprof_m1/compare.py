@@ -36,13 +36,12 @@ from tfprof_m1.compare_stats import (
     ratio_interval,
     run_values,
 )
+from tfprof_m1.parity import describe, differences
 from tfprof_m1.stats import Summary, summarize
 from tfprof_m1.throughput import Throughput, achieved
 
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
 NEGLIGIBLE_MS = 1e-6
-#: Configuration fields that must match for a comparison to be like for like.
-CONFIG_FIELDS = ("batch_size", "steps_per_epoch", "data_source", "examples", "autotune")
 
 
 @dataclass
@@ -114,6 +113,7 @@ class ModelFigures:
     phase_step_ms: dict[str, list[float]]
     fit_steady_ms: list[float]
     fit_all_mean_ms: list[float]
+    #: What ran (the parity guard's values, see parity.py), from the group's first run.
     config: dict[str, object]
     repeats: int
     #: What the statistics resample: each run's steady epochs (and probe samples), each run's
@@ -171,13 +171,7 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
         phase_step_ms=phase_step,
         fit_steady_ms=[ms for times in fit_runs for ms in times],
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
-        config={
-            "batch_size": first.batch_size,
-            "steps_per_epoch": first.steps_per_epoch,
-            "data_source": first.data.source if first.data else group.reports[0].config.data,
-            "examples": first.data.examples if first.data else None,
-            "autotune": group.reports[0].config.autotune,
-        },
+        config=describe(next(r for r in group.reports if first in r.runs), first),
         repeats=len(runs),
         runs=[run_values(_steady_epochs(run)) for run in runs],
         fit_runs=fit_runs,
@@ -315,11 +309,7 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
                                        min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)))
             fit_judged = min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)) >= MIN_UNITS
             fit_clear = fit_judged and clear_ratio(fit_ratio)
-        config_differences = [
-            f"{name}: {reference.config[name]} against {other.config[name]}"
-            for name in CONFIG_FIELDS
-            if reference.config[name] != other.config[name]
-        ]
+        config_differences = differences(reference.config, other.config)
         comparison.differences.append(RunDifference(
             label=other.label,
             epoch_ratio=epoch_ratio,

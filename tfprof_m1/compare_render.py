@@ -107,7 +107,7 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
                        f"within runs, not between them; record {MIN_UNITS} runs or more per machine (--repeats {MIN_UNITS})")
         for difference in comparison.differences:
             for item in difference.config_differences:
-                out.append(f"- ⚠ configurations differ ({difference.label}): {item}; the comparison is not like for like")
+                out.append(f"- ⚠ not like for like ({difference.label} against the reference): {item}")
             out.append(f"- {difference.verdict}")
         out.append("")
     out.append(f"Ratios are other/reference of the mean steady epoch (a mean over runs of each run's mean), with 95 % "

@@ -248,9 +248,12 @@ class FitRun:
 
 
 def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[int, float, dict], None] | None = None,
-            stop_on_non_finite: bool = False) -> FitRun:
+            stop_on_non_finite: bool = False, jit_compile: bool | str = "auto") -> FitRun:
     """Compile ``model`` as the article did (Adam, sparse categorical cross-entropy from logits,
     accuracy) and ``fit`` it on ``dataset`` for ``epochs`` epochs, timing each epoch.
+
+    ``jit_compile`` is passed to ``compile``: ``"auto"`` (Keras' default: XLA whenever a GPU is
+    present, as the article's runs had it), True or False (to remove the XLA confound).
 
     Raises:
         TrainingInterrupted: a stop signal ended fit; ``partial`` is the FitRun of the finished epochs.
@@ -259,6 +262,7 @@ def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[i
         optimizer=keras.optimizers.Adam(),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True, stop_on_non_finite=stop_on_non_finite)
     try:

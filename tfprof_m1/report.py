@@ -262,6 +262,24 @@ class TraceSummary:
 
 
 @dataclass
+class Fingerprint:
+    """What actually ran, for the parity guard of ``compare`` (None where not known)."""
+
+    #: dtype of the model's input batches (``uint8`` for the article models' pipeline).
+    input_dtype: str | None = None
+    #: How batches were made: ``tf.data from memory, fixed parallelism``, ``... autotuned``, ``own``.
+    input_path: str | None = None
+    #: Whether the custom loop's steps were compiled with XLA.
+    loop_jit_compile: bool | None = None
+    #: Keras' global mixed-precision policy (``float32``, ``mixed_float16``...).
+    mixed_precision: str | None = None
+    #: Compute ops the trace found on host threads only during a GPU run (CPU fallbacks), by name.
+    cpu_fallback_ops: list[str] = field(default_factory=list)
+    #: Thermal and power state where the OS exposes it (``power: ac``, ``cpu_speed_limit: 100 %``...).
+    power: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class ModelRun:
     """Everything measured for one model."""
 
@@ -300,6 +318,8 @@ class ModelRun:
     repeat: int | None = None
     #: Why device memory figures are missing (a CPU's allocator keeps no stats; Metal reports zeros).
     memory_note: str | None = None
+    #: What actually ran (input, XLA, precision, CPU fallbacks, power), for comparing like with like.
+    fingerprint: Fingerprint | None = None
 
 
 def run_name(run: ModelRun) -> str:
@@ -380,6 +400,8 @@ class RunConfig:
     reference_share: float = 0.1
     #: Runs of each model (--repeats), interleaved across models.
     repeats: int = 1
+    #: --fit-jit-compile: XLA for fit, "auto" (Keras' default), "on" or "off".
+    fit_jit_compile: str = "auto"
 
 
 @dataclass
