@@ -66,7 +66,8 @@ def run_parser() -> argparse.ArgumentParser:
             "  compare REF.json OTHER.json ...  where two or more runs differ (first is the reference)\n"
             "  plot REPORT.json ... -o F.png    the article's chart and a phase chart\n"
             "  env                              what this machine is (devices, versions, matmul peak)\n"
-            "  trace RUN_DIR                    what the tf.profiler trace says: op time per phase, top ops"
+            "  trace RUN_DIR                    what the tf.profiler trace says: op time per phase, top ops\n"
+            "  sweep MODEL --batch-sizes 16,32  step time and throughput by batch size (and device): the CPU-GPU crossover"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -313,6 +314,55 @@ def cmd_trace(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_sweep(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 sweep",
+                     description="Run one model over batch sizes (and devices) with short runs: step time and throughput "
+                                 "per batch size with intervals, and where the GPU starts to beat the CPU.")
+    parser.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help="mnist, fashion_mnist or cifar10")
+    parser.add_argument("--batch-sizes", default="16,32,64,128,256", help="comma-separated (default 16,32,64,128,256)")
+    parser.add_argument("--device", default="cpu", help="cpu, gpu or cpu,gpu (default cpu)")
+    parser.add_argument("--epochs", type=_positive, default=6,
+                        help="epochs per point, the first is warm-up; the intervals rest on the others (default 6)")
+    parser.add_argument("--steps", type=_positive, default=30, help="steps per epoch per point (default 30)")
+    parser.add_argument("--data", choices=DATA_MODES, default="auto")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--no-download", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="where each point's report, run directory and sweep.json go (default sweeps/MODEL-TIME)")
+    parser.add_argument("-o", "--plot", default=None, metavar="FILE.png|FILE.svg", help="also plot throughput by batch size")
+    parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    args = parser.parse_args(argv)
+    from tfprof_m1.sweep import parse_batch_sizes, parse_devices, plot_sweep, render_sweep, run_sweep
+
+    sizes, devices = parse_batch_sizes(args.batch_sizes), parse_devices(args.device)
+    import datetime as _dt
+
+    out_dir = Path(args.out or f"sweeps/{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    _check_writable_dir("--out", out_dir)
+    if args.plot is not None:
+        _check_plot_path(Path(args.plot))
+    point_args = ["--epochs", str(args.epochs), "--steps", str(args.steps), "--data", args.data, "--seed", str(args.seed),
+                  "--no-peak", *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--no-download"] if args.no_download else [])]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
+    text = result.to_json() + "\n" if args.format == "json" else render_sweep(result, markdown=args.format == "markdown")
+    _write_stdout(text)
+    if args.plot is not None:
+        say(f"wrote {plot_sweep(result, Path(args.plot))}")
+    say(f"sweep written to {out_dir / 'sweep.json'}")
+    return EXIT_WRITE_FAILED if any(point.problem for point in result.points) else 0
+
+
+def _check_plot_path(output: Path) -> None:
+    if output.suffix.lower() not in (".png", ".svg"):
+        raise UserError(f"-o {output}: the file name must end in .png or .svg")
+    if output.is_dir():
+        raise UserError(f"-o {output}: is a directory; give a file name such as {output / 'sweep.png'}")
+    _check_writable_dir("-o", output.parent)
+
+
 def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -324,7 +374,7 @@ def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot, "trace": cmd_trace,
+    "show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot, "trace": cmd_trace, "sweep": cmd_sweep,
 }
 
 
