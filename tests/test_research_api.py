@@ -85,7 +85,7 @@ def test_compare_and_plot_take_reports_in_memory(gru_report, tmp_path):
     (comparison,) = compare_reports([gru_report, slower])
     assert comparison.model == "gru"
     (difference,) = comparison.differences
-    assert difference.epoch_ratio == pytest.approx(2.0, rel=1e-6)
+    assert difference.epoch_ratio.point == pytest.approx(2.0, rel=1e-6)
     path = gru_report.save(tmp_path / "a.json")
     written = plot_reports([path, slower], tmp_path / "plot.png")
     assert written.stat().st_size > 1000
