@@ -24,8 +24,10 @@ import pytest
 from tests.conftest import REPO, run_cli
 from tfprof_m1.report import load_report
 
-# Long enough epochs (about a second each here) that a signal sent when epoch 1 ends lands in epoch 2.
-SHORT = ["--steps", "300", "--data", "synthetic", "--no-peak"]
+# Long enough epochs (half a second or more each here) that a signal sent when epoch 1 ends lands in epoch 2.
+SHORT = ["--steps", "200", "--data", "synthetic", "--no-peak"]
+#: For runs that need no signal timing.
+TINY = ["--steps", "20", "--data", "synthetic", "--no-peak"]
 
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
@@ -64,7 +66,7 @@ def _run_dir(logdir: Path, model: str) -> Path:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_in_epoch_2_leaves_a_readable_report_with_epoch_1_and_a_readable_trace(tmp_path, signum):
     process = _start("mnist", "--epochs", "3", *SHORT, "--no-fit", "--logdir", "runs", "--json", "out.json",
-                     "--trace-steps", "290:296", cwd=tmp_path)
+                     "--trace-steps", "190:196", cwd=tmp_path)
     stdout, stderr = _signal_when(process, "loop epoch 1/3", signum)
     assert process.returncode == 128 + signum, stderr
     _clean(stderr)
@@ -76,14 +78,14 @@ def test_a_stop_signal_in_epoch_2_leaves_a_readable_report_with_epoch_1_and_a_re
     saved = load_report(tmp_path / "out.json")
     assert saved.to_dict() == load_report(run_dir / "report.json").to_dict()
     (run,) = saved.runs
-    assert run.epochs[0].complete and run.epochs[0].examples == 300 * 32
+    assert run.epochs[0].complete and run.epochs[0].examples == 200 * 32
     assert all(not epoch.complete for epoch in run.epochs[1:]) and len(run.epochs) <= 2
     assert run.steady.epochs == [0] and run.interrupted.startswith(f"{name} in loop epoch 2 of 3: 1 finished epoch kept")
     shown = run_cli("show", str(tmp_path / "out.json"))
     assert shown.returncode == 0 and "INTERRUPTED" in shown.stdout
     trace = run_cli("trace", str(run_dir), "--format", "json")  # the session was stopped and its trace saved
     assert trace.returncode == 0, trace.stderr
-    assert json.loads(trace.stdout)["traced_steps"] == [290, 291, 292, 293, 294, 295]
+    assert json.loads(trace.stdout)["traced_steps"] == [190, 191, 192, 193, 194, 195]
 
 
 def test_ctrl_c_during_fit_keeps_the_whole_loop_and_fits_finished_epochs(tmp_path):
@@ -113,7 +115,7 @@ def test_all_stopped_in_its_second_model_keeps_the_first_models_report(tmp_path)
 
 
 def test_a_stop_before_training_says_nothing_was_written(tmp_path):
-    process = _start("mnist", "--epochs", "1", *SHORT, "--no-fit", "--logdir", "runs", cwd=tmp_path)
+    process = _start("mnist", "--epochs", "1", *TINY, "--no-fit", "--logdir", "runs", cwd=tmp_path)
     time.sleep(0.5)  # importing TensorFlow
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -166,7 +168,7 @@ def test_a_json_path_that_fails_after_training_is_one_line_and_everything_else_i
 
 def test_stdout_on_a_full_disk_is_one_line_and_the_json_is_written(tmp_path):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([sys.executable, "-m", "tfprof_m1", "mnist", "--epochs", "1", *SHORT, "--no-fit",
+        result = subprocess.run([sys.executable, "-m", "tfprof_m1", "mnist", "--epochs", "1", *TINY, "--no-fit",
                                  "--no-trace", "--logdir", "runs", "--json", "r.json", "--quiet"],
                                 stdout=full, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 1, result.stderr
