@@ -342,8 +342,10 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     _check_writable_dir("--out", out_dir)
     if args.plot is not None:
         _check_plot_path(Path(args.plot))
+    # Fused steps only (no probe steps, no unprofiled stretches): with 30 steps an epoch, ten probe steps
+    # would be a third of it and change with the batch size.
     point_args = ["--epochs", str(args.epochs), "--steps", str(args.steps), "--data", args.data, "--seed", str(args.seed),
-                  "--no-peak", *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--no-download"] if args.no_download else [])]
+                  "--no-peak", "--min-samples", "0", "--sample-every", "1000000", "--reference-share", "0", *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--no-download"] if args.no_download else [])]
     out_dir.mkdir(parents=True, exist_ok=True)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)

@@ -2,7 +2,9 @@
 the CPU, the most common question about small models on Apple GPUs.
 
 Each point (device, batch size) is a short benchmark run in a process of its own (``python -m
-tfprof_m1 MODEL --device D --batch-size B --no-fit --no-trace --json ...``), so no point inherits
+tfprof_m1 MODEL --device D --batch-size B --no-fit --no-trace --json ...``), of fused steps only (no
+probe steps or unprofiled stretches, which would be a large and batch-dependent share of a short
+epoch; each step is still fenced, so on a GPU no step overlaps the next), so no point inherits
 another's warm caches, a device can be hidden for the CPU points, and every point is an ordinary
 report that ``show``, ``compare`` and ``plot`` read. The points' steady epochs give the step time
 and the throughput with 95 % intervals (bootstrap over epochs, widened for few of them, as
@@ -170,9 +172,9 @@ def render_sweep(result: SweepResult, markdown: bool = False) -> str:
     out = [f"### {title}" if markdown else f"{title}\n{'-' * len(title)}", "",
            tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True), "",
            f"- {result.crossover}.",
-           "- Each point is a short run in a process of its own (custom loop, no fit, no trace); means over its steady "
-           "epochs with 95 % intervals (bootstrap over epochs, widened for their number). The reports load in "
-           "show, compare and plot."]
+           "- Each point is a short run in a process of its own (custom loop of fused steps, each fenced; no probe "
+           "steps, fit or trace); means over its steady epochs with 95 % intervals (bootstrap over epochs, widened "
+           "for their number). The reports load in show, compare and plot."]
     return "\n".join(out) + "\n"
 
 
