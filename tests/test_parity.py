@@ -66,3 +66,14 @@ def test_power_state_from_recorded_pmset_output_and_a_sysfs_tree(tmp_path):
     (supply / "online").write_text("0\n")
     assert linux_state(tmp_path) == (61.5, "battery")
     assert linux_state(tmp_path / "nothing") == (None, None)
+
+
+def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats():
+    plain, forced, rehearsed = make_report("cpu", epochs=4), make_report("cpu", epochs=4), make_report("cpu", epochs=4)
+    forced.config.fit_jit_compile = "on"
+    rehearsed.config.async_executor = True
+    rehearsed.environment.executor_async = True
+    (comparison,) = compare([plain, forced, rehearsed])
+    assert [f.repeats for f in comparison.figures] == [1, 1, 1]
+    assert any(line.startswith("eager executor: synchronous against asynchronous")
+               for line in comparison.differences[1].config_differences)

@@ -55,8 +55,10 @@ class RunGroup:
 
 def _machine_key(report: Report) -> tuple:
     env = report.environment
-    return (env.device_label, env.cpu_model, env.platform, env.tensorflow, report.config.batch_size,
-            report.config.steps, report.config.data, report.config.autotune)
+    config = report.config
+    # Runs differing in anything the parity guard checks from the config are not repeats of one another.
+    return (env.device_label, env.cpu_model, env.platform, env.tensorflow, config.batch_size, config.steps, config.data,
+            config.autotune, config.async_executor, config.fit_jit_compile)
 
 
 ReportSource = Union[str, Path, Report]
