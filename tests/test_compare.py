@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 from tests.report_factory import make_report
 from tfprof_m1.compare import compare
+from tfprof_m1.compare_render import render_comparison
 from tfprof_m1.errors import UserError
 
 
@@ -41,7 +42,7 @@ def test_gpu_shaped_reports_give_ratios_shares_and_a_verdict(tmp_path):
     assert backward.ratio == pytest.approx(2.0, rel=0.01) and backward.clear
     assert difference.verdict.startswith("cifar10: metal:Apple M1 is ")
     assert "slower than cuda:Tesla T4" in difference.verdict and "backward" in difference.verdict
-    assert difference.config_differences == []
+    assert difference.confounds == []
 
 
 def test_same_figures_are_no_clear_difference(tmp_path):
@@ -60,10 +61,12 @@ def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
     (comparison,) = compare([one, again, bigger])
     assert [f.repeats for f in comparison.figures] == [2, 1]
     assert comparison.figures[1].label == "cpu (big)"
-    assert comparison.differences[0].config_differences == [
+    assert comparison.differences[0].confounds == [
         "batch size: 32 against 64; affects per-step and per-epoch figures (compare the time per example)"]
-    with pytest.raises(UserError, match="repeats of one run"):
-        compare([one, again])
+    (alone,) = compare([one, again])  # repeats on their own: their mean and spread, not an error
+    assert alone.differences == [] and alone.spread.runs == 2
+    assert alone.spread.epoch_ms.low - 1e-9 <= alone.spread.epoch_ms.point <= alone.spread.epoch_ms.high + 1e-9
+    assert "cpu on its own (2 runs): mean steady epoch" in render_comparison([alone])
 
 
 def test_only_models_present_in_all_reports_are_compared(tmp_path):

@@ -124,6 +124,6 @@ def test_labels_name_a_sweep_and_time_per_example_compares_batch_sizes():
     difference = comparison.differences[0]
     assert difference.epoch_ratio.point > 2.5  # per step (and epoch of 200 steps) slower...
     assert difference.example_ratio.high < 0.8  # ...per example faster
-    assert difference.config_differences[0].startswith("batch size: 32 against 128")
+    assert difference.confounds[0].startswith("batch size: 32 against 128")
     text = render_comparison([comparison])
     assert "custom-loop time per example (µs)" in text and "batch 32 (reference)" in text

@@ -76,4 +76,4 @@ def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats(
     (comparison,) = compare([plain, forced, rehearsed])
     assert [f.repeats for f in comparison.figures] == [1, 1, 1]
     assert any(line.startswith("eager executor: synchronous against asynchronous")
-               for line in comparison.differences[1].config_differences)
+               for line in comparison.differences[1].confounds)

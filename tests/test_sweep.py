@@ -57,6 +57,6 @@ def test_a_real_sweep_writes_points_that_compare_reads_and_a_plot(tmp_path):
         assert 0 < rate["low"] < rate["point"] < rate["high"]
     assert (tmp_path / "sweep.png").stat().st_size > 1000
     (comparison,) = compare([out / "mnist-cpu-b16.json", out / "mnist-cpu-b64.json"], labels=["b16", "b64"])
-    assert comparison.differences[0].config_differences[0].startswith("batch size: 16 against 64")
+    assert comparison.differences[0].confounds[0].startswith("batch size: 16 against 64")
     bad = run_cli("sweep", "mnist", "--batch-sizes", "16,x", cwd=tmp_path)
     assert bad.returncode == 2 and "'x' is not a batch size" in bad.stderr and "Traceback" not in bad.stderr

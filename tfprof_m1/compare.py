@@ -19,6 +19,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Sequence, Union
 
+import numpy as np
+
 from tfprof_m1.errors import UserError
 from tfprof_m1.phases import OTHER
 from tfprof_m1.report import ModelRun, Report, check_consistency, load_report
@@ -32,6 +34,7 @@ from tfprof_m1.compare_stats import (
     epoch_time_draws,
     group_draws,
     independent_units,
+    mean_interval,
     point_values,
     ratio_interval,
     run_values,
@@ -116,7 +119,7 @@ class ModelFigures:
     fit_steady_ms: list[float]
     fit_all_mean_ms: list[float]
     #: What ran (the parity guard's values, see parity.py), from the group's first run.
-    config: dict[str, object]
+    parity: dict[str, object]
     repeats: int
     #: What the statistics resample: each run's steady epochs (and probe samples), each run's
     #: steady fit epochs.
@@ -173,7 +176,7 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
         phase_step_ms=phase_step,
         fit_steady_ms=[ms for times in fit_runs for ms in times],
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
-        config=describe(next(r for r in group.reports if first in r.runs), first),
+        parity=describe(next(r for r in group.reports if first in r.runs), first),
         repeats=len(runs),
         runs=[run_values(_steady_epochs(run)) for run in runs],
         fit_runs=fit_runs,
@@ -215,10 +218,21 @@ class RunDifference:
     #: Enough steady fit epochs (or runs) a side to judge the fit ratio.
     fit_judged: bool
     phases: list[PhaseDifference]
-    config_differences: list[str]
+    #: Every difference in what ran that confounds the comparison, worst first (see parity.py).
+    confounds: list[str]
     verdict: str
     #: Why no conclusion can be drawn (too few steady epochs), or None.
     too_little_data: str | None = None
+
+
+@dataclass
+class RunSpread:
+    """One machine's repeats on their own: the mean steady epoch and how much the runs differ."""
+
+    runs: int
+    epoch_ms: Interval
+    #: Coefficient of variation of the runs' mean epochs (None with one run).
+    between_runs_cv: float | None
 
 
 @dataclass
@@ -226,6 +240,8 @@ class ModelComparison:
     model: str
     figures: list[ModelFigures]
     differences: list[RunDifference] = field(default_factory=list)
+    #: With one group only (repeats of one machine): its mean epoch and the spread between runs.
+    spread: RunSpread | None = None
 
 
 def _ratio(reference: float, other: float) -> float | None:
@@ -280,6 +296,11 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
     ref_draws = group_draws(reference.runs, phases)
     ref_epoch, ref_example, ref_phase = point_values(reference.runs, phases)
     ref_fit = epoch_time_draws(reference.fit_runs) if reference.fit_runs else None
+    if not others:
+        run_means = [mean(epoch.wall_ms for epoch in run.epochs) for run in reference.runs]
+        cv = float(np.std(run_means, ddof=1) / np.mean(run_means)) if len(run_means) > 1 else None
+        comparison.spread = RunSpread(len(run_means), mean_interval(ref_epoch, ref_draws.epoch_ms,
+                                                                   independent_units(reference.runs)), cv)
     for position, other in enumerate(others, start=1):
         draws = group_draws(other.runs, phases, seed=SEED + position)  # independent of the reference's draws
         epoch_ms, example_us, phase_ms = point_values(other.runs, phases)
@@ -311,7 +332,7 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
                                        min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)))
             fit_judged = min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)) >= MIN_UNITS
             fit_clear = fit_judged and clear_ratio(fit_ratio)
-        config_differences = differences(reference.config, other.config)
+        confounds = differences(reference.parity, other.parity)
         comparison.differences.append(RunDifference(
             label=other.label,
             epoch_ratio=epoch_ratio,
@@ -321,7 +342,7 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
             fit_clear=fit_clear,
             fit_judged=fit_judged,
             phases=rows,
-            config_differences=config_differences,
+            confounds=confounds,
             verdict=_verdict(model, reference, other, epoch_ratio, epoch_clear, rows, too_little),
             too_little_data=too_little,
         ))
@@ -336,14 +357,14 @@ def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) 
             sweep on one machine); a group of repeats takes its first report's label. Default: the
             device label (with the file name where two groups share one).
 
+    Repeats of one machine and configuration alone (several reports, or one report of ``--repeats``)
+    are compared with nothing: each model then gets its mean steady epoch with its interval and the
+    spread between its runs (``ModelComparison.spread``), which says how many runs a comparison needs.
+
     Raises:
-        UserError: fewer than two distinct runs after pooling repeats, no model in common, or more
-            labels than reports.
+        UserError: no model in common, or more labels than reports.
     """
     groups = group_reports(paths, labels)
-    if len(groups) < 2:
-        raise UserError("compare needs reports of at least two different runs; the files given are repeats of one run "
-                        "(same machine and configuration)" if len(paths) > 1 else "compare needs at least two reports")
     models = list(dict.fromkeys(run.model for run in groups[0].reports[0].runs))  # repeats name a model again
     figures = {model: [model_figures(group, model) for group in groups] for model in models}
     common = [model for model in models if all(f is not None for f in figures[model])]

@@ -66,6 +66,10 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
     if any(figures.throughput is not None for figures in comparison.figures):
         rows.append(["training step GFLOP/s (share of own peak)", _gflops(reference.throughput)]
                     + [cell for other in others for cell in (_gflops(other.throughput), "", "")])
+    if not comparison.differences:  # repeats of one machine on their own: their figures, no ratios
+        for phase, ms in reference.phase_epoch_ms.items():
+            rows.append([f"{phase} (ms/epoch)", f"{ms:,.1f}"])
+        return headers, rows
     for index, phase in enumerate(d.phase for d in comparison.differences[0].phases):
         first = comparison.differences[0].phases[index]
         step_level = first.reference is not None or any(d.phases[index].other is not None for d in comparison.differences)
@@ -105,8 +109,16 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         if any(figures.repeats < MIN_UNITS for figures in comparison.figures):
             out.append(f"- under {MIN_UNITS} runs a side: the intervals rest on the steady epochs and cover the variation "
                        f"within runs, not between them; record {MIN_UNITS} runs or more per machine (--repeats {MIN_UNITS})")
+        spread = comparison.spread
+        if spread is not None:
+            between = (f"; the runs' mean epochs differ by {spread.between_runs_cv * 100:.1f} % (coefficient of "
+                       "variation): a difference between machines smaller than about twice that needs more runs")
+            out.append(f"- {comparison.figures[0].label} on its own ({spread.runs} run{'s' if spread.runs != 1 else ''}): "
+                       f"mean steady epoch {spread.epoch_ms.point / 1000:.2f} s [95 % CI {spread.epoch_ms.low / 1000:.2f}–"
+                       f"{spread.epoch_ms.high / 1000:.2f}]" + (between if spread.between_runs_cv is not None else "")
+                       + "; give reports of another machine or configuration to compare with")
         for difference in comparison.differences:
-            for item in difference.config_differences:
+            for item in difference.confounds:
                 out.append(f"- ⚠ not like for like ({difference.label} against the reference): {item}")
             out.append(f"- {difference.verdict}")
         out.append("")

@@ -255,6 +255,14 @@ def difference_interval(reference_point: float, other_point: float, reference: n
     return Interval(point, low, high)
 
 
+def mean_interval(point: float, draws: np.ndarray, units: int) -> Interval:
+    """A positive mean (an epoch time) with its interval, widened in log space as :func:`ratio_interval`'s."""
+    logs = np.log(draws)
+    low, high = _widened(math.log(point), float(np.quantile(logs, 0.025)), float(np.quantile(logs, 0.975)),
+                         small_sample_factor(units))
+    return Interval(point, math.exp(low), math.exp(high))
+
+
 def independent_units(runs: Sequence["RunValues"]) -> int:
     """What the spread rests on: the runs when there are :data:`MIN_UNITS` or more, else the steady
     epochs (fewer runs say too little about the spread between runs to stand alone)."""
