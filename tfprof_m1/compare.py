@@ -131,6 +131,15 @@ class ModelFigures:
     throughput: Throughput | None = None
 
     @property
+    def units(self) -> int:
+        """Independent units the custom loop's intervals rest on (see compare_stats.independent_units)."""
+        return independent_units([len(run.epochs) for run in self.runs])
+
+    @property
+    def fit_units(self) -> int:
+        return independent_units([len(times) for times in self.fit_runs])
+
+    @property
     def epoch_mean_ms(self) -> float:
         """Mean over runs of each run's mean steady epoch."""
         return point_values(self.runs, [])[0]
@@ -276,12 +285,8 @@ def _verdict(model: str, ref: ModelFigures, other: ModelFigures, ratio: Interval
             f"of the difference, {', '.join(named)}.")
 
 
-def _fit_units(runs: Sequence[Sequence[float]]) -> int:
-    return len(runs) if len(runs) >= MIN_UNITS else sum(len(times) for times in runs)
-
-
 def _too_little(reference: ModelFigures, other: ModelFigures) -> str | None:
-    units = [independent_units(side.runs) for side in (reference, other)]
+    units = [side.units for side in (reference, other)]
     if min(units) >= MIN_UNITS:
         return None
     return (f"{units[1]} against {units[0]} steady epochs or runs; at least {MIN_UNITS} a side are needed (3 runs × 5 "
@@ -300,12 +305,12 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
         run_means = [mean(epoch.wall_ms for epoch in run.epochs) for run in reference.runs]
         cv = float(np.std(run_means, ddof=1) / np.mean(run_means)) if len(run_means) > 1 else None
         comparison.spread = RunSpread(len(run_means), mean_interval(ref_epoch, ref_draws.epoch_ms,
-                                                                   independent_units(reference.runs)), cv)
+                                                                   reference.units), cv)
     for position, other in enumerate(others, start=1):
         draws = group_draws(other.runs, phases, seed=SEED + position)  # independent of the reference's draws
         epoch_ms, example_us, phase_ms = point_values(other.runs, phases)
         too_little = _too_little(reference, other)
-        units = min(independent_units(reference.runs), independent_units(other.runs))
+        units = min(reference.units, other.units)
         epoch_ratio = ratio_interval(ref_epoch, epoch_ms, ref_draws.epoch_ms, draws.epoch_ms, units)
         example_ratio = ratio_interval(ref_example, example_us, ref_draws.example_us, draws.example_us, units)
         epoch_clear = clear_ratio(epoch_ratio) and too_little is None
@@ -329,8 +334,8 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
         if ref_fit is not None and other.fit_runs:
             fit_ratio = ratio_interval(mean(mean(r) for r in reference.fit_runs), mean(mean(r) for r in other.fit_runs),
                                        ref_fit, epoch_time_draws(other.fit_runs, seed=SEED + position),
-                                       min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)))
-            fit_judged = min(_fit_units(reference.fit_runs), _fit_units(other.fit_runs)) >= MIN_UNITS
+                                       min(reference.fit_units, other.fit_units))
+            fit_judged = min(reference.fit_units, other.fit_units) >= MIN_UNITS
             fit_clear = fit_judged and clear_ratio(fit_ratio)
         confounds = differences(reference.parity, other.parity)
         comparison.differences.append(RunDifference(

@@ -7,7 +7,7 @@ from statistics import mean
 from tabulate import tabulate
 
 from tfprof_m1.compare import ModelComparison, ratio_text
-from tfprof_m1.compare_stats import EQUIVALENCE, MIN_UNITS
+from tfprof_m1.compare_stats import EQUIVALENCE, MIN_UNITS, point_values
 from tfprof_m1.stats import Summary
 
 
@@ -90,7 +90,7 @@ def _gflops(throughput) -> str:
 
 
 def _example_us(figures) -> float:
-    return mean(mean(epoch.wall_ms * 1000.0 / max(epoch.examples, 1) for epoch in run.epochs) for run in figures.runs)
+    return point_values(figures.runs, [])[1]
 
 
 def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:

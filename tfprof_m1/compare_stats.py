@@ -263,10 +263,11 @@ def mean_interval(point: float, draws: np.ndarray, units: int) -> Interval:
     return Interval(point, math.exp(low), math.exp(high))
 
 
-def independent_units(runs: Sequence["RunValues"]) -> int:
-    """What the spread rests on: the runs when there are :data:`MIN_UNITS` or more, else the steady
-    epochs (fewer runs say too little about the spread between runs to stand alone)."""
-    return len(runs) if len(runs) >= MIN_UNITS else sum(len(run.epochs) for run in runs)
+def independent_units(epochs_per_run: Sequence[int]) -> int:
+    """What the spread rests on, given each run's number of steady epochs: the runs when there are
+    :data:`MIN_UNITS` or more, else the steady epochs (fewer runs say too little about the spread
+    between runs to stand alone)."""
+    return len(epochs_per_run) if len(epochs_per_run) >= MIN_UNITS else sum(epochs_per_run)
 
 
 def clear_ratio(interval: Interval) -> bool:

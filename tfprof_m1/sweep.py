@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tfprof_m1.compare_stats import Interval, epoch_time_draws, small_sample_factor
+from tfprof_m1.compare_stats import Interval, epoch_time_draws, mean_interval
 from tfprof_m1.report import Report, load_report, write_atomic
 
 Say = Callable[[str], None]
@@ -68,14 +67,9 @@ def point_figures(report: Report) -> tuple[int, Interval, Interval] | None:
     walls = [epoch.wall_ms for epoch in epochs]
     steps = run.steps_per_epoch
     examples = epochs[0].examples
-    draws = np.log(epoch_time_draws([walls]))  # widened in log space: a time's interval stays positive
-    factor = small_sample_factor(len(walls))
-    mean_ms = float(np.mean(walls))
-    center = math.log(mean_ms)
-    low = math.exp(center - factor * (center - float(np.quantile(draws, 0.025))))
-    high = math.exp(center + factor * (float(np.quantile(draws, 0.975)) - center))
-    step = Interval(mean_ms / steps, low / steps, high / steps)
-    rate = Interval(examples / (mean_ms / 1000), examples / (high / 1000), examples / (low / 1000))
+    epoch = mean_interval(float(np.mean(walls)), epoch_time_draws([walls]), len(walls))  # widened in log space
+    step = Interval(epoch.point / steps, epoch.low / steps, epoch.high / steps)
+    rate = Interval(examples / (epoch.point / 1000), examples / (epoch.high / 1000), examples / (epoch.low / 1000))
     return len(walls), step, rate
 
 
