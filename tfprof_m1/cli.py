@@ -341,7 +341,9 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     out_dir = Path(args.out or f"sweeps/{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     _check_writable_dir("--out", out_dir)
     if args.plot is not None:
-        _check_plot_path(Path(args.plot))
+        from tfprof_m1.plot import check_output
+
+        _check_writable_dir("-o", check_output(Path(args.plot), "sweep.png").parent)
     # Fused steps only (no probe steps, no unprofiled stretches): with 30 steps an epoch, ten probe steps
     # would be a third of it and change with the batch size.
     point_args = ["--epochs", str(args.epochs), "--steps", str(args.steps), "--data", args.data, "--seed", str(args.seed),
@@ -355,14 +357,6 @@ def cmd_sweep(argv: Sequence[str]) -> int:
         say(f"wrote {plot_sweep(result, Path(args.plot))}")
     say(f"sweep written to {out_dir / 'sweep.json'}")
     return EXIT_WRITE_FAILED if any(point.problem for point in result.points) else 0
-
-
-def _check_plot_path(output: Path) -> None:
-    if output.suffix.lower() not in (".png", ".svg"):
-        raise UserError(f"-o {output}: the file name must end in .png or .svg")
-    if output.is_dir():
-        raise UserError(f"-o {output}: is a directory; give a file name such as {output / 'sweep.png'}")
-    _check_writable_dir("-o", output.parent)
 
 
 def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:

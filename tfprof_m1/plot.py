@@ -32,6 +32,23 @@ def _colour(phase: str, own: dict[str, str]) -> str:
     return own.setdefault(phase, OWN_PHASE_COLOURS[len(own) % len(OWN_PHASE_COLOURS)])
 
 
+def check_output(output: Path, example: str) -> Path:
+    """A figure's path: a .png or .svg file name, not a directory, not under a file (checked
+    without creating anything).
+
+    Raises:
+        UserError: one line naming ``-o`` and what to give instead.
+    """
+    if output.suffix.lower() not in PLOT_SUFFIXES:
+        raise UserError(f"-o {output}: the file name must end in .png or .svg")
+    if output.is_dir():
+        raise UserError(f"-o {output}: is a directory; give a file name such as {output / example}")
+    blocking = next((parent for parent in output.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise UserError(f"-o {output}: is under {blocking}, which is a file; give a path in a directory")
+    return output
+
+
 def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
     """Write a two-panel figure: mean fit epoch time per run and model (the article's chart), and a
     stacked bar of the custom loop's steady-state phases per run and model. ``paths`` are report
@@ -40,14 +57,7 @@ def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
     Raises:
         UserError: matplotlib missing, an output suffix other than .png/.svg, or unreadable reports.
     """
-    output = Path(output)
-    if output.suffix.lower() not in PLOT_SUFFIXES:
-        raise UserError(f"-o {output}: the file name must end in .png or .svg")
-    if output.is_dir():
-        raise UserError(f"-o {output}: is a directory; give a file name such as {output / 'machines.png'}")
-    blocking = next((parent for parent in output.parents if parent.exists()), None)
-    if blocking is not None and not blocking.is_dir():
-        raise UserError(f"-o {output}: is under {blocking}, which is a file; give a path in a directory")
+    output = check_output(Path(output), "machines.png")
     try:
         import matplotlib
 

@@ -22,9 +22,9 @@ per epoch, so no step forces a host read of its own.
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
 
 from tfprof_m1.phases import BACKWARD, COMPUTE, EMPTY_CALL, FORWARD, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP, OPTIMIZER, PROBE_VARIANTS, PROFILING
 from tfprof_m1.profiler import NullProfiler, PhaseProfiler

@@ -79,13 +79,6 @@ class StepRange:
         return self.stop - self.start
 
 
-def _xplane_files(directory: Path) -> list[Path]:
-    try:
-        return list(directory.glob("plugins/profile/*/*.xplane.pb"))
-    except OSError:
-        return []
-
-
 def parse_step_range(text: str) -> StepRange:
     """``START:STOP`` (global step numbers, STOP exclusive).
 
@@ -223,7 +216,7 @@ class TraceWindow:
             return False
         self._running = True
         self._cycle = cycle
-        self._files_before = set(_xplane_files(self._cycle_dir(cycle)))
+        self._files_before = set(self._session_files(cycle))
         return True
 
     def _stop(self) -> None:
@@ -242,12 +235,18 @@ class TraceWindow:
         """A session whose write failed (a full disk) leaves a torn ``.xplane.pb`` that TensorBoard
         and ``trace`` would misread: remove the files this session made."""
         assert self._cycle is not None
-        for path in set(_xplane_files(self._cycle_dir(self._cycle))) - self._files_before:
+        for path in set(self._session_files(self._cycle)) - self._files_before:
             try:
                 path.unlink()
             except OSError:
                 continue
             self.problem += f"; removed the torn {path.name}"
+
+    def _session_files(self, cycle: int) -> list[Path]:
+        from tfprof_m1.xplane import find_xplane_files
+
+        directory = self._cycle_dir(cycle)
+        return find_xplane_files(directory) if directory.is_dir() else []
 
     def close(self) -> None:
         """Stop the profiler session this window started (and only that one); safe to call twice."""
