@@ -268,10 +268,14 @@ def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[i
     try:
         model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
     except KeyboardInterrupt as error:
-        finished = FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile), memory=timer.memory)
-        raise TrainingInterrupted(signal_of(error), finished) from error
+        raise TrainingInterrupted(signal_of(error), _fit_run(timer, model)) from error
     finally:
         timer.close()
+    return _fit_run(timer, model)
+
+
+def _fit_run(timer: EpochTimer, model: keras.Model) -> FitRun:
+    """What the timer recorded (every finished epoch), as a FitRun."""
     return FitRun(timer.epoch_ms, timer.losses, timer.accuracies, jit_compile=bool(model.jit_compile), memory=timer.memory)
 
 
