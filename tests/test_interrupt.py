@@ -1,4 +1,4 @@
-"""A Ctrl-C swallowed where Python ignores exceptions is raised again at the next step."""
+"""Stop signals: deferred to the next step while training runs, never lost where Python swallows them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tfprof_m1.interrupt import InterruptGuard
+from tfprof_m1.interrupt import InterruptGuard, StopSignal, deferred
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +49,47 @@ def test_no_interrupt_no_raise_and_someone_elses_handler_is_left_alone():
             assert not guard._installed
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_while_deferred_a_stop_is_recorded_and_raised_at_the_next_check_and_a_second_raises_at_once():
+    with InterruptGuard(signals=(signal.SIGINT, signal.SIGTERM)) as guard:
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered at the next bytecode: recorded, not raised
+            still_running = True
+            assert still_running and guard.pending and guard.received == signal.SIGTERM
+            with pytest.raises(StopSignal) as stopped:
+                guard.check()
+            assert stopped.value.signum == signal.SIGTERM and not guard.pending
+
+            os.kill(os.getpid(), signal.SIGINT)
+            with pytest.raises(StopSignal) as second:
+                os.kill(os.getpid(), signal.SIGINT)  # a stop already waits: the way out of a step that hangs
+                for _ in range(1000):
+                    pass
+            assert second.value.signum == signal.SIGINT
+            assert guard.pending  # remembered too, in case it was raised where Python swallows exceptions
+            with pytest.raises(StopSignal):
+                guard.check()
+        assert not guard.pending
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_stop_still_pending_when_the_deferred_scope_ends_is_raised_there_and_stops_are_raised_at_once_after():
+    with InterruptGuard() as guard:
+        scope = deferred()
+        with pytest.raises(StopSignal):
+            with scope:
+                os.kill(os.getpid(), signal.SIGINT)
+                assert guard.pending
+        assert not guard.pending
+        scope.release()  # a second release changes nothing: no scope is open
+        with pytest.raises(StopSignal):  # raised where it lands
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+        # A stop raised at once is also remembered (it may have landed where Python swallows it): a
+        # caller that caught it finds it again at the next check.
+        assert guard.pending
+        with pytest.raises(StopSignal):
+            guard.check()
+    assert not guard.pending

@@ -63,10 +63,10 @@ def _run_dir(logdir: Path, model: str) -> Path:
     return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_stop_signal_in_epoch_2_leaves_a_readable_report_with_epoch_1_and_a_readable_trace(tmp_path, signum):
+@pytest.mark.parametrize("signum, executor", [(signal.SIGTERM, ()), (signal.SIGINT, ("--async-executor",))])
+def test_a_stop_signal_in_epoch_2_leaves_a_readable_report_with_epoch_1_and_a_readable_trace(tmp_path, signum, executor):
     process = _start("mnist", "--epochs", "3", *SHORT, "--no-fit", "--logdir", "runs", "--json", "out.json",
-                     "--trace-steps", "190:196", cwd=tmp_path)
+                     "--trace-steps", "190:196", *executor, cwd=tmp_path)
     stdout, stderr = _signal_when(process, "loop epoch 1/3", signum)
     assert process.returncode == 128 + signum, stderr
     _clean(stderr)

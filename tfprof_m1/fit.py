@@ -15,7 +15,7 @@ from typing import Any, Callable
 import keras
 
 from tfprof_m1.garbage import GarbageSettler
-from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, raise_pending, signal_of
+from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, deferred, raise_pending, signal_of
 from tfprof_m1.phases import COMPUTE
 from tfprof_m1.memory import sample_memory
 from tfprof_m1.report import MemoryUse, Report
@@ -72,10 +72,13 @@ class EpochTimer(keras.callbacks.Callback):
             self._garbage.__enter__()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        raise_pending()  # a Ctrl-C an enclosing InterruptGuard caught where Python ignores exceptions
+        raise_pending()  # a stop an enclosing guard deferred, or caught where Python ignores exceptions
         if self.settle_garbage:
             self._garbage.settle()
         self._start = self.clock()
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        raise_pending()  # a stop deferred during the last batch (costs a list check)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._start is None:
@@ -145,12 +148,14 @@ class ProfileCallback(EpochTimer):
         self._global_batch = 0
         self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
         self._interrupt = InterruptGuard()
+        self._deferral = deferred()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self._open or (self.window is not None and self.window.running):
             self.close()  # a fit that raised never called on_train_end: end what it left open
         super().on_train_begin(logs)
         self._interrupt.__enter__()
+        self._deferral.__enter__()  # stops are raised at batch boundaries (see tfprof_m1.interrupt)
         if self.use_fence and self.profiler.fence is None:
             from tfprof_m1.fence import detect_fence_kind, make_fence
 
@@ -172,7 +177,9 @@ class ProfileCallback(EpochTimer):
         self._enter(self.profiler.epoch())
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self._interrupt.check()  # a Ctrl-C that landed where Python ignores exceptions
+        if self._interrupt.pending:
+            self._deferral.release()  # a fit that raises may never reach close(): stop deferring now
+        self._interrupt.check()  # a stop that arrived during the last batch
         self._exit_to(1)
         if self.window is not None:
             self._enter(self.window.step(self._global_batch))
@@ -210,6 +217,7 @@ class ProfileCallback(EpochTimer):
             if self.window is not None:
                 self.window.close()
             super().close()
+            self._deferral.release()
             self._interrupt.__exit__(None, None, None)
 
     def report(self, model: str | None = None, **options: Any) -> Report:
@@ -266,7 +274,8 @@ def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[i
     )
     timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True, stop_on_non_finite=stop_on_non_finite)
     try:
-        model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
+        with InterruptGuard(), deferred():  # a stop is raised by the timer at the next batch, never inside Keras or tf.data
+            model.fit(dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer])  # the dataset shuffles
     except KeyboardInterrupt as error:
         raise TrainingInterrupted(signal_of(error), _fit_run(timer, model)) from error
     finally:

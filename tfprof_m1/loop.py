@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from tfprof_m1.garbage import GarbageSettler
 from tfprof_m1.memory import sample_memory
 from tfprof_m1.report import MemoryUse
-from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, signal_of
+from tfprof_m1.interrupt import InterruptGuard, TrainingInterrupted, deferred, raise_pending, signal_of
 from tfprof_m1.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
 from tfprof_m1.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.steps import TrainSteps
@@ -126,7 +126,8 @@ def run_profiled_loop(
 
     Args:
         train_steps: the fused and probe steps of the model.
-        dataset: yields ``(images, labels)`` batches; iterated afresh every epoch.
+        dataset: yields ``(images, labels)`` batches; iterated afresh every epoch. Under a
+            strategy (DistributedTrainSteps), global batches: the steps split them across replicas.
         epochs: how many epochs.
         steps_per_epoch: batches per epoch (to place the probe steps and unprofiled stretches).
         profiler: records the timings; its fence waits for the device.
@@ -150,6 +151,7 @@ def run_profiled_loop(
             reports them.
     """
     results: list[EpochResult] = []
+    dataset = train_steps.distribute(dataset)
     try:
         _train(train_steps, dataset, epochs, steps_per_epoch, profiler, sampling, on_epoch_end, trace, results,
                stop_on_non_finite)
@@ -164,7 +166,8 @@ def run_profiled_loop(
 def _train(train_steps: TrainSteps, dataset: Iterable[Any], epochs: int, steps_per_epoch: int, profiler: PhaseProfiler,
            sampling: Sampling, on_epoch_end: EpochCallback | None, trace: TraceWindow | None,
            results: list[EpochResult], stop_on_non_finite: bool) -> None:
-    with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt:
+    # Stops are deferred to step boundaries: see tfprof_m1.interrupt for why.
+    with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt, deferred():
         plan = sampling.plan(steps_per_epoch)
         global_step = 0
         samples = 0
@@ -177,7 +180,7 @@ def _train(train_steps: TrainSteps, dataset: Iterable[Any], epochs: int, steps_p
                 batches = profiler.timed(dataset)
                 index = 0
                 while True:
-                    interrupt.check()  # a Ctrl-C that landed where Python ignores exceptions
+                    interrupt.check()  # a stop that arrived during the last step
                     kind = plan[index] if index < len(plan) else FUSED
                     if kind == UNPROFILED:
                         length = _run_length(plan, index)
@@ -195,7 +198,7 @@ def _train(train_steps: TrainSteps, dataset: Iterable[Any], epochs: int, steps_p
                         if batch is None:
                             break
                         images, labels = batch
-                        with profiler.step(kind, examples=_batch_size(images)):
+                        with profiler.step(kind, examples=train_steps.examples(images)):
                             if kind == PROBE:
                                 train_steps.probe(images, labels, profiler, rotation=samples)
                                 samples += 1
@@ -226,15 +229,6 @@ def _closing(trace: TraceWindow | None) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext() if trace is None else contextlib.closing(trace)
 
 
-def _batch_size(inputs: Any) -> int:
-    """Examples in a batch: the leading dimension of the first tensor (inputs may be a tuple, list or
-    dict of tensors, as for multi-input models)."""
-    while isinstance(inputs, (tuple, list, dict)) and len(inputs):
-        inputs = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0]
-    shape = tuple(getattr(inputs, "shape", ()) or ())
-    return int(shape[0]) if shape and shape[0] is not None else 1
-
-
 def _run_length(plan: list[str], index: int) -> int:
     length = 0
     while index + length < len(plan) and plan[index + length] == UNPROFILED:
@@ -250,12 +244,13 @@ def _unprofiled_stretch(train_steps: TrainSteps, batches: Any, profiler: PhasePr
     """Run up to ``length`` fused steps with no instrumentation; returns (steps run, data exhausted)."""
     with profiler.unprofiled() as stretch:
         for _ in range(length):
+            raise_pending()
             batch = next(batches, None)
             if batch is None:
                 return stretch.steps, True
             stretch.token = train_steps.fused(*batch)
             stretch.steps += 1
-            stretch.examples += _batch_size(batch[0])
+            stretch.examples += train_steps.examples(batch[0])
     return stretch.steps, False
 
 

@@ -34,6 +34,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
 
+def batch_examples(inputs: Any) -> int:
+    """Examples in a batch: the leading dimension of the first tensor (inputs may be a tuple, list or
+    dict of tensors, as for multi-input models)."""
+    while isinstance(inputs, (tuple, list, dict)) and len(inputs):
+        inputs = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0]
+    shape = tuple(getattr(inputs, "shape", ()) or ())
+    return int(shape[0]) if shape and shape[0] is not None else 1
+
+
 class TrainSteps:
     """The fused, probe and split train steps of one model.
 
@@ -72,25 +81,49 @@ class TrainSteps:
         self.variables = list(model.trainable_variables)
         optimizer.build(self.variables)
         # float32 totals: every device has kernels for them (exact counts up to 2**24 examples).
-        self._loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
-        self._correct = tf.Variable(0.0, dtype=tf.float32, trainable=False)
-        self._seen = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self._loss_sum, self._correct, self._seen = self._new_total(), self._new_total(), self._new_total()
         # Probe calls record their metrics here, so they do the same work and leave the epoch's alone.
-        self._probe_totals = [tf.Variable(0.0, dtype=tf.float32, trainable=False) for _ in range(3)]
-        signature = None if input_signature is None else list(input_signature)
+        self._probe_totals = [self._new_total() for _ in range(3)]
+        self._signature = None if input_signature is None else list(input_signature)
 
-        def compiled(fn: Callable, with_signature: bool = True) -> Any:
-            return tf.function(fn, input_signature=signature if with_signature else None, jit_compile=jit_compile or None)
-
-        self.fused = compiled(self._fused)
-        self.forward = compiled(self._forward_scaled)
-        self.apply = compiled(self._apply, with_signature=False)
+        self.fused = self._compile(self._fused)
+        self.forward = self._compile(self._forward_scaled)
+        self.apply = self._compile(self._apply, with_signature=False)
         self.probes = {
-            EMPTY_CALL: compiled(self._empty_call),
-            FORWARD_ONLY: compiled(self._forward_only),
-            FORWARD_BACKWARD: compiled(self._forward_backward),
+            EMPTY_CALL: self._compile(self._empty_call),
+            FORWARD_ONLY: self._compile(self._forward_only),
+            FORWARD_BACKWARD: self._compile(self._forward_backward),
             FULL_STEP: self.fused,
         }
+        #: The probe calls of a sampled step, in order (a strategy adds the all-reduce variant).
+        self.probe_variants: tuple[str, ...] = PROBE_VARIANTS
+
+    # -- what a strategy changes (tfprof_m1.distributed overrides these) ---------------------------
+    def _new_total(self) -> "tf.Variable":
+        import tensorflow as tf
+
+        return tf.Variable(0.0, dtype=tf.float32, trainable=False)
+
+    def _compile(self, fn: Callable, with_signature: bool = True) -> Any:
+        import tensorflow as tf
+
+        return tf.function(fn, input_signature=self._signature if with_signature else None, jit_compile=self.jit_compile or None)
+
+    def _local(self, variable: Any) -> list:
+        """The copies of ``variable`` this process holds (one here; one per local replica under a strategy)."""
+        return [variable]
+
+    def _gradient_loss(self, loss: "tf.Tensor") -> "tf.Tensor":
+        """The loss the gradients are taken of, from the mean loss of the step's examples."""
+        return loss
+
+    def distribute(self, dataset: Any) -> Any:
+        """The dataset as the steps take it (unchanged here; split across replicas under a strategy)."""
+        return dataset
+
+    def examples(self, inputs: Any) -> int:
+        """Examples in a batch's inputs (this process's share under a strategy)."""
+        return batch_examples(inputs)
 
     # -- the math, traced into tf.functions ------------------------------------------------------
     def _token(self) -> "tf.Tensor":
@@ -122,9 +155,14 @@ class TrainSteps:
         """The forward pass and loss, metrics recorded; returns the loss the gradients are taken of
         (scaled by a LossScaleOptimizer's current scale, as Keras' own train step does)."""
         outputs = self.model(images, training=True)
-        loss = self.loss_fn(labels, outputs)
+        loss = self._mean_loss(self.loss_fn(labels, outputs))
         self._record(labels, outputs, loss, totals)
+        loss = self._gradient_loss(loss)
         return self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+
+    def _mean_loss(self, loss: "tf.Tensor") -> "tf.Tensor":
+        """The mean loss over the examples in this call, from what ``loss_fn`` returned."""
+        return loss
 
     def _forward_scaled(self, images: Any, labels: Any) -> "tf.Tensor":
         return self._forward(images, labels)
@@ -201,8 +239,9 @@ class TrainSteps:
             The fused step's token.
         """
         token = None
-        start = rotation % len(PROBE_VARIANTS)
-        for variant in PROBE_VARIANTS[start:] + PROBE_VARIANTS[:start]:
+        variants = self.probe_variants
+        start = rotation % len(variants)
+        for variant in variants[start:] + variants[:start]:
             output = profiler.call(COMPUTE if variant == FULL_STEP else PROFILING, self.probes[variant], images, labels, sample=variant)
             if variant == FULL_STEP:
                 token = output
@@ -221,17 +260,23 @@ class TrainSteps:
     # -- per-epoch metrics ----------------------------------------------------------------------
     def reset_metrics(self) -> None:
         for total in (self._loss_sum, self._correct, self._seen):
-            total.assign(0.0)
+            for copy in self._local(total):
+                copy.assign(0.0)
+
+    def _read(self, total: "tf.Variable") -> float:
+        """A metric total summed over this process's copies (no collective: each worker reads its own)."""
+        return float(sum(np.sum(copy.numpy()) for copy in self._local(total)))
 
     def loss_is_finite(self) -> bool:
         """Whether the epoch's running loss sum is still finite (once a step's loss is NaN or
         infinite, the sum stays so): a cheap per-step check where the step was fenced anyway."""
-        return bool(np.isfinite(self._loss_sum.numpy()))
+        return bool(np.isfinite(self._read(self._loss_sum)))
 
     def read_metrics(self) -> tuple[float | None, float | None]:
-        """Mean loss and accuracy over the examples seen since the last reset (None if none)."""
-        seen = float(self._seen.numpy())
+        """Mean loss and accuracy over the examples seen since the last reset (None if none);
+        under a multi-worker strategy, over this worker's examples."""
+        seen = self._read(self._seen)
         if seen == 0:
             return None, None
-        accuracy = float(self._correct.numpy()) / seen if self._accuracy_tracked else None
-        return float(self._loss_sum.numpy()) / seen, accuracy
+        accuracy = self._read(self._correct) / seen if self._accuracy_tracked else None
+        return self._read(self._loss_sum) / seen, accuracy
