@@ -2,7 +2,9 @@
 
 - **Parts of a step** from probe samples (see steps.py): per sampled step, the device-inclusive
   time of each prefix call; call = empty call, forward = forward-only − empty, backward =
-  forward+gradients − forward-only, optimizer = full step − forward+gradients. Each part is the
+  forward+gradients − forward-only, optimizer = full step − forward+gradients (under tf.distribute,
+  all-reduce = forward+gradients+all-reduce − forward+gradients, and the optimizer is the full step
+  less that). Each part is the
   median of its per-sample (paired) differences, so slow drifts cancel within a sample and one
   slow sample does not tilt the estimate.
 - **Profiling cost end to end**: per-step time of blocks of profiled steps against per-step time
@@ -21,16 +23,16 @@ from statistics import median
 from typing import Callable, Mapping, Sequence, TypeVar
 
 from tfprof_m1.phases import (
+    ALL_REDUCE,
     BACKWARD,
     CALL,
-    COMPUTE_PHASES,
     EMPTY_CALL,
     FENCE_CHECK,
     FORWARD,
     FORWARD_BACKWARD,
+    FORWARD_BACKWARD_ALL_REDUCE,
     FORWARD_ONLY,
     FULL_STEP,
-    MATH_PHASES,
     OPTIMIZER,
     PROBE_VARIANTS,
 )
@@ -44,6 +46,14 @@ PART_VARIANTS: dict[str, tuple[str, str | None]] = {
     FORWARD: (FORWARD_ONLY, EMPTY_CALL),
     BACKWARD: (FORWARD_BACKWARD, FORWARD_ONLY),
     OPTIMIZER: (FULL_STEP, FORWARD_BACKWARD),
+}
+#: The same under tf.distribute, where a fifth variant stops after the gradients' all-reduce.
+DISTRIBUTED_PART_VARIANTS: dict[str, tuple[str, str | None]] = {
+    CALL: (EMPTY_CALL, None),
+    FORWARD: (FORWARD_ONLY, EMPTY_CALL),
+    BACKWARD: (FORWARD_BACKWARD, FORWARD_ONLY),
+    ALL_REDUCE: (FORWARD_BACKWARD_ALL_REDUCE, FORWARD_BACKWARD),
+    OPTIMIZER: (FULL_STEP, FORWARD_BACKWARD_ALL_REDUCE),
 }
 #: Device wait below this share of a sampled full step: the calls behaved synchronously.
 SYNCHRONOUS_WAIT_SHARE = 0.05
@@ -62,9 +72,15 @@ def is_probe_sample(sample: Sample) -> bool:
     return all(variant in sample for variant in PROBE_VARIANTS)
 
 
+def part_variants(samples: Sequence[Sample]) -> dict[str, tuple[str, str | None]]:
+    """The parts these samples measure, in order: with the all-reduce when every sample has it."""
+    distributed = bool(samples) and all(FORWARD_BACKWARD_ALL_REDUCE in sample for sample in samples)
+    return DISTRIBUTED_PART_VARIANTS if distributed else PART_VARIANTS
+
+
 def _part_values(samples: Sequence[Sample], part: str, index: int | None) -> list[float]:
     """Per-sample value of ``part``: device-inclusive (index None), host (0) or device wait (1)."""
-    prefix, minus = PART_VARIANTS[part]
+    prefix, minus = part_variants(samples)[part]
 
     def value(sample: Sample, variant: str) -> float:
         host, wait = sample[variant][0], sample[variant][1]
@@ -75,11 +91,18 @@ def _part_values(samples: Sequence[Sample], part: str, index: int | None) -> lis
 
 def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:
     """Median per-sample value of every part (device-inclusive, host or wait); may be negative."""
-    return {part: median(_part_values(samples, part, index)) for part in COMPUTE_PHASES}
+    return {part: median(_part_values(samples, part, index)) for part in part_variants(samples)}
 
 
-def proportions(parts_ms: Mapping[str, float], names: Sequence[str] = COMPUTE_PHASES) -> dict[str, float] | None:
-    """Shares of ``names`` in ``parts_ms``; a negative estimate (noise around zero) counts as 0."""
+def math_parts(parts: Sequence[str]) -> list[str]:
+    """The model's math among ``parts``: everything but the call."""
+    return [part for part in parts if part != CALL]
+
+
+def proportions(parts_ms: Mapping[str, float], names: Sequence[str] | None = None) -> dict[str, float] | None:
+    """Shares of ``names`` (default: every part in ``parts_ms``) in ``parts_ms``; a negative
+    estimate (noise around zero) counts as 0."""
+    names = list(parts_ms) if names is None else names
     clipped = {name: max(0.0, parts_ms.get(name, 0.0)) for name in names}
     total = sum(clipped.values())
     return {name: value / total for name, value in clipped.items()} if total > 0 else None
@@ -119,14 +142,15 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
     if not probes:
         return None
     totals = part_medians(probes)
+    parts = list(totals)
     shares = proportions(totals)
-    math = proportions(totals, MATH_PHASES)
+    math = proportions(totals, math_parts(parts))
     if shares is None or math is None:
         return None
 
     def both(resampled: Sequence[Sample]) -> dict[str, float] | None:
         medians = part_medians(resampled)
-        of_step, of_math = proportions(medians), proportions(medians, MATH_PHASES)
+        of_step, of_math = proportions(medians), proportions(medians, math_parts(parts))
         if of_step is None or of_math is None:
             return None
         return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
@@ -140,9 +164,9 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
         host_ms=part_medians(probes, 0),
         wait_ms=part_medians(probes, 1),
         shares=shares,
-        share_intervals={name: intervals[name] for name in COMPUTE_PHASES},
+        share_intervals={name: intervals[name] for name in parts},
         math_shares=math,
-        math_share_intervals={name: intervals[f"math:{name}"] for name in MATH_PHASES},
+        math_share_intervals={name: intervals[f"math:{name}"] for name in math_parts(parts)},
     )
 
 

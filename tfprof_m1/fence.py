@@ -65,6 +65,10 @@ class HostReadFence:
         tensor = depends_on[-1] if depends_on else self._default_probe()
         if isinstance(tensor, (list, tuple)):
             tensor = tensor[-1]
+        if isinstance(tensor, tf.distribute.DistributedValues):  # tf.distribute: wait for every local replica
+            for value in tensor.values:
+                self(value)
+            return
         if not isinstance(tensor, tf.Tensor):
             tensor = tf.convert_to_tensor(tensor)  # reads a variable's current value
         if tensor.shape.num_elements() != 1:  # copy one element, not the whole tensor

@@ -11,6 +11,9 @@ INPUT = "input"
 CALL = "call"
 FORWARD = "forward"
 BACKWARD = "backward"
+#: Under tf.distribute: the cross-replica sum of the gradients (the collective that decides whether
+#: a second device or machine helps). Absent from single-device runs.
+ALL_REDUCE = "all_reduce"
 OPTIMIZER = "optimizer"
 SYNC = "sync"
 #: The profiler's own extra work inside the epoch: probe calls on sampled steps, their fences, and
@@ -28,9 +31,11 @@ OTHER = "other"
 TRACE = "trace"
 
 #: Phases a breakdown reports, in display order (``compute`` appears only when it stays unsplit).
-REPORTED_PHASES: tuple[str, ...] = (INPUT, CALL, FORWARD, BACKWARD, OPTIMIZER, SYNC, PROFILING, UNPROFILED, TRACE, OTHER)
-#: The parts whose proportions divide a fused step's compute time.
+REPORTED_PHASES: tuple[str, ...] = (INPUT, CALL, FORWARD, BACKWARD, ALL_REDUCE, OPTIMIZER, SYNC, PROFILING, UNPROFILED, TRACE, OTHER)
+#: The parts whose proportions divide a fused step's compute time (one device; under a strategy
+#: ``DISTRIBUTED_COMPUTE_PHASES``).
 COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, OPTIMIZER)
+DISTRIBUTED_COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, ALL_REDUCE, OPTIMIZER)
 #: The parts of the model's math, without the call: what the article's question is about.
 MATH_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, OPTIMIZER)
 #: Phases that are not on every step; tables show no per-step figure for them.
@@ -47,8 +52,11 @@ SPLIT = "split"
 EMPTY_CALL = "empty_call"
 FORWARD_ONLY = "forward_only"
 FORWARD_BACKWARD = "forward_backward"
+#: Under tf.distribute: forward, gradients and their cross-replica sum, without the optimizer.
+FORWARD_BACKWARD_ALL_REDUCE = "forward_backward_all_reduce"
 FULL_STEP = "full_step"
 PROBE_VARIANTS: tuple[str, ...] = (EMPTY_CALL, FORWARD_ONLY, FORWARD_BACKWARD, FULL_STEP)
+DISTRIBUTED_PROBE_VARIANTS: tuple[str, ...] = (EMPTY_CALL, FORWARD_ONLY, FORWARD_BACKWARD, FORWARD_BACKWARD_ALL_REDUCE, FULL_STEP)
 #: The second, independent fence run after a sampled step (fence-coverage check).
 FENCE_CHECK = "fence_check"
 
@@ -59,6 +67,7 @@ DESCRIPTIONS: dict[str, str] = {
     CALL: "invoking the step's tf.function on an idle device (Python, arguments, launch): an empty call of the same signature",
     FORWARD: "forward pass and loss, device-inclusive: from dispatch to the end of the device work",
     BACKWARD: "gradient computation, device-inclusive",
+    ALL_REDUCE: "cross-replica sum of the gradients (tf.distribute's all-reduce), device-inclusive, slowest replica",
     OPTIMIZER: "apply_gradients (and the step's metric updates), device-inclusive",
     SYNC: "the device fences' own cost (a fence on an idle device), plus fence waits no phase owns",
     PROFILING: "the profiler's extra work: probe calls on sampled steps and the fence-coverage check",

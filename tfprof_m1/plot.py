@@ -15,7 +15,7 @@ PLOT_SUFFIXES = (".png", ".svg")
 #: Colours for a research loop's own phases, in the order they are first drawn.
 OWN_PHASE_COLOURS = ("#edc948", "#ff9da7", "#9c755f", "#86bcb6", "#d37295", "#a0cbe8", "#8cd17d", "#f1ce63")
 PHASE_COLOURS = {
-    "input": "#4e79a7", "forward": "#59a14f", "backward": "#e15759", "optimizer": "#f28e2b",
+    "input": "#4e79a7", "forward": "#59a14f", "backward": "#e15759", "all_reduce": "#17becf", "optimizer": "#f28e2b",
     "sync": "#b07aa1", "compute": "#76b7b2", "other": "#bab0ac",
 }
 

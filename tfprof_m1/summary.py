@@ -95,7 +95,7 @@ def steady_breakdowns(breakdowns: Sequence[EpochBreakdown]) -> tuple[list[EpochB
 
 
 def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
-    """Call, forward, backward and optimizer from the probe samples of ``breakdowns``, with intervals."""
+    """Call, forward, backward (all-reduce) and optimizer from the probe samples of ``breakdowns``, with intervals."""
     estimate = estimate_parts([sample for b in breakdowns for sample in b.samples])
     if estimate is None:
         return []
@@ -112,7 +112,7 @@ def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
             math_share_low=estimate.math_share_intervals[name][0] if name in estimate.math_share_intervals else None,
             math_share_high=estimate.math_share_intervals[name][1] if name in estimate.math_share_intervals else None,
         )
-        for name in COMPUTE_PHASES
+        for name in estimate.total_ms
     ]
 
 
