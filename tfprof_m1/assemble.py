@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tfprof_m1.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.errors import UserError
-from tfprof_m1.phases import DESCRIPTIONS, INPUT, MATH_PHASES, OTHER, PROBE, SPLIT
+from tfprof_m1.phases import ALL_REDUCE, DESCRIPTIONS, INPUT, MATH_PHASES, OPTIMIZER, OTHER, PROBE, SPLIT
 from tfprof_m1.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
 from tfprof_m1.memory import growth_warning
 from tfprof_m1.power import power_state
@@ -141,7 +141,9 @@ def _locate(breakdowns: Sequence[EpochBreakdown], global_step: int) -> tuple[int
 
 def trace_timing(breakdowns: Sequence[EpochBreakdown], traced_steps: Sequence[int]) -> tuple[dict[str, float] | None, float | None]:
     """The timing-based forward/backward/optimizer shares and mean step time of the traced steps
-    (global step numbers), for the cross-check against the trace's op time."""
+    (global step numbers), for the cross-check against the trace's op time. Under tf.distribute the
+    all-reduce counts as optimizer here: Keras sums the gradients inside ``apply_gradients``, so the
+    trace finds its ops under the optimizer's name scope."""
     totals = {name: 0.0 for name in MATH_PHASES}
     step_times = []
     for global_step in traced_steps:
@@ -152,6 +154,7 @@ def trace_timing(breakdowns: Sequence[EpochBreakdown], traced_steps: Sequence[in
         values = breakdowns[epoch].per_step_ms
         for name in totals:
             totals[name] += values.get(name, [0.0] * (index + 1))[index]
+        totals[OPTIMIZER] += values.get(ALL_REDUCE, [0.0] * (index + 1))[index]
         step_times.append(step_totals(values)[index])
     compute = sum(totals.values())
     shares = {name: value / compute for name, value in totals.items()} if compute > 0 else None

@@ -8,7 +8,7 @@ import datetime as _dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from tfprof_m1.assemble import describe_method, model_run
 from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
@@ -29,8 +29,10 @@ from tfprof_m1.models import ModelSpec, build_model, get_spec
 from tfprof_m1.pipeline import make_dataset, steps_per_epoch
 from tfprof_m1.profiler import PhaseProfiler
 from tfprof_m1.outputs import RunOutputs
-from tfprof_m1.report import DataInfo, FenceInfo, Fingerprint, ModelRun, Report, RunConfig
+from tfprof_m1.report import DataInfo, Distribution, FenceInfo, Fingerprint, ModelRun, Report, RunConfig, Scaling
 from tfprof_m1.rundir import make_run_dir, run_dir_name
+from tfprof_m1.scaling import scaling_efficiency, steady_throughputs
+from tfprof_m1.strategies import STRATEGIES, StrategyChoice, make_strategy
 from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
 
 Progress = Callable[[str], None]
@@ -71,6 +73,12 @@ class BenchOptions:
     stop_on_nan: bool = False
     #: XLA for fit: "auto" (Keras' default, on whenever a GPU is present), "on" or "off".
     fit_jit_compile: str = "auto"
+    #: tf.distribute: "one" (no strategy), "mirrored" over ``replicas`` devices, or "multiworker"
+    #: (one process per worker, from TF_CONFIG). ``batch_size`` is then per replica.
+    strategy: str = "one"
+    replicas: int = 1
+    #: Under a strategy: also run one replica alone (same model, per-replica batch) for the scaling efficiency.
+    baseline: bool = True
 
     def validate(self) -> None:
         """Raises UserError for values no run can use (before TensorFlow is imported)."""
@@ -87,6 +95,11 @@ class BenchOptions:
             (self.data in DATA_MODES, f"--data {self.data!r}: choose one of {', '.join(DATA_MODES)}"),
             (self.fit_jit_compile in FIT_JIT_COMPILE, f"--fit-jit-compile {self.fit_jit_compile!r}: choose one of "
                                                       f"{', '.join(FIT_JIT_COMPILE)}"),
+            (self.strategy in STRATEGIES, f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}"),
+            (self.replicas >= 1, f"--replicas {self.replicas}: must be 1 or more"),
+            (self.replicas == 1 or self.strategy == "mirrored",
+             f"--replicas {self.replicas}: only --strategy mirrored takes a replica count (multiworker: one "
+             "process per worker, each with its own devices)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -130,33 +143,28 @@ def _trace_window(options: BenchOptions, steps: int, run_dir: Path | None, profi
 
 def run_model(
     spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run_dir: Path | None = None,
-    device_kind: str = "cpu", executor_async: bool = False,
+    device_kind: str = "cpu", executor_async: bool = False, distributed: StrategyChoice | None = None,
 ) -> tuple[ModelRun, FenceCost]:
-    """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit.
+    """Profile ``spec`` on ``data``: the custom loop, then (unless disabled) Keras fit; under a
+    strategy, then one replica alone for the scaling efficiency (worker 0 only, when multi-worker).
 
     Raises:
         TrainingInterrupted: a stop signal; ``partial`` is ``(run, fence_cost)`` with the run marked
             interrupted, or nothing when the loop had not timed a step.
     """
-    import keras
-
-    steps = steps_per_epoch(data.examples, options.batch_size, options.steps)
-    dataset = make_dataset(data, options.batch_size, options.seed, options.steps, options.autotune)
-    model = build_model(spec, seed=options.seed)
-    from tfprof_m1.steps import TrainSteps
-
-    train_steps = TrainSteps(
-        model,
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        keras.optimizers.Adam(),
-        dataset.element_spec,
-    )
-    fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
+    distributed = distributed or StrategyChoice(None, None)
+    distribution = distributed.distribution
+    batch_size = options.batch_size * (distribution.replicas if distribution else 1)  # the global batch
+    steps = steps_per_epoch(data.examples, batch_size, options.steps)
+    dataset = make_dataset(data, batch_size, options.seed, options.steps, options.autotune)
+    train_steps = _train_steps(spec, options.seed, dataset, distributed)
+    fence = make_fence(detect_fence_kind(), train_steps.token)
     ready_token = train_steps.token()
     fence_cost = measure_fence_cost(lambda: fence(ready_token), name=fence.name)
     sampling = Sampling(options.sample_every, options.min_samples, reference_share=options.reference_share)
     plan = sampling.plan(steps)
-    progress(f"[{spec.name}] custom loop: {options.epochs} epochs × {steps} steps of {options.batch_size}, "
+    spread = f" ({distribution.replicas} replicas × {options.batch_size}, {_describe(distribution)})" if distribution else ""
+    progress(f"[{spec.name}] custom loop: {options.epochs} epochs × {steps} steps of {batch_size}{spread}, "
              f"{plan.count(PROBE)} probe steps and {plan.count(UNPROFILED)} unprofiled steps per epoch, fence {fence.name}")
     line = _epoch_line(spec, options.epochs)
     coverage = VariablesFence(train_steps.written_variables)
@@ -189,8 +197,9 @@ def run_model(
         from tfprof_m1.fit import run_fit
 
         progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
-        fit_model = build_model(spec, seed=options.seed)
-        fit_data = make_dataset(data, options.batch_size, options.seed, options.steps, options.autotune)
+        with distributed.scope():
+            fit_model = build_model(spec, seed=options.seed)
+        fit_data = make_dataset(data, batch_size, options.seed, options.steps, options.autotune)
         try:
             fit = run_fit(
                 fit_model,
@@ -199,6 +208,7 @@ def run_model(
                 on_epoch=lambda index, ms, logs: progress(f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"),
                 stop_on_non_finite=options.stop_on_nan,
                 jit_compile=FIT_JIT_COMPILE[options.fit_jit_compile],
+                strategy=distributed.strategy,
             )
             if len(fit.epoch_ms) < options.epochs:
                 notes.append(_stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), options.epochs))
@@ -215,7 +225,7 @@ def run_model(
     run = model_run(
         results,
         model=spec.name,
-        batch_size=options.batch_size,
+        batch_size=batch_size,
         fit=fit,
         trace=window,
         device_kind=device_kind,
@@ -245,9 +255,60 @@ def run_model(
     )
     if window is None:
         run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"
+    run.distribution = distribution
+    if distribution is not None and run.trace is not None:
+        run.trace.notes.append("under tf.distribute the trace's op time adds up every replica's ops (they run side by side) "
+                               "while the timing shares are wall time, and Keras' all-reduce ops sit under the optimizer's "
+                               "name scope: the two columns are not expected to agree")
     if stop is not None:
         raise TrainingInterrupted(stop.signum, (run, fence_cost)) from stop
+    if distribution is not None and options.baseline and not distribution.worker:
+        run.scaling = _scaling(spec, data, options, progress, run, distribution)
     return run, fence_cost
+
+
+def _train_steps(spec: ModelSpec, seed: int, dataset: Any, distributed: StrategyChoice) -> Any:
+    """The article's model and its steps (Adam, cross-entropy from logits), under the strategy if any."""
+    import keras
+
+    from tfprof_m1.steps import TrainSteps
+
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if distributed.strategy is None:
+        return TrainSteps(build_model(spec, seed=seed), loss, keras.optimizers.Adam(), dataset.element_spec)
+    from tfprof_m1.distributed import DistributedTrainSteps
+
+    with distributed.scope():
+        model, optimizer = build_model(spec, seed=seed), keras.optimizers.Adam()
+    return DistributedTrainSteps(model, loss, optimizer, distributed.strategy)
+
+
+def _describe(distribution: Distribution) -> str:
+    if distribution.strategy == "multiworker":
+        return f"worker {distribution.worker} of {len(distribution.workers)}"
+    return "logical CPU devices sharing one CPU" if distribution.logical_cpu_devices else ", ".join(distribution.devices)
+
+
+def _scaling(spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run: ModelRun,
+             distribution: Distribution) -> Scaling | None:
+    """Run one replica alone (same model, per-replica batch, steps and epochs; no trace, no fit) and
+    compare its steady throughput with the distributed run's."""
+    progress(f"[{spec.name}] single-replica baseline: {options.epochs} epochs × {options.steps or 'all'} steps of "
+             f"{options.batch_size} on one device, for the scaling efficiency")
+    baseline_options = dataclasses.replace(options, fit=False, trace=False, strategy="one", replicas=1, baseline=False)
+
+    def epochs_only(text: str) -> None:
+        if "loop epoch" in text:
+            progress(text.replace("loop epoch", "baseline epoch"))
+
+    baseline, _ = run_model(spec, data, baseline_options, epochs_only, None)
+    result = scaling_efficiency(steady_throughputs(run), baseline, len(distribution.devices))  # this process's replicas
+    if result is not None:
+        progress(f"[{spec.name}] scaling efficiency {result.efficiency:.0%} "
+                 f"(95 % interval {result.efficiency_low:.0%}–{result.efficiency_high:.0%}): "
+                 f"{result.examples_per_s:,.0f} examples/s on {distribution.replicas} replicas against "
+                 f"{result.baseline_examples_per_s:,.0f} on one")
+    return result
 
 
 def _epochs(count: int) -> str:
@@ -278,10 +339,12 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None, outpu
     if options.async_executor:
         set_async_executor(True)
     device: DeviceChoice = configure_device(options.device)
+    distributed = make_strategy(options.strategy, options.replicas, options.batch_size)  # before any tensor
     environment = collect_environment(device, peak=options.peak)
     executor = ", asynchronous executor (GPU-style rehearsal)" if environment.executor_async else ""
     say(f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, device {device.name} ({environment.device_label}){executor}")
-    datasets = _load_all(specs, options, say)
+    replicas = distributed.distribution.replicas if distributed.distribution else 1
+    datasets = _load_all(specs, options, say, options.batch_size * replicas)
     runs: list[ModelRun] = []
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -306,7 +369,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None, outpu
             except OSError as error:  # the disk filled or the folder changed since it was checked
                 outputs.fail(Path(options.logdir), error, "measuring on without a run directory (no trace)")
         try:
-            run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind, environment.executor_async)
+            run, fence_cost = run_model(spec, data, options, say, run_dir, device.kind, environment.executor_async, distributed)
             run.repeat = repeat if options.repeats > 1 else None
         except TrainingInterrupted as stop:
             if stop.partial is not None:
@@ -326,7 +389,7 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None, outpu
     return report
 
 
-def _load_all(specs: list[ModelSpec], options: BenchOptions, say: Progress) -> dict[str, TrainData]:
+def _load_all(specs: list[ModelSpec], options: BenchOptions, say: Progress, global_batch: int) -> dict[str, TrainData]:
     """Every model's data, read and checked before any model trains: with `all`, a damaged file of
     the last model must not cost the first two models' training time."""
     datasets = {}
@@ -335,10 +398,11 @@ def _load_all(specs: list[ModelSpec], options: BenchOptions, say: Progress) -> d
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
-        if options.batch_size > data.examples:
-            raise UserError(f"--batch-size {options.batch_size}: larger than the {data.examples:,} examples of "
-                            f"{spec.name}'s data; use at most {data.examples}")
-        steps = steps_per_epoch(data.examples, options.batch_size, options.steps)
+        if global_batch > data.examples:
+            per_replica = f" (× {global_batch // options.batch_size} replicas)" if global_batch != options.batch_size else ""
+            raise UserError(f"--batch-size {options.batch_size}{per_replica}: larger than the {data.examples:,} examples of "
+                            f"{spec.name}'s data; use at most {data.examples // (global_batch // options.batch_size)}")
+        steps = steps_per_epoch(data.examples, global_batch, options.steps)
         _check_trace_steps(options, steps)
         datasets[spec.name] = data
     return datasets

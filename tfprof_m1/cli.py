@@ -67,7 +67,9 @@ def run_parser() -> argparse.ArgumentParser:
             "  plot REPORT.json ... -o F.png    the article's chart and a phase chart\n"
             "  env                              what this machine is (devices, versions, matmul peak)\n"
             "  trace RUN_DIR                    what the tf.profiler trace says: op time per phase, top ops\n"
-            "  sweep MODEL --batch-sizes 16,32  step time and throughput by batch size (and device): the CPU-GPU crossover"
+            "  sweep MODEL --batch-sizes 16,32  step time and throughput by batch size (and device): the CPU-GPU crossover\n"
+            "  launch --workers N MODEL ...     a multi-worker rehearsal: N local workers over loopback, then their merged view\n"
+            "  merge WORKER.json ...            the merged view of a multi-worker run's worker reports"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -97,6 +99,13 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--async-executor", action="store_true",
                         help="make TensorFlow's eager executor asynchronous: calls return before the work is done, as on a GPU "
                              "(a rehearsal of GPU-style asynchrony on a CPU; see docs/how-it-measures.md)")
+    parser.add_argument("--strategy", choices=("one", "mirrored", "multiworker"), default="one",
+                        help="tf.distribute: one (no strategy), mirrored (--replicas devices in this process: GPUs, or logical "
+                             "CPU devices when there are not enough) or multiworker (one process per worker, from TF_CONFIG; "
+                             "rehearse with the launch command). --batch-size is then per replica (see docs/distributed.md)")
+    parser.add_argument("--replicas", type=_positive, default=None, help="replicas for --strategy mirrored (default 2)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="under a strategy, skip the single-replica run that the scaling efficiency is measured against")
     parser.add_argument("--logdir", default="runs",
                         help="each run gets its own directory here: TensorBoard events, the trace, report.json (default runs/)")
     parser.add_argument("--trace-steps", metavar="START:STOP", default=None,
@@ -194,6 +203,9 @@ def cmd_run(argv: Sequence[str]) -> int:
         trace_steps=parse_step_range(args.trace_steps) if args.trace_steps else None,
         stop_on_nan=args.stop_on_nan,
         fit_jit_compile=args.fit_jit_compile,
+        strategy=args.strategy,
+        replicas=args.replicas if args.replicas is not None else (2 if args.strategy == "mirrored" else 1),
+        baseline=not args.no_baseline,
     )
     options.validate()
     json_path = _check_writable(args.json) if args.json is not None else None

@@ -52,7 +52,8 @@ class DistributedTrainSteps(TrainSteps):
     Args:
         model: a Keras model whose variables were created inside ``strategy.scope()``.
         loss_fn: as for TrainSteps: the mean loss over the examples it is given.
-        optimizer: a Keras optimizer (made inside or outside the scope; it is built inside).
+        optimizer: a Keras optimizer made inside ``strategy.scope()`` (Keras' TensorFlow optimizer
+            keeps the strategy it was made under).
         strategy: a ``tf.distribute`` strategy (MirroredStrategy, MultiWorkerMirroredStrategy).
         jit_compile: compile each replica's function with XLA.
         clip_gradients, accuracy: as for TrainSteps.
@@ -68,6 +69,8 @@ class DistributedTrainSteps(TrainSteps):
         self.strategy = strategy
         if not model.trainable_variables or not isinstance(_tf_variable(model.trainable_variables[0]), tf.distribute.DistributedValues):
             raise ValueError("the model's variables are not distributed: build the model inside strategy.scope()")
+        if getattr(optimizer, "_distribution_strategy", strategy) is not strategy:
+            raise ValueError("the optimizer was made outside strategy.scope(): make it inside, as the model")
         with strategy.scope():
             super().__init__(model, loss_fn, optimizer, None, jit_compile=jit_compile, clip_gradients=clip_gradients,
                              accuracy=accuracy)

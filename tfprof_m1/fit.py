@@ -6,6 +6,7 @@ device work has finished when the callback reads the clock: the figure is synchr
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -256,22 +257,26 @@ class FitRun:
 
 
 def run_fit(model: keras.Model, dataset: Any, epochs: int, on_epoch: Callable[[int, float, dict], None] | None = None,
-            stop_on_non_finite: bool = False, jit_compile: bool | str = "auto") -> FitRun:
+            stop_on_non_finite: bool = False, jit_compile: bool | str = "auto", strategy: Any = None) -> FitRun:
     """Compile ``model`` as the article did (Adam, sparse categorical cross-entropy from logits,
     accuracy) and ``fit`` it on ``dataset`` for ``epochs`` epochs, timing each epoch.
 
     ``jit_compile`` is passed to ``compile``: ``"auto"`` (Keras' default: XLA whenever a GPU is
     present, as the article's runs had it), True or False (to remove the XLA confound).
 
+    ``strategy``: a tf.distribute strategy the model was built under; Keras then splits each batch
+    of ``dataset`` (global batches) across its replicas.
+
     Raises:
         TrainingInterrupted: a stop signal ended fit; ``partial`` is the FitRun of the finished epochs.
     """
-    model.compile(
-        optimizer=keras.optimizers.Adam(),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.compile(
+            optimizer=keras.optimizers.Adam(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
     timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True, stop_on_non_finite=stop_on_non_finite)
     try:
         with InterruptGuard(), deferred():  # a stop is raised by the timer at the next batch, never inside Keras or tf.data

@@ -111,6 +111,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any
         f"IQR {_ms(steady.epoch_iqr_ms)} ms; step median {_ms(steady.step_median_ms)} ms "
         f"(IQR {_ms(steady.step_iqr_ms)}){rate}",
     ]
+    facts += distribution_facts(run)
     facts += _measurement_facts(run)
     throughput = achieved(run, environment)
     if throughput is not None:
@@ -148,6 +149,37 @@ def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any
 
 
 _LOOP_KIND = {"benchmark": "custom-loop", "loop": "training-loop", "fit": "Keras fit"}
+
+
+def distribution_facts(run: ModelRun) -> list[str]:
+    """Under tf.distribute: the strategy and devices, the all-reduce's share, the scaling efficiency."""
+    spread = run.distribution
+    if spread is None:
+        return []
+    local = len(spread.devices)
+    where = ", ".join(device.rsplit("/", 1)[-1] if "/device:" in device else device for device in spread.devices)
+    text = (f"distributed: {spread.strategy}, {spread.replicas} replicas × batch {spread.per_replica_batch} "
+            f"(global batch {spread.replicas * spread.per_replica_batch})")
+    if spread.worker is not None:
+        text += f"; this is worker {spread.worker} of {len(spread.workers)} ({local} local replica{'s' if local != 1 else ''} on {where})"
+    else:
+        text += f" on {where}"
+    if spread.logical_cpu_devices:
+        text += ("; logical CPU devices carved out of one CPU (not enough GPUs): they share its cores, so the "
+                 "scaling shows the strategy's own cost, not a second device's gain")
+    facts = [text]
+    reduce = next((part for part in run.steady.parts if part.part == "all_reduce"), None)
+    if reduce is not None:
+        facts.append(f"all-reduce of the gradients: {_ms(reduce.ms)} ms per step, {_percent(reduce.share)} of the step's compute "
+                     f"[95 % CI {_percent(reduce.share_low)}–{_percent(reduce.share_high)}] (probe steps: forward+gradients+all-reduce "
+                     "less forward+gradients)")
+    scaling = run.scaling
+    if scaling is not None:
+        facts.append(f"scaling efficiency {_percent(scaling.efficiency)} [95 % CI {_percent(scaling.efficiency_low)}–"
+                     f"{_percent(scaling.efficiency_high)}]: {scaling.examples_per_s:,.0f} examples/s on {scaling.replicas} "
+                     f"replicas against {scaling.replicas} × {scaling.baseline_examples_per_s:,.0f} for one replica alone "
+                     f"(same model and per-replica batch, steady epochs, run just after in this process)")
+    return facts
 
 
 def _memory_fact(run: ModelRun) -> str | None:

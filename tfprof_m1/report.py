@@ -21,11 +21,12 @@ from typing import Any, Iterator, Union
 
 from tfprof_m1.errors import UserError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
 #: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
-#: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so).
+#: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so), and
+#: schema 4 reports valid schema 5 ones (5 added ``distribution`` and ``scaling``, for tf.distribute runs).
 OLDEST_READABLE_SCHEMA = 2
 
 #: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
@@ -280,6 +281,44 @@ class Fingerprint:
 
 
 @dataclass
+class Distribution:
+    """How a run was spread over replicas with tf.distribute (None on a ModelRun: one device)."""
+
+    #: ``mirrored`` (one process, several devices) or ``multiworker`` (one process per worker).
+    strategy: str
+    #: Replicas in sync over every worker: each takes ``per_replica_batch`` examples of a step.
+    replicas: int
+    #: This process's replica devices, e.g. ``/job:localhost/replica:0/task:0/device:CPU:1``.
+    devices: list[str]
+    per_replica_batch: int
+    #: The replicas are logical devices carved out of one CPU (there were not enough GPUs): they share
+    #: that CPU's cores, so their scaling shows the strategy's cost, not a second device's gain.
+    logical_cpu_devices: bool = False
+    #: Multi-worker: this worker's index and the cluster's worker addresses.
+    worker: int | None = None
+    workers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scaling:
+    """Throughput of a distributed run against a single-replica run of the same model and
+    per-replica batch on one of its devices, measured in the same process just after it."""
+
+    replicas: int
+    #: Steady examples/s of the distributed run (this worker's; ``merge`` adds the workers') and of
+    #: the single-replica run, each the mean over steady epochs.
+    examples_per_s: float
+    baseline_examples_per_s: float
+    #: examples_per_s / (replicas × baseline), with its 95 % interval (1.0: perfect scaling).
+    efficiency: float
+    efficiency_low: float
+    efficiency_high: float
+    #: Steady examples/s of each epoch of the single-replica run (for merged views and re-analysis).
+    baseline_epoch_examples_per_s: list[float] = field(default_factory=list)
+    baseline_step_median_ms: float | None = None
+
+
+@dataclass
 class ModelRun:
     """Everything measured for one model."""
 
@@ -320,6 +359,9 @@ class ModelRun:
     memory_note: str | None = None
     #: What actually ran (input, XLA, precision, CPU fallbacks, power), for comparing like with like.
     fingerprint: Fingerprint | None = None
+    #: tf.distribute runs: the strategy, replicas and devices; and the scaling against one replica.
+    distribution: Distribution | None = None
+    scaling: Scaling | None = None
 
 
 def run_name(run: ModelRun) -> str:
@@ -402,6 +444,9 @@ class RunConfig:
     repeats: int = 1
     #: --fit-jit-compile: XLA for fit, "auto" (Keras' default), "on" or "off".
     fit_jit_compile: str = "auto"
+    #: --strategy (one, mirrored, multiworker) and --replicas.
+    strategy: str = "one"
+    replicas: int = 1
 
 
 @dataclass

@@ -1,0 +1,41 @@
+"""Scaling efficiency: a distributed run's steady throughput against one replica's, with its interval.
+
+efficiency = examples/s on N replicas / (N × examples/s on one replica), from the steady epochs of
+each run (the same model and per-replica batch). The interval resamples each run's steady epochs
+(compare_stats' bootstrap) and is widened for the few epochs a run has.
+"""
+
+from __future__ import annotations
+
+from tfprof_m1.compare_stats import epoch_time_draws, independent_units, ratio_interval
+from tfprof_m1.report import ModelRun, Scaling
+
+
+def steady_throughputs(run: ModelRun) -> list[float]:
+    """Examples/s of each steady epoch that ran to the end."""
+    steady = set(run.steady.epochs)
+    return [epoch.examples_per_s for epoch in run.epochs if epoch.index in steady and epoch.complete and epoch.examples_per_s > 0]
+
+
+def scaling_efficiency(epoch_examples_per_s: list[float], baseline: ModelRun, replicas: int) -> Scaling | None:
+    """Scaling of a distributed run, given the examples/s of its steady epochs (a merged multi-worker
+    view: the workers' summed per epoch), against ``baseline`` (one replica alone); None without
+    steady epochs on both sides."""
+    single = steady_throughputs(baseline)
+    if not epoch_examples_per_s or not single or replicas < 1:
+        return None
+    point = sum(epoch_examples_per_s) / len(epoch_examples_per_s)
+    base = sum(single) / len(single)
+    units = min(independent_units([len(epoch_examples_per_s)]), independent_units([len(single)]))
+    interval = ratio_interval(replicas * base, point, replicas * epoch_time_draws([single]),
+                              epoch_time_draws([epoch_examples_per_s], seed=1), units)
+    return Scaling(
+        replicas=replicas,
+        examples_per_s=point,
+        baseline_examples_per_s=base,
+        efficiency=interval.point,
+        efficiency_low=interval.low,
+        efficiency_high=interval.high,
+        baseline_epoch_examples_per_s=single,
+        baseline_step_median_ms=baseline.steady.step_median_ms,
+    )
