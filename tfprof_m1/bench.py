@@ -193,7 +193,14 @@ def run_model(
                      f"{_epochs(finished)} kept" + (", the cut-short one marked incomplete" if len(results) > finished else "")
                      + ("; fit not run" if options.fit else ""))
     fit = None
-    if options.fit and stop is None:
+    fit_note = None
+    if options.fit and stop is None and distribution is not None and distribution.strategy == "multiworker":
+        # Keras 3's fit fails under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica...")
+        # with TensorFlow 2.16 and later: keras-team/keras#20585, tensorflow/tensorflow#72388.
+        fit_note = ("Keras fit not run: Keras 3's fit does not run under MultiWorkerMirroredStrategy "
+                    "(keras-team/keras#20585); the custom loop's figures stand alone on multi-worker runs")
+        progress(f"[{spec.name}] {fit_note}")
+    elif options.fit and stop is None:
         from tfprof_m1.fit import run_fit
 
         progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
@@ -256,6 +263,8 @@ def run_model(
     if window is None:
         run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"
     run.distribution = distribution
+    if fit_note is not None:
+        run.warnings.append(fit_note)
     if distribution is not None and run.trace is not None:
         run.trace.notes.append("under tf.distribute the trace's op time adds up every replica's ops (they run side by side) "
                                "while the timing shares are wall time, and Keras' all-reduce ops sit under the optimizer's "
@@ -302,7 +311,8 @@ def _scaling(spec: ModelSpec, data: TrainData, options: BenchOptions, progress: 
             progress(text.replace("loop epoch", "baseline epoch"))
 
     baseline, _ = run_model(spec, data, baseline_options, epochs_only, None)
-    result = scaling_efficiency(steady_throughputs(run), baseline, len(distribution.devices))  # this process's replicas
+    result = scaling_efficiency(steady_throughputs(run), steady_throughputs(baseline), len(distribution.devices),  # this process's replicas
+                                baseline.steady.step_median_ms)
     if result is not None:
         progress(f"[{spec.name}] scaling efficiency {result.efficiency:.0%} "
                  f"(95 % interval {result.efficiency_low:.0%}–{result.efficiency_high:.0%}): "
@@ -364,7 +374,11 @@ def run_benchmark(options: BenchOptions, progress: Progress | None = None, outpu
         if options.logdir is not None:
             started = _dt.datetime.now()
             try:
-                run_dir = make_run_dir(options.logdir, run_dir_name(spec.name, environment.device_label, started))
+                name = run_dir_name(spec.name, environment.device_label, started)
+                spread = distributed.distribution
+                if spread is not None and spread.worker is not None:  # workers may share a logdir (and a second)
+                    name += f"-worker{spread.worker}"
+                run_dir = make_run_dir(options.logdir, name)
                 say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {options.logdir})")
             except OSError as error:  # the disk filled or the folder changed since it was checked
                 outputs.fail(Path(options.logdir), error, "measuring on without a run directory (no trace)")

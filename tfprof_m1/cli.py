@@ -371,6 +371,72 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     return EXIT_WRITE_FAILED if any(point.problem for point in result.points) else 0
 
 
+def cmd_merge(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 merge",
+                     description="The merged view of a multi-worker run: slowest worker per step, straggler gap, "
+                                 "all-reduce share per worker, cluster throughput and scaling efficiency.")
+    parser.add_argument("reports", nargs="+", metavar="WORKER.json", help="every worker's report (--json of each worker)")
+    parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    args = parser.parse_args(argv)
+    from tfprof_m1.merge import merge_reports
+    from tfprof_m1.merge_render import render_merged
+
+    view = merge_reports(args.reports)
+    _write_stdout(view.to_json() + "\n" if args.format == "json" else render_merged(view, markdown=args.format == "markdown"))
+    return 0
+
+
+def cmd_launch(argv: Sequence[str]) -> int:
+    parser = _Parser(prog="python -m tfprof_m1 launch",
+                     description="Rehearse a multi-worker run on this machine: start N workers (--strategy multiworker, "
+                                 "TF_CONFIG over 127.0.0.1), wait, and print their merged view. Options after MODEL go to "
+                                 "every worker (e.g. --epochs 3 --steps 100).")
+    parser.add_argument("--workers", type=_positive, default=2, help="local worker processes (default 2)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="run directories, worker reports and merged.json (default runs/multiworker-MODEL-TIME)")
+    parser.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
+                        help="end the workers after this long (default 3600)")
+    parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    parser.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help="mnist, fashion_mnist or cifar10")
+    parser.add_argument("run_args", nargs=argparse.REMAINDER, metavar="...", help="run options for every worker")
+    args = parser.parse_args(argv)
+    owned = [arg.split("=")[0] for arg in args.run_args if arg.split("=")[0] in ("--strategy", "--replicas", "--logdir", "--json", "--format")]
+    if owned:
+        raise UserError(f"{owned[0]}: the launcher sets it for every worker (--out for where files go, --format for the merged view)")
+    if args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
+    run_parser().parse_args([args.model, *args.run_args])  # the workers' options, checked before any starts
+    import datetime as _dt
+
+    out_dir = Path(args.out or f"runs/multiworker-{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    _check_writable_dir("--out", out_dir)
+    from tfprof_m1.launch import launch
+    from tfprof_m1.merge import merge_reports
+    from tfprof_m1.merge_render import render_merged
+
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    stop: KeyboardInterrupt | None = None
+    try:
+        outcomes = launch([args.model, *args.run_args], args.workers, out_dir, args.timeout, say)
+    except KeyboardInterrupt as error:
+        stop, outcomes = error, getattr(error, "outcomes", [])
+    failed = [o for o in outcomes if o.returncode != 0]
+    for outcome in failed:
+        how = "killed after the grace period" if outcome.killed else f"exit {outcome.returncode}"
+        say(f"worker {outcome.index}: {how}" + (f": {outcome.last_line}" if outcome.last_line else ""))
+    written = [str(o.report) for o in outcomes if o.report.is_file()]
+    if outcomes and len(written) == len(outcomes):
+        view = merge_reports(written)
+        (out_dir / "merged.json").write_text(view.to_json() + "\n", encoding="utf-8")
+        _write_stdout(view.to_json() + "\n" if args.format == "json" else render_merged(view, markdown=args.format == "markdown"))
+        say(f"merged view written to {out_dir / 'merged.json'} (tensorboard --logdir {out_dir})")
+    elif written:
+        say(f"only {len(written)} of {len(outcomes)} workers wrote a report ({', '.join(written)}): no merged view")
+    if stop is not None:
+        return exit_status(signal_of(stop))
+    return EXIT_WRITE_FAILED if failed else 0
+
+
 def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -383,6 +449,7 @@ def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot, "trace": cmd_trace, "sweep": cmd_sweep,
+    "merge": cmd_merge, "launch": cmd_launch,
 }
 
 

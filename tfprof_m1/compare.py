@@ -60,8 +60,20 @@ def _machine_key(report: Report) -> tuple:
     env = report.environment
     config = report.config
     # Runs differing in anything the parity guard checks from the config are not repeats of one another.
+    workers = tuple(run.distribution.worker for run in report.runs if run.distribution is not None)
     return (env.device_label, env.cpu_model, env.platform, env.tensorflow, config.batch_size, config.steps, config.data,
-            config.autotune, config.async_executor, config.fit_jit_compile)
+            config.autotune, config.async_executor, config.fit_jit_compile, config.strategy, config.replicas, workers)
+
+
+def _group_label(report: Report) -> str:
+    """The device label, and the strategy when there is one (``cpu, mirrored ×2``, ``cpu, multiworker worker 1``)."""
+    label = report.environment.device_label
+    spread = next((run.distribution for run in report.runs if run.distribution is not None), None)
+    if spread is None:
+        return label
+    if spread.worker is not None:
+        return f"{label}, multiworker worker {spread.worker}"
+    return f"{label}, {spread.strategy} ×{spread.replicas}"
 
 
 ReportSource = Union[str, Path, Report]
@@ -95,7 +107,7 @@ def group_reports(sources: Sequence[ReportSource], labels: Sequence[str] | None 
             groups[key].paths.append(name)
             groups[key].reports.append(report)
         else:
-            groups[key] = RunGroup(report.environment.device_label, [name], [report])
+            groups[key] = RunGroup(_group_label(report), [name], [report])
         if position < len(labels) and key not in chosen:
             groups[key].label = labels[position]
             chosen.add(key)

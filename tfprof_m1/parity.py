@@ -30,6 +30,7 @@ CHECKS = (
     Check("fit_jit_compile", "XLA in fit (jit_compile)", "the fit epoch: the headline"),
     Check("loop_jit_compile", "XLA in the custom loop", "the custom-loop epoch and its phases"),
     Check("mixed_precision", "mixed-precision policy", "every figure"),
+    Check("distribution", "tf.distribute strategy and replicas", "every custom-loop figure (all-reduce, per-replica batch)"),
     Check("batch_size", "batch size", "per-step and per-epoch figures (compare the time per example)"),
     Check("input_dtype", "input dtype", "input and compute"),
     Check("input_path", "input pipeline", "input"),
@@ -57,6 +58,7 @@ def describe(report: Report, run: ModelRun) -> dict[str, object]:
         "fit_jit_compile": run.fit.jit_compile if run.fit is not None else None,
         "loop_jit_compile": fingerprint.loop_jit_compile if fingerprint else None,
         "mixed_precision": fingerprint.mixed_precision if fingerprint else None,
+        "distribution": _distribution(run),
         "batch_size": run.batch_size,
         "input_dtype": fingerprint.input_dtype if fingerprint else None,
         "input_path": fingerprint.input_path if fingerprint else None,
@@ -70,6 +72,14 @@ def describe(report: Report, run: ModelRun) -> dict[str, object]:
         "cuda": cuda,
         "power": ", ".join(f"{k} {v}" for k, v in sorted(fingerprint.power.items())) if fingerprint and fingerprint.power else None,
     }
+
+
+def _distribution(run: ModelRun) -> str:
+    spread = run.distribution
+    if spread is None:
+        return "one device"
+    kind = "logical CPU devices" if spread.logical_cpu_devices else "devices"
+    return f"{spread.strategy}, {spread.replicas} replicas ({kind})"
 
 
 def differences(reference: dict[str, object], other: dict[str, object]) -> list[str]:

@@ -248,7 +248,8 @@ def _measurement_facts(run: ModelRun) -> list[str]:
     return facts
 
 
-def _format(pieces: list[tuple[str, Any]], markdown: bool) -> str:
+def format_pieces(pieces: list[tuple[str, Any]], markdown: bool) -> str:
+    """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues)."""
     out = []
     for kind, content in pieces:
         if kind == "heading":
@@ -286,7 +287,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
     for run in report.runs:
         pieces += _run_section(run, report.environment)
     pieces.append(("list", legend(report)))
-    return _format(pieces, markdown).rstrip() + "\n"
+    return format_pieces(pieces, markdown).rstrip() + "\n"
 
 
 def legend(report: Report) -> list[str]:
@@ -332,7 +333,7 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
 def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
     pieces: list[tuple[str, Any]] = [("heading", "tf.profiler trace: op time by phase")]
     pieces += trace_pieces(trace)
-    return _format(pieces, markdown).rstrip() + "\n"
+    return format_pieces(pieces, markdown).rstrip() + "\n"
 
 
 def environment_rows(env: Environment) -> list[list[str]]:

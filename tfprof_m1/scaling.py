@@ -17,11 +17,12 @@ def steady_throughputs(run: ModelRun) -> list[float]:
     return [epoch.examples_per_s for epoch in run.epochs if epoch.index in steady and epoch.complete and epoch.examples_per_s > 0]
 
 
-def scaling_efficiency(epoch_examples_per_s: list[float], baseline: ModelRun, replicas: int) -> Scaling | None:
-    """Scaling of a distributed run, given the examples/s of its steady epochs (a merged multi-worker
-    view: the workers' summed per epoch), against ``baseline`` (one replica alone); None without
-    steady epochs on both sides."""
-    single = steady_throughputs(baseline)
+def scaling_efficiency(epoch_examples_per_s: list[float], baseline_epoch_examples_per_s: list[float], replicas: int,
+                       baseline_step_median_ms: float | None = None) -> Scaling | None:
+    """Scaling of a distributed run from the examples/s of its steady epochs (a merged multi-worker
+    view: the workers' summed epoch by epoch) and of the single-replica run's steady epochs; None
+    without steady epochs on both sides."""
+    single = list(baseline_epoch_examples_per_s)
     if not epoch_examples_per_s or not single or replicas < 1:
         return None
     point = sum(epoch_examples_per_s) / len(epoch_examples_per_s)
@@ -37,5 +38,5 @@ def scaling_efficiency(epoch_examples_per_s: list[float], baseline: ModelRun, re
         efficiency_low=interval.low,
         efficiency_high=interval.high,
         baseline_epoch_examples_per_s=single,
-        baseline_step_median_ms=baseline.steady.step_median_ms,
+        baseline_step_median_ms=baseline_step_median_ms,
     )

@@ -69,8 +69,6 @@ class TrainSteps:
     def __init__(self, model: "keras.Model", loss_fn: Any, optimizer: Any, input_signature: Any | None = None, *,
                  jit_compile: bool = False, clip_gradients: Callable[[list], list] | None = None,
                  accuracy: bool | None = None) -> None:
-        import tensorflow as tf
-
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer

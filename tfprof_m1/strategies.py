@@ -20,6 +20,9 @@ from tfprof_m1.errors import UserError
 from tfprof_m1.report import Distribution
 
 STRATEGIES = ("one", "mirrored", "multiworker")
+#: A collective that waits longer than this for a worker fails instead of hanging (a worker that died
+#: or was stopped leaves its peers waiting in the all-reduce otherwise).
+COLLECTIVE_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -91,7 +94,8 @@ def make_strategy(kind: str, replicas: int, per_replica_batch: int) -> StrategyC
             strategy="mirrored", replicas=int(strategy.num_replicas_in_sync), devices=list(strategy.extended.worker_devices),
             per_replica_batch=per_replica_batch, logical_cpu_devices=logical))
     workers, index = parse_tf_config(os.environ.get("TF_CONFIG"))
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S))
     return StrategyChoice(strategy, Distribution(
         strategy="multiworker", replicas=int(strategy.num_replicas_in_sync), devices=list(strategy.extended.worker_devices),
         per_replica_batch=per_replica_batch, logical_cpu_devices=False, worker=index, workers=workers))

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from tfprof_m1.attribution import EpochBreakdown, steady_epochs, step_totals
 from tfprof_m1.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
-from tfprof_m1.phases import COMPUTE_PHASES, EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, TRACE, UNPROFILED
+from tfprof_m1.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, TRACE, UNPROFILED
 from tfprof_m1.report import (
     EpochReport,
     Execution,
