@@ -31,7 +31,7 @@ from tfprof_m1.profiler import PhaseProfiler
 from tfprof_m1.outputs import RunOutputs
 from tfprof_m1.report import DataInfo, Distribution, FenceInfo, Fingerprint, ModelRun, Report, RunConfig, Scaling
 from tfprof_m1.rundir import make_run_dir, run_dir_name
-from tfprof_m1.scaling import scaling_efficiency, steady_throughputs
+from tfprof_m1.scaling import efficiency_interval, scaling_efficiency, steady_throughputs
 from tfprof_m1.strategies import STRATEGIES, StrategyChoice, make_strategy
 from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
 
@@ -314,8 +314,7 @@ def _scaling(spec: ModelSpec, data: TrainData, options: BenchOptions, progress: 
     result = scaling_efficiency(steady_throughputs(run), steady_throughputs(baseline), len(distribution.devices),  # this process's replicas
                                 baseline.steady.step_median_ms)
     if result is not None:
-        progress(f"[{spec.name}] scaling efficiency {result.efficiency:.0%} "
-                 f"(95 % interval {result.efficiency_low:.0%}–{result.efficiency_high:.0%}): "
+        progress(f"[{spec.name}] scaling efficiency {result.efficiency:.0%} {efficiency_interval(result)}: "
                  f"{result.examples_per_s:,.0f} examples/s on {distribution.replicas} replicas against "
                  f"{result.baseline_examples_per_s:,.0f} on one")
     return result

@@ -309,10 +309,11 @@ class Scaling:
     #: the single-replica run, each the mean over steady epochs.
     examples_per_s: float
     baseline_examples_per_s: float
-    #: examples_per_s / (replicas × baseline), with its 95 % interval (1.0: perfect scaling).
+    #: examples_per_s / (replicas × baseline), with its 95 % interval (1.0: perfect scaling); no
+    #: interval (None) when a side has a single steady epoch: one value has no spread to show.
     efficiency: float
-    efficiency_low: float
-    efficiency_high: float
+    efficiency_low: float | None
+    efficiency_high: float | None
     #: Steady examples/s of each epoch of the single-replica run (for merged views and re-analysis).
     baseline_epoch_examples_per_s: list[float] = field(default_factory=list)
     baseline_step_median_ms: float | None = None
