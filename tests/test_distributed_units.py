@@ -142,6 +142,7 @@ def test_the_parity_guard_names_a_strategy_difference():
     (["launch", "--timeout", "0", "mnist"], "--timeout 0: must be more than 0"),
     (["launch", "mnist", "--epochs", "0"], "--epochs"),
     (["mnist", "--replicas", "2"], "--replicas 2: only --strategy mirrored takes a replica count"),
+    (["mnist", "--strategy", "multiworker", "--data", "synthetic", "--no-peak"], "TF_CONFIG is not set"),
 ])
 def test_launch_and_strategy_mistakes_are_refused_before_any_worker_starts(argv, words, tmp_path):
     result = run_cli(*argv, cwd=tmp_path)

@@ -50,6 +50,7 @@ _EXPORTS = {
     "GarbageSettler": "tfprof_m1.garbage",
     "TrainingInterrupted": "tfprof_m1.interrupt",
     "InterruptGuard": "tfprof_m1.interrupt",
+    "DistributedTrainSteps": "tfprof_m1.distributed",
     "BenchOptions": "tfprof_m1.bench",
     "run_benchmark": "tfprof_m1.bench",
 }
