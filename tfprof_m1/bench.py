@@ -14,7 +14,8 @@ from tfprof_m1.assemble import describe_method, model_run
 from tfprof_m1.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.environment import DeviceChoice, collect_environment, configure_device, set_async_executor
 from tfprof_m1.errors import UserError
-from tfprof_m1.interrupt import TrainingInterrupted, signal_name
+from tfprof_m1.baseline import run_baseline
+from tfprof_m1.interrupt import TrainingInterrupted, signal_name, signal_of
 from tfprof_m1.fence import FenceCost, VariablesFence, detect_fence_kind, make_fence, measure_fence_cost
 from tfprof_m1.loop import (
     DEFAULT_MIN_SAMPLES,
@@ -263,6 +264,11 @@ def run_model(
     if window is None:
         run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"
     run.distribution = distribution
+    if distribution is not None:  # the stall's usual cause (autotune) is off here: say what is known instead
+        run.warnings = [warning.split("; a tf.data pipeline with autotuning on")[0] + "; under tf.distribute the "
+                        "distributed dataset's iterator stalls at its end with autotuning off too (its cause is not "
+                        "known yet, see docs/distributed.md#the-input-under-a-strategy)"
+                        if "to finish and tear down" in warning else warning for warning in run.warnings]
     if fit_note is not None:
         run.warnings.append(fit_note)
     if distribution is not None and run.trace is not None:
@@ -272,7 +278,11 @@ def run_model(
     if stop is not None:
         raise TrainingInterrupted(stop.signum, (run, fence_cost)) from stop
     if distribution is not None and options.baseline and not distribution.worker:
-        run.scaling = _scaling(spec, data, options, progress, run, distribution)
+        try:
+            run.scaling = _scaling(spec, options, progress, run, run_dir, distribution)
+        except KeyboardInterrupt as error:  # the distributed run is kept; only its scaling is missing
+            run.interrupted = f"{signal_name(signal_of(error))} during the single-replica baseline: no scaling efficiency"
+            raise TrainingInterrupted(signal_of(error), (run, fence_cost)) from error
     return run, fence_cost
 
 
@@ -298,24 +308,23 @@ def _describe(distribution: Distribution) -> str:
     return "logical CPU devices sharing one CPU" if distribution.logical_cpu_devices else ", ".join(distribution.devices)
 
 
-def _scaling(spec: ModelSpec, data: TrainData, options: BenchOptions, progress: Progress, run: ModelRun,
+def _scaling(spec: ModelSpec, options: BenchOptions, progress: Progress, run: ModelRun, run_dir: Path | None,
              distribution: Distribution) -> Scaling | None:
-    """Run one replica alone (same model, per-replica batch, steps and epochs; no trace, no fit) and
-    compare its steady throughput with the distributed run's."""
+    """Run one replica alone in a fresh process (see tfprof_m1.baseline) and compare its steady
+    throughput with the distributed run's; None, said in the run's warnings, if it failed."""
     progress(f"[{spec.name}] single-replica baseline: {options.epochs} epochs × {options.steps or 'all'} steps of "
-             f"{options.batch_size} on one device, for the scaling efficiency")
-    baseline_options = dataclasses.replace(options, fit=False, trace=False, strategy="one", replicas=1, baseline=False)
-
-    def epochs_only(text: str) -> None:
-        if "loop epoch" in text:
-            progress(text.replace("loop epoch", "baseline epoch"))
-
-    baseline, _ = run_model(spec, data, baseline_options, epochs_only, None)
+             f"{options.batch_size} on one device, in a process of its own, for the scaling efficiency")
+    try:
+        baseline = run_baseline(spec.name, options, run.data.source if run.data else options.data, run_dir, progress)
+    except (RuntimeError, OSError, UserError) as error:
+        run.warnings.append(f"no scaling efficiency: {error}")
+        progress(f"[{spec.name}] {run.warnings[-1]}")
+        return None
     result = scaling_efficiency(steady_throughputs(run), steady_throughputs(baseline), len(distribution.devices),  # this process's replicas
                                 baseline.steady.step_median_ms)
     if result is not None:
         progress(f"[{spec.name}] scaling efficiency {result.efficiency:.0%} {efficiency_interval(result)}: "
-                 f"{result.examples_per_s:,.0f} examples/s on {distribution.replicas} replicas against "
+                 f"{result.examples_per_s:,.0f} examples/s on {len(distribution.devices)} replicas against "
                  f"{result.baseline_examples_per_s:,.0f} on one")
     return result
 

@@ -214,9 +214,9 @@ def _one_per_replica(strategy: Any, gradients: Any) -> Any:
     gradients of a replica come out of one call, so the first is ready when all are)."""
     if isinstance(gradients, (list, tuple)):  # a list of distributed values, as strategy.run returns it
         return gradients[0]
+    local = strategy.experimental_local_results(gradients)  # each local replica's list of gradients
     return strategy.experimental_distribute_values_from_function(
-        lambda context: strategy.experimental_local_results(gradients)[context.replica_id_in_sync_group % len(
-            strategy.experimental_local_results(gradients))][0])
+        lambda context: local[context.replica_id_in_sync_group % len(local)][0])
 
 
 @contextlib.contextmanager
