@@ -56,3 +56,23 @@ def test_a_freeze_made_by_someone_else_is_left_alone():
     finally:
         gc.unfreeze()
     del kept
+
+
+class _Cyclic:
+    """Garbage only the cycle collector frees (it refers to itself)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_what_was_alive_at_one_settle_and_dropped_after_is_collected_at_the_next():
+    with GarbageSettler() as garbage:
+        garbage.settle()
+        held = _Cyclic()  # an epoch's iterator, still referenced when the next epoch settles
+        alive = weakref.ref(held)
+        garbage.settle()
+        assert gc.get_freeze_count() > 0 and alive() is not None
+        del held
+        garbage.settle()
+        assert alive() is None  # collected, not kept frozen until the run ends
+    assert gc.get_freeze_count() == 0

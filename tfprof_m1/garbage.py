@@ -29,7 +29,14 @@ class GarbageSettler:
         return self
 
     def settle(self) -> None:
-        """Collect garbage and, if this settler owns the freeze, freeze what survives."""
+        """Collect garbage and, if this settler owns the freeze, freeze what survives.
+
+        The previous epoch's freeze is undone first: an object that was alive at the last settle (an
+        epoch's dataset iterator, still referenced then) and has become garbage since would otherwise
+        stay frozen, never collected, until the run ends, with whatever it holds (a distributed
+        iterator's buffers and threads among them)."""
+        if self._owned:
+            gc.unfreeze()
         gc.collect()
         if self._owned:
             gc.freeze()

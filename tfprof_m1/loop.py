@@ -211,6 +211,7 @@ def _train(train_steps: TrainSteps, dataset: Iterable[Any], epochs: int, steps_p
                             else:
                                 profiler.call(COMPUTE, train_steps.fused, images, labels)
                     index, global_step = index + 1, global_step + 1
+            batches = None  # the epoch's iterator is garbage before the next epoch settles
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
             memory, memory_note = sample_memory()
