@@ -51,7 +51,7 @@ def test_run_succeeds_with_headline_then_phase_table(cifar_run):
 def test_report_json_is_complete_and_consistent(cifar_run):
     _, out = cifar_run
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 4
+    assert data["schema_version"] == 5
     assert data["config"]["steps"] == 20 and data["config"]["epochs"] == 2
     assert data["environment"]["fence"]["name"] == "host_read"
     assert data["environment"]["device_kind"] == "cpu"
