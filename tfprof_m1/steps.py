@@ -66,6 +66,9 @@ class TrainSteps:
             models track the loss only.
     """
 
+    #: The probe calls of a sampled step, in order (a strategy adds the all-reduce variant).
+    probe_variants: tuple[str, ...] = PROBE_VARIANTS
+
     def __init__(self, model: "keras.Model", loss_fn: Any, optimizer: Any, input_signature: Any | None = None, *,
                  jit_compile: bool = False, clip_gradients: Callable[[list], list] | None = None,
                  accuracy: bool | None = None) -> None:
@@ -93,8 +96,6 @@ class TrainSteps:
             FORWARD_BACKWARD: self._compile(self._forward_backward),
             FULL_STEP: self.fused,
         }
-        #: The probe calls of a sampled step, in order (a strategy adds the all-reduce variant).
-        self.probe_variants: tuple[str, ...] = PROBE_VARIANTS
 
     # -- what a strategy changes (tfprof_m1.distributed overrides these) ---------------------------
     def _new_total(self) -> "tf.Variable":
