@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
-ARGS = ("cifar10", "--epochs", "3", "--steps", "120", "--sample-every", "2", "--no-fit", "--no-trace",
+ARGS = ("cifar10", "--epochs", "3", "--steps", "80", "--sample-every", "2", "--no-fit", "--no-trace",
         "--data", "synthetic", "--no-peak", "--quiet")
 
 
