@@ -26,6 +26,7 @@ only, with no collective (each worker reports its own share).
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tfprof_m1.phases import (
@@ -95,12 +96,9 @@ class DistributedTrainSteps(TrainSteps):
         import tensorflow as tf
 
         replica_fn = tf.function(fn, jit_compile=True) if self.jit_compile else fn
-        strategy = self.strategy
-
-        def on_every_replica(*args: Any) -> Any:
-            return strategy.run(replica_fn, args=args)
-
-        return tf.function(on_every_replica)
+        # A partial, not a closure: tf.function counts traces per code object, and five closures of one
+        # code object each traced once read as "frequent retracing" and print TensorFlow's warning.
+        return tf.function(functools.partial(_on_every_replica, self.strategy, replica_fn))
 
     def _local(self, variable: Any) -> list:
         return list(self.strategy.experimental_local_results(_tf_variable(variable)))
@@ -200,6 +198,10 @@ class DistributedTrainSteps(TrainSteps):
             token = self.apply_reduced(summed, present)
         profiler.sync(token)
         return token
+
+
+def _on_every_replica(strategy: Any, replica_fn: Callable, *args: Any) -> Any:
+    return strategy.run(replica_fn, args=args)
 
 
 def _tf_variable(variable: Any) -> Any:
