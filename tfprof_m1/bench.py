@@ -32,7 +32,7 @@ from tfprof_m1.profiler import PhaseProfiler
 from tfprof_m1.outputs import RunOutputs
 from tfprof_m1.report import DataInfo, Distribution, FenceInfo, Fingerprint, ModelRun, Report, RunConfig, Scaling
 from tfprof_m1.rundir import make_run_dir, run_dir_name
-from tfprof_m1.scaling import efficiency_interval, scaling_efficiency, steady_throughputs
+from tfprof_m1.scaling import efficiency_interval, replicas_text, scaling_efficiency, steady_throughputs
 from tfprof_m1.strategies import STRATEGIES, StrategyChoice, make_strategy
 from tfprof_m1.trace import StepRange, TraceWindow, default_step_range
 
@@ -324,7 +324,7 @@ def _scaling(spec: ModelSpec, options: BenchOptions, progress: Progress, run: Mo
                                 baseline.steady.step_median_ms)
     if result is not None:
         progress(f"[{spec.name}] scaling efficiency {result.efficiency:.0%} {efficiency_interval(result)}: "
-                 f"{result.examples_per_s:,.0f} examples/s on {len(distribution.devices)} replicas against "
+                 f"{result.examples_per_s:,.0f} examples/s on {replicas_text(len(distribution.devices))} against "
                  f"{result.baseline_examples_per_s:,.0f} on one")
     return result
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from tfprof_m1.merge import MergedRun, MergedView
 from tfprof_m1.render import format_pieces
-from tfprof_m1.scaling import efficiency_interval
+from tfprof_m1.scaling import efficiency_interval, replicas_text
 
 WORKER_HEADERS = ["worker", "address", "replicas", "epoch (s)", "step median (ms)", "examples/s", "all-reduce ms/step",
                   "all-reduce share", "slowest on"]
@@ -38,8 +38,8 @@ def _facts(run: MergedRun) -> list[str]:
     scaling = run.scaling
     if scaling is not None:
         facts.append(f"scaling efficiency {scaling.efficiency * 100:.1f} % {efficiency_interval(scaling)}: "
-                     f"{scaling.examples_per_s:,.0f} examples/s on {scaling.replicas} "
-                     f"replicas against {scaling.replicas} × {scaling.baseline_examples_per_s:,.0f} for one replica alone "
+                     f"{scaling.examples_per_s:,.0f} examples/s on {replicas_text(scaling.replicas)} against "
+                     f"{scaling.replicas} × {scaling.baseline_examples_per_s:,.0f} for one replica alone "
                      "(worker 0's single-replica run, same model and per-replica batch)")
     facts += [f"note: {note}" for note in run.notes]
     return facts

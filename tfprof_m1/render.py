@@ -14,7 +14,7 @@ from typing import Any
 from tabulate import tabulate
 
 from tfprof_m1.phases import CALL, DESCRIPTIONS, EXECUTION_NOTES
-from tfprof_m1.scaling import efficiency_interval
+from tfprof_m1.scaling import efficiency_interval, replicas_text
 from tfprof_m1.throughput import achieved, describe
 from tfprof_m1.report import Environment, ModelRun, PartSummary, PhaseSummary, Report, TraceSummary, run_name
 
@@ -177,8 +177,8 @@ def distribution_facts(run: ModelRun) -> list[str]:
     scaling = run.scaling
     if scaling is not None:
         facts.append(f"scaling efficiency {_percent(scaling.efficiency)} {efficiency_interval(scaling)}: "
-                     f"{scaling.examples_per_s:,.0f} examples/s on {scaling.replicas} "
-                     f"replicas against {scaling.replicas} × {scaling.baseline_examples_per_s:,.0f} for one replica alone "
+                     f"{scaling.examples_per_s:,.0f} examples/s on {replicas_text(scaling.replicas)} against "
+                     f"{scaling.replicas} × {scaling.baseline_examples_per_s:,.0f} for one replica alone "
                      f"(same model and per-replica batch, steady epochs, run just after in this process)")
     return facts
 

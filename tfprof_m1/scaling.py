@@ -51,3 +51,7 @@ def efficiency_interval(scaling: Scaling) -> str:
     if scaling.efficiency_low is None or scaling.efficiency_high is None:
         return "(no interval: one steady epoch on a side; run 3 epochs or more)"
     return f"[95 % CI {scaling.efficiency_low * 100:.1f} %–{scaling.efficiency_high * 100:.1f} %]"
+
+
+def replicas_text(count: int) -> str:
+    return f"{count} replica{'s' if count != 1 else ''}"
