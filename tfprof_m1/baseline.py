@@ -1,12 +1,13 @@
 """The single-replica run a distributed run's scaling is measured against, in a process of its own.
 
-Run in the distributed run's own process, one replica alone measured 40 % slower per step than in a
-fresh process (cifar10 on this machine, 29.9 ms against 18.9–21.8 ms; the fit epochs after a
-mirrored loop slowed alike): what the distributed run leaves running in its process (its
-input iterators' threads among the suspects) is not the baseline's to pay. A fresh
-``python -m tfprof_m1 MODEL --strategy one`` with the run's own options, per-replica batch, no fit
-and no trace, on the default device (one GPU where there are GPUs, else the CPU), has nothing of the
-kind. Its report is kept next to the run's (``baseline.json`` and a run directory under
+Run inside the distributed run's process, the baseline would share what that run leaves there: its
+distributed dataset iterators and their threads (15 more threads while they lived, measured on two
+logical CPUs), compiled functions, a second logical device. Its first cifar10 measurement there was
+40 % slower per step than in a fresh process (29.9 ms against 18.9–21.8 ms), on a host that was busy
+with other jobs of ours at the time: not conclusive, and a fresh process removes the question. So
+the baseline is ``python -m tfprof_m1 MODEL --strategy one`` with the run's own options,
+per-replica batch, no fit and no trace, on the default device (one GPU where there are GPUs, else
+the CPU). Its report is kept next to the run's (``baseline.json`` and a run directory under
 ``baseline/``), so the baseline can be read and checked like any run.
 """
 
