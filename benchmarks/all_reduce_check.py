@@ -1,0 +1,96 @@
+"""The all-reduce three ways, on MirroredStrategy over two logical CPUs: does the probe estimate agree?
+
+    .venv/bin/python benchmarks/all_reduce_check.py --model mnist --steps 200
+
+1. **probe** (what reports print): forward+gradients+all-reduce less forward+gradients, median over
+   probe steps of the article model (DistributedTrainSteps.probe, fenced on every replica).
+2. **split**: the split step's all-reduce call, timed on its own and fenced, median over split steps.
+3. **alone**: the same all-reduce on gradient-shaped tensors already on the replicas, no model
+   around it, fenced, median of the calls.
+
+2 and 3 are whole calls: each holds a call's dispatch and a fence besides the all-reduce, which the
+probe estimate cancels (it is a difference of two calls). So an empty call of the same argument,
+fenced alike, is timed too, and 2 and 3 are also given net of it.
+
+Timed with time.perf_counter; the first steps (tracing) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mnist")
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    from tfprof_m1.strategies import make_strategy
+
+    strategy = make_strategy("mirrored", 2, 32).strategy  # before any tensor
+    import keras
+    import tensorflow as tf
+
+    from tfprof_m1.datasets import synthetic
+    from tfprof_m1.distributed import DistributedTrainSteps
+    from tfprof_m1.estimate import estimate_parts
+    from tfprof_m1.fence import HOST_READ, make_fence
+    from tfprof_m1.models import build_model, get_spec
+    from tfprof_m1.pipeline import make_dataset
+    from tfprof_m1.profiler import PhaseProfiler
+
+    spec = get_spec(args.model)
+    dataset = make_dataset(synthetic(spec, seed=0, examples=args.steps * 64), 64, 0)
+    with strategy.scope():
+        model, optimizer = build_model(spec, seed=0), keras.optimizers.Adam()
+    steps = DistributedTrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer, strategy)
+    profiler = PhaseProfiler(fence=make_fence(HOST_READ, steps.token))
+    warmup = 10
+    with profiler.epoch():
+        for index, (x, y) in enumerate(steps.distribute(dataset)):
+            kind = "probe" if index % 2 == 0 else "split"
+            with profiler.step(kind, examples=64):
+                if kind == "probe":
+                    steps.probe(x, y, profiler, rotation=index // 2)
+                else:
+                    steps.split(x, y, profiler)
+    timed = profiler.epochs[0].steps[warmup:]
+    probe = estimate_parts([step.samples_ms for step in timed if step.kind == "probe"])
+    split = statistics.median(step.phases_ms["all_reduce"] for step in timed if step.kind == "split")
+
+    shapes = [variable.shape for variable in model.trainable_variables]
+    gradients = strategy.experimental_distribute_values_from_function(lambda context: [tf.ones(shape) for shape in shapes])
+    fence = make_fence(HOST_READ, steps.token)
+    calls = []
+    for index in range(args.steps // 2 + warmup):
+        start = time.perf_counter()
+        summed = steps.all_reduce(gradients)
+        fence(summed[0])
+        if index >= warmup:
+            calls.append((time.perf_counter() - start) * 1000.0)
+    alone = statistics.median(calls)
+    empty_call = tf.function(lambda values: strategy.run(lambda value: [tf.zeros([1])], args=(values,)))
+    empties = []
+    for index in range(args.steps // 2 + warmup):
+        start = time.perf_counter()
+        output = empty_call(gradients)
+        fence(output[0])
+        if index >= warmup:
+            empties.append((time.perf_counter() - start) * 1000.0)
+    empty = statistics.median(empties)
+    print(f"{args.model}: {sum(v.shape.num_elements() for v in model.trainable_variables):,} gradient values, "
+          f"{len(timed)} steps after {warmup} of warm-up")
+    print(f"probe estimate: {probe.total_ms['all_reduce']:.3f} ms (share of step compute {probe.shares['all_reduce']:.1%} "
+          f"[{probe.share_intervals['all_reduce'][0]:.1%}–{probe.share_intervals['all_reduce'][1]:.1%}], {probe.samples} probe steps)")
+    print(f"split step's all-reduce call: {split:.3f} ms median; net of an empty call {split - empty:.3f} ms")
+    print(f"all-reduce alone: {alone:.3f} ms median of {len(calls)} calls; net of an empty call {alone - empty:.3f} ms")
+    print(f"empty call of the same argument, fenced alike: {empty:.3f} ms median")
+
+
+if __name__ == "__main__":
+    main()
