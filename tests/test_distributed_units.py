@@ -22,7 +22,7 @@ from tfprof_m1.merge_render import render_merged
 from tfprof_m1.parity import describe, differences
 from tfprof_m1.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
 from tfprof_m1.profiler import EpochTiming, StepTiming
-from tfprof_m1.report import Distribution
+from tfprof_m1.report import Distribution, load_report
 from tfprof_m1.scaling import scaling_efficiency
 from tfprof_m1.strategies import parse_tf_config
 
@@ -101,6 +101,18 @@ def test_the_merged_view_takes_the_slowest_worker_per_step_and_the_gap_between_s
     assert run.scaling.efficiency == pytest.approx(run.examples_per_s / (2 * 100.0))
     text = render_merged(view, markdown=True)
     assert "| 0 " in text and "straggler gap" in text and "scaling efficiency" in text
+    assert not run.notes  # nothing to say about two complete runs
+
+
+def test_the_merged_view_says_which_worker_was_interrupted(tmp_path):
+    paths = [_worker_report(tmp_path / "w0.json", 0, [10.0] * 4), _worker_report(tmp_path / "w1.json", 1, [10.0] * 4)]
+    stopped = load_report(paths[1])
+    stopped.runs[0].interrupted = "SIGINT in loop epoch 3 of 3: 2 finished epochs kept"
+    stopped.save(paths[1])
+    (run,) = merge_reports(paths).runs
+    assert run.notes[0] == ("worker 1: interrupted (SIGINT in loop epoch 3 of 3: 2 finished epochs kept); "
+                            "only its complete epochs are lined up")
+    assert "no single-replica baseline" in run.notes[1]
 
 
 def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):

@@ -110,7 +110,8 @@ def merge_runs(model: str, runs: Sequence[ModelRun], names: Sequence[str]) -> Me
     """One model's merged figures from each worker's run of it (in worker order)."""
     totals = [_step_totals(run) for run in runs]
     aligned = sorted(set.intersection(*(set(t) for t in totals))) if totals else []
-    notes = []
+    notes = [f"worker {run.distribution.worker if run.distribution else index}: interrupted ({run.interrupted}); "
+             "only its complete epochs are lined up" for index, run in enumerate(runs) if run.interrupted]
     if any(len(t) != len(aligned) for t in totals):
         notes.append("the workers' steady steps differ (an interrupted worker?); only the steps every worker has are lined up")
     slowest, gaps = [], []
