@@ -11,6 +11,9 @@
 2 and 3 are whole calls: each holds a call's dispatch and a fence besides the all-reduce, which the
 probe estimate cancels (it is a difference of two calls). So an empty call of the same argument,
 fenced alike, is timed too, and 2 and 3 are also given net of it.
+4. **alone, one element out**: as 3, but the call returns one element of the summed gradients (as
+   the probe variant does) instead of every summed tensor; handing a dozen full tensors back to
+   Python turned out to cost more than the all-reduce (see docs/performance.md).
 
 Timed with time.perf_counter; the first steps (tracing) are left out.
 """
@@ -74,6 +77,18 @@ def main() -> None:
         if index >= warmup:
             calls.append((time.perf_counter() - start) * 1000.0)
     alone = statistics.median(calls)
+    def one_element(values: list) -> "tf.Tensor":
+        summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
+        return [tf.reshape(tf.add_n([tf.reshape(value, [-1])[0] for value in summed]), [1])]
+
+    reduce_one = tf.function(lambda values: strategy.run(one_element, args=(values,)))
+    ones = []
+    for index in range(args.steps // 2 + warmup):
+        start = time.perf_counter()
+        output = reduce_one(gradients)
+        fence(output[0])
+        if index >= warmup:
+            ones.append((time.perf_counter() - start) * 1000.0)
     empty_call = tf.function(lambda values: strategy.run(lambda value: [tf.zeros([1])], args=(values,)))
     empties = []
     for index in range(args.steps // 2 + warmup):
@@ -89,6 +104,8 @@ def main() -> None:
           f"[{probe.share_intervals['all_reduce'][0]:.1%}–{probe.share_intervals['all_reduce'][1]:.1%}], {probe.samples} probe steps)")
     print(f"split step's all-reduce call: {split:.3f} ms median; net of an empty call {split - empty:.3f} ms")
     print(f"all-reduce alone: {alone:.3f} ms median of {len(calls)} calls; net of an empty call {alone - empty:.3f} ms")
+    print(f"all-reduce alone, one element out: {statistics.median(ones):.3f} ms median; net of an empty call "
+          f"{statistics.median(ones) - empty:.3f} ms")
     print(f"empty call of the same argument, fenced alike: {empty:.3f} ms median")
 
 
