@@ -28,6 +28,7 @@ from tfprof_m1.memory import growth_warning
 from tfprof_m1.power import power_state
 from tfprof_m1.report import (
     DataInfo,
+    Distribution,
     Environment,
     EpochReport,
     FenceInfo,
@@ -103,18 +104,23 @@ def custom_phases(breakdowns: Sequence[EpochBreakdown]) -> list[str]:
     return names
 
 
-def run_warnings(breakdowns: Sequence[EpochBreakdown]) -> list[str]:
-    """What a reader must know about the run: an input pipeline that stalls at the epoch's end."""
+def run_warnings(breakdowns: Sequence[EpochBreakdown], distributed: bool = False) -> list[str]:
+    """What a reader must know about the run: an input pipeline that stalls at the epoch's end (its
+    likely cause named: tf.data's autotuner, or under tf.distribute the distributed iterator)."""
+    if distributed:  # the benchmark's autotune is off, and this iterator stalls without it
+        cause = ("under tf.distribute the distributed dataset's iterator stalls at its end with autotuning off too (its "
+                 "cause is not known yet, see docs/distributed.md#the-input-under-a-strategy)")
+    else:
+        cause = ("a tf.data pipeline with autotuning on (tf.data's default) is the likely cause: its teardown waits for "
+                 "the autotuner's next wake-up. Set options.autotune.enabled = False with fixed parallelism and prefetch, "
+                 "see docs/how-it-measures.md#the-input-pipeline-and-an-autotune-stall")
     warnings = []
     for breakdown in breakdowns:
         end_input = breakdown.outside_steps_ms.get(INPUT, 0.0)
         if breakdown.wall_ms > 0 and end_input > INPUT_STALL_SHARE * breakdown.wall_ms:
             warnings.append(
                 f"epoch {breakdown.index + 1}: the input pipeline took {end_input / 1000:.2f} s to finish and tear down "
-                f"after the last step ({end_input / breakdown.wall_ms:.0%} of the epoch, counted as input); a tf.data "
-                "pipeline with autotuning on (tf.data's default) is the likely cause: its teardown waits for the "
-                "autotuner's next wake-up. Set options.autotune.enabled = False with fixed parallelism and prefetch, "
-                "see docs/how-it-measures.md#the-input-pipeline-and-an-autotune-stall"
+                f"after the last step ({end_input / breakdown.wall_ms:.0%} of the epoch, counted as input); {cause}"
             )
     return warnings
 
@@ -201,6 +207,7 @@ def model_run(
     scope_phases: Mapping[str, str] | None = None,
     interrupted: str | None = None,
     fingerprint: Fingerprint | None = None,
+    distribution: Distribution | None = None,
 ) -> ModelRun:
     """One model's figures: epochs, steady state with intervals, fit, headline, warnings, trace.
 
@@ -223,6 +230,7 @@ def model_run(
             after Ctrl-C) is marked interrupted anyway.
         fingerprint: what ran (input dtype and path, XLA...), for compare's parity guard; the
             mixed-precision policy, power state and the trace's CPU fallbacks are filled in here.
+        distribution: the tf.distribute strategy and replicas the run used (None: one device).
 
     Raises:
         UserError: no epoch was timed.
@@ -262,9 +270,11 @@ def model_run(
         min_samples=getattr(sampling, "min_samples", None),
         run_dir=run_dir,
         custom_phases=custom_phases(breakdowns),
-        warnings=loss_warnings + _non_finite_steps(timings) + fit_warnings + run_warnings(breakdowns) + memory_warnings,
+        warnings=loss_warnings + _non_finite_steps(timings) + fit_warnings + run_warnings(breakdowns, distribution is not None)
+                 + memory_warnings,
         interrupted=interrupted or _cut_short(epochs),
         memory_note=memory_note or getattr(fit, "memory_note", None),
+        distribution=distribution,
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     run.fingerprint = complete_fingerprint(fingerprint or Fingerprint(), run)

@@ -260,15 +260,10 @@ def run_model(
             input_path="tf.data from memory, " + ("autotuned" if options.autotune else "fixed parallelism"),
             loop_jit_compile=train_steps.jit_compile,
         ),
+        distribution=distribution,
     )
     if window is None:
         run.trace_problem = "not traced (--no-trace)" if run_dir is not None else "not traced (no run directory)"
-    run.distribution = distribution
-    if distribution is not None:  # the stall's usual cause (autotune) is off here: say what is known instead
-        run.warnings = [warning.split("; a tf.data pipeline with autotuning on")[0] + "; under tf.distribute the "
-                        "distributed dataset's iterator stalls at its end with autotuning off too (its cause is not "
-                        "known yet, see docs/distributed.md#the-input-under-a-strategy)"
-                        if "to finish and tear down" in warning else warning for warning in run.warnings]
     if fit_note is not None:
         run.warnings.append(fit_note)
     if distribution is not None and run.trace is not None:
