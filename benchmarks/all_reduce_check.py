@@ -69,43 +69,32 @@ def main() -> None:
     shapes = [variable.shape for variable in model.trainable_variables]
     gradients = strategy.experimental_distribute_values_from_function(lambda context: [tf.ones(shape) for shape in shapes])
     fence = make_fence(HOST_READ, steps.token)
-    calls = []
-    for index in range(args.steps // 2 + warmup):
-        start = time.perf_counter()
-        summed = steps.all_reduce(gradients)
-        fence(summed[0])
-        if index >= warmup:
-            calls.append((time.perf_counter() - start) * 1000.0)
-    alone = statistics.median(calls)
+
+    def median_call_ms(call) -> float:
+        """Median of ``call(gradients)`` fenced on its first output, after ``warmup`` untimed calls."""
+        times = []
+        for index in range(args.steps // 2 + warmup):
+            start = time.perf_counter()
+            output = call(gradients)
+            fence(output[0])
+            if index >= warmup:
+                times.append((time.perf_counter() - start) * 1000.0)
+        return statistics.median(times)
+
     def one_element(values: list) -> "tf.Tensor":
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
         return [tf.reshape(tf.add_n([tf.reshape(value, [-1])[0] for value in summed]), [1])]
 
-    reduce_one = tf.function(lambda values: strategy.run(one_element, args=(values,)))
-    ones = []
-    for index in range(args.steps // 2 + warmup):
-        start = time.perf_counter()
-        output = reduce_one(gradients)
-        fence(output[0])
-        if index >= warmup:
-            ones.append((time.perf_counter() - start) * 1000.0)
-    empty_call = tf.function(lambda values: strategy.run(lambda value: [tf.zeros([1])], args=(values,)))
-    empties = []
-    for index in range(args.steps // 2 + warmup):
-        start = time.perf_counter()
-        output = empty_call(gradients)
-        fence(output[0])
-        if index >= warmup:
-            empties.append((time.perf_counter() - start) * 1000.0)
-    empty = statistics.median(empties)
+    alone = median_call_ms(steps.all_reduce)
+    alone_one = median_call_ms(tf.function(lambda values: strategy.run(one_element, args=(values,))))
+    empty = median_call_ms(tf.function(lambda values: strategy.run(lambda value: [tf.zeros([1])], args=(values,))))
     print(f"{args.model}: {sum(v.shape.num_elements() for v in model.trainable_variables):,} gradient values, "
           f"{len(timed)} steps after {warmup} of warm-up")
     print(f"probe estimate: {probe.total_ms['all_reduce']:.3f} ms (share of step compute {probe.shares['all_reduce']:.1%} "
           f"[{probe.share_intervals['all_reduce'][0]:.1%}–{probe.share_intervals['all_reduce'][1]:.1%}], {probe.samples} probe steps)")
     print(f"split step's all-reduce call: {split:.3f} ms median; net of an empty call {split - empty:.3f} ms")
-    print(f"all-reduce alone: {alone:.3f} ms median of {len(calls)} calls; net of an empty call {alone - empty:.3f} ms")
-    print(f"all-reduce alone, one element out: {statistics.median(ones):.3f} ms median; net of an empty call "
-          f"{statistics.median(ones) - empty:.3f} ms")
+    print(f"all-reduce alone: {alone:.3f} ms median of {args.steps // 2} calls; net of an empty call {alone - empty:.3f} ms")
+    print(f"all-reduce alone, one element out: {alone_one:.3f} ms median; net of an empty call {alone_one - empty:.3f} ms")
     print(f"empty call of the same argument, fenced alike: {empty:.3f} ms median")
 
 
