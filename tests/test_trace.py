@@ -108,6 +108,23 @@ def test_research_code_scalars_from_breakdowns(traced, tmp_path):
     assert [event.step for event in accumulator.Tensors("epoch/wall_time_s")] == [1, 2]
 
 
+def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_has_none(tmp_path):
+    """A tiny model's forward estimate can be noise at or below zero (clipped to 0 ms): its line must
+    not vanish from TensorBoard for that epoch; a phase that only occurs outside steps has no
+    per-step value to chart."""
+    from tfprof_m1.tensorboard_writer import PhaseScalarWriter
+
+    writer = PhaseScalarWriter(tmp_path / "zero")
+    step_ms = {"input": [0.2, 0.3], "forward": [0.0, 0.0], "backward": [2.0, 2.1], "sync": [0.0, 0.0]}
+    writer.write_epoch(1, step_ms, {"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4}, 10.0, 64,
+                       parts=["forward", "backward"])
+    writer.close()
+    tags, accumulator = _scalar_tags(tmp_path / "zero")
+    assert "phase/forward_ms_per_step" in tags and "phase/sync_ms_per_step" not in tags
+    (event,) = accumulator.Tensors("phase/forward_ms_per_step")
+    assert tf.make_ndarray(event.tensor_proto) == 0.0
+
+
 def test_profile_callback_traces_fit_batches_and_writes_epoch_times(tmp_path):
     from tfprof_m1.fit import ProfileCallback
 

@@ -70,11 +70,17 @@ class PhaseScalarWriter:
         examples: int,
         loss: float | None = None,
         accuracy: float | None = None,
+        parts: Sequence[str] = (),
     ) -> None:
-        """One epoch's scalars at ``step``: each phase's median ms per step (phases met only outside
-        steps have none) and share of the epoch, step time, wall time, throughput, loss, accuracy."""
+        """One epoch's scalars at ``step``: each phase's median ms per step and share of the epoch,
+        step time, wall time, throughput, loss, accuracy.
+
+        A phase met only outside steps (zero in every step) has no per-step scalar; the estimated
+        ``parts`` of a fused step's compute always have one, even at 0 ms (an estimate at or below
+        zero is noise around a tiny part), so a chart's line never disappears for an epoch.
+        """
         for phase, values in step_ms.items():
-            spread = summarize(values) if any(values) else None
+            spread = summarize(values) if any(values) or phase in parts else None
             self.scalar(PHASE_TAG.format(phase=phase), spread.median if spread else None, step)
         for phase, total in totals_ms.items():
             self.scalar(PHASE_SHARE_TAG.format(phase=phase), total / wall_ms if wall_ms else None, step)
@@ -90,7 +96,7 @@ class PhaseScalarWriter:
         for position, breakdown in enumerate(breakdowns):
             loss = losses[position] if position < len(losses) else None
             self.write_epoch(breakdown.index + 1, breakdown.per_step_ms, breakdown.totals_ms, breakdown.wall_ms,
-                             breakdown.examples, loss)
+                             breakdown.examples, loss, parts=list(breakdown.proportions or ()))
 
     def close(self) -> None:
         if self._writer is not None:
@@ -105,7 +111,8 @@ def write_model_run(logdir: str | Path, run: ModelRun, markdown: str) -> None:
     try:
         for epoch in run.epochs:
             totals = {phase.phase: phase.total_ms for phase in epoch.phases}
-            writer.write_epoch(epoch.index + 1, epoch.step_ms, totals, epoch.wall_ms, epoch.examples, epoch.loss, epoch.accuracy)
+            writer.write_epoch(epoch.index + 1, epoch.step_ms, totals, epoch.wall_ms, epoch.examples, epoch.loss,
+                               epoch.accuracy, parts=list(epoch.proportions or ()))
         if run.fit is not None:
             for index, ms in enumerate(run.fit.epoch_ms):
                 writer.scalar(FIT_EPOCH_TAG, ms / 1000, index + 1)
