@@ -24,7 +24,10 @@ install: $(STAMP_RUN)
 run: $(STAMP_RUN)
 	$(BIN)/python -m tfprof_m1 cifar10
 
+# Lint and format check first (seconds), then every test; PYTEST_ARGS="-m 'not slow'" for a quick pass.
 test: $(STAMP_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

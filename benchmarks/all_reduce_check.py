@@ -33,25 +33,27 @@ def main() -> None:
     parser.add_argument("--model", default="mnist")
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
-    from tfprof_m1.strategies import make_strategy
+    from tfprof_m1.collection.strategies import make_strategy
 
     strategy = make_strategy("mirrored", 2, 32).strategy  # before any tensor
     import keras
     import tensorflow as tf
 
-    from tfprof_m1.datasets import synthetic
-    from tfprof_m1.distributed import DistributedTrainSteps
-    from tfprof_m1.estimate import estimate_parts
-    from tfprof_m1.fence import HOST_READ, make_fence
-    from tfprof_m1.models import build_model, get_spec
-    from tfprof_m1.pipeline import make_dataset
-    from tfprof_m1.profiler import PhaseProfiler
+    from tfprof_m1.collection.distributed import DistributedTrainSteps
+    from tfprof_m1.collection.estimate import estimate_parts
+    from tfprof_m1.collection.fence import HOST_READ, make_fence
+    from tfprof_m1.collection.profiler import PhaseProfiler
+    from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.models import build_model, get_spec
+    from tfprof_m1.workloads.pipeline import make_dataset
 
     spec = get_spec(args.model)
     dataset = make_dataset(synthetic(spec, seed=0, examples=args.steps * 64), 64, 0)
     with strategy.scope():
         model, optimizer = build_model(spec, seed=0), keras.optimizers.Adam()
-    steps = DistributedTrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer, strategy)
+    steps = DistributedTrainSteps(
+        model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer, strategy
+    )
     profiler = PhaseProfiler(fence=make_fence(HOST_READ, steps.token))
     warmup = 10
     with profiler.epoch():
@@ -67,7 +69,9 @@ def main() -> None:
     split = statistics.median(step.phases_ms["all_reduce"] for step in timed if step.kind == "split")
 
     shapes = [variable.shape for variable in model.trainable_variables]
-    gradients = strategy.experimental_distribute_values_from_function(lambda context: [tf.ones(shape) for shape in shapes])
+    gradients = strategy.experimental_distribute_values_from_function(
+        lambda context: [tf.ones(shape) for shape in shapes]
+    )
     fence = make_fence(HOST_READ, steps.token)
 
     def median_call_ms(call) -> float:
@@ -81,20 +85,34 @@ def main() -> None:
                 times.append((time.perf_counter() - start) * 1000.0)
         return statistics.median(times)
 
-    def one_element(values: list) -> "tf.Tensor":
+    def one_element(values: list) -> tf.Tensor:
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
         return [tf.reshape(tf.add_n([tf.reshape(value, [-1])[0] for value in summed]), [1])]
 
     alone = median_call_ms(steps.all_reduce)
     alone_one = median_call_ms(tf.function(lambda values: strategy.run(one_element, args=(values,))))
-    empty = median_call_ms(tf.function(lambda values: strategy.run(lambda value: [tf.zeros([1])], args=(values,))))
-    print(f"{args.model}: {sum(v.shape.num_elements() for v in model.trainable_variables):,} gradient values, "
-          f"{len(timed)} steps after {warmup} of warm-up")
-    print(f"probe estimate: {probe.total_ms['all_reduce']:.3f} ms (share of step compute {probe.shares['all_reduce']:.1%} "
-          f"[{probe.share_intervals['all_reduce'][0]:.1%}–{probe.share_intervals['all_reduce'][1]:.1%}], {probe.samples} probe steps)")
+    empty = median_call_ms(
+        tf.function(lambda values: strategy.run(lambda value: [tf.zeros([1])], args=(values,)))
+    )
+    print(
+        f"{args.model}: {sum(v.shape.num_elements() for v in model.trainable_variables):,} gradient values, "
+        f"{len(timed)} steps after {warmup} of warm-up"
+    )
+    print(
+        f"probe estimate: {probe.total_ms['all_reduce']:.3f} ms (share "
+        f"of step compute {probe.shares['all_reduce']:.1%} "
+        f"[{probe.share_intervals['all_reduce'][0]:.1%}–{probe.share_intervals['all_reduce'][1]:.1%}], "
+        f"{probe.samples} probe steps)"
+    )
     print(f"split step's all-reduce call: {split:.3f} ms median; net of an empty call {split - empty:.3f} ms")
-    print(f"all-reduce alone: {alone:.3f} ms median of {args.steps // 2} calls; net of an empty call {alone - empty:.3f} ms")
-    print(f"all-reduce alone, one element out: {alone_one:.3f} ms median; net of an empty call {alone_one - empty:.3f} ms")
+    print(
+        f"all-reduce alone: {alone:.3f} ms median of {args.steps // 2} "
+        f"calls; net of an empty call {alone - empty:.3f} ms"
+    )
+    print(
+        f"all-reduce alone, one element out: {alone_one:.3f} ms median; "
+        f"net of an empty call {alone_one - empty:.3f} ms"
+    )
     print(f"empty call of the same argument, fenced alike: {empty:.3f} ms median")
 
 

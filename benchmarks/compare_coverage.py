@@ -20,20 +20,28 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import tfprof_m1.report.compare_stats as compare_stats  # noqa: E402
 from tests.report_factory import report_from_epochs, timed_epochs  # noqa: E402
-import tfprof_m1.compare_stats as compare_stats  # noqa: E402
-from tfprof_m1.compare import compare  # noqa: E402
+from tfprof_m1.views.compare import compare  # noqa: E402
 
 REFERENCE_MS, OTHER_MS = 10.0, 11.5
 
 
-def _side(label: str, mean_ms: float, runs: int, epochs: int, run_sd: float, rng: np.random.Generator) -> list:
+def _side(
+    label: str, mean_ms: float, runs: int, epochs: int, run_sd: float, rng: np.random.Generator
+) -> list:
     reports = []
     for _ in range(runs):
         level = mean_ms * (1 + rng.normal(0, run_sd))
         seed = int(rng.integers(1 << 31))
-        report = report_from_epochs("side", timed_epochs(lambda r, n: np.clip(r.normal(level, 0.3 * level, n), 0.01, None),
-                                                         epochs=epochs + 1, seed=seed))
+        report = report_from_epochs(
+            "side",
+            timed_epochs(
+                lambda r, n: np.clip(r.normal(level, 0.3 * level, n), 0.01, None),
+                epochs=epochs + 1,
+                seed=seed,
+            ),
+        )
         report.environment.device_label = label
         reports.append(report)
     return reports
@@ -48,7 +56,9 @@ def coverage(runs: int, epochs: int, run_sd: float, trials: int, widen: bool) ->
     try:
         hits = 0
         for _ in range(trials):
-            reports = _side("ref", REFERENCE_MS, runs, epochs, run_sd, rng) + _side("other", OTHER_MS, runs, epochs, run_sd, rng)
+            reports = _side("ref", REFERENCE_MS, runs, epochs, run_sd, rng) + _side(
+                "other", OTHER_MS, runs, epochs, run_sd, rng
+            )
             (comparison,) = compare(reports)
             hits += comparison.differences[0].epoch_ratio.contains(truth)
     finally:
@@ -60,7 +70,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     args = parser.parse_args()
-    print("| runs × steady epochs per side | run-to-run sd | coverage, widened (compare) | coverage, plain percentile |")
+    print(
+        "| runs × steady epochs per side | run-to-run sd | coverage, "
+        "widened (compare) | coverage, plain percentile |"
+    )
     print("|---|---|---|---|")
     for runs, epochs, run_sd in ((1, 5, 0.0), (1, 9, 0.0), (3, 5, 0.03), (5, 5, 0.03)):
         widened = coverage(runs, epochs, run_sd, args.trials, widen=True)

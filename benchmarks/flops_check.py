@@ -25,14 +25,17 @@ def main() -> int:
 
     from tfprof_m1 import MODELS, build_model
 
-    print("| model | forward, counted (models.py) | forward, TensorFlow profiler | ratio | backward, counted | "
-          "backward, profiler | ratio |")
+    print(
+        "| model | forward, counted (models.py) | forward, TensorFlow profiler | ratio | backward, counted | "
+        "backward, profiler | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, spec in MODELS.items():
         model = build_model(spec, seed=0)
         dtype = model.inputs[0].dtype if model.inputs else "float32"
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-            tf.TensorSpec([1, *spec.input_shape], dtype))
+            tf.TensorSpec([1, *spec.input_shape], dtype)
+        )
         frozen = convert_variables_to_constants_v2(concrete)
         options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
         options["output"] = "none"
@@ -41,16 +44,23 @@ def main() -> int:
 
         def forward_backward(x, y):
             with tf.GradientTape() as tape:
-                loss = tf.keras.losses.sparse_categorical_crossentropy(y, model(x, training=True), from_logits=True)
+                loss = tf.keras.losses.sparse_categorical_crossentropy(
+                    y, model(x, training=True), from_logits=True
+                )
             return tape.gradient(loss, model.trainable_variables)
 
         gradients = tf.function(forward_backward).get_concrete_function(
-            tf.TensorSpec([1, *spec.input_shape], dtype), tf.TensorSpec([1], tf.int32))
-        both = tf.compat.v1.profiler.profile(graph=convert_variables_to_constants_v2(gradients).graph,
-                                             options=options).total_float_ops
+            tf.TensorSpec([1, *spec.input_shape], dtype), tf.TensorSpec([1], tf.int32)
+        )
+        both = tf.compat.v1.profiler.profile(
+            graph=convert_variables_to_constants_v2(gradients).graph, options=options
+        ).total_float_ops
         backward, profiled_backward = spec.backward_flops_per_example, both - profiled
-        print(f"| {name} | {counted:,} | {profiled:,} | {profiled / counted:.3f} | {backward:,} | {profiled_backward:,} | "
-              f"{profiled_backward / backward:.3f} |")
+        print(
+            f"| {name} | {counted:,} | {profiled:,} | {profiled / counted:.3f} "
+            f"| {backward:,} | {profiled_backward:,} | "
+            f"{profiled_backward / backward:.3f} |"
+        )
     return 0
 
 

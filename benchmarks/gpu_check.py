@@ -36,8 +36,16 @@ def markdown_rows(report: dict[str, Any], busy_ms: dict[str, float]) -> list[str
     rows = []
     for name in MATH:
         part = parts.get(name)
-        measured = f"{part['math_share']:.1%} [{part['math_share_low']:.1%}–{part['math_share_high']:.1%}]" if part else "—"
-        device = f"{busy_ms.get(name, 0.0):.3f} ms ({busy_ms.get(name, 0.0) / busy_total:.1%})" if busy_total else "no device plane"
+        measured = (
+            f"{part['math_share']:.1%} [{part['math_share_low']:.1%}–{part['math_share_high']:.1%}]"
+            if part
+            else "—"
+        )
+        device = (
+            f"{busy_ms.get(name, 0.0):.3f} ms ({busy_ms.get(name, 0.0) / busy_total:.1%})"
+            if busy_total
+            else "no device plane"
+        )
         host_wait = f"{part['host_ms']:.3f} / {part['wait_ms']:.3f}" if part else "—"
         rows.append(f"| {run['batch_size']} | {name} | {measured} | {host_wait} | {device} |")
     return rows
@@ -49,9 +57,11 @@ def cost_line(report: dict[str, Any]) -> str:
     execution = run["steady"]["execution"] or {}
     if cost is None:
         return f"- batch {run['batch_size']}: profiling cost not measured"
-    return (f"- batch {run['batch_size']}: profiled/unprofiled per-step time {cost['ratio']:.3f}× "
-            f"[{cost['ratio_low']:.3f}–{cost['ratio_high']:.3f}] ({cost['profiled_step_ms']:.3f} vs "
-            f"{cost['unprofiled_step_ms']:.3f} ms/step); execution {execution.get('mode', '?')}")
+    return (
+        f"- batch {run['batch_size']}: profiled/unprofiled per-step time {cost['ratio']:.3f}× "
+        f"[{cost['ratio_low']:.3f}–{cost['ratio_high']:.3f}] ({cost['profiled_step_ms']:.3f} vs "
+        f"{cost['unprofiled_step_ms']:.3f} ms/step); execution {execution.get('mode', '?')}"
+    )
 
 
 def main() -> int:
@@ -60,21 +70,46 @@ def main() -> int:
     parser.add_argument("--allow-cpu", action="store_true", help="rehearse on a machine without a GPU")
     args = parser.parse_args()
 
-    from tfprof_m1.xplane import device_busy_ms, find_xplane_files, read_xspace
+    from tfprof_m1.trace.xplane import device_busy_ms, find_xplane_files, read_xspace
 
     work = Path(tempfile.mkdtemp(prefix="tfprof_m1-gpu-check-"))
-    lines = ["# tfprof_m1 GPU check: device-inclusive parts against the trace's device planes", "",
-             "| batch | part | tfprof_m1 share of fwd+bwd+opt [95 % CI] | host / device wait (ms) | device busy in trace |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# tfprof_m1 GPU check: device-inclusive parts against the trace's device planes",
+        "",
+        "| batch | part | tfprof_m1 share of fwd+bwd+opt [95 % CI] | "
+        "host / device wait (ms) | device busy in trace |",
+        "|---|---|---|---|---|",
+    ]
     costs = []
     for batch, steps in BATCHES.items():
         out = work / f"batch{batch}.json"
-        command = [sys.executable, "-m", "tfprof_m1", "cifar10", "--device", "cpu" if args.allow_cpu else "gpu",
-                   "--batch-size", str(batch), "--epochs", "2", "--steps", str(steps), "--no-fit", "--no-peak",
-                   "--logdir", str(work / "runs"), "--json", str(out)]
+        command = [
+            sys.executable,
+            "-m",
+            "tfprof_m1",
+            "cifar10",
+            "--device",
+            "cpu" if args.allow_cpu else "gpu",
+            "--batch-size",
+            str(batch),
+            "--epochs",
+            "2",
+            "--steps",
+            str(steps),
+            "--no-fit",
+            "--no-peak",
+            "--logdir",
+            str(work / "runs"),
+            "--json",
+            str(out),
+        ]
         print("running:", " ".join(command), file=sys.stderr)
         if subprocess.run(command, stdout=subprocess.DEVNULL).returncode != 0:
-            print(f"gpu_check: the batch-{batch} run failed (see above); is there a CUDA GPU? (--allow-cpu to rehearse)", file=sys.stderr)
+            print(
+                f"gpu_check: the batch-{batch} run failed (see above); is "
+                "there a CUDA GPU? (--allow-cpu to rehearse)",
+                file=sys.stderr,
+            )
             return 1
         report = json.loads(out.read_text())
         run_dir = report["runs"][0]["run_dir"]

@@ -29,14 +29,18 @@ def main() -> int:
     import keras
 
     from tfprof_m1 import TrainSteps, build_model, get_spec
-    from tfprof_m1.datasets import synthetic
-    from tfprof_m1.loop import DEFAULT_SAMPLE_EVERY
-    from tfprof_m1.pipeline import make_dataset
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLE_EVERY
+    from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.pipeline import make_dataset
 
     spec = get_spec(args.model)
     dataset = make_dataset(synthetic(spec, seed=0, examples=args.steps * 32), batch_size=32, seed=0)
-    steps = TrainSteps(build_model(spec, seed=0), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                       keras.optimizers.Adam(), dataset.element_spec)
+    steps = TrainSteps(
+        build_model(spec, seed=0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     batches = list(dataset)
     for images, labels in batches[:5]:  # warm-up: tracing
         steps.fused(images, labels).numpy()
@@ -53,8 +57,11 @@ def main() -> int:
             check_us.append((checked - fenced) * 1e6)
     step, check = statistics.median(step_us), statistics.median(check_us)
     quartiles = statistics.quantiles(check_us, n=4)
-    print(f"| {args.model} | {len(step_us)} | {step:,.0f} | {check:.1f} (IQR {quartiles[2] - quartiles[0]:.1f}) | "
-          f"{check / step * 100:.2f} % | {check / step / DEFAULT_SAMPLE_EVERY * 100:.3f} % |")
+    print(
+        f"| {args.model} | {len(step_us)} | {step:,.0f} | {check:.1f} "
+        f"(IQR {quartiles[2] - quartiles[0]:.1f}) | "
+        f"{check / step * 100:.2f} % | {check / step / DEFAULT_SAMPLE_EVERY * 100:.3f} % |"
+    )
     return 0
 
 

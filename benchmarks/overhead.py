@@ -4,7 +4,8 @@
 
 Both kinds of epoch run the same fused train step on the same tf.data pipeline, settle garbage
 first and are fenced at both ends; the profiled one also times every step, fences after every step
-runs 1 in 50 steps as probe steps and 10 % in unprofiled stretches. Epoch 1 of each kind is warm-up and is not counted. Prints a Markdown
+runs 1 in 50 steps as probe steps and 10 % in unprofiled stretches. Epoch 1 of each kind is warm-up and is not
+counted. Prints a Markdown
 table for docs/performance.md.
 """
 
@@ -22,7 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="cifar10")
-    parser.add_argument("--pairs", type=int, default=6, help="measured profiled/unprofiled pairs after warm-up")
+    parser.add_argument(
+        "--pairs", type=int, default=6, help="measured profiled/unprofiled pairs after warm-up"
+    )
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data", default="auto")
@@ -30,22 +33,26 @@ def main() -> int:
 
     import keras
 
-    from tfprof_m1.attribution import attribute_epochs
-    from tfprof_m1.datasets import load_train_data
-    from tfprof_m1.fence import detect_fence_kind, make_fence
-    from tfprof_m1.garbage import GarbageSettler
-    from tfprof_m1.loop import Sampling, run_profiled_loop, run_unprofiled_loop
-    from tfprof_m1.models import build_model, get_spec
-    from tfprof_m1.pipeline import make_dataset, steps_per_epoch
-    from tfprof_m1.profiler import PhaseProfiler
-    from tfprof_m1.steps import TrainSteps
+    from tfprof_m1.collection.attribution import attribute_epochs
+    from tfprof_m1.collection.fence import detect_fence_kind, make_fence
+    from tfprof_m1.collection.garbage import GarbageSettler
+    from tfprof_m1.collection.loop import Sampling, run_profiled_loop, run_unprofiled_loop
+    from tfprof_m1.collection.profiler import PhaseProfiler
+    from tfprof_m1.collection.steps import TrainSteps
+    from tfprof_m1.workloads.datasets import load_train_data
+    from tfprof_m1.workloads.models import build_model, get_spec
+    from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 
     spec = get_spec(args.model)
     data = load_train_data(spec, args.data, download=False)
     dataset = make_dataset(data, args.batch_size, seed=0, steps=args.steps)
     steps = steps_per_epoch(data.examples, args.batch_size, args.steps)
-    train_steps = TrainSteps(build_model(spec, seed=0), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                             keras.optimizers.Adam(), dataset.element_spec)
+    train_steps = TrainSteps(
+        build_model(spec, seed=0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
     profiler = PhaseProfiler(fence=fence)
     sampling = Sampling()
@@ -62,14 +69,21 @@ def main() -> int:
         run_profiled_loop(train_steps, dataset, 1, steps, profiler, sampling)
         return profiler.epochs[-1].wall_ms
 
-    print(f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}", file=sys.stderr)
+    print(
+        f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}",
+        file=sys.stderr,
+    )
     unprofiled_ms(), profiled_ms()  # warm-up: tracing, autotuning
     unprofiled, profiled = [], []
     for pair in range(args.pairs):
         order = (unprofiled_ms, profiled_ms) if pair % 2 == 0 else (profiled_ms, unprofiled_ms)
         for run in order:
             (unprofiled if run is unprofiled_ms else profiled).append(run())
-        print(f"pair {pair + 1}/{args.pairs}: unprofiled {unprofiled[-1]:.0f} ms, profiled {profiled[-1]:.0f} ms", file=sys.stderr)
+        print(
+            f"pair {pair + 1}/{args.pairs}: unprofiled {unprofiled[-1]:.0f} "
+            f"ms, profiled {profiled[-1]:.0f} ms",
+            file=sys.stderr,
+        )
 
     breakdowns = attribute_epochs(profiler.epochs)[1:]
     other_share = [b.totals_ms["other"] / b.wall_ms for b in breakdowns]
@@ -77,12 +91,21 @@ def main() -> int:
     ratio = statistics.median(profiled) / statistics.median(unprofiled)
     print("| figure | value |")
     print("|---|---|")
-    print(f"| unprofiled fused epoch, median of {len(unprofiled)} (ms) | {statistics.median(unprofiled):,.0f} (range {min(unprofiled):,.0f}–{max(unprofiled):,.0f}) |")
-    print(f"| profiled epoch, median of {len(profiled)} (ms) | {statistics.median(profiled):,.0f} (range {min(profiled):,.0f}–{max(profiled):,.0f}) |")
+    print(
+        f"| unprofiled fused epoch, median of {len(unprofiled)} (ms) "
+        f"| {statistics.median(unprofiled):,.0f} (range {min(unprofiled):,.0f}–{max(unprofiled):,.0f}) |"
+    )
+    print(
+        f"| profiled epoch, median of {len(profiled)} (ms) | {statistics.median(profiled):,.0f} "
+        f"(range {min(profiled):,.0f}–{max(profiled):,.0f}) |"
+    )
     print(f"| profiled / unprofiled | {ratio:.3f} ({(ratio - 1) * 100:+.1f} %) |")
     print(f"| per-pair ratios | {', '.join(f'{p / u:.3f}' for p, u in zip(profiled, unprofiled))} |")
     print(f"| `other` share of the profiled epoch | {', '.join(f'{s * 100:.2f} %' for s in other_share)} |")
-    print(f"| probe steps' extra calls (`profiling`), share of epoch | {', '.join(f'{s * 100:.2f} %' for s in probe_cost)} |")
+    print(
+        "| probe steps' extra calls (`profiling`), share of epoch | "
+        f"{', '.join(f'{s * 100:.2f} %' for s in probe_cost)} |"
+    )
     return 0
 
 

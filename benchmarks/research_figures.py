@@ -41,29 +41,49 @@ def _cost_rows(report) -> list[str]:
     steady = run.steady
     other = next(phase for phase in steady.phases if phase.phase == "other")
     cost = steady.profiling_cost
-    rows = [f"| epoch, steady mean | {steady.epoch_mean_ms / 1000:.2f} s (IQR {steady.epoch_iqr_ms:.1f} ms) |",
-            f"| `other` | {other.share:.1%} of the epoch ({other.total_ms:.1f} ms) |"]
+    rows = [
+        f"| epoch, steady mean | {steady.epoch_mean_ms / 1000:.2f} s (IQR {steady.epoch_iqr_ms:.1f} ms) |",
+        f"| `other` | {other.share:.1%} of the epoch ({other.total_ms:.1f} ms) |",
+    ]
     if cost is not None:
-        rows.append(f"| profiling cost (profiled / unprofiled per step) | {cost.ratio:.3f}× [95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}], "
-                    f"{cost.blocks} blocks, {cost.stretches} stretches |")
+        rows.append(
+            f"| profiling cost (profiled / unprofiled per step) | {cost.ratio:.3f}× "
+            f"[95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}], "
+            f"{cost.blocks} blocks, {cost.stretches} stretches |"
+        )
     return rows
 
 
 def gru(args: argparse.Namespace):
-    from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, build_report, detect_fence_kind, make_fence, run_profiled_loop
+    from tfprof_m1 import (
+        PhaseProfiler,
+        Sampling,
+        TrainSteps,
+        build_report,
+        detect_fence_kind,
+        make_fence,
+        run_profiled_loop,
+    )
 
     example = _example("own_loop")
     import keras
 
     dataset = example.gru_dataset(args.steps)
-    steps = TrainSteps(example.gru_model(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
-                       dataset.element_spec)
+    steps = TrainSteps(
+        example.gru_model(),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: steps.variables[-1]))
     results = run_profiled_loop(steps, dataset, args.epochs, args.steps, profiler, Sampling(every=args.every))
     report = build_report(results, model="gru")
     rows = _cost_rows(report)
     for part in report.runs[0].steady.parts:
-        rows.append(f"| {part.part} | {part.ms:.3f} ms/step, {part.share:.1%} of compute [{part.share_low:.1%}–{part.share_high:.1%}] |")
+        rows.append(
+            f"| {part.part} | {part.ms:.3f} ms/step, {part.share:.1%} of "
+            f"compute [{part.share_low:.1%}–{part.share_high:.1%}] |"
+        )
     return report, rows
 
 
@@ -72,7 +92,15 @@ def gan(args: argparse.Namespace):
     import tensorflow as tf
 
     example = _example("gan_step")
-    sys.argv = ["gan_step.py", "--steps", str(args.steps), "--epochs", str(args.epochs), "--split-every", str(args.every)]
+    sys.argv = [
+        "gan_step.py",
+        "--steps",
+        str(args.steps),
+        "--epochs",
+        str(args.epochs),
+        "--split-every",
+        str(args.every),
+    ]
     # the example's main() builds and prints the report; run its loop through the same code path
     from tfprof_m1 import build_report
 
@@ -117,13 +145,18 @@ def gan(args: argparse.Namespace):
 
     real = tf.constant(np.random.default_rng(1).uniform(-1, 1, size=(64, 784)).astype("float32"))
     noise = tf.random.normal([64, example.NOISE])
-    variants = {"full": model.fused, "generator_only": generator_only, "discriminator_only": discriminator_only, "empty": empty}
+    variants = {
+        "full": model.fused,
+        "generator_only": generator_only,
+        "discriminator_only": discriminator_only,
+        "empty": empty,
+    }
     for fn in variants.values():
         fn(real, noise).numpy()  # trace
     times: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for rep in range(args.reps):
-        for name in names[rep % len(names):] + names[:rep % len(names)]:
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
             start = time.perf_counter()
             variants[name](real, noise).numpy()
             times[name].append((time.perf_counter() - start) * 1000)
@@ -133,13 +166,25 @@ def gan(args: argparse.Namespace):
     additivity = (low["discriminator_only"] + low["generator_only"] - low["empty"]) / low["full"]
     rows = _cost_rows(report)
     split = [phase for phase in run.steady.phases if phase.phase in run.custom_phases]
-    rows.append("| own phases (share of epoch) | " + ", ".join(f"{p.phase} {p.share:.1%}" for p in split) + " |")
+    rows.append(
+        "| own phases (share of epoch) | " + ", ".join(f"{p.phase} {p.share:.1%}" for p in split) + " |"
+    )
     rows.append(f"| discriminator share of compute: report (split-step proportions) | {attributed:.1%} |")
-    rows.append(f"| fused calls, 20th percentile of {args.reps} each (ms) | full {low['full']:.3f}, discriminator only "
-                f"{low['discriminator_only']:.3f}, generator only {low['generator_only']:.3f}, empty {low['empty']:.3f} |")
-    rows.append(f"| halves add up? (d_only + g_only − empty) / full | {additivity:.3f} (1: sequential; above 1: they overlap in the fused step) |")
-    rows.append(f"| discriminator share, subtractive: marginal (1 − g_only / full) … standalone (d_only / full), call excluded | "
-                f"{marginal:.1%} … {standalone:.1%} |")
+    rows.append(
+        f"| fused calls, 20th percentile of {args.reps} each (ms) | full "
+        f"{low['full']:.3f}, discriminator only "
+        f"{low['discriminator_only']:.3f}, generator only {low['generator_only']:.3f}, "
+        f"empty {low['empty']:.3f} |"
+    )
+    rows.append(
+        f"| halves add up? (d_only + g_only − empty) / full | {additivity:.3f} "
+        "(1: sequential; above 1: they overlap in the fused step) |"
+    )
+    rows.append(
+        "| discriminator share, subtractive: marginal (1 − g_only / "
+        "full) … standalone (d_only / full), call excluded | "
+        f"{marginal:.1%} … {standalone:.1%} |"
+    )
     return report, rows
 
 
@@ -148,13 +193,19 @@ def main() -> int:
     parser.add_argument("example", choices=("gru", "gan"))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--every", type=int, default=20, help="one probe (gru) or split (gan) step in this many")
+    parser.add_argument(
+        "--every", type=int, default=20, help="one probe (gru) or split (gan) step in this many"
+    )
     parser.add_argument("--reps", type=int, default=300, help="gan: subtractive cross-check rounds")
-    parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (1: ops run one at a time)")
-    parser.add_argument("--async-executor", action="store_true", help="TensorFlow's eager executor asynchronous (GPU-style)")
+    parser.add_argument(
+        "--inter-op", type=int, default=0, help="TensorFlow inter-op threads (1: ops run one at a time)"
+    )
+    parser.add_argument(
+        "--async-executor", action="store_true", help="TensorFlow's eager executor asynchronous (GPU-style)"
+    )
     args = parser.parse_args()
     if args.async_executor:
-        from tfprof_m1.environment import set_async_executor
+        from tfprof_m1.collection.environment import set_async_executor
 
         set_async_executor(True)
     if args.inter_op:

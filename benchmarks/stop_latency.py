@@ -27,13 +27,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def stop_once(model: str, signum: int) -> float | None:
-    from tfprof_m1.report import load_report
+    from tfprof_m1.report.model import load_report
 
     with tempfile.TemporaryDirectory() as directory:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tfprof_m1", model, "--epochs", "3", "--steps", "300", "--data", "synthetic",
-             "--no-fit", "--no-peak", "--trace-steps", "300:310", "--json", "out.json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=directory,
+            [
+                sys.executable,
+                "-m",
+                "tfprof_m1",
+                model,
+                "--epochs",
+                "3",
+                "--steps",
+                "300",
+                "--data",
+                "synthetic",
+                "--no-fit",
+                "--no-peak",
+                "--trace-steps",
+                "300:310",
+                "--json",
+                "out.json",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=directory,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         for line in process.stderr:
@@ -45,7 +64,11 @@ def stop_once(model: str, signum: int) -> float | None:
         process.communicate(timeout=300)
         elapsed = time.monotonic() - sent
         report = Path(directory, "out.json")
-        if process.returncode != 128 + signum or not report.exists() or not load_report(report).runs[0].interrupted:
+        if (
+            process.returncode != 128 + signum
+            or not report.exists()
+            or not load_report(report).runs[0].interrupted
+        ):
             print(f"did not stop cleanly: exit {process.returncode}", file=sys.stderr)
             return None
         return elapsed
@@ -59,8 +82,10 @@ def main() -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         times = [t for t in (stop_once(args.model, signum) for _ in range(args.repeats)) if t is not None]
         if times:
-            print(f"| {args.model} | {signal.Signals(signum).name} | {len(times)} of {args.repeats} | "
-                  f"{statistics.median(times):.2f} s | {min(times):.2f}–{max(times):.2f} s |")
+            print(
+                f"| {args.model} | {signal.Signals(signum).name} | {len(times)} of {args.repeats} | "
+                f"{statistics.median(times):.2f} s | {min(times):.2f}–{max(times):.2f} s |"
+            )
     return 0
 
 

@@ -28,10 +28,33 @@ def stop_once(rng: random.Random) -> tuple[bool, float, int, str]:
     delay = rng.uniform(0.0, 0.8)
     with tempfile.TemporaryDirectory() as where:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tfprof_m1", "mnist", "--epochs", "3", "--steps", "200", "--data", "synthetic", "--no-peak",
-             "--no-fit", "--logdir", "runs", "--json", "out.json", "--trace-steps", "190:196"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=where, env=os.environ.copy(),
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            [
+                sys.executable,
+                "-m",
+                "tfprof_m1",
+                "mnist",
+                "--epochs",
+                "3",
+                "--steps",
+                "200",
+                "--data",
+                "synthetic",
+                "--no-peak",
+                "--no-fit",
+                "--logdir",
+                "runs",
+                "--json",
+                "out.json",
+                "--trace-steps",
+                "190:196",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=where,
+            env=os.environ.copy(),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         lines = []
         assert process.stderr is not None
         for line in process.stderr:
@@ -57,7 +80,9 @@ def main() -> None:
         clean, delay, code, stderr = stop_once(rng)
         counts["clean" if clean else "not clean"] += 1
         if not clean:
-            print(f"run {index}: SIGTERM {delay:.2f} s after epoch 1: exit {code}\n{stderr[-2500:]}", flush=True)
+            print(
+                f"run {index}: SIGTERM {delay:.2f} s after epoch 1: exit {code}\n{stderr[-2500:]}", flush=True
+            )
     print(f"{counts['clean']} of {args.runs} stops clean", flush=True)
 
 

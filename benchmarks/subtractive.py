@@ -35,7 +35,9 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--async-executor", action="store_true")
-    parser.add_argument("--report", default=None, help="a tfprof_m1 report.json of the same model, to set beside")
+    parser.add_argument(
+        "--report", default=None, help="a tfprof_m1 report.json of the same model, to set beside"
+    )
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -44,9 +46,9 @@ def main() -> int:
         tf.config.experimental.set_synchronous_execution(False)
     import keras
 
-    from tfprof_m1.datasets import synthetic
-    from tfprof_m1.models import build_model, get_spec
-    from tfprof_m1.pipeline import make_dataset
+    from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.models import build_model, get_spec
+    from tfprof_m1.workloads.pipeline import make_dataset
 
     spec = get_spec(args.model)
     dataset = make_dataset(synthetic(spec, seed=0, examples=args.batch_size * 50), args.batch_size, seed=0)
@@ -94,7 +96,10 @@ def main() -> int:
             start = time.perf_counter()
             calls[name](images, labels).numpy()
             times[name].append((time.perf_counter() - start) * 1000.0)
-    print(f"{spec.name}: {args.reps} interleaved rounds in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(
+        f"{spec.name}: {args.reps} interleaved rounds in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
 
     def low(values: list[float]) -> float:
         ordered = sorted(values)
@@ -110,15 +115,20 @@ def main() -> int:
             report = json.load(stream)
         run = next(run for run in report["runs"] if run["model"] == spec.name)
         reported = {part["part"]: part for part in run["steady"]["parts"]}
-    print(f"| part | subtractive ms ({PERCENTILE:.0%} percentile) | subtractive share | report share [95 % CI] | difference (points) |")
+    print(
+        f"| part | subtractive ms ({PERCENTILE:.0%} percentile) | subtractive "
+        "share | report share [95 % CI] | difference (points) |"
+    )
     print("|---|---|---|---|---|")
     print(f"| empty call | {t['empty']:.3f} | — | — | — |")
     for name, value in parts.items():
         row = f"| {name} | {value:.3f} | {shares[name]:.1%} |"
         if name in reported:
             part = reported[name]
-            row += (f" {part['math_share']:.1%} [{part['math_share_low']:.1%}–{part['math_share_high']:.1%}] |"
-                    f" {(part['math_share'] - shares[name]) * 100:+.1f} |")
+            row += (
+                f" {part['math_share']:.1%} [{part['math_share_low']:.1%}–{part['math_share_high']:.1%}] |"
+                f" {(part['math_share'] - shares[name]) * 100:+.1f} |"
+            )
         else:
             row += " — | — |"
         print(row)

@@ -23,7 +23,17 @@ def main() -> int:
     model = sys.argv[1] if len(sys.argv) > 1 else "cifar10"
     extra = sys.argv[2:]
     logdir = Path(tempfile.mkdtemp(prefix="xprof-check-"))
-    command = [sys.executable, "-m", "tfprof_m1", model, "--no-fit", "--logdir", str(logdir), "--quiet", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "tfprof_m1",
+        model,
+        "--no-fit",
+        "--logdir",
+        str(logdir),
+        "--quiet",
+        *extra,
+    ]
     print("running:", " ".join(command[1:]), file=sys.stderr)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     (run_dir,) = logdir.iterdir()
@@ -35,8 +45,14 @@ def main() -> int:
     ours = trace["timing_step_ms_mean"]
     print("| figure | value |")
     print("|---|---|")
-    print(f"| traced steps | {trace['traced_steps'][0]}–{trace['traced_steps'][-1]} ({trace['step_markers']} markers) |")
-    print(f"| XProf overview page: average step time (ms) | {xprof_ms:.2f} (min {overview['steptime_ms_minimum']}, max {overview['steptime_ms_maximum']}) |")
+    print(
+        f"| traced steps | {trace['traced_steps'][0]}–{trace['traced_steps'][-1]} "
+        f"({trace['step_markers']} markers) |"
+    )
+    print(
+        f"| XProf overview page: average step time (ms) | {xprof_ms:.2f} "
+        f"(min {overview['steptime_ms_minimum']}, max {overview['steptime_ms_maximum']}) |"
+    )
     print(f"| tfprof_m1 timing, mean of the same steps (ms) | {ours:.2f} |")
     print(f"| tfprof_m1 step markers in the trace, mean (ms) | {trace['step_ms_mean']:.2f} |")
     print(f"| XProf / tfprof_m1 | {xprof_ms / ours:.3f} |")

@@ -24,14 +24,34 @@ def run(layer: str, logdir: Path) -> tuple[float, float]:
     import tensorflow as tf
 
     from tests.tensorboard_server import TensorBoard
-    from tfprof_m1 import PhaseProfiler, Sampling, StepRange, TraceWindow, TrainSteps, build_report, detect_fence_kind, make_fence, run_profiled_loop
+    from tfprof_m1 import (
+        PhaseProfiler,
+        Sampling,
+        StepRange,
+        TraceWindow,
+        TrainSteps,
+        build_report,
+        detect_fence_kind,
+        make_fence,
+        run_profiled_loop,
+    )
 
     tokens = np.random.default_rng(0).integers(0, 1000, size=(60 * 32, 40)).astype("int32")
     dataset = tf.data.Dataset.from_tensor_slices((tokens, (tokens[:, 0] % 2).astype("int32"))).batch(32)
-    middle = {"gru": [keras.layers.GRU(16)], "gru-unrolled": [keras.layers.GRU(16, unroll=True)],
-              "dense": [keras.layers.Flatten(), keras.layers.Dense(16)]}[layer]
-    model = keras.Sequential([keras.Input((40,), dtype="int32"), keras.layers.Embedding(1000, 16), *middle, keras.layers.Dense(2)])
-    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(), dataset.element_spec)
+    middle = {
+        "gru": [keras.layers.GRU(16)],
+        "gru-unrolled": [keras.layers.GRU(16, unroll=True)],
+        "dense": [keras.layers.Flatten(), keras.layers.Dense(16)],
+    }[layer]
+    model = keras.Sequential(
+        [keras.Input((40,), dtype="int32"), keras.layers.Embedding(1000, 16), *middle, keras.layers.Dense(2)]
+    )
+    steps = TrainSteps(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: steps.variables[-1]))
     window = TraceWindow(logdir / layer, StepRange(70, 80), profiler)
     results = run_profiled_loop(steps, dataset, 2, 60, profiler, Sampling(every=10), trace=window)
@@ -44,7 +64,10 @@ def run(layer: str, logdir: Path) -> tuple[float, float]:
 
 def main() -> int:
     logdir = Path(tempfile.mkdtemp(prefix="xprof-recurrent-"))
-    print("| model middle | tf.while_loop in the step | XProf overview, average step (ms) | tfprof_m1, same steps (ms) |")
+    print(
+        "| model middle | tf.while_loop in the step | XProf overview, "
+        "average step (ms) | tfprof_m1, same steps (ms) |"
+    )
     print("|---|---|---|---|")
     for layer in ("gru", "gru-unrolled", "dense"):
         xprof, ours = run(layer, logdir)

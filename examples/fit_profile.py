@@ -41,7 +41,9 @@ def main() -> None:
     dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(len(images)) % 10)).batch(32).prefetch(2)
     model = residual_cnn()
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    window = StepRange(args.steps + 10, args.steps + 20) if args.epochs > 1 else StepRange(0, min(10, args.steps))
+    window = (
+        StepRange(args.steps + 10, args.steps + 20) if args.epochs > 1 else StepRange(0, min(10, args.steps))
+    )
     callback = ProfileCallback(args.logdir, trace_steps=window, batch_size=32, model_name="residual_cnn")
     model.fit(dataset, epochs=args.epochs, verbose=0, callbacks=[callback])
     print(render_text(callback.report()))

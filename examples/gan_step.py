@@ -18,7 +18,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfprof_m1 import PhaseProfiler, Sampling, StepRange, TraceWindow, build_report, detect_fence_kind, make_fence, render_text
+from tfprof_m1 import (
+    PhaseProfiler,
+    Sampling,
+    StepRange,
+    TraceWindow,
+    build_report,
+    detect_fence_kind,
+    make_fence,
+    render_text,
+)
 
 NOISE = 32
 
@@ -26,10 +35,18 @@ NOISE = 32
 class Gan:
     def __init__(self) -> None:
         keras.utils.set_random_seed(0)
-        self.generator = keras.Sequential([keras.Input((NOISE,)), keras.layers.Dense(128, activation="relu"),
-                                           keras.layers.Dense(784, activation="tanh")], name="generator")
-        self.discriminator = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                                               keras.layers.Dense(1)], name="discriminator")
+        self.generator = keras.Sequential(
+            [
+                keras.Input((NOISE,)),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(784, activation="tanh"),
+            ],
+            name="generator",
+        )
+        self.discriminator = keras.Sequential(
+            [keras.Input((784,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(1)],
+            name="discriminator",
+        )
         self.g_optimizer, self.d_optimizer = keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4)
         self.loss = keras.losses.BinaryCrossentropy(from_logits=True)
         self.fused = tf.function(self._fused)
@@ -40,7 +57,9 @@ class Gan:
     def _d_forward(self, real, noise):
         real_logits = self.discriminator(real, training=True)
         fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
-        return self.loss(tf.ones_like(real_logits), real_logits) + self.loss(tf.zeros_like(fake_logits), fake_logits)
+        return self.loss(tf.ones_like(real_logits), real_logits) + self.loss(
+            tf.zeros_like(fake_logits), fake_logits
+        )
 
     def _g_forward(self, noise):
         fake_logits = self.discriminator(self.generator(noise, training=True), training=True)
@@ -99,8 +118,14 @@ def main() -> None:
     gan = Gan()
     images = np.random.default_rng(0).uniform(-1, 1, size=(args.steps * 64, 784)).astype("float32")
     real = tf.data.Dataset.from_tensor_slices(images).batch(64).prefetch(2)
-    profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1]))
-    window = TraceWindow(args.logdir, StepRange(args.steps + 5, args.steps + 15), profiler) if args.logdir else None
+    profiler = PhaseProfiler(
+        fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1])
+    )
+    window = (
+        TraceWindow(args.logdir, StepRange(args.steps + 5, args.steps + 15), profiler)
+        if args.logdir
+        else None
+    )
     # The library's plan: 1 step in --split-every is split ("probe" in the plan), 10 % run unprofiled
     # in short stretches (the reference for what profiling costs), the rest fused.
     plan = Sampling(every=args.split_every, min_samples=5).plan(args.steps)
@@ -115,19 +140,28 @@ def main() -> None:
                         with profiler.unprofiled() as stretch:  # nothing inside is timed
                             while index < len(plan) and plan[index] == "unprofiled":
                                 stretch.token = gan.fused(next(batches), tf.random.normal([64, NOISE]))
-                                stretch.steps, stretch.examples, index, global_step = stretch.steps + 1, stretch.examples + 64, index + 1, global_step + 1
+                                stretch.steps, stretch.examples, index, global_step = (
+                                    stretch.steps + 1,
+                                    stretch.examples + 64,
+                                    index + 1,
+                                    global_step + 1,
+                                )
                         continue
                     # the trace marks the whole step, its next() included, as XProf needs
                     with window.step(global_step) if window else contextlib.nullcontext():
                         batch = next(batches)
                         kind = "split" if plan[index] == "probe" else "fused"
                         with profiler.step(kind=kind, examples=64):
-                            with profiler.phase("noise"):  # every step has it: timed as itself, not a part of compute
+                            with profiler.phase(
+                                "noise"
+                            ):  # every step has it: timed as itself, not a part of compute
                                 noise = tf.random.normal([64, NOISE])
                             if kind == "split":
                                 gan.split(batch, noise, profiler)
                             else:
-                                profiler.call("compute", gan.fused, batch, noise)  # fenced: owns its device work
+                                profiler.call(
+                                    "compute", gan.fused, batch, noise
+                                )  # fenced: owns its device work
                     index, global_step = index + 1, global_step + 1
                 next(batches, None)  # the final next() ends the iterator (its teardown is input time too)
     report = build_report(profiler, model="gan", trace=window)

@@ -27,7 +27,9 @@ def main() -> None:
     def train_step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        )
         return loss
 
     profiler = PhaseProfiler(fence=make_fence("host_read", lambda: model.trainable_variables[-1]))
@@ -42,7 +44,10 @@ def main() -> None:
                     profiler.sync(loss)  # wait for the device: "sync"
 
     for breakdown in attribute_epochs(profiler.epochs):
-        print(f"epoch {breakdown.index + 1}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in breakdown.totals_ms.items()))
+        print(
+            f"epoch {breakdown.index + 1}: "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in breakdown.totals_ms.items())
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, build_report, detect_fence_kind, make_fence, render_text, run_profiled_loop
+from tfprof_m1 import (
+    PhaseProfiler,
+    Sampling,
+    TrainSteps,
+    build_report,
+    detect_fence_kind,
+    make_fence,
+    render_text,
+    run_profiled_loop,
+)
 
 
 def gru_dataset(steps: int, batch: int = 32, seed: int = 0) -> tf.data.Dataset:
@@ -23,13 +32,21 @@ def gru_dataset(steps: int, batch: int = 32, seed: int = 0) -> tf.data.Dataset:
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, 1000, size=(steps * batch, 40)).astype("int32")
     labels = (tokens[:, 0] % 2).astype("int32")
-    return tf.data.Dataset.from_tensor_slices((tokens, labels)).shuffle(4096, seed=seed).batch(batch).prefetch(2)
+    return (
+        tf.data.Dataset.from_tensor_slices((tokens, labels)).shuffle(4096, seed=seed).batch(batch).prefetch(2)
+    )
 
 
 def gru_model() -> keras.Model:
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((40,), dtype="int32"), keras.layers.Embedding(1000, 32), keras.layers.GRU(64),
-                             keras.layers.Dense(2)])
+    return keras.Sequential(
+        [
+            keras.Input((40,), dtype="int32"),
+            keras.layers.Embedding(1000, 32),
+            keras.layers.GRU(64),
+            keras.layers.Dense(2),
+        ]
+    )
 
 
 def main() -> None:
@@ -40,12 +57,23 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = gru_dataset(args.steps)
-    steps = TrainSteps(gru_model(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
-                       input_signature=dataset.element_spec)
+    steps = TrainSteps(
+        gru_model(),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        input_signature=dataset.element_spec,
+    )
     # A fence that blocks on this machine's device, and the profiler that uses it.
     profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: steps.variables[-1]))
-    results = run_profiled_loop(steps, dataset, epochs=args.epochs, steps_per_epoch=args.steps, profiler=profiler,
-                                sampling=Sampling(every=20), on_epoch_end=lambda r: print(f"epoch {r.timing.index + 1} done"))
+    results = run_profiled_loop(
+        steps,
+        dataset,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps,
+        profiler=profiler,
+        sampling=Sampling(every=20),
+        on_epoch_end=lambda r: print(f"epoch {r.timing.index + 1} done"),
+    )
     report = build_report(results, model="gru")  # the results carry each epoch's loss and accuracy
     print(render_text(report))
     if args.json:

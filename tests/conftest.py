@@ -21,7 +21,9 @@ def _no_downloads_no_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TFPROF_M1_NO_DOWNLOAD", "1")
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 300, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 300, cwd: str | Path | None = None
+) -> subprocess.CompletedProcess:
     """``python -m tfprof_m1 ARGS`` as a subprocess, as a user runs it.
 
     It runs in a fresh temporary directory unless told otherwise, so the default ``runs/`` run

@@ -20,8 +20,8 @@ STEPS, GLOBAL_BATCH = 6, 64
 
 
 def main() -> None:
-    from tfprof_m1.environment import set_async_executor
-    from tfprof_m1.strategies import make_strategy
+    from tfprof_m1.collection.environment import set_async_executor
+    from tfprof_m1.collection.strategies import make_strategy
 
     set_async_executor("--async-executor" in sys.argv)
     choice = make_strategy("mirrored", 2, GLOBAL_BATCH // 2)  # before any tensor
@@ -30,9 +30,9 @@ def main() -> None:
     import tensorflow as tf
 
     from tfprof_m1 import PhaseProfiler, build_report
-    from tfprof_m1.distributed import DistributedTrainSteps
-    from tfprof_m1.fence import HOST_READ, make_fence
-    from tfprof_m1.steps import TrainSteps
+    from tfprof_m1.collection.distributed import DistributedTrainSteps
+    from tfprof_m1.collection.fence import HOST_READ, make_fence
+    from tfprof_m1.collection.steps import TrainSteps
 
     rng = np.random.default_rng(0)
     images = rng.random((STEPS * GLOBAL_BATCH, 16, 16, 1), dtype=np.float32)
@@ -42,8 +42,14 @@ def main() -> None:
 
     def model() -> keras.Model:
         keras.utils.set_random_seed(1)
-        return keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
-                                 keras.layers.Flatten(), keras.layers.Dense(10)])
+        return keras.Sequential(
+            [
+                keras.Input((16, 16, 1)),
+                keras.layers.Conv2D(8, 3, activation="relu"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10),
+            ]
+        )
 
     keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -55,8 +61,11 @@ def main() -> None:
     single = TrainSteps(reference, keras_loss, keras.optimizers.Adam(), dataset.element_spec)
     for x, y in dataset:
         single.fused(x, y)
-    figures = {"executor_async": not tf.config.experimental.get_synchronous_execution(),
-               "single_metrics": single.read_metrics(), "modes": {}}
+    figures = {
+        "executor_async": not tf.config.experimental.get_synchronous_execution(),
+        "single_metrics": single.read_metrics(),
+        "modes": {},
+    }
     modes = [("split", keras_loss), ("probe", keras_loss)]
     if not figures["executor_async"]:
         modes += [("fused", keras_loss), ("split_plain_loss", plain_loss)]
@@ -77,10 +86,14 @@ def main() -> None:
                         steps.probe(x, y, profiler)
                     else:
                         steps.split(x, y, profiler)
-        differences = [float(np.max(np.abs(a.numpy() - b.numpy())))
-                       for a, b in zip(reference.trainable_variables, distributed_model.trainable_variables)]
-        replicas_apart = [float(np.max(np.abs(copies[0].numpy() - copies[1].numpy())))
-                          for copies in (steps._local(variable) for variable in distributed_model.trainable_variables)]
+        differences = [
+            float(np.max(np.abs(a.numpy() - b.numpy())))
+            for a, b in zip(reference.trainable_variables, distributed_model.trainable_variables)
+        ]
+        replicas_apart = [
+            float(np.max(np.abs(copies[0].numpy() - copies[1].numpy())))
+            for copies in (steps._local(variable) for variable in distributed_model.trainable_variables)
+        ]
         run = build_report(profiler, model=mode).runs[0]
         epoch = run.epochs[0]
         figures["modes"][mode] = {
@@ -90,7 +103,9 @@ def main() -> None:
             "examples": [step.examples for step in profiler.epochs[0].steps],
             "step_phases": [dict(step.phases_ms) for step in profiler.epochs[0].steps],
             "step_wall_ms": [step.wall_ms for step in profiler.epochs[0].steps],
-            "sample_variants": sorted({variant for step in profiler.epochs[0].steps for variant in step.samples_ms}),
+            "sample_variants": sorted(
+                {variant for step in profiler.epochs[0].steps for variant in step.samples_ms}
+            ),
             "parts_ms": {part.part: part.ms for part in run.steady.parts},
             "epoch_phases_ms": {phase.phase: phase.total_ms for phase in epoch.phases},
             "epoch_wall_ms": epoch.wall_ms,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfprof_m1.phases import EMPTY_CALL, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP
-from tfprof_m1.steps import TrainSteps
+from tfprof_m1.base.phases import EMPTY_CALL, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP
+from tfprof_m1.collection.steps import TrainSteps
 
 
 class FakeClock:
@@ -78,8 +78,12 @@ class FakeTrainSteps(TrainSteps):
         def call(work: Work):
             return lambda images, labels: device.run(work.host_ms, work.device_ms)
 
-        self.probes = {EMPTY_CALL: call(model.empty), FORWARD_ONLY: call(model.forward_only),
-                       FORWARD_BACKWARD: call(model.forward_backward), FULL_STEP: call(model.full)}
+        self.probes = {
+            EMPTY_CALL: call(model.empty),
+            FORWARD_ONLY: call(model.forward_only),
+            FORWARD_BACKWARD: call(model.forward_backward),
+            FULL_STEP: call(model.full),
+        }
         self.fused = self.probes[FULL_STEP]
 
     def reset_metrics(self) -> None:

@@ -19,7 +19,7 @@ def learnable_images(count: int, shape: tuple[int, ...], seed: int = 0) -> tuple
     images = rng.integers(0, 60, size=(count, *shape), dtype=np.uint8)
     band = shape[0] // 10
     for index, label in enumerate(labels):
-        images[index, label * band:(label + 1) * band] = 250
+        images[index, label * band : (label + 1) * band] = 250
     return images, labels
 
 
@@ -39,8 +39,12 @@ def idx_bytes(array: np.ndarray) -> bytes:
 def write_fashion_idx(directory: Path, images: np.ndarray, labels: np.ndarray) -> Path:
     target = directory / "fashion-mnist"
     target.mkdir(parents=True, exist_ok=True)
-    for name, array in (("train-images-idx3-ubyte.gz", images), ("train-labels-idx1-ubyte.gz", labels),
-                        ("t10k-images-idx3-ubyte.gz", images[:10]), ("t10k-labels-idx1-ubyte.gz", labels[:10])):
+    for name, array in (
+        ("train-images-idx3-ubyte.gz", images),
+        ("train-labels-idx1-ubyte.gz", labels),
+        ("t10k-images-idx3-ubyte.gz", images[:10]),
+        ("t10k-labels-idx1-ubyte.gz", labels[:10]),
+    ):
         with gzip.open(target / name, "wb") as stream:
             stream.write(idx_bytes(array))
     return target
@@ -49,15 +53,26 @@ def write_fashion_idx(directory: Path, images: np.ndarray, labels: np.ndarray) -
 def cifar_batch_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
     """A CIFAR-10 python batch: channel-major rows of 3072 bytes, labels as a list (as published)."""
     rows = images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
-    return pickle.dumps({b"batch_label": b"training batch", b"labels": [int(v) for v in labels],
-                         b"data": rows, b"filenames": [b"x.png"] * len(labels)}, protocol=2)
+    return pickle.dumps(
+        {
+            b"batch_label": b"training batch",
+            b"labels": [int(v) for v in labels],
+            b"data": rows,
+            b"filenames": [b"x.png"] * len(labels),
+        },
+        protocol=2,
+    )
 
 
-def write_cifar_tarball(directory: Path, images: np.ndarray, labels: np.ndarray, skip: str | None = None) -> Path:
+def write_cifar_tarball(
+    directory: Path, images: np.ndarray, labels: np.ndarray, skip: str | None = None
+) -> Path:
     path = directory / "cifar-10-python.tar.gz"
     parts = np.array_split(np.arange(len(labels)), 5)
     with tarfile.open(path, "w:gz") as archive:
-        members = {f"data_batch_{i + 1}": cifar_batch_bytes(images[idx], labels[idx]) for i, idx in enumerate(parts)}
+        members = {
+            f"data_batch_{i + 1}": cifar_batch_bytes(images[idx], labels[idx]) for i, idx in enumerate(parts)
+        }
         members["test_batch"] = cifar_batch_bytes(images[:10], labels[:10])
         for name, payload in members.items():
             if name == skip:

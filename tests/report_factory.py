@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from tfprof_m1.attribution import attribute_epochs
-from tfprof_m1.report import DataInfo, Environment, FenceInfo, ModelRun, Report, RunConfig
-from tfprof_m1.profiler import EpochTiming, StepTiming
-from tfprof_m1.summary import epoch_report, fit_report, headline, loop_summary
+from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.collection.environment import Environment
+from tfprof_m1.collection.fence import FenceCost
+from tfprof_m1.collection.profiler import EpochTiming, StepTiming
+from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
+from tfprof_m1.report.model import DataInfo, ModelRun, Report, RunConfig
 
 
 def _epoch(index: int, scale: float) -> EpochTiming:
     steps = []
     for i in range(10):
         if i % 5 == 2:
-            phases = {"input": 0.2, "forward": 3.0 * scale, "backward": 6.0 * scale, "optimizer": 1.0 * scale, "sync": 0.3}
+            phases = {
+                "input": 0.2,
+                "forward": 3.0 * scale,
+                "backward": 6.0 * scale,
+                "optimizer": 1.0 * scale,
+                "sync": 0.3,
+            }
             kind = "split"
         else:
             phases = {"input": 0.2, "compute": 9.0 * scale + i * 0.01, "sync": 0.1}
@@ -26,7 +34,13 @@ def make_model_run(model: str = "cifar10", scale: float = 1.0, epochs: int = 3, 
     timings = [_epoch(i, scale * (3.0 if i == 0 else 1.0)) for i in range(epochs)]
     breakdowns = attribute_epochs(timings)
     steady = loop_summary(breakdowns)
-    fit_result = fit_report([300.0 * scale, 130.0 * scale, 128.0 * scale][:epochs], [2.0] * epochs, [0.3] * epochs, False) if fit else None
+    fit_result = (
+        fit_report(
+            [300.0 * scale, 130.0 * scale, 128.0 * scale][:epochs], [2.0] * epochs, [0.3] * epochs, False
+        )
+        if fit
+        else None
+    )
     return ModelRun(
         model=model,
         dataset="CIFAR-10",
@@ -40,15 +54,29 @@ def make_model_run(model: str = "cifar10", scale: float = 1.0, epochs: int = 3, 
         steady=steady,
         fit=fit_result,
         headline=headline(breakdowns, steady, fit_result),
+        fence=FenceCost("host_read", 50, 0.004, 0.001),
     )
 
 
-def make_report(label: str = "cpu", models: tuple[str, ...] = ("cifar10",), batch_size: int = 32, **kwargs) -> Report:
+def make_report(
+    label: str = "cpu", models: tuple[str, ...] = ("cifar10",), batch_size: int = 32, **kwargs
+) -> Report:
     """A report whose device is ``label`` (GPU-shaped labels are test data, not measurements)."""
     report = Report(
         config=RunConfig(["cifar10"], 3, 10, 32, "synthetic", None, "cpu", 0, True, 5, 1),
-        environment=Environment("3.11.7", "test-platform", "x86_64", 2, "2.21.0", "3.15.1", "2.4.6", "0.1.0",
-                                ["CPU:/physical_device:CPU:0"], "/CPU:0", "cpu", FenceInfo("host_read", 0.004, 0.001, 50)),
+        environment=Environment(
+            "3.11.7",
+            "test-platform",
+            "x86_64",
+            2,
+            "2.21.0",
+            "3.15.1",
+            "2.4.6",
+            "0.1.0",
+            ["CPU:/physical_device:CPU:0"],
+            "/CPU:0",
+            "cpu",
+        ),
         runs=[make_model_run(model=model, **kwargs) for model in models],
         created="2026-11-28T00:00:00+00:00",
         method={"clock": "fake"},
@@ -61,7 +89,9 @@ def make_report(label: str = "cpu", models: tuple[str, ...] = ("cifar10",), batc
     return report
 
 
-def report_from_epochs(label: str, timings: list[EpochTiming], model: str = "cifar10", batch_size: int = 32) -> Report:
+def report_from_epochs(
+    label: str, timings: list[EpochTiming], model: str = "cifar10", batch_size: int = 32
+) -> Report:
     """A report of one run whose epochs are ``timings`` (made by a test), through the real summary code."""
     report = make_report(label, batch_size=batch_size)
     breakdowns = attribute_epochs(timings)
@@ -76,8 +106,9 @@ def report_from_epochs(label: str, timings: list[EpochTiming], model: str = "cif
     return report
 
 
-def timed_epochs(step_ms, epochs: int = 6, steps: int = 200, stall_ms: float = 0.0, seed: int = 0,
-                 examples: int = 32) -> list[EpochTiming]:
+def timed_epochs(
+    step_ms, epochs: int = 6, steps: int = 200, stall_ms: float = 0.0, seed: int = 0, examples: int = 32
+) -> list[EpochTiming]:
     """Epochs of fused steps whose compute is drawn by ``step_ms(rng, steps)`` (ms), 0.2 ms input each,
     and ``stall_ms`` of input wait after the last step (a pipeline that stalls at the epoch's end)."""
     import numpy as np
@@ -86,7 +117,10 @@ def timed_epochs(step_ms, epochs: int = 6, steps: int = 200, stall_ms: float = 0
     result = []
     for index in range(epochs):
         computes = step_ms(rng, steps)
-        steps_list = [StepTiming("fused", examples, 0.2 + float(c), {"input": 0.2, "compute": float(c)}) for c in computes]
+        steps_list = [
+            StepTiming("fused", examples, 0.2 + float(c), {"input": 0.2, "compute": float(c)})
+            for c in computes
+        ]
         wall = sum(step.wall_ms for step in steps_list) + stall_ms + 0.5
         result.append(EpochTiming(index, wall, steps_list, {"input": stall_ms}, complete=True))
     return result

@@ -11,8 +11,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def free_port() -> int:
@@ -30,11 +31,24 @@ class TensorBoard:
         self.startup_seconds = startup_seconds
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "TensorBoard":
+    def __enter__(self) -> TensorBoard:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", str(self.logdir), "--port", str(self.port),
-             "--host", "127.0.0.1", "--reload_interval", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                str(self.logdir),
+                "--port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+                "--reload_interval",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.wait_for(lambda: self.get("/data/plugins_listing"), "the server to answer")
         return self
@@ -65,7 +79,9 @@ class TensorBoard:
         last_error: BaseException | None = None
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"tensorboard exited: {self.process.stderr.read() if self.process.stderr else ''}")
+                raise RuntimeError(
+                    f"tensorboard exited: {self.process.stderr.read() if self.process.stderr else ''}"
+                )
             try:
                 value = probe()
                 if value:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.assemble import _locate, fence_info, model_run, trace_timing
-from tfprof_m1.attribution import attribute_epochs
-from tfprof_m1.profiler import EpochTiming, StepTiming, StretchTiming
+from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
+from tfprof_m1.report.assemble import _locate, fence_cost, model_run, trace_timing
 
 
 def step(compute: float, **phases: float) -> StepTiming:
@@ -18,8 +18,15 @@ def step(compute: float, **phases: float) -> StepTiming:
 def epoch(index: int, end_input_ms: float = 0.0, **phases: float) -> EpochTiming:
     steps = [step(10.0, **phases) for _ in range(4)]
     wall = sum(s.wall_ms for s in steps) + end_input_ms + 1.0
-    return EpochTiming(index, wall, steps, unassigned_ms={"input": end_input_ms}, complete=True,
-                       fence_idle_ms=0.1 + index / 100, fence="host_read")
+    return EpochTiming(
+        index,
+        wall,
+        steps,
+        unassigned_ms={"input": end_input_ms},
+        complete=True,
+        fence_idle_ms=0.1 + index / 100,
+        fence="host_read",
+    )
 
 
 def test_an_input_stall_after_the_last_step_is_a_warning_naming_autotune():
@@ -36,18 +43,37 @@ def test_own_phases_are_listed_and_batch_size_inferred():
 
 
 def test_the_fence_record_comes_from_the_epochs():
-    info = fence_info([epoch(0), epoch(1), epoch(2)])
-    assert info.name == "host_read" and info.cost_median_ms == pytest.approx(0.11) and info.calls == 27
-    assert fence_info([EpochTiming(0, 1.0)]) is None
+    info = fence_cost([epoch(0), epoch(1), epoch(2)])
+    assert info.name == "host_read" and info.median_ms == pytest.approx(0.11) and info.calls == 27
+    assert fence_cost([EpochTiming(0, 1.0)]) is None
 
 
 def test_traced_global_steps_are_found_across_unprofiled_stretches():
     # epoch of 6 steps: profiled 0, 1, then a stretch of 2 (global 2-3), then profiled 2, 3 (global 4-5)
     steps = [step(float(10 + i)) for i in range(4)]
-    timing = EpochTiming(0, 200.0, steps, stretches=[StretchTiming(started_ms=30.0, steps=2, wall_ms=20.0, before_step=2)], complete=True)
+    timing = EpochTiming(
+        0,
+        200.0,
+        steps,
+        stretches=[StretchTiming(started_ms=30.0, steps=2, wall_ms=20.0, before_step=2)],
+        complete=True,
+    )
     breakdowns = attribute_epochs([timing, timing])
     assert [_locate(breakdowns, g) for g in range(13)] == [
-        (0, 0), (0, 1), None, None, (0, 2), (0, 3), (1, 0), (1, 1), None, None, (1, 2), (1, 3), None]
+        (0, 0),
+        (0, 1),
+        None,
+        None,
+        (0, 2),
+        (0, 3),
+        (1, 0),
+        (1, 1),
+        None,
+        None,
+        (1, 2),
+        (1, 3),
+        None,
+    ]
     _, mean_step = trace_timing(breakdowns, [4, 5])
     assert mean_step == pytest.approx((13.1 + 14.1) / 2)  # profiled steps 2 and 3: input + compute + sync
 
@@ -57,10 +83,19 @@ def test_a_diverged_loss_becomes_null_with_a_warning_and_the_report_stays_json()
     import json
 
     class Fit:
-        epoch_ms, losses, accuracies, jit_compile = [50.0, 40.0], [2.0, float("inf")], [0.1, float("nan")], False
+        epoch_ms, losses, accuracies, jit_compile = (
+            [50.0, 40.0],
+            [2.0, float("inf")],
+            [0.1, float("nan")],
+            False,
+        )
 
-    run = model_run([epoch(0), epoch(1)], model="mine", losses=[2.3, float("nan")], accuracies=[0.1, 0.2], fit=Fit())
+    run = model_run(
+        [epoch(0), epoch(1)], model="mine", losses=[2.3, float("nan")], accuracies=[0.1, 0.2], fit=Fit()
+    )
     assert [e.loss for e in run.epochs] == [2.3, None] and run.fit.losses == [2.0, None]
-    assert run.warnings[:2] == ["epoch 2: the training loss was nan (training diverged?); recorded as null",
-                                "fit epoch 2: the loss was inf (training diverged?); recorded as null"]
+    assert run.warnings[:2] == [
+        "epoch 2: the training loss was nan (training diverged?); recorded as null",
+        "fit epoch 2: the loss was inf (training diverged?); recorded as null",
+    ]
     json.dumps(dataclasses.asdict(run), allow_nan=False)  # what Report.save does: no NaN anywhere

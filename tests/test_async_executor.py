@@ -17,8 +17,21 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
-ARGS = ("cifar10", "--epochs", "3", "--steps", "80", "--sample-every", "2", "--no-fit", "--no-trace",
-        "--data", "synthetic", "--no-peak", "--quiet")
+ARGS = (
+    "cifar10",
+    "--epochs",
+    "3",
+    "--steps",
+    "80",
+    "--sample-every",
+    "2",
+    "--no-fit",
+    "--no-trace",
+    "--data",
+    "synthetic",
+    "--no-peak",
+    "--quiet",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +61,14 @@ def test_the_report_records_the_executor(runs):
 def test_shares_agree_between_executors_and_sync_does_not_swallow_the_step(runs):
     # The two runs agree when their 95 % intervals overlap (within 2 points): a fixed tolerance failed
     # on a noisy host when one run's optimizer median sat at the edge of its interval.
-    intervals = {mode: {p["part"]: (p["math_share_low"], p["math_share_high"]) for p in _steady(report)["parts"]
-                        if p["math_share"] is not None} for mode, report in runs.items()}
+    intervals = {
+        mode: {
+            p["part"]: (p["math_share_low"], p["math_share_high"])
+            for p in _steady(report)["parts"]
+            if p["math_share"] is not None
+        }
+        for mode, report in runs.items()
+    }
     for part in ("forward", "backward", "optimizer"):
         (sync_low, sync_high), (async_low, async_high) = intervals["sync"][part], intervals["async"][part]
         gap = max(sync_low, async_low) - min(sync_high, async_high)  # > 0: the intervals do not overlap
@@ -75,8 +94,13 @@ def test_under_the_async_executor_the_parts_wait_for_the_device(runs):
 def research_runs():
     figures = {}
     for mode, extra in (("sync", []), ("async", ["--async-executor"])):
-        result = subprocess.run([sys.executable, str(REPO / "tests" / "timing_paths.py"), *extra],
-                                capture_output=True, text=True, cwd=REPO, timeout=300)
+        result = subprocess.run(
+            [sys.executable, str(REPO / "tests" / "timing_paths.py"), *extra],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
     return figures
@@ -89,7 +113,10 @@ def test_fit_batches_and_fenced_phases_own_their_device_wait_under_each_executor
     for path, owners in (("fit", ["compute"]), ("own", ["model/backward", "model/optimizer"])):
         figures = run[path]
         assert sum(figures["phases"].values()) == pytest.approx(figures["wall_ms"])
-        assert figures["phases"]["sync"] < 0.05 * figures["wall_ms"], (path, figures)  # the waits went to their phases
+        assert figures["phases"]["sync"] < 0.05 * figures["wall_ms"], (
+            path,
+            figures,
+        )  # the waits went to their phases
         for owner in owners:
             assert figures["waits_ms"].get(owner, 0.0) > 0, (path, owner, figures)
             assert figures["waits_ms"][owner] <= figures["phases"][owner]

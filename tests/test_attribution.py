@@ -4,34 +4,71 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.attribution import attribute_epoch, attribute_epochs, profiled_blocks, sample_proportions, step_totals
-from tfprof_m1.profiler import EpochTiming, StepTiming, StretchTiming
+from tfprof_m1.collection.attribution import (
+    attribute_epoch,
+    attribute_epochs,
+    profiled_blocks,
+    sample_proportions,
+    step_totals,
+)
+from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
 
 
 def fused(compute, sync=0.1, input_ms=1.0, started_ms=0.0):
-    return StepTiming("fused", 32, compute + sync, {"input": input_ms, "compute": compute, "sync": sync}, started_ms=started_ms)
+    return StepTiming(
+        "fused",
+        32,
+        compute + sync,
+        {"input": input_ms, "compute": compute, "sync": sync},
+        started_ms=started_ms,
+    )
 
 
 def probe(empty, forward_only, forward_backward, full, profiling=None):
     """A probe step: each variant's [host, wait]; the full step is the step's compute."""
-    samples = {"empty_call": [empty, 0.0], "forward_only": [forward_only, 0.0],
-               "forward_backward": [forward_backward, 0.0], "full_step": [full, 0.0]}
+    samples = {
+        "empty_call": [empty, 0.0],
+        "forward_only": [forward_only, 0.0],
+        "forward_backward": [forward_backward, 0.0],
+        "full_step": [full, 0.0],
+    }
     spent = profiling if profiling is not None else empty + forward_only + forward_backward
-    return StepTiming("probe", 32, full + spent, {"input": 1.0, "compute": full, "profiling": spent, "sync": 0.4}, samples_ms=samples)
+    return StepTiming(
+        "probe",
+        32,
+        full + spent,
+        {"input": 1.0, "compute": full, "profiling": spent, "sync": 0.4},
+        samples_ms=samples,
+    )
 
 
 def split(forward, backward, optimizer, sync=0.3, input_ms=1.0):
-    return StepTiming("split", 32, forward + backward + optimizer + sync,
-                      {"input": input_ms, "forward": forward, "backward": backward, "optimizer": optimizer, "sync": sync})
+    return StepTiming(
+        "split",
+        32,
+        forward + backward + optimizer + sync,
+        {"input": input_ms, "forward": forward, "backward": backward, "optimizer": optimizer, "sync": sync},
+    )
 
 
 def test_fused_compute_is_divided_by_probe_medians_and_everything_adds_up():
     # per-sample parts: call 1, forward 2, backward 5, optimizer 2 (twice); one outlier sample
-    steps = [fused(10.0), probe(1.0, 3.0, 8.0, 10.0), fused(20.0), probe(1.0, 3.0, 8.0, 10.0), probe(1.0, 3.0, 8.0, 300.0)]
-    epoch = EpochTiming(index=1, wall_ms=500.0, steps=steps, unassigned_ms={"input": 4.0, "sync": 0.2}, complete=True)
+    steps = [
+        fused(10.0),
+        probe(1.0, 3.0, 8.0, 10.0),
+        fused(20.0),
+        probe(1.0, 3.0, 8.0, 10.0),
+        probe(1.0, 3.0, 8.0, 300.0),
+    ]
+    epoch = EpochTiming(
+        index=1, wall_ms=500.0, steps=steps, unassigned_ms={"input": 4.0, "sync": 0.2}, complete=True
+    )
     breakdown = attribute_epoch(epoch)
-    # medians of the paired differences: 1 / 2 / 5 / 2 -> 0.1 / 0.2 / 0.5 / 0.2 (the outlier does not tilt them)
-    assert breakdown.proportions == pytest.approx({"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2})
+    # medians of the paired differences: 1 / 2 / 5 / 2 -> 0.1 / 0.2 / 0.5 / 0.2 (the outlier does not tilt
+    # them)
+    assert breakdown.proportions == pytest.approx(
+        {"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2}
+    )
     assert breakdown.proportions_source == "epoch"
     assert breakdown.per_step_ms["call"] == pytest.approx([1.0, 1.0, 2.0, 1.0, 30.0])
     assert breakdown.per_step_ms["backward"] == pytest.approx([5.0, 5.0, 10.0, 5.0, 150.0])
@@ -50,7 +87,9 @@ def test_warm_up_epoch_uses_the_steady_epochs_pooled_proportions():
     steady = EpochTiming(1, 50.0, [probe(1.0, 3.0, 8.0, 10.0), fused(10.0)], complete=True)  # 1/2/5/2
     first, second = attribute_epochs([warm_up, steady])
     assert first.proportions_source == second.proportions_source == "pooled"
-    assert first.proportions == pytest.approx({"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2})
+    assert first.proportions == pytest.approx(
+        {"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2}
+    )
     assert first.per_step_ms["backward"] == pytest.approx([2.0, 4.0])
 
 
@@ -100,26 +139,63 @@ def test_step_totals_add_each_steps_phases():
 
 def gan_split(generator_forward, generator_backward, clip, optimizer, augment=0.5):
     """A research loop's split step: nested and custom phases, plus an augment every step has."""
-    phases = {"input": 1.0, "augment": augment, "generator": 0.0, "generator/forward": generator_forward,
-              "generator/backward": generator_backward, "clip": clip, "optimizer": optimizer, "sync": 0.2}
+    phases = {
+        "input": 1.0,
+        "augment": augment,
+        "generator": 0.0,
+        "generator/forward": generator_forward,
+        "generator/backward": generator_backward,
+        "clip": clip,
+        "optimizer": optimizer,
+        "sync": 0.2,
+    }
     return StepTiming("split", 32, sum(phases.values()), phases)
 
 
 def gan_fused(compute, augment=0.5):
-    return StepTiming("fused", 32, compute + augment + 0.1, {"input": 1.0, "augment": augment, "compute": compute, "sync": 0.1})
+    return StepTiming(
+        "fused",
+        32,
+        compute + augment + 0.1,
+        {"input": 1.0, "augment": augment, "compute": compute, "sync": 0.1},
+    )
 
 
 def test_custom_split_phases_divide_fused_compute_in_the_order_first_seen():
     # parts: generator/forward 2, generator/backward 4, clip 1, optimizer 1 -> 0.25 / 0.5 / 0.125 / 0.125
-    steps = [gan_fused(16.0), gan_split(2.0, 4.0, 1.0, 1.0), gan_fused(8.0), gan_split(2.0, 4.0, 1.0, 1.0), gan_fused(8.0)]
+    steps = [
+        gan_fused(16.0),
+        gan_split(2.0, 4.0, 1.0, 1.0),
+        gan_fused(8.0),
+        gan_split(2.0, 4.0, 1.0, 1.0),
+        gan_fused(8.0),
+    ]
     epoch = EpochTiming(index=0, wall_ms=100.0, steps=steps, unassigned_ms={"input": 2.0}, complete=True)
     (breakdown,) = attribute_epochs([epoch])
     # "augment" is on every step: not a part of compute; "generator" (the outer phase) was 0 on its own
-    assert breakdown.proportions == pytest.approx({"generator": 0.0, "generator/forward": 0.25, "generator/backward": 0.5,
-                                                   "clip": 0.125, "optimizer": 0.125})
-    assert list(breakdown.totals_ms) == ["input", "augment", "generator", "generator/forward", "generator/backward",
-                                         "clip", "optimizer", "sync", "other"]
-    assert breakdown.per_step_ms["clip"] == pytest.approx([2.0, 1.0, 1.0, 1.0, 1.0])  # fused steps scaled like the rest
+    assert breakdown.proportions == pytest.approx(
+        {
+            "generator": 0.0,
+            "generator/forward": 0.25,
+            "generator/backward": 0.5,
+            "clip": 0.125,
+            "optimizer": 0.125,
+        }
+    )
+    assert list(breakdown.totals_ms) == [
+        "input",
+        "augment",
+        "generator",
+        "generator/forward",
+        "generator/backward",
+        "clip",
+        "optimizer",
+        "sync",
+        "other",
+    ]
+    assert breakdown.per_step_ms["clip"] == pytest.approx(
+        [2.0, 1.0, 1.0, 1.0, 1.0]
+    )  # fused steps scaled like the rest
     assert breakdown.totals_ms["clip"] == pytest.approx(0.125 * 32.0 + 2.0)
     assert not breakdown.notes
     assert sum(breakdown.totals_ms.values()) == pytest.approx(100.0)

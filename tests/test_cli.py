@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.formats import learnable_images, write_mnist_npz
-from tfprof_m1.report import load_report
+from tfprof_m1.report.model import load_report
 
 
 def _no_traceback(result: subprocess.CompletedProcess) -> None:
@@ -43,7 +43,12 @@ def test_run_succeeds_with_headline_then_phase_table(cifar_run):
         assert f"\n{phase} " in stdout
     assert "framework overhead" in stdout
     # progress went to stderr, epoch by epoch, for the loop and for fit
-    for line in ("[cifar10] loop epoch 1/2", "[cifar10] loop epoch 2/2", "[cifar10] fit epoch 2/2", "synthetic data: chosen with --data synthetic"):
+    for line in (
+        "[cifar10] loop epoch 1/2",
+        "[cifar10] loop epoch 2/2",
+        "[cifar10] fit epoch 2/2",
+        "synthetic data: chosen with --data synthetic",
+    ):
         assert line in result.stderr
     assert out.is_file()
 
@@ -87,7 +92,9 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert head["loop_epoch_mean_ms"] == pytest.approx(run["epochs"][1]["wall_ms"])
     # fit is compared with the loop as it runs unprofiled, not with the profiled loop
     assert head["overhead_against"] == "unprofiled"
-    assert head["framework_overhead_ms"] == pytest.approx(head["fit_epoch_mean_ms"] - cost["unprofiled_epoch_ms"])
+    assert head["framework_overhead_ms"] == pytest.approx(
+        head["fit_epoch_mean_ms"] - cost["unprofiled_epoch_ms"]
+    )
     assert head["fit_epoch_mean_all_ms"] == pytest.approx(sum(fit["epoch_ms"]) / 2, rel=1e-3)
     assert "method" in data and "sync" in data["method"]
 
@@ -108,7 +115,8 @@ def test_show_does_not_import_tensorflow_and_answers_fast(cifar_run):
     code = (
         "import sys, time; start = time.perf_counter(); from tfprof_m1.cli import main; "
         f"rc = main(['show', {str(out)!r}]); "
-        "print('TF' if 'tensorflow' in sys.modules else 'noTF', time.perf_counter() - start, file=sys.stderr); sys.exit(rc)"
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', time.perf_counter() "
+        "- start, file=sys.stderr); sys.exit(rc)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0
@@ -166,8 +174,21 @@ def test_missing_real_data_fails_and_leaves_an_existing_report_untouched(tmp_pat
 def test_real_mnist_file_through_the_cli_quietly(tmp_path):
     write_mnist_npz(tmp_path, *learnable_images(256, (28, 28)))
     out = tmp_path / "r.json"
-    result = run_cli("mnist", "--data", "real", "--data-dir", str(tmp_path), "--epochs", "2", "--no-fit",
-                     "--quiet", "--format", "json", "--json", str(out))
+    result = run_cli(
+        "mnist",
+        "--data",
+        "real",
+        "--data-dir",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        "--no-fit",
+        "--quiet",
+        "--format",
+        "json",
+        "--json",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     assert "[mnist]" not in result.stderr  # --quiet: no progress
     printed = json.loads(result.stdout)
@@ -184,9 +205,26 @@ def test_real_mnist_file_through_the_cli_quietly(tmp_path):
 
 def test_all_runs_the_three_models(tmp_path):
     out = tmp_path / "all.json"
-    result = run_cli("all", "--epochs", "1", "--steps", "3", "--no-fit", "--data", "synthetic", "--json", str(out), "--format", "markdown")
+    result = run_cli(
+        "all",
+        "--epochs",
+        "1",
+        "--steps",
+        "3",
+        "--no-fit",
+        "--data",
+        "synthetic",
+        "--json",
+        str(out),
+        "--format",
+        "markdown",
+    )
     assert result.returncode == 0, result.stderr
-    assert [run["model"] for run in json.loads(out.read_text())["runs"]] == ["mnist", "fashion_mnist", "cifar10"]
+    assert [run["model"] for run in json.loads(out.read_text())["runs"]] == [
+        "mnist",
+        "fashion_mnist",
+        "cifar10",
+    ]
     assert "only one epoch: figures include warm-up" in result.stdout
 
 
@@ -211,20 +249,61 @@ def test_env_command_describes_this_machine():
 
 def test_trace_options(tmp_path):
     out = tmp_path / "runs"
-    untraced = run_cli("mnist", "--epochs", "1", "--steps", "6", "--no-fit", "--data", "synthetic", "--no-trace",
-                       "--no-peak", "--logdir", str(out), "--format", "json")
+    untraced = run_cli(
+        "mnist",
+        "--epochs",
+        "1",
+        "--steps",
+        "6",
+        "--no-fit",
+        "--data",
+        "synthetic",
+        "--no-trace",
+        "--no-peak",
+        "--logdir",
+        str(out),
+        "--format",
+        "json",
+    )
     assert untraced.returncode == 0, untraced.stderr
     (run_dir,) = out.iterdir()
     assert not (run_dir / "plugins").exists() and (run_dir / "report.json").is_file()
     run = json.loads(untraced.stdout)["runs"][0]
     assert run["trace"] is None and run["trace_problem"] == "not traced (--no-trace)"
-    chosen = run_cli("mnist", "--epochs", "1", "--steps", "6", "--no-fit", "--data", "synthetic", "--trace-steps", "1:3",
-                     "--no-peak", "--logdir", str(out), "--format", "json")
+    chosen = run_cli(
+        "mnist",
+        "--epochs",
+        "1",
+        "--steps",
+        "6",
+        "--no-fit",
+        "--data",
+        "synthetic",
+        "--trace-steps",
+        "1:3",
+        "--no-peak",
+        "--logdir",
+        str(out),
+        "--format",
+        "json",
+    )
     assert chosen.returncode == 0, chosen.stderr
     assert json.loads(chosen.stdout)["runs"][0]["trace"]["traced_steps"] == [1, 2]
     assert len(list(out.iterdir())) == 2  # a second run never reuses a directory
-    too_far = run_cli("mnist", "--epochs", "1", "--steps", "6", "--no-fit", "--data", "synthetic", "--trace-steps", "5:9",
-                      "--logdir", str(out))
+    too_far = run_cli(
+        "mnist",
+        "--epochs",
+        "1",
+        "--steps",
+        "6",
+        "--no-fit",
+        "--data",
+        "synthetic",
+        "--trace-steps",
+        "5:9",
+        "--logdir",
+        str(out),
+    )
     assert too_far.returncode == 2 and "the run has only 6 steps" in _error_line(too_far)
     assert len(list(out.iterdir())) == 2  # refused with the data, before a run directory was made
     bad = run_cli("mnist", "--trace-steps", "9", "--logdir", str(out))
@@ -256,8 +335,19 @@ def test_output_settings_are_refused_before_tensorflow_and_create_nothing(tmp_pa
         _no_traceback(result)
         assert expected in _error_line(result), (extra, _error_line(result))
     nested = tmp_path / "new" / "deeper" / "report.json"
-    late = run_cli("fashion_mnist", "--data", "real", "--data-dir", str(tmp_path), "--json", str(nested), "--no-trace",
-                   "--logdir", str(tmp_path / "runs"), cwd=tmp_path)
+    late = run_cli(
+        "fashion_mnist",
+        "--data",
+        "real",
+        "--data-dir",
+        str(tmp_path),
+        "--json",
+        str(nested),
+        "--no-trace",
+        "--logdir",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
     assert late.returncode == 2 and "Fashion-MNIST not found" in _error_line(late)
     assert not (tmp_path / "new").exists()  # the run failed on its data: no --json folders were made for it
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file", "read_only"]  # no runs/ either
@@ -271,8 +361,19 @@ def test_all_checks_every_models_data_before_training_any(tmp_path):
     write_fashion_idx(tmp_path, *learnable_images(40, (28, 28), seed=2))
     tarball = write_cifar_tarball(tmp_path, *learnable_images(25, (32, 32, 3), seed=3))
     tarball.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
-    result = run_cli("all", "--data", "real", "--data-dir", str(tmp_path), "--epochs", "1", "--no-fit",
-                     "--logdir", str(tmp_path / "runs"), cwd=tmp_path)
+    result = run_cli(
+        "all",
+        "--data",
+        "real",
+        "--data-dir",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--no-fit",
+        "--logdir",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "cifar-10-python.tar.gz" in _error_line(result)
     _no_traceback(result)
     assert "loop epoch" not in result.stderr and not (tmp_path / "runs").exists()
@@ -282,7 +383,21 @@ def test_a_batch_larger_than_the_data_is_refused(tmp_path):
     from tests.formats import learnable_images, write_mnist_npz
 
     write_mnist_npz(tmp_path, *learnable_images(40, (28, 28), seed=1))
-    result = run_cli("mnist", "--data", "real", "--data-dir", str(tmp_path), "--batch-size", "64", "--no-fit",
-                     "--logdir", str(tmp_path / "runs"), cwd=tmp_path)
-    assert result.returncode == 2 and "--batch-size 64: larger than the 40 examples of mnist's data" in _error_line(result)
+    result = run_cli(
+        "mnist",
+        "--data",
+        "real",
+        "--data-dir",
+        str(tmp_path),
+        "--batch-size",
+        "64",
+        "--no-fit",
+        "--logdir",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
+    assert (
+        result.returncode == 2
+        and "--batch-size 64: larger than the 40 examples of mnist's data" in _error_line(result)
+    )
     assert not (tmp_path / "runs").exists()

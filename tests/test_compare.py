@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.report_factory import make_report
-from tfprof_m1.compare import compare
-from tfprof_m1.compare_render import render_comparison
-from tfprof_m1.errors import UserError
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.views.compare import compare
+from tfprof_m1.views.compare_render import render_comparison
 
 
 def _save(tmp_path, name, report):
@@ -62,10 +62,13 @@ def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
     assert [f.repeats for f in comparison.figures] == [2, 1]
     assert comparison.figures[1].label == "cpu (big)"
     assert comparison.differences[0].confounds == [
-        "batch size: 32 against 64; affects per-step and per-epoch figures (compare the time per example)"]
+        "batch size: 32 against 64; affects per-step and per-epoch figures (compare the time per example)"
+    ]
     (alone,) = compare([one, again])  # repeats on their own: their mean and spread, not an error
     assert alone.differences == [] and alone.spread.runs == 2
-    assert alone.spread.epoch_ms.low - 1e-9 <= alone.spread.epoch_ms.point <= alone.spread.epoch_ms.high + 1e-9
+    assert (
+        alone.spread.epoch_ms.low - 1e-9 <= alone.spread.epoch_ms.point <= alone.spread.epoch_ms.high + 1e-9
+    )
     assert "cpu on its own (2 runs): mean steady epoch" in render_comparison([alone])
 
 
@@ -85,8 +88,21 @@ def real_reports(tmp_path_factory):
     paths = []
     for name, extra in (("b32", ["--repeats", "2"]), ("b64", ["--batch-size", "64", "--device", "cpu"])):
         path = directory / f"{name}.json"
-        result = run_cli("mnist", "--epochs", "4", "--steps", "15", "--data", "synthetic", "--no-fit", "--quiet",
-                         "--no-peak", "--json", str(path), *extra)
+        result = run_cli(
+            "mnist",
+            "--epochs",
+            "4",
+            "--steps",
+            "15",
+            "--data",
+            "synthetic",
+            "--no-fit",
+            "--quiet",
+            "--no-peak",
+            "--json",
+            str(path),
+            *extra,
+        )
         assert result.returncode == 0, result.stderr
         paths.append(path)
     return paths
@@ -95,7 +111,9 @@ def real_reports(tmp_path_factory):
 def test_compare_on_real_runs_from_the_command_line(real_reports):
     b32, b64 = real_reports
     assert [run["repeat"] for run in json.loads(b32.read_text())["runs"]] == [1, 2]
-    result = run_cli("compare", str(b32), str(b64), "--format", "markdown", "--label", "batch 32", "--label", "batch 64")
+    result = run_cli(
+        "compare", str(b32), str(b64), "--format", "markdown", "--label", "batch 32", "--label", "batch 64"
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "### mnist: batch 32 vs batch 64" in out
@@ -106,16 +124,23 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     runs = [run for path in (b32, b64) for run in json.loads(path.read_text())["runs"]]
     means = [sum(e["wall_ms"] for e in run["epochs"][1:]) / 3 for run in runs]
     ratio = means[2] / ((means[0] + means[1]) / 2)
-    assert f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}" in out or f"no clear difference ({ratio:.2f}×" in out
+    assert (
+        f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}" in out
+        or f"no clear difference ({ratio:.2f}×" in out
+    )
     assert "mnist: batch 64 is " in out or "mnist: no clear difference between batch 64 and batch 32" in out
     bad = run_cli("compare", str(b32), str(b64), "--label", "a", "--label", "b", "--label", "c")
     assert bad.returncode == 2 and "3 labels for 2 reports" in bad.stderr
 
 
 def test_compare_does_not_import_tensorflow(real_reports):
-    code = ("import sys; from tfprof_m1.cli import main; rc = main(['compare'] + sys.argv[1:]); "
-            "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code, *map(str, real_reports)], capture_output=True, text=True, cwd=REPO)
+    code = (
+        "import sys; from tfprof_m1.cli import main; rc = main(['compare'] + sys.argv[1:]); "
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, real_reports)], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.split()[-1] == "noTF"
 

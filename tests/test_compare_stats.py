@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tests.report_factory import report_from_epochs, timed_epochs
-from tfprof_m1.compare import compare
-from tfprof_m1.compare_render import render_comparison
-from tfprof_m1.profiler import EpochTiming, StepTiming
+from tfprof_m1.collection.profiler import EpochTiming, StepTiming
+from tfprof_m1.views.compare import compare
+from tfprof_m1.views.compare_render import render_comparison
 
 
 def normal(mean_ms, sd_ms):
@@ -59,8 +59,10 @@ def test_fifteen_percent_slower_with_noisy_steps_is_clear_and_its_interval_holds
 
 def test_repeated_runs_are_the_unit_and_widen_the_interval_by_their_spread():
     def runs(offsets, mean_ms, seed):
-        return [report_from_epochs("side", timed_epochs(normal(mean_ms * (1 + offset), 0.5), seed=seed + i))
-                for i, offset in enumerate(offsets)]
+        return [
+            report_from_epochs("side", timed_epochs(normal(mean_ms * (1 + offset), 0.5), seed=seed + i))
+            for i, offset in enumerate(offsets)
+        ]
 
     steady = _compare_many(runs([0, 0, 0], 10.0, 10), runs([0, 0, 0], 10.5, 20))
     drifting = _compare_many(runs([-0.04, 0, 0.04], 10.0, 10), runs([-0.04, 0, 0.04], 10.5, 20))
@@ -96,10 +98,21 @@ def _probe_epochs(noise_ms, seed, scale=1.0):
             compute = 10.0 * scale
             if position % 5 == 2:
                 forward = 3.0 * scale + rng.normal(0, noise_ms)
-                samples = {"empty_call": [0.1, 0.0], "forward_only": [0.1 + forward, 0.0],
-                           "forward_backward": [9.1 * scale, 0.0], "full_step": [0.1 + compute, 0.0]}
-                steps.append(StepTiming("probe", 32, 0.2 + compute + 20, {"input": 0.2, "compute": compute, "profiling": 20.0},
-                                        samples_ms=samples))
+                samples = {
+                    "empty_call": [0.1, 0.0],
+                    "forward_only": [0.1 + forward, 0.0],
+                    "forward_backward": [9.1 * scale, 0.0],
+                    "full_step": [0.1 + compute, 0.0],
+                }
+                steps.append(
+                    StepTiming(
+                        "probe",
+                        32,
+                        0.2 + compute + 20,
+                        {"input": 0.2, "compute": compute, "profiling": 20.0},
+                        samples_ms=samples,
+                    )
+                )
             else:
                 steps.append(StepTiming("fused", 32, 0.2 + compute, {"input": 0.2, "compute": compute}))
         epochs.append(EpochTiming(index, sum(s.wall_ms for s in steps) + 0.5, steps, {}, complete=True))
@@ -107,8 +120,14 @@ def _probe_epochs(noise_ms, seed, scale=1.0):
 
 
 def test_phase_intervals_also_resample_the_probe_samples_that_split_compute():
-    exact = _compare(report_from_epochs("ref", _probe_epochs(0.0, 1)), report_from_epochs("other", _probe_epochs(0.0, 2, 1.2)))
-    noisy = _compare(report_from_epochs("ref", _probe_epochs(1.0, 1)), report_from_epochs("other", _probe_epochs(1.0, 2, 1.2)))
+    exact = _compare(
+        report_from_epochs("ref", _probe_epochs(0.0, 1)),
+        report_from_epochs("other", _probe_epochs(0.0, 2, 1.2)),
+    )
+    noisy = _compare(
+        report_from_epochs("ref", _probe_epochs(1.0, 1)),
+        report_from_epochs("other", _probe_epochs(1.0, 2, 1.2)),
+    )
     forward = lambda d: next(p for p in d.phases if p.phase == "forward")  # noqa: E731
     width = lambda p: p.delta_ms.high - p.delta_ms.low  # noqa: E731
     assert width(forward(noisy)) > 10 * max(width(forward(exact)), 1e-9)

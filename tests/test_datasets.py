@@ -15,9 +15,9 @@ from tests.formats import (
     write_fashion_idx,
     write_mnist_npz,
 )
-from tfprof_m1.datasets import find_data, keras_cache_dir, load_train_data
-from tfprof_m1.errors import UserError
-from tfprof_m1.models import get_spec
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.workloads.datasets import find_data, keras_cache_dir, load_train_data
+from tfprof_m1.workloads.models import get_spec
 
 MNIST, FASHION, CIFAR = get_spec("mnist"), get_spec("fashion_mnist"), get_spec("cifar10")
 
@@ -94,7 +94,11 @@ def test_real_mode_without_data_is_one_clear_error(tmp_path):
         load_train_data(FASHION, "real", tmp_path)
     message = str(error.value)
     assert "\n" not in message
-    assert "Fashion-MNIST not found" in message and "train-images-idx3-ubyte.gz" in message and "--data synthetic" in message
+    assert (
+        "Fashion-MNIST not found" in message
+        and "train-images-idx3-ubyte.gz" in message
+        and "--data synthetic" in message
+    )
 
 
 def _damage_truncated_gzip(tmp_path):
@@ -162,10 +166,21 @@ def _damage_cifar_pickle(tmp_path):
     return CIFAR, directory / "data_batch_2", "not a readable CIFAR-10 batch"
 
 
-@pytest.mark.parametrize("damage", [
-    _damage_truncated_gzip, _damage_idx_size, _damage_idx_magic, _damage_label_range, _damage_npz_key,
-    _damage_npz_truncated, _damage_npz_dtype, _damage_tar_member, _damage_tar_truncated, _damage_cifar_pickle,
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _damage_truncated_gzip,
+        _damage_idx_size,
+        _damage_idx_magic,
+        _damage_label_range,
+        _damage_npz_key,
+        _damage_npz_truncated,
+        _damage_npz_dtype,
+        _damage_tar_member,
+        _damage_tar_truncated,
+        _damage_cifar_pickle,
+    ],
+)
 @pytest.mark.parametrize("mode", ["real", "auto"])
 def test_damaged_files_give_one_line_naming_the_file(tmp_path, damage, mode):
     spec, path, expected = damage(tmp_path)
@@ -204,7 +219,9 @@ def test_a_crafted_cifar_pickle_runs_no_code_and_is_refused_in_one_line(tmp_path
     marker = tmp_path / "code-ran"
     batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
     batch.write_bytes(pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
-    with pytest.raises(UserError, match=r"data_batch_3: refused: the file asks to load posix\.system") as error:
+    with pytest.raises(
+        UserError, match=r"data_batch_3: refused: the file asks to load posix\.system"
+    ) as error:
         load_train_data(CIFAR, "real", tmp_path)
     assert "\n" not in str(error.value)
     assert not marker.exists()
@@ -235,7 +252,9 @@ def test_an_idx_header_promising_more_than_the_file_can_hold_is_refused_before_i
         stream.write(promised)
         stream.write(bytes(64 * 2**20))  # inflates to 64 MiB from about 64 KB
     write_fashion_idx(tmp_path / "labels", *learnable_images(20, (28, 28)))
-    (tmp_path / "labels" / "fashion-mnist" / "train-labels-idx1-ubyte.gz").rename(directory / "train-labels-idx1-ubyte.gz")
+    (tmp_path / "labels" / "fashion-mnist" / "train-labels-idx1-ubyte.gz").rename(
+        directory / "train-labels-idx1-ubyte.gz"
+    )
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(UserError, match="header promises shape .1300000, 28, 28. .* more than"):
         load_train_data(FASHION, "real", tmp_path)

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tfprof_m1.report import load_report
+from tfprof_m1.report.model import load_report
 
 SHORT = ["--epochs", "2", "--steps", "16", "--data", "synthetic", "--no-peak"]
 
@@ -22,29 +22,46 @@ SHORT = ["--epochs", "2", "--steps", "16", "--data", "synthetic", "--no-peak"]
 @pytest.fixture(scope="module", params=["sync", "async"])
 def steps_figures(request):
     extra = ["--async-executor"] if request.param == "async" else []
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "distributed_steps.py"), *extra],
-                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "distributed_steps.py"), *extra],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["executor_async"] is (request.param == "async")
     return figures
 
 
-def test_every_distributed_step_trains_the_weights_one_device_trains_with_the_same_global_batch(steps_figures):
-    expected = {"split", "probe"} if steps_figures["executor_async"] else {"split", "probe", "fused", "split_plain_loss"}
+def test_every_distributed_step_trains_the_weights_one_device_trains_with_the_same_global_batch(
+    steps_figures,
+):
+    expected = (
+        {"split", "probe"}
+        if steps_figures["executor_async"]
+        else {"split", "probe", "fused", "split_plain_loss"}
+    )
     assert set(steps_figures["modes"]) == expected
     for mode, figures in steps_figures["modes"].items():
         assert figures["max_weight_difference"] < 1e-5, mode  # float rounding (measured: 3e-7)
         assert figures["replicas_apart"] == 0.0, mode  # every replica holds the same weights
-        assert figures["metrics"] == pytest.approx(steps_figures["single_metrics"], rel=1e-5), mode  # loss unscaled once
+        assert figures["metrics"] == pytest.approx(steps_figures["single_metrics"], rel=1e-5), (
+            mode
+        )  # loss unscaled once
         assert figures["examples"] == [64] * 6, mode  # the global batch, counted over the local replicas
 
 
-def test_the_split_step_times_forward_backward_all_reduce_and_optimizer_apart_and_the_probes_measure_the_all_reduce(steps_figures):
+def test_split_step_times_forward_backward_all_reduce_optimizer_apart_and_probes_measure_the_all_reduce(
+    steps_figures,
+):
     split = steps_figures["modes"]["split"]
     for phases, wall in zip(split["step_phases"], split["step_wall_ms"]):
         assert all(phases[name] > 0 for name in ("forward", "backward", "all_reduce", "optimizer")), phases
-        inside = sum(value for name, value in phases.items() if name != "input")  # input is fetched before the step
+        inside = sum(
+            value for name, value in phases.items() if name != "input"
+        )  # input is fetched before the step
         assert inside <= wall * 1.001
     probe = steps_figures["modes"]["probe"]
     assert "forward_backward_all_reduce" in probe["sample_variants"]
@@ -60,13 +77,28 @@ def test_the_split_step_times_forward_backward_all_reduce_and_optimizer_apart_an
 @pytest.fixture(scope="module")
 def mirrored_run(tmp_path_factory):
     where = tmp_path_factory.mktemp("mirrored")
-    result = run_cli("mnist", "--strategy", "mirrored", "--replicas", "2", *SHORT, "--logdir", "runs", "--json", "out.json",
-                     "--format", "markdown", cwd=where)
+    result = run_cli(
+        "mnist",
+        "--strategy",
+        "mirrored",
+        "--replicas",
+        "2",
+        *SHORT,
+        "--logdir",
+        "runs",
+        "--json",
+        "out.json",
+        "--format",
+        "markdown",
+        cwd=where,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return where, result
 
 
-def test_a_mirrored_cli_run_reports_its_replicas_the_all_reduce_and_the_scaling_against_one_replica(mirrored_run):
+def test_a_mirrored_cli_run_reports_its_replicas_the_all_reduce_and_the_scaling_against_one_replica(
+    mirrored_run,
+):
     where, result = mirrored_run
     (run,) = load_report(where / "out.json").runs
     spread = run.distribution
@@ -80,7 +112,9 @@ def test_a_mirrored_cli_run_reports_its_replicas_the_all_reduce_and_the_scaling_
     scaling = run.scaling
     assert scaling.replicas == 2 and scaling.baseline_examples_per_s > 0
     assert scaling.efficiency == pytest.approx(scaling.examples_per_s / (2 * scaling.baseline_examples_per_s))
-    assert scaling.efficiency_low is None and scaling.efficiency_high is None  # one steady epoch a side: no spread to show
+    assert (
+        scaling.efficiency_low is None and scaling.efficiency_high is None
+    )  # one steady epoch a side: no spread to show
     assert run.fit is not None and len(run.fit.epoch_ms) == 2  # the headline under the strategy
     assert "distributed: mirrored, 2 replicas × batch 32 (global batch 64)" in result.stdout
     assert "logical CPU devices carved out of one CPU" in result.stdout
@@ -91,13 +125,28 @@ def test_a_mirrored_cli_run_reports_its_replicas_the_all_reduce_and_the_scaling_
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
     where = tmp_path_factory.mktemp("multiworker")
-    result = run_cli("launch", "--workers", "2", "--out", "mw", "--timeout", "240", "mnist", *SHORT, "--trace-steps", "20:24",
-                     cwd=where, timeout=300)
+    result = run_cli(
+        "launch",
+        "--workers",
+        "2",
+        "--out",
+        "mw",
+        "--timeout",
+        "240",
+        "mnist",
+        *SHORT,
+        "--trace-steps",
+        "20:24",
+        cwd=where,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return where / "mw", result
 
 
-def test_two_local_workers_each_report_their_all_reduce_and_the_merged_view_gives_the_slowest_worker_and_the_scaling(launched):
+def test_two_local_workers_report_their_all_reduce_and_the_merged_view_gives_the_slowest_worker_and_scaling(
+    launched,
+):
     out, result = launched
     reports = [load_report(out / f"worker-{index}.json") for index in (0, 1)]
     for index, report in enumerate(reports):
@@ -109,11 +158,15 @@ def test_two_local_workers_each_report_their_all_reduce_and_the_merged_view_give
         for epoch in run.epochs:  # the phases add up on every worker
             assert sum(phase.total_ms for phase in epoch.phases) == pytest.approx(epoch.wall_ms, rel=1e-6)
         assert run.fit is None and any("MultiWorkerMirroredStrategy" in warning for warning in run.warnings)
-    assert reports[0].runs[0].scaling is not None and reports[1].runs[0].scaling is None  # worker 0 runs the baseline
+    assert (
+        reports[0].runs[0].scaling is not None and reports[1].runs[0].scaling is None
+    )  # worker 0 runs the baseline
     merged = json.loads((out / "merged.json").read_text())
     (model,) = merged["runs"]
     assert [worker["worker"] for worker in model["workers"]] == [0, 1] and model["aligned_steps"] > 0
-    assert model["slowest_step_median_ms"] >= max(worker["step_median_ms"] for worker in model["workers"]) * 0.5
+    assert (
+        model["slowest_step_median_ms"] >= max(worker["step_median_ms"] for worker in model["workers"]) * 0.5
+    )
     assert model["scaling"]["replicas"] == 2 and model["scaling"]["efficiency"] > 0
     assert "merged over 2 workers" in result.stdout and "[worker 1] " in result.stderr
     # One trace per worker, the same global steps marked on both: TensorBoard shows them side by side.
@@ -128,7 +181,16 @@ def test_two_local_workers_each_report_their_all_reduce_and_the_merged_view_give
 
 def test_compare_takes_distributed_reports_and_keeps_strategies_and_workers_apart(mirrored_run, launched):
     (mirrored, _), (out, _) = mirrored_run, launched
-    result = run_cli("compare", str(mirrored / "out.json"), str(out / "worker-0.json"), str(out / "worker-1.json"))
+    result = run_cli(
+        "compare", str(mirrored / "out.json"), str(out / "worker-0.json"), str(out / "worker-1.json")
+    )
     assert result.returncode == 0, result.stderr
-    assert "mirrored ×2" in result.stdout and "multiworker worker 0" in result.stdout and "multiworker worker 1" in result.stdout
-    assert "tf.distribute strategy and replicas: mirrored, 2 replicas (logical CPU devices) against multiworker" in result.stdout
+    assert (
+        "mirrored ×2" in result.stdout
+        and "multiworker worker 0" in result.stdout
+        and "multiworker worker 1" in result.stdout
+    )
+    assert (
+        "tf.distribute strategy and replicas: mirrored, 2 replicas (logical CPU devices) against multiworker"
+        in result.stdout
+    )

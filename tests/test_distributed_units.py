@@ -14,21 +14,27 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.report_factory import report_from_epochs
-from tfprof_m1.errors import UserError
-from tfprof_m1.estimate import estimate_parts
-from tfprof_m1.launch import free_ports, tf_config
-from tfprof_m1.merge import merge_reports
-from tfprof_m1.merge_render import render_merged
-from tfprof_m1.parity import describe, differences
-from tfprof_m1.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
-from tfprof_m1.profiler import EpochTiming, StepTiming
-from tfprof_m1.report import Distribution, load_report
-from tfprof_m1.scaling import scaling_efficiency
-from tfprof_m1.strategies import parse_tf_config
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
+from tfprof_m1.collection.estimate import estimate_parts
+from tfprof_m1.collection.profiler import EpochTiming, StepTiming
+from tfprof_m1.collection.strategies import parse_tf_config
+from tfprof_m1.report.merge import merge_reports
+from tfprof_m1.report.model import Distribution, load_report
+from tfprof_m1.report.parity import describe, differences
+from tfprof_m1.report.scaling import scaling_efficiency
+from tfprof_m1.run.launch import free_ports, tf_config
+from tfprof_m1.views.merge_render import render_merged
 
-# Device-inclusive prefix times of one sampled step, ms: call 1, forward 2, backward 3, all-reduce 4, optimizer 5.
-PREFIX_MS = {"empty_call": 1.0, "forward_only": 3.0, "forward_backward": 6.0, "forward_backward_all_reduce": 10.0,
-             "full_step": 15.0}
+# Device-inclusive prefix times of one sampled step, ms: call 1, forward 2, backward 3, all-reduce 4,
+# optimizer 5.
+PREFIX_MS = {
+    "empty_call": 1.0,
+    "forward_only": 3.0,
+    "forward_backward": 6.0,
+    "forward_backward_all_reduce": 10.0,
+    "full_step": 15.0,
+}
 
 
 def _sample(jitter: float = 0.0, variants=DISTRIBUTED_PROBE_VARIANTS) -> dict[str, list[float]]:
@@ -38,10 +44,14 @@ def _sample(jitter: float = 0.0, variants=DISTRIBUTED_PROBE_VARIANTS) -> dict[st
 def test_the_all_reduce_part_is_the_difference_of_its_prefix_calls_and_the_optimizer_loses_it():
     parts = estimate_parts([_sample(j * 0.01) for j in range(9)])
     assert list(parts.total_ms) == ["call", "forward", "backward", "all_reduce", "optimizer"]
-    assert parts.total_ms["all_reduce"] == pytest.approx(4.0) and parts.total_ms["optimizer"] == pytest.approx(5.0)
+    assert parts.total_ms["all_reduce"] == pytest.approx(4.0) and parts.total_ms[
+        "optimizer"
+    ] == pytest.approx(5.0)
     assert parts.shares["all_reduce"] == pytest.approx(4.0 / sum(parts.total_ms.values()))
     assert parts.math_shares["all_reduce"] == pytest.approx(4.0 / 14.0) and "call" not in parts.math_shares
-    single = estimate_parts([_sample(j * 0.01, PROBE_VARIANTS) for j in range(9)])  # one device: four parts, as before
+    single = estimate_parts(
+        [_sample(j * 0.01, PROBE_VARIANTS) for j in range(9)]
+    )  # one device: four parts, as before
     assert list(single.total_ms) == ["call", "forward", "backward", "optimizer"]
     assert single.total_ms["optimizer"] == pytest.approx(9.0)
 
@@ -49,9 +59,13 @@ def test_the_all_reduce_part_is_the_difference_of_its_prefix_calls_and_the_optim
 def test_tf_config_is_parsed_and_every_mistake_is_one_line_saying_what_to_set():
     workers, index = parse_tf_config(tf_config(["127.0.0.1:1", "127.0.0.1:2"], 1))
     assert workers == ["127.0.0.1:1", "127.0.0.1:2"] and index == 1
-    for text, words in [(None, "TF_CONFIG is not set"), ("{", "not a cluster spec"), ('{"cluster": {}}', "not a cluster spec"),
-                        (tf_config(["a:1"], 3), "not one of the 1 workers"),
-                        (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}), "not one of")]:
+    for text, words in [
+        (None, "TF_CONFIG is not set"),
+        ("{", "not a cluster spec"),
+        ('{"cluster": {}}', "not a cluster spec"),
+        (tf_config(["a:1"], 3), "not one of the 1 workers"),
+        (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "ps", "index": 0}}), "not one of"),
+    ]:
         with pytest.raises(UserError) as error:
             parse_tf_config(text)
         assert words in str(error.value) and "\n" not in str(error.value)
@@ -76,8 +90,14 @@ def _worker_epochs(step_ms: list[float], epochs: int = 3) -> list[EpochTiming]:
 def _worker_report(path, worker: int, step_ms: list[float], baseline=None):
     report = report_from_epochs("cpu", _worker_epochs(step_ms), model="mnist")
     run = report.runs[0]
-    run.distribution = Distribution("multiworker", 2, ["/job:worker/replica:0/task:%d/device:CPU:0" % worker], 32,
-                                    worker=worker, workers=["127.0.0.1:1", "127.0.0.1:2"])
+    run.distribution = Distribution(
+        "multiworker",
+        2,
+        [f"/job:worker/replica:0/task:{worker}/device:CPU:0"],
+        32,
+        worker=worker,
+        workers=["127.0.0.1:1", "127.0.0.1:2"],
+    )
     report.config.strategy = "multiworker"
     if baseline is not None:
         run.scaling = scaling_efficiency([1.0], baseline, 1)
@@ -88,7 +108,10 @@ def _worker_report(path, worker: int, step_ms: list[float], baseline=None):
 def test_the_merged_view_takes_the_slowest_worker_per_step_and_the_gap_between_slowest_and_fastest(tmp_path):
     zero = [10.0, 30.0, 10.0, 10.0]  # worker 0 straggles on step 1
     one = [12.0, 11.0, 12.0, 12.0]
-    paths = [_worker_report(tmp_path / "w1.json", 1, one), _worker_report(tmp_path / "w0.json", 0, zero, baseline=[100.0, 100.0])]
+    paths = [
+        _worker_report(tmp_path / "w1.json", 1, one),
+        _worker_report(tmp_path / "w0.json", 0, zero, baseline=[100.0, 100.0]),
+    ]
     view = merge_reports(paths)
     (run,) = view.runs
     assert [worker.worker for worker in run.workers] == [0, 1]  # put in worker order
@@ -105,13 +128,18 @@ def test_the_merged_view_takes_the_slowest_worker_per_step_and_the_gap_between_s
 
 
 def test_the_merged_view_says_which_worker_was_interrupted(tmp_path):
-    paths = [_worker_report(tmp_path / "w0.json", 0, [10.0] * 4), _worker_report(tmp_path / "w1.json", 1, [10.0] * 4)]
+    paths = [
+        _worker_report(tmp_path / "w0.json", 0, [10.0] * 4),
+        _worker_report(tmp_path / "w1.json", 1, [10.0] * 4),
+    ]
     stopped = load_report(paths[1])
     stopped.runs[0].interrupted = "SIGINT in loop epoch 3 of 3: 2 finished epochs kept"
     stopped.save(paths[1])
     (run,) = merge_reports(paths).runs
-    assert run.notes[0] == ("worker 1: interrupted (SIGINT in loop epoch 3 of 3: 2 finished epochs kept); "
-                            "only its complete epochs are lined up")
+    assert run.notes[0] == (
+        "worker 1: interrupted (SIGINT in loop epoch 3 of 3: 2 finished epochs kept); "
+        "only its complete epochs are lined up"
+    )
     assert "no single-replica baseline" in run.notes[1]
 
 
@@ -119,9 +147,11 @@ def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):
     one = _worker_report(tmp_path / "w0.json", 0, [10.0] * 4)
     again = _worker_report(tmp_path / "again.json", 0, [10.0] * 4)
     plain = report_from_epochs("cpu", _worker_epochs([10.0] * 4), model="mnist").save(tmp_path / "plain.json")
-    for paths, words in [([one], "1 of the 2 workers' reports given; add worker 1's"),
-                         ([one, again], "worker 0 again"),
-                         ([str(plain)], "not a multi-worker report")]:
+    for paths, words in [
+        ([one], "1 of the 2 workers' reports given; add worker 1's"),
+        ([one, again], "worker 0 again"),
+        ([str(plain)], "not a multi-worker report"),
+    ]:
         with pytest.raises(UserError) as error:
             merge_reports(paths)
         assert words in str(error.value) and "\n" not in str(error.value)
@@ -136,28 +166,44 @@ def test_scaling_efficiency_is_the_throughput_over_replicas_times_one_replicas_w
     assert scaling.baseline_step_median_ms == 3.2
     assert scaling_efficiency([], [100.0], 2) is None and scaling_efficiency([1.0], [], 2) is None
     lone = scaling_efficiency([150.0], [100.0, 101.0], 2)  # one steady epoch: a point, no interval
-    assert lone.efficiency == pytest.approx(150.0 / (2 * 100.5)) and lone.efficiency_low is None and lone.efficiency_high is None
+    assert (
+        lone.efficiency == pytest.approx(150.0 / (2 * 100.5))
+        and lone.efficiency_low is None
+        and lone.efficiency_high is None
+    )
 
 
 def test_the_parity_guard_names_a_strategy_difference():
     single = report_from_epochs("cpu", _worker_epochs([10.0] * 4))
     spread = report_from_epochs("cpu", _worker_epochs([10.0] * 4))
-    spread.runs[0].distribution = Distribution("mirrored", 2, ["/CPU:0", "/CPU:1"], 32, logical_cpu_devices=True)
-    (line,) = [line for line in differences(describe(single, single.runs[0]), describe(spread, spread.runs[0]))
-               if "tf.distribute" in line]
+    spread.runs[0].distribution = Distribution(
+        "mirrored", 2, ["/CPU:0", "/CPU:1"], 32, logical_cpu_devices=True
+    )
+    (line,) = [
+        line
+        for line in differences(describe(single, single.runs[0]), describe(spread, spread.runs[0]))
+        if "tf.distribute" in line
+    ]
     assert "one device against mirrored, 2 replicas (logical CPU devices)" in line
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["launch", "mnist", "--strategy", "one"], "--strategy: the launcher sets it"),
-    (["launch", "mnist", "--json", "x.json"], "--json: the launcher sets it"),
-    (["launch", "--timeout", "0", "mnist"], "--timeout 0: must be more than 0"),
-    (["launch", "mnist", "--epochs", "0"], "--epochs"),
-    (["mnist", "--replicas", "2"], "--replicas 2: only --strategy mirrored takes a replica count"),
-    (["mnist", "--strategy", "multiworker", "--data", "synthetic", "--no-peak"], "TF_CONFIG is not set"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["launch", "mnist", "--strategy", "one"], "--strategy: the launcher sets it"),
+        (["launch", "mnist", "--json", "x.json"], "--json: the launcher sets it"),
+        (["launch", "--timeout", "0", "mnist"], "--timeout 0: must be more than 0"),
+        (["launch", "mnist", "--epochs", "0"], "--epochs"),
+        (["mnist", "--replicas", "2"], "--replicas 2: only --strategy mirrored takes a replica count"),
+        (["mnist", "--strategy", "multiworker", "--data", "synthetic", "--no-peak"], "TF_CONFIG is not set"),
+    ],
+)
 def test_launch_and_strategy_mistakes_are_refused_before_any_worker_starts(argv, words, tmp_path):
     result = run_cli(*argv, cwd=tmp_path)
-    ours = [line for line in result.stderr.splitlines() if line.startswith("tfprof_m1:")]  # TensorFlow logs its own lines
-    assert result.returncode == 2 and len(ours) == 1 and words in ours[0] and "Traceback" not in result.stderr, result.stderr
+    ours = [
+        line for line in result.stderr.splitlines() if line.startswith("tfprof_m1:")
+    ]  # TensorFlow logs its own lines
+    assert (
+        result.returncode == 2 and len(ours) == 1 and words in ours[0] and "Traceback" not in result.stderr
+    ), result.stderr
     assert not any(tmp_path.iterdir())

@@ -28,7 +28,7 @@ def python_blocks() -> list[tuple[str, int, str, bool]]:
                 end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
                 if opening.group(1) == "python":
                     before = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
-                    code = "\n".join(lines[index + 1:end]) + "\n"
+                    code = "\n".join(lines[index + 1 : end]) + "\n"
                     blocks.append((str(path.relative_to(REPO)), index + 1, code, not FRAGMENT.match(before)))
                 index = end
             index += 1
@@ -42,7 +42,9 @@ RUNNABLE = [(name, line, code) for name, line, code, runnable in BLOCKS if runna
 def test_docs_have_runnable_blocks_and_fragments_say_why():
     assert len(RUNNABLE) >= 8
     for name, line, code, _ in BLOCKS:
-        assert "from tfprof_m1." not in code, f"{name}:{line}: import from the package (from tfprof_m1 import ...)"
+        assert "from tfprof_m1." not in code, (
+            f"{name}:{line}: import from the package (from tfprof_m1 import ...)"
+        )
 
 
 PAGES = sorted({name for name, _, _ in RUNNABLE})
@@ -57,7 +59,9 @@ def test_doc_blocks_run_as_written(page, tmp_path):
             continue
         script = tmp_path / f"block_{line}.py"
         script.write_text(code, encoding="utf-8")
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
         assert result.returncode == 0, f"{name}:{line} failed:\n{result.stderr[-3000:]}"
 
 
@@ -72,7 +76,7 @@ def test_every_public_name_has_a_section_in_the_api_page():
 
 
 def test_no_exported_name_is_shadowed_by_a_submodule():
-    """``from tfprof_m1 import X`` must give the function even after ``tfprof_m1.X`` the module was imported."""
+    """``from tfprof_m1 import X`` must give the function even after a module named X was imported."""
     import importlib
     import pkgutil
     import types

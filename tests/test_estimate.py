@@ -6,12 +6,23 @@ import random
 
 import pytest
 
-from tfprof_m1.estimate import bootstrap, classify_execution, estimate_cost, estimate_parts, fence_check, proportions
+from tfprof_m1.collection.estimate import (
+    bootstrap,
+    classify_execution,
+    estimate_cost,
+    estimate_parts,
+    fence_check,
+    proportions,
+)
 
 
 def sample(empty, forward_only, forward_backward, full, wait=0.0, leftover=None):
-    result = {"empty_call": [empty, 0.0], "forward_only": [forward_only - wait, wait],
-              "forward_backward": [forward_backward - wait, wait], "full_step": [full - wait, wait]}
+    result = {
+        "empty_call": [empty, 0.0],
+        "forward_only": [forward_only - wait, wait],
+        "forward_backward": [forward_backward - wait, wait],
+        "full_step": [full - wait, wait],
+    }
     if leftover is not None:
         result["fence_check"] = [0.2 + leftover, leftover]
     return result
@@ -23,7 +34,9 @@ def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_tr
     for _ in range(60):
         drift = rng.uniform(0.0, 3.0)  # a slow machine moment slows every call of the sample alike
         noise = [rng.gauss(0.0, 0.1) for _ in range(4)]
-        samples.append(sample(1 + drift + noise[0], 3 + drift + noise[1], 8 + drift + noise[2], 10 + drift + noise[3]))
+        samples.append(
+            sample(1 + drift + noise[0], 3 + drift + noise[1], 8 + drift + noise[2], 10 + drift + noise[3])
+        )
     estimate = estimate_parts(samples)
     assert estimate.samples == 60
     assert estimate.total_ms["backward"] == pytest.approx(5.0, abs=0.15)
@@ -38,7 +51,8 @@ def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_tr
 
 def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped():
     assert proportions({"call": 1.0, "forward": -0.5, "backward": 1.0, "optimizer": 2.0}) == pytest.approx(
-        {"call": 0.25, "forward": 0.0, "backward": 0.25, "optimizer": 0.5})
+        {"call": 0.25, "forward": 0.0, "backward": 0.25, "optimizer": 0.5}
+    )
     assert estimate_parts([{"full_step": [1.0, 0.0]}]) is None
 
 

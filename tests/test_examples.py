@@ -9,7 +9,13 @@ from tests.conftest import REPO
 
 
 def _run(name: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, str(REPO / "examples" / name), *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / name), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout
@@ -26,7 +32,17 @@ def test_own_loop_example_prints_and_saves_the_report(tmp_path):
 
 
 def test_gan_example_attributes_its_own_phases_and_measures_its_cost(tmp_path):
-    out = _run("gan_step.py", "--steps", "40", "--epochs", "2", "--split-every", "5", "--logdir", str(tmp_path / "log"))
+    out = _run(
+        "gan_step.py",
+        "--steps",
+        "40",
+        "--epochs",
+        "2",
+        "--split-every",
+        "5",
+        "--logdir",
+        str(tmp_path / "log"),
+    )
     for phase in ("discriminator/clip", "generator/backward", "unprofiled", "trace", "other"):
         assert f"\n{phase} " in out, phase
     assert "profiling cost, end to end: " in out and "not measured" not in out

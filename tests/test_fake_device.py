@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
-from tfprof_m1.attribution import attribute_epochs
-from tfprof_m1.loop import Sampling, run_profiled_loop
-from tfprof_m1.profiler import PhaseProfiler
-from tfprof_m1.summary import loop_summary
+from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.collection.loop import Sampling, run_profiled_loop
+from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.report.figures import loop_summary
 
 
 def model(host: float, device: float) -> StepModel:
@@ -35,9 +35,13 @@ def run(host: float, device: float, steps: int = 200, epochs: int = 2, fence_ms:
     fake = FakeDevice(clock)
     profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, fence_ms))
     train_steps = FakeTrainSteps(fake, model(host, device))
-    run_profiled_loop(train_steps, batches(clock, steps, input_ms=0.1), epochs, steps, profiler, Sampling(every=10))
+    run_profiled_loop(
+        train_steps, batches(clock, steps, input_ms=0.1), epochs, steps, profiler, Sampling(every=10)
+    )
     breakdowns = attribute_epochs(profiler.epochs)
-    return breakdowns, loop_summary(breakdowns, device_kind="gpu", executor_async=False, coverage_fence="none")
+    return breakdowns, loop_summary(
+        breakdowns, device_kind="gpu", executor_async=False, coverage_fence="none"
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -52,7 +56,9 @@ def test_parts_are_device_inclusive_and_exact(case):
     assert parts["optimizer"].ms == pytest.approx(0.25 * (host + device))
     for name, share in {"forward": 0.25, "backward": 0.5, "optimizer": 0.25}.items():
         assert parts[name].math_share == pytest.approx(share)
-        assert parts[name].math_share_low == pytest.approx(share) == pytest.approx(parts[name].math_share_high)
+        assert (
+            parts[name].math_share_low == pytest.approx(share) == pytest.approx(parts[name].math_share_high)
+        )
         # which side was busy: host dispatch and device wait, exactly
         fraction = {"forward": 0.25, "backward": 0.5, "optimizer": 0.25}[name]
         assert parts[name].host_ms == pytest.approx(fraction * host)
@@ -74,7 +80,9 @@ def test_fused_steps_are_split_by_the_device_inclusive_proportions():
     fused = [i for i, kind in enumerate(steady.step_kinds) if kind == "fused"]
     for index in fused[:5]:
         assert steady.per_step_ms["backward"][index] == pytest.approx(0.5 * 10.0)
-        assert sum(steady.per_step_ms[name][index] for name in ("call", "forward", "backward", "optimizer")) == pytest.approx(compute)
+        assert sum(
+            steady.per_step_ms[name][index] for name in ("call", "forward", "backward", "optimizer")
+        ) == pytest.approx(compute)
 
 
 @pytest.mark.parametrize("case, lost", [("host-bound", 2.0), ("device-bound", 1.5), ("balanced", 4.5)])
@@ -96,7 +104,9 @@ def test_a_synchronous_backend_is_reported_as_such():
     fake = FakeDevice(clock)
     profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05))
     # all work on the host: the call returns when it is done, as some tensorflow-metal builds do
-    run_profiled_loop(FakeTrainSteps(fake, model(10.0, 0.0)), batches(clock, 100), 2, 100, profiler, Sampling(every=10))
+    run_profiled_loop(
+        FakeTrainSteps(fake, model(10.0, 0.0)), batches(clock, 100), 2, 100, profiler, Sampling(every=10)
+    )
     summary = loop_summary(attribute_epochs(profiler.epochs), device_kind="gpu", executor_async=False)
     assert summary.execution.mode == "synchronous"
     assert "behaved synchronously" in summary.execution.note

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfprof_m1.fence import (
+from tfprof_m1.collection.fence import (
     HOST_READ,
     SYNC_DEVICES,
     HostReadFence,

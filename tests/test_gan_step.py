@@ -11,8 +11,16 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO
-from tfprof_m1 import PhaseProfiler, StepRange, TraceWindow, build_report, detect_fence_kind, make_fence, render_text
-from tfprof_m1.xplane import find_xplane_files, read_xspace
+from tfprof_m1 import (
+    PhaseProfiler,
+    StepRange,
+    TraceWindow,
+    build_report,
+    detect_fence_kind,
+    make_fence,
+    render_text,
+)
+from tfprof_m1.trace.xplane import find_xplane_files, read_xspace
 
 
 def _example_gan():
@@ -26,8 +34,12 @@ def _example_gan():
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory):
     gan, noise_size = _example_gan()
-    real = tf.data.Dataset.from_tensor_slices(np.random.default_rng(0).normal(size=(32 * 16, 784)).astype("float32")).batch(32)
-    profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1]))
+    real = tf.data.Dataset.from_tensor_slices(
+        np.random.default_rng(0).normal(size=(32 * 16, 784)).astype("float32")
+    ).batch(32)
+    profiler = PhaseProfiler(
+        fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1])
+    )
     logdir = tmp_path_factory.mktemp("gan")
     step = 0
     with TraceWindow(logdir, StepRange(20, 24), profiler) as window:
@@ -35,7 +47,10 @@ def gan_run(tmp_path_factory):
             with profiler.epoch():
                 for index, batch in enumerate(profiler.timed(real)):
                     noise = tf.random.normal([32, noise_size])
-                    with window.step(step), profiler.step(kind="split" if index % 4 == 1 else "fused", examples=32):
+                    with (
+                        window.step(step),
+                        profiler.step(kind="split" if index % 4 == 1 else "fused", examples=32),
+                    ):
                         if index % 4 == 1:
                             gan.split(batch, noise, profiler)
                         else:
@@ -48,9 +63,17 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
     profiler, window, _ = gan_run
     report = build_report(profiler, model="gan", trace=window)
     run = report.run("gan")
-    assert run.custom_phases == ["discriminator", "discriminator/forward", "discriminator/backward", "discriminator/clip",
-                                 "discriminator/optimizer", "generator", "generator/forward", "generator/backward",
-                                 "generator/optimizer"]
+    assert run.custom_phases == [
+        "discriminator",
+        "discriminator/forward",
+        "discriminator/backward",
+        "discriminator/clip",
+        "discriminator/optimizer",
+        "generator",
+        "generator/forward",
+        "generator/backward",
+        "generator/optimizer",
+    ]
     steady = run.epochs[1]
     assert steady.proportions_source == "pooled" and set(steady.proportions) == set(run.custom_phases)
     shown = [phase.phase for phase in run.steady.phases]
@@ -62,7 +85,10 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
         assert all(value > 0 for value in epoch.step_ms["discriminator/clip"])
     # every part of a split step was fenced (sync=True): seven fences' own cost is in sync
     split_step = profiler.epochs[1].steps[1]
-    assert split_step.kind == "split" and split_step.phases_ms["sync"] > profiler.epochs[1].steps[0].phases_ms["sync"]
+    assert (
+        split_step.kind == "split"
+        and split_step.phases_ms["sync"] > profiler.epochs[1].steps[0].phases_ms["sync"]
+    )
     assert "own phases: discriminator" in render_text(report)
     assert "own phases" in report.method and "split steps" in report.method
     # compare and plot take it in memory, beside a copy that ran twice as slow
@@ -79,11 +105,19 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
 
 def test_the_trace_attributes_op_time_to_the_loops_own_scopes(gan_run):
     profiler, window, _ = gan_run
-    report = build_report(profiler, model="gan", trace=window, scope_phases={"generator": "generator", "discriminator": "discriminator"})
+    report = build_report(
+        profiler,
+        model="gan",
+        trace=window,
+        scope_phases={"generator": "generator", "discriminator": "discriminator"},
+    )
     shares = report.run("gan").trace.shares
-    # the models' ops (forward and backward) go to their scopes; the losses and optimizers keep the built-in rules
+    # the models' ops (forward and backward) go to their scopes; the losses and optimizers keep the built-in
+    # rules
     assert shares["generator"] > 0.1 and shares["discriminator"] > 0.1
-    assert shares["generator"] + shares["discriminator"] > shares.get("forward", 0) + shares.get("backward", 0)
+    assert shares["generator"] + shares["discriminator"] > shares.get("forward", 0) + shares.get(
+        "backward", 0
+    )
     assert "generator" not in build_report(profiler, model="gan", trace=window).run("gan").trace.shares
 
 

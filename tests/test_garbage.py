@@ -16,10 +16,20 @@ def _one_profile() -> weakref.ref:
     x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(16)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8), keras.layers.Dense(2)])
-    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
-                       dataset.element_spec)
-    run_profiled_loop(steps, dataset, epochs=2, steps_per_epoch=4, profiler=PhaseProfiler(),
-                      sampling=Sampling(every=2, min_samples=1, reference_share=0.0))
+    steps = TrainSteps(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
+    run_profiled_loop(
+        steps,
+        dataset,
+        epochs=2,
+        steps_per_epoch=4,
+        profiler=PhaseProfiler(),
+        sampling=Sampling(every=2, min_samples=1, reference_share=0.0),
+    )
     return weakref.ref(model)
 
 
@@ -36,7 +46,9 @@ def test_fit_with_the_epoch_timer_unfreezes_at_the_end():
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2)])
     model.compile("sgd", "mse")
     timer = EpochTimer(settle_garbage=True)
-    model.fit(np.zeros((32, 6), "float32"), np.zeros((32, 2), "float32"), epochs=2, verbose=0, callbacks=[timer])
+    model.fit(
+        np.zeros((32, 6), "float32"), np.zeros((32, 2), "float32"), epochs=2, verbose=0, callbacks=[timer]
+    )
     assert len(timer.epoch_ms) == 2 and gc.get_freeze_count() == 0
     reference = weakref.ref(model)
     del model, timer

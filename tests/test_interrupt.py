@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tfprof_m1.interrupt import InterruptGuard, StopSignal, deferred
+from tfprof_m1.collection.interrupt import InterruptGuard, StopSignal, deferred
 
 
 @pytest.fixture(autouse=True)
@@ -19,14 +19,18 @@ def _python_handles_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # Python's "Exception ignored in gc callback"
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning"
+)  # Python's "Exception ignored in gc callback"
 def test_an_interrupt_swallowed_by_a_gc_callback_is_raised_at_the_next_check():
     fired = []
 
     def callback(phase, info):
         if phase == "start" and not fired:
             fired.append(True)
-            os.kill(os.getpid(), signal.SIGINT)  # delivered while inside the callback: Python ignores it there
+            os.kill(
+                os.getpid(), signal.SIGINT
+            )  # delivered while inside the callback: Python ignores it there
 
     with pytest.raises(KeyboardInterrupt):
         with InterruptGuard() as guard:
@@ -74,7 +78,7 @@ def test_while_deferred_a_stop_is_recorded_and_raised_at_the_next_check_and_a_se
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
-def test_a_stop_still_pending_when_the_deferred_scope_ends_is_raised_there_and_stops_are_raised_at_once_after():
+def test_a_stop_pending_when_the_deferred_scope_ends_is_raised_there_and_later_stops_at_once():
     with InterruptGuard() as guard:
         scope = deferred()
         with pytest.raises(StopSignal):

@@ -7,19 +7,24 @@ import numpy as np
 import pytest
 
 from tests.formats import learnable_images, write_mnist_npz
-from tfprof_m1.attribution import attribute_epochs
-from tfprof_m1.datasets import load_train_data, synthetic
-from tfprof_m1.fence import HOST_READ, make_fence
-from tfprof_m1.loop import Sampling, run_profiled_loop, run_unprofiled_loop
-from tfprof_m1.models import build_model, get_spec
-from tfprof_m1.pipeline import make_dataset, steps_per_epoch
-from tfprof_m1.profiler import PhaseProfiler
-from tfprof_m1.steps import TrainSteps
+from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.collection.fence import HOST_READ, make_fence
+from tfprof_m1.collection.loop import Sampling, run_profiled_loop, run_unprofiled_loop
+from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.workloads.datasets import load_train_data, synthetic
+from tfprof_m1.workloads.models import build_model, get_spec
+from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 
 
 def _steps(spec, dataset, seed=1):
     model = build_model(spec, seed=seed)
-    return TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(), dataset.element_spec)
+    return TrainSteps(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
@@ -32,7 +37,9 @@ def test_split_and_fused_steps_make_the_same_updates(name):
     for images, labels in dataset:  # three steps: Adam's moments must agree too
         fused.fused(images, labels)
         split.split(images, labels)
-    for after_a, after_b, initial in zip(fused.variables, split.variables, build_model(spec, seed=1).trainable_variables):
+    for after_a, after_b, initial in zip(
+        fused.variables, split.variables, build_model(spec, seed=1).trainable_variables
+    ):
         np.testing.assert_allclose(np.asarray(after_a), np.asarray(after_b), rtol=1e-5, atol=1e-6)
         assert not np.allclose(np.asarray(after_a), np.asarray(initial))  # the step did update
     np.testing.assert_allclose(fused.read_metrics(), split.read_metrics(), rtol=1e-5)
@@ -90,8 +97,14 @@ def learnable_run(tmp_path_factory):
     train_steps = _steps(spec, dataset)
     profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
     steps = steps_per_epoch(data.examples, 32)
-    results = run_profiled_loop(train_steps, dataset, epochs=3, steps_per_epoch=steps, profiler=profiler,
-                                sampling=Sampling(every=5, min_samples=2))
+    results = run_profiled_loop(
+        train_steps,
+        dataset,
+        epochs=3,
+        steps_per_epoch=steps,
+        profiler=profiler,
+        sampling=Sampling(every=5, min_samples=2),
+    )
     assert profiler.epochs[0].stretches and profiler.epochs[0].fence_idle_ms > 0
     return results, attribute_epochs([r.timing for r in results]), steps
 
@@ -112,8 +125,17 @@ def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
         assert [stretch.steps for stretch in breakdown.stretches] == [1, 1]
         assert breakdown.step_kinds == ["probe" if i in {2, 7, 12, 17} else "fused" for i in range(18)]
         assert len(breakdown.samples) == 4
-        assert set(breakdown.totals_ms) == {"input", "call", "forward", "backward", "optimizer", "sync", "profiling",
-                                            "unprofiled", "other"}
+        assert set(breakdown.totals_ms) == {
+            "input",
+            "call",
+            "forward",
+            "backward",
+            "optimizer",
+            "sync",
+            "profiling",
+            "unprofiled",
+            "other",
+        }
         for name, total in breakdown.totals_ms.items():
             if name != "other":
                 assert total > 0, name
@@ -148,7 +170,11 @@ def test_pipeline_scales_batches_and_reshuffles_each_epoch():
     assert sorted(np.concatenate(first)) == sorted(data.labels.astype(int))
     assert not all((a == b).all() for a, b in zip(first, second))
     images, _ = next(iter(dataset))
-    assert images.dtype.name == "float32" and 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert (
+        images.dtype.name == "float32"
+        and 0.0 <= float(images.numpy().min())
+        and float(images.numpy().max()) <= 1.0
+    )
     assert len(list(make_dataset(data, batch_size=32, seed=7, steps=2))) == 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.machine import cpu_model, device_label, installed_version, memory_gb, on_colab
+from tfprof_m1.collection.machine import cpu_model, device_label, installed_version, memory_gb, on_colab
 
 # get_device_details as recorded: a Colab T4 reports a name and a compute capability; Metal GPUs
 # report no compute capability (and at most a generic name).

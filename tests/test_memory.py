@@ -6,16 +6,16 @@ import keras
 import numpy as np
 import pytest
 
-from tfprof_m1.assemble import build_report
-from tfprof_m1.datasets import synthetic
-from tfprof_m1.fence import HOST_READ, make_fence
-from tfprof_m1.loop import Sampling, run_profiled_loop
-from tfprof_m1.memory import growth_warning, host_rss_mb, interpret_device_info, sample_memory
-from tfprof_m1.models import build_model, get_spec
-from tfprof_m1.pipeline import make_dataset
-from tfprof_m1.profiler import PhaseProfiler
-from tfprof_m1.render import render_text
-from tfprof_m1.steps import TrainSteps
+from tfprof_m1.collection.fence import HOST_READ, make_fence
+from tfprof_m1.collection.loop import Sampling, run_profiled_loop
+from tfprof_m1.collection.memory import growth_warning, host_rss_mb, interpret_device_info, sample_memory
+from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.report.assemble import build_report
+from tfprof_m1.views.render import render_text
+from tfprof_m1.workloads.datasets import synthetic
+from tfprof_m1.workloads.models import build_model, get_spec
+from tfprof_m1.workloads.pipeline import make_dataset
 
 
 def test_the_allocators_answers_recorded_on_each_kind_of_device():
@@ -25,7 +25,9 @@ def test_the_allocators_answers_recorded_on_each_kind_of_device():
     current, peak, note = interpret_device_info({"current": 0, "peak": 0})
     assert current is None and peak is None and "tensorflow-metal" in note
     # a CPU raises, as it does here for real:
-    current, peak, note = interpret_device_info(ValueError("Allocator stats not available for device 'CPU:0'"))
+    current, peak, note = interpret_device_info(
+        ValueError("Allocator stats not available for device 'CPU:0'")
+    )
     assert current is None and "Allocator stats not available" in note
     memory, real_note = sample_memory()
     assert real_note is not None and "Allocator stats not available" in real_note
@@ -35,7 +37,9 @@ def test_the_allocators_answers_recorded_on_each_kind_of_device():
 def test_growth_is_flagged_by_its_slope_not_by_noise():
     assert growth_warning("host memory", [800, 801, 799, 802], [1, 2, 3, 4]) is None
     line = growth_warning("host memory", [800, 840, 881, 920], [1, 2, 3, 4])
-    assert line.startswith("host memory grew 40.1 MiB per epoch over epochs 2–5 (800 → 920 MiB)")  # least squares
+    assert line.startswith(
+        "host memory grew 40.1 MiB per epoch over epochs 2–5 (800 → 920 MiB)"
+    )  # least squares
     assert growth_warning("host memory", [800, 900], [1, 2]) is None  # two points are no trend
     assert growth_warning("device memory", [None, None, None], [1, 2, 3]) is None
 
@@ -43,16 +47,26 @@ def test_growth_is_flagged_by_its_slope_not_by_noise():
 def test_the_loop_records_memory_after_every_epoch_and_the_report_shows_it():
     spec = get_spec("mnist")
     dataset = make_dataset(synthetic(spec, seed=0, examples=160), batch_size=32, seed=0)
-    steps = TrainSteps(build_model(spec, seed=1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                       keras.optimizers.Adam(), dataset.element_spec)
+    steps = TrainSteps(
+        build_model(spec, seed=1),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     hoard = []  # memory the test keeps growing between epochs, 64 MiB each
 
     def grow(result):
         hoard.append(np.ones(64 * 2**20 // 8))
 
-    results = run_profiled_loop(steps, dataset, epochs=4, steps_per_epoch=5, on_epoch_end=grow,
-                                profiler=PhaseProfiler(fence=make_fence(HOST_READ, lambda: steps.variables[-1])),
-                                sampling=Sampling(every=2, min_samples=0, reference_share=0.0))
+    results = run_profiled_loop(
+        steps,
+        dataset,
+        epochs=4,
+        steps_per_epoch=5,
+        on_epoch_end=grow,
+        profiler=PhaseProfiler(fence=make_fence(HOST_READ, lambda: steps.variables[-1])),
+        sampling=Sampling(every=2, min_samples=0, reference_share=0.0),
+    )
     report = build_report(results, model="mnist")
     rss = [epoch.memory.host_rss_mb for epoch in report.runs[0].epochs]
     assert all(value is not None for value in rss)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.errors import UserError
-from tfprof_m1.models import MODEL_NAMES, MODELS, build_model, get_spec
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.workloads.models import MODEL_NAMES, MODELS, build_model, get_spec
 
 
 def test_registry_holds_the_three_article_models():
@@ -17,7 +17,16 @@ def test_registry_holds_the_three_article_models():
 def test_cifar10_architecture_matches_the_article():
     model = build_model(get_spec("cifar10"), seed=0)
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dense"]
+    assert kinds == [
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ]
     shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
     assert shapes == [(30, 30, 32), (15, 15, 32), (13, 13, 64), (6, 6, 64), (4, 4, 64), (1024,), (64,), (10,)]
     assert model.layers[-1].activation.__name__ == "linear"  # logits: the loss is from_logits

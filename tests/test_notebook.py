@@ -38,14 +38,20 @@ def test_example_notebook_runs_and_renders_reports_inline(tmp_path, monkeypatch)
     monkeypatch.setenv("TFPROF_M1_NOTEBOOK_TENSORBOARD", "1")
     # as in an activated virtual environment: %tensorboard runs the `tensorboard` on PATH
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     try:
         client.execute()
     finally:
         _stop_tensorboards_under(tmp_path)
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    outputs = [
+        output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+    ]
     assert not [output for output in outputs if output.get("output_type") == "error"]
-    markdown = [output["data"]["text/markdown"] for output in outputs if "text/markdown" in output.get("data", {})]
+    markdown = [
+        output["data"]["text/markdown"] for output in outputs if "text/markdown" in output.get("data", {})
+    ]
     assert len(markdown) == 2  # the article's model and the user's, both as Markdown tables
     assert "### cifar10: custom-loop phases" in markdown[0] and "| input" in markdown[0]
     assert "### gru: training-loop phases" in markdown[1]

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from tests.report_factory import make_report
-from tfprof_m1.compare import compare
-from tfprof_m1.compare_render import render_comparison
-from tfprof_m1.parity import describe, differences
-from tfprof_m1.power import linux_state, parse_pmset_batt, parse_pmset_therm
-from tfprof_m1.report import Fingerprint
+from tfprof_m1.collection.power import linux_state, parse_pmset_batt, parse_pmset_therm
+from tfprof_m1.report.model import Fingerprint
+from tfprof_m1.report.parity import describe, differences
+from tfprof_m1.views.compare import compare
+from tfprof_m1.views.compare_render import render_comparison
 
 
 def _side(label, **changes):
     report = make_report(label, epochs=4)
     run = report.runs[0]
-    run.fingerprint = Fingerprint(input_dtype="uint8", input_path="tf.data from memory, fixed parallelism",
-                                  loop_jit_compile=False, mixed_precision="float32")
+    run.fingerprint = Fingerprint(
+        input_dtype="uint8",
+        input_path="tf.data from memory, fixed parallelism",
+        loop_jit_compile=False,
+        mixed_precision="float32",
+    )
     for key, value in changes.items():
         target = run.fingerprint if hasattr(run.fingerprint, key) else report.environment
         setattr(target, key, value)
@@ -24,16 +28,29 @@ def _side(label, **changes):
 def test_every_confound_is_listed_worst_first_with_the_figure_it_affects():
     colab = _side("cuda:Tesla T4")
     colab.runs[0].fit.jit_compile = True  # Keras turns XLA on for fit when a GPU is present
-    mac = _side("metal:Apple M1", cpu_fallback_ops=["RandomUniform"], input_dtype="float64", tensorflow="2.16.2",
-                tensorflow_metal="1.2.0")
+    mac = _side(
+        "metal:Apple M1",
+        cpu_fallback_ops=["RandomUniform"],
+        input_dtype="float64",
+        tensorflow="2.16.2",
+        tensorflow_metal="1.2.0",
+    )
     mac.runs[0].batch_size = 64
     lines = differences(describe(colab, colab.runs[0]), describe(mac, mac.runs[0]))
     assert [line.split(":")[0] for line in lines] == [
-        "ops that ran on the CPU during a GPU run", "XLA in fit (jit_compile)", "batch size", "input dtype",
-        "TensorFlow version"]
-    assert lines[0] == ("ops that ran on the CPU during a GPU run: none against RandomUniform; affects every custom-loop "
-                        "phase (those ops ran on the host)")
-    assert lines[1].startswith("XLA in fit (jit_compile): on against off; affects the fit epoch: the headline")
+        "ops that ran on the CPU during a GPU run",
+        "XLA in fit (jit_compile)",
+        "batch size",
+        "input dtype",
+        "TensorFlow version",
+    ]
+    assert lines[0] == (
+        "ops that ran on the CPU during a GPU run: none against RandomUniform; affects every custom-loop "
+        "phase (those ops ran on the host)"
+    )
+    assert lines[1].startswith(
+        "XLA in fit (jit_compile): on against off; affects the fit epoch: the headline"
+    )
     # tensorflow-metal is on one side only: unknown on the other, so not a difference by itself
     assert not any(line.startswith("tensorflow-metal") for line in lines)
     (comparison,) = compare([colab, mac])
@@ -50,9 +67,15 @@ def test_like_for_like_runs_have_no_confound_and_unknowns_are_not_differences():
 
 
 def test_power_state_from_recorded_pmset_output_and_a_sysfs_tree(tmp_path):
-    therm = "Note: No thermal warning level has been recorded\n  CPU_Scheduler_Limit \t= 100\n  CPU_Available_CPUs \t= 8\n  CPU_Speed_Limit \t= 72\n"
+    therm = (
+        "Note: No thermal warning level has been recorded\n  CPU_Scheduler_Limit "
+        "\t= 100\n  CPU_Available_CPUs \t= 8\n  CPU_Speed_Limit \t= 72\n"
+    )
     assert parse_pmset_therm(therm) == 72
-    assert parse_pmset_batt("Now drawing from 'Battery Power'\n -InternalBattery-0 (id=1234)\t85%; discharging") == "battery"
+    assert (
+        parse_pmset_batt("Now drawing from 'Battery Power'\n -InternalBattery-0 (id=1234)\t85%; discharging")
+        == "battery"
+    )
     assert parse_pmset_batt("Now drawing from 'AC Power'\n") == "ac"
     assert parse_pmset_therm("") is None and parse_pmset_batt("") is None
     zone = tmp_path / "thermal" / "thermal_zone0"
@@ -69,11 +92,17 @@ def test_power_state_from_recorded_pmset_output_and_a_sysfs_tree(tmp_path):
 
 
 def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats():
-    plain, forced, rehearsed = make_report("cpu", epochs=4), make_report("cpu", epochs=4), make_report("cpu", epochs=4)
+    plain, forced, rehearsed = (
+        make_report("cpu", epochs=4),
+        make_report("cpu", epochs=4),
+        make_report("cpu", epochs=4),
+    )
     forced.config.fit_jit_compile = "on"
     rehearsed.config.async_executor = True
     rehearsed.environment.executor_async = True
     (comparison,) = compare([plain, forced, rehearsed])
     assert [f.repeats for f in comparison.figures] == [1, 1, 1]
-    assert any(line.startswith("eager executor: synchronous against asynchronous")
-               for line in comparison.differences[1].confounds)
+    assert any(
+        line.startswith("eager executor: synchronous against asynchronous")
+        for line in comparison.differences[1].confounds
+    )

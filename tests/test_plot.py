@@ -15,7 +15,11 @@ from tests.report_factory import make_report
 @pytest.fixture
 def reports(tmp_path):
     paths = []
-    for name, label, scale, fit in (("t4", "cuda:Tesla T4", 1.0, True), ("m1", "metal:Apple M1", 2.0, True), ("cpu", "cpu", 4.0, False)):
+    for name, label, scale, fit in (
+        ("t4", "cuda:Tesla T4", 1.0, True),
+        ("m1", "metal:Apple M1", 2.0, True),
+        ("cpu", "cpu", 4.0, False),
+    ):
         path = tmp_path / f"{name}.json"
         make_report(label=label, models=("mnist", "cifar10"), scale=scale, fit=fit).save(path)
         paths.append(str(path))
@@ -49,7 +53,10 @@ def test_bad_output_name_is_a_user_error(tmp_path, reports):
     assert result.returncode == 2 and "must end in .png or .svg" in result.stderr
     (tmp_path / "dir.png").mkdir()
     (tmp_path / "a_file").write_text("x")
-    for output, expected in ((tmp_path / "dir.png", "is a directory"), (tmp_path / "a_file" / "c.png", "which is a file")):
+    for output, expected in (
+        (tmp_path / "dir.png", "is a directory"),
+        (tmp_path / "a_file" / "c.png", "which is a file"),
+    ):
         result = run_cli("plot", *reports, "-o", str(output))
         assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
@@ -64,16 +71,20 @@ def _run_python(code: str, *args: str):
 
 
 def test_plot_does_not_import_tensorflow(tmp_path, reports):
-    code = ("import sys; from tfprof_m1.cli import main; rc = main(['plot'] + sys.argv[1:]); "
-            "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)")
+    code = (
+        "import sys; from tfprof_m1.cli import main; rc = main(['plot'] + sys.argv[1:]); "
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)"
+    )
     result = _run_python(code, *reports, "-o", str(tmp_path / "x.png"))
     assert result.returncode == 0, result.stderr
     assert result.stderr.split()[-1] == "noTF"
 
 
 def test_missing_matplotlib_is_a_clear_message(tmp_path, reports):
-    code = ("import sys; sys.modules['matplotlib'] = None; from tfprof_m1.cli import main; "
-            "sys.exit(main(['plot'] + sys.argv[1:]))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from tfprof_m1.cli import main; "
+        "sys.exit(main(['plot'] + sys.argv[1:]))"
+    )
     result = _run_python(code, *reports, "-o", str(tmp_path / "x.png"))
     assert result.returncode == 2
     assert "plot needs matplotlib: pip install 'tfprof-m1[plot]'" in result.stderr

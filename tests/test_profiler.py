@@ -6,7 +6,7 @@ import pytest
 
 from tests import fake_device
 from tests.fake_device import FakeClock, FakeDevice
-from tfprof_m1.profiler import NullProfiler, PhaseProfiler
+from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
 
 
 class FakeFence:
@@ -40,8 +40,12 @@ def test_phases_steps_and_epoch_add_up_exactly():
                 profiler.sync(batch)
     (epoch,) = profiler.epochs
     assert epoch.complete
-    assert [step.phases_ms for step in epoch.steps] == [pytest.approx({"input": 2.0, "compute": 10.0, "sync": 0.5})] * 3
-    assert [step.wall_ms for step in epoch.steps] == pytest.approx([11.5] * 3)  # the input wait came before the step opened
+    assert [step.phases_ms for step in epoch.steps] == [
+        pytest.approx({"input": 2.0, "compute": 10.0, "sync": 0.5})
+    ] * 3
+    assert [step.wall_ms for step in epoch.steps] == pytest.approx(
+        [11.5] * 3
+    )  # the input wait came before the step opened
     # the final next() (StopIteration) and the epoch-end fence are outside any step
     assert epoch.unassigned_ms == pytest.approx({"input": 2.0, "sync": 0.5})
     assert epoch.wall_ms == pytest.approx(3 * (2.0 + 11.5) + 2.0 + 0.5)
@@ -163,10 +167,22 @@ def test_nested_phases_keep_exclusive_time_and_own_their_device_work():
             with profiler.phase("clip", sync=True):
                 device.run(host_ms=0.5, device_ms=1.0)
     (step,) = profiler.epochs[0].steps
-    assert list(step.phases_ms) == ["generator", "generator/forward", "sync", "generator/backward", "clip"]  # first started first
-    assert step.phases_ms == pytest.approx({
-        "generator": 1.0, "generator/forward": 5.0, "generator/backward": 8.0, "clip": 1.5, "sync": 1.5,
-    })
+    assert list(step.phases_ms) == [
+        "generator",
+        "generator/forward",
+        "sync",
+        "generator/backward",
+        "clip",
+    ]  # first started first
+    assert step.phases_ms == pytest.approx(
+        {
+            "generator": 1.0,
+            "generator/forward": 5.0,
+            "generator/backward": 8.0,
+            "clip": 1.5,
+            "sync": 1.5,
+        }
+    )
     assert step.waits_ms == pytest.approx({"generator/forward": 4.0, "generator/backward": 6.0, "clip": 1.0})
     assert sum(step.phases_ms.values()) == pytest.approx(step.wall_ms)
 

@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from tfprof_m1.errors import UserError
-from tfprof_m1.report import SCHEMA_VERSION, Report, load_report, write_atomic
 from tests.report_factory import make_report
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.files import write_atomic
+from tfprof_m1.report.model import SCHEMA_VERSION, Report, load_report
 
 
 def test_round_trip_is_lossless(tmp_path):
@@ -60,10 +61,19 @@ def _broken(change) -> str:
         (_broken(lambda d: d.update(tool="pyperf")), "tool is 'pyperf': written by another program"),
         (_broken(lambda d: d.update(runs=[])), "runs is empty"),
         (_broken(lambda d: d["runs"][0].update(epochs=[])), "epochs is empty"),
-        (_broken(lambda d: d["runs"][0]["steady"].update(epochs=[])), "steady.epochs [] does not name epochs"),
-        (_broken(lambda d: d["runs"][0]["epochs"][1].update(wall_ms=0)), "wall_ms is 0.0, not a positive time"),
+        (
+            _broken(lambda d: d["runs"][0]["steady"].update(epochs=[])),
+            "steady.epochs [] does not name epochs",
+        ),
+        (
+            _broken(lambda d: d["runs"][0]["epochs"][1].update(wall_ms=0)),
+            "wall_ms is 0.0, not a positive time",
+        ),
         (_broken(lambda d: d["runs"][0]["epochs"][1]["step_ms"]["input"].pop()), "step_ms[input] has"),
-        (_broken(lambda d: d["runs"][0]["epochs"][1].update(wall_ms=float("nan"))), "NaN is not a number a report holds"),
+        (
+            _broken(lambda d: d["runs"][0]["epochs"][1].update(wall_ms=float("nan"))),
+            "NaN is not a number a report holds",
+        ),
         ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
     ],
 )
@@ -81,7 +91,7 @@ def test_missing_file_is_a_user_error(tmp_path):
 
 
 def test_a_huge_file_is_refused_without_reading_it(tmp_path, monkeypatch):
-    import tfprof_m1.report as report_module
+    import tfprof_m1.report.model as report_module
 
     path = tmp_path / "huge.json"
     with open(path, "wb") as stream:  # sparse: large on paper, no disk used

@@ -18,9 +18,9 @@ from tfprof_m1 import (
     TrainSteps,
     build_report,
     compare_reports,
+    detect_fence_kind,
     load_report,
     make_fence,
-    detect_fence_kind,
     plot_reports,
     render_text,
     run_profiled_loop,
@@ -37,18 +37,34 @@ def _gru_data(steps: int, batch: int = 16, seed: int = 0) -> tf.data.Dataset:
 
 def _gru_model() -> keras.Model:
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(50, 8), keras.layers.GRU(8),
-                             keras.layers.Dense(2)])
+    return keras.Sequential(
+        [
+            keras.Input((12,), dtype="int32"),
+            keras.layers.Embedding(50, 8),
+            keras.layers.GRU(8),
+            keras.layers.Dense(2),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
 def gru_report(tmp_path_factory) -> Report:
     dataset = _gru_data(steps=24)
-    steps = TrainSteps(_gru_model(), keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
-                       dataset.element_spec)
+    steps = TrainSteps(
+        _gru_model(),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: steps.variables[-1]))
-    results = run_profiled_loop(steps, dataset, epochs=2, steps_per_epoch=24, profiler=profiler,
-                                sampling=Sampling(every=4, min_samples=3))
+    results = run_profiled_loop(
+        steps,
+        dataset,
+        epochs=2,
+        steps_per_epoch=24,
+        profiler=profiler,
+        sampling=Sampling(every=4, min_samples=3),
+    )
     return build_report(results, model="gru")
 
 
@@ -103,7 +119,9 @@ def _sgd_weights_after_one_step(optimizer: keras.optimizers.Optimizer, **options
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     x = tf.constant(np.random.default_rng(0).normal(size=(8, 4)).astype("float32"))
     y = tf.constant(np.arange(8) % 3, dtype=tf.int32)
-    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer, **options)
+    steps = TrainSteps(
+        model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), optimizer, **options
+    )
     steps.fused(x, y)
     return [v.numpy() for v in model.trainable_variables]
 
@@ -123,7 +141,9 @@ def test_jit_compile_and_gradient_clipping_train_like_the_plain_step():
     for a, b in zip(plain, compiled):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     start = _sgd_weights_after_one_step(keras.optimizers.SGD(0.0))
-    clipped = _sgd_weights_after_one_step(keras.optimizers.SGD(0.5), clip_gradients=lambda g: tf.clip_by_global_norm(g, 1e-3)[0])
+    clipped = _sgd_weights_after_one_step(
+        keras.optimizers.SGD(0.5), clip_gradients=lambda g: tf.clip_by_global_norm(g, 1e-3)[0]
+    )
     moved = np.sqrt(sum(((c - w) ** 2).sum() for c, w in zip(clipped, start)))
     assert moved == pytest.approx(0.5 * 1e-3, rel=1e-3)  # lr × the clipped global norm
 
@@ -131,12 +151,20 @@ def test_jit_compile_and_gradient_clipping_train_like_the_plain_step():
 def test_regression_with_a_mean_squared_error_reports_loss_only():
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32"))
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    steps = TrainSteps(model, keras.losses.MeanSquaredError(), keras.optimizers.SGD(0.1), dataset.element_spec)
-    results = run_profiled_loop(steps, dataset, epochs=3, steps_per_epoch=4, profiler=PhaseProfiler(),
-                                sampling=Sampling(every=2, min_samples=1, reference_share=0.0))
+    steps = TrainSteps(
+        model, keras.losses.MeanSquaredError(), keras.optimizers.SGD(0.1), dataset.element_spec
+    )
+    results = run_profiled_loop(
+        steps,
+        dataset,
+        epochs=3,
+        steps_per_epoch=4,
+        profiler=PhaseProfiler(),
+        sampling=Sampling(every=2, min_samples=1, reference_share=0.0),
+    )
     losses = [result.loss for result in results]
     assert [result.accuracy for result in results] == [None, None, None]
     assert losses[-1] < losses[0]
@@ -145,15 +173,32 @@ def test_regression_with_a_mean_squared_error_reports_loss_only():
 def test_mixed_precision_step_yields_a_report():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        dataset = _gru_data(steps=8, seed=2).map(lambda tokens, labels: (tf.cast(tokens, tf.float32) / 50.0, labels))
+        dataset = _gru_data(steps=8, seed=2).map(
+            lambda tokens, labels: (tf.cast(tokens, tf.float32) / 50.0, labels)
+        )
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(2, dtype="float32")])
-        steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()), dataset.element_spec)
+        model = keras.Sequential(
+            [
+                keras.Input((12,)),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(2, dtype="float32"),
+            ]
+        )
+        steps = TrainSteps(
+            model,
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()),
+            dataset.element_spec,
+        )
         profiler = PhaseProfiler(fence=make_fence(detect_fence_kind(), lambda: steps.variables[-1]))
-        results = run_profiled_loop(steps, dataset, epochs=2, steps_per_epoch=8, profiler=profiler,
-                                    sampling=Sampling(every=2, min_samples=2, reference_share=0.0))
+        results = run_profiled_loop(
+            steps,
+            dataset,
+            epochs=2,
+            steps_per_epoch=8,
+            profiler=profiler,
+            sampling=Sampling(every=2, min_samples=2, reference_share=0.0),
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert model.layers[0].compute_dtype == "float16"
@@ -178,7 +223,13 @@ def test_a_two_input_two_output_model_trains_with_its_own_loss():
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(16)
     steps = TrainSteps(model, loss_fn, keras.optimizers.Adam(0.01), dataset.element_spec)
     profiler = PhaseProfiler()
-    results = run_profiled_loop(steps, dataset, epochs=3, steps_per_epoch=4, profiler=profiler,
-                                sampling=Sampling(every=2, min_samples=1, reference_share=0.0))
+    results = run_profiled_loop(
+        steps,
+        dataset,
+        epochs=3,
+        steps_per_epoch=4,
+        profiler=profiler,
+        sampling=Sampling(every=2, min_samples=1, reference_share=0.0),
+    )
     assert results[-1].loss < results[0].loss and results[0].accuracy is None  # structured labels: loss only
     assert build_report(results, model="two_heads").run("two_heads").batch_size == 16

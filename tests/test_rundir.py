@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime
 
-from tfprof_m1.rundir import make_run_dir, run_dir_name
+from tfprof_m1.run.rundir import make_run_dir, run_dir_name
 
 
 def test_names_say_model_device_and_time():

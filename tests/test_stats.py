@@ -3,10 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfprof_m1.stats import summarize
+from tfprof_m1.base.stats import summarize
 
 
-@pytest.mark.parametrize("values", [[3.0], [1.0, 2.0], [5.0, 1.0, 4.0, 2.0, 3.0], list(np.random.default_rng(1).exponential(size=101))])
+@pytest.mark.parametrize(
+    "values",
+    [[3.0], [1.0, 2.0], [5.0, 1.0, 4.0, 2.0, 3.0], list(np.random.default_rng(1).exponential(size=101))],
+)
 def test_summary_matches_numpy(values):
     summary = summarize(values)
     assert summary.median == pytest.approx(np.median(values))

@@ -15,21 +15,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfprof_m1.assemble import build_report
-from tfprof_m1.compare import compare
-from tfprof_m1.datasets import synthetic
-from tfprof_m1.fence import HOST_READ, make_fence
-from tfprof_m1.fit import EpochTimer, run_fit
-from tfprof_m1.interrupt import TrainingInterrupted
-from tfprof_m1.loop import Sampling, run_profiled_loop
-from tfprof_m1.models import build_model, get_spec
-from tfprof_m1.pipeline import make_dataset
-from tfprof_m1.profiler import PhaseProfiler
-from tfprof_m1.render import render_text
-from tfprof_m1.report import Report, load_report
-from tfprof_m1.steps import TrainSteps
-from tfprof_m1.trace import StepRange, TraceWindow
-from tfprof_m1.xplane import find_xplane_files
+from tfprof_m1.collection.fence import HOST_READ, make_fence
+from tfprof_m1.collection.fit import EpochTimer, run_fit
+from tfprof_m1.collection.interrupt import TrainingInterrupted
+from tfprof_m1.collection.loop import Sampling, run_profiled_loop
+from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.report.assemble import build_report
+from tfprof_m1.report.model import Report, load_report
+from tfprof_m1.trace.window import StepRange, TraceWindow
+from tfprof_m1.trace.xplane import find_xplane_files
+from tfprof_m1.views.compare import compare
+from tfprof_m1.views.render import render_text
+from tfprof_m1.workloads.datasets import synthetic
+from tfprof_m1.workloads.models import build_model, get_spec
+from tfprof_m1.workloads.pipeline import make_dataset
 
 SPEC = get_spec("mnist")
 STEPS = 10  # 320 examples in batches of 32
@@ -78,8 +78,15 @@ def test_ctrl_c_in_epoch_2_keeps_epoch_1_marks_the_cut_short_one_and_saves_the_t
     profiler = _profiler(train_steps)
     window = TraceWindow(tmp_path, StepRange(12, 18), profiler)  # the signal lands at step 14, mid-trace
     with pytest.raises(TrainingInterrupted) as stopped:
-        run_profiled_loop(train_steps, Batches(dataset, interrupt), epochs=3, steps_per_epoch=STEPS,
-                          profiler=profiler, sampling=SAMPLING, trace=window)
+        run_profiled_loop(
+            train_steps,
+            Batches(dataset, interrupt),
+            epochs=3,
+            steps_per_epoch=STEPS,
+            profiler=profiler,
+            sampling=SAMPLING,
+            trace=window,
+        )
     results = stopped.value.partial
     assert stopped.value.signum == signal.SIGINT and isinstance(stopped.value, KeyboardInterrupt)
     assert [r.timing.complete for r in results] == [True, False]
@@ -153,8 +160,15 @@ def test_a_nan_loss_is_located_at_its_probe_step_reported_as_null_and_can_stop_t
     loss, at = _nan_after(1, 4)  # global step 14: probes at 13 (finite) and 15 (not)
     dataset, train_steps = _train_steps(loss)
     profiler = _profiler(train_steps)
-    results = run_profiled_loop(train_steps, Batches(dataset, at), epochs=3, steps_per_epoch=STEPS,
-                                profiler=profiler, sampling=SAMPLING, stop_on_non_finite=True)
+    results = run_profiled_loop(
+        train_steps,
+        Batches(dataset, at),
+        epochs=3,
+        steps_per_epoch=STEPS,
+        profiler=profiler,
+        sampling=SAMPLING,
+        stop_on_non_finite=True,
+    )
     assert len(results) == 2  # stopped after the epoch the loss went NaN in
     assert results[0].non_finite_steps is None and math.isnan(results[1].loss)
     assert results[1].non_finite_steps == (13, 15)
@@ -184,12 +198,18 @@ def test_fit_stops_after_the_epoch_whose_loss_is_nan_when_asked():
 
 def test_an_inconsistent_report_in_memory_is_refused_by_compare_in_one_line():
     dataset, train_steps = _train_steps()
-    results = run_profiled_loop(train_steps, dataset, epochs=1, steps_per_epoch=STEPS,
-                                profiler=_profiler(train_steps), sampling=SAMPLING)
+    results = run_profiled_loop(
+        train_steps,
+        dataset,
+        epochs=1,
+        steps_per_epoch=STEPS,
+        profiler=_profiler(train_steps),
+        sampling=SAMPLING,
+    )
     good = build_report(results, model="mnist")
     broken = Report.from_dict(good.to_dict())
     broken.runs[0].steady.epochs = []
-    from tfprof_m1.errors import UserError
+    from tfprof_m1.base.errors import UserError
 
     with pytest.raises(UserError, match=r"report 2 \(in memory\).*steady.epochs"):
         compare([good, broken])
@@ -199,20 +219,23 @@ def test_an_inconsistent_report_in_memory_is_refused_by_compare_in_one_line():
 def test_stop_on_nan_ends_the_benchmarks_loop_and_fit_after_the_first_non_finite_epoch(monkeypatch):
     """The CLI's path (run_benchmark) with --stop-on-nan, on an article model whose output is made NaN
     (the article models cannot diverge on their data at Adam's default rate)."""
-    import tfprof_m1.bench as bench
+    import tfprof_m1.run.bench as bench
 
     def diverging(spec, seed=0):
         model = build_model(spec, seed=seed)
         return keras.Sequential([model, keras.layers.Lambda(lambda logits: logits * float("nan"))])
 
     monkeypatch.setattr(bench, "build_model", diverging)
-    options = bench.BenchOptions(models=["mnist"], epochs=3, steps=10, data="synthetic", logdir=None, peak=False,
-                                 stop_on_nan=True)
+    options = bench.BenchOptions(
+        models=["mnist"], epochs=3, steps=10, data="synthetic", logdir=None, peak=False, stop_on_nan=True
+    )
     report = bench.run_benchmark(options)
     (run,) = report.runs
     assert len(run.epochs) == 1 and run.fit is not None and len(run.fit.epoch_ms) == 1
-    assert run.interrupted == ("loop's loss became NaN in epoch 1 of 3; loop stopped there (--stop-on-nan); "
-                               "fit's loss became NaN in epoch 1 of 3; fit stopped there (--stop-on-nan)")
+    assert run.interrupted == (
+        "loop's loss became NaN in epoch 1 of 3; loop stopped there (--stop-on-nan); "
+        "fit's loss became NaN in epoch 1 of 3; fit stopped there (--stop-on-nan)"
+    )
     assert run.epochs[0].loss is None and run.fit.losses == [None]
     assert any("global step" in warning for warning in run.warnings)  # located at its probe step
     assert "NaN" not in report.to_json().replace("became NaN", "")

@@ -7,26 +7,57 @@ import json
 import pytest
 
 from tests.conftest import run_cli
-from tfprof_m1.compare import compare
-from tfprof_m1.compare_stats import Interval
-from tfprof_m1.errors import UserError
-from tfprof_m1.sweep import SweepPoint, crossover, parse_batch_sizes, parse_devices
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.report.compare_stats import Interval
+from tfprof_m1.run.sweep import SweepPoint, crossover, parse_batch_sizes, parse_devices
+from tfprof_m1.views.compare import compare
 
 
 def _points(rates):
     """Recorded-shape points: {(device, batch): (low, high)} examples/s (a GPU's cannot be measured here)."""
-    return [SweepPoint(device, batch, f"{device}-{batch}.json", 5, Interval(1.0, 0.9, 1.1),
-                       Interval((low + high) / 2, low, high)) for (device, batch), (low, high) in rates.items()]
+    return [
+        SweepPoint(
+            device,
+            batch,
+            f"{device}-{batch}.json",
+            5,
+            Interval(1.0, 0.9, 1.1),
+            Interval((low + high) / 2, low, high),
+        )
+        for (device, batch), (low, high) in rates.items()
+    ]
 
 
 def test_the_crossover_is_where_the_gpu_beats_the_cpu_at_that_size_and_every_larger_one():
-    small_model = {("cpu", 16): (900, 1000), ("gpu", 16): (400, 500), ("cpu", 64): (2000, 2200), ("gpu", 64): (1900, 2300),
-                   ("cpu", 256): (3000, 3300), ("gpu", 256): (6000, 6500), ("cpu", 1024): (3500, 3800), ("gpu", 1024): (12000, 13000)}
-    assert crossover(_points(small_model)) == ("the GPU beats the CPU from batch 256 on; below it (16, 64) the CPU is as "
-                                               "fast or faster")
-    cpu_wins = {("cpu", 16): (900, 1000), ("gpu", 16): (400, 500), ("cpu", 64): (2000, 2200), ("gpu", 64): (900, 1000)}
-    assert crossover(_points(cpu_wins)) == "the GPU never beats the CPU in batch 16–64: the CPU is faster at every size measured"
-    crossing_back = {("cpu", 16): (900, 1000), ("gpu", 16): (1100, 1200), ("cpu", 64): (2000, 2200), ("gpu", 64): (1000, 1100)}
+    small_model = {
+        ("cpu", 16): (900, 1000),
+        ("gpu", 16): (400, 500),
+        ("cpu", 64): (2000, 2200),
+        ("gpu", 64): (1900, 2300),
+        ("cpu", 256): (3000, 3300),
+        ("gpu", 256): (6000, 6500),
+        ("cpu", 1024): (3500, 3800),
+        ("gpu", 1024): (12000, 13000),
+    }
+    assert crossover(_points(small_model)) == (
+        "the GPU beats the CPU from batch 256 on; below it (16, 64) the CPU is as fast or faster"
+    )
+    cpu_wins = {
+        ("cpu", 16): (900, 1000),
+        ("gpu", 16): (400, 500),
+        ("cpu", 64): (2000, 2200),
+        ("gpu", 64): (900, 1000),
+    }
+    assert (
+        crossover(_points(cpu_wins))
+        == "the GPU never beats the CPU in batch 16–64: the CPU is faster at every size measured"
+    )
+    crossing_back = {
+        ("cpu", 16): (900, 1000),
+        ("gpu", 16): (1100, 1200),
+        ("cpu", 64): (2000, 2200),
+        ("gpu", 64): (1000, 1100),
+    }
     assert crossover(_points(crossing_back)).startswith("the GPU never clearly beats the CPU")
     gpu_always = {("cpu", 16): (900, 1000), ("gpu", 16): (1100, 1200)}
     assert crossover(_points(gpu_always)) == "the GPU beats the CPU at every batch size measured (batch 16)"
@@ -45,13 +76,33 @@ def test_sweep_options_are_checked():
 
 def test_a_real_sweep_writes_points_that_compare_reads_and_a_plot(tmp_path):
     out = tmp_path / "sweep"
-    result = run_cli("sweep", "mnist", "--batch-sizes", "16,64", "--epochs", "4", "--steps", "10", "--data", "synthetic",
-                     "--out", str(out), "-o", str(tmp_path / "sweep.png"), "--format", "markdown", cwd=tmp_path)
+    result = run_cli(
+        "sweep",
+        "mnist",
+        "--batch-sizes",
+        "16,64",
+        "--epochs",
+        "4",
+        "--steps",
+        "10",
+        "--data",
+        "synthetic",
+        "--out",
+        str(out),
+        "-o",
+        str(tmp_path / "sweep.png"),
+        "--format",
+        "markdown",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "### mnist: batch-size sweep on cpu" in result.stdout
     assert "measured on cpu only: no CPU-GPU crossover to find" in result.stdout
     summary = json.loads((out / "sweep.json").read_text())
-    assert [(p["device"], p["batch_size"], p["steady_epochs"]) for p in summary["points"]] == [("cpu", 16, 3), ("cpu", 64, 3)]
+    assert [(p["device"], p["batch_size"], p["steady_epochs"]) for p in summary["points"]] == [
+        ("cpu", 16, 3),
+        ("cpu", 64, 3),
+    ]
     for point in summary["points"]:
         rate = point["examples_per_s"]
         assert 0 < rate["low"] < rate["point"] < rate["high"]

@@ -8,13 +8,15 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.tensorboard_server import TensorBoard
-from tfprof_m1.tensorboard_writer import PHASE_TAG, STEP_TIME_TAG, SUMMARY_TEXT_TAG
+from tfprof_m1.views.tensorboard_writer import PHASE_TAG, STEP_TIME_TAG, SUMMARY_TEXT_TAG
 
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("runs")
-    result = run_cli("mnist", "--epochs", "2", "--steps", "20", "--data", "synthetic", "--logdir", str(logdir), "--no-peak")
+    result = run_cli(
+        "mnist", "--epochs", "2", "--steps", "20", "--data", "synthetic", "--logdir", str(logdir), "--no-peak"
+    )
     assert result.returncode == 0, result.stderr
     return logdir
 
@@ -34,19 +36,32 @@ def test_run_directory_holds_events_trace_and_report(logdir):
 def test_tensorboard_serves_the_profile_the_scalars_and_the_text(logdir):
     (run_dir,) = logdir.iterdir()
     with TensorBoard(logdir) as board:
-        runs = board.wait_for(lambda: board.get("/data/plugin/profile/runs"), "the profile plugin to list the run")
+        runs = board.wait_for(
+            lambda: board.get("/data/plugin/profile/runs"), "the profile plugin to list the run"
+        )
         (profile_run,) = [run for run in runs if run.startswith(run_dir.name + "/")]
         tools = board.get("/data/plugin/profile/run_tools", run=profile_run)
         assert "overview_page" in tools and "trace_viewer@" in tools
         overview = board.overview_page(profile_run)
         assert float(overview["steptime_ms_average"]) > 0  # XProf saw the step markers
-        tags = board.wait_for(lambda: board.get("/data/plugin/scalars/tags").get(run_dir.name), "the scalar tags")
-        for tag in (PHASE_TAG.format(phase="forward"), PHASE_TAG.format(phase="backward"), PHASE_TAG.format(phase="input"),
-                    PHASE_TAG.format(phase="sync"), STEP_TIME_TAG, "epoch/loss", "fit/epoch_time_s"):
+        tags = board.wait_for(
+            lambda: board.get("/data/plugin/scalars/tags").get(run_dir.name), "the scalar tags"
+        )
+        for tag in (
+            PHASE_TAG.format(phase="forward"),
+            PHASE_TAG.format(phase="backward"),
+            PHASE_TAG.format(phase="input"),
+            PHASE_TAG.format(phase="sync"),
+            STEP_TIME_TAG,
+            "epoch/loss",
+            "fit/epoch_time_s",
+        ):
             assert tag in tags, tag
         scalars = board.get("/data/plugin/scalars/scalars", run=run_dir.name, tag=STEP_TIME_TAG)
         assert [point[1] for point in scalars] == [1, 2]  # one value per epoch, step = epoch
-        text_tags = board.wait_for(lambda: board.get("/data/plugin/text/tags").get(run_dir.name), "the text summary")
+        text_tags = board.wait_for(
+            lambda: board.get("/data/plugin/text/tags").get(run_dir.name), "the text summary"
+        )
         assert SUMMARY_TEXT_TAG in text_tags
         text = board.get("/data/plugin/text/text", run=run_dir.name, tag=SUMMARY_TEXT_TAG)
         assert "Headline" in text[0]["text"] and "backward" in text[0]["text"]

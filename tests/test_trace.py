@@ -6,17 +6,17 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tfprof_m1.attribution import attribute_epochs
-from tfprof_m1.datasets import synthetic
-from tfprof_m1.errors import UserError
-from tfprof_m1.fence import HOST_READ, make_fence
-from tfprof_m1.loop import Sampling, run_profiled_loop
-from tfprof_m1.models import build_model, get_spec
-from tfprof_m1.pipeline import make_dataset
-from tfprof_m1.profiler import PhaseProfiler
-from tfprof_m1.steps import TrainSteps
-from tfprof_m1.trace import StepRange, TraceWindow, default_step_range, parse_step_range
-from tfprof_m1.xplane import analyze_run_dir
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.collection.fence import HOST_READ, make_fence
+from tfprof_m1.collection.loop import Sampling, run_profiled_loop
+from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.trace.window import StepRange, TraceWindow, default_step_range, parse_step_range
+from tfprof_m1.trace.xplane import analyze_run_dir
+from tfprof_m1.workloads.datasets import synthetic
+from tfprof_m1.workloads.models import build_model, get_spec
+from tfprof_m1.workloads.pipeline import make_dataset
 
 
 def test_step_ranges():
@@ -33,11 +33,17 @@ def test_step_ranges():
 def _loop(logdir, window_steps, epochs=2, steps=12):
     spec = get_spec("mnist")
     dataset = make_dataset(synthetic(spec, seed=0, examples=32 * steps), 32, seed=0)
-    train_steps = TrainSteps(build_model(spec, seed=0), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                             keras.optimizers.Adam(), dataset.element_spec)
+    train_steps = TrainSteps(
+        build_model(spec, seed=0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
     profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
     window = TraceWindow(logdir, window_steps, profiler)
-    run_profiled_loop(train_steps, dataset, epochs, steps, profiler, Sampling(every=4, min_samples=1), trace=window)
+    run_profiled_loop(
+        train_steps, dataset, epochs, steps, profiler, Sampling(every=4, min_samples=1), trace=window
+    )
     window.close()
     return window, profiler
 
@@ -68,7 +74,9 @@ def test_trace_has_one_marker_per_traced_step_and_attributes_ops(traced):
     summary = analyze_run_dir(logdir)
     assert summary.traced_steps == window.traced_steps
     assert summary.step_markers == 6 and summary.step_ms_mean > 0
-    assert summary.shares["forward"] > 0 and summary.shares["backward"] > 0 and summary.shares["optimizer"] > 0
+    assert (
+        summary.shares["forward"] > 0 and summary.shares["backward"] > 0 and summary.shares["optimizer"] > 0
+    )
     assert sum(summary.shares.values()) == pytest.approx(1.0)
     assert summary.input_wait_ms > 0  # next() was inside the markers
     assert any("MatMul" in op.name for op in summary.top_ops["forward"])
@@ -95,7 +103,7 @@ def _scalar_tags(logdir):
 
 
 def test_research_code_scalars_from_breakdowns(traced, tmp_path):
-    from tfprof_m1.tensorboard_writer import PhaseScalarWriter
+    from tfprof_m1.views.tensorboard_writer import PhaseScalarWriter
 
     _, _, profiler = traced
     writer = PhaseScalarWriter(tmp_path / "mine")
@@ -103,7 +111,13 @@ def test_research_code_scalars_from_breakdowns(traced, tmp_path):
     writer.write_breakdowns(attribute_epochs(profiler.epochs), losses=[2.0, 1.5])
     writer.close()
     tags, accumulator = _scalar_tags(tmp_path / "mine")
-    for tag in ("phase/forward_ms_per_step", "phase/input_ms_per_step", "phase_share/other", "epoch/step_time_ms", "epoch/loss"):
+    for tag in (
+        "phase/forward_ms_per_step",
+        "phase/input_ms_per_step",
+        "phase_share/other",
+        "epoch/step_time_ms",
+        "epoch/loss",
+    ):
         assert tag in tags, tag
     assert [event.step for event in accumulator.Tensors("epoch/wall_time_s")] == [1, 2]
 
@@ -112,12 +126,18 @@ def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_ha
     """A tiny model's forward estimate can be noise at or below zero (clipped to 0 ms): its line must
     not vanish from TensorBoard for that epoch; a phase that only occurs outside steps has no
     per-step value to chart."""
-    from tfprof_m1.tensorboard_writer import PhaseScalarWriter
+    from tfprof_m1.views.tensorboard_writer import PhaseScalarWriter
 
     writer = PhaseScalarWriter(tmp_path / "zero")
     step_ms = {"input": [0.2, 0.3], "forward": [0.0, 0.0], "backward": [2.0, 2.1], "sync": [0.0, 0.0]}
-    writer.write_epoch(1, step_ms, {"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4}, 10.0, 64,
-                       parts=["forward", "backward"])
+    writer.write_epoch(
+        1,
+        step_ms,
+        {"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4},
+        10.0,
+        64,
+        parts=["forward", "backward"],
+    )
     writer.close()
     tags, accumulator = _scalar_tags(tmp_path / "zero")
     assert "phase/forward_ms_per_step" in tags and "phase/sync_ms_per_step" not in tags
@@ -126,7 +146,7 @@ def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_ha
 
 
 def test_profile_callback_traces_fit_batches_and_writes_epoch_times(tmp_path):
-    from tfprof_m1.fit import ProfileCallback
+    from tfprof_m1.run.fit_callback import ProfileCallback
 
     spec = get_spec("mnist")
     dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 8), 32, seed=0)
@@ -173,7 +193,14 @@ def test_a_repeating_schedule_traces_each_cycle_into_its_own_session(tmp_path):
 
     schedule = TraceSchedule(wait=2, warmup=1, active=2, repeat=2)
     assert [schedule.cycle(step) for step in (0, 2, 3, 5, 7, 8, 10)] == [
-        (0, "wait"), (0, "warmup"), (0, "active"), (1, "wait"), (1, "warmup"), (1, "active"), None]
+        (0, "wait"),
+        (0, "warmup"),
+        (0, "active"),
+        (1, "wait"),
+        (1, "warmup"),
+        (1, "active"),
+        None,
+    ]
     with TraceWindow(tmp_path, schedule) as window:
         for step in range(14):
             with window.step(step):
@@ -186,20 +213,28 @@ def test_a_repeating_schedule_traces_each_cycle_into_its_own_session(tmp_path):
 
 def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tmp_path):
     from tfprof_m1 import load_report
-    from tfprof_m1.fit import ProfileCallback
+    from tfprof_m1.run.fit_callback import ProfileCallback
 
     spec = get_spec("mnist")
     dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 8), 32, seed=0)
     model = build_model(spec, seed=0)
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(10, 13), batch_size=32, model_name="mnist-fit")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    callback = ProfileCallback(
+        str(tmp_path), trace_steps=StepRange(10, 13), batch_size=32, model_name="mnist-fit"
+    )
     model.fit(dataset, epochs=2, verbose=0, callbacks=[callback])
     saved = load_report(tmp_path / "report.json")  # written when training ended
     run = saved.run("mnist-fit")
     assert run.source == "fit" and [epoch.steps for epoch in run.epochs] == [8, 8]
     assert len(run.epochs[1].step_ms["compute"]) == 8 and run.steady.examples_per_s > 0
     assert run.fit is not None and run.headline.fit_epoch_mean_ms == pytest.approx(run.fit.epoch_ms[1])
-    assert run.trace is not None and run.trace.shares["optimizer"] > 0.05  # fit names its ops StatefulPartitionedCall/adam/...
+    assert (
+        run.trace is not None and run.trace.shares["optimizer"] > 0.05
+    )  # fit names its ops StatefulPartitionedCall/adam/...
     assert run.trace.shares["backward"] > 0 and run.trace.shares["forward"] > 0
     for epoch in run.epochs:
         assert sum(phase.total_ms for phase in epoch.phases) == pytest.approx(epoch.wall_ms)
@@ -213,7 +248,7 @@ def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tm
 
 
 def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_path):
-    from tfprof_m1.fit import ProfileCallback
+    from tfprof_m1.run.fit_callback import ProfileCallback
 
     class Boom(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -224,9 +259,20 @@ def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_pat
     model.compile("sgd", "mse")
     callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(1, 10))
     with pytest.raises(RuntimeError, match="boom"):
-        model.fit(tf.zeros([64, 4]), tf.zeros([64, 2]), batch_size=8, epochs=1, verbose=0, callbacks=[callback, Boom()])
+        model.fit(
+            tf.zeros([64, 4]),
+            tf.zeros([64, 2]),
+            batch_size=8,
+            epochs=1,
+            verbose=0,
+            callbacks=[callback, Boom()],
+        )
     assert callback.window.running  # Keras skipped on_train_end
     callback.close()
-    assert not callback.window.running and callback.window.traced_steps == [1, 2, 3]  # ours ended batch 3 before Boom raised
+    assert not callback.window.running and callback.window.traced_steps == [
+        1,
+        2,
+        3,
+    ]  # ours ended batch 3 before Boom raised
     tf.profiler.experimental.start(str(tmp_path / "next"))  # the session was stopped: a new one starts
     tf.profiler.experimental.stop()

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tfprof_m1.errors import UserError
-from tfprof_m1.xplane import analyze, analyze_run_dir, classify_op, device_busy_ms, xplane_pb2
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.trace.xplane import analyze, analyze_run_dir, classify_op, device_busy_ms, xplane_pb2
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,9 @@ def test_an_xla_compiled_step_is_said_to_hide_its_ops(tmp_path):
 
     x = np.random.default_rng(0).normal(size=(128, 16)).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(128) % 4)).batch(32)
-    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(4)])
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(4)]
+    )
     summary = _trace_four_steps(model, dataset, tmp_path, jit_compile=True)
     assert summary.op_ms.get("xla", 0) > 0
     assert any("XLA-compiled steps" in note and "__inference__fused" in note for note in summary.notes)
@@ -63,8 +65,13 @@ def _trace_four_steps(model, dataset, logdir, jit_compile=False):
 
     from tfprof_m1 import StepRange, TraceWindow, TrainSteps
 
-    steps = TrainSteps(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.optimizers.Adam(),
-                       dataset.element_spec, jit_compile=jit_compile)
+    steps = TrainSteps(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+        jit_compile=jit_compile,
+    )
     with TraceWindow(logdir, StepRange(2, 4)) as window:
         for step, (inputs, labels) in enumerate(dataset):
             with window.step(step):
@@ -85,7 +92,9 @@ class SpaceBuilder:
 
     @staticmethod
     def event(plane, line, name, offset_ns, duration_ns, **stats):
-        metadata_id = next((k for k, v in plane.event_metadata.items() if v.name == name), len(plane.event_metadata) + 1)
+        metadata_id = next(
+            (k for k, v in plane.event_metadata.items() if v.name == name), len(plane.event_metadata) + 1
+        )
         plane.event_metadata[metadata_id].id = metadata_id
         plane.event_metadata[metadata_id].name = name
         event = line.events.add()
@@ -93,7 +102,10 @@ class SpaceBuilder:
         event.offset_ps = offset_ns * 1000
         event.duration_ps = duration_ns * 1000
         for stat_name, value in stats.items():
-            stat_id = next((k for k, v in plane.stat_metadata.items() if v.name == stat_name), len(plane.stat_metadata) + 1)
+            stat_id = next(
+                (k for k, v in plane.stat_metadata.items() if v.name == stat_name),
+                len(plane.stat_metadata) + 1,
+            )
             plane.stat_metadata[stat_id].id = stat_id
             plane.stat_metadata[stat_id].name = stat_name
             stat = event.stats.add()
@@ -128,9 +140,25 @@ def _gpu_space(with_device_plane=True):
         stream.name = "Stream #7(Compute)"
         for step in range(2):
             start = step * 10_000
-            build.event(gpu, stream, "volta_sgemm_128x64_nn", start + 700, 3_000, tf_op="model/dense/MatMul:MatMul")
-            build.event(gpu, stream, "ampere_bprop", start + 4_000, 4_000, tf_op="gradient_tape/model/dense/MatMul:MatMul")
-            build.event(gpu, stream, "adam_kernel", start + 8_100, 500, tf_op="adam/ResourceApplyAdam:ResourceApplyAdam")
+            build.event(
+                gpu, stream, "volta_sgemm_128x64_nn", start + 700, 3_000, tf_op="model/dense/MatMul:MatMul"
+            )
+            build.event(
+                gpu,
+                stream,
+                "ampere_bprop",
+                start + 4_000,
+                4_000,
+                tf_op="gradient_tape/model/dense/MatMul:MatMul",
+            )
+            build.event(
+                gpu,
+                stream,
+                "adam_kernel",
+                start + 8_100,
+                500,
+                tf_op="adam/ResourceApplyAdam:ResourceApplyAdam",
+            )
     return build.space
 
 
@@ -154,7 +182,14 @@ def test_device_busy_time_is_the_union_of_kernel_intervals_per_phase():
     gpu = space.planes[-1]
     second = gpu.lines.add()  # a second stream: one backward kernel overlaps the first stream's
     second.name = "Stream #8(Compute)"
-    SpaceBuilder.event(gpu, second, "wgrad", 5_000, 4_000, tf_op="gradient_tape/model/conv/Conv2DBackpropFilter:Conv2DBackpropFilter")
+    SpaceBuilder.event(
+        gpu,
+        second,
+        "wgrad",
+        5_000,
+        4_000,
+        tf_op="gradient_tape/model/conv/Conv2DBackpropFilter:Conv2DBackpropFilter",
+    )
     busy = device_busy_ms([space])
     assert busy["forward"] == pytest.approx(2 * 0.003)
     # step 0 backward: 4,000-8,000 on one stream and 5,000-9,000 on the other -> 5 µs busy, not 8
@@ -183,16 +218,25 @@ def test_trace_command_on_a_directory_without_trace_is_one_line(tmp_path):
     with pytest.raises(UserError, match="no tf.profiler trace"):
         analyze_run_dir(tmp_path)
     result = run_cli("trace", str(tmp_path))
-    assert result.returncode == 2 and "no tf.profiler trace" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2
+        and "no tf.profiler trace" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_trace_command_reads_a_saved_gpu_trace_without_tensorflow(tmp_path):
     profile = tmp_path / "plugins" / "profile" / "2026_11_28"
     profile.mkdir(parents=True)
     (profile / "gpuhost.xplane.pb").write_bytes(_gpu_space().SerializeToString())
-    code = ("import sys; from tfprof_m1.cli import main; rc = main(['trace', sys.argv[1], '--format', 'markdown']); "
-            "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    code = (
+        "import sys; from tfprof_m1.cli import main; rc = main(['trace', "
+        "sys.argv[1], '--format', 'markdown']); "
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr); sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.split()[-1] == "noTF"
     assert "| backward" in result.stdout and "model/Unique:Unique" in result.stdout
@@ -205,9 +249,20 @@ def test_gpu_check_script_sets_device_busy_time_beside_the_parts():
     spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
-    parts = [{"part": name, "math_share": share, "math_share_low": share - 0.02, "math_share_high": share + 0.02,
-              "host_ms": 0.1, "wait_ms": 1.0} for name, share in (("forward", 0.25), ("backward", 0.65), ("optimizer", 0.1))]
-    report = {"runs": [{"batch_size": 32, "steady": {"parts": parts, "profiling_cost": None, "execution": None}}]}
+    parts = [
+        {
+            "part": name,
+            "math_share": share,
+            "math_share_low": share - 0.02,
+            "math_share_high": share + 0.02,
+            "host_ms": 0.1,
+            "wait_ms": 1.0,
+        }
+        for name, share in (("forward", 0.25), ("backward", 0.65), ("optimizer", 0.1))
+    ]
+    report = {
+        "runs": [{"batch_size": 32, "steady": {"parts": parts, "profiling_cost": None, "execution": None}}]
+    }
     rows = gpu_check.markdown_rows(report, device_busy_ms([_gpu_space()]))
     # device busy: forward 6 µs, backward 8 µs, optimizer 1 µs of 15
     assert rows[0] == "| 32 | forward | 25.0% [23.0%–27.0%] | 0.100 / 1.000 | 0.006 ms (40.0%) |"
@@ -229,7 +284,11 @@ def test_trace_command_gives_json_and_maps_scopes(tmp_path):
     mapped = json.loads(run_cli("trace", str(tmp_path), "--format", "json", "--scope", "model=mine").stdout)
     assert "mine" in mapped["op_ms"] and "forward" not in mapped["op_ms"]
     bad = run_cli("trace", str(tmp_path), "--scope", "model")
-    assert bad.returncode == 2 and "--scope 'model': expected SCOPE=PHASE" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "--scope 'model': expected SCOPE=PHASE" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
 
 
 @pytest.mark.parametrize("unroll", [False, True])
@@ -242,8 +301,14 @@ def test_a_recurrent_step_gets_the_xprof_while_loop_note(tmp_path, unroll):
 
     tokens = np.random.default_rng(0).integers(0, 50, size=(96, 6)).astype("int32")
     dataset = tf.data.Dataset.from_tensor_slices((tokens, tokens[:, 0] % 2)).batch(16)
-    model = keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(50, 4), keras.layers.GRU(4, unroll=unroll),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [
+            keras.Input((6,), dtype="int32"),
+            keras.layers.Embedding(50, 4),
+            keras.layers.GRU(4, unroll=unroll),
+            keras.layers.Dense(2),
+        ]
+    )
     summary = _trace_four_steps(model, dataset, tmp_path)
     assert summary.op_ms.get("backward", 0) > 0
     assert any("tf.while_loop" in note for note in summary.notes) is (not unroll)

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main() -> None:
-    from tfprof_m1.environment import set_async_executor
+    from tfprof_m1.collection.environment import set_async_executor
 
     set_async_executor("--async-executor" in sys.argv)  # before any TensorFlow work
     import keras
@@ -30,7 +30,9 @@ def main() -> None:
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(64)
 
     def model() -> keras.Model:
-        return keras.Sequential([keras.Input((256,)), keras.layers.Dense(512, activation="relu"), keras.layers.Dense(10)])
+        return keras.Sequential(
+            [keras.Input((256,)), keras.layers.Dense(512, activation="relu"), keras.layers.Dense(10)]
+        )
 
     fitted = model()
     fitted.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -63,10 +65,21 @@ def main() -> None:
         for step in profiler.epochs[-1].steps if run is own_run else callback.profiler.epochs[-1].steps:
             for name, value in step.waits_ms.items():
                 waits[name] = waits.get(name, 0.0) + value
-        return {"phases": {p.phase: p.total_ms for p in steady.phases}, "wall_ms": steady.wall_ms, "waits_ms": waits}
+        return {
+            "phases": {p.phase: p.total_ms for p in steady.phases},
+            "wall_ms": steady.wall_ms,
+            "waits_ms": waits,
+        }
 
-    print(json.dumps({"executor_async": not tf.config.experimental.get_synchronous_execution(),
-                      "fit": summary(fit_run), "own": summary(own_run)}))
+    print(
+        json.dumps(
+            {
+                "executor_async": not tf.config.experimental.get_synchronous_execution(),
+                "fit": summary(fit_run),
+                "own": summary(own_run),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,17 +11,18 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tfprof_m1 import __version__
-from tfprof_m1.datasets import DATA_MODES
-from tfprof_m1.errors import UserError
-from tfprof_m1.interrupt import InterruptGuard, exit_status, signal_name, signal_of
-from tfprof_m1.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
-from tfprof_m1.models import MODEL_NAMES, MODELS
-from tfprof_m1.render import FORMATS, render
-from tfprof_m1.trace import parse_step_range
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
+from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
+from tfprof_m1.trace.window import parse_step_range
+from tfprof_m1.views.render import FORMATS, render
+from tfprof_m1.workloads.datasets import DATA_MODES
+from tfprof_m1.workloads.models import MODEL_NAMES, MODELS
 
 #: The run finished but an output (run directory, --json, stdout) could not be written.
 EXIT_WRITE_FAILED = 1
@@ -67,56 +68,160 @@ def run_parser() -> argparse.ArgumentParser:
             "  plot REPORT.json ... -o F.png    the article's chart and a phase chart\n"
             "  env                              what this machine is (devices, versions, matmul peak)\n"
             "  trace RUN_DIR                    what the tf.profiler trace says: op time per phase, top ops\n"
-            "  sweep MODEL --batch-sizes 16,32  step time and throughput by batch size (and device): the CPU-GPU crossover\n"
-            "  launch --workers N MODEL ...     a multi-worker rehearsal: N local workers over loopback, then their merged view\n"
+            "  sweep MODEL --batch-sizes 16,32  step time and throughput "
+            "by batch size (and device): the CPU-GPU crossover\n"
+            "  launch --workers N MODEL ...     a multi-worker rehearsal: "
+            "N local workers over loopback, then their merged view\n"
             "  merge WORKER.json ...            the merged view of a multi-worker run's worker reports"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", choices=[*MODEL_NAMES, "all"], metavar="MODEL", help="mnist, fashion_mnist, cifar10 or all")
-    parser.add_argument("--epochs", type=_positive, default=3, help="epochs for the loop and for fit (default 3; the article used 10)")
-    parser.add_argument("--repeats", type=_positive, default=1,
-                        help="run each model this many times, interleaved (m1, m2, m1, m2...), each a run in the report: "
-                             "compare then treats the run as its unit (default 1; 3 or more for comparing machines)")
-    parser.add_argument("--steps", type=_positive, default=None, help="cap steps per epoch, for quick runs (default: whole epoch)")
-    parser.add_argument("--batch-size", type=_positive, default=32, help="examples per batch (default 32, as Keras fit)")
-    parser.add_argument("--data", choices=DATA_MODES, default="auto",
-                        help="auto: real data if found or downloadable, else synthetic (said so); real: fail without it; synthetic: seeded random data of the same shapes")
-    parser.add_argument("--data-dir", default=None, help="look for the dataset files here first, then in the Keras cache")
+    parser.add_argument(
+        "model", choices=[*MODEL_NAMES, "all"], metavar="MODEL", help="mnist, fashion_mnist, cifar10 or all"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive,
+        default=3,
+        help="epochs for the loop and for fit (default 3; the article used 10)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_positive,
+        default=1,
+        help="run each model this many times, interleaved (m1, m2, m1, m2...), each a run in the report: "
+        "compare then treats the run as its unit (default 1; 3 or more for comparing machines)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_positive,
+        default=None,
+        help="cap steps per epoch, for quick runs (default: whole epoch)",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive, default=32, help="examples per batch (default 32, as Keras fit)"
+    )
+    parser.add_argument(
+        "--data",
+        choices=DATA_MODES,
+        default="auto",
+        help=(
+            "auto: real data if found or downloadable, else synthetic (said so); "
+            "real: fail without it; synthetic: seeded random data of the same shapes"
+        ),
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="look for the dataset files here first, then in the Keras cache"
+    )
     parser.add_argument("--no-download", action="store_true", help="never try to download a dataset")
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto", help="cpu hides GPUs; gpu fails when there is none (default auto)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds weights, data shuffling and synthetic data (default 0)")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="cpu hides GPUs; gpu fails when there is none (default auto)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds weights, data shuffling and synthetic data (default 0)"
+    )
     parser.add_argument("--no-fit", action="store_true", help="skip the Keras fit headline run")
-    parser.add_argument("--fit-jit-compile", choices=("auto", "on", "off"), default="auto",
-                        help="XLA for fit: auto is Keras' default (on whenever a GPU is present; the custom loop never "
-                             "uses it), off removes that confound from the headline")
-    parser.add_argument("--sample-every", type=_positive, default=DEFAULT_SAMPLE_EVERY,
-                        help=f"one step in N is a probe step, timing call/forward/backward/optimizer apart (default {DEFAULT_SAMPLE_EVERY})")
-    parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES,
-                        help=f"at least this many probe steps per epoch (default {DEFAULT_MIN_SAMPLES})")
-    parser.add_argument("--reference-share", type=float, default=DEFAULT_REFERENCE_SHARE,
-                        help=f"share of steps run unprofiled, to measure what profiling costs (default {DEFAULT_REFERENCE_SHARE}; 0 turns it off)")
-    parser.add_argument("--async-executor", action="store_true",
-                        help="make TensorFlow's eager executor asynchronous: calls return before the work is done, as on a GPU "
-                             "(a rehearsal of GPU-style asynchrony on a CPU; see docs/how-it-measures.md)")
-    parser.add_argument("--strategy", choices=("one", "mirrored", "multiworker"), default="one",
-                        help="tf.distribute: one (no strategy), mirrored (--replicas devices in this process: GPUs, or logical "
-                             "CPU devices when there are not enough) or multiworker (one process per worker, from TF_CONFIG; "
-                             "rehearse with the launch command). --batch-size is then per replica (see docs/distributed.md)")
-    parser.add_argument("--replicas", type=_positive, default=None, help="replicas for --strategy mirrored (default 2)")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="under a strategy, skip the single-replica run that the scaling efficiency is measured against")
-    parser.add_argument("--logdir", default="runs",
-                        help="each run gets its own directory here: TensorBoard events, the trace, report.json (default runs/)")
-    parser.add_argument("--trace-steps", metavar="START:STOP", default=None,
-                        help="global steps to trace with tf.profiler, from 0, STOP exclusive (default: up to 10 steps in epoch 2)")
+    parser.add_argument(
+        "--fit-jit-compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="XLA for fit: auto is Keras' default (on whenever a GPU is present; the custom loop never "
+        "uses it), off removes that confound from the headline",
+    )
+    parser.add_argument(
+        "--sample-every",
+        type=_positive,
+        default=DEFAULT_SAMPLE_EVERY,
+        help=(
+            "one step in N is a probe step, timing call/forward/backward/optimizer "
+            f"apart (default {DEFAULT_SAMPLE_EVERY})"
+        ),
+    )
+    parser.add_argument(
+        "--min-samples",
+        type=int,
+        default=DEFAULT_MIN_SAMPLES,
+        help=f"at least this many probe steps per epoch (default {DEFAULT_MIN_SAMPLES})",
+    )
+    parser.add_argument(
+        "--reference-share",
+        type=float,
+        default=DEFAULT_REFERENCE_SHARE,
+        help=(
+            "share of steps run unprofiled, to measure what profiling costs (default "
+            f"{DEFAULT_REFERENCE_SHARE}; 0 turns it off)"
+        ),
+    )
+    parser.add_argument(
+        "--async-executor",
+        action="store_true",
+        help=(
+            "make TensorFlow's eager executor asynchronous: calls return before "
+            "the work is done, as on a GPU "
+            "(a rehearsal of GPU-style asynchrony on a CPU; see docs/how-it-measures.md)"
+        ),
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=("one", "mirrored", "multiworker"),
+        default="one",
+        help=(
+            "tf.distribute: one (no strategy), mirrored (--replicas devices in "
+            "this process: GPUs, or logical "
+            "CPU devices when there are not enough) or multiworker (one process per worker, from TF_CONFIG; "
+            "rehearse with the launch command). --batch-size is then per replica (see docs/distributed.md)"
+        ),
+    )
+    parser.add_argument(
+        "--replicas", type=_positive, default=None, help="replicas for --strategy mirrored (default 2)"
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="under a strategy, skip the single-replica run that the scaling efficiency is measured against",
+    )
+    parser.add_argument(
+        "--logdir",
+        default="runs",
+        help=(
+            "each run gets its own directory here: TensorBoard events, the trace, report.json (default runs/)"
+        ),
+    )
+    parser.add_argument(
+        "--trace-steps",
+        metavar="START:STOP",
+        default=None,
+        help=(
+            "global steps to trace with tf.profiler, from 0, STOP exclusive (default: "
+            "up to 10 steps in epoch 2)"
+        ),
+    )
     parser.add_argument("--no-trace", action="store_true", help="no tf.profiler trace")
-    parser.add_argument("--stop-on-nan", action="store_true",
-                        help="end a model's loop and its fit after the epoch whose loss is NaN or infinite (default: warn and go on)")
-    parser.add_argument("--autotune", action="store_true",
-                        help="let tf.data autotune the input pipeline (default: fixed settings; see docs/how-it-measures.md)")
-    parser.add_argument("--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="stdout format: table, markdown (for GitHub issues) or json")
+    parser.add_argument(
+        "--stop-on-nan",
+        action="store_true",
+        help=(
+            "end a model's loop and its fit after the epoch whose loss is NaN or "
+            "infinite (default: warn and go on)"
+        ),
+    )
+    parser.add_argument(
+        "--autotune",
+        action="store_true",
+        help="let tf.data autotune the input pipeline (default: fixed settings; see docs/how-it-measures.md)",
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", default=None, help="also write the report as JSON to PATH (atomically)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="stdout format: table, markdown (for GitHub issues) or json",
+    )
     parser.add_argument("--no-peak", action="store_true", help="skip measuring the device's matmul peak")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--version", action="version", version=f"tfprof_m1 {__version__}")
@@ -156,8 +261,10 @@ def _check_writable(path: str) -> Path:
         raise UserError(f"--json {path}: is a directory; give a file name such as {target / 'report.json'}")
     _check_writable_dir("--json", target.parent)  # the report replaces the file by a rename in this directory
     if target.exists() and not os.access(target, os.W_OK):
-        raise UserError(f"--json {path}: the existing file is not writable (read-only or immutable); "
-                        "choose another path or make it writable")
+        raise UserError(
+            f"--json {path}: the existing file is not writable (read-only or immutable); "
+            "choose another path or make it writable"
+        )
     return target
 
 
@@ -178,7 +285,7 @@ def _check_run_outputs(args: argparse.Namespace) -> None:
 def cmd_run(argv: Sequence[str]) -> int:
     args = run_parser().parse_args(argv)
     _check_run_outputs(args)
-    from tfprof_m1.bench import BenchOptions
+    from tfprof_m1.run.bench import BenchOptions
 
     options = BenchOptions(
         models=list(MODEL_NAMES) if args.model == "all" else [args.model],
@@ -210,11 +317,13 @@ def cmd_run(argv: Sequence[str]) -> int:
     options.validate()
     json_path = _check_writable(args.json) if args.json is not None else None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
-    from tfprof_m1.bench import run_benchmark
-    from tfprof_m1.interrupt import TrainingInterrupted
-    from tfprof_m1.outputs import RunOutputs
+    from tfprof_m1.collection.interrupt import TrainingInterrupted
+    from tfprof_m1.run.bench import run_benchmark
+    from tfprof_m1.run.outputs import RunOutputs
 
-    progress: Callable[[str], None] | None = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    progress: Callable[[str], None] | None = (
+        None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    )
     outputs = RunOutputs(json_path=json_path, say=lambda line: print(line, file=sys.stderr, flush=True))
     try:
         report = run_benchmark(options, progress, outputs)
@@ -230,8 +339,11 @@ def cmd_run(argv: Sequence[str]) -> int:
         progress(f"report written to {json_path}")
     _write_stdout(render(report, args.format))
     if outputs.failures:
-        print(f"tfprof_m1: error: {len(outputs.failures)} output(s) could not be written (above); "
-              f"written: {outputs.summary()}", file=sys.stderr)
+        print(
+            f"tfprof_m1: error: {len(outputs.failures)} output(s) could not be written (above); "
+            f"written: {outputs.summary()}",
+            file=sys.stderr,
+        )
         return EXIT_WRITE_FAILED
     return 0
 
@@ -245,67 +357,95 @@ def _write_stdout(text: str) -> None:
 
 def cmd_show(argv: Sequence[str]) -> int:
     args = show_parser().parse_args(argv)
-    from tfprof_m1.report import load_report
+    from tfprof_m1.report.model import load_report
 
     sys.stdout.write(render(load_report(args.report), args.format))
     return 0
 
 
 def cmd_env(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 env", description="Print what this machine is, as a report records it.")
+    parser = _Parser(
+        prog="python -m tfprof_m1 env", description="Print what this machine is, as a report records it."
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     parser.add_argument("--no-peak", action="store_true", help="skip measuring the matmul peak")
     parser.add_argument("--format", choices=FORMATS, default="table")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfprof_m1.environment import collect_environment, configure_device
-    from tfprof_m1.render import render_environment
+    from tfprof_m1.collection.environment import collect_environment, configure_device
+    from tfprof_m1.views.render import render_environment
 
-    sys.stdout.write(render_environment(collect_environment(configure_device(args.device), peak=not args.no_peak), args.format))
+    sys.stdout.write(
+        render_environment(
+            collect_environment(configure_device(args.device), peak=not args.no_peak), args.format
+        )
+    )
     return 0
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 compare",
-                     description="Compare saved reports; the first is the reference. Repeats of one machine are pooled.")
+    parser = _Parser(
+        prog="python -m tfprof_m1 compare",
+        description="Compare saved reports; the first is the reference. Repeats of one machine are pooled.",
+    )
     parser.add_argument("reports", nargs="+", metavar="REPORT.json")
     parser.add_argument("--format", choices=("table", "markdown"), default="table")
-    parser.add_argument("--label", action="append", default=[], metavar="NAME",
-                        help="name the reports in order (repeatable), e.g. --label 'batch 32' --label 'batch 128'")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="name the reports in order (repeatable), e.g. --label 'batch 32' --label 'batch 128'",
+    )
     args = parser.parse_args(argv)
-    from tfprof_m1.compare import compare
-    from tfprof_m1.compare_render import render_comparison
+    from tfprof_m1.views.compare import compare
+    from tfprof_m1.views.compare_render import render_comparison
 
     if any(not label.strip() for label in args.label):
         raise UserError("--label '': give a name, such as 'batch 32'")
-    sys.stdout.write(render_comparison(compare(args.reports, labels=args.label), markdown=args.format == "markdown"))
+    sys.stdout.write(
+        render_comparison(compare(args.reports, labels=args.label), markdown=args.format == "markdown")
+    )
     return 0
 
 
 def cmd_plot(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 plot", description="Plot saved reports: the article's chart and the phases.")
+    parser = _Parser(
+        prog="python -m tfprof_m1 plot", description="Plot saved reports: the article's chart and the phases."
+    )
     parser.add_argument("reports", nargs="+", metavar="REPORT.json")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.png|FILE.svg")
     args = parser.parse_args(argv)
-    from tfprof_m1.plot import plot_reports
+    from tfprof_m1.views.plot import plot_reports
 
     print(f"wrote {plot_reports(args.reports, args.output)}")
     return 0
 
 
 def cmd_trace(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 trace",
-                     description="Attribute a run's tf.profiler trace to phases: op time per phase, top ops, host-only ops.")
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (or any directory holding *.xplane.pb)")
+    parser = _Parser(
+        prog="python -m tfprof_m1 trace",
+        description=(
+            "Attribute a run's tf.profiler trace to phases: op time per phase, top ops, host-only ops."
+        ),
+    )
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run directory (or any directory holding *.xplane.pb)"
+    )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    parser.add_argument("--scope", action="append", default=[], metavar="SCOPE=PHASE",
-                        help="count ops under name scope SCOPE as phase PHASE (repeatable), e.g. --scope generator=generator")
+    parser.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE=PHASE",
+        help="count ops under name scope SCOPE as phase PHASE (repeatable), e.g. --scope generator=generator",
+    )
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    from tfprof_m1.render import render_trace
-    from tfprof_m1.report import load_report
-    from tfprof_m1.xplane import analyze_run_dir
+    from tfprof_m1.report.model import load_report
+    from tfprof_m1.trace.xplane import analyze_run_dir
+    from tfprof_m1.views.render import render_trace
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -327,25 +467,39 @@ def cmd_trace(argv: Sequence[str]) -> int:
 
 
 def cmd_sweep(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 sweep",
-                     description="Run one model over batch sizes (and devices) with short runs: step time and throughput "
-                                 "per batch size with intervals, and where the GPU starts to beat the CPU.")
+    parser = _Parser(
+        prog="python -m tfprof_m1 sweep",
+        description="Run one model over batch sizes (and devices) with short runs: step time and throughput "
+        "per batch size with intervals, and where the GPU starts to beat the CPU.",
+    )
     parser.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help="mnist, fashion_mnist or cifar10")
-    parser.add_argument("--batch-sizes", default="16,32,64,128,256", help="comma-separated (default 16,32,64,128,256)")
+    parser.add_argument(
+        "--batch-sizes", default="16,32,64,128,256", help="comma-separated (default 16,32,64,128,256)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, gpu or cpu,gpu (default cpu)")
-    parser.add_argument("--epochs", type=_positive, default=6,
-                        help="epochs per point, the first is warm-up; the intervals rest on the others (default 6)")
+    parser.add_argument(
+        "--epochs",
+        type=_positive,
+        default=6,
+        help="epochs per point, the first is warm-up; the intervals rest on the others (default 6)",
+    )
     parser.add_argument("--steps", type=_positive, default=30, help="steps per epoch per point (default 30)")
     parser.add_argument("--data", choices=DATA_MODES, default="auto")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-download", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="where each point's report, run directory and sweep.json go (default sweeps/MODEL-TIME)")
-    parser.add_argument("-o", "--plot", default=None, metavar="FILE.png|FILE.svg", help="also plot throughput by batch size")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="where each point's report, run directory and sweep.json go (default sweeps/MODEL-TIME)",
+    )
+    parser.add_argument(
+        "-o", "--plot", default=None, metavar="FILE.png|FILE.svg", help="also plot throughput by batch size"
+    )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     args = parser.parse_args(argv)
-    from tfprof_m1.sweep import parse_batch_sizes, parse_devices, plot_sweep, render_sweep, run_sweep
+    from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices, plot_sweep, render_sweep, run_sweep
 
     sizes, devices = parse_batch_sizes(args.batch_sizes), parse_devices(args.device)
     import datetime as _dt
@@ -353,17 +507,38 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     out_dir = Path(args.out or f"sweeps/{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     _check_writable_dir("--out", out_dir)
     if args.plot is not None:
-        from tfprof_m1.plot import check_output
+        from tfprof_m1.views.plot import check_output
 
         _check_writable_dir("-o", check_output(Path(args.plot), "sweep.png").parent)
     # Fused steps only (no probe steps, no unprofiled stretches): with 30 steps an epoch, ten probe steps
     # would be a third of it and change with the batch size.
-    point_args = ["--epochs", str(args.epochs), "--steps", str(args.steps), "--data", args.data, "--seed", str(args.seed),
-                  "--no-peak", "--min-samples", "0", "--sample-every", "1000000", "--reference-share", "0", *(["--data-dir", args.data_dir] if args.data_dir else []), *(["--no-download"] if args.no_download else [])]
+    point_args = [
+        "--epochs",
+        str(args.epochs),
+        "--steps",
+        str(args.steps),
+        "--data",
+        args.data,
+        "--seed",
+        str(args.seed),
+        "--no-peak",
+        "--min-samples",
+        "0",
+        "--sample-every",
+        "1000000",
+        "--reference-share",
+        "0",
+        *(["--data-dir", args.data_dir] if args.data_dir else []),
+        *(["--no-download"] if args.no_download else []),
+    ]
     out_dir.mkdir(parents=True, exist_ok=True)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
-    text = result.to_json() + "\n" if args.format == "json" else render_sweep(result, markdown=args.format == "markdown")
+    text = (
+        result.to_json() + "\n"
+        if args.format == "json"
+        else render_sweep(result, markdown=args.format == "markdown")
+    )
     _write_stdout(text)
     if args.plot is not None:
         say(f"wrote {plot_sweep(result, Path(args.plot))}")
@@ -372,47 +547,77 @@ def cmd_sweep(argv: Sequence[str]) -> int:
 
 
 def cmd_merge(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 merge",
-                     description="The merged view of a multi-worker run: slowest worker per step, straggler gap, "
-                                 "all-reduce share per worker, cluster throughput and scaling efficiency.")
-    parser.add_argument("reports", nargs="+", metavar="WORKER.json", help="every worker's report (--json of each worker)")
+    parser = _Parser(
+        prog="python -m tfprof_m1 merge",
+        description="The merged view of a multi-worker run: slowest worker per step, straggler gap, "
+        "all-reduce share per worker, cluster throughput and scaling efficiency.",
+    )
+    parser.add_argument(
+        "reports", nargs="+", metavar="WORKER.json", help="every worker's report (--json of each worker)"
+    )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     args = parser.parse_args(argv)
-    from tfprof_m1.merge import merge_reports
-    from tfprof_m1.merge_render import render_merged
+    from tfprof_m1.report.merge import merge_reports
+    from tfprof_m1.views.merge_render import render_merged
 
     view = merge_reports(args.reports)
-    _write_stdout(view.to_json() + "\n" if args.format == "json" else render_merged(view, markdown=args.format == "markdown"))
+    _write_stdout(
+        view.to_json() + "\n"
+        if args.format == "json"
+        else render_merged(view, markdown=args.format == "markdown")
+    )
     return 0
 
 
 def cmd_launch(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="python -m tfprof_m1 launch",
-                     description="Rehearse a multi-worker run on this machine: start N workers (--strategy multiworker, "
-                                 "TF_CONFIG over 127.0.0.1), wait, and print their merged view. Options after MODEL go to "
-                                 "every worker (e.g. --epochs 3 --steps 100).")
+    parser = _Parser(
+        prog="python -m tfprof_m1 launch",
+        description="Rehearse a multi-worker run on this machine: start N workers (--strategy multiworker, "
+        "TF_CONFIG over 127.0.0.1), wait, and print their merged view. Options after MODEL go to "
+        "every worker (e.g. --epochs 3 --steps 100).",
+    )
     parser.add_argument("--workers", type=_positive, default=2, help="local worker processes (default 2)")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="run directories, worker reports and merged.json (default runs/multiworker-MODEL-TIME)")
-    parser.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
-                        help="end the workers after this long (default 3600)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="run directories, worker reports and merged.json (default runs/multiworker-MODEL-TIME)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="end the workers after this long (default 3600)",
+    )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     parser.add_argument("model", choices=MODEL_NAMES, metavar="MODEL", help="mnist, fashion_mnist or cifar10")
-    parser.add_argument("run_args", nargs=argparse.REMAINDER, metavar="...", help="run options for every worker")
+    parser.add_argument(
+        "run_args", nargs=argparse.REMAINDER, metavar="...", help="run options for every worker"
+    )
     args = parser.parse_args(argv)
-    owned = [arg.split("=")[0] for arg in args.run_args if arg.split("=")[0] in ("--strategy", "--replicas", "--logdir", "--json", "--format")]
+    owned = [
+        arg.split("=")[0]
+        for arg in args.run_args
+        if arg.split("=")[0] in ("--strategy", "--replicas", "--logdir", "--json", "--format")
+    ]
     if owned:
-        raise UserError(f"{owned[0]}: the launcher sets it for every worker (--out for where files go, --format for the merged view)")
+        raise UserError(
+            f"{owned[0]}: the launcher sets it for every worker (--out "
+            "for where files go, --format for the merged view)"
+        )
     if args.timeout <= 0:
         raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
     run_parser().parse_args([args.model, *args.run_args])  # the workers' options, checked before any starts
     import datetime as _dt
 
-    out_dir = Path(args.out or f"runs/multiworker-{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    out_dir = Path(
+        args.out or f"runs/multiworker-{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    )
     _check_writable_dir("--out", out_dir)
-    from tfprof_m1.launch import launch
-    from tfprof_m1.merge import merge_reports
-    from tfprof_m1.merge_render import render_merged
+    from tfprof_m1.report.merge import merge_reports
+    from tfprof_m1.run.launch import launch
+    from tfprof_m1.views.merge_render import render_merged
 
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     stop: KeyboardInterrupt | None = None
@@ -428,10 +633,17 @@ def cmd_launch(argv: Sequence[str]) -> int:
     if outcomes and len(written) == len(outcomes):
         view = merge_reports(written)
         (out_dir / "merged.json").write_text(view.to_json() + "\n", encoding="utf-8")
-        _write_stdout(view.to_json() + "\n" if args.format == "json" else render_merged(view, markdown=args.format == "markdown"))
+        _write_stdout(
+            view.to_json() + "\n"
+            if args.format == "json"
+            else render_merged(view, markdown=args.format == "markdown")
+        )
         say(f"merged view written to {out_dir / 'merged.json'} (tensorboard --logdir {out_dir})")
     elif written:
-        say(f"only {len(written)} of {len(outcomes)} workers wrote a report ({', '.join(written)}): no merged view")
+        say(
+            f"only {len(written)} of {len(outcomes)} workers wrote a report "
+            f"({', '.join(written)}): no merged view"
+        )
     if stop is not None:
         return exit_status(signal_of(stop))
     return EXIT_WRITE_FAILED if failed else 0
@@ -442,14 +654,23 @@ def _scope_phases(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         scope, _, phase = pair.partition("=")
         if not scope or not phase or "/" in scope:
-            raise UserError(f"--scope {pair!r}: expected SCOPE=PHASE, one name scope and a phase name, e.g. generator=generator")
+            raise UserError(
+                f"--scope {pair!r}: expected SCOPE=PHASE, one name scope "
+                "and a phase name, e.g. generator=generator"
+            )
         mapping[scope] = phase
     return mapping
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "show": cmd_show, "env": cmd_env, "compare": cmd_compare, "plot": cmd_plot, "trace": cmd_trace, "sweep": cmd_sweep,
-    "merge": cmd_merge, "launch": cmd_launch,
+    "show": cmd_show,
+    "env": cmd_env,
+    "compare": cmd_compare,
+    "plot": cmd_plot,
+    "trace": cmd_trace,
+    "sweep": cmd_sweep,
+    "merge": cmd_merge,
+    "launch": cmd_launch,
 }
 
 

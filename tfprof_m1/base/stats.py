@@ -1,0 +1,59 @@
+"""Robust summaries of raw samples: median and interquartile range, never a bare mean."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: A spread above this fraction of the median marks a figure as noisy (as torch.utils.benchmark).
+NOISY_IQR_FRACTION = 0.10
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Order statistics of one set of samples (all in the samples' unit)."""
+
+    n: int
+    median: float
+    q1: float
+    q3: float
+    mean: float
+    min: float
+    max: float
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+    @property
+    def noisy(self) -> bool:
+        """True when the IQR exceeds 10 % of the median: the median is not to be trusted alone."""
+        return self.n > 1 and self.median > 0 and self.iqr / self.median > NOISY_IQR_FRACTION
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile (numpy's default method) of already sorted values."""
+    if not sorted_values:
+        raise ValueError("quantile of no values")
+    position = (len(sorted_values) - 1) * q
+    lower = math.floor(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    fraction = position - lower
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * fraction
+
+
+def summarize(values: Sequence[float]) -> Summary | None:
+    """Summary of ``values``, or None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return Summary(
+        n=len(ordered),
+        median=quantile(ordered, 0.5),
+        q1=quantile(ordered, 0.25),
+        q3=quantile(ordered, 0.75),
+        mean=sum(ordered) / len(ordered),
+        min=ordered[0],
+        max=ordered[-1],
+    )

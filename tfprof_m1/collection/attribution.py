@@ -1,0 +1,244 @@
+"""Turn raw epoch timings into a phase breakdown that adds up to the epoch's wall time.
+
+Fused steps are the true throughput but time call, forward, backward and optimizer as one
+device-inclusive ``compute``. Probe samples (see steps.py) measure the four apart; their median
+proportions, pooled over the steady epochs, divide each fused step's compute. Loops without probes
+but with split steps use the split steps' own parts instead, whatever they are named
+(forward/backward/optimizer, or a research loop's clip, ``generator/backward``...). Whatever the
+measured phases do not cover is ``other``: it is computed, never hidden.
+
+Pure Python: works on :class:`~tfprof_m1.collection.profiler.EpochTiming` records, imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import median
+
+from tfprof_m1.base.phases import (
+    COMPUTE,
+    INPUT,
+    OTHER,
+    PROFILING,
+    SPLIT,
+    SYNC,
+    TRACE,
+    UNPROFILED,
+)
+from tfprof_m1.collection.estimate import is_probe_sample, part_medians, proportions
+from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
+
+
+@dataclass
+class EpochBreakdown:
+    """One epoch's wall time attributed to phases (all times in ms).
+
+    ``per_step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
+    proportion from a fused step's compute. ``totals_ms`` adds time outside any step, the unprofiled
+    stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``.
+    """
+
+    index: int
+    wall_ms: float
+    complete: bool
+    examples: int
+    step_kinds: list[str]
+    per_step_ms: dict[str, list[float]]
+    totals_ms: dict[str, float]
+    #: Shares of compute used for fused steps (call/forward/backward/optimizer), or None (unsplit).
+    proportions: dict[str, float] | None
+    #: "pooled" (the steady epochs' samples), "epoch" (this epoch's own) or "none".
+    proportions_source: str
+    notes: list[str] = field(default_factory=list)
+    #: Python garbage-collection pauses during the epoch (inside whichever phase they hit).
+    gc_ms: float = 0.0
+    gc_collections: int = 0
+    #: Phase time outside any step: the final next() that ends the epoch (and the iterator's
+    #: teardown), and the fence at the epoch's end.
+    outside_steps_ms: dict[str, float] = field(default_factory=dict)
+    #: Device wait inside each directly measured phase, summed over the epoch's steps.
+    waits_ms: dict[str, float] = field(default_factory=dict)
+    #: Raw probe samples of this epoch: variant -> [host ms, device wait ms].
+    samples: list[dict[str, list[float]]] = field(default_factory=list)
+    stretches: list[StretchTiming] = field(default_factory=list)
+    #: Consecutive profiled steps as (steps, ms) blocks, for the profiling-cost estimate.
+    profiled_blocks: list[tuple[int, float]] = field(default_factory=list)
+    fence_idle_ms: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_kinds)
+
+    @property
+    def sampled_steps(self) -> int:
+        return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
+
+
+def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
+    """Each step's time over all its phases, from per-phase lists of per-step values."""
+    return [sum(values) for values in zip(*step_ms.values())]
+
+
+def probe_samples(steps: Sequence[StepTiming]) -> list[dict[str, list[float]]]:
+    return [step.samples_ms for step in steps if is_probe_sample(step.samples_ms)]
+
+
+#: Phases that are never a part of a step's compute: what the split steps' own phases are not.
+NOT_COMPUTE = frozenset({INPUT, SYNC, PROFILING, TRACE, UNPROFILED, COMPUTE})
+
+
+def split_parts(steps: Sequence[StepTiming]) -> list[str]:
+    """The parts of compute that split steps measure: phases on split steps (first seen first) that
+    no other step records, apart from input, sync and the profiler's own phases.
+
+    A research loop's own names count like the built-in ones (``clip``, ``generator/backward``...);
+    a phase that every step records (an ``augment`` outside the step's compute) is not a part.
+    """
+    elsewhere = {name for step in steps if step.kind != SPLIT for name in step.phases_ms}
+    parts: list[str] = []
+    for step in steps:
+        if step.kind == SPLIT:
+            parts += [
+                name
+                for name in step.phases_ms
+                if name not in NOT_COMPUTE and name not in elsewhere and name not in parts
+            ]
+    return parts
+
+
+def sample_proportions(steps: Sequence[StepTiming]) -> dict[str, float] | None:
+    """Shares of compute from the samples among ``steps``: call/forward/backward/optimizer from
+    probe samples; without any, the split steps' parts (whatever they are named) from their medians."""
+    samples = probe_samples(steps)
+    if samples:
+        return proportions(part_medians(samples))
+    split = [step for step in steps if step.kind == SPLIT]
+    parts = split_parts(steps)
+    if not parts:
+        return None
+    return proportions(
+        {name: median(step.phases_ms.get(name, 0.0) for step in split) for name in parts}, parts
+    )
+
+
+def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, float]]:
+    """(steps, ms) of runs of consecutive profiled steps, cut into blocks of ``block_steps``.
+
+    A step's span runs from its start (input wait included) to the next step's start, or to the
+    start of the unprofiled stretch that follows it. The epoch's first step (it also starts the
+    input pipeline) and its last (no next start) are left out.
+    """
+    starts = {stretch.before_step: stretch.started_ms for stretch in epoch.stretches}
+    blocks: list[tuple[int, float]] = []
+    steps, ms = 0, 0.0
+    for index in range(1, len(epoch.steps) - 1):
+        end = starts.get(index + 1, epoch.steps[index + 1].started_ms)
+        steps, ms = steps + 1, ms + end - epoch.steps[index].started_ms
+        if steps == block_steps or index + 1 in starts:
+            blocks.append((steps, ms))
+            steps, ms = 0, 0.0
+    if steps:
+        blocks.append((steps, ms))
+    return blocks
+
+
+#: Shown after the step's own phases, in this order: the device fences and the profiler's own cost.
+_TRAILING = (SYNC, PROFILING, UNPROFILED, TRACE)
+
+
+def _phase_names(epoch: EpochTiming, proportions: dict[str, float] | None) -> list[str]:
+    """The epoch's phases in the order first seen (input first; compute replaced by its parts; the
+    fences and the profiler's own phases last). Only phases that occurred are listed."""
+    seen: list[str] = []
+    for name in [name for step in epoch.steps for name in step.phases_ms] + list(epoch.unassigned_ms):
+        if name == COMPUTE and proportions is not None:
+            seen += [part for part in proportions if part not in seen]
+        elif name not in seen:
+            seen.append(name)
+    if epoch.stretches:
+        seen.append(UNPROFILED)
+    leading = [INPUT] if INPUT in seen else []
+    return (
+        leading
+        + [name for name in seen if name != INPUT and name not in _TRAILING]
+        + [name for name in _TRAILING if name in seen]
+    )
+
+
+def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | None) -> dict[str, float]:
+    result = dict(phases_ms)
+    if proportions is not None and COMPUTE in result:
+        compute = result.pop(COMPUTE)
+        for name, share in proportions.items():
+            result[name] = result.get(name, 0.0) + compute * share
+    return result
+
+
+def attribute_epoch(
+    epoch: EpochTiming, fallback: dict[str, float] | None = None, block_steps: int = 20
+) -> EpochBreakdown:
+    """Break one epoch down into phases.
+
+    Args:
+        epoch: raw timings from :class:`~tfprof_m1.collection.profiler.PhaseProfiler`.
+        fallback: proportions to use instead of this epoch's own (the steady epochs' pooled ones).
+        block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
+    """
+    own = sample_proportions(epoch.steps)
+    if fallback is not None:
+        shares, source = fallback, "pooled"
+    else:
+        shares, source = own, "epoch" if own is not None else "none"
+    names = _phase_names(epoch, shares)
+    attributed = [_attribute(step.phases_ms, shares) for step in epoch.steps]
+    per_step = {
+        name: [phases.get(name, 0.0) for phases in attributed] for name in names if name != UNPROFILED
+    }
+    unassigned = _attribute(epoch.unassigned_ms, shares)
+    totals = {name: sum(per_step.get(name, [])) + unassigned.get(name, 0.0) for name in names}
+    if epoch.stretches:
+        totals[UNPROFILED] = sum(stretch.wall_ms for stretch in epoch.stretches)
+    totals[OTHER] = epoch.wall_ms - sum(totals.values())
+    notes = []
+    if source == "none" and any(COMPUTE in step.phases_ms for step in epoch.steps):
+        notes.append("no probe or split samples: fused compute time is left unsplit")
+    waits: dict[str, float] = {}
+    for step in epoch.steps:
+        for name, value in step.waits_ms.items():
+            waits[name] = waits.get(name, 0.0) + value
+    return EpochBreakdown(
+        index=epoch.index,
+        wall_ms=epoch.wall_ms,
+        complete=epoch.complete,
+        examples=epoch.examples,
+        step_kinds=[step.kind for step in epoch.steps],
+        per_step_ms=per_step,
+        totals_ms=totals,
+        proportions=shares,
+        proportions_source=source,
+        notes=notes,
+        gc_ms=epoch.gc_ms,
+        gc_collections=epoch.gc_collections,
+        outside_steps_ms=unassigned,
+        waits_ms=waits,
+        samples=probe_samples(epoch.steps),
+        stretches=list(epoch.stretches),
+        profiled_blocks=profiled_blocks(epoch, block_steps),
+        fence_idle_ms=epoch.fence_idle_ms,
+    )
+
+
+def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
+    """The epochs steady-state figures use: complete ones, the first left out when others exist."""
+    complete = [epoch for epoch in epochs if epoch.complete] or list(epochs)
+    return complete[1:] if len(complete) > 1 and complete[0].index == 0 else complete
+
+
+def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:
+    """Break every epoch down with the proportions pooled over the steady epochs (the first epoch,
+    warm-up, is left out of the pool when there are others); an epoch uses its own samples only when
+    the steady epochs have none."""
+    pooled = sample_proportions([step for epoch in steady_epochs(epochs) for step in epoch.steps])
+    block = max((stretch.steps for epoch in epochs for stretch in epoch.stretches), default=20)
+    return [attribute_epoch(epoch, fallback=pooled, block_steps=block) for epoch in epochs]

@@ -1,0 +1,266 @@
+"""Estimates from the raw samples, with 95 % bootstrap intervals. Pure Python, no TensorFlow.
+
+- **Parts of a step** from probe samples (see steps.py): per sampled step, the device-inclusive
+  time of each prefix call; call = empty call, forward = forward-only − empty, backward =
+  forward+gradients − forward-only, optimizer = full step − forward+gradients (under tf.distribute,
+  all-reduce = forward+gradients+all-reduce − forward+gradients, and the optimizer is the full step
+  less that). Each part is the
+  median of its per-sample (paired) differences, so slow drifts cancel within a sample and one
+  slow sample does not tilt the estimate.
+- **Profiling cost end to end**: per-step time of blocks of profiled steps against per-step time
+  of the unprofiled stretches of the same epochs.
+- **Execution mode**: whether calls returned before the device work was done.
+
+Intervals resample the samples (or blocks and stretches) with replacement, 1,000 times, with a
+fixed seed so a report is reproducible from its raw values.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from statistics import median
+from typing import TypeVar
+
+from tfprof_m1.base.phases import (
+    ALL_REDUCE,
+    BACKWARD,
+    CALL,
+    EMPTY_CALL,
+    FENCE_CHECK,
+    FORWARD,
+    FORWARD_BACKWARD,
+    FORWARD_BACKWARD_ALL_REDUCE,
+    FORWARD_ONLY,
+    FULL_STEP,
+    OPTIMIZER,
+    PROBE_VARIANTS,
+)
+from tfprof_m1.base.stats import quantile
+
+BOOTSTRAP_REPS = 1000
+BOOTSTRAP_SEED = 0
+#: A part's (prefix, minus) variants: part = variant[prefix] − variant[minus].
+PART_VARIANTS: dict[str, tuple[str, str | None]] = {
+    CALL: (EMPTY_CALL, None),
+    FORWARD: (FORWARD_ONLY, EMPTY_CALL),
+    BACKWARD: (FORWARD_BACKWARD, FORWARD_ONLY),
+    OPTIMIZER: (FULL_STEP, FORWARD_BACKWARD),
+}
+#: The same under tf.distribute, where a fifth variant stops after the gradients' all-reduce.
+DISTRIBUTED_PART_VARIANTS: dict[str, tuple[str, str | None]] = {
+    CALL: (EMPTY_CALL, None),
+    FORWARD: (FORWARD_ONLY, EMPTY_CALL),
+    BACKWARD: (FORWARD_BACKWARD, FORWARD_ONLY),
+    ALL_REDUCE: (FORWARD_BACKWARD_ALL_REDUCE, FORWARD_BACKWARD),
+    OPTIMIZER: (FULL_STEP, FORWARD_BACKWARD_ALL_REDUCE),
+}
+#: Device wait below this share of a sampled full step: the calls behaved synchronously.
+SYNCHRONOUS_WAIT_SHARE = 0.05
+#: A coverage-fence leftover (median over samples) is flagged above this many ms and above this
+#: share of a sampled full step. On a synchronous CPU, where nothing can be left queued, the first
+#: call after a step still measured 0.1-0.3 ms slower than the next (caches, waking threads: 1-3 %
+#: of a step); a fence that misses real work leaves far more.
+FENCE_LEFTOVER_MS = 0.1
+FENCE_LEFTOVER_SHARE = 0.05
+
+Sample = Mapping[str, Sequence[float]]
+T = TypeVar("T")
+
+
+def is_probe_sample(sample: Sample) -> bool:
+    return all(variant in sample for variant in PROBE_VARIANTS)
+
+
+def part_variants(samples: Sequence[Sample]) -> dict[str, tuple[str, str | None]]:
+    """The parts these samples measure, in order: with the all-reduce when every sample has it."""
+    distributed = bool(samples) and all(FORWARD_BACKWARD_ALL_REDUCE in sample for sample in samples)
+    return DISTRIBUTED_PART_VARIANTS if distributed else PART_VARIANTS
+
+
+def _part_values(samples: Sequence[Sample], part: str, index: int | None) -> list[float]:
+    """Per-sample value of ``part``: device-inclusive (index None), host (0) or device wait (1)."""
+    prefix, minus = part_variants(samples)[part]
+
+    def value(sample: Sample, variant: str) -> float:
+        host, wait = sample[variant][0], sample[variant][1]
+        return host + wait if index is None else (host, wait)[index]
+
+    return [value(s, prefix) - (value(s, minus) if minus else 0.0) for s in samples]
+
+
+def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:
+    """Median per-sample value of every part (device-inclusive, host or wait); may be negative."""
+    return {part: median(_part_values(samples, part, index)) for part in part_variants(samples)}
+
+
+def math_parts(parts: Sequence[str]) -> list[str]:
+    """The model's math among ``parts``: everything but the call."""
+    return [part for part in parts if part != CALL]
+
+
+def proportions(parts_ms: Mapping[str, float], names: Sequence[str] | None = None) -> dict[str, float] | None:
+    """Shares of ``names`` (default: every part in ``parts_ms``) in ``parts_ms``; a negative
+    estimate (noise around zero) counts as 0."""
+    names = list(parts_ms) if names is None else names
+    clipped = {name: max(0.0, parts_ms.get(name, 0.0)) for name in names}
+    total = sum(clipped.values())
+    return {name: value / total for name, value in clipped.items()} if total > 0 else None
+
+
+def bootstrap(
+    items: Sequence[T],
+    statistic: Callable[[Sequence[T]], dict[str, float] | None],
+    reps: int = BOOTSTRAP_REPS,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, tuple[float, float]]:
+    """95 % percentile intervals of each key of ``statistic`` over resamples of ``items``."""
+    rng = random.Random(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(reps):
+        result = statistic([items[rng.randrange(len(items))] for _ in items])
+        for key, value in (result or {}).items():
+            draws.setdefault(key, []).append(value)
+    return {
+        key: (quantile(sorted(values), 0.025), quantile(sorted(values), 0.975))
+        for key, values in draws.items()
+    }
+
+
+@dataclass
+class PartsEstimate:
+    """Call, forward, backward and optimizer of one step, from probe samples (ms per step)."""
+
+    samples: int
+    total_ms: dict[str, float]
+    host_ms: dict[str, float]
+    wait_ms: dict[str, float]
+    #: Shares of the step's compute (call included), with 95 % intervals.
+    shares: dict[str, float]
+    share_intervals: dict[str, tuple[float, float]]
+    #: Shares of forward+backward+optimizer only (the model's math, call left out), with intervals.
+    math_shares: dict[str, float]
+    math_share_intervals: dict[str, tuple[float, float]]
+
+
+def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> PartsEstimate | None:
+    """The parts of a step from probe samples (those without every variant are skipped)."""
+    probes = [sample for sample in samples if is_probe_sample(sample)]
+    if not probes:
+        return None
+    totals = part_medians(probes)
+    parts = list(totals)
+    shares = proportions(totals)
+    math = proportions(totals, math_parts(parts))
+    if shares is None or math is None:
+        return None
+
+    def both(resampled: Sequence[Sample]) -> dict[str, float] | None:
+        medians = part_medians(resampled)
+        of_step, of_math = proportions(medians), proportions(medians, math_parts(parts))
+        if of_step is None or of_math is None:
+            return None
+        return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
+
+    intervals = bootstrap(probes, both, reps) if len(probes) > 1 else {}
+    point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
+    intervals = {key: intervals.get(key, (value, value)) for key, value in point.items()}
+    return PartsEstimate(
+        samples=len(probes),
+        total_ms=totals,
+        host_ms=part_medians(probes, 0),
+        wait_ms=part_medians(probes, 1),
+        shares=shares,
+        share_intervals={name: intervals[name] for name in parts},
+        math_shares=math,
+        math_share_intervals={name: intervals[f"math:{name}"] for name in math_parts(parts)},
+    )
+
+
+# -- profiling cost ---------------------------------------------------------------------------
+@dataclass
+class CostEstimate:
+    """Per-step time of profiled steps against unprofiled stretches of the same epochs."""
+
+    profiled_step_ms: float
+    unprofiled_step_ms: float
+    #: profiled / unprofiled, with a 95 % interval.
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    blocks: int
+    stretches: int
+
+
+def estimate_cost(
+    blocks: Sequence[tuple[int, float]], stretches: Sequence[tuple[int, float]], reps: int = BOOTSTRAP_REPS
+) -> CostEstimate | None:
+    """Ratio of mean per-step times from (steps, ms) blocks of profiled steps and unprofiled stretches.
+
+    Blocks and stretches are resampled independently for the interval.
+    """
+    blocks = [b for b in blocks if b[0] > 0]
+    stretches = [s for s in stretches if s[0] > 0]
+    if not blocks or not stretches:
+        return None
+
+    def per_step(items: Sequence[tuple[int, float]]) -> float:
+        return sum(ms for _, ms in items) / sum(steps for steps, _ in items)
+
+    profiled, unprofiled = per_step(blocks), per_step(stretches)
+    rng = random.Random(BOOTSTRAP_SEED)
+    ratios = []
+    for _ in range(reps):
+        b = [blocks[rng.randrange(len(blocks))] for _ in blocks]
+        s = [stretches[rng.randrange(len(stretches))] for _ in stretches]
+        ratios.append(per_step(b) / per_step(s))
+    ratios.sort()
+    return CostEstimate(
+        profiled,
+        unprofiled,
+        profiled / unprofiled,
+        quantile(ratios, 0.025),
+        quantile(ratios, 0.975),
+        len(blocks),
+        len(stretches),
+    )
+
+
+# -- execution mode and fence coverage ----------------------------------------------------------
+def classify_execution(
+    full_step_host_ms: Sequence[float], full_step_wait_ms: Sequence[float]
+) -> tuple[str, float] | None:
+    """``("asynchronous" | "synchronous", wait share)`` from sampled full steps' host and wait times.
+
+    A call that returns before its work is done leaves a device wait after it; when the wait is
+    under 5 % of the step, the calls behaved synchronously (the CPU's default executor, or a GPU
+    backend that blocks in its calls, as some tensorflow-metal builds are reported to).
+    """
+    if not full_step_host_ms:
+        return None
+    host, wait = median(full_step_host_ms), median(full_step_wait_ms)
+    share = wait / (host + wait) if host + wait > 0 else 0.0
+    return ("synchronous" if share < SYNCHRONOUS_WAIT_SHARE else "asynchronous"), share
+
+
+@dataclass
+class FenceCheckSummary:
+    """The coverage check: what a second, independent fence still waited for after the first."""
+
+    samples: int
+    leftover_median_ms: float
+    leftover_max_ms: float
+    flagged: bool
+
+
+def fence_check(samples: Sequence[Sample]) -> FenceCheckSummary | None:
+    """Summarise the coverage fence's leftover waits; flag one that could move a share by a point."""
+    leftovers = [sample[FENCE_CHECK][1] for sample in samples if FENCE_CHECK in sample]
+    if not leftovers:
+        return None
+    middle = median(leftovers)
+    steps = [sum(sample[FULL_STEP]) for sample in samples if FULL_STEP in sample]
+    step_ms = median(steps) if steps else 0.0
+    flagged = middle > FENCE_LEFTOVER_MS and middle > FENCE_LEFTOVER_SHARE * step_ms
+    return FenceCheckSummary(len(leftovers), middle, max(leftovers), flagged)

@@ -1,0 +1,302 @@
+"""The article's headline: Keras ``fit`` epoch times, taken by a callback users can reuse.
+
+Keras reads the epoch's metrics back to the host before ``on_epoch_end`` runs, so the epoch's
+device work has finished when the callback reads the clock: the figure is synchronised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from tfprof_m1.base.phases import COMPUTE
+from tfprof_m1.collection.garbage import GarbageSettler
+from tfprof_m1.collection.interrupt import (
+    InterruptGuard,
+    TrainingInterrupted,
+    deferred,
+    raise_pending,
+    signal_of,
+)
+from tfprof_m1.collection.memory import MemoryUse, sample_memory
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every ``fit`` epoch, in ms, in ``epoch_ms``.
+
+    Example::
+
+        timer = EpochTimer()
+        model.fit(x, y, epochs=10, callbacks=[timer])
+        print(timer.epoch_ms)
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.perf_counter,
+        on_epoch: Callable[[int, float, dict], None] | None = None,
+        settle_garbage: bool = False,
+        stop_on_non_finite: bool = False,
+    ) -> None:
+        """Args:
+        clock: seconds, monotonic.
+        on_epoch: called with (epoch index, epoch ms, logs) after each epoch, for progress.
+        settle_garbage: collect and freeze Python garbage before each epoch, untimed, as the
+            profiled loop does, so both runs are measured under the same rule; the freeze is
+            undone when training ends (see :mod:`tfprof_m1.collection.garbage`).
+        stop_on_non_finite: end ``fit`` after an epoch whose loss is NaN or infinite (as the
+            profiled loop's option does; Keras' TerminateOnNaN stops mid-epoch, which would
+            leave a short epoch among the timed ones).
+        """
+        super().__init__()
+        self.stop_on_non_finite = stop_on_non_finite
+        self.settle_garbage = settle_garbage
+        self.clock = clock
+        self.on_epoch = on_epoch
+        self.epoch_ms: list[float] = []
+        #: Host and device memory after each epoch (outside its timing), and why device figures are missing.
+        self.memory: list[MemoryUse] = []
+        self.memory_note: str | None = None
+        self.losses: list[float | None] = []
+        self.accuracies: list[float | None] = []
+        self._start: float | None = None
+        self._garbage = GarbageSettler()
+
+    @property
+    def jit_compile(self) -> bool:
+        """Whether the model ``fit`` trained was compiled with XLA."""
+        return bool(getattr(getattr(self, "model", None), "jit_compile", False))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.settle_garbage:
+            self._garbage.__enter__()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        raise_pending()  # a stop an enclosing guard deferred, or caught where Python ignores exceptions
+        if self.settle_garbage:
+            self._garbage.settle()
+        self._start = self.clock()
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        raise_pending()  # a stop deferred during the last batch (costs a list check)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._start is None:
+            return
+        elapsed_ms = (self.clock() - self._start) * 1000.0
+        self._start = None
+        logs = logs or {}
+        self.epoch_ms.append(elapsed_ms)
+        memory, self.memory_note = sample_memory()
+        self.memory.append(memory)
+        self.losses.append(_float(logs.get("loss")))
+        self.accuracies.append(_float(logs.get("accuracy")))
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, elapsed_ms, logs)
+        loss = self.losses[-1]
+        if self.stop_on_non_finite and loss is not None and not math.isfinite(loss):
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Undo the garbage freeze. Keras does not call ``on_train_end`` when ``fit`` raises (Ctrl-C
+        included): call this then. Safe to call more than once."""
+        self._garbage.release()
+
+
+class FitProfiler(EpochTimer):
+    """The collecting half of :class:`~tfprof_m1.run.fit_callback.ProfileCallback`: every ``fit``
+    batch timed and fenced, epochs, an optional tf.profiler trace. It builds no report and writes no
+    file (that is ProfileCallback's, a layer up); ``profiler`` holds what it measured.
+
+    Each batch is the phase ``compute``, from ``on_train_batch_begin`` to ``on_train_batch_end``
+    followed by a device fence that it owns, so the time is the batch's device work on any device.
+    Keras fetches the batch inside its train function, so input is inside ``compute`` (the trace
+    tells input from compute). What fit does between batches (its Python loop, callbacks,
+    validation) is ``other``. Batches are numbered globally from 0 across epochs.
+
+    Args:
+        logdir: where the trace goes; None traces nothing.
+        trace_steps: global batches to trace (a StepRange or TraceSchedule); None traces nothing.
+        batch_size: examples per batch, for throughput (Keras does not tell callbacks).
+        fence: fence after every batch (device-true batch times); False times dispatch only.
+        model_name: the model's name in the report built from these figures.
+        **kwargs: EpochTimer's (clock, on_epoch, settle_garbage).
+    """
+
+    def __init__(
+        self,
+        logdir: str | None = None,
+        trace_steps: Any = None,
+        batch_size: int | None = None,
+        fence: bool = True,
+        model_name: str = "fit",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("settle_garbage", True)
+        super().__init__(**kwargs)
+        from tfprof_m1.collection.profiler import PhaseProfiler
+        from tfprof_m1.trace.window import TraceWindow
+
+        self.logdir = logdir
+        self.batch_size = batch_size
+        self.model_name = model_name
+        self.use_fence = fence
+        self.profiler = PhaseProfiler(clock=self.clock)
+        self.window = (
+            TraceWindow(logdir, trace_steps, self.profiler)
+            if logdir is not None and trace_steps is not None
+            else None
+        )
+        self._global_batch = 0
+        self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
+        self._interrupt = InterruptGuard()
+        self._deferral = deferred()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._open or (self.window is not None and self.window.running):
+            self.close()  # a fit that raised never called on_train_end: end what it left open
+        super().on_train_begin(logs)
+        self._interrupt.__enter__()
+        self._deferral.__enter__()  # stops are raised at batch boundaries (see collection.interrupt)
+        if self.use_fence and self.profiler.fence is None:
+            from tfprof_m1.collection.fence import detect_fence_kind, make_fence
+
+            model = self.model
+            self.profiler.fence = make_fence(detect_fence_kind(), lambda: model.trainable_variables[-1])
+
+    def _enter(self, manager: Any) -> Any:
+        value = manager.__enter__()
+        self._open.append(manager)
+        return value
+
+    def _exit_to(self, depth: int) -> None:
+        while len(self._open) > depth:
+            self._open.pop().__exit__(None, None, None)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
+        self._exit_to(0)
+        self._enter(self.profiler.epoch())
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self._interrupt.pending:
+            self._deferral.release()  # a fit that raises may never reach close(): stop deferring now
+        self._interrupt.check()  # a stop that arrived during the last batch
+        self._exit_to(1)
+        if self.window is not None:
+            self._enter(self.window.step(self._global_batch))
+        self._enter(self.profiler.step(examples=self.batch_size or 0))
+        self.profiler.start(COMPUTE)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if len(self._open) < 2:
+            return
+        self.profiler.stop(COMPUTE)
+        self.profiler.sync()
+        self._exit_to(1)
+        self._global_batch += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._exit_to(0)
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End what the hooks opened: the open step and epoch, the trace session, the garbage freeze.
+
+        Keras does not call ``on_train_end`` when ``fit`` raises; call this then (or fit again with
+        the same callback, which calls it first). Safe to call more than once. After a Ctrl-C, the
+        profiler still holds the finished epochs, the cut-short one marked incomplete.
+        """
+        try:
+            self._exit_to(0)
+        finally:
+            if self.window is not None:
+                self.window.close()
+            super().close()
+            self._deferral.release()
+            self._interrupt.__exit__(None, None, None)
+
+
+@dataclass
+class FitRun:
+    """Raw figures of one ``fit`` run."""
+
+    epoch_ms: list[float]
+    losses: list[float | None]
+    accuracies: list[float | None]
+    jit_compile: bool
+    memory: list[MemoryUse] = field(default_factory=list)
+
+
+def run_fit(
+    model: keras.Model,
+    dataset: Any,
+    epochs: int,
+    on_epoch: Callable[[int, float, dict], None] | None = None,
+    stop_on_non_finite: bool = False,
+    jit_compile: bool | str = "auto",
+    strategy: Any = None,
+) -> FitRun:
+    """Compile ``model`` as the article did (Adam, sparse categorical cross-entropy from logits,
+    accuracy) and ``fit`` it on ``dataset`` for ``epochs`` epochs, timing each epoch.
+
+    ``jit_compile`` is passed to ``compile``: ``"auto"`` (Keras' default: XLA whenever a GPU is
+    present, as the article's runs had it), True or False (to remove the XLA confound).
+
+    ``strategy``: a tf.distribute strategy the model was built under; Keras then splits each batch
+    of ``dataset`` (global batches) across its replicas.
+
+    Raises:
+        TrainingInterrupted: a stop signal ended fit; ``partial`` is the FitRun of the finished epochs.
+    """
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.compile(
+            optimizer=keras.optimizers.Adam(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+    timer = EpochTimer(on_epoch=on_epoch, settle_garbage=True, stop_on_non_finite=stop_on_non_finite)
+    try:
+        with (
+            InterruptGuard(),
+            deferred(),
+        ):  # a stop is raised by the timer at the next batch, never inside Keras or tf.data
+            model.fit(
+                dataset, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer]
+            )  # the dataset shuffles
+    except KeyboardInterrupt as error:
+        raise TrainingInterrupted(signal_of(error), _fit_run(timer, model)) from error
+    finally:
+        timer.close()
+    return _fit_run(timer, model)
+
+
+def _fit_run(timer: EpochTimer, model: keras.Model) -> FitRun:
+    """What the timer recorded (every finished epoch), as a FitRun."""
+    return FitRun(
+        timer.epoch_ms,
+        timer.losses,
+        timer.accuracies,
+        jit_compile=bool(model.jit_compile),
+        memory=timer.memory,
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

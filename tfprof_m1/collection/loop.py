@@ -1,0 +1,305 @@
+"""The profiled custom training loop, written with the public profiler API only.
+
+Every step's input wait is timed. Most steps run fused (true throughput), each fenced at the step
+boundary with the fence's wait owned by the step's compute. A sample of steps runs the probe calls
+(empty call, forward only, forward and gradients, then the real fused step) to measure call cost,
+forward, backward and optimizer apart. A few short stretches of fused steps run with no
+instrumentation at all, as the reference for what profiling costs end to end. The epoch's wall time
+is then attributed to phases by :mod:`tfprof_m1.collection.attribution`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
+from tfprof_m1.collection.garbage import GarbageSettler
+from tfprof_m1.collection.interrupt import (
+    InterruptGuard,
+    TrainingInterrupted,
+    deferred,
+    raise_pending,
+    signal_of,
+)
+from tfprof_m1.collection.memory import MemoryUse, sample_memory
+from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
+from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.trace.window import TraceWindow
+
+#: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
+#: three extra calls), so 1 in 50 costs about 2-3 % of the epoch, and is measured (``profiling``).
+DEFAULT_SAMPLE_EVERY = 50
+#: ... but never fewer than this many per epoch, so that two steady epochs pool 20 samples or more.
+DEFAULT_MIN_SAMPLES = 10
+#: Share of each epoch's steps run unprofiled, as the profiling-cost reference.
+DEFAULT_REFERENCE_SHARE = 0.1
+#: Longest unprofiled stretch: long enough that the one fence closing it barely matters.
+DEFAULT_REFERENCE_STEPS = 20
+#: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
+MIN_STRETCHES = 2
+MIN_STEPS_FOR_REFERENCE = 10
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which steps of an epoch are probe steps, and which run unprofiled."""
+
+    every: int = DEFAULT_SAMPLE_EVERY
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    #: Share of steps run with no instrumentation (0 disables the end-to-end profiling cost).
+    reference_share: float = DEFAULT_REFERENCE_SHARE
+    reference_steps: int = DEFAULT_REFERENCE_STEPS
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.min_samples < 0:
+            raise ValueError("sample every must be >= 1 and min samples >= 0")
+        if not 0.0 <= self.reference_share < 0.5 or self.reference_steps < 1:
+            raise ValueError("reference share must be in [0, 0.5) and reference steps >= 1")
+
+    def unprofiled_steps(self, steps: int) -> list[range]:
+        """The unprofiled stretches of an epoch of ``steps`` steps, evenly spaced, never at step 0."""
+        if self.reference_share <= 0 or steps < MIN_STEPS_FOR_REFERENCE:
+            return []
+        length = max(1, min(self.reference_steps, int(steps * self.reference_share / MIN_STRETCHES)))
+        count = max(MIN_STRETCHES, round(steps * self.reference_share / length))
+        stretches = []
+        for k in range(count):
+            start = min(max(1, round((k + 0.5) * steps / count - length / 2)), steps - length)
+            if stretches and start < stretches[-1].stop + 1:
+                start = stretches[-1].stop + 1  # keep a profiled step between stretches
+            if start + length <= steps:
+                stretches.append(range(start, start + length))
+        return stretches
+
+    def probe_steps(self, steps: int, exclude: Iterable[int] = ()) -> frozenset[int]:
+        """Indices of the probe steps among the epoch's steps that are not in ``exclude``.
+
+        Evenly spaced, offset by half a stride, so the first step (which also waits for the input
+        pipeline to start) is never a sample when the epoch has more than one step.
+        """
+        excluded = set(exclude)
+        profiled = [index for index in range(max(0, steps)) if index not in excluded]
+        if not profiled:
+            return frozenset()
+        stride = self.every
+        if self.min_samples and len(profiled) // stride < self.min_samples:
+            stride = max(1, len(profiled) // self.min_samples)
+        first = stride // 2 if len(profiled) > 1 else 0
+        return frozenset(profiled[first::stride])
+
+    def plan(self, steps: int) -> list[str]:
+        """The kind of each step of an epoch: ``fused``, ``probe`` or ``unprofiled``."""
+        unprofiled = {index for stretch in self.unprofiled_steps(steps) for index in stretch}
+        probes = self.probe_steps(steps, exclude=unprofiled)
+        return [UNPROFILED if i in unprofiled else PROBE if i in probes else FUSED for i in range(steps)]
+
+
+@dataclass
+class EpochResult:
+    """What one epoch of the loop produced besides its timings."""
+
+    timing: EpochTiming
+    loss: float | None
+    accuracy: float | None
+    #: Where the loss became NaN or infinite, if it did in this epoch: the global steps of the last
+    #: probe step that saw it finite and the first that did not (probe steps are fenced, so checking
+    #: costs one read there); None when no probe step saw it.
+    non_finite_steps: tuple[int | None, int] | None = None
+    #: Host and device memory after the epoch, and why device figures are missing (if they are).
+    memory: MemoryUse | None = None
+    memory_note: str | None = None
+
+
+EpochCallback = Callable[[EpochResult], None]
+
+
+def run_profiled_loop(
+    train_steps: TrainSteps,
+    dataset: Iterable[Any],
+    epochs: int,
+    steps_per_epoch: int,
+    profiler: PhaseProfiler,
+    sampling: Sampling = Sampling(),
+    on_epoch_end: EpochCallback | None = None,
+    trace: TraceWindow | None = None,
+    stop_on_non_finite: bool = False,
+) -> list[EpochResult]:
+    """Train for ``epochs`` epochs over ``dataset`` (re-iterated each epoch), profiled.
+
+    Args:
+        train_steps: the fused and probe steps of the model.
+        dataset: yields ``(images, labels)`` batches; iterated afresh every epoch. Under a
+            strategy (DistributedTrainSteps), global batches: the steps split them across replicas.
+        epochs: how many epochs.
+        steps_per_epoch: batches per epoch (to place the probe steps and unprofiled stretches).
+        profiler: records the timings; its fence waits for the device.
+        sampling: which steps are probes and which run unprofiled.
+        on_epoch_end: called after each epoch, for progress.
+        trace: a tf.profiler window; steps are numbered globally from 0 across epochs. Traced steps
+            always run profiled. The window is closed when the loop ends, even by an exception.
+        stop_on_non_finite: end the loop after the epoch whose loss is NaN or infinite (the results
+            then have fewer than ``epochs`` epochs). Either way, each result says at which probe
+            steps the loss was last seen finite and first seen not (``non_finite_steps``).
+
+    Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
+    loop ends (see :mod:`tfprof_m1.collection.garbage`).
+
+    Raises:
+        TrainingInterrupted: Ctrl-C (or a SIGTERM a guard turned into a stop) ended the loop, at once
+            or at the next step if it landed where Python ignores exceptions (see
+            :mod:`tfprof_m1.collection.interrupt`). Its ``partial`` holds the finished epochs' results and,
+            last,
+            the cut-short epoch (``timing.complete`` False, no loss) if it timed any step; the trace
+            window is closed first, so what it recorded is saved. ``build_report(error.partial, ...)``
+            reports them.
+    """
+    results: list[EpochResult] = []
+    dataset = train_steps.distribute(dataset)
+    try:
+        _train(
+            train_steps,
+            dataset,
+            epochs,
+            steps_per_epoch,
+            profiler,
+            sampling,
+            on_epoch_end,
+            trace,
+            results,
+            stop_on_non_finite,
+        )
+    except KeyboardInterrupt as error:
+        cut_short = profiler.epochs[-1] if profiler.epochs and not profiler.epochs[-1].complete else None
+        if (
+            cut_short is not None
+            and (cut_short.steps or cut_short.stretches)
+            and all(r.timing is not cut_short for r in results)
+        ):
+            results.append(EpochResult(timing=cut_short, loss=None, accuracy=None))
+        raise TrainingInterrupted(signal_of(error), results) from error
+    return results
+
+
+def _train(
+    train_steps: TrainSteps,
+    dataset: Iterable[Any],
+    epochs: int,
+    steps_per_epoch: int,
+    profiler: PhaseProfiler,
+    sampling: Sampling,
+    on_epoch_end: EpochCallback | None,
+    trace: TraceWindow | None,
+    results: list[EpochResult],
+    stop_on_non_finite: bool,
+) -> None:
+    # Stops are deferred to step boundaries: see tfprof_m1.collection.interrupt for why.
+    with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt, deferred():
+        plan = sampling.plan(steps_per_epoch)
+        global_step = 0
+        samples = 0
+        for _ in range(epochs):
+            garbage.settle()
+            train_steps.reset_metrics()
+            finite_at: int | None = None
+            non_finite_by: int | None = None
+            with profiler.epoch() as epoch:
+                batches = profiler.timed(dataset)
+                index = 0
+                while True:
+                    interrupt.check()  # a stop that arrived during the last step
+                    kind = plan[index] if index < len(plan) else FUSED
+                    if kind == UNPROFILED:
+                        length = _run_length(plan, index)
+                        if not _traced(trace, global_step, length):
+                            done, exhausted = _unprofiled_stretch(train_steps, batches, profiler, length)
+                            index, global_step = index + done, global_step + done
+                            if exhausted:
+                                break
+                            continue
+                        kind = FUSED
+                    # The trace marks the whole step, the input next() included, so XProf counts input.
+                    marker = (
+                        trace.step(global_step)
+                        if trace is not None and index < steps_per_epoch
+                        else contextlib.nullcontext()
+                    )
+                    with marker:
+                        batch = next(batches, None)
+                        if batch is None:
+                            break
+                        images, labels = batch
+                        with profiler.step(kind, examples=train_steps.examples(images)):
+                            if kind == PROBE:
+                                train_steps.probe(images, labels, profiler, rotation=samples)
+                                samples += 1
+                                if non_finite_by is None:
+                                    with profiler.phase(PROFILING):
+                                        if train_steps.loss_is_finite():
+                                            finite_at = global_step
+                                        else:
+                                            non_finite_by = global_step
+                            else:
+                                profiler.call(COMPUTE, train_steps.fused, images, labels)
+                    index, global_step = index + 1, global_step + 1
+            batches = None  # the epoch's iterator is garbage before the next epoch settles
+            loss, accuracy = train_steps.read_metrics()
+            steps = (finite_at, non_finite_by) if non_finite_by is not None else None
+            memory, memory_note = sample_memory()
+            result = EpochResult(
+                timing=epoch,
+                loss=loss,
+                accuracy=accuracy,
+                non_finite_steps=steps,
+                memory=memory,
+                memory_note=memory_note,
+            )
+            results.append(result)
+            if on_epoch_end is not None:
+                on_epoch_end(result)
+            if stop_on_non_finite and loss is not None and not math.isfinite(loss):
+                break
+
+
+def _closing(trace: TraceWindow | None) -> contextlib.AbstractContextManager:
+    """Close the trace window when the loop ends, however it ends: a window that runs past the
+    loop's last step must not leave a profiler session recording whatever runs next."""
+    return contextlib.nullcontext() if trace is None else contextlib.closing(trace)
+
+
+def _run_length(plan: list[str], index: int) -> int:
+    length = 0
+    while index + length < len(plan) and plan[index + length] == UNPROFILED:
+        length += 1
+    return length
+
+
+def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
+    return trace is not None and trace.covers(first, length)
+
+
+def _unprofiled_stretch(
+    train_steps: TrainSteps, batches: Any, profiler: PhaseProfiler, length: int
+) -> tuple[int, bool]:
+    """Run up to ``length`` fused steps with no instrumentation; returns (steps run, data exhausted)."""
+    with profiler.unprofiled() as stretch:
+        for _ in range(length):
+            raise_pending()
+            batch = next(batches, None)
+            if batch is None:
+                return stretch.steps, True
+            stretch.token = train_steps.fused(*batch)
+            stretch.steps += 1
+            stretch.examples += train_steps.examples(batch[0])
+    return stretch.steps, False
+
+
+def run_unprofiled_loop(train_steps: TrainSteps, dataset: Iterable[Any], fence: Callable[..., None]) -> None:
+    """One epoch of fused steps with no timing at all: the baseline the profiling cost is measured against."""
+    token = None
+    for images, labels in dataset:
+        token = train_steps.fused(images, labels)
+    fence(*(() if token is None else (token,)))

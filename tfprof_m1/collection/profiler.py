@@ -1,0 +1,505 @@
+"""Phase bookkeeping for a training loop: the public profiler API.
+
+Collection only: this module times what it is told to time with an injectable clock and keeps every
+raw value. It imports no TensorFlow; the device fence is passed in (see :mod:`tfprof_m1.collection.fence`).
+
+A loop looks like this (the built-in loop in :mod:`tfprof_m1.collection.loop` is written the same way)::
+
+    profiler = PhaseProfiler(fence=fence)
+    for epoch in range(epochs):
+        with profiler.epoch():
+            for batch in profiler.timed(iter(dataset)):      # next() timed as "input"
+                with profiler.step(examples=batch_size):
+                    with profiler.phase("compute"):
+                        token = train_step(*batch)
+                    profiler.sync(token)                      # the wait belongs to "compute"
+
+**Device-true phases.** On an asynchronous device (every GPU, or the CPU under TensorFlow's
+asynchronous executor) a call returns once its work is queued. A :meth:`PhaseProfiler.sync` that
+directly follows a phase therefore hands the fence's wait to that phase: the phase's time runs from
+its dispatch to the end of its device work. Only the fence's own cost on an idle device (measured at
+the start of every epoch) stays in ``sync``. Each phase's device wait is kept apart as well
+(``StepTiming.waits_ms``), so host-bound and device-bound parts can be told apart.
+
+Time measured outside a step but inside an epoch (typically the ``next()`` that fetches the next
+batch) is carried into the step that opens next; what is left when the epoch closes (the final
+``next()`` that raises ``StopIteration``) stays on the epoch as ``unassigned_ms``.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROFILING, SYNC
+from tfprof_m1.collection.fence import measure_fence_cost
+
+Clock = Callable[[], float]
+"""Returns seconds from an arbitrary origin, monotonically (``time.perf_counter`` by default)."""
+
+#: Fence calls on an idle device, at each epoch's start, to measure what one fence costs by itself.
+IDLE_FENCE_CALLS = 9
+
+
+class Fence(Protocol):
+    """Blocks the host until device work queued so far has finished."""
+
+    name: str
+
+    def __call__(self, *depends_on: Any) -> None: ...
+
+
+@dataclass
+class StepTiming:
+    """Raw figures of one training step, in milliseconds.
+
+    ``phases_ms[name]`` is the time the phase owns: host time inside it plus the device wait of a
+    fence that directly followed it (less the fence's idle cost). ``waits_ms[name]`` is that device
+    wait alone, so ``phases_ms - waits_ms`` is the phase's host (dispatch) time.
+    """
+
+    kind: str
+    examples: int
+    wall_ms: float
+    phases_ms: dict[str, float] = field(default_factory=dict)
+    waits_ms: dict[str, float] = field(default_factory=dict)
+    #: Probe calls timed on this step: name -> [host ms, device wait ms] (see :meth:`PhaseProfiler.call`).
+    samples_ms: dict[str, list[float]] = field(default_factory=dict)
+    #: When the step began (its input wait included), in ms from the epoch's start.
+    started_ms: float = 0.0
+
+
+@dataclass
+class StretchTiming:
+    """A stretch of steps run with no instrumentation: one clock reading at each end, one fence."""
+
+    started_ms: float
+    steps: int = 0
+    examples: int = 0
+    wall_ms: float = 0.0
+    #: Index in ``EpochTiming.steps`` of the first profiled step after the stretch.
+    before_step: int = 0
+
+
+@dataclass
+class EpochTiming:
+    """Raw figures of one epoch: its wall time, every step, and phase time outside any step."""
+
+    index: int
+    wall_ms: float
+    steps: list[StepTiming] = field(default_factory=list)
+    unassigned_ms: dict[str, float] = field(default_factory=dict)
+    #: False when the epoch was cut short by an exception (for example KeyboardInterrupt).
+    complete: bool = False
+    #: Time Python's garbage collector paused the loop during the epoch, in whatever phase it hit.
+    gc_ms: float = 0.0
+    gc_collections: int = 0
+    #: Unprofiled stretches (the profiling-cost reference), in order.
+    stretches: list[StretchTiming] = field(default_factory=list)
+    #: One fence call on the idle device, median of calls before the epoch (ms); 0 without a fence.
+    fence_idle_ms: float = 0.0
+    #: The fence's name (``host_read``, ``sync_devices``...); None without a fence.
+    fence: str | None = None
+
+    @property
+    def examples(self) -> int:
+        return sum(step.examples for step in self.steps) + sum(stretch.examples for stretch in self.stretches)
+
+
+def _idle_ms(fence: Callable[..., None], clock: Clock) -> float:
+    """Median time of fence calls on an idle device (the fence's own cost); the epoch-start fence
+    that precedes them has already settled the device."""
+    idle = getattr(fence, "idle", fence)  # a fence may offer a representative call on a ready tensor
+    return measure_fence_cost(idle, calls=IDLE_FENCE_CALLS, clock=clock, settle=False).median_ms
+
+
+class PhaseProfiler:
+    """Times epochs, steps and named phases of a training loop.
+
+    Args:
+        clock: seconds as a float; inject a fake one for exact tests.
+        fence: called by :meth:`sync` and at epoch boundaries; None means no device to wait for.
+        coverage_fence: a second, independent fence for :meth:`check_fence` (for example one that reads
+            every variable); None disables the check.
+
+        annotate: also mark each phase as a ``tf.profiler.experimental.Trace`` annotation of the same
+            name (when TensorFlow is imported), so the trace viewer shows the table's phases.
+
+    Phases nest: ``phase("backward")`` inside ``phase("generator")`` is recorded as
+    ``generator/backward``, and the outer phase keeps only its own time.
+
+    Raises:
+        ValueError: on misuse: a phase started twice, a stop that does not match the innermost open
+            phase, a step outside an epoch, or the reserved name ``"other"``.
+    """
+
+    def __init__(
+        self,
+        clock: Clock = time.perf_counter,
+        fence: Fence | None = None,
+        coverage_fence: Fence | None = None,
+        annotate: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.fence = fence
+        self.coverage_fence = coverage_fence
+        self.annotate = annotate
+        self.epochs: list[EpochTiming] = []
+        self._epoch: EpochTiming | None = None
+        self._epoch_start = 0.0
+        self._step: StepTiming | None = None
+        self._step_start = 0.0
+        self._active: list[_Frame] = []
+        self._pending_ms: dict[str, float] = {}
+        self._pending_waits_ms: dict[str, float] = {}
+        self._pending_started: float | None = None
+        #: The phase that stopped last, while nothing else has happened since: the owner of a sync.
+        self._last_stopped: str | None = None
+        self._stretch: StretchTiming | None = None
+
+    # -- phases -------------------------------------------------------------------------------
+    def start(self, name: str) -> None:
+        """Start timing phase ``name``.
+
+        Started inside another phase, it nests: it is recorded as ``outer/name`` and the outer
+        phase keeps only its own (exclusive) time, so the phases still add up to the step.
+        """
+        if name == OTHER or not name or "/" in name:
+            raise ValueError(
+                f"phase name {name!r}: names must be non-empty, without '/', and not {OTHER!r} (reserved)"
+            )
+        if any(frame.name.rsplit("/", 1)[-1] == name for frame in self._active):
+            raise ValueError(f"phase {name!r} was already started")
+        now = self.clock()
+        if self._step is None and self._pending_started is None:
+            self._pending_started = now
+        self._last_stopped = None
+        full = f"{self._active[-1].name}/{name}" if self._active else name
+        self._add(full, 0.0)  # listed in the order phases start: an outer phase before its inner ones
+        self._active.append(_Frame(full, now, self._annotate(full)))
+
+    def stop(self, name: str) -> None:
+        """Stop timing phase ``name`` (the innermost open phase) and add its time to the current
+        step (or, outside any step, to the next step or the epoch)."""
+        now = self.clock()
+        if not self._active or self._active[-1].name.rsplit("/", 1)[-1] != name.rsplit("/", 1)[-1]:
+            open_phase = f" (open: {self._active[-1].name!r})" if self._active else ""
+            raise ValueError(f"phase {name!r} was stopped but never started{open_phase}")
+        frame = self._active.pop()
+        if frame.annotation is not None:
+            frame.annotation.__exit__(None, None, None)
+        elapsed = (now - frame.started) * 1000.0
+        self._add(frame.name, elapsed - frame.children_ms)
+        if self._active:
+            self._active[-1].children_ms += elapsed
+        self._last_stopped = frame.name
+
+    def _annotate(self, name: str) -> Any:
+        """A tf.profiler annotation named like the phase, so the trace viewer shows the same phases
+        (only when TensorFlow is already imported; this module never imports it)."""
+        if not self.annotate or "tensorflow" not in sys.modules:
+            return None
+        try:
+            annotation = sys.modules["tensorflow"].profiler.experimental.Trace(name)
+            annotation.__enter__()
+        except Exception:  # an annotation is a convenience: it never breaks the timing
+            return None
+        return annotation
+
+    def _add(self, name: str, ms: float, wait_ms: float = 0.0) -> None:
+        phases, waits = (
+            (self._step.phases_ms, self._step.waits_ms)
+            if self._step is not None
+            else (self._pending_ms, self._pending_waits_ms)
+        )
+        phases[name] = phases.get(name, 0.0) + ms
+        if wait_ms:
+            waits[name] = waits.get(name, 0.0) + wait_ms
+
+    @contextmanager
+    def phase(self, name: str, sync: bool = False) -> Iterator[PhaseHandle]:
+        """Time the body as phase ``name``.
+
+        Args:
+            sync: fence after the phase, so it owns its device work (on an asynchronous device a call
+                returns before its work is done). Set ``handle.outputs`` to what the body produced
+                and the fence waits for exactly that; otherwise the fence's default probe is read.
+        """
+        handle = PhaseHandle()
+        self.start(name)
+        try:
+            yield handle
+        finally:
+            self.stop(name)
+        if sync:
+            self.sync(*(() if handle.outputs is None else (handle.outputs,)))
+
+    # -- input and device -----------------------------------------------------------------------
+    def timed(self, iterator: Iterable[Any]) -> Iterator[Any]:
+        """Yield from ``iterator``, timing each ``next()`` as the input phase.
+
+        Making the iterator (for a ``tf.data.Dataset``, building its pipeline) is input time too.
+        Inside :meth:`unprofiled` nothing is timed.
+        """
+        source: Iterator[Any] | None = None
+        while True:
+            timing = self._stretch is None
+            if timing:
+                self.start(INPUT)
+            exhausted = False
+            try:
+                if source is None:
+                    source = iter(iterator)
+                item = next(source)
+            except StopIteration:
+                exhausted = True
+            except BaseException:
+                if timing:
+                    self.stop(INPUT)
+                raise
+            if exhausted:
+                # Out of the except block, nothing refers to the iterator any more: tearing it down
+                # (a tf.data iterator joins its threads) happens here, as input time.
+                source = None
+                if timing:
+                    self.stop(INPUT)
+                return
+            if timing:
+                self.stop(INPUT)
+            yield item
+
+    def sync(self, *depends_on: Any) -> float:
+        """Wait for queued device work (through the fence); returns the wait a phase took over (ms).
+
+        Directly after a phase (nothing timed in between), the wait belongs to that phase: it is
+        that phase's device work. The fence's own idle cost, and any wait that follows no phase,
+        are timed as ``sync``.
+        """
+        if self.fence is None:
+            return 0.0
+        owner = self._last_stopped if self._step is not None else None
+        start = self.clock()
+        self.fence(*depends_on)
+        fence_ms = (self.clock() - start) * 1000.0
+        if self._active:  # inside an outer phase: the fence's time is not the outer phase's own
+            self._active[-1].children_ms += fence_ms
+        return self._settle(owner, fence_ms, self._epoch.fence_idle_ms if self._epoch else 0.0)
+
+    def _settle(self, owner: str | None, fence_ms: float, idle_ms: float) -> float:
+        """Split a fence's time into the owner's device wait and the fence's own cost; returns the wait."""
+        wait = max(0.0, fence_ms - idle_ms) if owner is not None else 0.0
+        if wait:
+            self._add(owner, wait, wait_ms=wait)  # type: ignore[arg-type]
+        self._add(SYNC, fence_ms - wait)
+        self._last_stopped = None
+        return wait
+
+    def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
+        """Run ``fn(*args)`` as phase ``phase``, then fence on its result, which ``phase`` owns.
+
+        Args:
+            phase: the phase the call's time (host and device) goes to.
+            fn: typically a ``tf.function``.
+            sample: also record the call as ``StepTiming.samples_ms[sample] = [host ms, wait ms]``.
+
+        Returns:
+            Whatever ``fn`` returned.
+        """
+        self.start(phase)
+        host_start = self.clock()
+        try:
+            result = fn(*args)
+        finally:
+            host_ms = (self.clock() - host_start) * 1000.0
+            self.stop(phase)
+        wait = self.sync(result)
+        if sample is not None and self._step is not None:
+            self._step.samples_ms[sample] = [host_ms, wait]
+        return result
+
+    def check_fence(self) -> float | None:
+        """Run the coverage fence twice, timed as ``profiling``; return what the first call waited
+        beyond the second.
+
+        The main fence should have left nothing queued, so the coverage fence right after it should
+        take as long as it takes again at once, on a surely idle device (paired, so the machine's
+        state at that moment cancels). A positive leftover means the main fence did not cover all
+        of the step's device work. Recorded as ``samples_ms["fence_check"] = [first ms, leftover ms]``.
+        """
+        if self.coverage_fence is None or self._step is None:
+            return None
+        times = []
+        for _ in range(2):
+            start = self.clock()
+            self.coverage_fence()
+            times.append((self.clock() - start) * 1000.0)
+        self._add(PROFILING, sum(times))
+        leftover = max(0.0, times[0] - times[1])
+        self._step.samples_ms[FENCE_CHECK] = [times[0], leftover]
+        self._last_stopped = None
+        return leftover
+
+    # -- steps, stretches and epochs ------------------------------------------------------------
+    @contextmanager
+    def step(self, kind: str = FUSED, examples: int = 0) -> Iterator[StepTiming]:
+        """Time one training step; phases inside it are recorded on it."""
+        if self._epoch is None:
+            raise ValueError("step() must be inside epoch()")
+        if self._step is not None:
+            raise ValueError("step() was already started; steps do not nest")
+        now = self.clock()
+        started = self._pending_started if self._pending_started is not None else now
+        record = StepTiming(
+            kind=kind,
+            examples=examples,
+            wall_ms=0.0,
+            phases_ms=self._pending_ms,
+            waits_ms=self._pending_waits_ms,
+            started_ms=(started - self._epoch_start) * 1000.0,
+        )
+        self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
+        self._last_stopped = None
+        self._step, self._step_start = record, now
+        try:
+            yield record
+        finally:
+            record.wall_ms = (self.clock() - self._step_start) * 1000.0
+            self._step = None
+            self._last_stopped = None
+            self._epoch.steps.append(record)
+
+    @contextmanager
+    def unprofiled(self) -> Iterator[StretchTiming]:
+        """A stretch of steps with no instrumentation: the reference for the profiling cost.
+
+        Nothing inside is timed (``timed()`` passes ``next()`` through); the stretch's wall time runs
+        from entry to the end of one fence on exit. Count steps with ``stretch.steps += 1`` and pass
+        the last step's token as ``stretch.token`` so the fence waits for it.
+        """
+        if self._epoch is None or self._step is not None or self._active:
+            raise ValueError("unprofiled() must be inside epoch() and outside any step or phase")
+        if INPUT in self._pending_ms:
+            raise ValueError("unprofiled() must start before the next() of its first step")
+        stretch = _Stretch(
+            started_ms=(self.clock() - self._epoch_start) * 1000.0, before_step=len(self._epoch.steps)
+        )
+        self._stretch = stretch
+        try:
+            yield stretch
+            if self.fence is not None:
+                self.fence(*(() if stretch.token is None else (stretch.token,)))
+        finally:
+            self._stretch = None
+            stretch.wall_ms = (self.clock() - self._epoch_start) * 1000.0 - stretch.started_ms
+            self._epoch.stretches.append(
+                StretchTiming(
+                    stretch.started_ms, stretch.steps, stretch.examples, stretch.wall_ms, stretch.before_step
+                )
+            )
+
+    @contextmanager
+    def epoch(self) -> Iterator[EpochTiming]:
+        """Time one epoch, fenced at both ends so queued device work lands in the right epoch."""
+        if self._epoch is not None:
+            raise ValueError("epoch() was already started; epochs do not nest")
+        record = EpochTiming(index=len(self.epochs), wall_ms=0.0)
+        if self.fence is not None:
+            self.fence()  # work queued before the epoch is not the epoch's
+            record.fence_idle_ms = _idle_ms(self.fence, self.clock)
+            record.fence = getattr(self.fence, "name", type(self.fence).__name__)
+        gc_started: list[float] = []
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                gc_started.append(self.clock())
+            elif gc_started:
+                record.gc_ms += (self.clock() - gc_started.pop()) * 1000.0
+                record.gc_collections += 1
+
+        self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
+        self._last_stopped = None
+        gc.callbacks.append(on_gc)
+        self._epoch, self._epoch_start = record, self.clock()
+        try:
+            yield record
+            self.sync()
+            record.complete = True
+        finally:
+            while self._active:  # an exception left phases open: close them, keep the time
+                self.stop(self._active[-1].name)
+            record.wall_ms = (self.clock() - self._epoch_start) * 1000.0
+            gc.callbacks.remove(on_gc)
+            for name, value in self._pending_ms.items():
+                record.unassigned_ms[name] = record.unassigned_ms.get(name, 0.0) + value
+            self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
+            self._epoch = None
+            self.epochs.append(record)
+
+
+@dataclass
+class PhaseHandle:
+    """What ``phase(name, sync=True)`` yields: set ``outputs`` to the phase's result for its fence."""
+
+    outputs: Any = None
+
+
+@dataclass
+class _Frame:
+    """An open phase: its full (nested) name, start, time of nested phases and fences inside it."""
+
+    name: str
+    started: float
+    annotation: Any = None
+    children_ms: float = 0.0
+
+
+@dataclass
+class _Stretch(StretchTiming):
+    #: The last step's token: the stretch's closing fence waits for it.
+    token: Any = None
+
+
+class NullProfiler(PhaseProfiler):
+    """Same interface, measures nothing: lets a loop call the profiler unconditionally."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=lambda: 0.0, fence=None)
+
+    def start(self, name: str) -> None:
+        pass
+
+    def stop(self, name: str) -> None:
+        pass
+
+    def timed(self, iterator: Iterable[Any]) -> Iterator[Any]:
+        return iter(iterator)
+
+    def sync(self, *depends_on: Any) -> float:
+        return 0.0
+
+    def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
+        return fn(*args)
+
+    def check_fence(self) -> float | None:
+        return None
+
+    @contextmanager
+    def phase(self, name: str, sync: bool = False) -> Iterator[PhaseHandle]:
+        yield PhaseHandle()
+
+    @contextmanager
+    def step(self, kind: str = FUSED, examples: int = 0) -> Iterator[StepTiming]:
+        yield StepTiming(kind=kind, examples=examples, wall_ms=0.0)
+
+    @contextmanager
+    def unprofiled(self) -> Iterator[StretchTiming]:
+        yield _Stretch(started_ms=0.0)
+
+    @contextmanager
+    def epoch(self) -> Iterator[EpochTiming]:
+        yield EpochTiming(index=0, wall_ms=0.0)

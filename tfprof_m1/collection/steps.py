@@ -1,0 +1,319 @@
+"""Fused, probe and split train steps built from any Keras model, loss and optimizer.
+
+- The **fused** step is one ``tf.function``: forward, backward and ``apply_gradients``. It is the
+  true throughput and the step the loop runs most of the time.
+- The **probe** step is what the built-in loop runs on sampled steps: four calls of the same
+  signature, each fenced and timed from dispatch to the end of its device work: an empty call, the
+  forward pass alone, forward and gradients, and the real fused step. Their differences are the call
+  cost, forward, backward and optimizer (subtractive prefix calls). Each variant is one call, so the
+  per-call host cost appears once in each and cancels in the differences; the order rotates from
+  sample to sample so no variant always runs first on a cold cache. Only the fused call trains.
+- The **split** step runs the same math in three parts with a fence after each: a forward
+  ``tf.function`` under an eager ``tf.GradientTape`` (the tape keeps the function's intermediates,
+  nothing is recomputed), ``tape.gradient`` (runs the backward function), and an apply
+  ``tf.function``. It is a real training step for research loops that want to time the parts of
+  every step; each part pays its own call cost, and eager ``tape.gradient`` adds more, which is why
+  the built-in loop samples with probes instead.
+
+Both steps return a *token*: one element of the last trainable variable read after the update, so
+a fence on it waits for the whole step. Both accumulate loss and accuracy on the device, read once
+per epoch, so no step forces a host read of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tfprof_m1.base.phases import (
+    BACKWARD,
+    COMPUTE,
+    EMPTY_CALL,
+    FORWARD,
+    FORWARD_BACKWARD,
+    FORWARD_ONLY,
+    FULL_STEP,
+    OPTIMIZER,
+    PROBE_VARIANTS,
+    PROFILING,
+)
+from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+    import tensorflow as tf
+
+
+def batch_examples(inputs: Any) -> int:
+    """Examples in a batch: the leading dimension of the first tensor (inputs may be a tuple, list or
+    dict of tensors, as for multi-input models)."""
+    while isinstance(inputs, (tuple, list, dict)) and len(inputs):
+        inputs = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0]
+    shape = tuple(getattr(inputs, "shape", ()) or ())
+    return int(shape[0]) if shape and shape[0] is not None else 1
+
+
+class TrainSteps:
+    """The fused, probe and split train steps of one model.
+
+    Args:
+        model: a built Keras model (any outputs: one head or several).
+        loss_fn: any callable ``loss_fn(labels, outputs) -> scalar loss``: a Keras loss such as
+            ``SparseCategoricalCrossentropy(from_logits=True)`` or ``MeanSquaredError()``, or your own
+            function over structures for multi-output models.
+        optimizer: a Keras optimizer; it is built here, before any step is traced. A
+            ``LossScaleOptimizer`` (mixed precision) works: the loss is scaled with
+            ``optimizer.scale_loss`` before the gradients, as Keras' own ``fit`` does, and
+            ``apply_gradients`` unscales them.
+        input_signature: the dataset's ``element_spec`` (inputs, labels); a batch dimension of
+            None lets the last, smaller batch run without retracing.
+        jit_compile: compile the steps with XLA (``tf.function(jit_compile=True)``). The probe
+            calls are compiled alike, so the parts stay comparable.
+        clip_gradients: ``fn(gradients) -> gradients`` applied before the optimizer (for example
+            ``lambda g: tf.clip_by_global_norm(g, 1.0)[0]``); its time counts as optimizer.
+        accuracy: track accuracy (argmax of the outputs against integer labels). None: when the
+            labels are integers and the outputs have a class axis; regression and multi-output
+            models track the loss only.
+    """
+
+    #: The probe calls of a sampled step, in order (a strategy adds the all-reduce variant).
+    probe_variants: tuple[str, ...] = PROBE_VARIANTS
+
+    def __init__(
+        self,
+        model: keras.Model,
+        loss_fn: Any,
+        optimizer: Any,
+        input_signature: Any | None = None,
+        *,
+        jit_compile: bool = False,
+        clip_gradients: Callable[[list], list] | None = None,
+        accuracy: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.jit_compile = jit_compile
+        self.clip_gradients = clip_gradients
+        self.accuracy = accuracy
+        self._accuracy_tracked = False
+        self.variables = list(model.trainable_variables)
+        optimizer.build(self.variables)
+        # float32 totals: every device has kernels for them (exact counts up to 2**24 examples).
+        self._loss_sum, self._correct, self._seen = self._new_total(), self._new_total(), self._new_total()
+        # Probe calls record their metrics here, so they do the same work and leave the epoch's alone.
+        self._probe_totals = [self._new_total() for _ in range(3)]
+        self._signature = None if input_signature is None else list(input_signature)
+
+        self.fused = self._compile(self._fused)
+        self.forward = self._compile(self._forward_scaled)
+        self.apply = self._compile(self._apply, with_signature=False)
+        self.probes = {
+            EMPTY_CALL: self._compile(self._empty_call),
+            FORWARD_ONLY: self._compile(self._forward_only),
+            FORWARD_BACKWARD: self._compile(self._forward_backward),
+            FULL_STEP: self.fused,
+        }
+
+    # -- what a strategy changes (tfprof_m1.collection.distributed overrides these)
+    # ---------------------------
+    def _new_total(self) -> tf.Variable:
+        import tensorflow as tf
+
+        return tf.Variable(0.0, dtype=tf.float32, trainable=False)
+
+    def _compile(self, fn: Callable, with_signature: bool = True) -> Any:
+        import tensorflow as tf
+
+        return tf.function(
+            fn,
+            input_signature=self._signature if with_signature else None,
+            jit_compile=self.jit_compile or None,
+        )
+
+    def _local(self, variable: Any) -> list:
+        """The copies of ``variable`` this process holds (one; one per local replica under a strategy)."""
+        return [variable]
+
+    def _gradient_loss(self, loss: tf.Tensor) -> tf.Tensor:
+        """The loss the gradients are taken of, from the mean loss of the step's examples."""
+        return loss
+
+    def distribute(self, dataset: Any) -> Any:
+        """The dataset as the steps take it (unchanged here; split across replicas under a strategy)."""
+        return dataset
+
+    def examples(self, inputs: Any) -> int:
+        """Examples in a batch's inputs (this process's share under a strategy)."""
+        return batch_examples(inputs)
+
+    # -- the math, traced into tf.functions ------------------------------------------------------
+    def _token(self) -> tf.Tensor:
+        import tensorflow as tf
+
+        return tf.reshape(tf.convert_to_tensor(self.variables[-1]), [-1])[:1]
+
+    def _tracks_accuracy(self, labels: Any, outputs: Any) -> bool:
+        """Decided while tracing, from static dtypes and shapes."""
+        if self.accuracy is not None:
+            return self.accuracy
+        return (
+            not isinstance(labels, (list, tuple, dict))
+            and not isinstance(outputs, (list, tuple, dict))
+            and labels.dtype.is_integer
+            and outputs.shape.rank is not None
+            and outputs.shape.rank >= 2
+            and (outputs.shape[-1] or 0) > 1
+        )
+
+    def _record(self, labels: Any, outputs: Any, loss: tf.Tensor, totals: list | None = None) -> None:
+        import tensorflow as tf
+
+        loss_sum, correct, seen = totals or (self._loss_sum, self._correct, self._seen)
+        count = tf.cast(tf.shape(tf.nest.flatten(labels)[0])[0], tf.float32)
+        loss_sum.assign_add(tf.cast(loss, tf.float32) * count)
+        self._accuracy_tracked = self._tracks_accuracy(labels, outputs)  # static: set while tracing
+        if self._accuracy_tracked:
+            predicted = tf.argmax(outputs, axis=-1, output_type=labels.dtype)
+            correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
+        seen.assign_add(count)
+
+    def _forward(self, images: Any, labels: Any, totals: list | None = None) -> tf.Tensor:
+        """The forward pass and loss, metrics recorded; returns the loss the gradients are taken of
+        (scaled by a LossScaleOptimizer's current scale, as Keras' own train step does)."""
+        outputs = self.model(images, training=True)
+        loss = self._mean_loss(self.loss_fn(labels, outputs))
+        self._record(labels, outputs, loss, totals)
+        loss = self._gradient_loss(loss)
+        return self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+
+    def _mean_loss(self, loss: tf.Tensor) -> tf.Tensor:
+        """The mean loss over the examples in this call, from what ``loss_fn`` returned."""
+        return loss
+
+    def _forward_scaled(self, images: Any, labels: Any) -> tf.Tensor:
+        return self._forward(images, labels)
+
+    def _empty_call(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        import tensorflow as tf
+
+        return tf.zeros([1])
+
+    def _forward_only(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        import tensorflow as tf
+
+        return tf.reshape(self._forward(images, labels, self._probe_totals), [1])
+
+    def _forward_backward(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = self._forward(images, labels, self._probe_totals)
+        gradients = tape.gradient(loss, self.variables)
+        # One element of *every* gradient is returned: a gradient left unused would be pruned from
+        # the graph, and the backward time with it (measured: cifar10's optimizer share 2 % -> 22 %).
+        # Summed to one element, so the fence reads it as it reads a step's token (no eager op of its own).
+        return tf.reshape(
+            tf.add_n([tf.reshape(gradient, [-1])[0] for gradient in gradients if gradient is not None]), [1]
+        )
+
+    def _apply(self, gradients: list) -> tf.Tensor:
+        if self.clip_gradients is not None:
+            gradients = list(self.clip_gradients(list(gradients)))
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
+        return self._token()
+
+    def _fused(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = self._forward(images, labels)
+        gradients = tape.gradient(loss, self.variables)
+        return self._apply(gradients)
+
+    # -- the split step, timed phase by phase ---------------------------------------------------
+    def split(self, images: Any, labels: Any, profiler: PhaseProfiler | None = None) -> Any:
+        """One split step: forward, backward and optimizer, each timed and fenced.
+
+        Returns:
+            The token, as the fused step returns it.
+        """
+        import tensorflow as tf
+
+        profiler = profiler or NullProfiler()
+        with profiler.phase(FORWARD):
+            with tf.GradientTape() as tape:
+                loss = self.forward(images, labels)
+        profiler.sync(loss)
+        with profiler.phase(BACKWARD):
+            gradients = tape.gradient(loss, self.variables)
+        # Backprop reaches the first layer last; a variable the loss does not use has no gradient.
+        profiler.sync(next((g for g in gradients if g is not None), loss))
+        with profiler.phase(OPTIMIZER):
+            token = self.apply(gradients)
+        profiler.sync(token)
+        return token
+
+    def probe(self, images: Any, labels: Any, profiler: PhaseProfiler, rotation: int = 0) -> Any:
+        """One sampled step: the four probe calls (see the module docstring), each fenced.
+
+        The probes' time goes to ``profiling``; the real fused step's to ``compute``; each call is
+        recorded in ``StepTiming.samples_ms`` under its variant name. A second, independent fence
+        then checks that the first left nothing queued.
+
+        Args:
+            rotation: start the variants this many places later (the loop passes the sample number).
+
+        Returns:
+            The fused step's token.
+        """
+        token = None
+        variants = self.probe_variants
+        start = rotation % len(variants)
+        for variant in variants[start:] + variants[:start]:
+            output = profiler.call(
+                COMPUTE if variant == FULL_STEP else PROFILING,
+                self.probes[variant],
+                images,
+                labels,
+                sample=variant,
+            )
+            if variant == FULL_STEP:
+                token = output
+        profiler.check_fence()
+        return token
+
+    def written_variables(self) -> list:
+        """Every variable a fused step writes (weights, optimizer slots, metric totals): what the
+        coverage fence reads."""
+        return [*self.variables, *self.optimizer.variables, self._loss_sum, self._correct, self._seen]
+
+    def token(self) -> tf.Tensor:
+        """The token as of now (eager): what the steps return, for a fence or its cost probe."""
+        return self._token()
+
+    # -- per-epoch metrics ----------------------------------------------------------------------
+    def reset_metrics(self) -> None:
+        for total in (self._loss_sum, self._correct, self._seen):
+            for copy in self._local(total):
+                copy.assign(0.0)
+
+    def _read(self, total: tf.Variable) -> float:
+        """A metric total summed over this process's copies (no collective: each worker reads its own)."""
+        return float(sum(np.sum(copy.numpy()) for copy in self._local(total)))
+
+    def loss_is_finite(self) -> bool:
+        """Whether the epoch's running loss sum is still finite (once a step's loss is NaN or
+        infinite, the sum stays so): a cheap per-step check where the step was fenced anyway."""
+        return bool(np.isfinite(self._read(self._loss_sum)))
+
+    def read_metrics(self) -> tuple[float | None, float | None]:
+        """Mean loss and accuracy over the examples seen since the last reset (None if none);
+        under a multi-worker strategy, over this worker's examples."""
+        seen = self._read(self._seen)
+        if seen == 0:
+            return None, None
+        accuracy = self._read(self._correct) / seen if self._accuracy_tracked else None
+        return self._read(self._loss_sum) / seen, accuracy

@@ -1,0 +1,332 @@
+"""Intervals for comparing runs, with the run as the unit. numpy only: no TensorFlow.
+
+A comparison's figures are means over *runs* (a report, or one repeat of ``--repeats``) of means
+over each run's steady, complete epochs. Their 95 % intervals come from a hierarchical bootstrap:
+each replicate resamples the runs, then the steady epochs within each chosen run, then (for
+per-phase figures) blocks of consecutive steps within each chosen epoch, so that the spread between
+runs, between epochs and between steps all count, and slow drifts inside an epoch stay together.
+Phases split from fused compute by the probe samples' proportions (call, forward, backward,
+optimizer) are re-split in every replicate with proportions from resampled probe samples, so the
+uncertainty of the split is in their intervals too. Replicates are drawn with a fixed seed per side
+(a different one for each, so the two sides' draws are independent): a comparison is reproducible
+from its reports.
+
+With few units (3 runs, or 5 epochs of one run) a percentile interval is too narrow: the bootstrap
+spreads like a normal interval with the variance divided by n. Every interval is therefore widened
+around its point to the width of a t interval on the number of independent units (the runs, or one
+run's epochs), :func:`small_sample_factor`; the coverage this gives is measured by
+``benchmarks/compare_coverage.py``.
+
+The verdict is computed on the quantity that is printed: the ratio of the mean steady epoch times,
+other over reference. Its interval decides: "no clear difference" when it contains 1 or lies
+entirely within ±2 % (:data:`EQUIVALENCE`); otherwise faster or slower.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfprof_m1.base.phases import SPLIT
+from tfprof_m1.collection.estimate import PART_VARIANTS, is_probe_sample
+from tfprof_m1.report.model import EpochReport
+
+REPLICATES = 1000
+SEED = 0
+#: Ratios within ±2 % of 1 are "no clear difference" even when their interval excludes 1.
+EQUIVALENCE = 0.02
+#: Consecutive steps resampled together (a step's time drifts; neighbours are alike).
+BLOCK_STEPS = 10
+#: Fewer independent units than this on either side (runs, or steady epochs when there are fewer
+#: runs): too little data for any conclusion. With 2, a t interval is 9× a bootstrap's width.
+MIN_UNITS = 3
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its 95 % bootstrap interval."""
+
+    point: float
+    low: float
+    high: float
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+@dataclass
+class EpochValues:
+    """What the bootstrap needs of one steady epoch."""
+
+    wall_ms: float
+    examples: int
+    #: Per-step ms of every step-level phase (rows: phases; columns: steps).
+    phases: list[str]
+    per_step: np.ndarray
+    #: Each phase's epoch total minus the sum of its per-step values (time outside steps; all of an
+    #: epoch-level phase such as ``other``).
+    outside_ms: dict[str, float]
+    #: Phases split from fused compute by proportions, and the steps whose compute was split.
+    split_phases: list[str]
+    split_steps: np.ndarray
+
+
+def epoch_values(epoch: EpochReport) -> EpochValues:
+    ordered = [summary.phase for summary in epoch.phases]
+    phases = [name for name in ordered if name in epoch.step_ms] + [
+        name for name in epoch.step_ms if name not in ordered
+    ]
+    per_step = np.array([epoch.step_ms[name] for name in phases], dtype=float).reshape(len(phases), -1)
+    totals = {summary.phase: summary.total_ms for summary in epoch.phases}
+    outside = {
+        name: total - (float(per_step[phases.index(name)].sum()) if name in phases else 0.0)
+        for name, total in totals.items()
+    }
+    split = [name for name in (epoch.proportions or {}) if name in phases]
+    split_steps = np.array([kind != SPLIT for kind in epoch.step_kinds], dtype=bool)
+    return EpochValues(epoch.wall_ms, epoch.examples, phases, per_step, outside, split, split_steps)
+
+
+@dataclass
+class RunValues:
+    """One run's steady epochs and its probe samples' part values (rows: samples; columns: parts)."""
+
+    epochs: list[EpochValues]
+    parts: list[str]
+    part_values: np.ndarray
+
+
+def run_values(epochs: Sequence[EpochReport]) -> RunValues:
+    values = [epoch_values(epoch) for epoch in epochs]
+    samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
+    split = values[0].split_phases if values else []
+    parts = [part for part in split if part in PART_VARIANTS] if samples else []
+    rows = []
+    for sample in samples:
+
+        def device(variant: str | None) -> float:
+            return sum(sample[variant][:2]) if variant else 0.0
+
+        rows.append([device(PART_VARIANTS[part][0]) - device(PART_VARIANTS[part][1]) for part in parts])
+    return RunValues(values, parts, np.array(rows, dtype=float).reshape(len(rows), len(parts)))
+
+
+def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int) -> np.ndarray | None:
+    """(replicates × parts) shares of compute from resampled probe samples (negative medians count as 0)."""
+    if not run.parts or len(run.part_values) < 2:
+        return None
+    picks = rng.integers(0, len(run.part_values), size=(replicates, len(run.part_values)))
+    medians = np.clip(np.median(run.part_values[picks], axis=1), 0.0, None)
+    totals = medians.sum(axis=1, keepdims=True)
+    return np.divide(medians, totals, out=np.full_like(medians, np.nan), where=totals > 0)
+
+
+def _epoch_draws(
+    epoch: EpochValues,
+    wanted: Sequence[str],
+    shares: np.ndarray | None,
+    parts: Sequence[str],
+    rng: np.random.Generator,
+    replicates: int,
+) -> np.ndarray:
+    """(replicates × wanted phases) epoch totals with the epoch's steps resampled in blocks."""
+    steps = epoch.per_step.shape[1]
+    out = np.zeros((replicates, len(wanted)))
+    if steps:
+        starts = np.arange(0, steps, BLOCK_STEPS)
+        lengths = np.minimum(BLOCK_STEPS, steps - starts)
+        sums = (
+            np.add.reduceat(epoch.per_step, starts, axis=1)
+            if epoch.per_step.size
+            else np.zeros((0, len(starts)))
+        )
+        picks = rng.integers(0, len(starts), size=(replicates, len(starts)))
+        counts = lengths[picks].sum(axis=1)
+        means = sums[:, picks].sum(axis=2) / counts  # (phases × replicates) per-step means
+        if shares is not None and epoch.split_phases:
+            split_rows = [epoch.phases.index(name) for name in epoch.split_phases]
+            compute = epoch.per_step[split_rows] * epoch.split_steps  # the fused compute that was divided
+            compute_sums = np.add.reduceat(compute.sum(axis=0), starts)
+            compute_means = compute_sums[picks].sum(axis=1) / counts
+            direct = epoch.per_step[split_rows] * ~epoch.split_steps  # parts measured directly (split steps)
+            direct_means = np.add.reduceat(direct, starts, axis=1)[:, picks].sum(axis=2) / counts
+            for row, name in zip(split_rows, epoch.split_phases):
+                if name in parts:
+                    share = shares[:, list(parts).index(name)]
+                    means[row] = (
+                        compute_means * np.nan_to_num(share) + direct_means[epoch.split_phases.index(name)]
+                    )
+        for column, name in enumerate(wanted):
+            if name in epoch.phases:
+                out[:, column] = means[epoch.phases.index(name)] * steps
+    for column, name in enumerate(wanted):
+        out[:, column] += epoch.outside_ms.get(name, 0.0)
+    return out
+
+
+@dataclass
+class GroupDraws:
+    """Bootstrap replicates of one side's figures (each a mean over runs of means over epochs)."""
+
+    epoch_ms: np.ndarray
+    example_us: np.ndarray
+    phase_ms: np.ndarray  # (replicates × phases), ms per epoch
+
+
+def group_draws(
+    runs: Sequence[RunValues], phases: Sequence[str], replicates: int = REPLICATES, seed: int = SEED
+) -> GroupDraws:
+    rng = np.random.default_rng(seed)
+    per_run = []
+    for run in runs:
+        shares = _proportion_draws(run, rng, replicates)
+        epoch_stats = []
+        for epoch in run.epochs:
+            phase_ms = _epoch_draws(epoch, phases, shares, run.parts, rng, replicates)
+            epoch_stats.append((epoch.wall_ms, epoch.wall_ms * 1000.0 / max(epoch.examples, 1), phase_ms))
+        per_run.append(epoch_stats)
+    epoch_ms = np.zeros(replicates)
+    example_us = np.zeros(replicates)
+    phase_ms = np.zeros((replicates, len(phases)))
+    run_picks = rng.integers(0, len(per_run), size=(replicates, len(per_run)))
+    rows = np.arange(replicates)
+    for slot in range(len(per_run)):
+        run_epoch_ms = np.zeros(replicates)
+        run_example_us = np.zeros(replicates)
+        run_phase_ms = np.zeros((replicates, len(phases)))
+        for run_index, epochs in enumerate(per_run):
+            chosen = run_picks[:, slot] == run_index
+            if not chosen.any():
+                continue
+            walls = np.array([stat[0] for stat in epochs])
+            per_example = np.array([stat[1] for stat in epochs])
+            stacked = np.stack([stat[2] for stat in epochs])  # (epochs × replicates × phases)
+            picks = rng.integers(0, len(epochs), size=(replicates, len(epochs)))
+            run_epoch_ms[chosen] = walls[picks].mean(axis=1)[chosen]
+            run_example_us[chosen] = per_example[picks].mean(axis=1)[chosen]
+            run_phase_ms[chosen] = stacked[picks, rows[:, None]].mean(axis=1)[chosen]
+        epoch_ms += run_epoch_ms
+        example_us += run_example_us
+        phase_ms += run_phase_ms
+    count = len(per_run)
+    return GroupDraws(epoch_ms / count, example_us / count, phase_ms / count)
+
+
+def point_values(runs: Sequence[RunValues], phases: Sequence[str]) -> tuple[float, float, np.ndarray]:
+    """The figures themselves: mean over runs of means over epochs (epoch ms, µs per example, phase
+    ms/epoch)."""
+    epoch_ms = np.mean([np.mean([e.wall_ms for e in run.epochs]) for run in runs])
+    example_us = np.mean(
+        [np.mean([e.wall_ms * 1000.0 / max(e.examples, 1) for e in run.epochs]) for run in runs]
+    )
+    totals = []
+    for run in runs:
+        per_epoch = []
+        for epoch in run.epochs:
+            row = []
+            for name in phases:
+                inside = (
+                    float(epoch.per_step[epoch.phases.index(name)].sum()) if name in epoch.phases else 0.0
+                )
+                row.append(inside + epoch.outside_ms.get(name, 0.0))
+            per_epoch.append(row)
+        totals.append(np.mean(per_epoch, axis=0))
+    return float(epoch_ms), float(example_us), np.mean(totals, axis=0)
+
+
+#: Student's t 0.975 quantiles for 1-10 degrees of freedom; beyond, a Cornish-Fisher expansion.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+_Z975 = 1.959964
+
+
+def small_sample_factor(units: int) -> float:
+    """How much wider than a bootstrap percentile interval a 95 % interval must be when it rests on
+    ``units`` independent units (runs, or one run's epochs): the bootstrap's spread is that of a
+    normal interval with the variance divided by n instead of n − 1; a t interval with n − 1
+    degrees of freedom corrects both. With 5 units it is 1.58× wider; with 30, 1.06×.
+    (Measured: benchmarks/compare_coverage.py; docs/comparing.md.)"""
+    if units < 2:
+        return 1.0
+    df = units - 1
+    t = _T975[df - 1] if df <= len(_T975) else _Z975 + (_Z975**3 + _Z975) / (4 * df)
+    return t / _Z975 * math.sqrt(units / df)
+
+
+def _widened(point: float, low: float, high: float, factor: float) -> tuple[float, float]:
+    return point - factor * (point - low), point + factor * (high - point)
+
+
+def ratio_interval(
+    reference_point: float, other_point: float, reference: np.ndarray, other: np.ndarray, units: int = 0
+) -> Interval:
+    """other/reference with its interval: percentile bounds of the replicates' log ratio around the
+    point, widened for ``units`` independent units per side (see :func:`small_sample_factor`)."""
+    point = other_point / reference_point
+    logs = np.log(other / reference)
+    low, high = _widened(
+        math.log(point),
+        float(np.quantile(logs, 0.025)),
+        float(np.quantile(logs, 0.975)),
+        small_sample_factor(units),
+    )
+    return Interval(point, math.exp(low), math.exp(high))
+
+
+def difference_interval(
+    reference_point: float, other_point: float, reference: np.ndarray, other: np.ndarray, units: int = 0
+) -> Interval:
+    """other − reference with its interval, widened as :func:`ratio_interval`'s."""
+    deltas = other - reference
+    point = other_point - reference_point
+    low, high = _widened(
+        point,
+        float(np.quantile(deltas, 0.025)),
+        float(np.quantile(deltas, 0.975)),
+        small_sample_factor(units),
+    )
+    return Interval(point, low, high)
+
+
+def mean_interval(point: float, draws: np.ndarray, units: int) -> Interval:
+    """A positive mean (an epoch time) with its interval, widened in log space as :func:`ratio_interval`'s."""
+    logs = np.log(draws)
+    low, high = _widened(
+        math.log(point),
+        float(np.quantile(logs, 0.025)),
+        float(np.quantile(logs, 0.975)),
+        small_sample_factor(units),
+    )
+    return Interval(point, math.exp(low), math.exp(high))
+
+
+def independent_units(epochs_per_run: Sequence[int]) -> int:
+    """What the spread rests on, given each run's number of steady epochs: the runs when there are
+    :data:`MIN_UNITS` or more, else the steady epochs (fewer runs say too little about the spread
+    between runs to stand alone)."""
+    return len(epochs_per_run) if len(epochs_per_run) >= MIN_UNITS else sum(epochs_per_run)
+
+
+def clear_ratio(interval: Interval) -> bool:
+    """A ratio shows a clear difference when its interval excludes 1 and leaves the ±2 % band."""
+    return not interval.contains(1.0) and not (
+        interval.low >= 1 - EQUIVALENCE and interval.high <= 1 + EQUIVALENCE
+    )
+
+
+def epoch_time_draws(
+    runs: Sequence[Sequence[float]], replicates: int = REPLICATES, seed: int = SEED
+) -> np.ndarray:
+    """Replicates of the mean over runs of mean epoch times (for fit, timed per epoch only)."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(replicates)
+    run_picks = rng.integers(0, len(runs), size=(replicates, len(runs)))
+    for slot in range(len(runs)):
+        for run_index, times in enumerate(runs):
+            chosen = run_picks[:, slot] == run_index
+            values = np.asarray(times, dtype=float)
+            picks = rng.integers(0, len(values), size=(replicates, len(values)))
+            total[chosen] += values[picks].mean(axis=1)[chosen]
+    return total / len(runs)

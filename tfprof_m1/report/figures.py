@@ -1,0 +1,261 @@
+"""From raw timings to the report's figures: per-epoch phases, steady state, fit, headline.
+
+Pure Python. Warm-up is kept apart: the first epoch (tracing, pipeline start) is reported but
+excluded from every steady-state figure, and the report says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from statistics import mean
+
+from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, TRACE, UNPROFILED
+from tfprof_m1.base.stats import summarize
+from tfprof_m1.collection.attribution import EpochBreakdown, steady_epochs, step_totals
+from tfprof_m1.collection.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
+from tfprof_m1.report.model import (
+    EpochReport,
+    Execution,
+    FenceCheck,
+    FitReport,
+    Headline,
+    LoopSummary,
+    PartSummary,
+    PhaseSummary,
+    ProfilingCost,
+)
+
+
+def _round(values: Sequence[float]) -> list[float]:
+    return [round(value, 4) for value in values]
+
+
+def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]:
+    """Phases over one or more epochs: mean total per epoch, share of wall time, per-step spread."""
+    wall = sum(b.wall_ms for b in breakdowns)
+    names: list[str] = []
+    for breakdown in breakdowns:
+        names += [name for name in breakdown.totals_ms if name not in names]
+    names = [name for name in names if name != OTHER] + [OTHER]
+    summaries = []
+    for name in names:
+        total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
+        per_step = [value for b in breakdowns for value in b.per_step_ms.get(name, [])]
+        # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
+        # met only outside steps have no per-step figure
+        spread = summarize(per_step) if name not in EPOCH_LEVEL_PHASES and any(per_step) else None
+        waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
+        summaries.append(
+            PhaseSummary(
+                phase=name,
+                total_ms=total / len(breakdowns),
+                share=total / wall if wall > 0 else 0.0,
+                step_median_ms=spread.median if spread else None,
+                step_iqr_ms=spread.iqr if spread else None,
+                step_mean_ms=spread.mean if spread else None,
+                wait_ms=sum(waits) / len(breakdowns) if waits else None,
+            )
+        )
+    return summaries
+
+
+def epoch_report(
+    breakdown: EpochBreakdown, loss: float | None, accuracy: float | None, warmup: bool
+) -> EpochReport:
+    seconds = breakdown.wall_ms / 1000.0
+    return EpochReport(
+        index=breakdown.index,
+        warmup=warmup,
+        complete=breakdown.complete,
+        wall_ms=breakdown.wall_ms,
+        steps=breakdown.steps,
+        sampled_steps=breakdown.sampled_steps,
+        examples=breakdown.examples,
+        examples_per_s=breakdown.examples / seconds if seconds > 0 else 0.0,
+        loss=loss,
+        accuracy=accuracy,
+        phases=_phase_summaries([breakdown]),
+        proportions=breakdown.proportions,
+        proportions_source=breakdown.proportions_source,
+        step_kinds=list(breakdown.step_kinds),
+        step_ms={name: _round(values) for name, values in breakdown.per_step_ms.items()},
+        notes=list(breakdown.notes),
+        gc_ms=breakdown.gc_ms,
+        gc_collections=breakdown.gc_collections,
+        outside_steps_ms=dict(breakdown.outside_steps_ms),
+        samples=[{name: _round(values) for name, values in sample.items()} for sample in breakdown.samples],
+        stretches=[[stretch.steps, round(stretch.wall_ms, 4)] for stretch in breakdown.stretches],
+        fence_idle_ms=breakdown.fence_idle_ms,
+    )
+
+
+def steady_breakdowns(breakdowns: Sequence[EpochBreakdown]) -> tuple[list[EpochBreakdown], bool]:
+    """The epochs steady-state figures use, and whether the first epoch was excluded."""
+    steady = steady_epochs(breakdowns)
+    return steady, bool(steady) and steady[0].index != 0
+
+
+def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
+    """Call, forward, backward (all-reduce) and optimizer from the probe samples of ``breakdowns``, with
+    intervals.
+    """
+    estimate = estimate_parts([sample for b in breakdowns for sample in b.samples])
+    if estimate is None:
+        return []
+    return [
+        PartSummary(
+            part=name,
+            ms=estimate.total_ms[name],
+            host_ms=estimate.host_ms[name],
+            wait_ms=estimate.wait_ms[name],
+            share=estimate.shares[name],
+            share_low=estimate.share_intervals[name][0],
+            share_high=estimate.share_intervals[name][1],
+            math_share=estimate.math_shares.get(name),
+            math_share_low=estimate.math_share_intervals[name][0]
+            if name in estimate.math_share_intervals
+            else None,
+            math_share_high=estimate.math_share_intervals[name][1]
+            if name in estimate.math_share_intervals
+            else None,
+        )
+        for name in estimate.total_ms
+    ]
+
+
+def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None:
+    """Profiled against unprofiled per-step time, and the epoch as it would run unprofiled."""
+    blocks = [block for b in breakdowns for block in b.profiled_blocks]
+    stretches = [(stretch.steps, stretch.wall_ms) for b in breakdowns for stretch in b.stretches]
+    cost = estimate_cost(blocks, stretches)
+    if cost is None:
+        return None
+    epoch = mean(b.wall_ms for b in breakdowns)
+    profiled_part = mean(
+        b.wall_ms - b.totals_ms.get(UNPROFILED, 0.0) - b.totals_ms.get(TRACE, 0.0) for b in breakdowns
+    )
+    return ProfilingCost(
+        **dataclasses.asdict(cost),
+        unprofiled_epoch_ms=epoch - profiled_part * (1.0 - 1.0 / cost.ratio),
+    )
+
+
+def execution(
+    breakdowns: Sequence[EpochBreakdown], device_kind: str, executor_async: bool
+) -> Execution | None:
+    """Whether calls returned before their device work was done, and what that means here."""
+    full = [sample[FULL_STEP] for b in breakdowns for sample in b.samples if FULL_STEP in sample]
+    judged = classify_execution([host for host, _ in full], [wait for _, wait in full])
+    if judged is None:
+        return None
+    mode, share = judged
+    note = None
+    if device_kind == "gpu" and mode == "synchronous":
+        note = (
+            f"the GPU backend behaved synchronously: calls returned only after their work (device wait "
+            f"{share:.1%} of a step); every part is still device-inclusive, "
+            "but host and device cannot be told apart"
+        )
+    elif executor_async and device_kind == "cpu":
+        note = (
+            "asynchronous eager executor (--async-executor): a rehearsal of GPU-style asynchrony on the CPU"
+        )
+    return Execution(mode=mode, wait_share=share, executor_async=executor_async, note=note)
+
+
+def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -> FenceCheck | None:
+    summary = fence_check([sample for b in breakdowns for sample in b.samples])
+    if summary is None:
+        return None
+    return FenceCheck(fence=fence_name, **dataclasses.asdict(summary))
+
+
+def loop_summary(
+    breakdowns: Sequence[EpochBreakdown],
+    device_kind: str = "cpu",
+    executor_async: bool = False,
+    coverage_fence: str = "variables_read",
+) -> LoopSummary:
+    steady, excluded = steady_breakdowns(breakdowns)
+    walls = summarize([b.wall_ms for b in steady])
+    step_walls = summarize([total for b in steady for total in step_totals(b.per_step_ms)])
+    examples = sum(b.examples for b in steady)
+    seconds = sum(b.wall_ms for b in steady) / 1000.0
+    assert walls is not None
+    return LoopSummary(
+        epochs=[b.index for b in steady],
+        excludes_first_epoch=excluded,
+        epoch_mean_ms=walls.mean,
+        epoch_median_ms=walls.median,
+        epoch_iqr_ms=walls.iqr,
+        step_median_ms=step_walls.median if step_walls else 0.0,
+        step_iqr_ms=step_walls.iqr if step_walls else 0.0,
+        examples_per_s=examples / seconds if seconds > 0 else 0.0,
+        phases=_phase_summaries(steady),
+        noisy=walls.noisy,
+        gc_ms=mean(b.gc_ms for b in steady),
+        parts=part_summaries(steady),
+        samples=sum(len(b.samples) for b in steady),
+        profiling_cost=profiling_cost(steady),
+        execution=execution(steady, device_kind, executor_async),
+        fence_check=fence_check_summary(steady, coverage_fence),
+    )
+
+
+def fit_report(
+    epoch_ms: Sequence[float],
+    losses: Sequence[float | None],
+    accuracies: Sequence[float | None],
+    jit_compile: bool,
+) -> FitReport:
+    return FitReport(
+        epoch_ms=_round(epoch_ms),
+        losses=list(losses),
+        accuracies=list(accuracies),
+        jit_compile=jit_compile,
+        first_epoch_ms=epoch_ms[0],
+        steady_mean_ms=mean(epoch_ms[1:]) if len(epoch_ms) > 1 else None,
+        all_mean_ms=mean(epoch_ms),
+    )
+
+
+def headline(
+    breakdowns: Sequence[EpochBreakdown],
+    steady: LoopSummary,
+    fit: FitReport | None,
+    fit_is_the_loop: bool = False,
+) -> Headline:
+    """The numbers printed first.
+
+    Args:
+        fit_is_the_loop: the profiled "loop" is that same ``fit`` (ProfileCallback): there is no
+            separate loop to take a framework overhead against.
+    """
+    fit_steady = fit.steady_mean_ms if fit else None
+    cost = steady.profiling_cost
+    loop_epoch = cost.unprofiled_epoch_ms if cost is not None else steady.epoch_mean_ms
+    compared = fit_steady is not None and steady.excludes_first_epoch and not fit_is_the_loop
+    overhead = fit_steady - loop_epoch if compared else None
+    if steady.excludes_first_epoch:
+        first, last = steady.epochs[0] + 1, steady.epochs[-1] + 1
+        span = f"epoch {first}" if first == last else f"epochs {first}–{last}"
+        basis = f"mean of {span}; epoch 1 (warm-up: tracing, pipeline start) is excluded and shown apart"
+    else:
+        basis = (
+            "single epoch: includes warm-up (tracing, pipeline start); run --epochs "
+            "2 or more for steady state"
+        )
+    return Headline(
+        fit_epoch_mean_ms=fit_steady,
+        fit_epoch_mean_all_ms=fit.all_mean_ms if fit else None,
+        fit_first_epoch_ms=fit.first_epoch_ms if fit else None,
+        loop_epoch_mean_ms=steady.epoch_mean_ms,
+        loop_first_epoch_ms=breakdowns[0].wall_ms,
+        framework_overhead_ms=overhead,
+        framework_overhead_ratio=(fit_steady / loop_epoch)
+        if overhead is not None and loop_epoch > 0
+        else None,
+        basis=basis,
+        overhead_against="unprofiled" if cost is not None else "profiled",
+    )

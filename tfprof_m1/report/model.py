@@ -1,0 +1,552 @@
+"""The report: plain dataclasses, versioned JSON, atomic save, tolerant load.
+
+Everything a renderer or ``compare`` needs is here, so they never import TensorFlow. Every field is
+documented in ``docs/report-format.md``; change both together and bump :data:`SCHEMA_VERSION` when
+a field changes meaning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.files import write_atomic
+from tfprof_m1.collection.environment import Environment, GpuInfo
+from tfprof_m1.collection.fence import FenceCost
+from tfprof_m1.collection.memory import MemoryUse
+from tfprof_m1.collection.strategies import Distribution
+from tfprof_m1.trace.xplane import OpTime, TraceSummary
+
+__all__ = [  # records defined where they are measured, part of the report's data model
+    "Distribution",
+    "Environment",
+    "FenceCost",
+    "GpuInfo",
+    "MemoryUse",
+    "OpTime",
+    "TraceSummary",
+]
+
+SCHEMA_VERSION = 6
+#: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
+#: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
+#: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
+#: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so), and
+#: schema 4 reports valid schema 5 ones (5 added ``distribution`` and ``scaling``, for tf.distribute runs);
+#: schema 6 moved the fence from the environment to each run (each model has its own): a schema 5
+#: report's environment fence is given to every run on load.
+OLDEST_READABLE_SCHEMA = 2
+
+#: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
+SOURCES = ("benchmark", "loop", "fit")
+
+
+@dataclass
+class PhaseSummary:
+    """One phase over a set of steps. Times in ms."""
+
+    phase: str
+    #: Mean time per epoch spent in this phase (for one epoch: that epoch's total).
+    total_ms: float
+    #: total_ms / epoch wall time.
+    share: float
+    #: Per-step median and interquartile range; None for ``other`` (an epoch-level remainder).
+    step_median_ms: float | None = None
+    step_iqr_ms: float | None = None
+    step_mean_ms: float | None = None
+    #: Mean device wait per epoch inside this phase (fence waits it owned), where measured directly.
+    wait_ms: float | None = None
+
+
+@dataclass
+class PartSummary:
+    """One part of a training step (call, forward, backward, optimizer), from the probe samples.
+
+    Times are medians per sampled step, in ms; ``host_ms + wait_ms`` is about ``ms`` (medians of
+    sums and sums of medians differ a little). Shares carry 95 % bootstrap intervals.
+    """
+
+    part: str
+    ms: float
+    host_ms: float
+    wait_ms: float
+    #: Share of the step's compute (call, forward, backward, optimizer).
+    share: float
+    share_low: float
+    share_high: float
+    #: Share of forward + backward + optimizer only (None for the call).
+    math_share: float | None = None
+    math_share_low: float | None = None
+    math_share_high: float | None = None
+
+
+@dataclass
+class ProfilingCost:
+    """What profiling costs end to end: profiled steps against unprofiled stretches of the same epochs."""
+
+    profiled_step_ms: float
+    unprofiled_step_ms: float
+    #: profiled / unprofiled per-step time, with a 95 % bootstrap interval.
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    blocks: int
+    stretches: int
+    #: The steady epoch as it would run unprofiled: its profiled steps scaled by 1/ratio.
+    unprofiled_epoch_ms: float
+
+
+@dataclass
+class Execution:
+    """How the device executed calls, judged from the sampled full steps."""
+
+    #: "asynchronous" (calls return before the work is done) or "synchronous".
+    mode: str
+    #: Median device wait after a full step / its host plus wait time.
+    wait_share: float
+    #: Whether TensorFlow's eager executor was asynchronous (set_synchronous_execution(False)).
+    executor_async: bool
+    note: str | None = None
+
+
+@dataclass
+class FenceCheck:
+    """What a second, independent fence still waited for after the first, on sampled steps."""
+
+    fence: str
+    samples: int
+    leftover_median_ms: float
+    leftover_max_ms: float
+    #: True when the main fence left device work queued (median leftover above 0.1 ms and 5 % of a sampled
+    #: step).
+    flagged: bool
+
+
+@dataclass
+class EpochReport:
+    """One epoch of the profiled custom loop, with its raw per-step values."""
+
+    index: int
+    warmup: bool
+    complete: bool
+    wall_ms: float
+    steps: int
+    sampled_steps: int
+    examples: int
+    examples_per_s: float
+    loss: float | None
+    accuracy: float | None
+    phases: list[PhaseSummary]
+    proportions: dict[str, float] | None
+    proportions_source: str
+    step_kinds: list[str]
+    step_ms: dict[str, list[float]]
+    notes: list[str] = field(default_factory=list)
+    gc_ms: float = 0.0
+    gc_collections: int = 0
+    outside_steps_ms: dict[str, float] = field(default_factory=dict)
+    #: Raw probe samples: variant -> [host ms, device wait ms], one object per sampled step.
+    samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: Unprofiled stretches: [steps, wall ms] each.
+    stretches: list[list[float]] = field(default_factory=list)
+    #: One fence call on the idle device, measured before the epoch (ms).
+    fence_idle_ms: float = 0.0
+    #: Host resident set and device memory after the epoch (outside its timing).
+    memory: MemoryUse | None = None
+
+
+@dataclass
+class LoopSummary:
+    """Steady state of the custom loop: the epochs after the first (all, if there is only one)."""
+
+    epochs: list[int]
+    excludes_first_epoch: bool
+    epoch_mean_ms: float
+    epoch_median_ms: float
+    epoch_iqr_ms: float
+    step_median_ms: float
+    step_iqr_ms: float
+    examples_per_s: float
+    phases: list[PhaseSummary]
+    noisy: bool = False
+    #: Mean Python garbage-collection pause time per epoch.
+    gc_ms: float = 0.0
+    #: Call/forward/backward/optimizer from the probe samples pooled over these epochs.
+    parts: list[PartSummary] = field(default_factory=list)
+    samples: int = 0
+    profiling_cost: ProfilingCost | None = None
+    execution: Execution | None = None
+    fence_check: FenceCheck | None = None
+
+
+@dataclass
+class FitReport:
+    """Keras ``fit`` on the same model, data and batch size (the article's measurement)."""
+
+    epoch_ms: list[float]
+    losses: list[float | None]
+    accuracies: list[float | None]
+    jit_compile: bool
+    first_epoch_ms: float
+    #: Mean over epochs after the first; None with a single epoch.
+    steady_mean_ms: float | None
+    #: Mean over all epochs, first included: the number the article reported.
+    all_mean_ms: float
+    #: Memory after each epoch (empty when not sampled).
+    memory: list[MemoryUse] = field(default_factory=list)
+
+
+@dataclass
+class Headline:
+    """The numbers printed first."""
+
+    fit_epoch_mean_ms: float | None
+    fit_epoch_mean_all_ms: float | None
+    fit_first_epoch_ms: float | None
+    loop_epoch_mean_ms: float
+    loop_first_epoch_ms: float
+    #: Steady fit epoch minus the steady custom-loop epoch as it runs *unprofiled* (see
+    #: ProfilingCost; the profiled epoch where that was not measured): what Keras fit adds.
+    framework_overhead_ms: float | None
+    framework_overhead_ratio: float | None
+    basis: str
+    #: The loop epoch fit was compared with: "unprofiled" (estimated) or "profiled".
+    overhead_against: str = "profiled"
+
+
+@dataclass
+class DataInfo:
+    source: str
+    reason: str
+    path: str | None
+    examples: int
+    published_examples: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Fingerprint:
+    """What actually ran, for the parity guard of ``compare`` (None where not known)."""
+
+    #: dtype of the model's input batches (``uint8`` for the article models' pipeline).
+    input_dtype: str | None = None
+    #: How batches were made: ``tf.data from memory, fixed parallelism``, ``... autotuned``, ``own``.
+    input_path: str | None = None
+    #: Whether the custom loop's steps were compiled with XLA.
+    loop_jit_compile: bool | None = None
+    #: Keras' global mixed-precision policy (``float32``, ``mixed_float16``...).
+    mixed_precision: str | None = None
+    #: Compute ops the trace found on host threads only during a GPU run (CPU fallbacks), by name.
+    cpu_fallback_ops: list[str] = field(default_factory=list)
+    #: Thermal and power state where the OS exposes it (``power: ac``, ``cpu_speed_limit: 100 %``...).
+    power: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Scaling:
+    """Throughput of a distributed run against a single-replica run of the same model and
+    per-replica batch on one of its devices, measured in the same process just after it."""
+
+    replicas: int
+    #: Steady examples/s of the distributed run (this worker's; ``merge`` adds the workers') and of
+    #: the single-replica run, each the mean over steady epochs.
+    examples_per_s: float
+    baseline_examples_per_s: float
+    #: examples_per_s / (replicas × baseline), with its 95 % interval (1.0: perfect scaling); no
+    #: interval (None) when a side has a single steady epoch: one value has no spread to show.
+    efficiency: float
+    efficiency_low: float | None
+    efficiency_high: float | None
+    #: Steady examples/s of each epoch of the single-replica run (for merged views and re-analysis).
+    baseline_epoch_examples_per_s: list[float] = field(default_factory=list)
+    baseline_step_median_ms: float | None = None
+
+
+@dataclass
+class ModelRun:
+    """Everything measured for one model."""
+
+    model: str
+    batch_size: int | None
+    steps_per_epoch: int
+    epochs: list[EpochReport]
+    steady: LoopSummary
+    fit: FitReport | None
+    headline: Headline
+    #: "benchmark" (the CLI's article models), "loop" (a research loop) or "fit" (ProfileCallback).
+    source: str = "benchmark"
+    #: The article's dataset and data files (benchmark runs only).
+    dataset: str | None = None
+    data: DataInfo | None = None
+    #: Forward FLOPs of one example, counted from the model's layers (article models only).
+    forward_flops_per_example: int | None = None
+    #: Backward FLOPs of one example, counted the same way (None: taken as 2 × forward).
+    backward_flops_per_example: int | None = None
+    #: Probe sampling (1 step in ``sample_every``, at least ``min_samples`` per epoch), when used.
+    sample_every: int | None = None
+    min_samples: int | None = None
+    #: The run's directory (TensorBoard events, trace, report.json), if one was written.
+    run_dir: str | None = None
+    trace: TraceSummary | None = None
+    #: Why there is no trace (--no-trace, profiler busy, collection failed), if there is none.
+    trace_problem: str | None = None
+    #: Phases a research loop defined itself, in the order first seen.
+    custom_phases: list[str] = field(default_factory=list)
+    #: Warnings about the run (input pipeline stalls...), one line each.
+    warnings: list[str] = field(default_factory=list)
+    #: Why the run ended early (a stop signal, a non-finite loss), what was kept; None if it ran to
+    #: the end. Its cut-short epoch, if any, has ``complete`` False and is left out of ``steady``.
+    interrupted: str | None = None
+    #: Which run of the model this is (1, 2, ...) when ``--repeats`` ran it several times; None otherwise.
+    repeat: int | None = None
+    #: Why device memory figures are missing (a CPU's allocator keeps no stats; Metal reports zeros).
+    memory_note: str | None = None
+    #: What actually ran (input, XLA, precision, CPU fallbacks, power), for comparing like with like.
+    fingerprint: Fingerprint | None = None
+    #: tf.distribute runs: the strategy, replicas and devices; and the scaling against one replica.
+    distribution: Distribution | None = None
+    scaling: Scaling | None = None
+    #: The device fence the run's steps used and its own cost on the idle device (None: no fence).
+    fence: FenceCost | None = None
+
+
+def run_name(run: ModelRun) -> str:
+    """The model's name, with the run's number when the model was run several times (``mnist (run 2)``)."""
+    return run.model if run.repeat is None else f"{run.model} (run {run.repeat})"
+
+
+@dataclass
+class RunConfig:
+    """What was run. Benchmark runs fill every field from the CLI; research-code reports only the
+    ones that apply (``data`` is "own": the user's pipeline)."""
+
+    models: list[str]
+    epochs: int
+    steps: int | None
+    batch_size: int | None
+    data: str
+    data_dir: str | None = None
+    device: str = "auto"
+    seed: int | None = None
+    fit: bool = False
+    sample_every: int | None = None
+    min_samples: int | None = None
+    #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
+    autotune: bool = False
+    #: --async-executor: TensorFlow's eager executor made asynchronous (a GPU-style rehearsal on CPU).
+    async_executor: bool = False
+    #: Share of steps run unprofiled as the profiling-cost reference.
+    reference_share: float = 0.1
+    #: Runs of each model (--repeats), interleaved across models.
+    repeats: int = 1
+    #: --fit-jit-compile: XLA for fit, "auto" (Keras' default), "on" or "off".
+    fit_jit_compile: str = "auto"
+    #: --strategy (one, mirrored, multiworker) and --replicas.
+    strategy: str = "one"
+    replicas: int = 1
+
+
+@dataclass
+class Report:
+    config: RunConfig
+    environment: Environment
+    runs: list[ModelRun]
+    created: str
+    method: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+    tool: str = "tfprof_m1"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        version = data.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("no schema_version: not a tfprof_m1 report")
+        if data.get("tool", "tfprof_m1") != "tfprof_m1":
+            raise ValueError(
+                f"tool is {data.get('tool')!r}: written by another program, not a tfprof_m1 report"
+            )
+        if version < 1:
+            raise ValueError(f"schema_version {version} is not one tfprof_m1 ever wrote")
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {version} is newer than this tfprof_m1 "
+                f"reads ({SCHEMA_VERSION}); upgrade tfprof-m1"
+            )
+        if version < OLDEST_READABLE_SCHEMA:
+            raise ValueError(
+                f"schema_version {version} (tfprof_m1 0.1) timed forward/backward/optimizer "
+                "as host dispatch, which "
+                "is not comparable with device-inclusive phases; record the run again with this version"
+            )
+        report = _build(cls, _upgraded(data, version))
+        check_consistency(report)
+        return report
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a temporary file in the same directory, then a rename."""
+        return write_atomic(Path(path), self.to_json() + "\n")
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows a report as its Markdown tables."""
+        from tfprof_m1.views.render import render_text
+
+        return render_text(self, markdown=True)
+
+    def run(self, model: str) -> ModelRun:
+        """The first run of ``model`` (with ``--repeats``, there are more: filter ``runs`` by ``model``)."""
+        for run in self.runs:
+            if run.model == model:
+                return run
+        raise KeyError(model)
+
+
+#: Largest report file read (a default cifar10 report is about 0.4 MB; ``all`` with 10 epochs ~5 MB).
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+
+
+def check_consistency(report: Report) -> None:
+    """Refuse a report whose figures cannot describe a run, naming the first bad field.
+
+    Raises:
+        ValueError: no runs, a run without epochs or steady epochs, per-step lists that do not match
+            the steps, a wall time that is not positive.
+    """
+    if not report.runs:
+        raise ValueError("runs is empty")
+    for run in report.runs:
+        where = f"runs[{run.model}]"
+        if not run.epochs:
+            raise ValueError(f"{where}.epochs is empty")
+        indices = {epoch.index for epoch in run.epochs}
+        if not run.steady.epochs or not set(run.steady.epochs) <= indices:
+            raise ValueError(f"{where}.steady.epochs {run.steady.epochs} does not name epochs of the run")
+        for epoch in run.epochs:
+            if not epoch.wall_ms > 0:
+                raise ValueError(
+                    f"{where}.epochs[{epoch.index}].wall_ms is {epoch.wall_ms}, not a positive time"
+                )
+            for phase, values in epoch.step_ms.items():
+                if len(values) != len(epoch.step_kinds):
+                    raise ValueError(
+                        f"{where}.epochs[{epoch.index}].step_ms[{phase}] has {len(values)} values for "
+                        f"{len(epoch.step_kinds)} steps"
+                    )
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a report holds")
+
+
+def load_report(path: str | os.PathLike) -> Report:
+    """Read a report written by :meth:`Report.save`.
+
+    Raises:
+        UserError: missing file, too large, not JSON, not a tfprof_m1 report, or inconsistent (one line
+            naming the file and the problem).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such report file; pass the path a run wrote with --json") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
+    if size > MAX_REPORT_BYTES:
+        raise UserError(
+            f"{path}: {size / 2**20:,.0f} MiB is larger than any report "
+            f"({MAX_REPORT_BYTES // 2**20} MiB at most); "
+            "is it a tfprof_m1 report?"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such report file; pass the path a run wrote with --json") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)  # NaN/Infinity: never in a report
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"{path}: not valid JSON (line {error.lineno}: {error.msg}); is it a tfprof_m1 report?"
+        ) from None
+    except ValueError as error:
+        raise UserError(f"{path}: not a readable tfprof_m1 report ({error})") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply for a report; is it a tfprof_m1 report?") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a tfprof_m1 report (the JSON is not an object)")
+    try:
+        return Report.from_dict(data)
+    except (ValueError, TypeError, KeyError) as error:
+        raise UserError(f"{path}: not a readable tfprof_m1 report ({error})") from None
+
+
+def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """Schema 5 and older kept one fence on the environment: give it to every run (schema 6)."""
+    fence = (data.get("environment") or {}).get("fence") if version < 6 else None
+    if isinstance(fence, dict):
+        moved = {
+            "name": fence.get("name"),
+            "calls": fence.get("calls"),
+            "median_ms": fence.get("cost_median_ms"),
+            "iqr_ms": fence.get("cost_iqr_ms"),
+        }
+        for run in data.get("runs") or []:
+            if isinstance(run, dict) and run.get("fence") is None:
+                run["fence"] = moved
+    return data
+
+
+# -- loading nested dataclasses -------------------------------------------------------------------
+def _build(kind: Any, value: Any) -> Any:
+    """Rebuild ``value`` (parsed JSON) as type ``kind``; unknown keys are ignored, so older readers
+    skip fields that newer writers add."""
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [option for option in typing.get_args(kind) if option is not type(None)]
+        if value is None:
+            return None
+        return _build(options[0], value)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {kind.__name__}, got {type(value).__name__}")
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        missing = [
+            f.name
+            for f in dataclasses.fields(kind)
+            if f.name not in value
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise KeyError(f"{kind.__name__} lacks {', '.join(missing)}")
+        return kind(**{name: _build(hints[name], item) for name, item in value.items() if name in known})
+    if origin is list:
+        (item_kind,) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return [_build(item_kind, item) for item in value]
+    if origin is dict:
+        _, item_kind = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return {key: _build(item_kind, item) for key, item in value.items()}
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, float, str, bool) and not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value

@@ -1,0 +1,188 @@
+"""A multi-worker rehearsal on one machine: N workers over loopback, then their merged view.
+
+Each worker is ``python -m tfprof_m1 MODEL ... --strategy multiworker`` with its own ``TF_CONFIG``
+(every worker's 127.0.0.1 address, ports chosen free, and its index), its run directory in the
+launch directory (``<model>-<device>-<time>-worker<i>``, one trace each, the same global step
+numbers, so TensorBoard shows them side by side), its report as ``worker-<i>.json`` and its
+rendered tables as ``worker-<i>.txt``. Their progress lines are relayed with a ``[worker i]`` prefix.
+
+A worker that fails, or the launch's time limit, ends the others: a worker blocked in a collective
+does not run Python signal handlers, so each gets SIGTERM and, after a grace period, SIGKILL. A stop
+signal to the launcher is passed on to the workers the same way, and what they wrote is merged.
+On a real cluster, start one worker per machine with its own TF_CONFIG instead, and merge their
+reports with ``python -m tfprof_m1 merge``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Options the launcher sets for every worker; a user giving them is told so.
+OWNED_OPTIONS = ("--strategy", "--replicas", "--logdir", "--json", "--format")
+#: After SIGTERM, how long a worker may take to write what it measured before SIGKILL.
+GRACE_S = 30.0
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 now (held open together while chosen)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def tf_config(addresses: Sequence[str], index: int) -> str:
+    """The TF_CONFIG of worker ``index`` in a cluster of ``addresses``."""
+    return json.dumps({"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}})
+
+
+@dataclass
+class WorkerOutcome:
+    index: int
+    report: Path
+    returncode: int | None
+    #: The worker's last stderr line (what went wrong, when it failed).
+    last_line: str = ""
+    killed: bool = False
+
+
+def _relay(stream: object, prefix: str, say: Callable[[str], None], last: list[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        line = line.rstrip("\n")
+        if line:
+            last[:] = [line]
+            say(f"{prefix}{line}")
+
+
+def _end(processes: Sequence[subprocess.Popen], signum: int, grace_s: float) -> list[bool]:
+    """Send ``signum`` to the running workers, then SIGKILL those still running after ``grace_s``;
+    returns which were killed."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signum)
+    deadline = time.monotonic() + grace_s
+    killed = []
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            killed.append(False)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            killed.append(True)
+    return killed
+
+
+def launch(
+    run_args: Sequence[str],
+    workers: int,
+    out_dir: Path,
+    timeout_s: float,
+    say: Callable[[str], None],
+    grace_s: float = GRACE_S,
+) -> list[WorkerOutcome]:
+    """Start ``workers`` local workers running ``python -m tfprof_m1 *run_args --strategy multiworker``
+    and wait for them (at most ``timeout_s``).
+
+    Raises:
+        KeyboardInterrupt: a stop signal reached the launcher; the workers were stopped first (their
+            outcomes are on the exception as ``outcomes``).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    processes, relays, outcomes, lasts = [], [], [], []
+    for index in range(workers):
+        report = out_dir / f"worker-{index}.json"
+        environment = dict(os.environ, TF_CONFIG=tf_config(addresses, index))
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        command = [
+            sys.executable,
+            "-m",
+            "tfprof_m1",
+            *run_args,
+            "--strategy",
+            "multiworker",
+            "--logdir",
+            str(out_dir),
+            "--json",
+            str(report),
+        ]
+        with open(out_dir / f"worker-{index}.txt", "w", encoding="utf-8") as text:
+            # A session of its own: a Ctrl-C in the terminal reaches the launcher only, which passes it
+            # on once (a worker given two stops would abort without writing its report).
+            process = subprocess.Popen(
+                command,
+                stdout=text,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=environment,
+                errors="replace",
+                start_new_session=True,
+            )
+        last: list[str] = []
+        relay = threading.Thread(
+            target=_relay, args=(process.stderr, f"[worker {index}] ", say, last), daemon=True
+        )
+        relay.start()
+        processes.append(process)
+        relays.append(relay)
+        lasts.append(last)
+        outcomes.append(WorkerOutcome(index, report, None))
+    say(
+        f"launched {workers} workers ({', '.join(addresses)}); run directories, "
+        f"reports and traces in {out_dir}"
+    )
+    deadline = time.monotonic() + timeout_s
+    killed = [False] * workers
+    try:
+        while any(process.poll() is None for process in processes):
+            failed = [p for p in processes if p.poll() not in (None, 0)]
+            if failed:
+                say(
+                    f"worker {processes.index(failed[0])} failed (exit {failed[0].returncode}): "
+                    "ending the others"
+                )
+                killed = _end(processes, signal.SIGTERM, min(grace_s, 10.0))
+                break
+            if time.monotonic() > deadline:
+                say(f"the workers ran past --timeout {timeout_s:g} s: ending them")
+                killed = _end(processes, signal.SIGTERM, grace_s)
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt as stop:
+        signum = int(getattr(stop, "signum", signal.SIGINT))
+        killed = _end(processes, signum, grace_s)
+        stop.outcomes = _outcomes(outcomes, processes, relays, lasts, killed)  # type: ignore[attr-defined]
+        raise
+    return _outcomes(outcomes, processes, relays, lasts, killed)
+
+
+def _outcomes(
+    outcomes: list[WorkerOutcome],
+    processes: Sequence[subprocess.Popen],
+    relays: Sequence[threading.Thread],
+    lasts: Sequence[list[str]],
+    killed: Sequence[bool],
+) -> list[WorkerOutcome]:
+    for outcome, process, relay, last, was_killed in zip(outcomes, processes, relays, lasts, killed):
+        relay.join(timeout=5)
+        outcome.returncode = process.poll()
+        outcome.last_line = last[0] if last else ""
+        outcome.killed = was_killed
+    return outcomes

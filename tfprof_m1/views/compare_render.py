@@ -1,0 +1,178 @@
+"""Render a comparison as a terminal table or GitHub Markdown. Measures nothing."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+from tabulate import tabulate
+
+from tfprof_m1.base.stats import Summary
+from tfprof_m1.report.compare_stats import EQUIVALENCE, MIN_UNITS, point_values
+from tfprof_m1.views.compare import ModelComparison, ratio_text
+
+
+def _seconds(values: list[float]) -> str:
+    return f"{mean(values) / 1000:.2f} s" if values else "—"
+
+
+def _step(summary: Summary | None) -> str:
+    if summary is None:
+        return "—"
+    return (
+        f"{summary.median:.3f} ± {summary.iqr:.3f}"
+        if summary.median < 10
+        else f"{summary.median:,.1f} ± {summary.iqr:,.1f}"
+    )
+
+
+def _share(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:+.0f} %"
+
+
+def _delta(cell) -> str:
+    interval = cell.delta_ms
+    text = f"{interval.point:+,.1f} [{interval.low:+,.1f}, {interval.high:+,.1f}]"
+    return text if cell.clear else f"{text}, not clear"
+
+
+def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[str]]]:
+    reference, others = comparison.figures[0], comparison.figures[1:]
+    headers = ["figure", f"{reference.label} (reference)"]
+    for other in others:
+        headers += [other.label, "ratio [95 % CI] / Δ ms per epoch [95 % CI]", "share of Δ"]
+    rows = []
+    for name, pick in (
+        ("fit epoch, steady (s)", lambda f: f.fit_steady_ms),
+        ("fit epoch, all epochs (s), as the article", lambda f: f.fit_all_mean_ms),
+    ):
+        row = [name, _seconds(pick(reference))]
+        for other, difference in zip(others, comparison.differences):
+            if name.startswith("fit epoch, all"):
+                values, ref_values = pick(other), pick(reference)
+                ratio = (
+                    f"{mean(values) / mean(ref_values):.2f}× (the article's number; no interval)"
+                    if values and ref_values
+                    else "—"
+                )
+            elif difference.fit_ratio is None:
+                ratio = "—"
+            elif not difference.fit_judged:
+                ratio = (
+                    f"{difference.fit_ratio.point:.2f}× (under {MIN_UNITS} steady epochs a side: not judged)"
+                )
+            else:
+                ratio = ratio_text(difference.fit_ratio, difference.fit_clear)
+            row += [_seconds(pick(other)), ratio, ""]
+        rows.append(row)
+    row = ["custom-loop epoch, steady (s)", f"{reference.epoch_mean_ms / 1000:.2f} s"]
+    for other, difference in zip(others, comparison.differences):
+        judged = ratio_text(difference.epoch_ratio, difference.epoch_clear)
+        if difference.too_little_data:
+            judged = f"{difference.epoch_ratio.point:.2f}× (too little data: not judged)"
+        row += [f"{other.epoch_mean_ms / 1000:.2f} s", judged, "100 %"]
+    rows.append(row)
+    row = ["custom-loop time per example (µs)", f"{_example_us(reference):,.1f}"]
+    for other, difference in zip(others, comparison.differences):
+        interval = difference.example_ratio
+        row += [
+            f"{_example_us(other):,.1f}",
+            f"{interval.point:.2f}× [{interval.low:.2f}–{interval.high:.2f}]",
+            "",
+        ]
+    rows.append(row)
+    if any(figures.throughput is not None for figures in comparison.figures):
+        rows.append(
+            ["training step GFLOP/s (share of own peak)", _gflops(reference.throughput)]
+            + [cell for other in others for cell in (_gflops(other.throughput), "", "")]
+        )
+    if not comparison.differences:  # repeats of one machine on their own: their figures, no ratios
+        for phase, ms in reference.phase_epoch_ms.items():
+            rows.append([f"{phase} (ms/epoch)", f"{ms:,.1f}"])
+        return headers, rows
+    for index, phase in enumerate(d.phase for d in comparison.differences[0].phases):
+        first = comparison.differences[0].phases[index]
+        step_level = first.reference is not None or any(
+            d.phases[index].other is not None for d in comparison.differences
+        )
+        row = [f"{phase} (ms/step, median ± IQR)" if step_level else f"{phase} (ms/epoch)"]
+        row.append(_step(first.reference) if step_level else f"{first.reference_ms:,.1f}")
+        for difference in comparison.differences:
+            cell = difference.phases[index]
+            row += [
+                _step(cell.other) if step_level else f"{cell.other_ms:,.1f}",
+                _delta(cell),
+                _share(cell.share_of_difference),
+            ]
+        rows.append(row)
+    return headers, rows
+
+
+def _gflops(throughput) -> str:
+    if throughput is None or throughput.step_gflops is None:
+        return "—"
+    share = throughput.share(throughput.step_gflops)
+    return f"{throughput.step_gflops:,.1f}" + (f" ({share * 100:.1f} %)" if share is not None else "")
+
+
+def _example_us(figures) -> float:
+    return point_values(figures.runs, [])[1]
+
+
+def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:
+    out = []
+    for comparison in comparisons:
+        title = f"{comparison.model}: " + " vs ".join(f.label for f in comparison.figures)
+        out.append(f"### {title}" if markdown else f"{title}\n{'-' * len(title)}")
+        out.append("")
+        headers, rows = comparison_rows(comparison)
+        out.append(
+            tabulate(
+                rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True
+            )
+        )
+        out.append("")
+        for figures in comparison.figures:
+            epochs = sum(len(run.epochs) for run in figures.runs)
+            out.append(
+                f"- {figures.label}: {figures.repeats} run{'s' if figures.repeats != 1 else ''}, "
+                f"{epochs} steady epochs"
+            )
+            out += [f"- ⚠ {note}" for note in figures.notes]
+        if any(figures.repeats < MIN_UNITS for figures in comparison.figures):
+            out.append(
+                f"- under {MIN_UNITS} runs a side: the intervals rest on "
+                "the steady epochs and cover the variation "
+                f"within runs, not between them; record {MIN_UNITS} runs "
+                f"or more per machine (--repeats {MIN_UNITS})"
+            )
+        spread = comparison.spread
+        if spread is not None:
+            between = (
+                f"; the runs' mean epochs differ by {spread.between_runs_cv * 100:.1f} % (coefficient of "
+                "variation): a difference between machines smaller than about twice that needs more runs"
+            )
+            out.append(
+                f"- {comparison.figures[0].label} on its own ({spread.runs} "
+                f"run{'s' if spread.runs != 1 else ''}): "
+                f"mean steady epoch {spread.epoch_ms.point / 1000:.2f} s "
+                f"[95 % CI {spread.epoch_ms.low / 1000:.2f}–"
+                f"{spread.epoch_ms.high / 1000:.2f}]"
+                + (between if spread.between_runs_cv is not None else "")
+                + "; give reports of another machine or configuration to compare with"
+            )
+        for difference in comparison.differences:
+            for item in difference.confounds:
+                out.append(f"- ⚠ not like for like ({difference.label} against the reference): {item}")
+            out.append(f"- {difference.verdict}")
+        out.append("")
+    out.append(
+        "Ratios are other/reference of the mean steady epoch (a mean "
+        "over runs of each run's mean), with 95 % "
+        f"intervals from a hierarchical bootstrap: runs, then steady epochs, then blocks of steps. No clear "
+        f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
+        "per-step median ± IQR on each side, the change in ms per epoch with its interval "
+        '("not clear" when it contains 0) and its share of the epoch-time difference (the '
+        "shares add up to 100 %). fit is timed per "
+        f"epoch only. Method: docs/comparing.md."
+    )
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,551 @@
+"""Render a Report as a terminal table, GitHub Markdown or JSON. Measures nothing.
+
+Rows are built as data first (:func:`headline_rows`, :func:`phase_rows`) and only then formatted,
+so other renderers can reuse them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from tfprof_m1.base.phases import CALL, DESCRIPTIONS, EXECUTION_NOTES
+from tfprof_m1.report.model import (
+    Environment,
+    ModelRun,
+    PartSummary,
+    PhaseSummary,
+    Report,
+    TraceSummary,
+    run_name,
+)
+from tfprof_m1.report.scaling import efficiency_interval, replicas_text
+from tfprof_m1.report.throughput import achieved, describe
+
+FORMATS = ("table", "markdown", "json")
+
+
+def _seconds(ms: float | None) -> str:
+    return "—" if ms is None or not math.isfinite(ms) else f"{ms / 1000.0:.2f} s"
+
+
+def _ms(ms: float | None) -> str:
+    if ms is None or not math.isfinite(ms):
+        return "—"
+    return f"{ms:.3f}" if abs(ms) < 10 else f"{ms:,.1f}"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
+def _share_interval(share: float | None, low: float | None, high: float | None) -> str:
+    if share is None or low is None or high is None:
+        return "—"
+    return f"{share * 100:.1f} % [{low * 100:.1f}–{high * 100:.1f}]"
+
+
+def _epochs_label(run: ModelRun) -> str:
+    epochs = run.steady.epochs
+    if len(epochs) == 1:
+        return f"epoch {epochs[0] + 1}"
+    return f"epochs {epochs[0] + 1}–{epochs[-1] + 1}"
+
+
+def headline_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for run in report.runs:
+        head = run.headline
+        overhead = "—"
+        if head.framework_overhead_ms is not None:
+            overhead = f"{head.framework_overhead_ms / 1000.0:+.2f} s ({head.framework_overhead_ratio:.2f}×)"
+        rows.append(
+            [
+                run_name(run),
+                _seconds(head.fit_epoch_mean_ms),
+                _seconds(head.fit_epoch_mean_all_ms),
+                _seconds(head.loop_epoch_mean_ms),
+                overhead,
+                f"{_seconds(head.fit_first_epoch_ms)} / {_seconds(head.loop_first_epoch_ms)}",
+            ]
+        )
+    return rows
+
+
+HEADLINE_HEADERS = [
+    "model",
+    "fit epoch (steady)",
+    "fit epoch (all, as the article)",
+    "custom loop epoch (steady)",
+    "framework overhead (fit − unprofiled loop)",
+    "first epoch fit / loop",
+]
+
+
+def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
+    return [
+        # a phase with no per-step time (only outside steps, like the trace session) shows —
+        [
+            p.phase,
+            _ms(p.step_median_ms or None),
+            _ms(p.step_iqr_ms if p.step_median_ms else None),
+            _ms(p.total_ms),
+            _percent(p.share),
+        ]
+        for p in phases
+    ]
+
+
+PHASE_HEADERS = ["phase", "ms/step median", "IQR", "ms/epoch", "share of epoch"]
+
+
+def part_rows(parts: list[PartSummary]) -> list[list[str]]:
+    return [
+        [
+            p.part,
+            _ms(p.ms),
+            _ms(p.host_ms),
+            _ms(p.wait_ms),
+            _share_interval(p.share, p.share_low, p.share_high),
+            _share_interval(p.math_share, p.math_share_low, p.math_share_high),
+        ]
+        for p in parts
+    ]
+
+
+PART_HEADERS = [
+    "part",
+    "ms/step",
+    "host",
+    "device wait",
+    "share of step compute [95 % CI]",
+    "share of forward+backward+optimizer [95 % CI]",
+]
+
+
+def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any]]:
+    """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
+    steady = run.steady
+    pieces: list[tuple[str, Any]] = [
+        (
+            "heading",
+            f"{run_name(run)}: {_LOOP_KIND.get(run.source, 'loop')} phases, "
+            f"steady state ({_epochs_label(run)})",
+        ),
+        ("text", _run_line(run)),
+        ("table", (PHASE_HEADERS, phase_rows(steady.phases))),
+    ]
+    rate = f"; {steady.examples_per_s:,.0f} examples/s" if steady.examples_per_s > 0 else ""
+    facts = [
+        f"epoch {_seconds(steady.epoch_mean_ms)} mean, median {_seconds(steady.epoch_median_ms)}, "
+        f"IQR {_ms(steady.epoch_iqr_ms)} ms; step median {_ms(steady.step_median_ms)} ms "
+        f"(IQR {_ms(steady.step_iqr_ms)}){rate}",
+    ]
+    facts += distribution_facts(run)
+    facts += _measurement_facts(run)
+    throughput = achieved(run, environment)
+    if throughput is not None:
+        facts.append(describe(throughput))
+    memory = _memory_fact(run)
+    if memory:
+        facts.append(memory)
+    facts += [f"WARNING: {warning}" for warning in run.warnings]
+    if steady.gc_ms > 0:
+        facts.append(
+            f"Python garbage collection paused the loop {_ms(steady.gc_ms)} "
+            "ms/epoch (inside the phases it hit)"
+        )
+    if not steady.excludes_first_epoch:
+        facts.append(
+            "only one epoch: figures include warm-up (tracing, pipeline start); use --epochs 2 or more"
+        )
+    if steady.noisy:
+        facts.append("noisy: the epoch times' IQR exceeds 10 % of their median; rerun on a quieter machine")
+    if run.fit is not None and run.fit.jit_compile and run.source != "fit":
+        facts.append(
+            "Keras fit compiled with XLA (jit_compile, Keras' default on GPUs); the custom loop did not"
+        )
+    if run.data is not None:
+        facts += [f"note: {note}" for note in run.data.notes]
+    if run.run_dir:
+        facts.append(f"run directory: {run.run_dir} (open with: tensorboard --logdir {run.run_dir})")
+    if run.trace_problem:
+        facts.append(f"trace: {run.trace_problem}")
+    pieces.append(("list", facts))
+    if steady.parts:
+        pieces.append(
+            (
+                "heading",
+                f"{run_name(run)}: parts of a step, from {steady.samples} probe steps ({_epochs_label(run)})",
+            )
+        )
+        pieces.append(("table", (PART_HEADERS, part_rows(steady.parts))))
+        pieces.append(
+            (
+                "text",
+                "Medians per probe step, device-inclusive (host + device wait); call = an empty call of the "
+                "step's signature, forward/backward/optimizer = differences of prefix calls. Intervals: "
+                "bootstrap over the probe steps.",
+            )
+        )
+    if run.trace is not None:
+        pieces.append(
+            (
+                "heading",
+                f"{run_name(run)}: tf.profiler trace of steps {_step_span(run.trace.traced_steps)}",
+            )
+        )
+        pieces += trace_pieces(run.trace)
+    return pieces
+
+
+_LOOP_KIND = {"benchmark": "custom-loop", "loop": "training-loop", "fit": "Keras fit"}
+
+
+def distribution_facts(run: ModelRun) -> list[str]:
+    """Under tf.distribute: the strategy and devices, the all-reduce's share, the scaling efficiency."""
+    spread = run.distribution
+    if spread is None:
+        return []
+    local = len(spread.devices)
+    where = ", ".join(
+        device.rsplit("/", 1)[-1] if "/device:" in device else device for device in spread.devices
+    )
+    text = (
+        f"distributed: {spread.strategy}, {spread.replicas} replicas × batch {spread.per_replica_batch} "
+        f"(global batch {spread.replicas * spread.per_replica_batch})"
+    )
+    if spread.worker is not None:
+        text += (
+            f"; this is worker {spread.worker} of {len(spread.workers)} ({local} "
+            f"local replica{'s' if local != 1 else ''} on {where})"
+        )
+    else:
+        text += f" on {where}"
+    if spread.logical_cpu_devices:
+        text += (
+            "; logical CPU devices carved out of one CPU (not enough GPUs): they share its cores, so the "
+            "scaling shows the strategy's own cost, not a second device's gain"
+        )
+    facts = [text]
+    reduce = next((part for part in run.steady.parts if part.part == "all_reduce"), None)
+    if reduce is not None:
+        facts.append(
+            f"all-reduce of the gradients: {_ms(reduce.ms)} ms per step, "
+            f"{_percent(reduce.share)} of the step's compute "
+            f"[95 % CI {_percent(reduce.share_low)}–{_percent(reduce.share_high)}] "
+            "(probe steps: forward+gradients+all-reduce "
+            "less forward+gradients)"
+        )
+    scaling = run.scaling
+    if scaling is not None:
+        facts.append(
+            f"scaling efficiency {_percent(scaling.efficiency)} {efficiency_interval(scaling)}: "
+            f"{scaling.examples_per_s:,.0f} examples/s on {replicas_text(scaling.replicas)} against "
+            f"{scaling.replicas} × {scaling.baseline_examples_per_s:,.0f} for one replica alone "
+            f"(same model and per-replica batch, steady epochs, run just after in this process)"
+        )
+    return facts
+
+
+def _memory_fact(run: ModelRun) -> str | None:
+    """Memory after each loop epoch (and fit's), host and device, or why the device's is missing."""
+
+    def series(values: list[float | None]) -> str | None:
+        shown = [f"{value:,.0f}" for value in values if value is not None]
+        return ", ".join(shown) + " MiB" if shown else None
+
+    used = [epoch.memory for epoch in run.epochs if epoch.memory is not None]
+    if not used:
+        return None
+    parts = [f"host RSS {series([m.host_rss_mb for m in used]) or 'not available on this platform'}"]
+    device = series([m.device_current_mb for m in used])
+    if device:
+        parts.append(f"device {device} (peak {max(m.device_peak_mb or 0 for m in used):,.0f} MiB)")
+    elif run.memory_note:
+        parts.append(run.memory_note)
+    fit = series([m.host_rss_mb for m in run.fit.memory]) if run.fit is not None and run.fit.memory else None
+    text = "memory after each loop epoch: " + "; ".join(parts)
+    return text + (f"; fit: host RSS {fit}" if fit else "")
+
+
+def _run_line(run: ModelRun) -> str:
+    """Steps, batch, sampling and data of one run, as far as they are known."""
+    batch = f" of batch {run.batch_size}" if run.batch_size else ""
+    parts = [f"{run.steps_per_epoch} steps/epoch{batch}"]
+    if run.steady.samples:
+        sampled = max(
+            (epoch.sampled_steps for epoch in run.epochs if epoch.index in run.steady.epochs), default=0
+        )
+        parts.append(f"{sampled} sampled steps per epoch ({run.steady.samples} pooled)")
+    if run.custom_phases:
+        parts.append(f"own phases: {', '.join(run.custom_phases)}")
+    text = ", ".join(parts)
+    if run.data is not None:
+        text += f"; {run.data.source} data ({run.data.reason})"
+    elif run.source == "fit":
+        text += (
+            "; each batch timed from on_train_batch_begin to on_train_batch_end, "
+            "fenced (input fetch included)"
+        )
+    return text
+
+
+def _measurement_facts(run: ModelRun) -> list[str]:
+    """How trustworthy the figures are: profiling cost, execution mode, fence coverage."""
+    steady = run.steady
+    facts = []
+    cost = steady.profiling_cost
+    if cost is not None:
+        facts.append(
+            f"profiling cost, end to end: {_ms(cost.profiled_step_ms)} "
+            f"ms per profiled step against {_ms(cost.unprofiled_step_ms)} ms "
+            f"unprofiled = {cost.ratio:.3f}× [95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}] "
+            f"({cost.blocks} blocks, "
+            f"{cost.stretches} unprofiled stretches); unprofiled, the epoch "
+            f"would take {_seconds(cost.unprofiled_epoch_ms)}"
+        )
+    elif run.source == "benchmark":
+        facts.append(
+            "profiling cost, end to end: not measured (too few steps for "
+            "unprofiled stretches, or --reference-share 0)"
+        )
+    else:
+        facts.append(
+            "profiling cost, end to end: not measured (no unprofiled stretches; run_profiled_loop runs them, "
+            "or time some steps inside profiler.unprofiled())"
+        )
+    execution = steady.execution
+    if execution is not None:
+        text = f"execution: {execution.mode} (device wait {_percent(execution.wait_share)} of a sampled step)"
+        facts.append(text + (f"; {execution.note}" if execution.note else ""))
+    check = steady.fence_check
+    if check is not None:
+        verdict = (
+            "WARNING: the step fence left device work queued; device-inclusive times are too short"
+            if check.flagged
+            else "the step fence left nothing queued"
+        )
+        facts.append(
+            f"fence coverage: a second fence ({check.fence}) waited {_ms(check.leftover_median_ms)} "
+            "ms median "
+            f"(max {_ms(check.leftover_max_ms)}) beyond its own cost on "
+            f"{check.samples} probe steps: {verdict}"
+        )
+    return facts
+
+
+def format_pieces(pieces: list[tuple[str, Any]], markdown: bool) -> str:
+    """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues)."""
+    out = []
+    for kind, content in pieces:
+        if kind == "heading":
+            out.append(f"### {content}" if markdown else f"{content}\n{'-' * len(content)}")
+        elif kind == "text":
+            out.append(content)
+        elif kind == "table":
+            headers, rows = content
+            out.append(
+                tabulate(
+                    rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True
+                )
+            )
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in content))
+        out.append("")
+    return "\n".join(out)
+
+
+def _step_span(steps: Sequence[int]) -> str:
+    return f"{steps[0]}–{steps[-1]}" if steps else "—–—"
+
+
+def fences_text(runs: Sequence[ModelRun]) -> str:
+    """The fence the runs used and its cost per call, once per distinct fence and cost."""
+    texts = [
+        f"fence {run.fence.name} ({_ms(run.fence.median_ms)} ms/call)"
+        for run in runs
+        if run.fence is not None
+    ]
+    return ", ".join(dict.fromkeys(texts)) or "no fence"
+
+
+def render_text(report: Report, markdown: bool = False) -> str:
+    """The headline table, then a phase table per model."""
+    env = report.environment
+    fence_text = fences_text(report.runs)
+    config = report.config
+    steps = "all" if config.steps is None else str(config.steps)
+    run_facts = [f"{config.epochs} epochs", f"steps/epoch {steps}"]
+    run_facts += [f"batch {config.batch_size}"] if config.batch_size else []
+    run_facts += [f"seed {config.seed}"] if config.seed is not None else []
+    pieces: list[tuple[str, Any]] = [
+        ("heading", "tfprof_m1: where the epoch goes"),
+        (
+            "text",
+            f"TensorFlow {env.tensorflow}, Keras {env.keras}, Python {env.python} on {env.platform}; "
+            f"device {env.device_label} ({env.device_used}), {fence_text}; "
+            f"{', '.join(run_facts)}, {report.created}",
+        ),
+        *[
+            ("text", f"INTERRUPTED: {run_name(run)}: {run.interrupted}.")
+            for run in report.runs
+            if run.interrupted
+        ],
+        ("heading", "Headline: mean epoch time"),
+        ("table", (HEADLINE_HEADERS, headline_rows(report))),
+        ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),
+    ]
+    for run in report.runs:
+        pieces += _run_section(run, report.environment)
+    pieces.append(("list", legend(report)))
+    return format_pieces(pieces, markdown).rstrip() + "\n"
+
+
+def legend(report: Report) -> list[str]:
+    """What each printed phase holds, and what the parts mean on this run's kind of execution."""
+    shown = {phase.phase for run in report.runs for phase in run.steady.phases}
+    items = [
+        f"{name}: {text}"
+        for name, text in DESCRIPTIONS.items()
+        if name in shown or name == CALL and any(r.steady.parts for r in report.runs)
+    ]
+    modes = {run.steady.execution.mode for run in report.runs if run.steady.execution is not None}
+    items += [f"{mode} execution: {EXECUTION_NOTES[mode]}" for mode in sorted(modes)]
+    return items
+
+
+def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
+    """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops."""
+    phases = ["forward", "backward", "optimizer"]
+    phases += [phase for phase in trace.op_ms if phase not in phases and phase != "other"] + ["other"]
+    timing = trace.timing_shares or {}
+    rows = [
+        [
+            phase,
+            _ms(trace.op_ms.get(phase)),
+            _percent(trace.shares.get(phase, 0.0)),
+            _percent(timing[phase] / sum(timing.values()))
+            if phase in timing and sum(timing.values())
+            else "—",
+        ]
+        for phase in phases
+    ]
+    steps = f"{trace.traced_steps[0]}–{trace.traced_steps[-1]}" if trace.traced_steps else "none"
+    facts = [
+        f"traced steps {steps} ({trace.step_markers} step markers); mean "
+        f"marked step {_ms(trace.step_ms_mean)} ms"
+        + (
+            f", timing-based mean of the same steps {_ms(trace.timing_step_ms_mean)} ms"
+            if trace.timing_step_ms_mean
+            else ""
+        ),
+        f"input: {_ms(trace.input_wait_ms)} ms waiting in IteratorGetNext, "
+        f"{_ms(trace.input_pipeline_ms)} ms of tf.data work on its own threads",
+        "device planes: "
+        + (", ".join(trace.device_planes) if trace.device_planes else "none (host-only trace)"),
+    ]
+    facts += [f"note: {note}" for note in trace.notes]
+    pieces: list[tuple[str, Any]] = [
+        ("table", (["phase", "op time (ms)", "share of op time (trace)", "share of compute (timing)"], rows)),
+        ("list", facts),
+    ]
+    top_rows = [
+        [phase, op.name, _ms(op.total_ms), str(op.count)]
+        for phase in phases
+        for op in trace.top_ops.get(phase, [])[:3]
+    ]
+    if top_rows:
+        pieces.append(("table", (["phase", "top ops", "ms", "calls"], top_rows)))
+    if trace.host_ops_on_gpu_run:
+        pieces.append(
+            ("text", "Ops that ran on the host instead of the device (a common cause of slow GPU runs):")
+        )
+        pieces.append(
+            (
+                "table",
+                (
+                    ["phase", "op", "ms", "calls"],
+                    [
+                        [op.phase, op.name, _ms(op.total_ms), str(op.count)]
+                        for op in trace.host_ops_on_gpu_run
+                    ],
+                ),
+            )
+        )
+    return pieces
+
+
+def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
+    pieces: list[tuple[str, Any]] = [("heading", "tf.profiler trace: op time by phase")]
+    pieces += trace_pieces(trace)
+    return format_pieces(pieces, markdown).rstrip() + "\n"
+
+
+def environment_rows(env: Environment) -> list[list[str]]:
+    """The environment as (field, value) rows; fields not collected are shown as —."""
+    gpus = (
+        "; ".join(
+            f"{g.name} ({g.device_name or 'no name'}"
+            + (f", compute capability {g.compute_capability})" if g.compute_capability else ")")
+            for g in env.gpus
+        )
+        or "none visible"
+    )
+    build = env.build
+    cuda = (
+        f"CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}"
+        if build.get("is_cuda_build") == "True"
+        else "not a CUDA build"
+    )
+    metal = env.tensorflow_metal or "not installed"
+    if env.tensorflow_metal:
+        metal += ", plugin loaded" if env.metal_plugin_loaded else ", plugin NOT loaded (no GPU visible)"
+    values = [
+        ("device label", env.device_label),
+        ("device used", f"{env.device_used} ({env.device_kind})"),
+        ("OS", env.os or env.platform),
+        ("machine", env.machine),
+        ("CPU", f"{env.cpu_model or 'unknown'}, {env.cpu_count or '?'} logical cores"),
+        ("memory", f"{env.memory_gb:.1f} GiB" if env.memory_gb else None),
+        ("Python", env.python),
+        ("TensorFlow", env.tensorflow),
+        ("Keras", env.keras),
+        ("NumPy", env.numpy),
+        ("tensorflow-metal", metal),
+        ("GPUs", gpus),
+        ("TensorFlow build", cuda),
+        ("Colab", "yes" if env.colab else "no"),
+        (
+            "matmul peak (float32, 1024²)",
+            f"{env.matmul_peak_gflops:.1f} GFLOP/s" if env.matmul_peak_gflops else "not measured",
+        ),
+        ("tfprof_m1", env.tfprof_m1),
+        ("collected", env.collected),
+    ]
+    return [[name, "—" if value is None else str(value)] for name, value in values]
+
+
+def render_environment(env: Environment, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(dataclasses.asdict(env), indent=1) + "\n"
+    table = tabulate(
+        environment_rows(env),
+        headers=["field", "value"],
+        tablefmt="github" if fmt == "markdown" else "simple",
+        disable_numparse=True,
+    )
+    return table + "\n"
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return report.to_json() + "\n"
+    if fmt == "markdown":
+        return render_text(report, markdown=True)
+    return render_text(report)

@@ -1,0 +1,140 @@
+"""Write a run's figures as TensorBoard scalars and a Markdown text summary.
+
+A renderer: it reads a :class:`~tfprof_m1.report.model.ModelRun` (or epoch breakdowns from research code)
+and measures nothing. The one renderer that imports TensorFlow (for ``tf.summary``). Tags are listed
+in docs/tensorboard.md; every scalar is written with an explicit ``step=`` (the epoch, from 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tfprof_m1.base.stats import summarize
+from tfprof_m1.collection.attribution import EpochBreakdown, step_totals
+from tfprof_m1.report.model import ModelRun
+
+#: Tag names, in one place (docs/tensorboard.md lists them).
+PHASE_TAG = "phase/{phase}_ms_per_step"
+PHASE_SHARE_TAG = "phase_share/{phase}"
+STEP_TIME_TAG = "epoch/step_time_ms"
+EPOCH_TIME_TAG = "epoch/wall_time_s"
+THROUGHPUT_TAG = "epoch/examples_per_s"
+LOSS_TAG = "epoch/loss"
+ACCURACY_TAG = "epoch/accuracy"
+FIT_EPOCH_TAG = "fit/epoch_time_s"
+SUMMARY_TEXT_TAG = "tfprof_m1/summary"
+
+
+class PhaseScalarWriter:
+    """Writes per-epoch phase scalars; the file writer is created on first use and closed by close().
+
+    Usable from research code with the epochs of :func:`~tfprof_m1.collection.attribution.attribute_epochs`.
+    """
+
+    def __init__(self, logdir: str | Path) -> None:
+        self.logdir = Path(logdir)
+        self._writer: Any = None
+
+    @property
+    def writer(self) -> Any:
+        if self._writer is None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(str(self.logdir))
+        return self._writer
+
+    def scalar(self, tag: str, value: float | None, step: int) -> None:
+        if value is None:
+            return
+        import tensorflow as tf
+
+        with self.writer.as_default():
+            tf.summary.scalar(tag, float(value), step=step)
+
+    def text(self, tag: str, markdown: str, step: int = 0) -> None:
+        """``markdown`` as a text summary; bytes a path held that are not UTF-8 (Python keeps them as
+        surrogate escapes, which TensorFlow refuses) are shown as the replacement character."""
+        import tensorflow as tf
+
+        printable = markdown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        with self.writer.as_default():
+            tf.summary.text(tag, printable, step=step)
+
+    def write_epoch(
+        self,
+        step: int,
+        step_ms: Mapping[str, Sequence[float]],
+        totals_ms: Mapping[str, float],
+        wall_ms: float,
+        examples: int,
+        loss: float | None = None,
+        accuracy: float | None = None,
+        parts: Sequence[str] = (),
+    ) -> None:
+        """One epoch's scalars at ``step``: each phase's median ms per step and share of the epoch,
+        step time, wall time, throughput, loss, accuracy.
+
+        A phase met only outside steps (zero in every step) has no per-step scalar; the estimated
+        ``parts`` of a fused step's compute always have one, even at 0 ms (an estimate at or below
+        zero is noise around a tiny part), so a chart's line never disappears for an epoch.
+        """
+        for phase, values in step_ms.items():
+            spread = summarize(values) if any(values) or phase in parts else None
+            self.scalar(PHASE_TAG.format(phase=phase), spread.median if spread else None, step)
+        for phase, total in totals_ms.items():
+            self.scalar(PHASE_SHARE_TAG.format(phase=phase), total / wall_ms if wall_ms else None, step)
+        per_step = summarize(step_totals(step_ms))
+        self.scalar(STEP_TIME_TAG, per_step.median if per_step else None, step)
+        self.scalar(EPOCH_TIME_TAG, wall_ms / 1000, step)
+        self.scalar(THROUGHPUT_TAG, examples / (wall_ms / 1000) if wall_ms else None, step)
+        self.scalar(LOSS_TAG, loss, step)
+        self.scalar(ACCURACY_TAG, accuracy, step)
+
+    def write_breakdowns(
+        self, breakdowns: Sequence[EpochBreakdown], losses: Sequence[float | None] = ()
+    ) -> None:
+        """Every epoch of :func:`~tfprof_m1.collection.attribution.attribute_epochs`, with its loss
+        if given."""
+        for position, breakdown in enumerate(breakdowns):
+            loss = losses[position] if position < len(losses) else None
+            self.write_epoch(
+                breakdown.index + 1,
+                breakdown.per_step_ms,
+                breakdown.totals_ms,
+                breakdown.wall_ms,
+                breakdown.examples,
+                loss,
+                parts=list(breakdown.proportions or ()),
+            )
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+
+def write_model_run(logdir: str | Path, run: ModelRun, markdown: str) -> None:
+    """Scalars of every epoch of ``run`` (custom loop and fit) and ``markdown`` as text."""
+    writer = PhaseScalarWriter(logdir)
+    try:
+        for epoch in run.epochs:
+            totals = {phase.phase: phase.total_ms for phase in epoch.phases}
+            writer.write_epoch(
+                epoch.index + 1,
+                epoch.step_ms,
+                totals,
+                epoch.wall_ms,
+                epoch.examples,
+                epoch.loss,
+                epoch.accuracy,
+                parts=list(epoch.proportions or ()),
+            )
+        if run.fit is not None:
+            for index, ms in enumerate(run.fit.epoch_ms):
+                writer.scalar(FIT_EPOCH_TAG, ms / 1000, index + 1)
+        writer.text(SUMMARY_TEXT_TAG, markdown)
+    finally:
+        writer.close()

@@ -1,0 +1,401 @@
+"""Training data for the article models: real files in their published formats, or synthetic.
+
+Readers here use numpy and the standard library only, validate everything they read, and turn any
+problem into a one-line :class:`~tfprof_m1.base.errors.UserError` naming the file. Keras is imported
+only to download, where the network allows it.
+
+Formats (the files Keras itself downloads):
+
+- MNIST: ``mnist.npz`` with ``x_train`` (N×28×28 uint8) and ``y_train`` (N labels).
+- Fashion-MNIST: IDX files ``train-images-idx3-ubyte.gz`` and ``train-labels-idx1-ubyte.gz``.
+- CIFAR-10: ``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py/`` with the pickled
+  ``data_batch_1`` … ``data_batch_5`` (each a dict with ``b"data"``, 10000×3072 uint8 in
+  channel-major order, and ``b"labels"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import os
+import pickle
+import struct
+import sys
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.workloads.models import ModelSpec
+
+DATA_MODES = ("auto", "real", "synthetic")
+NO_DOWNLOAD_ENV = "TFPROF_M1_NO_DOWNLOAD"
+
+FASHION_IMAGES = "train-images-idx3-ubyte.gz"
+FASHION_LABELS = "train-labels-idx1-ubyte.gz"
+CIFAR_DIR = "cifar-10-batches-py"
+CIFAR_TARBALL = "cifar-10-python.tar.gz"
+CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+@dataclass
+class TrainData:
+    """A training set as uint8 images and labels, with where it came from and why."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    source: str  # "real" or "synthetic"
+    reason: str
+    path: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def examples(self) -> int:
+        return int(self.labels.shape[0])
+
+
+# -- where to look ------------------------------------------------------------------------------
+def keras_cache_dir() -> Path:
+    """Keras' dataset cache: ``$KERAS_HOME/datasets``, by default ``~/.keras/datasets``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    dirs = [Path(data_dir)] if data_dir else []
+    return dirs + [keras_cache_dir()]
+
+
+def _candidates(spec: ModelSpec, directory: Path) -> list[Path]:
+    if spec.name == "mnist":
+        return [directory / "mnist.npz"]
+    if spec.name == "fashion_mnist":
+        return [directory / "fashion-mnist", directory]
+    # Keras 3 caches the tarball as "cifar-10-batches-py-target" and extracts it beside itself.
+    return [
+        directory / CIFAR_DIR,
+        directory / "cifar-10-batches-py-target_extracted" / CIFAR_DIR,
+        directory / "cifar-10-batches-py_extracted" / CIFAR_DIR,
+        directory / CIFAR_TARBALL,
+        directory / "cifar-10-batches-py-target",
+        directory / "cifar-10-batches-py.tar.gz",
+    ]
+
+
+def _present(spec: ModelSpec, candidate: Path) -> bool:
+    """Whether ``candidate`` holds the data; one of the dataset's names taken by the wrong kind of
+    thing (a folder called ``mnist.npz``) is an error, not a reason to fall back to synthetic data."""
+    if spec.name == "fashion_mnist":
+        return any(_is(candidate / name, directory=False) for name in (FASHION_IMAGES, FASHION_LABELS))
+    return _is(candidate, directory=spec.name == "cifar10" and candidate.name == CIFAR_DIR)
+
+
+def _is(path: Path, directory: bool) -> bool:
+    if not path.exists():
+        return False
+    if path.is_dir() != directory:
+        kind, wanted = ("a directory", "a file") if path.is_dir() else ("a file", "a directory")
+        raise UserError(
+            f"{path}: is {kind}, expected {wanted} of the published dataset; move it away or pass --data-dir"
+        )
+    return True
+
+
+def find_data(spec: ModelSpec, dirs: list[Path]) -> Path | None:
+    """The first place in ``dirs`` holding ``spec``'s data in a known layout, or None."""
+    for directory in dirs:
+        for candidate in _candidates(spec, directory):
+            if _present(spec, candidate):
+                return candidate
+    return None
+
+
+def expected_files(spec: ModelSpec) -> str:
+    return {
+        "mnist": "mnist.npz",
+        "fashion_mnist": f"{FASHION_IMAGES} and {FASHION_LABELS}",
+        "cifar10": f"{CIFAR_TARBALL} or {CIFAR_DIR}/",
+    }[spec.name]
+
+
+# -- validation ---------------------------------------------------------------------------------
+def validate(images: np.ndarray, labels: np.ndarray, spec: ModelSpec, path: Path) -> None:
+    """Check dtype, shape, label range and that images and labels agree in count."""
+    if images.dtype != np.uint8:
+        raise UserError(
+            f"{path}: images are {images.dtype}, expected uint8; the file is not the published {spec.dataset}"
+        )
+    if images.shape[1:] != spec.input_shape:
+        raise UserError(
+            f"{path}: images have shape {images.shape[1:]}, expected {spec.input_shape} for {spec.dataset}"
+        )
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(
+            f"{path}: labels must be a 1-D integer array, got {labels.dtype} of shape {labels.shape}"
+        )
+    if images.shape[0] != labels.shape[0]:
+        raise UserError(
+            f"{path}: {images.shape[0]} images but {labels.shape[0]} labels; "
+            "the file is damaged, fetch it again"
+        )
+    if images.shape[0] == 0:
+        raise UserError(f"{path}: holds no examples; fetch the file again")
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= spec.classes:
+        raise UserError(f"{path}: labels range over {low}..{high}, expected 0..{spec.classes - 1}")
+
+
+# -- readers ------------------------------------------------------------------------------------
+def read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``x_train``, ``y_train`` of a Keras ``mnist.npz``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"x_train", "y_train"} - set(archive.files)
+            if missing:
+                raise UserError(
+                    f"{path}: no {', '.join(sorted(missing))} in the archive; not Keras' mnist.npz"
+                )
+            return archive["x_train"], archive["y_train"]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise UserError(
+            f"{path}: cannot be read as an .npz archive ({_reason(error)}); delete it and fetch it again"
+        ) from None
+
+
+#: Largest IDX data read (Fashion-MNIST's training images are 47 MB).
+MAX_IDX_BYTES = 256 * 2**20
+#: The most a gzip stream can inflate (deflate's limit is about 1032:1).
+GZIP_MAX_RATIO = 1032
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip-compressed), with its header and size checked.
+
+    The header is read first and what it promises is checked before the data are: against
+    :data:`MAX_IDX_BYTES` and against what the compressed file could possibly hold (gzip inflates
+    at most about 1032:1), and no more than the promised bytes are ever inflated, so a damaged or
+    hostile file cannot make the reader allocate gigabytes.
+    """
+    try:
+        with gzip.open(path, "rb") as stream:
+            head = stream.read(4)
+            if len(head) < 4 or head[0:2] != b"\x00\x00" or head[2] != 0x08:
+                raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+            ndim = head[3]
+            shape_bytes = stream.read(4 * ndim)
+            if len(shape_bytes) < 4 * ndim:
+                raise UserError(f"{path}: truncated in its header; fetch it again")
+            dims = struct.unpack(f">{ndim}I", shape_bytes)
+            expected = math.prod(dims) if dims else 0
+            possible = path.stat().st_size * GZIP_MAX_RATIO
+            if expected > MAX_IDX_BYTES or expected > possible:
+                limit = (
+                    "any published IDX file" if expected > MAX_IDX_BYTES else "this compressed file can hold"
+                )
+                raise UserError(
+                    f"{path}: header promises shape {dims} ({expected / 2**20:,.0f} MiB), more than "
+                    f"{limit}; the file is damaged, fetch it again"
+                )
+            payload = stream.read(expected + 1)  # one byte more tells a file longer than its header says
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; put the file beside the others or use --data synthetic") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise UserError(
+            f"{path}: not a readable gzip file ({_reason(error)}); delete it and fetch it again"
+        ) from None
+    if len(payload) != expected:
+        actual = f"more than {expected}" if len(payload) > expected else str(len(payload))
+        raise UserError(
+            f"{path}: header promises {expected} bytes of data for shape "
+            f"{dims}, file holds {actual}; fetch it again"
+        )
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+
+
+def read_fashion_idx(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    return read_idx(directory / FASHION_IMAGES), read_idx(directory / FASHION_LABELS)
+
+
+#: The only globals a CIFAR-10 batch's pickle may name: numpy's array and dtype reconstruction
+#: (under numpy 1 and numpy 2 module names) and the codec Python 3 uses for bytes in protocol 2.
+CIFAR_PICKLE_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle that names a global outside :data:`CIFAR_PICKLE_GLOBALS`."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles exactly what a published CIFAR-10 batch holds (a dict of bytes keys to a uint8 array,
+    lists of ints and bytes); any other global, such as ``os.system``, is refused before it is looked
+    up, so a crafted file runs no code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise RefusedPickle(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(stream: IO[bytes], name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _CifarUnpickler(stream, encoding="bytes").load()
+    except RefusedPickle as error:
+        raise UserError(
+            f"{name}: refused: the file asks to load {error}, which no CIFAR-10 batch does (it holds "
+            "only arrays, lists and bytes); it is not the published file, delete it and fetch it again"
+        ) from None
+    except Exception as error:  # pickle raises many types on damaged input
+        raise UserError(f"{name}: not a readable CIFAR-10 batch ({_reason(error)}); fetch it again") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise UserError(f"{name}: not a CIFAR-10 batch (no data/labels entries)")
+    data = np.asarray(batch[b"data"])
+    labels = np.asarray(batch[b"labels"])
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{name}: labels are not a list of integers")
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise UserError(f"{name}: data is {data.dtype} of shape {data.shape}, expected uint8 rows of 3072")
+    if labels.shape != (data.shape[0],):
+        raise UserError(f"{name}: {data.shape[0]} images but {labels.shape[0] if labels.ndim else 0} labels")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, labels
+
+
+def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The five training batches of CIFAR-10, from the tarball or the extracted directory."""
+    parts = []
+    if path.is_dir():
+        for batch in CIFAR_BATCHES:
+            member = path / batch
+            if not member.is_file():
+                raise UserError(
+                    f"{member}: missing; the CIFAR-10 directory is incomplete, fetch {CIFAR_TARBALL} again"
+                )
+            with open(member, "rb") as stream:
+                parts.append(_read_cifar_batch(stream, str(member)))
+    else:
+        try:
+            with tarfile.open(path, "r:*") as archive:
+                for batch in CIFAR_BATCHES:
+                    name = f"{CIFAR_DIR}/{batch}"
+                    try:
+                        stream = archive.extractfile(name)
+                    except KeyError:
+                        stream = None
+                    if stream is None:
+                        raise UserError(f"{path}: has no {name}; not the published {CIFAR_TARBALL}")
+                    parts.append(_read_cifar_batch(stream, f"{path}:{name}"))
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise UserError(
+                f"{path}: not a readable tar.gz archive ({_reason(error)}); delete it and fetch it again"
+            ) from None
+    return np.concatenate([images for images, _ in parts]), np.concatenate([labels for _, labels in parts])
+
+
+_READERS: dict[str, Callable[[Path], tuple[np.ndarray, np.ndarray]]] = {
+    "mnist": read_mnist_npz,
+    "fashion_mnist": read_fashion_idx,
+    "cifar10": read_cifar10,
+}
+
+
+def read_real(spec: ModelSpec, path: Path) -> TrainData:
+    """Read and validate ``spec``'s training set at ``path`` (a file or directory from find_data)."""
+    images, labels = _READERS[spec.name](path)
+    validate(images, labels, spec, path)
+    notes = []
+    if labels.shape[0] != spec.train_examples:
+        notes.append(
+            f"{path} holds {labels.shape[0]} training examples, the published {spec.dataset} has "
+            f"{spec.train_examples}: epoch times are not comparable with full-set runs"
+        )
+    return TrainData(images, labels, source="real", reason=f"read from {path}", path=str(path), notes=notes)
+
+
+def synthetic(spec: ModelSpec, seed: int, examples: int | None = None) -> TrainData:
+    """Seeded random data with the real set's shapes, dtypes and (by default) example count."""
+    count = spec.train_examples if examples is None else examples
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(count, *spec.input_shape), dtype=np.uint8)
+    labels = rng.integers(0, spec.classes, size=count, dtype=np.uint8)
+    return TrainData(images, labels, source="synthetic", reason="")
+
+
+def _download(spec: ModelSpec) -> str | None:
+    """Fetch through Keras into its cache; returns None on success, else why it failed."""
+    if os.environ.get(NO_DOWNLOAD_ENV):
+        return f"downloads are off (${NO_DOWNLOAD_ENV} is set)"
+    try:
+        import keras
+
+        # Keras prints its download progress on stdout; stdout is for the result (--format json).
+        with contextlib.redirect_stdout(sys.stderr):
+            getattr(keras.datasets, spec.name).load_data()
+    except Exception as error:  # any network or file error means: not available
+        return f"download failed: {_reason(error)}"
+    return None
+
+
+def load_train_data(
+    spec: ModelSpec,
+    mode: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    download: bool = True,
+) -> TrainData:
+    """The training set for ``spec`` under ``mode`` (``auto``, ``real`` or ``synthetic``).
+
+    ``auto`` uses real data when it is found (or downloaded) and otherwise synthetic data, saying
+    why in ``reason``. A file that is found but damaged is an error in every mode: falling back
+    would hide it.
+
+    Raises:
+        UserError: bad mode, damaged file, or (``real``) data not to be had.
+    """
+    if mode not in DATA_MODES:
+        raise UserError(f"--data {mode!r}: choose one of {', '.join(DATA_MODES)}")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise UserError(f"--data-dir {data_dir}: no such directory")
+    if mode == "synthetic":
+        data = synthetic(spec, seed)
+        data.reason = "chosen with --data synthetic"
+        return data
+    dirs = search_dirs(data_dir)
+    path = find_data(spec, dirs)
+    why_missing = None
+    if path is None:
+        why_missing = _download(spec) if download else "downloads are off (--no-download)"
+        path = find_data(spec, dirs) if why_missing is None else None
+        if path is None and why_missing is None:
+            why_missing = "download finished but the files are not in the Keras cache"
+    if path is not None:
+        return read_real(spec, path)
+    looked_in = ", ".join(str(d) for d in dirs)
+    if mode == "real":
+        raise UserError(
+            f"{spec.dataset} not found in {looked_in} ({why_missing}): put {expected_files(spec)} "
+            f"there, pass --data-dir, or use --data synthetic"
+        )
+    data = synthetic(spec, seed)
+    data.reason = f"{spec.dataset} not found in {looked_in} and {why_missing}; fell back to synthetic data"
+    return data
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
