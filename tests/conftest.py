@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +21,35 @@ def _no_downloads_no_cache(tmp_path_factory, monkeypatch):
     """Tests never download and never read the user's Keras cache."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
     monkeypatch.setenv("TFPROF_M1_NO_DOWNLOAD", "1")
+
+
+def _profiler_session_running() -> bool:
+    """Whether tf.profiler has a session open (TensorFlow's own module global; False when TensorFlow
+    was never imported, so unit tests do not pay for importing it)."""
+    profiler_v2 = sys.modules.get("tensorflow.python.profiler.profiler_v2")
+    return getattr(profiler_v2, "_profiler", None) is not None
+
+
+@pytest.fixture(autouse=True)
+def _leaves_no_profiler_session_and_no_gc_freeze():
+    """A test that leaves a tf.profiler session running or the garbage collector frozen or off fails
+    (and the state is undone, so the next test starts clean): both would silently change what later
+    tests measure, the way they would change a user's process."""
+    yield
+    problems = []
+    if _profiler_session_running():
+        import tensorflow as tf
+
+        tf.profiler.experimental.stop(save=False)
+        problems.append("a tf.profiler session was left running")
+    if gc.get_freeze_count():
+        problems.append(f"{gc.get_freeze_count()} objects were left frozen out of garbage collection")
+        gc.unfreeze()
+    if not gc.isenabled():
+        problems.append("the garbage collector was left disabled")
+        gc.enable()
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
 
 
 def run_cli(

@@ -6,8 +6,10 @@ from tfprof_m1.collection.attribution import attribute_epochs
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming
+from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.report.model import DataInfo, ModelRun, Report, RunConfig
+from tfprof_m1.report.scaling import scaling_efficiency
 
 
 def _epoch(index: int, scale: float) -> EpochTiming:
@@ -124,3 +126,30 @@ def timed_epochs(
         wall = sum(step.wall_ms for step in steps_list) + stall_ms + 0.5
         result.append(EpochTiming(index, wall, steps_list, {"input": stall_ms}, complete=True))
     return result
+
+
+def worker_epochs(step_ms: list[float], epochs: int = 3) -> list[EpochTiming]:
+    result = []
+    for index in range(epochs):
+        steps = [StepTiming("fused", 32, ms, {"compute": ms}) for ms in step_ms]
+        result.append(EpochTiming(index, sum(step_ms), steps, {}, complete=True))
+    return result
+
+
+def worker_report(path, worker: int, step_ms: list[float], baseline=None):
+    """Worker ``worker`` of a two-worker mnist run whose steps took ``step_ms``, saved to ``path``."""
+    report = report_from_epochs("cpu", worker_epochs(step_ms), model="mnist")
+    run = report.runs[0]
+    run.distribution = Distribution(
+        "multiworker",
+        2,
+        [f"/job:worker/replica:0/task:{worker}/device:CPU:0"],
+        32,
+        worker=worker,
+        workers=["127.0.0.1:1", "127.0.0.1:2"],
+    )
+    report.config.strategy = "multiworker"
+    if baseline is not None:
+        run.scaling = scaling_efficiency([1.0], baseline, 1)
+    report.save(path)
+    return str(path)

@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+
 ARGS = (
     "cifar10",
     "--epochs",

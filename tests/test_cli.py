@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -12,7 +13,23 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.formats import learnable_images, write_mnist_npz
-from tfprof_m1.report.model import load_report
+from tfprof_m1.collection.fence import select_fence_kind
+from tfprof_m1.report.model import SCHEMA_VERSION, load_report
+
+
+def _fence_rule(environment: dict) -> str:
+    """The fence the rule picks for the GPUs a report's environment lists (on any machine)."""
+    details = [
+        {"compute_capability": gpu["compute_capability"]} if gpu["compute_capability"] else {}
+        for gpu in environment["gpus"]
+    ]
+    build = environment["build"]
+    return select_fence_kind(
+        details, build.get("is_cuda_build") == "True", build.get("is_rocm_build") == "True"
+    )
+
+
+pytestmark = [pytest.mark.slow]
 
 
 def _no_traceback(result: subprocess.CompletedProcess) -> None:
@@ -56,11 +73,11 @@ def test_run_succeeds_with_headline_then_phase_table(cifar_run):
 def test_report_json_is_complete_and_consistent(cifar_run):
     _, out = cifar_run
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 5
+    assert data["schema_version"] == SCHEMA_VERSION
     assert data["config"]["steps"] == 20 and data["config"]["epochs"] == 2
-    assert data["environment"]["fence"]["name"] == "host_read"
-    assert data["environment"]["device_kind"] == "cpu"
     (run,) = data["runs"]
+    assert run["fence"]["name"] == _fence_rule(data["environment"]) and run["fence"]["calls"] > 0
+    assert data["environment"]["device_kind"] == ("gpu" if data["environment"]["gpus"] else "cpu")
     assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
     assert run["forward_flops_per_example"] > 0
     assert [e["warmup"] for e in run["epochs"]] == [True, False]
@@ -238,11 +255,16 @@ def test_env_command_describes_this_machine():
     result = run_cli("env", "--format", "json")
     assert result.returncode == 0, result.stderr
     env = json.loads(result.stdout)
-    assert env["device_label"] == "cpu" and env["device_kind"] == "cpu"
+    assert env["device_kind"] == ("gpu" if env["gpus"] else "cpu")
+    assert (env["device_label"] == "cpu") == (env["device_kind"] == "cpu")
     assert env["cpu_count"] >= 1 and env["memory_gb"] > 1
     assert env["tensorflow"] and env["build"]["is_cuda_build"] in ("True", "False")
     assert env["matmul_peak_gflops"] > 0  # measured, not looked up
-    assert env["colab"] is False and env["tensorflow_metal"] is None
+    assert env["colab"] == any(key.startswith("COLAB_") for key in os.environ)
+    metal = [
+        d.version for d in importlib.metadata.distributions() if d.metadata["Name"] == "tensorflow-metal"
+    ]
+    assert env["tensorflow_metal"] == (metal[0] if metal else None)
     table = run_cli("env", "--no-peak")
     assert "device label" in table.stdout and "not measured" in table.stdout
 

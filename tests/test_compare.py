@@ -14,6 +14,8 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.views.compare import compare
 from tfprof_m1.views.compare_render import render_comparison
 
+pytestmark = [pytest.mark.slow]
+
 
 def _save(tmp_path, name, report):
     path = tmp_path / f"{name}.json"

@@ -19,6 +19,8 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.workloads.datasets import find_data, keras_cache_dir, load_train_data
 from tfprof_m1.workloads.models import get_spec
 
+pytestmark = [pytest.mark.tf]
+
 MNIST, FASHION, CIFAR = get_spec("mnist"), get_spec("fashion_mnist"), get_spec("cifar10")
 
 

@@ -13,11 +13,10 @@ import socket
 import pytest
 
 from tests.conftest import run_cli
-from tests.report_factory import report_from_epochs
+from tests.report_factory import report_from_epochs, worker_epochs, worker_report
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
 from tfprof_m1.collection.estimate import estimate_parts
-from tfprof_m1.collection.profiler import EpochTiming, StepTiming
 from tfprof_m1.collection.strategies import parse_tf_config
 from tfprof_m1.report.merge import merge_reports
 from tfprof_m1.report.model import Distribution, load_report
@@ -25,6 +24,8 @@ from tfprof_m1.report.parity import describe, differences
 from tfprof_m1.report.scaling import scaling_efficiency
 from tfprof_m1.run.launch import free_ports, tf_config
 from tfprof_m1.views.merge_render import render_merged
+
+pytestmark = [pytest.mark.slow]
 
 # Device-inclusive prefix times of one sampled step, ms: call 1, forward 2, backward 3, all-reduce 4,
 # optimizer 5.
@@ -79,38 +80,12 @@ def test_free_ports_are_distinct_and_bindable():
             sock.bind(("127.0.0.1", port))
 
 
-def _worker_epochs(step_ms: list[float], epochs: int = 3) -> list[EpochTiming]:
-    result = []
-    for index in range(epochs):
-        steps = [StepTiming("fused", 32, ms, {"compute": ms}) for ms in step_ms]
-        result.append(EpochTiming(index, sum(step_ms), steps, {}, complete=True))
-    return result
-
-
-def _worker_report(path, worker: int, step_ms: list[float], baseline=None):
-    report = report_from_epochs("cpu", _worker_epochs(step_ms), model="mnist")
-    run = report.runs[0]
-    run.distribution = Distribution(
-        "multiworker",
-        2,
-        [f"/job:worker/replica:0/task:{worker}/device:CPU:0"],
-        32,
-        worker=worker,
-        workers=["127.0.0.1:1", "127.0.0.1:2"],
-    )
-    report.config.strategy = "multiworker"
-    if baseline is not None:
-        run.scaling = scaling_efficiency([1.0], baseline, 1)
-    report.save(path)
-    return str(path)
-
-
 def test_the_merged_view_takes_the_slowest_worker_per_step_and_the_gap_between_slowest_and_fastest(tmp_path):
     zero = [10.0, 30.0, 10.0, 10.0]  # worker 0 straggles on step 1
     one = [12.0, 11.0, 12.0, 12.0]
     paths = [
-        _worker_report(tmp_path / "w1.json", 1, one),
-        _worker_report(tmp_path / "w0.json", 0, zero, baseline=[100.0, 100.0]),
+        worker_report(tmp_path / "w1.json", 1, one),
+        worker_report(tmp_path / "w0.json", 0, zero, baseline=[100.0, 100.0]),
     ]
     view = merge_reports(paths)
     (run,) = view.runs
@@ -129,8 +104,8 @@ def test_the_merged_view_takes_the_slowest_worker_per_step_and_the_gap_between_s
 
 def test_the_merged_view_says_which_worker_was_interrupted(tmp_path):
     paths = [
-        _worker_report(tmp_path / "w0.json", 0, [10.0] * 4),
-        _worker_report(tmp_path / "w1.json", 1, [10.0] * 4),
+        worker_report(tmp_path / "w0.json", 0, [10.0] * 4),
+        worker_report(tmp_path / "w1.json", 1, [10.0] * 4),
     ]
     stopped = load_report(paths[1])
     stopped.runs[0].interrupted = "SIGINT in loop epoch 3 of 3: 2 finished epochs kept"
@@ -144,9 +119,9 @@ def test_the_merged_view_says_which_worker_was_interrupted(tmp_path):
 
 
 def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):
-    one = _worker_report(tmp_path / "w0.json", 0, [10.0] * 4)
-    again = _worker_report(tmp_path / "again.json", 0, [10.0] * 4)
-    plain = report_from_epochs("cpu", _worker_epochs([10.0] * 4), model="mnist").save(tmp_path / "plain.json")
+    one = worker_report(tmp_path / "w0.json", 0, [10.0] * 4)
+    again = worker_report(tmp_path / "again.json", 0, [10.0] * 4)
+    plain = report_from_epochs("cpu", worker_epochs([10.0] * 4), model="mnist").save(tmp_path / "plain.json")
     for paths, words in [
         ([one], "1 of the 2 workers' reports given; add worker 1's"),
         ([one, again], "worker 0 again"),
@@ -174,8 +149,8 @@ def test_scaling_efficiency_is_the_throughput_over_replicas_times_one_replicas_w
 
 
 def test_the_parity_guard_names_a_strategy_difference():
-    single = report_from_epochs("cpu", _worker_epochs([10.0] * 4))
-    spread = report_from_epochs("cpu", _worker_epochs([10.0] * 4))
+    single = report_from_epochs("cpu", worker_epochs([10.0] * 4))
+    spread = report_from_epochs("cpu", worker_epochs([10.0] * 4))
     spread.runs[0].distribution = Distribution(
         "mirrored", 2, ["/CPU:0", "/CPU:1"], 32, logical_cpu_devices=True
     )

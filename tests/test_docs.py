@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = [pytest.mark.slow]
+
 FENCE = re.compile(r"^```(\w*)\s*$")
 FRAGMENT = re.compile(r"^<!-- fragment: .+ -->$")
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow]
 
 
 def _run(name: str, *args: str) -> str:

@@ -16,6 +16,8 @@ from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
 from tfprof_m1.report.figures import loop_summary
 
+pytestmark = [pytest.mark.tf]
+
 
 def model(host: float, device: float) -> StepModel:
     """Call 0.5 ms host; forward, backward, optimizer in the ratio 1 : 2 : 1 on host and on device."""

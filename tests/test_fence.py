@@ -18,6 +18,8 @@ from tfprof_m1.collection.fence import (
     select_fence_kind,
 )
 
+pytestmark = [pytest.mark.tf]
+
 # What tf.config.experimental.get_device_details returned: a Colab T4 (CUDA) reports its compute
 # capability; a PluggableDevice (tensorflow-metal) reports no compute capability.
 COLAB_T4 = {"compute_capability": (7, 5), "device_name": "Tesla T4"}
@@ -39,8 +41,14 @@ def test_fence_choice(details, cuda, rocm, expected):
     assert select_fence_kind(details, cuda, rocm) == expected
 
 
-def test_this_machine_uses_the_host_read_fence():
-    assert detect_fence_kind() == HOST_READ
+def test_the_fence_chosen_is_the_rule_applied_to_the_gpus_tensorflow_lists():
+    """On any machine: read the GPUs' details here, independently, and apply the rule."""
+    details = [
+        tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    expected = select_fence_kind(details, tf.test.is_built_with_cuda(), tf.test.is_built_with_rocm())
+    assert detect_fence_kind() == expected
+    assert expected == HOST_READ or details  # sync_devices only ever for GPUs
 
 
 def test_host_read_fence_reads_what_it_is_given_or_the_default_probe():

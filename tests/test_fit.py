@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from tfprof_m1.collection.fit import EpochTimer, run_fit
 from tfprof_m1.workloads.datasets import synthetic
 from tfprof_m1.workloads.models import build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset
+
+pytestmark = [pytest.mark.tf]
 
 
 def test_epoch_timer_records_each_epoch_with_the_injected_clock():

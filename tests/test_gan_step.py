@@ -22,6 +22,8 @@ from tfprof_m1 import (
 )
 from tfprof_m1.trace.xplane import find_xplane_files, read_xspace
 
+pytestmark = [pytest.mark.tf]
+
 
 def _example_gan():
     """The GAN of examples/gan_step.py: the test profiles the example's own step code."""

@@ -7,9 +7,12 @@ import weakref
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfprof_m1 import EpochTimer, GarbageSettler, PhaseProfiler, Sampling, TrainSteps, run_profiled_loop
+
+pytestmark = [pytest.mark.tf]
 
 
 def _one_profile() -> weakref.ref:

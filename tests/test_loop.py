@@ -16,6 +16,8 @@ from tfprof_m1.workloads.datasets import load_train_data, synthetic
 from tfprof_m1.workloads.models import build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 
+pytestmark = [pytest.mark.tf]
+
 
 def _steps(spec, dataset, seed=1):
     model = build_model(spec, seed=seed)

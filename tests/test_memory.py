@@ -17,6 +17,8 @@ from tfprof_m1.workloads.datasets import synthetic
 from tfprof_m1.workloads.models import build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset
 
+pytestmark = [pytest.mark.tf]
+
 
 def test_the_allocators_answers_recorded_on_each_kind_of_device():
     # CUDA: bytes (a recorded answer's shape; this machine has no GPU)

@@ -7,6 +7,8 @@ import pytest
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.workloads.models import MODEL_NAMES, MODELS, build_model, get_spec
 
+pytestmark = [pytest.mark.tf]
+
 
 def test_registry_holds_the_three_article_models():
     assert MODEL_NAMES == ("mnist", "fashion_mnist", "cifar10")

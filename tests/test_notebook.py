@@ -13,6 +13,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import REPO
 
+pytestmark = [pytest.mark.slow]
+
 
 def _stop_tensorboards_under(directory) -> int:
     """Stop any TensorBoard server the notebook's %tensorboard left running (best effort: it usually

@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.report_factory import make_report
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.fixture
 def reports(tmp_path):

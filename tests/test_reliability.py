@@ -24,6 +24,8 @@ import pytest
 from tests.conftest import REPO, run_cli
 from tfprof_m1.report.model import load_report
 
+pytestmark = [pytest.mark.slow]
+
 # Long enough epochs (half a second or more each here) that a signal sent when epoch 1 ends lands in epoch 2.
 SHORT = ["--steps", "200", "--data", "synthetic", "--no-peak"]
 #: For runs that need no signal timing.

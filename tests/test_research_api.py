@@ -26,6 +26,8 @@ from tfprof_m1 import (
     run_profiled_loop,
 )
 
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+
 
 def _gru_data(steps: int, batch: int = 16, seed: int = 0) -> tf.data.Dataset:
     """Token sequences for a tiny Embedding+GRU classifier (not one of the article's models)."""

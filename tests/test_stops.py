@@ -31,6 +31,8 @@ from tfprof_m1.workloads.datasets import synthetic
 from tfprof_m1.workloads.models import build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset
 
+pytestmark = [pytest.mark.tf]
+
 SPEC = get_spec("mnist")
 STEPS = 10  # 320 examples in batches of 32
 SAMPLING = Sampling(every=2, min_samples=0, reference_share=0.0)  # probes at steps 1, 3, 5, 7, 9

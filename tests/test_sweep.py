@@ -12,6 +12,8 @@ from tfprof_m1.report.compare_stats import Interval
 from tfprof_m1.run.sweep import SweepPoint, crossover, parse_batch_sizes, parse_devices
 from tfprof_m1.views.compare import compare
 
+pytestmark = [pytest.mark.slow]
+
 
 def _points(rates):
     """Recorded-shape points: {(device, batch): (low, high)} examples/s (a GPU's cannot be measured here)."""

@@ -10,6 +10,8 @@ from tests.conftest import run_cli
 from tests.tensorboard_server import TensorBoard
 from tfprof_m1.views.tensorboard_writer import PHASE_TAG, STEP_TIME_TAG, SUMMARY_TEXT_TAG
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):

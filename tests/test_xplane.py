@@ -11,6 +11,8 @@ from tests.conftest import REPO, run_cli
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.trace.xplane import analyze, analyze_run_dir, classify_op, device_busy_ms, xplane_pb2
 
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+
 
 @pytest.mark.parametrize(
     "name, phase",
