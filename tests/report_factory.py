@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tfprof_m1.collection.attribution import attribute_epochs
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
@@ -85,7 +87,7 @@ def make_report(
     )
     report.environment.device_label = label
     report.environment.cpu_model = "test CPU"
-    report.config.batch_size = batch_size
+    report.config = dataclasses.replace(report.config, batch_size=batch_size)
     for run in report.runs:
         run.batch_size = batch_size
     return report
@@ -148,7 +150,7 @@ def worker_report(path, worker: int, step_ms: list[float], baseline=None):
         worker=worker,
         workers=["127.0.0.1:1", "127.0.0.1:2"],
     )
-    report.config.strategy = "multiworker"
+    report.config = dataclasses.replace(report.config, strategy="multiworker")
     if baseline is not None:
         run.scaling = scaling_efficiency([1.0], baseline, 1)
     report.save(path)

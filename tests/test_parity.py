@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.report_factory import make_report
 from tfprof_m1.collection.power import linux_state, parse_pmset_batt, parse_pmset_therm
 from tfprof_m1.report.model import Fingerprint
@@ -97,8 +99,8 @@ def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats(
         make_report("cpu", epochs=4),
         make_report("cpu", epochs=4),
     )
-    forced.config.fit_jit_compile = "on"
-    rehearsed.config.async_executor = True
+    forced.config = dataclasses.replace(forced.config, fit_jit_compile="on")
+    rehearsed.config = dataclasses.replace(rehearsed.config, async_executor=True)
     rehearsed.environment.executor_async = True
     (comparison,) = compare([plain, forced, rehearsed])
     assert [f.repeats for f in comparison.figures] == [1, 1, 1]

@@ -22,7 +22,8 @@ from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
 from tfprof_m1.collection.steps import TrainSteps
 from tfprof_m1.report.assemble import build_report
-from tfprof_m1.report.model import Report, load_report
+from tfprof_m1.report.model import Report, RunConfig, load_report
+from tfprof_m1.run.outputs import OutputSettings
 from tfprof_m1.trace.window import StepRange, TraceWindow
 from tfprof_m1.trace.xplane import find_xplane_files
 from tfprof_m1.views.compare import compare
@@ -228,10 +229,8 @@ def test_stop_on_nan_ends_the_benchmarks_loop_and_fit_after_the_first_non_finite
         return keras.Sequential([model, keras.layers.Lambda(lambda logits: logits * float("nan"))])
 
     monkeypatch.setattr(bench, "build_model", diverging)
-    options = bench.BenchOptions(
-        models=["mnist"], epochs=3, steps=10, data="synthetic", logdir=None, peak=False, stop_on_nan=True
-    )
-    report = bench.run_benchmark(options)
+    config = RunConfig(models=["mnist"], epochs=3, steps=10, data="synthetic", peak=False, stop_on_nan=True)
+    report = bench.run_benchmark(config, output=OutputSettings(logdir=None))
     (run,) = report.runs
     assert len(run.epochs) == 1 and run.fit is not None and len(run.fit.epoch_ms) == 1
     assert run.interrupted == (

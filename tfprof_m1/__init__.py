@@ -51,7 +51,8 @@ _EXPORTS = {
     "TrainingInterrupted": "tfprof_m1.collection.interrupt",
     "InterruptGuard": "tfprof_m1.collection.interrupt",
     "DistributedTrainSteps": "tfprof_m1.collection.distributed",
-    "BenchOptions": "tfprof_m1.run.bench",
+    "RunConfig": "tfprof_m1.report.model",
+    "OutputSettings": "tfprof_m1.run.outputs",
     "run_benchmark": "tfprof_m1.run.bench",
 }
 

@@ -8,6 +8,7 @@ on stderr and exits 2; a run stopped by Ctrl-C or SIGTERM writes what it measure
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -18,7 +19,9 @@ from typing import Any
 from tfprof_m1 import __version__
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
-from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
+from tfprof_m1.collection.strategies import STRATEGIES
+from tfprof_m1.report.model import RunConfig
+from tfprof_m1.run.outputs import OutputSettings
 from tfprof_m1.trace.window import parse_step_range
 from tfprof_m1.views.render import FORMATS, render
 from tfprof_m1.workloads.datasets import DATA_MODES
@@ -27,6 +30,10 @@ from tfprof_m1.workloads.models import MODEL_NAMES, MODELS
 #: The run finished but an output (run directory, --json, stdout) could not be written.
 EXIT_WRITE_FAILED = 1
 EXIT_USER_ERROR = 2
+
+
+#: The run's settings when no flag is given: the defaults live in RunConfig alone.
+DEFAULTS = RunConfig()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,77 +89,88 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epochs",
         type=_positive,
-        default=3,
-        help="epochs for the loop and for fit (default 3; the article used 10)",
+        default=DEFAULTS.epochs,
+        help=f"epochs for the loop and for fit (default {DEFAULTS.epochs}; the article used 10)",
     )
     parser.add_argument(
         "--repeats",
         type=_positive,
-        default=1,
+        default=DEFAULTS.repeats,
         help="run each model this many times, interleaved (m1, m2, m1, m2...), each a run in the report: "
-        "compare then treats the run as its unit (default 1; 3 or more for comparing machines)",
+        "compare then treats the run as its unit "
+        f"(default {DEFAULTS.repeats}; 3 or more for comparing machines)",
     )
     parser.add_argument(
         "--steps",
         type=_positive,
-        default=None,
+        default=DEFAULTS.steps,
         help="cap steps per epoch, for quick runs (default: whole epoch)",
     )
     parser.add_argument(
-        "--batch-size", type=_positive, default=32, help="examples per batch (default 32, as Keras fit)"
+        "--batch-size",
+        type=_positive,
+        default=DEFAULTS.batch_size,
+        help=f"examples per batch (default {DEFAULTS.batch_size}, as Keras fit)",
     )
     parser.add_argument(
         "--data",
         choices=DATA_MODES,
-        default="auto",
+        default=DEFAULTS.data,
         help=(
             "auto: real data if found or downloadable, else synthetic (said so); "
             "real: fail without it; synthetic: seeded random data of the same shapes"
         ),
     )
     parser.add_argument(
-        "--data-dir", default=None, help="look for the dataset files here first, then in the Keras cache"
+        "--data-dir",
+        default=DEFAULTS.data_dir,
+        help="look for the dataset files here first, then in the Keras cache",
     )
-    parser.add_argument("--no-download", action="store_true", help="never try to download a dataset")
+    parser.add_argument(
+        "--no-download", dest="download", action="store_false", help="never try to download a dataset"
+    )
     parser.add_argument(
         "--device",
         choices=("auto", "cpu", "gpu"),
-        default="auto",
+        default=DEFAULTS.device,
         help="cpu hides GPUs; gpu fails when there is none (default auto)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seeds weights, data shuffling and synthetic data (default 0)"
+        "--seed",
+        type=int,
+        default=DEFAULTS.seed,
+        help=f"seeds weights, data shuffling and synthetic data (default {DEFAULTS.seed})",
     )
-    parser.add_argument("--no-fit", action="store_true", help="skip the Keras fit headline run")
+    parser.add_argument("--no-fit", dest="fit", action="store_false", help="skip the Keras fit headline run")
     parser.add_argument(
         "--fit-jit-compile",
         choices=("auto", "on", "off"),
-        default="auto",
+        default=DEFAULTS.fit_jit_compile,
         help="XLA for fit: auto is Keras' default (on whenever a GPU is present; the custom loop never "
         "uses it), off removes that confound from the headline",
     )
     parser.add_argument(
         "--sample-every",
         type=_positive,
-        default=DEFAULT_SAMPLE_EVERY,
+        default=DEFAULTS.sample_every,
         help=(
             "one step in N is a probe step, timing call/forward/backward/optimizer "
-            f"apart (default {DEFAULT_SAMPLE_EVERY})"
+            f"apart (default {DEFAULTS.sample_every})"
         ),
     )
     parser.add_argument(
         "--min-samples",
         type=int,
-        default=DEFAULT_MIN_SAMPLES,
-        help=f"at least this many probe steps per epoch (default {DEFAULT_MIN_SAMPLES})",
+        default=DEFAULTS.min_samples,
+        help=f"at least this many probe steps per epoch (default {DEFAULTS.min_samples})",
     )
     parser.add_argument(
         "--reference-share",
         type=float,
-        default=DEFAULT_REFERENCE_SHARE,
+        default=DEFAULTS.reference_share,
         help=(
             "share of steps run unprofiled, to measure what profiling costs (default "
-            f"{DEFAULT_REFERENCE_SHARE}; 0 turns it off)"
+            f"{DEFAULTS.reference_share}; 0 turns it off)"
         ),
     )
     parser.add_argument(
@@ -166,8 +184,8 @@ def run_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--strategy",
-        choices=("one", "mirrored", "multiworker"),
-        default="one",
+        choices=STRATEGIES,
+        default=DEFAULTS.strategy,
         help=(
             "tf.distribute: one (no strategy), mirrored (--replicas devices in "
             "this process: GPUs, or logical "
@@ -176,18 +194,23 @@ def run_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--replicas", type=_positive, default=None, help="replicas for --strategy mirrored (default 2)"
+        "--replicas",
+        type=_positive,
+        default=None,
+        help=f"replicas for --strategy mirrored (default {RunConfig(strategy='mirrored').replicas})",
     )
     parser.add_argument(
         "--no-baseline",
-        action="store_true",
+        dest="baseline",
+        action="store_false",
         help="under a strategy, skip the single-replica run that the scaling efficiency is measured against",
     )
     parser.add_argument(
         "--logdir",
-        default="runs",
+        default=OutputSettings.logdir,
         help=(
-            "each run gets its own directory here: TensorBoard events, the trace, report.json (default runs/)"
+            "each run gets its own directory here: TensorBoard events, the trace, report.json "
+            f"(default {OutputSettings.logdir}/)"
         ),
     )
     parser.add_argument(
@@ -199,7 +222,7 @@ def run_parser() -> argparse.ArgumentParser:
             "up to 10 steps in epoch 2)"
         ),
     )
-    parser.add_argument("--no-trace", action="store_true", help="no tf.profiler trace")
+    parser.add_argument("--no-trace", dest="trace", action="store_false", help="no tf.profiler trace")
     parser.add_argument(
         "--stop-on-nan",
         action="store_true",
@@ -222,7 +245,9 @@ def run_parser() -> argparse.ArgumentParser:
         default="table",
         help="stdout format: table, markdown (for GitHub issues) or json",
     )
-    parser.add_argument("--no-peak", action="store_true", help="skip measuring the device's matmul peak")
+    parser.add_argument(
+        "--no-peak", dest="peak", action="store_false", help="skip measuring the device's matmul peak"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument("--version", action="version", version=f"tfprof_m1 {__version__}")
     return parser
@@ -274,7 +299,7 @@ def _check_run_outputs(args: argparse.Namespace) -> None:
         raise UserError("--logdir '': give a directory (default runs/)")
     if args.trace_steps is not None and not args.trace_steps.strip():
         raise UserError("--trace-steps '': give START:STOP, such as 20:30, or leave the option out")
-    if args.no_trace and args.trace_steps is not None:
+    if not args.trace and args.trace_steps is not None:
         raise UserError("--no-trace and --trace-steps contradict each other; give one of them")
     if args.logdir is not None:
         _check_writable_dir("--logdir", Path(args.logdir))
@@ -282,39 +307,20 @@ def _check_run_outputs(args: argparse.Namespace) -> None:
         _check_writable(args.json)
 
 
+def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, OutputSettings]:
+    """What to measure and where outputs go, from the run command's flags: every RunConfig field
+    is the flag of the same name (``--no-X`` flags store False in ``X``); run_benchmark checks it."""
+    fields = {field.name for field in dataclasses.fields(RunConfig)} - {"models"}
+    models = list(MODEL_NAMES) if args.model == "all" else [args.model]
+    config = RunConfig(models=models, **{name: getattr(args, name) for name in fields})
+    trace_steps = parse_step_range(args.trace_steps) if args.trace_steps else None
+    return config, OutputSettings(logdir=args.logdir, trace=args.trace, trace_steps=trace_steps)
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     args = run_parser().parse_args(argv)
     _check_run_outputs(args)
-    from tfprof_m1.run.bench import BenchOptions
-
-    options = BenchOptions(
-        models=list(MODEL_NAMES) if args.model == "all" else [args.model],
-        epochs=args.epochs,
-        repeats=args.repeats,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        data=args.data,
-        data_dir=args.data_dir,
-        device=args.device,
-        seed=args.seed,
-        fit=not args.no_fit,
-        sample_every=args.sample_every,
-        min_samples=args.min_samples,
-        download=not args.no_download,
-        autotune=args.autotune,
-        async_executor=args.async_executor,
-        reference_share=args.reference_share,
-        peak=not args.no_peak,
-        logdir=args.logdir,
-        trace=not args.no_trace,
-        trace_steps=parse_step_range(args.trace_steps) if args.trace_steps else None,
-        stop_on_nan=args.stop_on_nan,
-        fit_jit_compile=args.fit_jit_compile,
-        strategy=args.strategy,
-        replicas=args.replicas if args.replicas is not None else (2 if args.strategy == "mirrored" else 1),
-        baseline=not args.no_baseline,
-    )
-    options.validate()
+    config, output = config_from_args(args)
     json_path = _check_writable(args.json) if args.json is not None else None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
     from tfprof_m1.collection.interrupt import TrainingInterrupted
@@ -326,7 +332,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     )
     outputs = RunOutputs(json_path=json_path, say=lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        report = run_benchmark(options, progress, outputs)
+        report = run_benchmark(config, progress, outputs, output)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: what was measured is already written
         partial = stop.partial if isinstance(stop, TrainingInterrupted) else None
         if partial is not None:

@@ -526,6 +526,8 @@ def build_report(
         steps=None,
         batch_size=run.batch_size,
         data="own",
+        seed=None,
+        peak=peak,
         device=environment.device_used,
         fit=run.fit is not None,
         sample_every=run.sample_every,

@@ -20,6 +20,7 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
 from tfprof_m1.collection.environment import Environment, GpuInfo
 from tfprof_m1.collection.fence import FenceCost
+from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.trace.xplane import OpTime, TraceSummary
@@ -322,35 +323,59 @@ def run_name(run: ModelRun) -> str:
     return run.model if run.repeat is None else f"{run.model} (run {run.repeat})"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    """What was run. Benchmark runs fill every field from the CLI; research-code reports only the
-    ones that apply (``data`` is "own": the user's pipeline)."""
+    """What was measured: the one record of a run's settings, built once (from the CLI's flags, whose
+    defaults are these, or by research code), checked once (``run_benchmark`` calls
+    :func:`~tfprof_m1.run.bench.validate_config`) and stored once in the report. Where output goes
+    (run directories, the trace window, formats) is not here: see
+    :class:`~tfprof_m1.run.bench.OutputSettings`.
 
-    models: list[str]
-    epochs: int
-    steps: int | None
-    batch_size: int | None
-    data: str
+    A research-code report fills the fields that apply (``data`` is "own": the user's pipeline;
+    ``seed`` None: not known).
+    """
+
+    models: list[str] = field(default_factory=lambda: ["cifar10"])
+    epochs: int = 3
+    #: Cap on steps per epoch (None: whole epochs).
+    steps: int | None = None
+    #: Examples per step; per replica under a strategy (the run's ``batch_size`` is then the global batch).
+    batch_size: int | None = 32
+    #: auto, real, synthetic; "own" in research-code reports.
+    data: str = "auto"
     data_dir: str | None = None
     device: str = "auto"
-    seed: int | None = None
-    fit: bool = False
-    sample_every: int | None = None
-    min_samples: int | None = None
+    seed: int | None = 0
+    #: Whether Keras fit ran for the headline.
+    fit: bool = True
+    #: One step in ``sample_every`` is a probe step, at least ``min_samples`` per epoch.
+    sample_every: int | None = DEFAULT_SAMPLE_EVERY
+    min_samples: int | None = DEFAULT_MIN_SAMPLES
     #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
     autotune: bool = False
     #: --async-executor: TensorFlow's eager executor made asynchronous (a GPU-style rehearsal on CPU).
     async_executor: bool = False
     #: Share of steps run unprofiled as the profiling-cost reference.
-    reference_share: float = 0.1
+    reference_share: float = DEFAULT_REFERENCE_SHARE
     #: Runs of each model (--repeats), interleaved across models.
     repeats: int = 1
     #: --fit-jit-compile: XLA for fit, "auto" (Keras' default), "on" or "off".
     fit_jit_compile: str = "auto"
-    #: --strategy (one, mirrored, multiworker) and --replicas.
+    #: --strategy (one, mirrored, multiworker) and --replicas (None: 2 for mirrored, else 1).
     strategy: str = "one"
-    replicas: int = 1
+    replicas: int | None = None
+    #: Whether a missing dataset could be downloaded (--no-download turns it off).
+    download: bool = True
+    #: Whether the device's matmul peak was measured for the environment.
+    peak: bool = True
+    #: --stop-on-nan: a model's loop and fit end after the epoch whose loss is NaN or infinite.
+    stop_on_nan: bool = False
+    #: Under a strategy: a single-replica run for the scaling efficiency (--no-baseline turns it off).
+    baseline: bool = True
+
+    def __post_init__(self) -> None:
+        if self.replicas is None:
+            object.__setattr__(self, "replicas", 2 if self.strategy == "mirrored" else 1)
 
 
 @dataclass

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import datetime as _dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +19,6 @@ from tfprof_m1.collection.environment import (
 from tfprof_m1.collection.fence import VariablesFence, detect_fence_kind, make_fence
 from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name, signal_of
 from tfprof_m1.collection.loop import (
-    DEFAULT_MIN_SAMPLES,
-    DEFAULT_REFERENCE_SHARE,
-    DEFAULT_SAMPLE_EVERY,
     EpochResult,
     Sampling,
     run_profiled_loop,
@@ -40,9 +34,9 @@ from tfprof_m1.report.scaling import (
     steady_throughputs,
 )
 from tfprof_m1.run.baseline import run_baseline
-from tfprof_m1.run.outputs import RunOutputs
+from tfprof_m1.run.outputs import OutputSettings, RunOutputs
 from tfprof_m1.run.rundir import make_run_dir, run_dir_name
-from tfprof_m1.trace.window import StepRange, TraceWindow, default_step_range
+from tfprof_m1.trace.window import TraceWindow, default_step_range
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
@@ -52,86 +46,42 @@ Progress = Callable[[str], None]
 FIT_JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 
 
-@dataclass
-class BenchOptions:
-    """What to run; the CLI flags map one to one onto these fields."""
-
-    models: list[str] = field(default_factory=lambda: ["cifar10"])
-    epochs: int = 3
-    #: Runs of each model, interleaved across models; each is a ModelRun of its own (``repeat`` 1..N).
-    repeats: int = 1
-    steps: int | None = None
-    batch_size: int = 32
-    data: str = "auto"
-    data_dir: str | None = None
-    device: str = "auto"
-    seed: int = 0
-    fit: bool = True
-    sample_every: int = DEFAULT_SAMPLE_EVERY
-    min_samples: int = DEFAULT_MIN_SAMPLES
-    download: bool = True
-    autotune: bool = False
-    #: Run TensorFlow's eager executor asynchronously: GPU-style asynchrony, rehearsed on any device.
-    async_executor: bool = False
-    reference_share: float = DEFAULT_REFERENCE_SHARE
-    #: Measure the device's matmul peak for the report (a fraction of a second).
-    peak: bool = True
-    #: Where run directories go (TensorBoard logdir); None writes no run directory and no trace.
-    logdir: str | None = "runs"
-    trace: bool = True
-    #: Global steps to trace; None: the default window (up to 10 steps in the second epoch).
-    trace_steps: StepRange | None = None
-    #: End a model's loop and its fit after the epoch whose loss is NaN or infinite (default: warn, go on).
-    stop_on_nan: bool = False
-    #: XLA for fit: "auto" (Keras' default, on whenever a GPU is present), "on" or "off".
-    fit_jit_compile: str = "auto"
-    #: tf.distribute: "one" (no strategy), "mirrored" over ``replicas`` devices, or "multiworker"
-    #: (one process per worker, from TF_CONFIG). ``batch_size`` is then per replica.
-    strategy: str = "one"
-    replicas: int = 1
-    #: Under a strategy: also run one replica alone (same model, per-replica batch) for the scaling
-    #: efficiency.
-    baseline: bool = True
-
-    def validate(self) -> None:
-        """Raises UserError for values no run can use (before TensorFlow is imported)."""
-        for name in self.models:
-            get_spec(name)
-        checks = [
-            (self.epochs >= 1, f"--epochs {self.epochs}: must be 1 or more"),
-            (self.repeats >= 1, f"--repeats {self.repeats}: must be 1 or more"),
-            (self.steps is None or self.steps >= 1, f"--steps {self.steps}: must be 1 or more"),
-            (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be 1 or more"),
-            (self.sample_every >= 1, f"--sample-every {self.sample_every}: must be 1 or more"),
-            (self.min_samples >= 0, f"--min-samples {self.min_samples}: must be 0 or more"),
-            (
-                0.0 <= self.reference_share < 0.5,
-                f"--reference-share {self.reference_share}: must be from 0 up to (not including) 0.5",
-            ),
-            (self.data in DATA_MODES, f"--data {self.data!r}: choose one of {', '.join(DATA_MODES)}"),
-            (
-                self.fit_jit_compile in FIT_JIT_COMPILE,
-                f"--fit-jit-compile {self.fit_jit_compile!r}: choose one of {', '.join(FIT_JIT_COMPILE)}",
-            ),
-            (
-                self.strategy in STRATEGIES,
-                f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}",
-            ),
-            (self.replicas >= 1, f"--replicas {self.replicas}: must be 1 or more"),
-            (
-                self.replicas == 1 or self.strategy == "mirrored",
-                f"--replicas {self.replicas}: only --strategy mirrored takes "
-                "a replica count (multiworker: one "
-                "process per worker, each with its own devices)",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
-
-    def config(self) -> RunConfig:
-        """The report's record of these options (every RunConfig field has a namesake here)."""
-        return RunConfig(**{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(RunConfig)})
+def validate_config(config: RunConfig) -> None:
+    """Raise UserError for settings no run can use (before TensorFlow is imported); the one check
+    of a RunConfig, made by :func:`run_benchmark`."""
+    for name in config.models:
+        get_spec(name)
+    checks = [
+        (config.epochs >= 1, f"--epochs {config.epochs}: must be 1 or more"),
+        (config.repeats >= 1, f"--repeats {config.repeats}: must be 1 or more"),
+        (config.steps is None or config.steps >= 1, f"--steps {config.steps}: must be 1 or more"),
+        (config.batch_size >= 1, f"--batch-size {config.batch_size}: must be 1 or more"),
+        (config.sample_every >= 1, f"--sample-every {config.sample_every}: must be 1 or more"),
+        (config.min_samples >= 0, f"--min-samples {config.min_samples}: must be 0 or more"),
+        (
+            0.0 <= config.reference_share < 0.5,
+            f"--reference-share {config.reference_share}: must be from 0 up to (not including) 0.5",
+        ),
+        (config.data in DATA_MODES, f"--data {config.data!r}: choose one of {', '.join(DATA_MODES)}"),
+        (
+            config.fit_jit_compile in FIT_JIT_COMPILE,
+            f"--fit-jit-compile {config.fit_jit_compile!r}: choose one of {', '.join(FIT_JIT_COMPILE)}",
+        ),
+        (
+            config.strategy in STRATEGIES,
+            f"--strategy {config.strategy!r}: choose one of {', '.join(STRATEGIES)}",
+        ),
+        (config.replicas >= 1, f"--replicas {config.replicas}: must be 1 or more"),
+        (
+            config.replicas == 1 or config.strategy == "mirrored",
+            f"--replicas {config.replicas}: only --strategy mirrored takes "
+            "a replica count (multiworker: one "
+            "process per worker, each with its own devices)",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
 
 
 def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
@@ -153,32 +103,33 @@ def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
     return line
 
 
-def _check_trace_steps(options: BenchOptions, steps: int) -> None:
+def _check_trace_steps(config: RunConfig, output: OutputSettings, steps: int) -> None:
     """``--trace-steps`` must lie within the run (checked with the data, before any run directory)."""
-    window = options.trace_steps
-    total = steps * options.epochs
-    if options.trace and window is not None and window.stop > total:
+    window = output.trace_steps
+    total = steps * config.epochs
+    if output.trace and window is not None and window.stop > total:
         raise UserError(
             f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
-            f"({options.epochs} epochs × {steps}); steps are numbered from 0"
+            f"({config.epochs} epochs × {steps}); steps are numbered from 0"
         )
 
 
 def _trace_window(
-    options: BenchOptions, steps: int, run_dir: Path | None, profiler: PhaseProfiler
+    config: RunConfig, output: OutputSettings, steps: int, run_dir: Path | None, profiler: PhaseProfiler
 ) -> TraceWindow | None:
-    if run_dir is None or not options.trace:
+    if run_dir is None or not output.trace:
         return None
-    _check_trace_steps(options, steps)
-    return TraceWindow(run_dir, options.trace_steps or default_step_range(steps, options.epochs), profiler)
+    _check_trace_steps(config, output, steps)
+    return TraceWindow(run_dir, output.trace_steps or default_step_range(steps, config.epochs), profiler)
 
 
 def run_model(
     spec: ModelSpec,
     data: TrainData,
-    options: BenchOptions,
+    config: RunConfig,
     progress: Progress,
     run_dir: Path | None = None,
+    output: OutputSettings = OutputSettings(),
     device_kind: str = "cpu",
     executor_async: bool = False,
     distributed: StrategyChoice | None = None,
@@ -192,55 +143,55 @@ def run_model(
     """
     distributed = distributed or StrategyChoice(None, None)
     distribution = distributed.distribution
-    batch_size = options.batch_size * (distribution.replicas if distribution else 1)  # the global batch
-    steps = steps_per_epoch(data.examples, batch_size, options.steps)
-    dataset = make_dataset(data, batch_size, options.seed, options.steps, options.autotune)
-    train_steps = _train_steps(spec, options.seed, dataset, distributed)
+    batch_size = config.batch_size * (distribution.replicas if distribution else 1)  # the global batch
+    steps = steps_per_epoch(data.examples, batch_size, config.steps)
+    dataset = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
+    train_steps = _train_steps(spec, config.seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
-    sampling = Sampling(options.sample_every, options.min_samples, reference_share=options.reference_share)
+    sampling = Sampling(config.sample_every, config.min_samples, reference_share=config.reference_share)
     plan = sampling.plan(steps)
     spread = (
-        f" ({distribution.replicas} replicas × {options.batch_size}, {_describe(distribution)})"
+        f" ({distribution.replicas} replicas × {config.batch_size}, {_describe(distribution)})"
         if distribution
         else ""
     )
     progress(
-        f"[{spec.name}] custom loop: {options.epochs} epochs × {steps} steps of {batch_size}{spread}, "
+        f"[{spec.name}] custom loop: {config.epochs} epochs × {steps} steps of {batch_size}{spread}, "
         f"{plan.count(PROBE)} probe steps and {plan.count(UNPROFILED)} "
         f"unprofiled steps per epoch, fence {fence.name}"
     )
-    line = _epoch_line(spec, options.epochs)
+    line = _epoch_line(spec, config.epochs)
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
-    window = _trace_window(options, steps, run_dir, profiler)
+    window = _trace_window(config, output, steps, run_dir, profiler)
     stop: TrainingInterrupted | None = None
     notes: list[str] = []  # why the run ended early, if it did
     try:
         results = run_profiled_loop(  # closes the trace window however it ends
             train_steps,
             dataset,
-            epochs=options.epochs,
+            epochs=config.epochs,
             steps_per_epoch=steps,
             profiler=profiler,
             sampling=sampling,
             on_epoch_end=lambda result: progress(line(result)),
             trace=window,
-            stop_on_non_finite=options.stop_on_nan,
+            stop_on_non_finite=config.stop_on_nan,
         )
-        if len(results) < options.epochs:  # only --stop-on-nan ends the loop early without an exception
-            notes.append(_stopped_on_nan("loop", results[-1].loss, len(results), options.epochs))
+        if len(results) < config.epochs:  # only --stop-on-nan ends the loop early without an exception
+            notes.append(_stopped_on_nan("loop", results[-1].loss, len(results), config.epochs))
     except TrainingInterrupted as error:
         stop, results = error, error.partial
         finished = sum(result.timing.complete for result in results)
         notes.append(
-            f"{signal_name(error.signum)} in loop epoch {finished + 1} of {options.epochs}: "
+            f"{signal_name(error.signum)} in loop epoch {finished + 1} of {config.epochs}: "
             f"{_epochs(finished)} kept"
             + (", the cut-short one marked incomplete" if len(results) > finished else "")
-            + ("; fit not run" if options.fit else "")
+            + ("; fit not run" if config.fit else "")
         )
     fit = None
     fit_note = None
-    if options.fit and stop is None and distribution is not None and distribution.strategy == "multiworker":
+    if config.fit and stop is None and distribution is not None and distribution.strategy == "multiworker":
         # Keras 3's fit fails under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica...")
         # with TensorFlow 2.16 and later: keras-team/keras#20585, tensorflow/tensorflow#72388.
         fit_note = (
@@ -248,32 +199,32 @@ def run_model(
             "(keras-team/keras#20585); the custom loop's figures stand alone on multi-worker runs"
         )
         progress(f"[{spec.name}] {fit_note}")
-    elif options.fit and stop is None:
+    elif config.fit and stop is None:
         from tfprof_m1.collection.fit import run_fit
 
-        progress(f"[{spec.name}] keras fit: {options.epochs} epochs (fresh weights from seed {options.seed})")
+        progress(f"[{spec.name}] keras fit: {config.epochs} epochs (fresh weights from seed {config.seed})")
         with distributed.scope():
-            fit_model = build_model(spec, seed=options.seed)
-        fit_data = make_dataset(data, batch_size, options.seed, options.steps, options.autotune)
+            fit_model = build_model(spec, seed=config.seed)
+        fit_data = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
         try:
             fit = run_fit(
                 fit_model,
                 fit_data,
-                options.epochs,
+                config.epochs,
                 on_epoch=lambda index, ms, logs: progress(
-                    f"[{spec.name}] fit epoch {index + 1}/{options.epochs}: {ms / 1000.0:.2f} s"
+                    f"[{spec.name}] fit epoch {index + 1}/{config.epochs}: {ms / 1000.0:.2f} s"
                 ),
-                stop_on_non_finite=options.stop_on_nan,
-                jit_compile=FIT_JIT_COMPILE[options.fit_jit_compile],
+                stop_on_non_finite=config.stop_on_nan,
+                jit_compile=FIT_JIT_COMPILE[config.fit_jit_compile],
                 strategy=distributed.strategy,
             )
-            if len(fit.epoch_ms) < options.epochs:
-                notes.append(_stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), options.epochs))
+            if len(fit.epoch_ms) < config.epochs:
+                notes.append(_stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), config.epochs))
         except TrainingInterrupted as error:
             stop, fit = error, error.partial
             done = len(fit.epoch_ms)
             notes.append(
-                f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {options.epochs}: "
+                f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {config.epochs}: "
                 f"the loop is complete, fit has {_epochs(done)}"
             )
     interrupted = "; ".join(notes) or None
@@ -308,7 +259,7 @@ def run_model(
         interrupted=interrupted,
         fingerprint=Fingerprint(
             input_dtype=dataset.element_spec[0].dtype.name,
-            input_path="tf.data from memory, " + ("autotuned" if options.autotune else "fixed parallelism"),
+            input_path="tf.data from memory, " + ("autotuned" if config.autotune else "fixed parallelism"),
             loop_jit_compile=train_steps.jit_compile,
         ),
         distribution=distribution,
@@ -327,9 +278,9 @@ def run_model(
         )
     if stop is not None:
         raise TrainingInterrupted(stop.signum, run) from stop
-    if distribution is not None and options.baseline and not distribution.worker:
+    if distribution is not None and config.baseline and not distribution.worker:
         try:
-            run.scaling = _scaling(spec, options, progress, run, run_dir, distribution)
+            run.scaling = _scaling(spec, config, progress, run, run_dir, distribution)
         except KeyboardInterrupt as error:  # the distributed run is kept; only its scaling is missing
             run.interrupted = (
                 f"{signal_name(signal_of(error))} during the single-replica baseline: no scaling efficiency"
@@ -366,7 +317,7 @@ def _describe(distribution: Distribution) -> str:
 
 def _scaling(
     spec: ModelSpec,
-    options: BenchOptions,
+    config: RunConfig,
     progress: Progress,
     run: ModelRun,
     run_dir: Path | None,
@@ -375,12 +326,12 @@ def _scaling(
     """Run one replica alone in a fresh process (see tfprof_m1.run.baseline) and compare its steady
     throughput with the distributed run's; None, said in the run's warnings, if it failed."""
     progress(
-        f"[{spec.name}] single-replica baseline: {options.epochs} epochs × {options.steps or 'all'} steps of "
-        f"{options.batch_size} on one device, in a process of its own, for the scaling efficiency"
+        f"[{spec.name}] single-replica baseline: {config.epochs} epochs × {config.steps or 'all'} steps of "
+        f"{config.batch_size} on one device, in a process of its own, for the scaling efficiency"
     )
     try:
         baseline = run_baseline(
-            spec.name, options, run.data.source if run.data else options.data, run_dir, progress
+            spec.name, config, run.data.source if run.data else config.data, run_dir, progress
         )
     except (RuntimeError, OSError, UserError) as error:
         run.warnings.append(f"no scaling efficiency: {error}")
@@ -413,58 +364,62 @@ def _stopped_on_nan(where: str, loss: float | None, epoch: int, epochs: int) -> 
 
 
 def run_benchmark(
-    options: BenchOptions, progress: Progress | None = None, outputs: RunOutputs | None = None
+    config: RunConfig,
+    progress: Progress | None = None,
+    outputs: RunOutputs | None = None,
+    output: OutputSettings = OutputSettings(),
 ) -> Report:
-    """Run every model in ``options`` and return the report.
+    """Run every model in ``config`` and return the report; ``output`` says where run directories
+    and traces go.
 
     Each model's results are handed to ``outputs`` as soon as that model is done (by default a
     :class:`~tfprof_m1.run.outputs.RunOutputs` that writes the run directories), so a later failure or
     a stop signal never costs a finished model's figures.
 
     Raises:
-        UserError: bad options, missing or damaged data, or an unavailable device (before any training).
+        UserError: bad config, missing or damaged data, or an unavailable device (before any training).
         TrainingInterrupted: a stop signal; ``partial`` is the Report of what was measured (None if
             nothing was), already handed to ``outputs``.
     """
     say = progress or (lambda message: None)
     outputs = outputs if outputs is not None else RunOutputs(say=say)
-    options.validate()
-    specs = [get_spec(name) for name in options.models]
-    if options.async_executor:
+    validate_config(config)
+    specs = [get_spec(name) for name in config.models]
+    if config.async_executor:
         set_async_executor(True)
-    device: DeviceChoice = configure_device(options.device)
-    distributed = make_strategy(options.strategy, options.replicas, options.batch_size)  # before any tensor
-    environment = collect_environment(device, peak=options.peak)
+    device: DeviceChoice = configure_device(config.device)
+    distributed = make_strategy(config.strategy, config.replicas, config.batch_size)  # before any tensor
+    environment = collect_environment(device, peak=config.peak)
     executor = ", asynchronous executor (GPU-style rehearsal)" if environment.executor_async else ""
     say(
         f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, "
         f"device {device.name} ({environment.device_label}){executor}"
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
-    datasets = _load_all(specs, options, say, options.batch_size * replicas)
+    datasets = _load_all(specs, config, output, say, config.batch_size * replicas)
     runs: list[ModelRun] = []
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     def report_so_far() -> Report:
         fence = next((run.fence.name for run in runs if run.fence is not None), None)
         return Report(
-            config=options.config(),
+            config=config,
             environment=environment,
             runs=list(runs),
             created=created,
             method=describe_method(
-                runs, fence, device.kind, environment.executor_async, options.reference_share
+                runs, fence, device.kind, environment.executor_async, config.reference_share
             ),
         )
 
     report = None
-    order = [(repeat, spec) for repeat in range(1, options.repeats + 1) for spec in specs]
+    order = [(repeat, spec) for repeat in range(1, config.repeats + 1) for spec in specs]
     for position, (repeat, spec) in enumerate(order):
         data = datasets[spec.name]
-        if options.repeats > 1:
-            say(f"[{spec.name}] run {repeat} of {options.repeats}")
+        if config.repeats > 1:
+            say(f"[{spec.name}] run {repeat} of {config.repeats}")
         run_dir = None
-        if options.logdir is not None:
+        if output.logdir is not None:
             started = _dt.datetime.now()
             try:
                 name = run_dir_name(spec.name, environment.device_label, started)
@@ -473,21 +428,21 @@ def run_benchmark(
                     spread is not None and spread.worker is not None
                 ):  # workers may share a logdir (and a second)
                     name += f"-worker{spread.worker}"
-                run_dir = make_run_dir(options.logdir, name)
-                say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {options.logdir})")
+                run_dir = make_run_dir(output.logdir, name)
+                say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {output.logdir})")
             except OSError as error:  # the disk filled or the folder changed since it was checked
-                outputs.fail(Path(options.logdir), error, "measuring on without a run directory (no trace)")
+                outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
         try:
             run = run_model(
-                spec, data, options, say, run_dir, device.kind, environment.executor_async, distributed
+                spec, data, config, say, run_dir, output, device.kind, environment.executor_async, distributed
             )
-            run.repeat = repeat if options.repeats > 1 else None
+            run.repeat = repeat if config.repeats > 1 else None
         except TrainingInterrupted as stop:
             if stop.partial is not None:
                 run = stop.partial
-                run.repeat = repeat if options.repeats > 1 else None
+                run.repeat = repeat if config.repeats > 1 else None
                 not_run = [
-                    f"{other.name}" + (f" (run {r})" if options.repeats > 1 else "")
+                    f"{other.name}" + (f" (run {r})" if config.repeats > 1 else "")
                     for r, other in order[position + 1 :]
                 ]
                 if not_run:
@@ -504,28 +459,28 @@ def run_benchmark(
 
 
 def _load_all(
-    specs: list[ModelSpec], options: BenchOptions, say: Progress, global_batch: int
+    specs: list[ModelSpec], config: RunConfig, output: OutputSettings, say: Progress, global_batch: int
 ) -> dict[str, TrainData]:
     """Every model's data, read and checked before any model trains: with `all`, a damaged file of
     the last model must not cost the first two models' training time."""
     datasets = {}
     for spec in specs:
-        data = load_train_data(spec, options.data, options.data_dir, options.seed, options.download)
+        data = load_train_data(spec, config.data, config.data_dir, config.seed, config.download)
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
         if global_batch > data.examples:
             per_replica = (
-                f" (× {global_batch // options.batch_size} replicas)"
-                if global_batch != options.batch_size
+                f" (× {global_batch // config.batch_size} replicas)"
+                if global_batch != config.batch_size
                 else ""
             )
             raise UserError(
-                f"--batch-size {options.batch_size}{per_replica}: larger "
+                f"--batch-size {config.batch_size}{per_replica}: larger "
                 f"than the {data.examples:,} examples of "
-                f"{spec.name}'s data; use at most {data.examples // (global_batch // options.batch_size)}"
+                f"{spec.name}'s data; use at most {data.examples // (global_batch // config.batch_size)}"
             )
-        steps = steps_per_epoch(data.examples, global_batch, options.steps)
-        _check_trace_steps(options, steps)
+        steps = steps_per_epoch(data.examples, global_batch, config.steps)
+        _check_trace_steps(config, output, steps)
         datasets[spec.name] = data
     return datasets

@@ -14,8 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfprof_m1.report.model import Report
+from tfprof_m1.trace.window import StepRange
 
 Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where a run's outputs go; what was measured is the :class:`RunConfig`."""
+
+    #: Where run directories go (TensorBoard logdir); None writes no run directory and no trace.
+    logdir: str | None = "runs"
+    trace: bool = True
+    #: Global steps to trace; None: the default window (up to 10 steps in the second epoch).
+    trace_steps: StepRange | None = None
 
 
 @dataclass
