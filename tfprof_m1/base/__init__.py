@@ -1,1 +1,1 @@
-"""base"""
+"""Shared by every layer: errors, phase names, statistics, atomic file writing (docs/architecture.md)."""

@@ -1,1 +1,1 @@
-"""collection"""
+"""Measuring: profiler, fences, steps, loop, fit hooks, attribution and estimates. Imports no view."""

@@ -1,1 +1,1 @@
-"""run"""
+"""Orchestration: benchmark runs, run directories, baseline, sweep, launch, ProfileCallback."""

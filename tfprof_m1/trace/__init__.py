@@ -1,1 +1,1 @@
-"""trace"""
+"""The tf.profiler trace: the window that records chosen steps, and the XSpace reader."""

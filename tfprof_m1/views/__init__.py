@@ -1,1 +1,1 @@
-"""views"""
+"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports, measures nothing."""

@@ -1,1 +1,1 @@
-"""workloads"""
+"""What is trained: the article's models, their datasets, the input pipeline."""
