@@ -90,3 +90,41 @@ def test_no_exported_name_is_shadowed_by_a_submodule():
             importlib.import_module(f"tfprof_m1.{module.name}")
     shadowed = [name for name in tfprof_m1.__all__ if isinstance(getattr(tfprof_m1, name), types.ModuleType)]
     assert shadowed == []
+
+
+@pytest.mark.tf
+def test_every_public_name_has_a_docstring():
+    """Modules, public functions and classes, and public methods, unless the method overrides one a
+    base class documents (a Keras callback hook, NullProfiler's no-op profiler methods)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import tfprof_m1
+
+    missing = []
+    for info in pkgutil.walk_packages(tfprof_m1.__path__, "tfprof_m1."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        if not inspect.getdoc(module):
+            missing.append(info.name)
+        for name, value in vars(module).items():
+            if name.startswith("_") or getattr(value, "__module__", None) != info.name:
+                continue
+            if (inspect.isfunction(value) or inspect.isclass(value)) and not value.__doc__:
+                missing.append(f"{info.name}.{name}")
+            if not inspect.isclass(value):
+                continue
+            for attribute, member in vars(value).items():
+                function = member.fget if isinstance(member, property) else member
+                if attribute.startswith("_") or not inspect.isfunction(function) or function.__doc__:
+                    continue
+                if function.__name__ == "<lambda>":  # a dataclass field's default
+                    continue
+                inherited = any(
+                    getattr(getattr(base, attribute, None), "__doc__", None) for base in value.__mro__[1:]
+                )
+                if not inherited:
+                    missing.append(f"{info.name}.{name}.{attribute}")
+    assert missing == [], "\n".join(missing)

@@ -63,6 +63,8 @@ def _model_list() -> str:
 
 
 def run_parser() -> argparse.ArgumentParser:
+    """The run command's parser: every measuring flag is named as its RunConfig field and takes its default
+    from there."""
     parser = _Parser(
         prog="python -m tfprof_m1",
         description=(
@@ -254,6 +256,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def show_parser() -> argparse.ArgumentParser:
+    """The show command's parser."""
     parser = _Parser(prog="python -m tfprof_m1 show", description="Render a saved report without training.")
     parser.add_argument("report", metavar="REPORT.json")
     parser.add_argument("--format", choices=FORMATS, default="table")
@@ -318,6 +321,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, OutputSetting
 
 
 def cmd_run(argv: Sequence[str]) -> int:
+    """Train, profile and print the report; a stop signal prints what was measured and exits 128+signal."""
     args = run_parser().parse_args(argv)
     _check_run_outputs(args)
     config, output = config_from_args(args)
@@ -362,6 +366,7 @@ def _write_stdout(text: str) -> None:
 
 
 def cmd_show(argv: Sequence[str]) -> int:
+    """Render a saved report without training."""
     args = show_parser().parse_args(argv)
     from tfprof_m1.report.model import load_report
 
@@ -370,6 +375,7 @@ def cmd_show(argv: Sequence[str]) -> int:
 
 
 def cmd_env(argv: Sequence[str]) -> int:
+    """Print this machine's environment as a report records it."""
     parser = _Parser(
         prog="python -m tfprof_m1 env", description="Print what this machine is, as a report records it."
     )
@@ -390,6 +396,7 @@ def cmd_env(argv: Sequence[str]) -> int:
 
 
 def cmd_compare(argv: Sequence[str]) -> int:
+    """Compare saved reports; the first is the reference."""
     parser = _Parser(
         prog="python -m tfprof_m1 compare",
         description="Compare saved reports; the first is the reference. Repeats of one machine are pooled.",
@@ -416,6 +423,7 @@ def cmd_compare(argv: Sequence[str]) -> int:
 
 
 def cmd_plot(argv: Sequence[str]) -> int:
+    """Plot saved reports (the article's chart and the phases) to a PNG or SVG."""
     parser = _Parser(
         prog="python -m tfprof_m1 plot", description="Plot saved reports: the article's chart and the phases."
     )
@@ -429,6 +437,7 @@ def cmd_plot(argv: Sequence[str]) -> int:
 
 
 def cmd_trace(argv: Sequence[str]) -> int:
+    """Attribute a run directory's tf.profiler trace to phases."""
     parser = _Parser(
         prog="python -m tfprof_m1 trace",
         description=(
@@ -473,6 +482,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
 
 
 def cmd_sweep(argv: Sequence[str]) -> int:
+    """Run one model over batch sizes (and devices), each point in a process of its own."""
     parser = _Parser(
         prog="python -m tfprof_m1 sweep",
         description="Run one model over batch sizes (and devices) with short runs: step time and throughput "
@@ -553,6 +563,7 @@ def cmd_sweep(argv: Sequence[str]) -> int:
 
 
 def cmd_merge(argv: Sequence[str]) -> int:
+    """The merged view of a multi-worker run's worker reports."""
     parser = _Parser(
         prog="python -m tfprof_m1 merge",
         description="The merged view of a multi-worker run: slowest worker per step, straggler gap, "
@@ -576,6 +587,7 @@ def cmd_merge(argv: Sequence[str]) -> int:
 
 
 def cmd_launch(argv: Sequence[str]) -> int:
+    """Start N local workers over loopback for a multi-worker rehearsal, then merge their reports."""
     parser = _Parser(
         prog="python -m tfprof_m1 launch",
         description="Rehearse a multi-worker run on this machine: start N workers (--strategy multiworker, "
@@ -681,6 +693,8 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The entry point: dispatch to a command; a user mistake is one line and exit status 2, a stop signal
+    128+signal."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = COMMANDS.get(argv[0]) if argv else None
     # Ctrl-C and SIGTERM (timeout, docker stop, Slurm) end a run cleanly: finished epochs reported,

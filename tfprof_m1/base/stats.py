@@ -24,6 +24,7 @@ class Summary:
 
     @property
     def iqr(self) -> float:
+        """Interquartile range, q3 − q1."""
         return self.q3 - self.q1
 
     @property

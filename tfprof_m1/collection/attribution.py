@@ -68,10 +68,12 @@ class EpochBreakdown:
 
     @property
     def steps(self) -> int:
+        """Steps the profiler timed in the epoch (unprofiled stretches not counted)."""
         return len(self.step_kinds)
 
     @property
     def sampled_steps(self) -> int:
+        """Steps that measured the parts of compute: probe steps, or split steps without probes."""
         return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
 
 
@@ -81,6 +83,7 @@ def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
 
 
 def probe_samples(steps: Sequence[StepTiming]) -> list[dict[str, list[float]]]:
+    """The probe samples (every variant timed) of ``steps``, in order."""
     return [step.samples_ms for step in steps if is_probe_sample(step.samples_ms)]
 
 

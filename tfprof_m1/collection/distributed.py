@@ -167,6 +167,7 @@ class DistributedTrainSteps(TrainSteps):
         )
 
     def written_variables(self) -> list:
+        """Every local copy of every variable a step writes (the coverage fence reads them all)."""
         return [copy for variable in super().written_variables() for copy in self._local(variable)]
 
     # -- the all-reduce ---------------------------------------------------------------------------

@@ -31,6 +31,8 @@ class GpuInfo:
 
 @dataclass
 class Environment:
+    """The machine a report was measured on: versions, devices, the device label comparisons use."""
+
     python: str
     platform: str
     machine: str
@@ -66,6 +68,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DeviceChoice:
+    """The device a run uses (``--device``), as TensorFlow names it, and its kind."""
+
     name: str  # the TensorFlow device the run uses, e.g. "/GPU:0"
     kind: str  # "cpu" or "gpu"
 
@@ -158,6 +162,7 @@ def set_async_executor(enabled: bool) -> None:
 
 
 def executor_is_async() -> bool:
+    """Whether TensorFlow's eager executor is asynchronous now (calls return before their work is done)."""
     import tensorflow as tf
 
     return not tf.config.experimental.get_synchronous_execution()

@@ -70,6 +70,7 @@ T = TypeVar("T")
 
 
 def is_probe_sample(sample: Sample) -> bool:
+    """Whether ``sample`` has every probe variant (a probe step's sample, not a split step's)."""
     return all(variant in sample for variant in PROBE_VARIANTS)
 
 

@@ -97,6 +97,8 @@ class VariablesFence:
         self._read: Any = None
 
     def __call__(self, *depends_on: Any) -> None:
+        """Wait until every variable's last write is done (``depends_on`` is not needed: the
+        variables are what the step wrote). ``idle`` is the same call on an idle device."""
         import tensorflow as tf
 
         if self._read is None:  # one traced call instead of two eager ops per variable
@@ -122,10 +124,13 @@ class SyncDevicesFence:
         tf.test.experimental.sync_devices()
 
     def idle(self) -> None:
+        """One fence call with nothing queued: what the fence itself costs."""
         self()
 
 
 def make_fence(kind: str, default_probe: Callable[[], Any]) -> HostReadFence | SyncDevicesFence:
+    """The fence of ``kind`` (``host_read`` or ``sync_devices``); a host-read fence reads ``default_probe()``
+    when given nothing."""
     if kind == SYNC_DEVICES:
         return SyncDevicesFence()
     if kind == HOST_READ:

@@ -54,6 +54,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 def signal_name(signum: int) -> str:
+    """``SIGINT``, ``SIGTERM``... for a signal number (``signal N`` for one Python does not name)."""
     try:
         return signal.Signals(signum).name
     except ValueError:

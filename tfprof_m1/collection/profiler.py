@@ -108,6 +108,7 @@ class EpochTiming:
 
     @property
     def examples(self) -> int:
+        """Examples the epoch trained on, profiled steps and unprofiled stretches together."""
         return sum(step.examples for step in self.steps) + sum(stretch.examples for stretch in self.stretches)
 
 

@@ -296,6 +296,7 @@ class TrainSteps:
 
     # -- per-epoch metrics ----------------------------------------------------------------------
     def reset_metrics(self) -> None:
+        """Zero the epoch's loss and accuracy sums (every local copy under a strategy)."""
         for total in (self._loss_sum, self._correct, self._seen):
             for copy in self._local(total):
                 copy.assign(0.0)

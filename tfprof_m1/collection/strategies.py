@@ -52,6 +52,7 @@ class StrategyChoice:
     distribution: Distribution | None
 
     def scope(self) -> Any:
+        """The strategy's scope for building models and optimizers (a null context without one)."""
         import contextlib
 
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()

@@ -54,6 +54,7 @@ class Interval:
     high: float
 
     def contains(self, value: float) -> bool:
+        """Whether ``value`` lies within the interval, bounds included."""
         return self.low <= value <= self.high
 
 
@@ -75,6 +76,7 @@ class EpochValues:
 
 
 def epoch_values(epoch: EpochReport) -> EpochValues:
+    """The figures ``compare`` resamples from one epoch: wall ms, µs per example, phase ms."""
     ordered = [summary.phase for summary in epoch.phases]
     phases = [name for name in ordered if name in epoch.step_ms] + [
         name for name in epoch.step_ms if name not in ordered
@@ -100,6 +102,7 @@ class RunValues:
 
 
 def run_values(epochs: Sequence[EpochReport]) -> RunValues:
+    """One run's epoch values and its probe samples' part times, for the hierarchical bootstrap."""
     values = [epoch_values(epoch) for epoch in epochs]
     samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
     split = values[0].split_phases if values else []
@@ -179,6 +182,7 @@ class GroupDraws:
 def group_draws(
     runs: Sequence[RunValues], phases: Sequence[str], replicates: int = REPLICATES, seed: int = SEED
 ) -> GroupDraws:
+    """Bootstrap draws of a group of runs: runs, then epochs, then blocks of steps, resampled."""
     rng = np.random.default_rng(seed)
     per_run = []
     for run in runs:

@@ -63,6 +63,7 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
 def epoch_report(
     breakdown: EpochBreakdown, loss: float | None, accuracy: float | None, warmup: bool
 ) -> EpochReport:
+    """One epoch's figures for the report, from its breakdown (``warmup``: the epoch is warm-up)."""
     seconds = breakdown.wall_ms / 1000.0
     return EpochReport(
         index=breakdown.index,
@@ -165,6 +166,7 @@ def execution(
 
 
 def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -> FenceCheck | None:
+    """The coverage fence's leftover waits over the samples of ``breakdowns``, or None without any."""
     summary = fence_check([sample for b in breakdowns for sample in b.samples])
     if summary is None:
         return None
@@ -177,6 +179,8 @@ def loop_summary(
     executor_async: bool = False,
     coverage_fence: str = "variables_read",
 ) -> LoopSummary:
+    """The custom loop's steady state: epoch and step spreads, phases, parts with intervals, profiling cost,
+    execution mode."""
     steady, excluded = steady_breakdowns(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
     step_walls = summarize([total for b in steady for total in step_totals(b.per_step_ms)])
@@ -209,6 +213,7 @@ def fit_report(
     accuracies: Sequence[float | None],
     jit_compile: bool,
 ) -> FitReport:
+    """Keras fit's figures: every epoch, the first apart, the steady mean and the article's all-epoch mean."""
     return FitReport(
         epoch_ms=_round(epoch_ms),
         losses=list(losses),

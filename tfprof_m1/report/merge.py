@@ -64,10 +64,13 @@ class MergedRun:
 
 @dataclass
 class MergedView:
+    """The merged view of a multi-worker run: the worker reports read, one merged run per model."""
+
     reports: list[str]
     runs: list[MergedRun]
 
     def to_json(self) -> str:
+        """The view as JSON (``merge --format json``)."""
         return json.dumps(dataclasses.asdict(self), indent=1)
 
 

@@ -224,6 +224,8 @@ class Headline:
 
 @dataclass
 class DataInfo:
+    """The data a benchmark run trained on: real or synthetic, why, where, and how many examples."""
+
     source: str
     reason: str
     path: str | None
@@ -380,6 +382,9 @@ class RunConfig:
 
 @dataclass
 class Report:
+    """A saved run: what was measured (config), where (environment), one ModelRun per model run, and how
+    (method)."""
+
     config: RunConfig
     environment: Environment
     runs: list[ModelRun]
@@ -389,13 +394,16 @@ class Report:
     tool: str = "tfprof_m1"
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain dicts and lists (what ``to_json`` writes)."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """The report as JSON; NaN and infinity are refused (a report never holds them)."""
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Rebuild a report from parsed JSON, upgrading older schemas; ValueError names what is wrong."""
         version = data.get("schema_version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("no schema_version: not a tfprof_m1 report")

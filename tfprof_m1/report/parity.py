@@ -18,6 +18,8 @@ from tfprof_m1.report.model import ModelRun, Report
 
 @dataclass(frozen=True)
 class Check:
+    """One thing that must match for a like-for-like comparison, and the figures a difference changes."""
+
     key: str
     label: str
     #: The figures a difference here changes.

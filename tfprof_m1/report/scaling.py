@@ -67,4 +67,5 @@ def efficiency_interval(scaling: Scaling) -> str:
 
 
 def replicas_text(count: int) -> str:
+    """``1 replica``, ``2 replicas``."""
     return f"{count} replica{'s' if count != 1 else ''}"

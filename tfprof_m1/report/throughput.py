@@ -36,6 +36,7 @@ class Throughput:
     backward_counted: bool = False
 
     def share(self, gflops: float | None) -> float | None:
+        """``gflops`` as a share of the measured matmul peak, or None without a peak."""
         if gflops is None or not self.peak_gflops:
             return None
         return gflops / self.peak_gflops

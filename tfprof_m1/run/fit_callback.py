@@ -33,6 +33,7 @@ class ProfileCallback(FitProfiler):
     """
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """Close what the hooks opened, then write the report and scalars when there is a ``logdir``."""
         self.close()
         if self.logdir is not None and self.profiler.epochs:
             self.write(self.logdir)

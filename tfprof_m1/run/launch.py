@@ -54,6 +54,8 @@ def tf_config(addresses: Sequence[str], index: int) -> str:
 
 @dataclass
 class WorkerOutcome:
+    """How one launched worker ended: its report path and exit status."""
+
     index: int
     report: Path
     returncode: int | None

@@ -47,6 +47,8 @@ class SweepPoint:
 
 @dataclass
 class SweepResult:
+    """A sweep: every (device, batch size) point with intervals, and the CPU-GPU crossover found."""
+
     model: str
     devices: list[str]
     batch_sizes: list[int]
@@ -55,6 +57,7 @@ class SweepResult:
     tool: str = "tfprof_m1 sweep"
 
     def to_json(self) -> str:
+        """The sweep as JSON (``sweep --format json``)."""
         return json.dumps(dataclasses.asdict(self), indent=1, allow_nan=False)
 
 
@@ -285,6 +288,7 @@ def parse_batch_sizes(text: str) -> list[int]:
 
 
 def parse_devices(text: str) -> list[str]:
+    """``--devices cpu,gpu`` as a list; UserError for an unknown device."""
     from tfprof_m1.base.errors import UserError
 
     devices = [item.strip() for item in text.split(",")]

@@ -118,6 +118,7 @@ def find_xplane_files(run_dir: str | Path) -> list[Path]:
 
 
 def read_xspace(path: str | Path) -> Any:
+    """Parse one ``*.xplane.pb`` file; UserError when it cannot be read or parsed."""
     space = xplane_pb2().XSpace()
     try:
         space.ParseFromString(Path(path).read_bytes())

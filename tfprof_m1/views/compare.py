@@ -168,6 +168,7 @@ class ModelFigures:
 
     @property
     def fit_units(self) -> int:
+        """Independent units of the fit figures: runs when there are several, else epochs."""
         return independent_units([len(times) for times in self.fit_runs])
 
     @property
@@ -185,6 +186,7 @@ class ModelFigures:
         return dict(zip(names, (float(value) for value in point_values(self.runs, names)[2])))
 
     def phase_mean_ms(self, phase: str) -> float:
+        """Mean per-epoch ms of ``phase`` over the group's runs (0 for a phase none of them has)."""
         return self.phase_epoch_ms.get(phase, 0.0)
 
 
@@ -195,6 +197,7 @@ def _steady_epochs(run: ModelRun) -> list:
 
 
 def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
+    """The figures of one model in a group of runs of one machine."""
     runs = [run for report in group.reports for run in report.runs if run.model == model]
     notes = [
         f"{name}: interrupted ({run.interrupted}); only its complete epochs are used"
@@ -230,6 +233,8 @@ def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
 
 @dataclass
 class PhaseDifference:
+    """How one phase differs between the reference and another machine, in ms per epoch with an interval."""
+
     phase: str
     #: Per-step medians and spread on each side, for display (None for epoch-level phases).
     reference: Summary | None
@@ -280,6 +285,8 @@ class RunSpread:
 
 @dataclass
 class ModelComparison:
+    """One model compared across machines: ratios with intervals, phase differences, parity notes."""
+
     model: str
     figures: list[ModelFigures]
     differences: list[RunDifference] = field(default_factory=list)
@@ -345,6 +352,7 @@ def _too_little(reference: ModelFigures, other: ModelFigures) -> str | None:
 
 
 def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
+    """Compare one model's groups of runs, the first group the reference."""
     reference, others = figures[0], figures[1:]
     comparison = ModelComparison(model, figures)
     seen = list(dict.fromkeys(name for side in figures for name in side.phase_epoch_ms))

@@ -36,6 +36,7 @@ def _delta(cell) -> str:
 
 
 def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[str]]]:
+    """The rows of one model's comparison table."""
     reference, others = comparison.figures[0], comparison.figures[1:]
     headers = ["figure", f"{reference.label} (reference)"]
     for other in others:
@@ -119,6 +120,7 @@ def _example_us(figures) -> float:
 
 
 def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:
+    """Every model's comparison as a terminal table or Markdown, with the method in one paragraph."""
     out = []
     for comparison in comparisons:
         title = f"{comparison.model}: " + " vs ".join(f.label for f in comparison.figures)

@@ -65,6 +65,7 @@ def _facts(run: MergedRun) -> list[str]:
 
 
 def render_merged(view: MergedView, markdown: bool = False) -> str:
+    """The merged view as a terminal table or Markdown: a row per worker, then the slowest-worker figures."""
     pieces: list[tuple[str, Any]] = []
     for run in view.runs:
         pieces.append(("heading", f"{run.model}: multi-worker run, merged over {len(run.workers)} workers"))

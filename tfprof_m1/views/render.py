@@ -58,6 +58,7 @@ def _epochs_label(run: ModelRun) -> str:
 
 
 def headline_rows(report: Report) -> list[list[str]]:
+    """The headline table's rows: fit's per-epoch average (the article's number) and the loop's."""
     rows = []
     for run in report.runs:
         head = run.headline
@@ -88,6 +89,7 @@ HEADLINE_HEADERS = [
 
 
 def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
+    """The phase table's rows: ms per step (median, IQR), ms per epoch, share of the epoch."""
     return [
         # a phase with no per-step time (only outside steps, like the trace session) shows —
         [
@@ -105,6 +107,7 @@ PHASE_HEADERS = ["phase", "ms/step median", "IQR", "ms/epoch", "share of epoch"]
 
 
 def part_rows(parts: list[PartSummary]) -> list[list[str]]:
+    """The parts table's rows: call, forward, backward (all-reduce) and optimizer with intervals."""
     return [
         [
             p.part,
@@ -482,6 +485,7 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
 
 
 def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
+    """A trace summary (``trace RUN_DIR``) as a terminal table or Markdown."""
     pieces: list[tuple[str, Any]] = [("heading", "tf.profiler trace: op time by phase")]
     pieces += trace_pieces(trace)
     return format_pieces(pieces, markdown).rstrip() + "\n"
@@ -532,6 +536,7 @@ def environment_rows(env: Environment) -> list[list[str]]:
 
 
 def render_environment(env: Environment, fmt: str) -> str:
+    """The environment (``env``) as a table, Markdown or JSON."""
     if fmt == "json":
         return json.dumps(dataclasses.asdict(env), indent=1) + "\n"
     table = tabulate(
@@ -544,6 +549,7 @@ def render_environment(env: Environment, fmt: str) -> str:
 
 
 def render(report: Report, fmt: str) -> str:
+    """A report in ``fmt``: table, markdown or json."""
     if fmt == "json":
         return report.to_json() + "\n"
     if fmt == "markdown":

@@ -39,6 +39,7 @@ class PhaseScalarWriter:
 
     @property
     def writer(self) -> Any:
+        """The tf.summary file writer, created on first use (so a writer never used makes no file)."""
         if self._writer is None:
             import tensorflow as tf
 
@@ -46,6 +47,7 @@ class PhaseScalarWriter:
         return self._writer
 
     def scalar(self, tag: str, value: float | None, step: int) -> None:
+        """One scalar at ``step``; None writes nothing (a figure that does not exist is not a zero)."""
         if value is None:
             return
         import tensorflow as tf
@@ -110,6 +112,7 @@ class PhaseScalarWriter:
             )
 
     def close(self) -> None:
+        """Flush and close the file writer, if one was opened."""
         if self._writer is not None:
             self._writer.flush()
             self._writer.close()

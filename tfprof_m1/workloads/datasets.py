@@ -57,6 +57,7 @@ class TrainData:
 
     @property
     def examples(self) -> int:
+        """Training examples held."""
         return int(self.labels.shape[0])
 
 
@@ -68,6 +69,7 @@ def keras_cache_dir() -> Path:
 
 
 def search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    """Where dataset files are looked for: ``--data-dir`` first, then the Keras cache."""
     dirs = [Path(data_dir)] if data_dir else []
     return dirs + [keras_cache_dir()]
 
@@ -117,6 +119,7 @@ def find_data(spec: ModelSpec, dirs: list[Path]) -> Path | None:
 
 
 def expected_files(spec: ModelSpec) -> str:
+    """The file names a model's dataset is read from, for messages."""
     return {
         "mnist": "mnist.npz",
         "fashion_mnist": f"{FASHION_IMAGES} and {FASHION_LABELS}",
@@ -219,6 +222,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def read_fashion_idx(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST's training images and labels from its two IDX files in ``directory``."""
     return read_idx(directory / FASHION_IMAGES), read_idx(directory / FASHION_LABELS)
 
 
