@@ -458,8 +458,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from pathlib import Path
 
+    from tfprof_m1.report.assemble import trace_summary
     from tfprof_m1.report.model import load_report
-    from tfprof_m1.trace.xplane import analyze_run_dir
     from tfprof_m1.views.render import render_trace
 
     run_dir = Path(args.run_dir)
@@ -467,10 +467,16 @@ def cmd_trace(argv: Sequence[str]) -> int:
         raise UserError(f"{run_dir}: no such run directory")
     saved = load_report(run_dir / "report.json") if (run_dir / "report.json").is_file() else None
     device_kind = saved.environment.device_kind if saved else "cpu"
-    summary = analyze_run_dir(run_dir, device_kind, scope_phases=_scope_phases(args.scope))
-    if saved and saved.runs and saved.runs[0].trace is not None:  # keep the timing side of the cross-check
-        summary.timing_shares = saved.runs[0].trace.timing_shares
-        summary.timing_step_ms_mean = saved.runs[0].trace.timing_step_ms_mean
+    run = saved.runs[0] if saved and saved.runs else None
+    timing = run.trace if run is not None and run.trace is not None else None  # the cross-check's timing side
+    summary = trace_summary(
+        run_dir,
+        device_kind,
+        _scope_phases(args.scope),
+        timing.timing_shares if timing else None,
+        timing.timing_step_ms_mean if timing else None,
+        run.distribution if run is not None else None,
+    )
     if args.format == "json":
         import dataclasses
         import json

@@ -43,6 +43,7 @@ from tfprof_m1.report.model import (
     Report,
     RunConfig,
 )
+from tfprof_m1.trace.xplane import TraceSummary
 
 Progress = Callable[[str], None]
 
@@ -188,6 +189,38 @@ def trace_timing(
     return shares, (sum(step_times) / len(step_times) if step_times else None)
 
 
+#: Said on a distributed run's trace, where the cross-check's two columns measure different things.
+DISTRIBUTED_TRACE_NOTE = (
+    "under tf.distribute the trace's op time adds up every replica's ops (they run side by side) "
+    "while the timing shares are wall time, and Keras' all-reduce ops sit under the optimizer's "
+    "name scope: the two columns are not expected to agree"
+)
+
+
+def trace_summary(
+    run_dir: Any,
+    device_kind: str,
+    scope_phases: Mapping[str, str] | None = None,
+    timing_shares: dict[str, float] | None = None,
+    timing_step_ms_mean: float | None = None,
+    distribution: Distribution | None = None,
+) -> TraceSummary:
+    """A run's trace summary, the one place it is assembled: the trace's op time per phase
+    (:func:`~tfprof_m1.trace.xplane.analyze_run_dir`), the timing figures of the same steps for the
+    cross-check, and what the cross-check means under a strategy.
+
+    Raises:
+        UserError: no trace in ``run_dir``.
+    """
+    from tfprof_m1.trace.xplane import analyze_run_dir
+
+    summary = analyze_run_dir(run_dir, device_kind, scope_phases=scope_phases)
+    summary.timing_shares, summary.timing_step_ms_mean = timing_shares, timing_step_ms_mean
+    if distribution is not None:
+        summary.notes.append(DISTRIBUTED_TRACE_NOTE)
+    return summary
+
+
 def attach_trace(
     run: ModelRun,
     window: Any,
@@ -203,11 +236,8 @@ def attach_trace(
         run.trace_problem = window.problem or "the profiler wrote no trace"
         progress(f"[{run.model}] {run.trace_problem}")
         return
-    from tfprof_m1.trace.xplane import analyze_run_dir
-
-    summary = analyze_run_dir(window.logdir, device_kind, scope_phases=scope_phases)
-    summary.timing_shares, summary.timing_step_ms_mean = trace_timing(breakdowns, window.traced_steps)
-    run.trace = summary
+    shares, step_ms = trace_timing(breakdowns, window.traced_steps)
+    run.trace = trace_summary(window.logdir, device_kind, scope_phases, shares, step_ms, run.distribution)
     progress(
         f"[{run.model}] traced steps {window.traced_steps[0]}–{window.traced_steps[-1]} into {window.logdir}"
     )

@@ -367,13 +367,14 @@ class RunConfig:
     strategy: str = "one"
     replicas: int | None = None
     #: Whether a missing dataset could be downloaded (--no-download turns it off).
-    download: bool = True
+    #: These four were first recorded in schema 6: None in an older report (not known).
+    download: bool | None = True
     #: Whether the device's matmul peak was measured for the environment.
-    peak: bool = True
+    peak: bool | None = True
     #: --stop-on-nan: a model's loop and fit end after the epoch whose loss is NaN or infinite.
-    stop_on_nan: bool = False
+    stop_on_nan: bool | None = False
     #: Under a strategy: a single-replica run for the scaling efficiency (--no-baseline turns it off).
-    baseline: bool = True
+    baseline: bool | None = True
 
     def __post_init__(self) -> None:
         if self.replicas is None:
@@ -528,7 +529,12 @@ def load_report(path: str | os.PathLike) -> Report:
 
 
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """Schema 5 and older kept one fence on the environment: give it to every run (schema 6)."""
+    """Schema 5 and older kept one fence on the environment: give it to every run (schema 6); and
+    did not record the settings schema 6 added to the config: they are None (not known), never a
+    default that may be false."""
+    if version < 6 and isinstance(data.get("config"), dict):
+        for name in ("download", "peak", "stop_on_nan", "baseline"):
+            data["config"].setdefault(name, None)
     fence = (data.get("environment") or {}).get("fence") if version < 6 else None
     if isinstance(fence, dict):
         moved = {

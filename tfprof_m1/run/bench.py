@@ -270,12 +270,6 @@ def run_model(
         )
     if fit_note is not None:
         run.warnings.append(fit_note)
-    if distribution is not None and run.trace is not None:
-        run.trace.notes.append(
-            "under tf.distribute the trace's op time adds up every replica's ops (they run side by side) "
-            "while the timing shares are wall time, and Keras' all-reduce ops sit under the optimizer's "
-            "name scope: the two columns are not expected to agree"
-        )
     if stop is not None:
         raise TrainingInterrupted(stop.signum, run) from stop
     if distribution is not None and config.baseline and not distribution.worker:

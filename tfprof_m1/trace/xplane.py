@@ -256,11 +256,13 @@ def analyze(
     device_kind: str = "cpu",
     optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES,
     scope_phases: Mapping[str, str] | None = None,
+    files: Sequence[str] = (),
 ) -> TraceSummary:
     """Attribute the op time inside the traced steps of ``spaces`` to phases.
 
     Args:
         scope_phases: a loop's own name scopes mapped to phases (see :func:`classify_op`).
+        files: the files ``spaces`` were read from, recorded in the summary.
     """
 
     def classify(op_name: str) -> str:
@@ -380,7 +382,7 @@ def analyze(
         )
     markers = [(end - start) / 1e9 for _, _, start, end in steps]
     return TraceSummary(
-        files=[],
+        files=list(files),
         traced_steps=[step for _, step, _, _ in steps],
         step_markers=len(steps),
         step_ms_mean=sum(markers) / len(markers) if markers else None,
@@ -409,6 +411,5 @@ def analyze_run_dir(
         raise UserError(
             f"{run_dir}: no tf.profiler trace (plugins/profile/*/*.xplane.pb); run without --no-trace"
         )
-    summary = analyze([read_xspace(path) for path in files], device_kind, scope_phases=scope_phases)
-    summary.files = [str(path) for path in files]
-    return summary
+    spaces = [read_xspace(path) for path in files]
+    return analyze(spaces, device_kind, scope_phases=scope_phases, files=[str(path) for path in files])
