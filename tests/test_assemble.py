@@ -22,7 +22,7 @@ def epoch(index: int, end_input_ms: float = 0.0, **phases: float) -> EpochTiming
         index,
         wall,
         steps,
-        unassigned_ms={"input": end_input_ms},
+        outside_steps_ms={"input": end_input_ms},
         complete=True,
         fence_idle_ms=0.1 + index / 100,
         fence="host_read",

@@ -61,7 +61,7 @@ def test_fused_compute_is_divided_by_probe_medians_and_everything_adds_up():
         probe(1.0, 3.0, 8.0, 300.0),
     ]
     epoch = EpochTiming(
-        index=1, wall_ms=500.0, steps=steps, unassigned_ms={"input": 4.0, "sync": 0.2}, complete=True
+        index=1, wall_ms=500.0, steps=steps, outside_steps_ms={"input": 4.0, "sync": 0.2}, complete=True
     )
     breakdown = attribute_epoch(epoch)
     # medians of the paired differences: 1 / 2 / 5 / 2 -> 0.1 / 0.2 / 0.5 / 0.2 (the outlier does not tilt
@@ -70,8 +70,8 @@ def test_fused_compute_is_divided_by_probe_medians_and_everything_adds_up():
         {"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2}
     )
     assert breakdown.proportions_source == "epoch"
-    assert breakdown.per_step_ms["call"] == pytest.approx([1.0, 1.0, 2.0, 1.0, 30.0])
-    assert breakdown.per_step_ms["backward"] == pytest.approx([5.0, 5.0, 10.0, 5.0, 150.0])
+    assert breakdown.step_ms["call"] == pytest.approx([1.0, 1.0, 2.0, 1.0, 30.0])
+    assert breakdown.step_ms["backward"] == pytest.approx([5.0, 5.0, 10.0, 5.0, 150.0])
     assert breakdown.totals_ms["profiling"] == pytest.approx(3 * 12.0)
     assert breakdown.totals_ms["input"] == pytest.approx(5 * 1.0 + 4.0)
     assert "compute" not in breakdown.totals_ms
@@ -90,14 +90,14 @@ def test_warm_up_epoch_uses_the_steady_epochs_pooled_proportions():
     assert first.proportions == pytest.approx(
         {"call": 0.1, "forward": 0.2, "backward": 0.5, "optimizer": 0.2}
     )
-    assert first.per_step_ms["backward"] == pytest.approx([2.0, 4.0])
+    assert first.step_ms["backward"] == pytest.approx([2.0, 4.0])
 
 
 def test_split_steps_give_proportions_when_there_are_no_probes():
     steps = [split(2.0, 6.0, 2.0), fused(20.0)]
     assert sample_proportions(steps) == pytest.approx({"forward": 0.2, "backward": 0.6, "optimizer": 0.2})
     (breakdown,) = attribute_epochs([EpochTiming(0, 40.0, steps, complete=True)])
-    assert breakdown.per_step_ms["backward"] == pytest.approx([6.0, 12.0])
+    assert breakdown.step_ms["backward"] == pytest.approx([6.0, 12.0])
     assert "call" not in breakdown.totals_ms  # a split step cannot separate the call
 
 
@@ -124,7 +124,7 @@ def test_unprofiled_stretches_are_their_own_slice_and_cut_the_profiled_blocks():
     epoch = EpochTiming(1, 120.0, steps, complete=True, stretches=[stretch])
     (breakdown,) = attribute_epochs([epoch])
     assert breakdown.totals_ms["unprofiled"] == 30.0
-    assert "unprofiled" not in breakdown.per_step_ms
+    assert "unprofiled" not in breakdown.step_ms
     assert sum(breakdown.totals_ms.values()) == pytest.approx(120.0)
     assert epoch.examples == 8 * 32 + 96
     # step 0 (pipeline start) and the last step (no next start) are left out; the stretch cuts the run
@@ -170,7 +170,7 @@ def test_custom_split_phases_divide_fused_compute_in_the_order_first_seen():
         gan_split(2.0, 4.0, 1.0, 1.0),
         gan_fused(8.0),
     ]
-    epoch = EpochTiming(index=0, wall_ms=100.0, steps=steps, unassigned_ms={"input": 2.0}, complete=True)
+    epoch = EpochTiming(index=0, wall_ms=100.0, steps=steps, outside_steps_ms={"input": 2.0}, complete=True)
     (breakdown,) = attribute_epochs([epoch])
     # "augment" is on every step: not a part of compute; "generator" (the outer phase) was 0 on its own
     assert breakdown.proportions == pytest.approx(
@@ -193,7 +193,7 @@ def test_custom_split_phases_divide_fused_compute_in_the_order_first_seen():
         "sync",
         "other",
     ]
-    assert breakdown.per_step_ms["clip"] == pytest.approx(
+    assert breakdown.step_ms["clip"] == pytest.approx(
         [2.0, 1.0, 1.0, 1.0, 1.0]
     )  # fused steps scaled like the rest
     assert breakdown.totals_ms["clip"] == pytest.approx(0.125 * 32.0 + 2.0)

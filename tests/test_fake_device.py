@@ -81,9 +81,9 @@ def test_fused_steps_are_split_by_the_device_inclusive_proportions():
     compute = 0.5 + 1.0 + 9.0  # a fused step from dispatch to the end of its device work
     fused = [i for i, kind in enumerate(steady.step_kinds) if kind == "fused"]
     for index in fused[:5]:
-        assert steady.per_step_ms["backward"][index] == pytest.approx(0.5 * 10.0)
+        assert steady.step_ms["backward"][index] == pytest.approx(0.5 * 10.0)
         assert sum(
-            steady.per_step_ms[name][index] for name in ("call", "forward", "backward", "optimizer")
+            steady.step_ms[name][index] for name in ("call", "forward", "backward", "optimizer")
         ) == pytest.approx(compute)
 
 

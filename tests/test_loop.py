@@ -141,7 +141,7 @@ def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
         for name, total in breakdown.totals_ms.items():
             if name != "other":
                 assert total > 0, name
-                assert name == "unprofiled" or min(breakdown.per_step_ms[name]) >= 0
+                assert name == "unprofiled" or min(breakdown.step_ms[name]) >= 0
         assert sum(breakdown.totals_ms.values()) == pytest.approx(breakdown.wall_ms)
         assert breakdown.totals_ms["other"] >= 0  # phases are disjoint slices of the epoch
         assert breakdown.proportions_source == "pooled"

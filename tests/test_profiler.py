@@ -47,7 +47,7 @@ def test_phases_steps_and_epoch_add_up_exactly():
         [11.5] * 3
     )  # the input wait came before the step opened
     # the final next() (StopIteration) and the epoch-end fence are outside any step
-    assert epoch.unassigned_ms == pytest.approx({"input": 2.0, "sync": 0.5})
+    assert epoch.outside_steps_ms == pytest.approx({"input": 2.0, "sync": 0.5})
     assert epoch.wall_ms == pytest.approx(3 * (2.0 + 11.5) + 2.0 + 0.5)
     assert epoch.examples == 96
     # the fence ran before the epoch (untimed), 9 times more to learn its idle cost, after each

@@ -34,7 +34,7 @@ from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
 class EpochBreakdown:
     """One epoch's wall time attributed to phases (all times in ms).
 
-    ``per_step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
+    ``step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
     proportion from a fused step's compute. ``totals_ms`` adds time outside any step, the unprofiled
     stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``.
     """
@@ -44,7 +44,7 @@ class EpochBreakdown:
     complete: bool
     examples: int
     step_kinds: list[str]
-    per_step_ms: dict[str, list[float]]
+    step_ms: dict[str, list[float]]
     totals_ms: dict[str, float]
     #: Shares of compute used for fused steps (call/forward/backward/optimizer), or None (unsplit).
     proportions: dict[str, float] | None
@@ -154,7 +154,7 @@ def _phase_names(epoch: EpochTiming, proportions: dict[str, float] | None) -> li
     """The epoch's phases in the order first seen (input first; compute replaced by its parts; the
     fences and the profiler's own phases last). Only phases that occurred are listed."""
     seen: list[str] = []
-    for name in [name for step in epoch.steps for name in step.phases_ms] + list(epoch.unassigned_ms):
+    for name in [name for step in epoch.steps for name in step.phases_ms] + list(epoch.outside_steps_ms):
         if name == COMPUTE and proportions is not None:
             seen += [part for part in proportions if part not in seen]
         elif name not in seen:
@@ -198,7 +198,7 @@ def attribute_epoch(
     per_step = {
         name: [phases.get(name, 0.0) for phases in attributed] for name in names if name != UNPROFILED
     }
-    unassigned = _attribute(epoch.unassigned_ms, shares)
+    unassigned = _attribute(epoch.outside_steps_ms, shares)
     totals = {name: sum(per_step.get(name, [])) + unassigned.get(name, 0.0) for name in names}
     if epoch.stretches:
         totals[UNPROFILED] = sum(stretch.wall_ms for stretch in epoch.stretches)
@@ -216,7 +216,7 @@ def attribute_epoch(
         complete=epoch.complete,
         examples=epoch.examples,
         step_kinds=[step.kind for step in epoch.steps],
-        per_step_ms=per_step,
+        step_ms=per_step,
         totals_ms=totals,
         proportions=shares,
         proportions_source=source,

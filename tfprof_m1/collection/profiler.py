@@ -23,7 +23,7 @@ the start of every epoch) stays in ``sync``. Each phase's device wait is kept ap
 
 Time measured outside a step but inside an epoch (typically the ``next()`` that fetches the next
 batch) is carried into the step that opens next; what is left when the epoch closes (the final
-``next()`` that raises ``StopIteration``) stays on the epoch as ``unassigned_ms``.
+``next()`` that raises ``StopIteration``) stays on the epoch as ``outside_steps_ms``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class EpochTiming:
     index: int
     wall_ms: float
     steps: list[StepTiming] = field(default_factory=list)
-    unassigned_ms: dict[str, float] = field(default_factory=dict)
+    outside_steps_ms: dict[str, float] = field(default_factory=dict)
     #: False when the epoch was cut short by an exception (for example KeyboardInterrupt).
     complete: bool = False
     #: Time Python's garbage collector paused the loop during the epoch, in whatever phase it hit.
@@ -436,7 +436,7 @@ class PhaseProfiler:
             record.wall_ms = (self.clock() - self._epoch_start) * 1000.0
             gc.callbacks.remove(on_gc)
             for name, value in self._pending_ms.items():
-                record.unassigned_ms[name] = record.unassigned_ms.get(name, 0.0) + value
+                record.outside_steps_ms[name] = record.outside_steps_ms.get(name, 0.0) + value
             self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
             self._epoch = None
             self.epochs.append(record)

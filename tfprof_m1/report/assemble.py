@@ -23,7 +23,18 @@ from statistics import median
 from typing import Any
 
 from tfprof_m1.base.errors import UserError
-from tfprof_m1.base.phases import ALL_REDUCE, DESCRIPTIONS, INPUT, MATH_PHASES, OPTIMIZER, OTHER, PROBE, SPLIT
+from tfprof_m1.base.phases import (
+    ALL_REDUCE,
+    DESCRIPTIONS,
+    INPUT,
+    MATH_PHASES,
+    OPTIMIZER,
+    OTHER,
+    PROBE,
+    SPLIT,
+    SYNC,
+    UNPROFILED,
+)
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.collection.fence import FenceCost
@@ -179,7 +190,7 @@ def trace_timing(
         if located is None:
             continue
         epoch, index = located
-        values = breakdowns[epoch].per_step_ms
+        values = breakdowns[epoch].step_ms
         for name in totals:
             totals[name] += values.get(name, [0.0] * (index + 1))[index]
         totals[OPTIMIZER] += values.get(ALL_REDUCE, [0.0] * (index + 1))[index]
@@ -432,7 +443,7 @@ def describe_method(
         "epoch": "wall time between a device fence at epoch start and one at epoch end"
         if fence_name
         else "wall time of profiler.epoch() (no fence: queued device work may spill into the next epoch)",
-        "input": "host time blocked in next() on the input iterator, measured on every step",
+        INPUT: "host time blocked in next() on the input iterator, measured on every step",
     }
     if PROBE in kinds:
         sampled = [run for run in runs if run.sample_every]
@@ -481,7 +492,7 @@ def describe_method(
                 "time and device waits are near zero"
             )
         )
-        method["sync"] = (
+        method[SYNC] = (
             f"the fence's ({fence_name}) own cost on an idle device, measured before every epoch, per fence"
         )
     if PROBE in kinds:
@@ -491,14 +502,14 @@ def describe_method(
         )
     if any(epoch.stretches for run in runs for epoch in run.epochs):
         share = f"{reference_share:.0%} of each epoch's steps" if reference_share else "some steps"
-        method["unprofiled"] = (
+        method[UNPROFILED] = (
             f"{share} run in short stretches with no instrumentation; profiled "
             "against unprofiled per-step time "
             "(blocks and stretches bootstrapped) is the profiling cost, "
             "and fit's framework overhead is taken "
             "against the epoch as it would run unprofiled"
         )
-    method["other"] = "epoch wall time minus the sum of the phases above"
+    method[OTHER] = "epoch wall time minus the sum of the phases above"
     method["warm-up"] = (
         "epoch 1 (tracing, pipeline start) is reported apart and excluded from steady-state figures"
     )

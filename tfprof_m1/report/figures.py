@@ -41,7 +41,7 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     summaries = []
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
-        per_step = [value for b in breakdowns for value in b.per_step_ms.get(name, [])]
+        per_step = [value for b in breakdowns for value in b.step_ms.get(name, [])]
         # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
         # met only outside steps have no per-step figure
         spread = summarize(per_step) if name not in EPOCH_LEVEL_PHASES and any(per_step) else None
@@ -80,7 +80,7 @@ def epoch_report(
         proportions=breakdown.proportions,
         proportions_source=breakdown.proportions_source,
         step_kinds=list(breakdown.step_kinds),
-        step_ms={name: _round(values) for name, values in breakdown.per_step_ms.items()},
+        step_ms={name: _round(values) for name, values in breakdown.step_ms.items()},
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,
         gc_collections=breakdown.gc_collections,
@@ -183,7 +183,7 @@ def loop_summary(
     execution mode."""
     steady, excluded = steady_breakdowns(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
-    step_walls = summarize([total for b in steady for total in step_totals(b.per_step_ms)])
+    step_walls = summarize([total for b in steady for total in step_totals(b.step_ms)])
     examples = sum(b.examples for b in steady)
     seconds = sum(b.wall_ms for b in steady) / 1000.0
     assert walls is not None
@@ -262,5 +262,5 @@ def headline(
         if overhead is not None and loop_epoch > 0
         else None,
         basis=basis,
-        overhead_against="unprofiled" if cost is not None else "profiled",
+        overhead_against=UNPROFILED if cost is not None else "profiled",
     )

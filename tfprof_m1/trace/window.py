@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.phases import TRACE
 
 #: Phase name for the time spent starting and stopping the tf.profiler session.
-TRACE_PHASE = "trace"
 #: The TensorFlow profiler guide advises short windows: at most this many steps by default.
 DEFAULT_TRACE_STEPS = 10
 
@@ -208,7 +208,7 @@ class TraceWindow:
     def _timed(self) -> contextlib.AbstractContextManager:
         if self.profiler is None:
             return contextlib.nullcontext()
-        return self.profiler.phase(TRACE_PHASE)
+        return self.profiler.phase(TRACE)
 
     def _cycle_dir(self, cycle: int) -> Path:
         return self.logdir if cycle == 0 else self.logdir / f"cycle_{cycle + 1}"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.phases import BACKWARD, FORWARD, OPTIMIZER, OTHER
 
 
 @dataclass
@@ -165,13 +166,13 @@ def classify_op(
             if phase:
                 return phase
     if any(scope in BACKWARD_SCOPES for scope in scopes):
-        return "backward"
+        return BACKWARD
     optimizers = set(optimizer_scopes)
     if any(_scope_name(scope) in optimizers for scope in scopes):
-        return "optimizer"
+        return OPTIMIZER
     if not [scope for scope in scopes if not WRAPPER_SCOPE.match(scope)]:
-        return "other"
-    return "forward"
+        return OTHER
+    return FORWARD
 
 
 def _in_while_loop(name: str) -> bool:
@@ -351,7 +352,7 @@ def analyze(
         host_only = [
             OpTime(name, classify(name), round(value[0], 4), int(value[1]))
             for name, value in sorted(host_ops.items(), key=lambda item: -item[1][0])
-            if name not in device_op_names and classify(name) != "other"
+            if name not in device_op_names and classify(name) != OTHER
         ][:10]
     elif device_kind == "gpu":
         notes.append(

@@ -8,21 +8,31 @@ from statistics import mean
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import atomic_path
-from tfprof_m1.base.phases import OTHER, REPORTED_PHASES
+from tfprof_m1.base.phases import (
+    ALL_REDUCE,
+    BACKWARD,
+    COMPUTE,
+    FORWARD,
+    INPUT,
+    OPTIMIZER,
+    OTHER,
+    REPORTED_PHASES,
+    SYNC,
+)
 from tfprof_m1.views.compare import ReportSource, group_reports, model_figures
 
 PLOT_SUFFIXES = (".png", ".svg")
 #: Colours for a research loop's own phases, in the order they are first drawn.
 OWN_PHASE_COLOURS = ("#edc948", "#ff9da7", "#9c755f", "#86bcb6", "#d37295", "#a0cbe8", "#8cd17d", "#f1ce63")
 PHASE_COLOURS = {
-    "input": "#4e79a7",
-    "forward": "#59a14f",
-    "backward": "#e15759",
-    "all_reduce": "#17becf",
-    "optimizer": "#f28e2b",
-    "sync": "#b07aa1",
-    "compute": "#76b7b2",
-    "other": "#bab0ac",
+    INPUT: "#4e79a7",
+    FORWARD: "#59a14f",
+    BACKWARD: "#e15759",
+    ALL_REDUCE: "#17becf",
+    OPTIMIZER: "#f28e2b",
+    SYNC: "#b07aa1",
+    COMPUTE: "#76b7b2",
+    OTHER: "#bab0ac",
 }
 
 

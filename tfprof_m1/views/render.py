@@ -14,7 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from tfprof_m1.base.phases import CALL, DESCRIPTIONS, EXECUTION_NOTES
+from tfprof_m1.base.phases import BACKWARD, CALL, DESCRIPTIONS, EXECUTION_NOTES, FORWARD, OPTIMIZER, OTHER
 from tfprof_m1.report.model import (
     Environment,
     ModelRun,
@@ -425,8 +425,8 @@ def legend(report: Report) -> list[str]:
 
 def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
     """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops."""
-    phases = ["forward", "backward", "optimizer"]
-    phases += [phase for phase in trace.op_ms if phase not in phases and phase != "other"] + ["other"]
+    phases = [FORWARD, BACKWARD, OPTIMIZER]
+    phases += [phase for phase in trace.op_ms if phase not in phases and phase != OTHER] + [OTHER]
     timing = trace.timing_shares or {}
     rows = [
         [

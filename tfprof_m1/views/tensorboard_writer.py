@@ -103,7 +103,7 @@ class PhaseScalarWriter:
             loss = losses[position] if position < len(losses) else None
             self.write_epoch(
                 breakdown.index + 1,
-                breakdown.per_step_ms,
+                breakdown.step_ms,
                 breakdown.totals_ms,
                 breakdown.wall_ms,
                 breakdown.examples,
