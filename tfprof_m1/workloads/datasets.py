@@ -74,30 +74,6 @@ def search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
     return dirs + [keras_cache_dir()]
 
 
-def _candidates(spec: ModelSpec, directory: Path) -> list[Path]:
-    if spec.name == "mnist":
-        return [directory / "mnist.npz"]
-    if spec.name == "fashion_mnist":
-        return [directory / "fashion-mnist", directory]
-    # Keras 3 caches the tarball as "cifar-10-batches-py-target" and extracts it beside itself.
-    return [
-        directory / CIFAR_DIR,
-        directory / "cifar-10-batches-py-target_extracted" / CIFAR_DIR,
-        directory / "cifar-10-batches-py_extracted" / CIFAR_DIR,
-        directory / CIFAR_TARBALL,
-        directory / "cifar-10-batches-py-target",
-        directory / "cifar-10-batches-py.tar.gz",
-    ]
-
-
-def _present(spec: ModelSpec, candidate: Path) -> bool:
-    """Whether ``candidate`` holds the data; one of the dataset's names taken by the wrong kind of
-    thing (a folder called ``mnist.npz``) is an error, not a reason to fall back to synthetic data."""
-    if spec.name == "fashion_mnist":
-        return any(_is(candidate / name, directory=False) for name in (FASHION_IMAGES, FASHION_LABELS))
-    return _is(candidate, directory=spec.name == "cifar10" and candidate.name == CIFAR_DIR)
-
-
 def _is(path: Path, directory: bool) -> bool:
     if not path.exists():
         return False
@@ -112,19 +88,16 @@ def _is(path: Path, directory: bool) -> bool:
 def find_data(spec: ModelSpec, dirs: list[Path]) -> Path | None:
     """The first place in ``dirs`` holding ``spec``'s data in a known layout, or None."""
     for directory in dirs:
-        for candidate in _candidates(spec, directory):
-            if _present(spec, candidate):
+        files = DATASET_FILES[spec.name]
+        for candidate in files.candidates(directory):
+            if files.present(candidate):
                 return candidate
     return None
 
 
 def expected_files(spec: ModelSpec) -> str:
     """The file names a model's dataset is read from, for messages."""
-    return {
-        "mnist": "mnist.npz",
-        "fashion_mnist": f"{FASHION_IMAGES} and {FASHION_LABELS}",
-        "cifar10": f"{CIFAR_TARBALL} or {CIFAR_DIR}/",
-    }[spec.name]
+    return DATASET_FILES[spec.name].expected
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -311,16 +284,64 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([images for images, _ in parts]), np.concatenate([labels for _, labels in parts])
 
 
-_READERS: dict[str, Callable[[Path], tuple[np.ndarray, np.ndarray]]] = {
-    "mnist": read_mnist_npz,
-    "fashion_mnist": read_fashion_idx,
-    "cifar10": read_cifar10,
+@dataclass(frozen=True)
+class DatasetFiles:
+    """One dataset's published files, in one place: the places a copy may be (``--data-dir``, then
+    the layouts Keras leaves in its cache), how to tell one is there, how to read it, and the
+    ``keras.datasets`` module that downloads it."""
+
+    keras_name: str
+    #: The file names, for messages.
+    expected: str
+    candidates: Callable[[Path], list[Path]]
+    #: Whether a candidate holds the data; a dataset's name taken by the wrong kind of thing (a
+    #: folder called ``mnist.npz``) raises UserError rather than falling back to synthetic data.
+    present: Callable[[Path], bool]
+    read: Callable[[Path], tuple[np.ndarray, np.ndarray]]
+
+
+def _cifar_candidates(directory: Path) -> list[Path]:
+    # Keras 3 caches the tarball as "cifar-10-batches-py-target" and extracts it beside itself.
+    return [
+        directory / CIFAR_DIR,
+        directory / "cifar-10-batches-py-target_extracted" / CIFAR_DIR,
+        directory / "cifar-10-batches-py_extracted" / CIFAR_DIR,
+        directory / CIFAR_TARBALL,
+        directory / "cifar-10-batches-py-target",
+        directory / "cifar-10-batches-py.tar.gz",
+    ]
+
+
+DATASET_FILES: dict[str, DatasetFiles] = {
+    "mnist": DatasetFiles(
+        keras_name="mnist",
+        expected="mnist.npz",
+        candidates=lambda directory: [directory / "mnist.npz"],
+        present=lambda candidate: _is(candidate, directory=False),
+        read=read_mnist_npz,
+    ),
+    "fashion_mnist": DatasetFiles(
+        keras_name="fashion_mnist",
+        expected=f"{FASHION_IMAGES} and {FASHION_LABELS}",
+        candidates=lambda directory: [directory / "fashion-mnist", directory],
+        present=lambda candidate: any(
+            _is(candidate / name, directory=False) for name in (FASHION_IMAGES, FASHION_LABELS)
+        ),
+        read=read_fashion_idx,
+    ),
+    "cifar10": DatasetFiles(
+        keras_name="cifar10",
+        expected=f"{CIFAR_TARBALL} or {CIFAR_DIR}/",
+        candidates=_cifar_candidates,
+        present=lambda candidate: _is(candidate, directory=candidate.name == CIFAR_DIR),
+        read=read_cifar10,
+    ),
 }
 
 
 def read_real(spec: ModelSpec, path: Path) -> TrainData:
     """Read and validate ``spec``'s training set at ``path`` (a file or directory from find_data)."""
-    images, labels = _READERS[spec.name](path)
+    images, labels = DATASET_FILES[spec.name].read(path)
     validate(images, labels, spec, path)
     notes = []
     if labels.shape[0] != spec.train_examples:
@@ -349,7 +370,7 @@ def _download(spec: ModelSpec) -> str | None:
 
         # Keras prints its download progress on stdout; stdout is for the result (--format json).
         with contextlib.redirect_stdout(sys.stderr):
-            getattr(keras.datasets, spec.name).load_data()
+            getattr(keras.datasets, DATASET_FILES[spec.name].keras_name).load_data()
     except Exception as error:  # any network or file error means: not available
         return f"download failed: {_reason(error)}"
     return None
