@@ -10,12 +10,12 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 
 from tfprof_m1.base.phases import COMPUTE
+from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
     InterruptGuard,
@@ -227,17 +227,6 @@ class FitProfiler(EpochTimer):
             super().close()
             self._deferral.release()
             self._interrupt.__exit__(None, None, None)
-
-
-@dataclass
-class FitRun:
-    """Raw figures of one ``fit`` run."""
-
-    epoch_ms: list[float]
-    losses: list[float | None]
-    accuracies: list[float | None]
-    jit_compile: bool
-    memory: list[MemoryUse] = field(default_factory=list)
 
 
 def run_fit(

@@ -219,9 +219,6 @@ def fit_report(
         losses=list(losses),
         accuracies=list(accuracies),
         jit_compile=jit_compile,
-        first_epoch_ms=epoch_ms[0],
-        steady_mean_ms=mean(epoch_ms[1:]) if len(epoch_ms) > 1 else None,
-        all_mean_ms=mean(epoch_ms),
     )
 
 

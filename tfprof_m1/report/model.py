@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import statistics
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
 from tfprof_m1.collection.environment import Environment, GpuInfo
 from tfprof_m1.collection.fence import FenceCost
+from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
@@ -188,20 +190,23 @@ class LoopSummary:
 
 
 @dataclass
-class FitReport:
-    """Keras ``fit`` on the same model, data and batch size (the article's measurement)."""
+class FitReport(FitRun):
+    """Keras ``fit`` on the same model, data and batch size (the article's measurement): the
+    :class:`~tfprof_m1.collection.fit.FitRun` as reported (times rounded, a non-finite loss None),
+    and its summaries, computed from ``epoch_ms`` (never read from a file, so they always agree)."""
 
-    epoch_ms: list[float]
-    losses: list[float | None]
-    accuracies: list[float | None]
-    jit_compile: bool
-    first_epoch_ms: float
+    first_epoch_ms: float = field(init=False)
     #: Mean over epochs after the first; None with a single epoch.
-    steady_mean_ms: float | None
+    steady_mean_ms: float | None = field(init=False)
     #: Mean over all epochs, first included: the number the article reported.
-    all_mean_ms: float
-    #: Memory after each epoch (empty when not sampled).
-    memory: list[MemoryUse] = field(default_factory=list)
+    all_mean_ms: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.epoch_ms:
+            raise ValueError("fit.epoch_ms is empty")
+        self.first_epoch_ms = self.epoch_ms[0]
+        self.steady_mean_ms = statistics.mean(self.epoch_ms[1:]) if len(self.epoch_ms) > 1 else None
+        self.all_mean_ms = statistics.mean(self.epoch_ms)
 
 
 @dataclass
@@ -563,10 +568,11 @@ def _build(kind: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}, got {type(value).__name__}")
         hints = typing.get_type_hints(kind)
-        known = {f.name for f in dataclasses.fields(kind)}
+        fields = [f for f in dataclasses.fields(kind) if f.init]  # the rest is computed, never read
+        known = {f.name for f in fields}
         missing = [
             f.name
-            for f in dataclasses.fields(kind)
+            for f in fields
             if f.name not in value
             and f.default is dataclasses.MISSING
             and f.default_factory is dataclasses.MISSING
