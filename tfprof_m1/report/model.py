@@ -20,6 +20,7 @@ from typing import Any, Union
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
 from tfprof_m1.collection.environment import Environment, GpuInfo
+from tfprof_m1.collection.estimate import CostEstimate, FenceCheckSummary
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
@@ -91,17 +92,11 @@ class PartSummary:
 
 
 @dataclass
-class ProfilingCost:
-    """What profiling costs end to end: profiled steps against unprofiled stretches of the same epochs."""
+class ProfilingCost(CostEstimate):
+    """What profiling costs end to end: the :class:`~tfprof_m1.collection.estimate.CostEstimate`
+    (profiled steps against unprofiled stretches of the same epochs, ratio with a 95 % bootstrap
+    interval) and what it means for the steady epoch."""
 
-    profiled_step_ms: float
-    unprofiled_step_ms: float
-    #: profiled / unprofiled per-step time, with a 95 % bootstrap interval.
-    ratio: float
-    ratio_low: float
-    ratio_high: float
-    blocks: int
-    stretches: int
     #: The steady epoch as it would run unprofiled: its profiled steps scaled by 1/ratio.
     unprofiled_epoch_ms: float
 
@@ -120,16 +115,13 @@ class Execution:
 
 
 @dataclass
-class FenceCheck:
-    """What a second, independent fence still waited for after the first, on sampled steps."""
+class FenceCheck(FenceCheckSummary):
+    """The coverage check as reported: what a second, independent fence (``fence``) still waited
+    for after the first, on sampled steps (see
+    :class:`~tfprof_m1.collection.estimate.FenceCheckSummary`; ``flagged``: the main fence left
+    device work queued, median leftover above 0.1 ms and 5 % of a sampled step)."""
 
     fence: str
-    samples: int
-    leftover_median_ms: float
-    leftover_max_ms: float
-    #: True when the main fence left device work queued (median leftover above 0.1 ms and 5 % of a sampled
-    #: step).
-    flagged: bool
 
 
 @dataclass
