@@ -223,12 +223,14 @@ def test_stop_on_nan_ends_the_benchmarks_loop_and_fit_after_the_first_non_finite
     """The CLI's path (run_benchmark) with --stop-on-nan, on an article model whose output is made NaN
     (the article models cannot diverge on their data at Adam's default rate)."""
     import tfprof_m1.run.bench as bench
+    import tfprof_m1.run.fit_headline as fit_headline
 
     def diverging(spec, seed=0):
         model = build_model(spec, seed=seed)
         return keras.Sequential([model, keras.layers.Lambda(lambda logits: logits * float("nan"))])
 
-    monkeypatch.setattr(bench, "build_model", diverging)
+    monkeypatch.setattr(bench, "build_model", diverging)  # the loop's model
+    monkeypatch.setattr(fit_headline, "build_model", diverging)  # fit's fresh copy
     config = RunConfig(models=["mnist"], epochs=3, steps=10, data="synthetic", peak=False, stop_on_nan=True)
     report = bench.run_benchmark(config, output=OutputSettings(logdir=None))
     (run,) = report.runs

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from tfprof_m1.collection.environment import (
 from tfprof_m1.collection.fence import VariablesFence, detect_fence_kind, make_fence
 from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name, signal_of
 from tfprof_m1.collection.loop import (
-    EpochResult,
     Sampling,
     run_profiled_loop,
 )
@@ -34,7 +32,9 @@ from tfprof_m1.report.scaling import (
     steady_throughputs,
 )
 from tfprof_m1.run.baseline import run_baseline
+from tfprof_m1.run.fit_headline import FIT_JIT_COMPILE, run_fit_headline
 from tfprof_m1.run.outputs import OutputSettings, RunOutputs
+from tfprof_m1.run.progress import epoch_line, finished_epochs, placement, stopped_on_nan
 from tfprof_m1.run.rundir import make_run_dir, run_dir_name
 from tfprof_m1.trace.window import TraceWindow, default_step_range
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
@@ -42,8 +42,6 @@ from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 
 Progress = Callable[[str], None]
-#: --fit-jit-compile values and what Keras' compile is given.
-FIT_JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 
 
 def validate_config(config: RunConfig) -> None:
@@ -82,25 +80,6 @@ def validate_config(config: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
-
-
-def _epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
-    def line(result: EpochResult) -> str:
-        timing = result.timing
-        seconds = timing.wall_ms / 1000.0
-        rate = timing.examples / seconds if seconds > 0 else 0.0
-        text = (
-            f"[{spec.name}] loop epoch {timing.index + 1}/{epochs}: {seconds:.2f} s, {rate:,.0f} examples/s"
-        )
-        if result.loss is not None and not math.isfinite(result.loss):
-            text += f", loss {result.loss} (training diverged; see the report's warnings)"
-        elif result.loss is not None:
-            text += f", loss {result.loss:.4f}" + (
-                f", accuracy {result.accuracy:.3f}" if result.accuracy is not None else ""
-            )
-        return text + (" (warm-up)" if timing.index == 0 else "")
-
-    return line
 
 
 def _check_trace_steps(config: RunConfig, output: OutputSettings, steps: int) -> None:
@@ -151,7 +130,7 @@ def run_model(
     sampling = Sampling(config.sample_every, config.min_samples, reference_share=config.reference_share)
     plan = sampling.plan(steps)
     spread = (
-        f" ({distribution.replicas} replicas × {config.batch_size}, {_describe(distribution)})"
+        f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"
         if distribution
         else ""
     )
@@ -160,7 +139,7 @@ def run_model(
         f"{plan.count(PROBE)} probe steps and {plan.count(UNPROFILED)} "
         f"unprofiled steps per epoch, fence {fence.name}"
     )
-    line = _epoch_line(spec, config.epochs)
+    line = epoch_line(spec, config.epochs)
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
     window = _trace_window(config, output, steps, run_dir, profiler)
@@ -179,54 +158,21 @@ def run_model(
             stop_on_non_finite=config.stop_on_nan,
         )
         if len(results) < config.epochs:  # only --stop-on-nan ends the loop early without an exception
-            notes.append(_stopped_on_nan("loop", results[-1].loss, len(results), config.epochs))
+            notes.append(stopped_on_nan("loop", results[-1].loss, len(results), config.epochs))
     except TrainingInterrupted as error:
         stop, results = error, error.partial
         finished = sum(result.timing.complete for result in results)
         notes.append(
             f"{signal_name(error.signum)} in loop epoch {finished + 1} of {config.epochs}: "
-            f"{_epochs(finished)} kept"
+            f"{finished_epochs(finished)} kept"
             + (", the cut-short one marked incomplete" if len(results) > finished else "")
             + ("; fit not run" if config.fit else "")
         )
-    fit = None
-    fit_note = None
-    if config.fit and stop is None and distribution is not None and distribution.strategy == "multiworker":
-        # Keras 3's fit fails under MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica...")
-        # with TensorFlow 2.16 and later: keras-team/keras#20585, tensorflow/tensorflow#72388.
-        fit_note = (
-            "Keras fit not run: Keras 3's fit does not run under MultiWorkerMirroredStrategy "
-            "(keras-team/keras#20585); the custom loop's figures stand alone on multi-worker runs"
-        )
-        progress(f"[{spec.name}] {fit_note}")
-    elif config.fit and stop is None:
-        from tfprof_m1.collection.fit import run_fit
-
-        progress(f"[{spec.name}] keras fit: {config.epochs} epochs (fresh weights from seed {config.seed})")
-        with distributed.scope():
-            fit_model = build_model(spec, seed=config.seed)
-        fit_data = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
-        try:
-            fit = run_fit(
-                fit_model,
-                fit_data,
-                config.epochs,
-                on_epoch=lambda index, ms, logs: progress(
-                    f"[{spec.name}] fit epoch {index + 1}/{config.epochs}: {ms / 1000.0:.2f} s"
-                ),
-                stop_on_non_finite=config.stop_on_nan,
-                jit_compile=FIT_JIT_COMPILE[config.fit_jit_compile],
-                strategy=distributed.strategy,
-            )
-            if len(fit.epoch_ms) < config.epochs:
-                notes.append(_stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), config.epochs))
-        except TrainingInterrupted as error:
-            stop, fit = error, error.partial
-            done = len(fit.epoch_ms)
-            notes.append(
-                f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {config.epochs}: "
-                f"the loop is complete, fit has {_epochs(done)}"
-            )
+    fit, fit_note = None, None
+    if config.fit and stop is None:
+        headline = run_fit_headline(spec, data, config, progress, distributed, batch_size)
+        fit, fit_note, stop = headline.fit, headline.note, headline.stop
+        notes += headline.notes
     interrupted = "; ".join(notes) or None
     if not results:
         assert stop is not None
@@ -299,16 +245,6 @@ def _train_steps(spec: ModelSpec, seed: int, dataset: Any, distributed: Strategy
     return DistributedTrainSteps(model, loss, optimizer, distributed.strategy)
 
 
-def _describe(distribution: Distribution) -> str:
-    if distribution.strategy == "multiworker":
-        return f"worker {distribution.worker} of {len(distribution.workers)}"
-    return (
-        "logical CPU devices sharing one CPU"
-        if distribution.logical_cpu_devices
-        else ", ".join(distribution.devices)
-    )
-
-
 def _scaling(
     spec: ModelSpec,
     config: RunConfig,
@@ -344,17 +280,6 @@ def _scaling(
             f"{result.baseline_examples_per_s:,.0f} on one"
         )
     return result
-
-
-def _epochs(count: int) -> str:
-    return f"{count} finished epoch{'s' if count != 1 else ''}"
-
-
-def _stopped_on_nan(where: str, loss: float | None, epoch: int, epochs: int) -> str:
-    value = "NaN" if loss is None or math.isnan(loss) else "infinite"
-    return (
-        f"{where}'s loss became {value} in epoch {epoch} of {epochs}; {where} stopped there (--stop-on-nan)"
-    )
 
 
 def run_benchmark(
