@@ -55,7 +55,7 @@ EPOCH_LEVEL_PHASES: tuple[str, ...] = (PROFILING, UNPROFILED, TRACE, OTHER)
 
 # -- step kinds -----------------------------------------------------------------------------------
 FUSED = "fused"
-#: A sampled step: the probe calls, then the real fused step (see steps.py).
+#: A sampled step: the probe calls, then the real fused step (see collection/steps.py).
 PROBE = "probe"
 #: A step split into forward/backward/optimizer calls (research loops; TrainSteps.split).
 SPLIT = "split"

@@ -66,7 +66,7 @@ def _machine_key(report: Report) -> tuple:
         env.cpu_model,
         env.platform,
         env.tensorflow,
-        config.batch_size,
+        tuple(sorted({run.batch_size or 0 for run in report.runs})),  # what the parity guard checks too
         config.steps,
         config.data,
         config.autotune,
