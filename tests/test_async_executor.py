@@ -33,6 +33,8 @@ ARGS = (
     "synthetic",
     "--no-peak",
     "--quiet",
+    "--device",
+    "cpu",  # the rehearsal is of a CPU; on a GPU machine the default device is asynchronous anyway
 )
 
 

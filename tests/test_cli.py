@@ -98,7 +98,9 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert [p["part"] for p in steady["parts"]] == ["call", "forward", "backward", "optimizer"]
     for part in steady["parts"]:
         assert part["share_low"] <= part["share"] <= part["share_high"]
-    assert steady["samples"] == 18 and steady["execution"]["mode"] == "synchronous"
+    assert steady["samples"] == 18 and steady["execution"]["mode"] in ("synchronous", "asynchronous")
+    if data["environment"]["device_kind"] == "cpu":  # a GPU may run either way (some Metal builds block)
+        assert steady["execution"]["mode"] == "synchronous"
     assert steady["fence_check"]["samples"] == 18
     cost = steady["profiling_cost"]
     assert cost["ratio_low"] <= cost["ratio"] <= cost["ratio_high"] and cost["stretches"] == 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfprof_m1.collection.fence import HOST_READ, make_fence
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
@@ -17,6 +20,7 @@ from tfprof_m1.workloads.datasets import synthetic
 from tfprof_m1.workloads.models import build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset
 
+LINUX = sys.platform.startswith("linux")
 pytestmark = [pytest.mark.tf]
 
 
@@ -32,8 +36,10 @@ def test_the_allocators_answers_recorded_on_each_kind_of_device():
     )
     assert current is None and "Allocator stats not available" in note
     memory, real_note = sample_memory()
-    assert real_note is not None and "Allocator stats not available" in real_note
-    assert memory.host_rss_mb is not None and memory.host_rss_mb > 50
+    if not tf.config.list_physical_devices("GPU"):  # the device used is the CPU, which keeps no stats
+        assert real_note is not None and "Allocator stats not available" in real_note
+    assert (memory.host_rss_mb is not None) == LINUX  # the current RSS is read from /proc
+    assert memory.host_rss_mb is None or memory.host_rss_mb > 50
 
 
 def test_growth_is_flagged_by_its_slope_not_by_noise():
@@ -46,6 +52,7 @@ def test_growth_is_flagged_by_its_slope_not_by_noise():
     assert growth_warning("device memory", [None, None, None], [1, 2, 3]) is None
 
 
+@pytest.mark.skipif(not LINUX, reason="the current host RSS is read from /proc (macOS gives only the peak)")
 def test_the_loop_records_memory_after_every_epoch_and_the_report_shows_it():
     spec = get_spec("mnist")
     dataset = make_dataset(synthetic(spec, seed=0, examples=160), batch_size=32, seed=0)
