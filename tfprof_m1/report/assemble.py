@@ -37,23 +37,14 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.attribution import EpochBreakdown, attribute_epochs, step_totals
+from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
-from tfprof_m1.collection.memory import growth_warning
+from tfprof_m1.collection.memory import MemoryUse, growth_warning
 from tfprof_m1.collection.power import power_state
 from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
+from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
-from tfprof_m1.report.model import (
-    DataInfo,
-    Distribution,
-    Environment,
-    EpochReport,
-    Fingerprint,
-    FitReport,
-    MemoryUse,
-    ModelRun,
-    Report,
-    RunConfig,
-)
+from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
 from tfprof_m1.trace.xplane import TraceSummary
 
 Progress = Callable[[str], None]

@@ -19,24 +19,14 @@ from typing import Any, Union
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
-from tfprof_m1.collection.environment import Environment, GpuInfo
+from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.estimate import CostEstimate, FenceCheckSummary
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
-from tfprof_m1.trace.xplane import OpTime, TraceSummary
-
-__all__ = [  # records defined where they are measured, part of the report's data model
-    "Distribution",
-    "Environment",
-    "FenceCost",
-    "GpuInfo",
-    "MemoryUse",
-    "OpTime",
-    "TraceSummary",
-]
+from tfprof_m1.trace.xplane import TraceSummary
 
 SCHEMA_VERSION = 6
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous

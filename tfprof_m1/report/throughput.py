@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tfprof_m1.base.phases import BACKWARD, FORWARD
-from tfprof_m1.report.model import Environment, ModelRun
+from tfprof_m1.collection.environment import Environment
+from tfprof_m1.report.model import ModelRun
 
 #: Backward FLOPs per forward FLOP where a report does not count them (a weight and an input gradient).
 BACKWARD_FLOPS_PER_FORWARD = 2

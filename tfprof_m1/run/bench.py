@@ -22,9 +22,9 @@ from tfprof_m1.collection.loop import (
     run_profiled_loop,
 )
 from tfprof_m1.collection.profiler import PhaseProfiler
-from tfprof_m1.collection.strategies import STRATEGIES, StrategyChoice, make_strategy
+from tfprof_m1.collection.strategies import STRATEGIES, Distribution, StrategyChoice, make_strategy
 from tfprof_m1.report.assemble import describe_method, model_run
-from tfprof_m1.report.model import DataInfo, Distribution, Fingerprint, ModelRun, Report, RunConfig, Scaling
+from tfprof_m1.report.model import DataInfo, Fingerprint, ModelRun, Report, RunConfig, Scaling
 from tfprof_m1.report.scaling import (
     efficiency_interval,
     replicas_text,

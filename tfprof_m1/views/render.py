@@ -15,17 +15,11 @@ from typing import Any
 from tabulate import tabulate
 
 from tfprof_m1.base.phases import BACKWARD, CALL, DESCRIPTIONS, EXECUTION_NOTES, FORWARD, OPTIMIZER, OTHER
-from tfprof_m1.report.model import (
-    Environment,
-    ModelRun,
-    PartSummary,
-    PhaseSummary,
-    Report,
-    TraceSummary,
-    run_name,
-)
+from tfprof_m1.collection.environment import Environment
+from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.report.scaling import efficiency_interval, replicas_text
 from tfprof_m1.report.throughput import achieved, describe
+from tfprof_m1.trace.xplane import TraceSummary
 
 FORMATS = ("table", "markdown", "json")
 
