@@ -7,6 +7,8 @@ expected text is in tests/golden/; after an intended change, rewrite it with
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from tests.report_factory import make_report, report_from_epochs, timed_epochs, worker_report
 from tfprof_m1.report.merge import merge_reports
-from tfprof_m1.report.model import SCHEMA_VERSION, load_report
+from tfprof_m1.report.model import SCHEMA_VERSION, Report, load_report
 from tfprof_m1.views.compare import compare_reports
 from tfprof_m1.views.compare_render import render_comparison
 from tfprof_m1.views.merge_render import render_merged
@@ -80,3 +82,11 @@ def test_a_schema_5_report_renders_as_its_schema_6_twin():
     new = make_report("cpu")
     assert render_text(old) == render_text(new)
     assert render_text(old, markdown=True) == render_text(new, markdown=True)
+
+
+def test_upgrading_a_schema_5_dict_leaves_the_callers_dict_as_it_was():
+    data = json.loads((FIXTURES / "report_schema5.json").read_text(encoding="utf-8"))
+    before = copy.deepcopy(data)
+    report = Report.from_dict(data)
+    assert data == before and "fence" in data["environment"] and "fence" not in data["runs"][0]
+    assert report.runs[0].fence is not None and report.config.peak is None

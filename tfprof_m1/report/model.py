@@ -518,21 +518,24 @@ def load_report(path: str | os.PathLike) -> Report:
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
     """Schema 5 and older kept one fence on the environment: give it to every run (schema 6); and
     did not record the settings schema 6 added to the config: they are None (not known), never a
-    default that may be false."""
-    if version < 6 and isinstance(data.get("config"), dict):
-        for name in ("download", "peak", "stop_on_nan", "baseline"):
-            data["config"].setdefault(name, None)
-    fence = (data.get("environment") or {}).get("fence") if version < 6 else None
-    if isinstance(fence, dict):
+    default that may be false. Returns a new dict; the caller's ``data`` is left as it was."""
+    if version >= 6:
+        return data
+    data = dict(data)
+    if isinstance(data.get("config"), dict):
+        data["config"] = {**dict.fromkeys(("download", "peak", "stop_on_nan", "baseline")), **data["config"]}
+    fence = (data.get("environment") or {}).get("fence")
+    if isinstance(fence, dict) and isinstance(data.get("runs"), list):
         moved = {
             "name": fence.get("name"),
             "calls": fence.get("calls"),
             "median_ms": fence.get("cost_median_ms"),
             "iqr_ms": fence.get("cost_iqr_ms"),
         }
-        for run in data.get("runs") or []:
-            if isinstance(run, dict) and run.get("fence") is None:
-                run["fence"] = moved
+        data["runs"] = [
+            {**run, "fence": moved} if isinstance(run, dict) and run.get("fence") is None else run
+            for run in data["runs"]
+        ]
     return data
 
 
