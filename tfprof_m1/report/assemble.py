@@ -45,7 +45,7 @@ from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhasePr
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
-from tfprof_m1.trace.xplane import TraceSummary
+from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir
 
 Progress = Callable[[str], None]
 
@@ -214,8 +214,6 @@ def trace_summary(
     Raises:
         UserError: no trace in ``run_dir``.
     """
-    from tfprof_m1.trace.xplane import analyze_run_dir
-
     summary = analyze_run_dir(run_dir, device_kind, scope_phases=scope_phases)
     summary.timing_shares, summary.timing_step_ms_mean = timing_shares, timing_step_ms_mean
     if distribution is not None:
