@@ -57,6 +57,9 @@ def test_the_report_records_the_executor(runs):
     assert runs["sync"]["environment"]["executor_async"] is False
     assert runs["async"]["environment"]["executor_async"] is True
     assert runs["async"]["config"]["async_executor"] is True
+    for report in runs.values():  # the fence's own cost, per run, from the profiler's idle calls
+        fence = report["runs"][0]["fence"]
+        assert fence["calls"] == 9 * 3 and 0 < fence["median_ms"] < _steady(report)["step_median_ms"]
     assert _steady(runs["sync"])["execution"]["mode"] == "synchronous"
     execution = _steady(runs["async"])["execution"]
     assert execution["mode"] == "asynchronous" and "rehearsal" in execution["note"]
