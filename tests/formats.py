@@ -51,7 +51,11 @@ def write_fashion_idx(directory: Path, images: np.ndarray, labels: np.ndarray) -
 
 
 def cifar_batch_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
-    """A CIFAR-10 python batch: channel-major rows of 3072 bytes, labels as a list (as published)."""
+    """A CIFAR-10 python batch: channel-major rows of 3072 bytes, labels as a list (as published).
+
+    Protocol 4 names the same globals as the published Python 2 pickles (numpy's ``_reconstruct``,
+    ``ndarray`` and ``dtype``, the array's bytes inline), so Keras' own restricted unpickler reads
+    it too; Python 3's protocol 2 would add ``_codecs.encode``, which Keras refuses."""
     rows = images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
     return pickle.dumps(
         {
@@ -60,7 +64,7 @@ def cifar_batch_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
             b"data": rows,
             b"filenames": [b"x.png"] * len(labels),
         },
-        protocol=2,
+        protocol=4,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,11 +69,103 @@ def test_data_dir_comes_before_the_keras_cache(tmp_path):
     assert load_train_data(MNIST, "real").examples == 20  # without --data-dir: the Keras cache
 
 
-def test_keras_own_cifar_cache_layout_is_found(tmp_path):
+def _keras_downloads_from(monkeypatch, source: Path) -> None:
+    """Keras' own ``load_data`` calls ``get_file`` exactly as they do on a network, with the origin
+    redirected to ``file://`` copies in ``source`` (named as the origin's last part) and the cache
+    placed where tfprof_m1 looks for it; the published files' hashes do not fit the tiny copies."""
+    import keras.src.datasets.cifar10
+    import keras.src.datasets.fashion_mnist
+    import keras.src.datasets.mnist
+    from keras.src.utils.file_utils import get_file
+
+    def local_get_file(fname=None, origin=None, file_hash=None, **kwargs):
+        local = source / origin.rstrip("/").rsplit("/", 1)[-1]
+        kwargs["cache_dir"] = str(keras_cache_dir().parent)
+        return get_file(fname=fname, origin=local.as_uri(), **kwargs)
+
+    for module in (keras.src.datasets.cifar10, keras.src.datasets.fashion_mnist, keras.src.datasets.mnist):
+        monkeypatch.setattr(module, "get_file", local_get_file)
+    monkeypatch.delenv("TFPROF_M1_NO_DOWNLOAD")
+
+
+@pytest.mark.parametrize("spec", [MNIST, FASHION, CIFAR], ids=lambda spec: spec.name)
+def test_what_the_installed_keras_downloads_is_read_as_keras_reads_it(tmp_path, monkeypatch, spec):
+    """The Colab path: no copy anywhere, so tfprof_m1 downloads through Keras, then reads whatever
+    layout the installed Keras left in its cache; the images and labels are those Keras' own
+    ``load_data`` returns from the same cache."""
+    import keras
+
+    source = tmp_path / "published"
+    source.mkdir()
+    shape = spec.input_shape
+    images, labels = learnable_images(25, shape, seed=7)
+    if spec is MNIST:
+        write_mnist_npz(source, images, labels)
+    elif spec is FASHION:
+        for path in write_fashion_idx(source, images, labels).iterdir():
+            path.rename(source / path.name)
+    else:
+        write_cifar_tarball(source, images, labels)
+    _keras_downloads_from(monkeypatch, source)
+    data = load_train_data(spec, "real")
+    _assert_same(data, images, labels)
+    assert Path(data.path).is_relative_to(keras_cache_dir())
+    if spec is CIFAR:  # Keras' load_data insists on 10,000 images a batch: its batch reader, then
+        from keras.src.datasets.cifar import load_batch
+
+        batches = [load_batch(str(Path(data.path) / f"data_batch_{i}")) for i in range(1, 6)]
+        keras_x = np.concatenate([x for x, _ in batches]).transpose(0, 2, 3, 1)
+        keras_y = np.concatenate([y for _, y in batches])
+    else:
+        (keras_x, keras_y), _ = getattr(keras.datasets, spec.name).load_data()  # from the cache
+    np.testing.assert_array_equal(data.images, keras_x)
+    np.testing.assert_array_equal(data.labels, keras_y)
+
+
+# Where each Keras version leaves CIFAR-10 (see CIFAR_EXTRACTED_ROOTS and CIFAR_ARCHIVES).
+CIFAR_LAYOUTS = {
+    "keras2 folder": ("cifar-10-batches-py", "folder"),
+    "keras3 _extracted folder": ("cifar-10-batches-py-target_extracted/cifar-10-batches-py", "folder"),
+    "keras3.15 folder": ("cifar-10-batches-py-target/cifar-10-batches-py", "folder"),
+    "keras2 archive": ("cifar-10-batches-py.tar.gz", "archive"),
+    "keras3 archive": ("cifar-10-batches-py-target", "archive"),
+    "keras3.15 archive": ("cifar-10-batches-py-target_archive", "archive"),
+    "published archive": ("cifar-10-python.tar.gz", "archive"),
+}
+
+
+@pytest.mark.parametrize("layout", CIFAR_LAYOUTS, ids=list(CIFAR_LAYOUTS))
+def test_every_keras_cifar_cache_layout_is_found(tmp_path, layout):
+    name, kind = CIFAR_LAYOUTS[layout]
     cache = keras_cache_dir()
     images, labels = learnable_images(10, (32, 32, 3))
-    write_cifar_dir(cache / "cifar-10-batches-py-target_extracted", images, labels)
-    _assert_same(load_train_data(CIFAR, "auto"), images, labels)
+    target = cache / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "folder":
+        written = write_cifar_dir(target.parent, images, labels)
+        assert written == target
+    else:
+        write_cifar_tarball(tmp_path, images, labels).rename(target)
+    data = load_train_data(CIFAR, "auto", download=False)
+    _assert_same(data, images, labels)
+    assert data.path == str(target)
+
+
+def test_an_extracted_cifar_folder_comes_before_the_archive_beside_it(tmp_path):
+    """Keras 3.15 leaves both; the folder needs no decompression."""
+    cache = keras_cache_dir()
+    (cache / "cifar-10-batches-py-target").mkdir(parents=True)
+    write_cifar_dir(cache / "cifar-10-batches-py-target", *learnable_images(10, (32, 32, 3)))
+    write_cifar_tarball(tmp_path, *learnable_images(10, (32, 32, 3))).rename(
+        cache / "cifar-10-batches-py-target_archive"
+    )
+    data = load_train_data(CIFAR, "real", download=False)
+    assert data.path == str(cache / "cifar-10-batches-py-target" / "cifar-10-batches-py")
+
+
+def test_an_empty_keras_extraction_folder_is_not_data(tmp_path):
+    (keras_cache_dir() / "cifar-10-batches-py-target" / "cifar-10-batches-py").mkdir(parents=True)
+    assert load_train_data(CIFAR, "auto", download=False).source == "synthetic"
 
 
 def test_auto_falls_back_to_synthetic_and_says_why(tmp_path):

@@ -23,6 +23,7 @@ import pickle
 import struct
 import sys
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,8 +64,20 @@ class TrainData:
 
 # -- where to look ------------------------------------------------------------------------------
 def keras_cache_dir() -> Path:
-    """Keras' dataset cache: ``$KERAS_HOME/datasets``, by default ``~/.keras/datasets``."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    """Keras' dataset cache: ``$KERAS_HOME/datasets``, by default ``~/.keras/datasets``.
+
+    Where the home folder cannot be written, Keras (``keras.src.backend.config`` and
+    ``keras.utils.get_file``) keeps its cache under the temporary folder instead, and so is it
+    looked for here.
+    """
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        if not os.access(base, os.W_OK):
+            base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+        home = os.path.join(base, ".keras")
+    elif os.path.isdir(home) and not os.access(home, os.W_OK):
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
     return Path(home) / "datasets"
 
 
@@ -300,16 +313,45 @@ class DatasetFiles:
     read: Callable[[Path], tuple[np.ndarray, np.ndarray]]
 
 
+#: Folders a CIFAR-10 download may be extracted into, by the Keras versions that write them:
+#: Keras 2 and early Keras 3 (``get_file("cifar-10-batches-py", untar=True)``) extract
+#: ``cifar-10-batches-py/`` beside the tarball; later Keras 3 (``get_file("cifar-10-batches-py-target",
+#: extract=True)``) extracts into ``cifar-10-batches-py-target/`` (3.15) or, in releases that
+#: extracted beside the archive, ``cifar-10-batches-py-target_extracted/``, each holding
+#: ``cifar-10-batches-py/``; ``--data-dir`` may hold the published tarball's folder directly.
+CIFAR_EXTRACTED_ROOTS = (
+    "cifar-10-batches-py-target",
+    "cifar-10-batches-py-target_extracted",
+    "cifar-10-batches-py_extracted",
+)
+#: Names the downloaded tarball is kept under: as published, by Keras 2, and by Keras 3's
+#: ``get_file`` (``<fname>_archive`` when it extracts into ``<fname>/``; ``<fname>`` itself in the
+#: releases that extracted beside it).
+CIFAR_ARCHIVES = (
+    CIFAR_TARBALL,
+    "cifar-10-batches-py.tar.gz",
+    "cifar-10-batches-py-target_archive",
+    "cifar-10-batches-py-target",
+)
+
+
 def _cifar_candidates(directory: Path) -> list[Path]:
-    # Keras 3 caches the tarball as "cifar-10-batches-py-target" and extracts it beside itself.
-    return [
-        directory / CIFAR_DIR,
-        directory / "cifar-10-batches-py-target_extracted" / CIFAR_DIR,
-        directory / "cifar-10-batches-py_extracted" / CIFAR_DIR,
-        directory / CIFAR_TARBALL,
-        directory / "cifar-10-batches-py-target",
-        directory / "cifar-10-batches-py.tar.gz",
-    ]
+    """Every place a CIFAR-10 copy may be under ``directory``: extracted folders first (no
+    decompression), then archives."""
+    folders = [directory / CIFAR_DIR] + [directory / root / CIFAR_DIR for root in CIFAR_EXTRACTED_ROOTS]
+    return folders + [directory / name for name in CIFAR_ARCHIVES]
+
+
+def _cifar_present(candidate: Path) -> bool:
+    """Whether ``candidate`` holds CIFAR-10: a folder named ``cifar-10-batches-py`` holding batches,
+    or an archive file. A name Keras uses for a folder in one version and a file in another
+    (``cifar-10-batches-py-target``) is taken as either; a name only ever used for one kind, taken
+    by the other, raises UserError rather than falling back to synthetic data."""
+    if candidate.name == CIFAR_DIR:
+        return _is(candidate, directory=True) and any((candidate / b).exists() for b in CIFAR_BATCHES)
+    if candidate.is_dir() and candidate.name in CIFAR_EXTRACTED_ROOTS:
+        return False  # Keras 3.15's extraction folder: its cifar-10-batches-py/ is a candidate of its own
+    return _is(candidate, directory=False)
 
 
 DATASET_FILES: dict[str, DatasetFiles] = {
@@ -333,7 +375,7 @@ DATASET_FILES: dict[str, DatasetFiles] = {
         keras_name="cifar10",
         expected=f"{CIFAR_TARBALL} or {CIFAR_DIR}/",
         candidates=_cifar_candidates,
-        present=lambda candidate: _is(candidate, directory=candidate.name == CIFAR_DIR),
+        present=_cifar_present,
         read=read_cifar10,
     ),
 }
@@ -405,7 +447,9 @@ def load_train_data(
     why_missing = None
     if path is None:
         why_missing = _download(spec) if download else "downloads are off (--no-download)"
-        path = find_data(spec, dirs) if why_missing is None else None
+        # Keras' load_data may fail after its download is in the cache (its reader expects the
+        # full published set); what was written is still read, and checked, by our own readers.
+        path = find_data(spec, dirs) if download else None
         if path is None and why_missing is None:
             why_missing = "download finished but the files are not in the Keras cache"
     if path is not None:
