@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
+from tfprof_m1.collection.epoch_data import EpochBatches, known_length
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
     InterruptGuard,
@@ -112,6 +113,8 @@ class EpochResult:
     #: Host and device memory after the epoch, and why device figures are missing (if they are).
     memory: MemoryUse | None = None
     memory_note: str | None = None
+    #: The data ran out before ``steps_per_epoch`` batches (Keras' "Your input ran out of data").
+    ran_out_of_data: bool = False
 
 
 EpochCallback = Callable[[EpochResult], None]
@@ -121,21 +124,25 @@ def run_profiled_loop(
     train_steps: TrainSteps,
     dataset: Iterable[Any],
     epochs: int,
-    steps_per_epoch: int,
+    steps_per_epoch: int | None,
     profiler: PhaseProfiler,
     sampling: Sampling = Sampling(),
     on_epoch_end: EpochCallback | None = None,
     trace: TraceWindow | None = None,
     stop_on_non_finite: bool = False,
 ) -> list[EpochResult]:
-    """Train for ``epochs`` epochs over ``dataset`` (re-iterated each epoch), profiled.
+    """Train for ``epochs`` epochs over ``dataset``, profiled.
 
     Args:
         train_steps: the fused and probe steps of the model.
-        dataset: yields ``(images, labels)`` batches; iterated afresh every epoch. Under a
-            strategy (DistributedTrainSteps), global batches: the steps split them across replicas.
+        dataset: yields ``(images, labels)`` batches. Under a strategy (DistributedTrainSteps),
+            global batches: the steps split them across replicas.
         epochs: how many epochs.
-        steps_per_epoch: batches per epoch (to place the probe steps and unprofiled stretches).
+        steps_per_epoch: batches per epoch, read as Keras' ``fit`` reads them
+            (:mod:`tfprof_m1.collection.epoch_data`): one iterator kept across epochs, so an
+            infinite ``dataset.repeat()`` works; data that run out end the epoch with Keras'
+            warning. None: each epoch reads the whole dataset, whose length must then be known.
+            The probe steps and unprofiled stretches are placed over this many steps.
         profiler: records the timings; its fence waits for the device.
         sampling: which steps are probes and which run unprofiled.
         on_epoch_end: called after each epoch, for progress.
@@ -148,7 +155,12 @@ def run_profiled_loop(
     Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
     loop ends (see :mod:`tfprof_m1.collection.garbage`).
 
+    Probe steps leave the model as fused steps would: what their extra forward passes in training
+    mode write (BatchNorm's moving statistics, random-generator state) is put back, outside their
+    timing (see :meth:`TrainSteps.probe`).
+
     Raises:
+        ValueError: ``steps_per_epoch`` None for a dataset of unknown or infinite length.
         TrainingInterrupted: Ctrl-C (or a SIGTERM a guard turned into a stop) ended the loop, at once
             or at the next step if it landed where Python ignores exceptions (see
             :mod:`tfprof_m1.collection.interrupt`). Its ``partial`` holds the finished epochs' results and,
@@ -158,11 +170,20 @@ def run_profiled_loop(
             reports them.
     """
     results: list[EpochResult] = []
-    dataset = train_steps.distribute(dataset)
+    length = known_length(dataset)
+    if steps_per_epoch is None:
+        steps_per_epoch = length
+        if steps_per_epoch is None:
+            raise ValueError(
+                "steps_per_epoch is needed: the dataset's length is unknown or infinite (repeat(), a "
+                "generator, filter()); pass the batches per epoch, as for Keras' fit"
+            )
+    batches = EpochBatches(train_steps.distribute(dataset), steps_per_epoch, length)
+    profiler.begin_run()
     try:
         _train(
             train_steps,
-            dataset,
+            batches,
             epochs,
             steps_per_epoch,
             profiler,
@@ -186,7 +207,7 @@ def run_profiled_loop(
 
 def _train(
     train_steps: TrainSteps,
-    dataset: Iterable[Any],
+    data: EpochBatches,
     epochs: int,
     steps_per_epoch: int,
     profiler: PhaseProfiler,
@@ -207,7 +228,7 @@ def _train(
             finite_at: int | None = None
             non_finite_by: int | None = None
             with profiler.epoch() as epoch:
-                batches = profiler.timed(dataset)
+                batches = profiler.timed(data.epoch())
                 index = 0
                 while True:
                     interrupt.check()  # a stop that arrived during the last step
@@ -256,6 +277,7 @@ def _train(
                 non_finite_steps=steps,
                 memory=memory,
                 memory_note=memory_note,
+                ran_out_of_data=data.ran_out[-1],
             )
             results.append(result)
             if on_epoch_end is not None:

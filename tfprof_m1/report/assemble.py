@@ -305,7 +305,7 @@ def model_run(
     accuracies, _ = finite_or_none(accuracies, "the accuracy")
     breakdowns = attribute_epochs(epochs)
     reports = [
-        epoch_report(breakdown, _at(losses, i), _at(accuracies, i), warmup=breakdown.index == 0)
+        epoch_report(breakdown, _at(losses, i), _at(accuracies, i), warmup=breakdown.is_warmup)
         for i, breakdown in enumerate(breakdowns)
     ]
     steady = loop_summary(breakdowns, device_kind, executor_async, coverage_fence)
