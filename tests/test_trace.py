@@ -133,16 +133,23 @@ def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_ha
     per-step value to chart."""
     from tfprof_m1.views.tensorboard_writer import PhaseScalarWriter
 
+    from tfprof_m1.collection.attribution import EpochBreakdown
+    from tfprof_m1.report.figures import epoch_report
+
     writer = PhaseScalarWriter(tmp_path / "zero")
     step_ms = {"input": [0.2, 0.3], "forward": [0.0, 0.0], "backward": [2.0, 2.1], "sync": [0.0, 0.0]}
-    writer.write_epoch(
-        1,
-        step_ms,
-        {"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4},
-        10.0,
-        64,
-        parts=["forward", "backward"],
+    breakdown = EpochBreakdown(
+        index=0,
+        wall_ms=10.0,
+        complete=True,
+        examples=64,
+        step_kinds=["fused", "fused"],
+        step_ms=step_ms,
+        totals_ms={"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4, "other": 5.0},
+        proportions={"forward": 0.0, "backward": 1.0},
+        proportions_source="pooled",
     )
+    writer.write_epoch(epoch_report(breakdown, None, None, warmup=True))
     writer.close()
     tags, accumulator = _scalar_tags(tmp_path / "zero")
     assert "phase/forward_ms_per_step" in tags and "phase/sync_ms_per_step" not in tags

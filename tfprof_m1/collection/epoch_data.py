@@ -70,6 +70,17 @@ class EpochBatches:
         self._seen = 0
         self.ran_out: list[bool] = []
 
+    def describe(self) -> str:
+        """How the batches are made, for the report: ``tf.data.Dataset`` (or the object's type)."""
+        kind = type(self.dataset)
+        module = kind.__module__
+        if module.startswith("tensorflow"):
+            name = "tf.data.Dataset" if "data" in module else kind.__name__
+        else:
+            name = f"{module}.{kind.__name__}" if module != "builtins" else kind.__name__
+        per_epoch = f"steps_per_epoch {self.steps_per_epoch}" if self.steps_per_epoch else "to its end"
+        return f"{name}, {per_epoch}"
+
     def epoch(self) -> Iterable[Any]:
         """The next epoch's batches, as an iterable whose ``iter()`` makes (or resumes) the iterator."""
         self.ran_out.append(False)

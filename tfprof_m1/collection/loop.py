@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
@@ -28,7 +28,7 @@ from tfprof_m1.collection.interrupt import (
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
 from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
-from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.collection.steps import StepFacts, TrainSteps
 from tfprof_m1.trace.window import TraceWindow
 
 #: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
@@ -115,6 +115,10 @@ class EpochResult:
     memory_note: str | None = None
     #: The data ran out before ``steps_per_epoch`` batches (Keras' "Your input ran out of data").
     ran_out_of_data: bool = False
+    #: What the steps trained with (policy, XLA, input dtype), for the report's fingerprint.
+    facts: StepFacts | None = None
+    #: Why accuracy is None, when the steps could not measure it as Keras does.
+    accuracy_note: str | None = None
 
 
 EpochCallback = Callable[[EpochResult], None]
@@ -278,6 +282,8 @@ def _train(
                 memory=memory,
                 memory_note=memory_note,
                 ran_out_of_data=data.ran_out[-1],
+                facts=replace(train_steps.facts(), input_path=data.describe()),
+                accuracy_note=train_steps.accuracy_note,
             )
             results.append(result)
             if on_epoch_end is not None:

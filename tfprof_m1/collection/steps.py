@@ -26,6 +26,7 @@ per epoch, so no step forces a host read of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +51,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 SPARSE, CATEGORICAL = "sparse", "categorical"
+
+
+@dataclass
+class StepFacts:
+    """What the steps trained with, as they traced it (for the report's fingerprint)."""
+
+    #: The model's own dtype policy (``float32``, ``mixed_float16``...), as its layers were built.
+    mixed_precision: str | None = None
+    #: Whether the steps were compiled with XLA.
+    jit_compile: bool | None = None
+    #: dtype of the first input tensor of the batches the steps were traced for.
+    input_dtype: str | None = None
+    #: How batches were made, as far as the loop can tell (``tf.data.Dataset``, a Python type name).
+    input_path: str | None = None
+    #: Batches per call of the training step (1 for these steps; ``fit`` may run several).
+    steps_per_execution: int = 1
 
 
 def accuracy_form(labels: Any, outputs: Any, asked: bool = False) -> tuple[str | None, str | None]:
@@ -171,6 +188,7 @@ class TrainSteps:
         #: Why accuracy is not tracked (None when it is, or before the first step traced).
         self.accuracy_note: str | None = None
         self._probe_state: list | None = None
+        self._input_dtype: str | None = None
         self.variables = list(model.trainable_variables)
         optimizer.build(self.variables)
         # float32 totals: every device has kernels for them (exact counts up to 2**24 examples).
@@ -246,6 +264,9 @@ class TrainSteps:
     def _forward(self, images: Any, labels: Any, totals: list | None = None) -> tf.Tensor:
         """The forward pass and loss, metrics recorded; returns the loss the gradients are taken of
         (scaled by a LossScaleOptimizer's current scale, as Keras' own train step does)."""
+        import tensorflow as tf
+
+        self._input_dtype = tf.nest.flatten(images)[0].dtype.name  # static: set while tracing
         outputs = self.model(images, training=True)
         loss = self._mean_loss(self.loss_fn(labels, outputs))
         self._record(labels, outputs, loss, totals)
@@ -354,6 +375,13 @@ class TrainSteps:
                 token = output
         profiler.check_fence()
         return token
+
+    def facts(self) -> StepFacts:
+        """What these steps train with: the model's dtype policy, XLA, the input dtype traced."""
+        policy = getattr(getattr(self.model, "dtype_policy", None), "name", None)
+        return StepFacts(
+            mixed_precision=policy, jit_compile=bool(self.jit_compile), input_dtype=self._input_dtype
+        )
 
     def probe_state(self) -> list:
         """The variables a probe call may write though only the fused call should (each local copy

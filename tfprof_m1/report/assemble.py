@@ -333,6 +333,7 @@ def model_run(
         custom_phases=custom_phases(breakdowns),
         warnings=loss_warnings
         + _non_finite_steps(timings)
+        + _loop_notes(timings, epochs)
         + fit_warnings
         + run_warnings(breakdowns, distribution is not None)
         + memory_warnings,
@@ -342,7 +343,7 @@ def model_run(
         fence=fence_cost(epochs),
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
-    run.fingerprint = complete_fingerprint(fingerprint or Fingerprint(), run)
+    run.fingerprint = complete_fingerprint(_with_facts(fingerprint or Fingerprint(), timings), run)
     return run
 
 
@@ -387,6 +388,53 @@ def _memory_warnings(
             growth_warning("fit: device memory", [m.device_current_mb for m in fit.memory[1:]], fit_indices),
         ]
     return [line for line in lines if line]
+
+
+def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
+    """The fingerprint with what run_profiled_loop's steps recorded of themselves filled in where
+    the caller said nothing (the model's own policy, XLA, input dtype and path)."""
+    facts = next((r.facts for r in timings if getattr(r, "facts", None)), None) if _results(timings) else None
+    if facts is None:
+        return fingerprint
+    for name, value in (
+        ("mixed_precision", facts.mixed_precision),
+        ("loop_jit_compile", facts.jit_compile),
+        ("input_dtype", facts.input_dtype),
+        ("input_path", facts.input_path),
+        ("steps_per_execution", facts.steps_per_execution),
+    ):
+        if getattr(fingerprint, name) is None:
+            setattr(fingerprint, name, value)
+    return fingerprint
+
+
+def _results(timings: Any) -> bool:
+    return isinstance(timings, (list, tuple)) and any(hasattr(item, "timing") for item in timings)
+
+
+def _loop_notes(timings: Any, epochs: Sequence[EpochTiming]) -> list[str]:
+    """What the loop said of the run: epochs that ran out of data, why accuracy is not measured,
+    and a profiler that holds several runs."""
+    lines = []
+    results = list(timings) if _results(timings) else []
+    for result in results:
+        if getattr(result, "ran_out_of_data", False):
+            lines.append(
+                f"epoch {result.timing.index + 1}: the input ran out of data after "
+                f"{result.timing.examples} examples, before steps_per_epoch batches (as Keras' fit "
+                "says: use repeat() or fewer steps_per_epoch × epochs)"
+            )
+    note = next((r.accuracy_note for r in results if getattr(r, "accuracy_note", None)), None)
+    if note is not None:
+        lines.append(note)
+    runs = sum(epoch.is_warmup for epoch in epochs)
+    if runs > 1:
+        lines.append(
+            f"the timings hold {runs} runs (one profiler used {runs} times): each run's first epoch is "
+            "warm-up, and the steady state pools the runs' other epochs; use a PhaseProfiler per run "
+            "to report them apart"
+        )
+    return lines
 
 
 def _non_finite_steps(timings: Any) -> list[str]:
