@@ -69,14 +69,17 @@ class StepFacts:
     steps_per_execution: int = 1
 
 
-def accuracy_form(labels: Any, outputs: Any, asked: bool = False) -> tuple[str | None, str | None]:
+def accuracy_form(
+    labels: Any, outputs: Any, asked: bool = False, categorical_loss: bool = False
+) -> tuple[str | None, str | None]:
     """Which of Keras' accuracies fits labels and outputs of these static shapes and dtypes:
     (``"sparse"`` | ``"categorical"`` | None, why not when None).
 
     Sparse (``SparseCategoricalAccuracy``): integer labels of shape ``(batch,)`` or ``(batch, 1)``
     against outputs ``(batch, classes)`` (float labels too when ``asked``, as Keras takes them).
-    Categorical (``CategoricalAccuracy``): labels of the outputs' shape. Several outputs, or
-    outputs without a class axis (regression), have none.
+    Categorical (``CategoricalAccuracy``): labels of the outputs' shape, when ``asked`` or the loss
+    is a categorical cross-entropy (with another loss such labels are regression targets). Several
+    outputs, or outputs without a class axis, have none.
     """
     if isinstance(labels, (list, tuple, dict)) or isinstance(outputs, (list, tuple, dict)):
         return None, "accuracy not measured: the model has several outputs or label tensors"
@@ -85,7 +88,12 @@ def accuracy_form(labels: Any, outputs: Any, asked: bool = False) -> tuple[str |
     if out_rank is None or label_rank is None or out_rank < 2 or (classes or 0) < 2:
         return None, f"accuracy not measured: outputs of shape {outputs.shape} have no class axis"
     if label_rank == out_rank and labels.shape[-1] == classes:
-        return CATEGORICAL, None
+        if asked or categorical_loss:
+            return CATEGORICAL, None
+        return None, (
+            f"accuracy not measured: labels of the outputs' shape {outputs.shape} with a loss that is not "
+            "a categorical cross-entropy (regression targets?); pass accuracy=True for CategoricalAccuracy"
+        )
     sparse_shape = label_rank == out_rank - 1 or (label_rank == out_rank and labels.shape[-1] == 1)
     if sparse_shape and (labels.dtype.is_integer or (asked and labels.dtype.is_floating)):
         return SPARSE, None
@@ -108,6 +116,13 @@ def keras_accuracy(form: str, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tenso
     else:
         truth = tf.squeeze(labels, axis=-1) if labels.shape.rank == outputs.shape.rank else labels
     return tf.cast(tf.equal(predicted, tf.cast(truth, tf.float32)), tf.float32)
+
+
+def _is_categorical(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is Keras' (non-sparse) categorical cross-entropy, class or function."""
+    name = getattr(loss_fn, "name", None) or getattr(loss_fn, "__name__", "") or type(loss_fn).__name__
+    name = str(name).lower()
+    return "categorical" in name and "sparse" not in name
 
 
 def tf_variable(variable: Any) -> Any:
@@ -251,7 +266,9 @@ class TrainSteps:
         loss_sum, correct, seen = totals or (self._loss_sum, self._correct, self._seen)
         count = tf.cast(tf.shape(tf.nest.flatten(labels)[0])[0], tf.float32)
         loss_sum.assign_add(tf.cast(loss, tf.float32) * count)
-        form, why_not = accuracy_form(labels, outputs, asked=bool(self.accuracy))  # static: while tracing
+        form, why_not = accuracy_form(  # static: decided while tracing
+            labels, outputs, asked=bool(self.accuracy), categorical_loss=_is_categorical(self.loss_fn)
+        )
         if self.accuracy and form is None:
             raise ValueError(f"accuracy=True: {why_not}")
         if self.accuracy is False:
