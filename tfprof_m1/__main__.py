@@ -1,7 +1,26 @@
-"""``python -m tfprof_m1``: the command line (see tfprof_m1.cli)."""
+"""``python -m tfprof_m1``: the command line (see tfprof_m1.cli).
+
+TensorFlow's C++ log lines are held back from stderr unless ``--verbose`` is given, anywhere on the
+command line (see :mod:`tfprof_m1.run.native_log`).
+"""
+
+from __future__ import annotations
 
 import sys
 
-from tfprof_m1.cli import main
+VERBOSE = "--verbose"
 
-sys.exit(main())
+
+def run(argv: list[str] | None = None) -> int:
+    """The command line as ``python -m tfprof_m1`` and ``tfprof-m1`` run it."""
+    from tfprof_m1.cli import main
+    from tfprof_m1.run.native_log import native_logs_filtered
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = VERBOSE in args
+    with native_logs_filtered(verbose=verbose):
+        return main([arg for arg in args if arg != VERBOSE])
+
+
+if __name__ == "__main__":
+    sys.exit(run())

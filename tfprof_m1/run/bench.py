@@ -37,6 +37,7 @@ from tfprof_m1.run.outputs import OutputSettings, RunOutputs
 from tfprof_m1.run.progress import epoch_line, finished_epochs, placement, stopped_on_nan
 from tfprof_m1.run.rundir import make_run_dir, run_dir_name
 from tfprof_m1.trace.window import TraceWindow, default_step_range
+from tfprof_m1.views.render import tensorboard_command
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
@@ -315,7 +316,7 @@ def run_benchmark(
         f"device {device.name} ({environment.device_label}){executor}"
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
-    datasets = _load_all(specs, config, output, say, config.batch_size * replicas)
+    datasets = _load_all(specs, config, output, say, config.batch_size * replicas, quiet=progress is None)
     runs: list[ModelRun] = []
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -348,7 +349,7 @@ def run_benchmark(
                 ):  # workers may share a logdir (and a second)
                     name += f"-worker{spread.worker}"
                 run_dir = make_run_dir(output.logdir, name)
-                say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {output.logdir})")
+                say(f"[{spec.name}] run directory {run_dir} ({tensorboard_command(str(run_dir))})")
             except OSError as error:  # the disk filled or the folder changed since it was checked
                 outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
         try:
@@ -378,13 +379,18 @@ def run_benchmark(
 
 
 def _load_all(
-    specs: list[ModelSpec], config: RunConfig, output: OutputSettings, say: Progress, global_batch: int
+    specs: list[ModelSpec],
+    config: RunConfig,
+    output: OutputSettings,
+    say: Progress,
+    global_batch: int,
+    quiet: bool = False,
 ) -> dict[str, TrainData]:
     """Every model's data, read and checked before any model trains: with `all`, a damaged file of
     the last model must not cost the first two models' training time."""
     datasets = {}
     for spec in specs:
-        data = load_train_data(spec, config.data, config.data_dir, config.seed, config.download)
+        data = load_train_data(spec, config.data, config.data_dir, config.seed, config.download, quiet=quiet)
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")

@@ -181,6 +181,17 @@ PART_HEADERS = [
 ]
 
 
+def tensorboard_command(run_dir: str) -> str:
+    """The one TensorBoard command suggested for a run: its parent folder as ``--logdir``, so
+    TensorBoard names the run by its folder (a run directory given itself is named ``.``) and lists
+    it beside the others."""
+    import shlex
+    from pathlib import PurePath
+
+    parent = str(PurePath(run_dir).parent)
+    return f"tensorboard --logdir {shlex.quote(parent)}"
+
+
 def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any]]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
@@ -226,7 +237,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any
     if run.data is not None:
         facts += [f"note: {note}" for note in run.data.notes]
     if run.run_dir:
-        facts.append(f"run directory: {run.run_dir} (open with: tensorboard --logdir {run.run_dir})")
+        facts.append(f"run directory: {run.run_dir} (open with: {tensorboard_command(run.run_dir)})")
     if run.trace_problem:
         facts.append(f"trace: {run.trace_problem}")
     pieces.append(("list", facts))

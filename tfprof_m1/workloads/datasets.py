@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import math
 import os
 import pickle
@@ -403,15 +404,16 @@ def synthetic(spec: ModelSpec, seed: int, examples: int | None = None) -> TrainD
     return TrainData(images, labels, source="synthetic", reason="")
 
 
-def _download(spec: ModelSpec) -> str | None:
-    """Fetch through Keras into its cache; returns None on success, else why it failed."""
+def _download(spec: ModelSpec, quiet: bool = False) -> str | None:
+    """Fetch through Keras into its cache; returns None on success, else why it failed. Keras' own
+    lines (``Downloading data from …`` and its progress bar) go to stderr, or nowhere when ``quiet``."""
     if os.environ.get(NO_DOWNLOAD_ENV):
         return f"downloads are off (${NO_DOWNLOAD_ENV} is set)"
     try:
         import keras
 
         # Keras prints its download progress on stdout; stdout is for the result (--format json).
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(io.StringIO() if quiet else sys.stderr):
             getattr(keras.datasets, DATASET_FILES[spec.name].keras_name).load_data()
     except Exception as error:  # any network or file error means: not available
         return f"download failed: {_reason(error)}"
@@ -424,12 +426,13 @@ def load_train_data(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     download: bool = True,
+    quiet: bool = False,
 ) -> TrainData:
     """The training set for ``spec`` under ``mode`` (``auto``, ``real`` or ``synthetic``).
 
     ``auto`` uses real data when it is found (or downloaded) and otherwise synthetic data, saying
     why in ``reason``. A file that is found but damaged is an error in every mode: falling back
-    would hide it.
+    would hide it. ``quiet`` keeps Keras' download lines off stderr too.
 
     Raises:
         UserError: bad mode, damaged file, or (``real``) data not to be had.
@@ -446,7 +449,7 @@ def load_train_data(
     path = find_data(spec, dirs)
     why_missing = None
     if path is None:
-        why_missing = _download(spec) if download else "downloads are off (--no-download)"
+        why_missing = _download(spec, quiet) if download else "downloads are off (--no-download)"
         # Keras' load_data may fail after its download is in the cache (its reader expects the
         # full published set); what was written is still read, and checked, by our own readers.
         path = find_data(spec, dirs) if download else None
