@@ -376,7 +376,10 @@ def analyze(
         cell[1] += 1
         span = (kernel.start_ps, kernel.end_ps)
         phase_spans[(kernel.file, kernel.plane, phase)].append(span)
-        step_busy[(window.step, f"{kernel.file}:{kernel.plane}")].append(span)
+        # a kernel still running when its step ends is busy only until then
+        step_busy[(window.step, f"{kernel.file}:{kernel.plane}")].append(
+            (span[0], min(span[1], window.end_ps))
+        )
     device_planes = list(dict.fromkeys(device_planes))
     on_device = bool(device_time)
     device_ms: dict[str, float] = defaultdict(float)
