@@ -301,6 +301,13 @@ def test_gpu_check_script_sets_device_busy_time_beside_the_parts():
     assert rows[1].endswith("| 0.008 ms (53.3%) |")
     assert gpu_check.markdown_rows(report, {})[2].endswith("| no device plane |")
     assert "not measured" in gpu_check.cost_line(report)
+    # the traced steps' busy/idle from the same reader: 6.6 µs busy of each 9 µs step
+    line = gpu_check.step_line(report, analyze([_cuda_space()], device_kind="gpu"))
+    assert line == (
+        "- batch 32: traced steps 0.009 ms on average, device busy 0.007 ms, idle 0.002 ms; "
+        "0 of 2 steps host-bound (device idle more than busy)"
+    )
+    assert "no device activity" in gpu_check.step_line(report, analyze([_gpu_space(False)]))
 
 
 def test_trace_command_gives_json_and_maps_scopes(tmp_path):
