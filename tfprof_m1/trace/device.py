@@ -13,11 +13,13 @@ transfers, a category of their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from tfprof_m1.trace.steps import event_stats, is_derived_line, is_device_plane, line_events
+from tfprof_m1.base.phases import OTHER
+from tfprof_m1.trace.steps import StepIndex, event_stats, is_derived_line, is_device_plane, line_events
 
 
 @dataclass(frozen=True)
@@ -80,3 +82,68 @@ def union_ps(intervals: Iterable[tuple[int, int]]) -> int:
             total += end - reach
             reach = end
     return total
+
+
+#: Memory copies between host and device (or devices), and host-side _Send/_Recv: never a model phase.
+TRANSFER = "transfer"
+#: Kernels of XLA-compiled code whose TensorFlow op the trace does not name (and host XLA runs).
+XLA_PHASE = "xla"
+
+
+def kernel_phase(kernel: Kernel, classify: Callable[[str], str]) -> tuple[str, str]:
+    """(phase, name in the top-ops table) of a kernel: copies are transfers, a kernel with a
+    TensorFlow op takes that op's phase, an XLA kernel without one is ``xla``, the rest ``other``."""
+    if kernel.transfer:
+        return TRANSFER, kernel.name
+    if kernel.op is not None:
+        return classify(kernel.op), kernel.op
+    return (XLA_PHASE if kernel.xla else OTHER), kernel.name
+
+
+@dataclass
+class DeviceTime:
+    """The device side of the traced steps (see :func:`device_time`); times in ms."""
+
+    #: Per phase, per op (or kernel) name: [total ms, calls].
+    ops: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    #: Per phase: union of its kernels per device, devices added.
+    union_ms: dict[str, float] = field(default_factory=dict)
+    #: Per phase: kernel durations added (XProf's kernel_stats way).
+    kernel_ms: dict[str, float] = field(default_factory=dict)
+    #: Per (step, device): the union of its kernels and copies inside the step.
+    busy_ms: dict[tuple[int, str], float] = field(default_factory=dict)
+    #: The TensorFlow ops that launched kernels.
+    op_names: set[str] = field(default_factory=set)
+
+
+def device_time(spaces: Sequence[Any], steps: StepIndex, classify: Callable[[str], str]) -> DeviceTime:
+    """Attribute the kernels and copies that start inside a step (:class:`StepIndex`) to phases."""
+    ops: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    phase_spans: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)
+    step_spans: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    names: set[str] = set()
+    for kernel in device_kernels(spaces):
+        window = steps.find(kernel.file, kernel.plane, kernel.start_ps)
+        if window is None:
+            continue
+        phase, name = kernel_phase(kernel, classify)
+        if kernel.op is not None:
+            names.add(kernel.op)
+        cell = ops[phase][name]
+        cell[0] += kernel.duration_ps / 1e9
+        cell[1] += 1
+        phase_spans[(kernel.file, kernel.plane, phase)].append((kernel.start_ps, kernel.end_ps))
+        # a kernel still running when its step ends is busy only until then
+        step_spans[(window.step, f"{kernel.file}:{kernel.plane}")].append(
+            (kernel.start_ps, min(kernel.end_ps, window.end_ps))
+        )
+    union: dict[str, float] = defaultdict(float)
+    for (_, _, phase), spans in phase_spans.items():
+        union[phase] += union_ps(spans) / 1e9
+    return DeviceTime(
+        ops={phase: dict(by_name) for phase, by_name in ops.items()},
+        union_ms=dict(union),
+        kernel_ms={phase: sum(total for total, _ in by_name.values()) for phase, by_name in ops.items()},
+        busy_ms={key: union_ps(spans) / 1e9 for key, spans in step_spans.items()},
+        op_names=names,
+    )

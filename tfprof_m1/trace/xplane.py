@@ -27,7 +27,7 @@ from typing import Any
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import BACKWARD, FORWARD, OPTIMIZER, OTHER
-from tfprof_m1.trace.device import Kernel, device_kernels, union_ps
+from tfprof_m1.trace.device import TRANSFER, XLA_PHASE, device_time, union_ps
 from tfprof_m1.trace.steps import (
     SOURCE_DEVICE_STEPS,
     SOURCE_GROUPS,
@@ -55,8 +55,6 @@ class OpTime:
 #: What ``op_ms`` holds: host op time (host-only traces) or device time (traces with device planes).
 HOST_OP_TIME = "host op time"
 DEVICE_TIME = "device time"
-#: Memory copies between host and device (or devices), and host-side _Send/_Recv: never a model phase.
-TRANSFER = "transfer"
 TRANSFER_OPS = frozenset({"_Send", "_Recv", "_HostSend", "_HostRecv", "Send", "Recv"})
 
 
@@ -188,7 +186,6 @@ WRAPPER_SCOPE = re.compile(
 )
 #: Events that run an XLA-compiled executable: its ops carry no TensorFlow name scopes.
 XLA_EVENT = re.compile(r"(Cpu|Gpu)Executable::Execute|:(XlaLaunch|_XlaRun)$")
-XLA_PHASE = "xla"
 
 
 def _scope_name(scope: str) -> str:
@@ -258,17 +255,8 @@ def device_busy_ms(
     return analyze(spaces, "gpu", optimizer_scopes).device_ms
 
 
-def _kernel_phase(kernel: Kernel, classify: Any) -> tuple[str, str]:
-    """(phase, name in the top-ops table) of a device kernel."""
-    if kernel.transfer:
-        return TRANSFER, kernel.name
-    if kernel.op is not None:
-        return classify(kernel.op), kernel.op
-    return (XLA_PHASE if kernel.xla else OTHER), kernel.name
-
-
 def _step_times(
-    windows: Sequence[StepWindow], busy: Mapping[tuple[int, str], list[tuple[int, int]]], device: bool
+    windows: Sequence[StepWindow], busy: Mapping[tuple[int, str], float], device: bool
 ) -> list[StepTime]:
     """Per step: its time (the longest of its windows, as XProf takes the longest device step) and, on
     device runs, the device's busy time (union of its kernels, mean over the devices that ran any)."""
@@ -281,7 +269,7 @@ def _step_times(
         if not device:
             times.append(StepTime(step, step_ms))
             continue
-        planes = [union_ps(spans) / 1e9 for (number, _), spans in busy.items() if number == step]
+        planes = [ms for (number, _), ms in busy.items() if number == step]
         busy_ms = sum(planes) / len(planes) if planes else 0.0
         idle_ms = max(step_ms - busy_ms, 0.0)
         times.append(StepTime(step, step_ms, busy_ms, idle_ms, "device" if busy_ms >= idle_ms else "host"))
@@ -360,40 +348,17 @@ def analyze(
                         host_ops[name][0] += duration / 1e9
                         host_ops[name][1] += 1
 
-    device_time: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
-    phase_spans: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)
-    step_busy: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
-    device_op_names: set[str] = set()
-    for kernel in device_kernels(spaces):
-        window = index.find(kernel.file, kernel.plane, kernel.start_ps)
-        if window is None:
-            continue
-        phase, name = _kernel_phase(kernel, classify)
-        if kernel.op is not None:
-            device_op_names.add(kernel.op)
-        cell = device_time[phase][name]
-        cell[0] += kernel.duration_ps / 1e9
-        cell[1] += 1
-        span = (kernel.start_ps, kernel.end_ps)
-        phase_spans[(kernel.file, kernel.plane, phase)].append(span)
-        # a kernel still running when its step ends is busy only until then
-        step_busy[(window.step, f"{kernel.file}:{kernel.plane}")].append(
-            (span[0], min(span[1], window.end_ps))
-        )
+    device = device_time(spaces, index, classify)
     device_planes = list(dict.fromkeys(device_planes))
-    on_device = bool(device_time)
-    device_ms: dict[str, float] = defaultdict(float)
-    for (_, _, phase), spans in phase_spans.items():
-        device_ms[phase] += union_ps(spans) / 1e9
-    kernel_ms = {phase: sum(total for total, _ in ops.values()) for phase, ops in device_time.items()}
+    on_device = bool(device.ops)
     host_ms = {phase: sum(total for total, _ in ops.values()) for phase, ops in host_time.items()}
 
     xla_ms = sum(union_ps(runs) for runs in xla_runs.values()) / 1e9
     if xla_ms > 0 and not device_planes:  # on a device plane XLA kernels are already counted as ops
         host_time[XLA_PHASE]["XLA executable runs"] = [xla_ms, sum(len(runs) for runs in xla_runs.values())]
         host_ms[XLA_PHASE] = xla_ms
-    shown = device_time if on_device else host_time
-    phase_ms = dict(device_ms) if on_device else host_ms
+    shown = device.ops if on_device else host_time
+    phase_ms = dict(device.union_ms) if on_device else host_ms
     total = sum(phase_ms.values())
     top = {
         phase: [
@@ -408,7 +373,7 @@ def analyze(
         host_only = [
             OpTime(name, classify(name), round(value[0], 4), int(value[1]))
             for name, value in sorted(host_ops.items(), key=lambda item: -item[1][0])
-            if name not in device_op_names and classify(name) not in (OTHER, TRANSFER)
+            if name not in device.op_names and classify(name) not in (OTHER, TRANSFER)
         ][:10]
     elif device_kind == "gpu":
         notes.append(
@@ -438,7 +403,7 @@ def analyze(
             "tf.profiler.experimental.Trace('train', step_num=...), Keras's TensorBoard(profile_batch=...) "
             "or a device Steps line"
         )
-    steps = _step_times(windows, step_busy, on_device)
+    steps = _step_times(windows, device.busy_ms, on_device)
     return TraceSummary(
         files=list(files),
         traced_steps=sorted(traced) if source != SOURCE_WHOLE else [],
@@ -455,8 +420,8 @@ def analyze(
         notes=notes,
         step_source=source,
         measure=DEVICE_TIME if on_device else HOST_OP_TIME,
-        device_ms={phase: round(value, 4) for phase, value in sorted(device_ms.items())},
-        device_kernel_ms={phase: round(value, 4) for phase, value in sorted(kernel_ms.items())},
+        device_ms={phase: round(value, 4) for phase, value in sorted(device.union_ms.items())},
+        device_kernel_ms={phase: round(value, 4) for phase, value in sorted(device.kernel_ms.items())},
         host_op_ms={phase: round(value, 4) for phase, value in sorted(host_ms.items())} if on_device else {},
         steps=steps,
     )
