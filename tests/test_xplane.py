@@ -541,3 +541,33 @@ def test_several_runs_under_one_folder_are_read_apart(tmp_path):
     # Keras's log folder (logs/train, logs/validation) is one run: read as such
     one = json.loads(run_cli("trace", str(tmp_path / "runs" / "keras"), "--format", "json").stdout)
     assert one["traced_steps"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "line_id, name, derived",
+    [
+        (0xDEADBEEF + 3, "TensorFlow Ops", True),  # as TensorFlow 2.x writes it (int64)
+        (-559038734, "TensorFlow Ops", True),  # the same id as 2020 traces stored it (int32)
+        (0xDEADBEEF + 5, "renamed by a newer XProf", True),  # the id says what it is, whatever the name
+        (134, "Stream #134(Compute)", False),
+        (0, "Steps", True),  # no id: the name is all there is
+        (0, "Stream #0", False),
+    ],
+)
+def test_derived_lines_are_known_by_their_ids(line_id, name, derived):
+    from tfprof_m1.trace.steps import is_derived_line
+
+    line = xplane_pb2().XLine(id=line_id, name=name)
+    assert is_derived_line(line) is derived
+
+
+def test_a_device_trace_table_shows_device_time_host_time_and_steps():
+    from tfprof_m1.views.render import render_trace
+
+    text = " ".join(render_trace(analyze([_cuda_space()], device_kind="gpu"), markdown=True).split())
+    assert "tf.profiler trace: device time by phase" in text
+    assert "| phase | device time (ms) | host op time (ms) | share of device time (trace) |" in text
+    assert "| 0 | 0.009 | 0.007 | 0.002 | device |" in text
+    assert "2 step markers: the device planes' Steps line" in text
+    host = " ".join(render_trace(analyze([_gpu_space(with_device_plane=False)]), markdown=True).split())
+    assert "op time by phase" in host and "device busy" not in host and "(2 step markers)" in host
