@@ -571,3 +571,27 @@ def test_a_device_trace_table_shows_device_time_host_time_and_steps():
     assert "2 step markers: the device planes' Steps line" in text
     host = " ".join(render_trace(analyze([_gpu_space(with_device_plane=False)]), markdown=True).split())
     assert "op time by phase" in host and "device busy" not in host and "(2 step markers)" in host
+
+
+def test_a_kernel_running_after_its_host_marker_joins_the_step_by_its_group_id():
+    """A host-marked GPU step (this project's, Keras 2's) in a grouped trace: kernels carry the
+    marker's group_id and may start after the marker ends; the group puts them in their step."""
+    space = _gpu_space()
+    host, gpu = space.planes
+    python = next(line for line in host.lines if line.name == "python")
+    stream = gpu.lines[0]
+    for event in python.events:  # XProf's grouping gives each train marker a group
+        if host.event_metadata[event.metadata_id].name == "train":
+            stat = event.stats.add()
+            stat.metadata_id = next(iter(host.stat_metadata)) + 100
+            host.stat_metadata[stat.metadata_id].id = stat.metadata_id
+            host.stat_metadata[stat.metadata_id].name = "group_id"
+            stat.int64_value = 7 if event.offset_ps == 0 else 8
+    # step 0's marker ends at 9 µs; its last kernel starts at 9.5 µs, in no marker
+    SpaceBuilder.event(gpu, stream, "late_adam", 9_500, 300, tf_op="adam/Late:Mul", group_id=7)
+    summary = analyze([space], device_kind="gpu")
+    assert summary.device_ms["optimizer"] == pytest.approx(2 * 0.0005 + 0.0003)
+    assert summary.steps[0].device_busy_ms == pytest.approx(0.0075 + 0.0003)  # not clipped at the marker
+    assert summary.steps[1].device_busy_ms == pytest.approx(0.0075)
+    # without the group the same kernel is outside every step
+    assert analyze([_gpu_space()], device_kind="gpu").device_ms["optimizer"] == pytest.approx(2 * 0.0005)

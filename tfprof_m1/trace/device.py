@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfprof_m1.base.phases import OTHER
-from tfprof_m1.trace.steps import StepIndex, event_stats, is_derived_line, is_device_plane, line_events
+from tfprof_m1.trace.steps import (
+    StepIndex,
+    as_int,
+    event_stats,
+    is_derived_line,
+    is_device_plane,
+    line_events,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class Kernel:
     transfer: bool
     #: An XLA kernel the trace names no TensorFlow op for (its HLO op is known, its phase is not).
     xla: bool
+    #: The step group XProf's grouping gave it (``group_id``), if any.
+    group: int | None = None
 
     @property
     def end_ps(self) -> int:
@@ -68,6 +77,7 @@ def device_kernels(spaces: Sequence[Any]) -> Iterable[Kernel]:
                         duration_ps=duration,
                         transfer="memcpy_details" in stats or name.startswith("Memcpy"),
                         xla=op is None and ("hlo_op" in stats or "hlo_module" in stats),
+                        group=as_int(stats.get("group_id")),
                     )
 
 
@@ -123,7 +133,10 @@ def device_time(spaces: Sequence[Any], steps: StepIndex, classify: Callable[[str
     step_spans: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
     names: set[str] = set()
     for kernel in device_kernels(spaces):
-        window = steps.find(kernel.file, kernel.plane, kernel.start_ps)
+        # a kernel of a host-marked step runs after its launch, often after the marker ends: the
+        # step's group_id (where the trace is grouped) finds it; else it counts where it starts
+        grouped = steps.by_group(kernel.file, kernel.group)
+        window = grouped or steps.find(kernel.file, kernel.plane, kernel.start_ps)
         if window is None:
             continue
         phase, name = kernel_phase(kernel, classify)
@@ -133,10 +146,9 @@ def device_time(spaces: Sequence[Any], steps: StepIndex, classify: Callable[[str
         cell[0] += kernel.duration_ps / 1e9
         cell[1] += 1
         phase_spans[(kernel.file, kernel.plane, phase)].append((kernel.start_ps, kernel.end_ps))
-        # a kernel still running when its step ends is busy only until then
-        step_spans[(window.step, f"{kernel.file}:{kernel.plane}")].append(
-            (kernel.start_ps, min(kernel.end_ps, window.end_ps))
-        )
+        # a kernel still running when its step window ends is busy only until then
+        end = kernel.end_ps if grouped else min(kernel.end_ps, window.end_ps)
+        step_spans[(window.step, f"{kernel.file}:{kernel.plane}")].append((kernel.start_ps, end))
     union: dict[str, float] = defaultdict(float)
     for (_, _, phase), spans in phase_spans.items():
         union[phase] += union_ps(spans) / 1e9

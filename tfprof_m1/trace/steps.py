@@ -87,6 +87,9 @@ class StepWindow:
     step: int
     start_ps: int
     end_ps: int
+    #: The ``group_id`` XProf's grouping gave the step's marker, where the trace has one: the step's
+    #: kernels carry it too, also those that run after the host marker ends.
+    group: int | None = None
 
     @property
     def ms(self) -> float:
@@ -113,7 +116,8 @@ def line_events(plane: Any, line: Any) -> Iterable[tuple[str, int, int, Any]]:
         yield plane.event_metadata[event.metadata_id].name, base + event.offset_ps, event.duration_ps, event
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """A stat's value as an int (None when it is none)."""
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -130,13 +134,16 @@ def _host_step_events(spaces: Sequence[Any]) -> dict[str, list[StepWindow]]:
             ids = {k for k, v in plane.stat_metadata.items() if v.name == "step_num"}
             if not ids:
                 continue
+            groups = {k for k, v in plane.stat_metadata.items() if v.name == "group_id"}
             for line in plane.lines:
                 for name, start, duration, event in line_events(plane, line):
                     stat = next((s for s in event.stats if s.metadata_id in ids), None)
                     if stat is None:
                         continue
-                    step = _as_int(stat_value(stat, plane.stat_metadata))
-                    found[name].append(StepWindow(number, None, step or 0, start, start + duration))
+                    step = as_int(stat_value(stat, plane.stat_metadata))
+                    group = next((s for s in event.stats if s.metadata_id in groups), None)
+                    group_id = as_int(stat_value(group, plane.stat_metadata)) if group is not None else None
+                    found[name].append(StepWindow(number, None, step or 0, start, start + duration, group_id))
     return found
 
 
@@ -151,8 +158,8 @@ def _device_steps(spaces: Sequence[Any]) -> list[StepWindow]:
                     continue
                 for name, start, duration, event in line_events(plane, line):
                     stats = event_stats(plane, event)
-                    step = _as_int(stats.get("group_id"))
-                    step = step if step is not None else _as_int(stats.get("step_name", name))
+                    step = as_int(stats.get("group_id"))
+                    step = step if step is not None else as_int(stats.get("step_name", name))
                     windows.append(StepWindow(number, plane.name, step or 0, start, start + duration))
     return windows
 
@@ -171,7 +178,7 @@ def _group_steps(spaces: Sequence[Any]) -> list[StepWindow]:
                         continue
                     for _, start, duration, event in line_events(plane, line):
                         stat = next((s for s in event.stats if s.metadata_id in ids), None)
-                        group = _as_int(stat_value(stat, plane.stat_metadata)) if stat is not None else None
+                        group = as_int(stat_value(stat, plane.stat_metadata)) if stat is not None else None
                         if group is None:
                             continue
                         key = (number, plane.name if device else None, group)
@@ -231,6 +238,11 @@ class StepIndex:
             by_key[(window.file, window.plane)].append(window)
         self._keys = {key: sorted(found, key=lambda w: w.start_ps) for key, found in by_key.items()}
         self._starts = {key: [w.start_ps for w in found] for key, found in self._keys.items()}
+        self._groups = {(w.file, w.group): w for w in windows if w.plane is None and w.group is not None}
+
+    def by_group(self, file: int, group: int | None) -> StepWindow | None:
+        """The host-marked step whose marker carries ``group`` (XProf's grouping), if any."""
+        return self._groups.get((file, group)) if group is not None else None
 
     def find(self, file: int, plane: str | None, start_ps: int) -> StepWindow | None:
         """The window of ``file`` (on ``plane``, or plane-less) an event starting at ``start_ps`` is in."""
