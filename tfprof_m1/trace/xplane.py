@@ -397,7 +397,9 @@ def analyze(
             "this analysis and the timing figures do not "
             "depend on it"
         )
-    if source == SOURCE_WHOLE:
+    if source == SOURCE_WHOLE and not windows:
+        notes.append("the trace holds no events: nothing was recorded, or the file is empty or torn")
+    elif source == SOURCE_WHOLE:
         notes.append(
             "no step markers in the trace: the whole trace is read as one window; steps are found from "
             "tf.profiler.experimental.Trace('train', step_num=...), Keras's TensorBoard(profile_batch=...) "
