@@ -48,6 +48,7 @@ class Kernel:
 
     @property
     def end_ps(self) -> int:
+        """When it ended (picoseconds)."""
         return self.start_ps + self.duration_ps
 
 

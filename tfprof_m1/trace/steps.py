@@ -93,6 +93,7 @@ class StepWindow:
 
     @property
     def ms(self) -> float:
+        """The window's length in milliseconds."""
         return (self.end_ps - self.start_ps) / 1e9
 
 
