@@ -19,6 +19,7 @@ import datetime as _dt
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -232,13 +233,8 @@ def trace_summaries(root: Any, scope_phases: Mapping[str, str] | None = None) ->
     """
     from tfprof_m1.report.model import load_report
 
-    runs = find_runs(root)
-    if not runs:
-        raise UserError(
-            f"{root}: no tf.profiler trace (plugins/profile/*/*.xplane.pb); run without --no-trace"
-        )
     summaries = []
-    for run_dir in runs:
+    for run_dir in find_runs(root) or [Path(root)]:  # no trace: analyze_run_dir says so in one line
         saved = load_report(run_dir / "report.json") if (run_dir / "report.json").is_file() else None
         run = saved.runs[0] if saved and saved.runs else None
         timing = run.trace if run is not None and run.trace is not None else None
