@@ -6,8 +6,10 @@ Runs ``python -m tfprof_m1 cifar10`` on the GPU at batch 32 and 256 (2 epochs, a
 steps in epoch 2, no fit; a few minutes in all), then, for each run, sets beside each other:
 
 - the device-inclusive forward/backward/optimizer shares tfprof_m1 measured (probe steps), and
-- the device busy time per phase from the trace's device planes (union of kernel intervals per
-  TensorFlow name scope; ``gradient_tape/`` is backward, the optimizer scope is optimizer),
+- the device time per phase from the trace (``trace``'s ``device_ms``: the kernels on the device
+  planes' stream lines only, XProf's derived lines skipped, each kernel under its TensorFlow op's
+  phase, memory copies apart as ``transfer``, overlapping kernels of a phase counted once; the
+  reader checked against XProf's own kernel_stats in docs/performance.md),
 
 plus the profiled/unprofiled throughput with its interval. One Markdown file is written.
 ``--allow-cpu`` rehearses the plumbing on a machine without a GPU (the trace then has no device
@@ -64,13 +66,28 @@ def cost_line(report: dict[str, Any]) -> str:
     )
 
 
+def step_line(report: dict[str, Any], trace: Any) -> str:
+    """The traced steps' device busy and idle time, as the trace tells them."""
+    batch = report["runs"][0]["batch_size"]
+    steps = [step for step in trace.steps if step.device_busy_ms is not None]
+    if not steps:
+        return f"- batch {batch}: the trace has no device activity in its steps"
+    busy = sum(step.device_busy_ms for step in steps) / len(steps)
+    idle = sum(step.device_idle_ms for step in steps) / len(steps)
+    bound = sum(step.bound == "host" for step in steps)
+    return (
+        f"- batch {batch}: traced steps {trace.step_ms_mean:.3f} ms on average, device busy {busy:.3f} ms, "
+        f"idle {idle:.3f} ms; {bound} of {len(steps)} steps host-bound (device idle more than busy)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="gpu_check.md")
     parser.add_argument("--allow-cpu", action="store_true", help="rehearse on a machine without a GPU")
     args = parser.parse_args()
 
-    from tfprof_m1.trace.xplane import device_busy_ms, find_xplane_files, read_xspace
+    from tfprof_m1.trace.xplane import analyze_run_dir
 
     work = Path(tempfile.mkdtemp(prefix="tfprof_m1-gpu-check-"))
     lines = [
@@ -113,9 +130,11 @@ def main() -> int:
             return 1
         report = json.loads(out.read_text())
         run_dir = report["runs"][0]["run_dir"]
-        busy = device_busy_ms([read_xspace(path) for path in find_xplane_files(run_dir)]) if run_dir else {}
-        lines += markdown_rows(report, busy)
+        trace = analyze_run_dir(run_dir, "gpu") if run_dir else None
+        lines += markdown_rows(report, trace.device_ms if trace else {})
         costs.append(cost_line(report))
+        if trace is not None:
+            costs.append(step_line(report, trace))
         device = report["environment"]["device_label"]
     lines += ["", *costs, "", f"Device: {device}. Command: `python benchmarks/gpu_check.py`."]
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")

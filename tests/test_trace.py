@@ -328,3 +328,31 @@ def test_every_scalar_written_is_the_reports_own_figure(tmp_path):
     assert [fit[i + 1] for i in range(len(run.fit.epoch_ms))] == pytest.approx(
         [ms / 1000 for ms in run.fit.epoch_ms]
     )
+
+
+def test_a_keras_tensorboard_callback_trace_is_read_with_every_profiled_batch(tmp_path):
+    """How most users profile: Keras's own TensorBoard callback, read by ``trace`` on its log folder."""
+    import json
+
+    import numpy as np
+
+    from tests.conftest import run_cli
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8)).astype("float32"), rng.integers(0, 2, 64)
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = keras.callbacks.TensorBoard(str(tmp_path / "logs"), profile_batch=(2, 4))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    result = run_cli("trace", str(tmp_path / "logs"), "--format", "json")  # logs/train holds the trace
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "Profiled batch" in summary["step_source"]
+    steps = summary["traced_steps"]
+    assert len(steps) == 3 and steps == list(range(steps[0], steps[0] + 3))  # batches 2, 3 and 4
+    assert all(summary["op_ms"].get(phase, 0) > 0 for phase in ("forward", "backward", "optimizer"))
+    assert summary["step_ms_mean"] > 0 and len(summary["steps"]) == 3
+    table = run_cli("trace", str(tmp_path / "logs"))
+    assert "3 step markers: Keras 3's 'Profiled batch' events" in table.stdout

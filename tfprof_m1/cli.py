@@ -445,7 +445,9 @@ def cmd_trace(argv: Sequence[str]) -> int:
         ),
     )
     parser.add_argument(
-        "run_dir", metavar="RUN_DIR", help="a run directory (or any directory holding *.xplane.pb)"
+        "run_dir",
+        metavar="RUN_DIR",
+        help="a run directory, Keras's TensorBoard log folder, or a folder of runs (each read apart)",
     )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     parser.add_argument(
@@ -458,32 +460,21 @@ def cmd_trace(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    from tfprof_m1.report.assemble import trace_summary
-    from tfprof_m1.report.model import load_report
-    from tfprof_m1.views.render import render_trace
+    from tfprof_m1.report.assemble import trace_summaries
+    from tfprof_m1.views.render import render_traces
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
-    saved = load_report(run_dir / "report.json") if (run_dir / "report.json").is_file() else None
-    device_kind = saved.environment.device_kind if saved else "cpu"
-    run = saved.runs[0] if saved and saved.runs else None
-    timing = run.trace if run is not None and run.trace is not None else None  # the cross-check's timing side
-    summary = trace_summary(
-        run_dir,
-        device_kind,
-        _scope_phases(args.scope),
-        timing.timing_shares if timing else None,
-        timing.timing_step_ms_mean if timing else None,
-        run.distribution if run is not None else None,
-    )
+    summaries = trace_summaries(run_dir, _scope_phases(args.scope))  # several runs: each apart
     if args.format == "json":
         import dataclasses
         import json
 
-        sys.stdout.write(json.dumps(dataclasses.asdict(summary), indent=1) + "\n")
+        data = [dataclasses.asdict(summary) for summary in summaries]
+        sys.stdout.write(json.dumps(data[0] if len(data) == 1 else data, indent=1) + "\n")
     else:
-        sys.stdout.write(render_trace(summary, markdown=args.format == "markdown"))
+        sys.stdout.write(render_traces(summaries, markdown=args.format == "markdown"))
     return 0
 
 

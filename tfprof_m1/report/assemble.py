@@ -19,6 +19,7 @@ import datetime as _dt
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -45,7 +46,7 @@ from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhasePr
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
-from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir
+from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 
 Progress = Callable[[str], None]
 
@@ -219,6 +220,35 @@ def trace_summary(
     if distribution is not None:
         summary.notes.append(DISTRIBUTED_TRACE_NOTE)
     return summary
+
+
+def trace_summaries(root: Any, scope_phases: Mapping[str, str] | None = None) -> list[TraceSummary]:
+    """The trace summary of every run under ``root`` (``trace RUN_DIR``), each analysed apart: a run
+    directory, a folder of runs (``tensorboard --logdir`` layout), or Keras's callback log folder.
+    A run's ``report.json``, where there is one, gives its device kind, the cross-check's timing
+    figures and its strategy.
+
+    Raises:
+        UserError: no trace under ``root``; a report.json that cannot be read.
+    """
+    from tfprof_m1.report.model import load_report
+
+    summaries = []
+    for run_dir in find_runs(root) or [Path(root)]:  # no trace: analyze_run_dir says so in one line
+        saved = load_report(run_dir / "report.json") if (run_dir / "report.json").is_file() else None
+        run = saved.runs[0] if saved and saved.runs else None
+        timing = run.trace if run is not None and run.trace is not None else None
+        summaries.append(
+            trace_summary(
+                run_dir,
+                saved.environment.device_kind if saved else "cpu",
+                scope_phases,
+                timing.timing_shares if timing else None,
+                timing.timing_step_ms_mean if timing else None,
+                run.distribution if run is not None else None,
+            )
+        )
+    return summaries
 
 
 def attach_trace(

@@ -27,6 +27,19 @@ from typing import Any
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import BACKWARD, FORWARD, OPTIMIZER, OTHER
+from tfprof_m1.trace.device import TRANSFER, XLA_PHASE, device_time, union_ps
+from tfprof_m1.trace.steps import (
+    SOURCE_DEVICE_STEPS,
+    SOURCE_GROUPS,
+    SOURCE_WHOLE,
+    StepIndex,
+    StepWindow,
+    find_steps,
+    is_derived_line,
+    is_device_plane,
+    line_events,
+    stat_value,
+)
 
 
 @dataclass
@@ -39,6 +52,27 @@ class OpTime:
     count: int
 
 
+#: What ``op_ms`` holds: host op time (host-only traces) or device time (traces with device planes).
+HOST_OP_TIME = "host op time"
+DEVICE_TIME = "device time"
+TRANSFER_OPS = frozenset({"_Send", "_Recv", "_HostSend", "_HostRecv", "Send", "Recv"})
+
+
+@dataclass
+class StepTime:
+    """One traced step: its time and, on traces with device planes, how busy the device was."""
+
+    step: int
+    #: The step's duration in the trace (the longest of its windows when it has several), ms.
+    ms: float
+    #: Union of the step's kernels and copies on a device, mean over the devices that ran any (ms).
+    device_busy_ms: float | None = None
+    #: ``ms`` minus ``device_busy_ms``: the device waited (for the host, the input, a copy).
+    device_idle_ms: float | None = None
+    #: "device" when the device was busy at least half the step, else "host" (it waited more than it ran).
+    bound: str | None = None
+
+
 @dataclass
 class TraceSummary:
     """What the tf.profiler trace of the traced steps says (see docs/tensorboard.md)."""
@@ -46,9 +80,10 @@ class TraceSummary:
     files: list[str]
     traced_steps: list[int]
     step_markers: int
-    #: Mean duration of the step markers XProf sees.
+    #: Mean duration of the traced steps (of the step markers XProf sees).
     step_ms_mean: float | None
-    #: Op time per phase (forward, backward, optimizer, other), host threads and device planes.
+    #: Per phase (forward, backward, optimizer, transfer, other): host op time on host-only traces,
+    #: device time (:attr:`device_ms`) on traces with device planes; ``measure`` says which.
     op_ms: dict[str, float]
     #: op_ms as fractions of all op time.
     shares: dict[str, float]
@@ -65,6 +100,19 @@ class TraceSummary:
     timing_shares: dict[str, float] | None = None
     #: The timing-based mean step time of the same steps.
     timing_step_ms_mean: float | None = None
+    #: Where the steps came from (tfprof_m1's markers, Keras's, the device's Steps line, ...).
+    step_source: str = ""
+    #: What op_ms holds: "host op time" or "device time".
+    measure: str = HOST_OP_TIME
+    #: Per phase, device time inside the traced steps: union of its kernels per device, devices added (ms).
+    device_ms: dict[str, float] = field(default_factory=dict)
+    #: Per phase, the kernels' durations added up (XProf's kernel_stats way; above device_ms where
+    #: kernels of one phase overlap on several streams), ms.
+    device_kernel_ms: dict[str, float] = field(default_factory=dict)
+    #: On traces with device planes: host op time per phase (launching, host-only ops), ms.
+    host_op_ms: dict[str, float] = field(default_factory=dict)
+    #: Each traced step's time, with device busy/idle on device traces.
+    steps: list[StepTime] = field(default_factory=list)
 
 
 XPLANE_MODULE = "tensorflow.tsl.profiler.protobuf.xplane_pb2"
@@ -85,7 +133,6 @@ OPTIMIZER_SCOPES = frozenset(
     }
 )
 BACKWARD_SCOPES = ("gradient_tape", "gradients")
-STEP_MARKER = "train"
 TOP_OPS = 5
 
 
@@ -139,7 +186,6 @@ WRAPPER_SCOPE = re.compile(
 )
 #: Events that run an XLA-compiled executable: its ops carry no TensorFlow name scopes.
 XLA_EVENT = re.compile(r"(Cpu|Gpu)Executable::Execute|:(XlaLaunch|_XlaRun)$")
-XLA_PHASE = "xla"
 
 
 def _scope_name(scope: str) -> str:
@@ -158,7 +204,9 @@ def classify_op(
     names its ops) is optimizer. ``scope_phases`` maps a loop's own scopes to phases (for example
     ``{"generator": "generator"}``) and wins over the built-in rules, outermost scope first.
     """
-    path = name.split(":", 1)[0]
+    path, _, op_type = name.partition(":")
+    if op_type in TRANSFER_OPS:
+        return TRANSFER
     scopes = path.split("/")[:-1]
     if scope_phases:
         for scope in scopes:
@@ -184,28 +232,6 @@ def _is_op_event(name: str) -> bool:
     return ":" in name and "::" not in name and " " not in name
 
 
-def _stat_value(stat: Any, stat_metadata: Any) -> Any:
-    kind = stat.WhichOneof("value")
-    if kind == "ref_value":
-        return stat_metadata[stat.ref_value].name
-    return getattr(stat, kind) if kind else None
-
-
-def _stats(plane: Any, event: Any) -> dict[str, Any]:
-    return {plane.stat_metadata[s.metadata_id].name: _stat_value(s, plane.stat_metadata) for s in event.stats}
-
-
-def _events(plane: Any, line: Any) -> Iterable[tuple[str, int, int, Any]]:
-    """(name, start_ps, duration_ps, event) of each event on a line, in absolute picoseconds.
-
-    Stats are decoded only where needed (:func:`_stats`): most events are ops that need none.
-    """
-    base = line.timestamp_ns * 1000
-    for event in line.events:
-        metadata = plane.event_metadata[event.metadata_id]
-        yield metadata.name, base + event.offset_ps, event.duration_ps, event
-
-
 def _outermost(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     kept: list[tuple[int, int]] = []
     for start, end in sorted(intervals):
@@ -215,41 +241,39 @@ def _outermost(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return kept
 
 
-def _union_ps(intervals: list[tuple[int, int]]) -> int:
-    """Total length of the union of (start, end) intervals."""
-    total, reach = 0, None
-    for start, end in sorted(intervals):
-        if reach is None or start > reach:
-            total += end - start
-            reach = end
-        elif end > reach:
-            total += end - reach
-            reach = end
-    return total
-
-
 def device_busy_ms(
     spaces: Sequence[Any], optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES
 ) -> dict[str, float]:
-    """Per phase, the time the device planes were busy with its kernels (ms).
+    """Per phase, the time the device planes were busy with its kernels inside the traced steps (ms).
 
-    Kernels are attributed by their TensorFlow op (the ``tf_op`` stat: ``gradient_tape/...`` is
-    backward, the optimizer's scope is optimizer); kernels of one phase that overlap on several
-    streams count once (the union of their intervals). This is the GPU-side reference for the
-    device-inclusive parts (benchmarks/gpu_check.py).
+    The trace's :attr:`TraceSummary.device_ms`: stream lines only (XProf's derived lines skipped),
+    kernels attributed by their TensorFlow op, memory copies as ``transfer``, kernels of one phase
+    that overlap on several streams of one device counted once (the union of their intervals),
+    devices added up. This is the GPU-side reference for the device-inclusive parts
+    (benchmarks/gpu_check.py); empty when the trace has no device plane.
     """
-    intervals: dict[str, list[tuple[int, int]]] = {}
-    for space in spaces:
-        for plane in space.planes:
-            if not plane.name.startswith("/device:"):
-                continue
-            for line in plane.lines:
-                for name, start, duration, event in _events(plane, line):
-                    op_name = str(_stats(plane, event).get("tf_op") or name)
-                    intervals.setdefault(classify_op(op_name, optimizer_scopes), []).append(
-                        (start, start + duration)
-                    )
-    return {phase: _union_ps(spans) / 1e9 for phase, spans in intervals.items()}
+    return analyze(spaces, "gpu", optimizer_scopes).device_ms
+
+
+def _step_times(
+    windows: Sequence[StepWindow], busy: Mapping[tuple[int, str], float], device: bool
+) -> list[StepTime]:
+    """Per step: its time (the longest of its windows, as XProf takes the longest device step) and, on
+    device runs, the device's busy time (union of its kernels, mean over the devices that ran any)."""
+    by_step: dict[int, list[StepWindow]] = defaultdict(list)
+    for window in windows:
+        by_step[window.step].append(window)
+    times = []
+    for step, found in sorted(by_step.items()):
+        step_ms = max(window.ms for window in found)
+        if not device:
+            times.append(StepTime(step, step_ms))
+            continue
+        planes = [ms for (number, _), ms in busy.items() if number == step]
+        busy_ms = sum(planes) / len(planes) if planes else 0.0
+        idle_ms = max(step_ms - busy_ms, 0.0)
+        times.append(StepTime(step, step_ms, busy_ms, idle_ms, "device" if busy_ms >= idle_ms else "host"))
+    return times
 
 
 def analyze(
@@ -261,6 +285,11 @@ def analyze(
 ) -> TraceSummary:
     """Attribute the op time inside the traced steps of ``spaces`` to phases.
 
+    Steps come from :func:`~tfprof_m1.trace.steps.find_steps` (the project's markers, Keras's, the
+    device's Steps line, group ids, else the whole trace). On a trace with device planes the phases
+    are device time (:func:`device_busy_ms`) and host op time is kept beside it; on a host-only trace
+    they are host op time, as before.
+
     Args:
         scope_phases: a loop's own name scopes mapped to phases (see :func:`classify_op`).
         files: the files ``spaces`` were read from, recorded in the summary.
@@ -269,82 +298,74 @@ def analyze(
     def classify(op_name: str) -> str:
         return classify_op(op_name, optimizer_scopes, scope_phases)
 
-    # Each file (profiler session) has its own time base: events are matched to the step markers
-    # of their own file only.
-    steps: list[tuple[int, int, int, int]] = []  # (file, step_num, start, end)
-    host_lines, device_planes = [], []
-    for number, space in enumerate(spaces):
-        for plane in space.planes:
-            if plane.name.startswith("/device:"):
-                device_planes.append((number, plane))
-                continue
-            for line in plane.lines:
-                host_lines.append((number, plane, line))
-                for name, start, duration, event in _events(plane, line):
-                    if name != STEP_MARKER:
-                        continue
-                    stats = _stats(plane, event)
-                    if "step_num" in stats:
-                        steps.append((number, int(stats["step_num"] or 0), start, start + duration))
-    steps.sort(key=lambda s: (s[1], s[2]))
-    spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for number, _, begin, end in steps:
-        spans[number].append((begin, end))
+    windows, source = find_steps(spaces)
+    index = StepIndex(windows)
+    grouped = source in (SOURCE_DEVICE_STEPS, SOURCE_GROUPS)  # host events join their step by group_id
+    traced = {window.step for window in windows}
 
-    def in_step(number: int, start: int) -> bool:
-        return any(begin <= start < end for begin, end in spans.get(number, ()))
+    def host_step(number: int, plane: Any, start: int, event: Any, ids: set[int]) -> int | None:
+        if grouped:
+            stat = next((s for s in event.stats if s.metadata_id in ids), None)
+            group = stat_value(stat, plane.stat_metadata) if stat is not None else None
+            return int(group) if group is not None and int(group) in traced else None
+        window = index.find(number, None, start)
+        return window.step if window is not None else None
 
-    op_time: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    host_time: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     input_pipeline_ps = 0
     waits: dict[int, list[tuple[int, int]]] = defaultdict(list)
     host_ops: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     xla_runs: dict[int, list[tuple[int, int]]] = defaultdict(list)
     while_loops = False
     compiled_functions: set[str] = set()
-    for number, plane, line in host_lines:
-        is_data = line.name.startswith("tf_data")
-        is_compute = line.name.startswith("tf_Compute") or line.name.startswith("tf_inter_op")
-        for name, start, duration, _ in _events(plane, line):
-            if not in_step(number, start):
+    device_planes: list[str] = []
+    for number, space in enumerate(spaces):
+        for plane in space.planes:
+            if is_device_plane(plane):
+                if any(not is_derived_line(line) for line in plane.lines):  # a device that recorded work
+                    device_planes.append(plane.name)
                 continue
-            if XLA_EVENT.search(name):
-                xla_runs[number].append((start, start + duration))
-            elif line.name == "python" and name.startswith("__inference_") and _is_op_event(name):
-                compiled_functions.add(name.split(":", 1)[0])
-            if line.name == "python" and name.endswith("IteratorGetNext"):
-                waits[number].append((start, start + duration))
-            elif is_data and _is_op_event(name):
-                input_pipeline_ps += duration
-            elif is_compute and _is_op_event(name):
-                while_loops = while_loops or _in_while_loop(name)
-                cell = op_time[classify(name)][name]
-                cell[0] += duration / 1e9
-                cell[1] += 1
-                host_ops[name][0] += duration / 1e9
-                host_ops[name][1] += 1
-    device_op_names: set[str] = set()
-    for number, plane in device_planes:
-        for line in plane.lines:
-            for name, start, duration, event in _events(plane, line):
-                if not in_step(number, start):
-                    continue
-                op_name = str(_stats(plane, event).get("tf_op") or name)
-                device_op_names.add(op_name)
-                cell = op_time[classify(op_name)][op_name]
-                cell[0] += duration / 1e9
-                cell[1] += 1
+            ids = {k for k, v in plane.stat_metadata.items() if v.name == "group_id"}
+            for line in plane.lines:
+                is_data = line.name.startswith("tf_data")
+                is_compute = line.name.startswith(("tf_Compute", "tf_inter_op", "tf_gpu_private"))
+                for name, start, duration, event in line_events(plane, line):
+                    if host_step(number, plane, start, event, ids) is None:
+                        continue
+                    if XLA_EVENT.search(name):
+                        xla_runs[number].append((start, start + duration))
+                    elif line.name == "python" and name.startswith("__inference_") and _is_op_event(name):
+                        compiled_functions.add(name.split(":", 1)[0])
+                    if line.name == "python" and name.endswith("IteratorGetNext"):
+                        waits[number].append((start, start + duration))
+                    elif is_data and _is_op_event(name):
+                        input_pipeline_ps += duration
+                    elif is_compute and _is_op_event(name):
+                        while_loops = while_loops or _in_while_loop(name)
+                        cell = host_time[classify(name)][name]
+                        cell[0] += duration / 1e9
+                        cell[1] += 1
+                        host_ops[name][0] += duration / 1e9
+                        host_ops[name][1] += 1
 
-    xla_ms = sum(_union_ps(runs) for runs in xla_runs.values()) / 1e9
+    device = device_time(spaces, index, classify)
+    device_planes = list(dict.fromkeys(device_planes))
+    on_device = bool(device.ops)
+    host_ms = {phase: sum(total for total, _ in ops.values()) for phase, ops in host_time.items()}
+
+    xla_ms = sum(union_ps(runs) for runs in xla_runs.values()) / 1e9
     if xla_ms > 0 and not device_planes:  # on a device plane XLA kernels are already counted as ops
-        op_time[XLA_PHASE]["XLA executable runs"] = [xla_ms, sum(len(runs) for runs in xla_runs.values())]
-    phase_ms = {phase: sum(total for total, _ in ops.values()) for phase, ops in op_time.items()}
+        host_time[XLA_PHASE]["XLA executable runs"] = [xla_ms, sum(len(runs) for runs in xla_runs.values())]
+        host_ms[XLA_PHASE] = xla_ms
+    shown = device.ops if on_device else host_time
+    phase_ms = dict(device.union_ms) if on_device else host_ms
     total = sum(phase_ms.values())
     top = {
         phase: [
             OpTime(name, phase, round(value[0], 4), int(value[1]))
             for name, value in sorted(ops.items(), key=lambda item: -item[1][0])[:TOP_OPS]
         ]
-        for phase, ops in op_time.items()
+        for phase, ops in shown.items()
     }
     notes = []
     host_only: list[OpTime] = []
@@ -352,7 +373,7 @@ def analyze(
         host_only = [
             OpTime(name, classify(name), round(value[0], 4), int(value[1]))
             for name, value in sorted(host_ops.items(), key=lambda item: -item[1][0])
-            if name not in device_op_names and classify(name) != OTHER
+            if name not in device.op_names and classify(name) not in (OTHER, TRANSFER)
         ][:10]
     elif device_kind == "gpu":
         notes.append(
@@ -376,41 +397,76 @@ def analyze(
             "this analysis and the timing figures do not "
             "depend on it"
         )
-    if not steps:
+    if source == SOURCE_WHOLE and not windows:
+        notes.append("the trace holds no events: nothing was recorded, or the file is empty or torn")
+    elif source == SOURCE_WHOLE:
         notes.append(
-            "no step markers in the trace: steps must be wrapped in tf.profiler.experimental.Trace('train', "
-            "step_num=...)"
+            "no step markers in the trace: the whole trace is read as one window; steps are found from "
+            "tf.profiler.experimental.Trace('train', step_num=...), Keras's TensorBoard(profile_batch=...) "
+            "or a device Steps line"
         )
-    markers = [(end - start) / 1e9 for _, _, start, end in steps]
+    steps = _step_times(windows, device.busy_ms, on_device)
     return TraceSummary(
         files=list(files),
-        traced_steps=[step for _, step, _, _ in steps],
-        step_markers=len(steps),
-        step_ms_mean=sum(markers) / len(markers) if markers else None,
+        traced_steps=sorted(traced) if source != SOURCE_WHOLE else [],
+        step_markers=len(windows) if source != SOURCE_WHOLE else 0,
+        step_ms_mean=sum(s.ms for s in steps) / len(steps) if steps and source != SOURCE_WHOLE else None,
         op_ms={phase: round(value, 4) for phase, value in sorted(phase_ms.items())},
         shares={phase: value / total for phase, value in sorted(phase_ms.items())} if total > 0 else {},
         input_pipeline_ms=input_pipeline_ps / 1e9,
         input_wait_ms=sum(end - start for spans_ in waits.values() for start, end in _outermost(spans_))
         / 1e9,
         top_ops=top,
-        device_planes=list(dict.fromkeys(plane.name for _, plane in device_planes)),
+        device_planes=device_planes,
         host_ops_on_gpu_run=host_only,
         notes=notes,
+        step_source=source,
+        measure=DEVICE_TIME if on_device else HOST_OP_TIME,
+        device_ms={phase: round(value, 4) for phase, value in sorted(device.union_ms.items())},
+        device_kernel_ms={phase: round(value, 4) for phase, value in sorted(device.kernel_ms.items())},
+        host_op_ms={phase: round(value, 4) for phase, value in sorted(host_ms.items())} if on_device else {},
+        steps=steps,
     )
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """The run directories under ``root``: ``root`` itself when it holds a trace of its own
+    (``plugins/profile/*/`` or ``cycle_N/plugins/profile/*/``), else every folder below it that does
+    (``tensorboard --logdir runs`` layout, Keras's ``logs/train``), else the folders holding loose
+    ``*.xplane.pb`` files. Sorted; empty when there is no trace."""
+    root = Path(root)
+    if sorted(root.glob("plugins/profile/*/*.xplane.pb")) or sorted(
+        root.glob("cycle_*/plugins/profile/*/*.xplane.pb")
+    ):
+        return [root]
+    runs: set[Path] = set()
+    for path in root.rglob("*.xplane.pb"):
+        if path.parent.parent.name == "profile" and path.parent.parent.parent.name == "plugins":
+            run = path.parents[3]
+            if re.fullmatch(r"cycle_\d+", run.name):  # a repeating window's later session
+                run = run.parent
+            runs.add(run)
+        else:
+            runs.add(path.parent)
+    return sorted(runs)
 
 
 def analyze_run_dir(
     run_dir: str | Path, device_kind: str = "cpu", scope_phases: Mapping[str, str] | None = None
 ) -> TraceSummary:
-    """Analyze every xplane file of a run directory.
+    """Analyze every xplane file of one run directory (its profiler sessions and hosts together).
 
     Raises:
-        UserError: no trace there.
+        UserError: no trace there, or the traces of several runs (:func:`find_runs`), which are never merged.
     """
-    files = find_xplane_files(run_dir)
-    if not files:
+    runs = find_runs(run_dir)
+    if not runs:
         raise UserError(
             f"{run_dir}: no tf.profiler trace (plugins/profile/*/*.xplane.pb); run without --no-trace"
         )
+    if len(runs) > 1:
+        names = ", ".join(str(run) for run in runs[:5]) + (", ..." if len(runs) > 5 else "")
+        raise UserError(f"{run_dir}: holds the traces of {len(runs)} runs ({names}); give one of them")
+    files = find_xplane_files(runs[0])
     spaces = [read_xspace(path) for path in files]
     return analyze(spaces, device_kind, scope_phases=scope_phases, files=[str(path) for path in files])

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
@@ -29,7 +30,8 @@ from tfprof_m1.collection.environment import Environment
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.report.scaling import efficiency_interval, replicas_text
 from tfprof_m1.report.throughput import achieved, describe
-from tfprof_m1.trace.xplane import TraceSummary
+from tfprof_m1.trace.steps import SOURCE_MARKERS
+from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
 
 FORMATS = ("table", "markdown", "json")
 
@@ -486,14 +488,17 @@ def legend(report: Report) -> list[str]:
 
 
 def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
-    """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops."""
+    """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops; on
+    traces with device planes, device time beside host op time and each step's device busy/idle."""
     phases = [FORWARD, BACKWARD, OPTIMIZER]
     phases += [phase for phase in trace.op_ms if phase not in phases and phase != OTHER] + [OTHER]
     timing = trace.timing_shares or {}
+    on_device = trace.measure == DEVICE_TIME
     rows = [
         [
             phase,
             _ms(trace.op_ms.get(phase)),
+            *([_ms(trace.host_op_ms.get(phase))] if on_device else []),
             _percent(trace.shares.get(phase, 0.0)),
             _percent(timing[phase] / sum(timing.values()))
             if phase in timing and sum(timing.values())
@@ -501,10 +506,17 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
         ]
         for phase in phases
     ]
+    headers = (
+        ["phase", "device time (ms)", "host op time (ms)", "share of device time (trace)"]
+        if on_device
+        else ["phase", "op time (ms)", "share of op time (trace)"]
+    ) + ["share of compute (timing)"]
     steps = f"{trace.traced_steps[0]}–{trace.traced_steps[-1]}" if trace.traced_steps else "none"
+    own = trace.step_source in ("", SOURCE_MARKERS)
     facts = [
-        f"traced steps {steps} ({trace.step_markers} step markers); mean "
-        f"marked step {_ms(trace.step_ms_mean)} ms"
+        f"traced steps {steps} ({trace.step_markers} step markers"
+        + ("" if own else f": {trace.step_source}")
+        + f"); mean marked step {_ms(trace.step_ms_mean)} ms"
         + (
             f", timing-based mean of the same steps {_ms(trace.timing_step_ms_mean)} ms"
             if trace.timing_step_ms_mean
@@ -516,10 +528,20 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
         + (", ".join(trace.device_planes) if trace.device_planes else "none (host-only trace)"),
     ]
     facts += [f"note: {note}" for note in trace.notes]
-    pieces: list[tuple[str, Any]] = [
-        ("table", (["phase", "op time (ms)", "share of op time (trace)", "share of compute (timing)"], rows)),
-        ("list", facts),
-    ]
+    pieces: list[tuple[str, Any]] = [("table", (headers, rows)), ("list", facts)]
+    if on_device and trace.steps:
+        pieces.append(
+            (
+                "table",
+                (
+                    ["step", "step (ms)", "device busy (ms)", "device idle (ms)", "bound"],
+                    [
+                        [str(s.step), _ms(s.ms), _ms(s.device_busy_ms), _ms(s.device_idle_ms), str(s.bound)]
+                        for s in trace.steps
+                    ],
+                ),
+            )
+        )
     top_rows = [
         [phase, op.name, _ms(op.total_ms), str(op.count)]
         for phase in phases
@@ -548,8 +570,23 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
 
 def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
     """A trace summary (``trace RUN_DIR``) as a terminal table or Markdown."""
-    pieces: list[tuple[str, Any]] = [("heading", "tf.profiler trace: op time by phase")]
+    what = "device time" if trace.measure == DEVICE_TIME else "op time"
+    pieces: list[tuple[str, Any]] = [("heading", f"tf.profiler trace: {what} by phase")]
     pieces += trace_pieces(trace)
+    return format_pieces(pieces, markdown).rstrip() + "\n"
+
+
+def render_traces(traces: Sequence[TraceSummary], markdown: bool = False) -> str:
+    """The trace summaries of several runs (``trace FOLDER``), each under a heading naming its run."""
+    if len(traces) == 1:
+        return render_trace(traces[0], markdown)
+    pieces: list[tuple[str, Any]] = []
+    for trace in traces:
+        path = Path(trace.files[0]) if trace.files else Path("?")
+        run = path.parents[3] if path.parent.parent.name == "profile" else path.parent
+        what = "device time" if trace.measure == DEVICE_TIME else "op time"
+        pieces.append(("heading", f"tf.profiler trace of {run}: {what} by phase"))
+        pieces += trace_pieces(trace)
     return format_pieces(pieces, markdown).rstrip() + "\n"
 
 
