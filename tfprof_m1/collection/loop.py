@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
 from tfprof_m1.collection.epoch_data import EpochBatches, known_length
@@ -124,6 +124,15 @@ class EpochResult:
 EpochCallback = Callable[[EpochResult], None]
 
 
+class StepProgress(Protocol):
+    """Shown progress inside an epoch: called with (epoch index, steps done, steps per epoch) at
+    most every ``interval_s`` seconds, inside the ``profiling`` phase (its cost is the profiler's)."""
+
+    interval_s: float
+
+    def __call__(self, epoch: int, step: int, steps: int) -> None: ...
+
+
 def run_profiled_loop(
     train_steps: TrainSteps,
     dataset: Iterable[Any],
@@ -134,6 +143,7 @@ def run_profiled_loop(
     on_epoch_end: EpochCallback | None = None,
     trace: TraceWindow | None = None,
     stop_on_non_finite: bool = False,
+    on_step: StepProgress | None = None,
 ) -> list[EpochResult]:
     """Train for ``epochs`` epochs over ``dataset``, profiled.
 
@@ -155,6 +165,8 @@ def run_profiled_loop(
         stop_on_non_finite: end the loop after the epoch whose loss is NaN or infinite (the results
             then have fewer than ``epochs`` epochs). Either way, each result says at which probe
             steps the loss was last seen finite and first seen not (``non_finite_steps``).
+        on_step: progress inside epochs (a bar, a line every few seconds), called between
+            profiled steps at most every ``on_step.interval_s``; its time counts as ``profiling``.
 
     Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
     loop ends (see :mod:`tfprof_m1.collection.garbage`).
@@ -196,6 +208,7 @@ def run_profiled_loop(
             trace,
             results,
             stop_on_non_finite,
+            on_step,
         )
     except KeyboardInterrupt as error:
         cut_short = profiler.epochs[-1] if profiler.epochs and not profiler.epochs[-1].complete else None
@@ -220,6 +233,7 @@ def _train(
     trace: TraceWindow | None,
     results: list[EpochResult],
     stop_on_non_finite: bool,
+    on_step: StepProgress | None = None,
 ) -> None:
     # Stops are deferred to step boundaries: see tfprof_m1.collection.interrupt for why.
     with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt, deferred():
@@ -234,6 +248,7 @@ def _train(
             with profiler.epoch() as epoch:
                 batches = profiler.timed(data.epoch())
                 index = 0
+                shown = profiler.clock()
                 while True:
                     interrupt.check()  # a stop that arrived during the last step
                     kind = plan[index] if index < len(plan) else FUSED
@@ -270,6 +285,10 @@ def _train(
                             else:
                                 profiler.call(COMPUTE, train_steps.fused, images, labels)
                     index, global_step = index + 1, global_step + 1
+                    if on_step is not None and profiler.clock() - shown >= on_step.interval_s:
+                        with profiler.phase(PROFILING):
+                            on_step(epoch.index, index, steps_per_epoch)
+                        shown = profiler.clock()
             batches = None  # the epoch's iterator is garbage before the next epoch settles
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None

@@ -18,6 +18,7 @@ from tfprof_m1.collection.environment import (
 from tfprof_m1.collection.fence import VariablesFence, detect_fence_kind, make_fence
 from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name, signal_of
 from tfprof_m1.collection.loop import (
+    EpochResult,
     Sampling,
     run_profiled_loop,
 )
@@ -34,7 +35,7 @@ from tfprof_m1.report.scaling import (
 from tfprof_m1.run.baseline import run_baseline
 from tfprof_m1.run.fit_headline import FIT_JIT_COMPILE, run_fit_headline
 from tfprof_m1.run.outputs import OutputSettings, RunOutputs
-from tfprof_m1.run.progress import epoch_line, finished_epochs, placement, stopped_on_nan
+from tfprof_m1.run.progress import EpochProgress, epoch_line, finished_epochs, placement, stopped_on_nan
 from tfprof_m1.run.rundir import make_run_dir, run_dir_name
 from tfprof_m1.trace.window import TraceWindow, default_step_range
 from tfprof_m1.views.render import tensorboard_command
@@ -103,6 +104,10 @@ def _trace_window(
     return TraceWindow(run_dir, output.trace_steps or default_step_range(steps, config.epochs), profiler)
 
 
+def _SILENT(message: str) -> None:  # noqa: N802 (a constant: the progress of --quiet)
+    """Progress under ``--quiet``: nothing is shown, not even inside epochs."""
+
+
 def run_model(
     spec: ModelSpec,
     data: TrainData,
@@ -141,6 +146,13 @@ def run_model(
         f"unprofiled steps per epoch, fence {fence.name}"
     )
     line = epoch_line(spec, config.epochs)
+    shown = EpochProgress(spec.name, config.epochs) if progress is not _SILENT else None
+
+    def epoch_done(result: EpochResult) -> None:
+        if shown is not None:
+            shown.clear()
+        progress(line(result))
+
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
     window = _trace_window(config, output, steps, run_dir, profiler)
@@ -154,9 +166,10 @@ def run_model(
             steps_per_epoch=steps,
             profiler=profiler,
             sampling=sampling,
-            on_epoch_end=lambda result: progress(line(result)),
+            on_epoch_end=epoch_done,
             trace=window,
             stop_on_non_finite=config.stop_on_nan,
+            on_step=shown,
         )
         if len(results) < config.epochs:  # only --stop-on-nan ends the loop early without an exception
             notes.append(stopped_on_nan("loop", results[-1].loss, len(results), config.epochs))
@@ -301,7 +314,7 @@ def run_benchmark(
         TrainingInterrupted: a stop signal; ``partial`` is the Report of what was measured (None if
             nothing was), already handed to ``outputs``.
     """
-    say = progress or (lambda message: None)
+    say = progress or _SILENT
     outputs = outputs if outputs is not None else RunOutputs(say=say)
     validate_config(config)
     specs = [get_spec(name) for name in config.models]

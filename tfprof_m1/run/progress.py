@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import time
 from collections.abc import Callable
+from typing import Any, TextIO
 
 from tfprof_m1.collection.loop import EpochResult
 from tfprof_m1.collection.strategies import Distribution
@@ -29,6 +33,61 @@ def epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
         return text + (" (warm-up)" if timing.is_warmup else "")
 
     return line
+
+
+#: How often progress inside an epoch is shown: a bar on a terminal, a line elsewhere (a log file,
+#: CI, a notebook's captured stderr).
+BAR_INTERVAL_S = 0.25
+LINE_INTERVAL_S = 10.0
+
+
+class EpochProgress:
+    """Progress inside long epochs on ``stream`` (stderr): Keras' own ``Progbar`` on a terminal,
+    otherwise one line every :data:`LINE_INTERVAL_S` seconds. The loop calls it between profiled
+    steps, inside its ``profiling`` phase, so what it costs is counted (see docs/performance.md).
+
+    Args:
+        name: the model's name, for the lines.
+        epochs: epochs in the run.
+        stream: where it writes; its ``isatty()`` picks the bar or the lines.
+    """
+
+    def __init__(self, name: str, epochs: int, stream: TextIO | None = None) -> None:
+        self.name, self.epochs = name, epochs
+        self.stream = stream if stream is not None else sys.stderr
+        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval_s = BAR_INTERVAL_S if self.terminal else LINE_INTERVAL_S
+        self._bar: Any = None
+        self._epoch: int | None = None
+        self._started = time.perf_counter()
+
+    def __call__(self, epoch: int, step: int, steps: int) -> None:
+        if epoch != self._epoch:
+            self.clear()
+            self._epoch, self._started = epoch, time.perf_counter()
+        if not self.terminal:
+            elapsed = time.perf_counter() - self._started
+            print(
+                f"[{self.name}] loop epoch {epoch + 1}/{self.epochs}: step {step:,}/{steps:,} "
+                f"({step / max(steps, 1):.0%}), {elapsed:.0f} s",
+                file=self.stream,
+                flush=True,
+            )
+            return
+        if self._bar is None:
+            from keras.utils import Progbar
+
+            self._bar = Progbar(steps, width=30, interval=0.0, unit_name="step")
+        with contextlib.redirect_stdout(self.stream):  # Progbar writes to stdout: stdout is the result's
+            self._bar.update(min(step, steps - 1))
+
+    def clear(self) -> None:
+        """Erase the bar (before the epoch's own line is printed); nothing for plain lines."""
+        if self._bar is not None:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._bar = None
+        self._epoch = None
 
 
 def placement(distribution: Distribution) -> str:

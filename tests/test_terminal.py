@@ -1,0 +1,117 @@
+"""At the terminal: TensorFlow's C++ log lines are held back unless --verbose, progress is shown
+inside long epochs (a bar on a terminal, a line every few seconds elsewhere) at the profiler's cost,
+and one TensorBoard command is suggested."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tfprof_m1.run.native_log import NATIVE_LINE
+from tfprof_m1.run.progress import EpochProgress
+from tfprof_m1.views.render import tensorboard_command
+
+FAKE_CPP = (
+    "import os, sys\n"
+    "from tfprof_m1.run.native_log import native_logs_filtered\n"
+    "with native_logs_filtered(verbose='-v' in sys.argv):\n"
+    "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are '\n"
+    "             b'written to STDERR\\n')\n"
+    "    os.write(2, b'E0000 00:00:1796030373.833229   29074 cuda_platform.cc:52] no cuInit\\n')\n"
+    "    os.write(2, b'I1130 08:41:17.123456  1234 cpu_feature_guard.cc:210] This TensorFlow binary\\n')\n"
+    "    print('[mnist] the tool speaks', file=sys.stderr, flush=True)\n"
+    "    os.write(2, b'a line of our own without a newline')\n"
+)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_cpp_log_lines_written_to_fd_2_are_held_back_unless_verbose(verbose):
+    args = [sys.executable, "-c", FAKE_CPP] + (["-v"] if verbose else [])
+    done = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "[mnist] the tool speaks" in lines and lines[-1] == "a line of our own without a newline"
+    native = [line for line in lines if NATIVE_LINE.match(line.encode())]
+    assert len(native) == (3 if verbose else 0)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_a_tensorflow_command_prints_only_the_tools_own_lines_and_verbose_keeps_the_rest():
+    quiet, verbose = run_cli("env"), run_cli("env", "--verbose")
+    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert not [line for line in quiet.stderr.splitlines() if NATIVE_LINE.match(line.encode())]
+    kept = [line for line in quiet.stderr.splitlines() if line.strip()]
+    assert all(line in verbose.stderr for line in kept)  # nothing but C++ lines was held back
+    assert "device label" in quiet.stdout and "device label" in verbose.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_line_every_interval_off_a_terminal_and_a_bar_on_one():
+    lines = io.StringIO()
+    progress = EpochProgress("mnist", epochs=3, stream=lines)
+    assert progress.interval_s >= 5  # a log file gets a line now and then, not a flood
+    progress(1, 800, 1563)
+    assert lines.getvalue().startswith("[mnist] loop epoch 2/3: step 800/1,563 (51%)")
+    bar_stream = _Terminal()
+    bar = EpochProgress("mnist", epochs=3, stream=bar_stream)
+    assert bar.interval_s < 1
+    bar(0, 10, 100)
+    bar(0, 50, 100)
+    assert "50/100" in bar_stream.getvalue()
+    bar.clear()
+    assert bar_stream.getvalue().endswith("\r\033[K")
+
+
+@pytest.mark.tf
+def test_progress_inside_an_epoch_is_called_between_steps_and_costs_profiling_time():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, run_profiled_loop
+
+    calls = []
+
+    class Every:
+        interval_s = 0.0
+
+        def __call__(self, epoch, step, steps):
+            calls.append((epoch, step, steps))
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(8)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    steps = TrainSteps(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.SGD(),
+        dataset.element_spec,
+    )
+    results = run_profiled_loop(
+        steps,
+        dataset,
+        2,
+        8,
+        PhaseProfiler(),
+        Sampling(every=100, min_samples=0, reference_share=0.0),
+        on_step=Every(),
+    )
+    assert calls[:8] == [(0, i, 8) for i in range(1, 9)] and calls[8:] == [(1, i, 8) for i in range(1, 9)]
+    # each call's time is profiling, carried into the step after it (the last one's stays outside steps)
+    for result in results:
+        fused = [step for step in result.timing.steps[1:]]
+        assert all(step.phases_ms.get("profiling", 0.0) > 0 for step in fused)
+
+
+def test_one_tensorboard_command_names_runs_by_their_folders():
+    assert tensorboard_command("runs/cifar10-cpu-20261129-010933") == "tensorboard --logdir runs"
+    assert tensorboard_command("/tmp/my runs/x") == "tensorboard --logdir '/tmp/my runs'"
