@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -61,6 +62,18 @@ def test_tensorboard_serves_the_profile_the_scalars_and_the_text(logdir):
             assert tag in tags, tag
         scalars = board.get("/data/plugin/scalars/scalars", run=run_dir.name, tag=STEP_TIME_TAG)
         assert [point[1] for point in scalars] == [1, 2]  # one value per epoch, step = epoch
+        # the custom-scalars layout: one chart holds every phase, its regexes match what was written
+        layout = board.wait_for(
+            lambda: board.get("/data/plugin/custom_scalars/layout").get("category"), "the layout"
+        )
+        (category,) = layout
+        charts = {chart["title"]: chart["multiline"]["tag"][0] for chart in category["chart"]}
+        per_step = [tag for tag in tags if re.match(charts["every phase, ms per step (median)"], tag)]
+        assert {PHASE_TAG.format(phase=name) for name in ("forward", "backward", "input")} <= set(per_step)
+        shares = [tag for tag in tags if re.match(charts["every phase, % of the epoch"], tag)]
+        assert "phase_share/backward" in shares and "phase_share/other" in shares
+        points = board.get("/data/plugin/scalars/scalars", run=run_dir.name, tag="phase_share/backward")
+        assert all(1.0 < point[2] <= 100.0 for point in points)  # in %, not a fraction
         text_tags = board.wait_for(
             lambda: board.get("/data/plugin/text/tags").get(run_dir.name), "the text summary"
         )

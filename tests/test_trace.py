@@ -309,7 +309,7 @@ def test_every_scalar_written_is_the_reports_own_figure(tmp_path):
         step = epoch.index + 1
         for phase in epoch.phases:
             share = values(f"phase_share/{phase.phase}")[step]
-            assert share == pytest.approx(phase.share, rel=1e-6)
+            assert share == pytest.approx(phase.share * 100, rel=1e-6)  # in %, as the terminal says
             if phase.phase in EPOCH_LEVEL_PHASES:
                 assert f"phase/{phase.phase}_ms_per_step" not in tags
                 if phase.total_ms:

@@ -380,7 +380,10 @@ def cmd_env(argv: Sequence[str]) -> int:
         prog="python -m tfprof_m1 env", description="Print what this machine is, as a report records it."
     )
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    parser.add_argument("--no-peak", action="store_true", help="skip measuring the matmul peak")
+    parser.add_argument(
+        "--peak", action="store_true", help="also measure the float32 matmul peak (a few seconds)"
+    )
+    parser.add_argument("--no-peak", action="store_true", help=argparse.SUPPRESS)  # the default now
     parser.add_argument("--format", choices=FORMATS, default="table")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -389,7 +392,8 @@ def cmd_env(argv: Sequence[str]) -> int:
 
     sys.stdout.write(
         render_environment(
-            collect_environment(configure_device(args.device), peak=not args.no_peak), args.format
+            collect_environment(configure_device(args.device), peak=args.peak and not args.no_peak),
+            args.format,
         )
     )
     return 0

@@ -21,6 +21,7 @@ from tfprof_m1.report.model import EpochReport, ModelRun
 PHASE_TAG = "phase/{phase}_ms_per_step"
 #: Phases not on every step (profiling, unprofiled, trace, fit's epoch start and validation, other).
 PHASE_EPOCH_TAG = "phase/{phase}_ms_per_epoch"
+#: The phase's share of the epoch's wall time, in % (as the terminal prints it).
 PHASE_SHARE_TAG = "phase_share/{phase}"
 STEP_TIME_TAG = "epoch/step_time_ms"
 EPOCH_TIME_TAG = "epoch/wall_time_s"
@@ -29,6 +30,15 @@ LOSS_TAG = "epoch/loss"
 ACCURACY_TAG = "epoch/accuracy"
 FIT_EPOCH_TAG = "fit/epoch_time_s"
 SUMMARY_TEXT_TAG = "tfprof_m1/summary"
+#: The custom-scalars layout: one chart holding every phase (ms per step, ms per epoch, % of the
+#: epoch), so the phases are seen together rather than one chart each.
+LAYOUT_CHARTS: tuple[tuple[str, str], ...] = (
+    ("every phase, ms per step (median)", r"^phase/.*_ms_per_step$"),
+    ("epoch-level phases, ms per epoch", r"^phase/.*_ms_per_epoch$"),
+    ("every phase, % of the epoch", r"^phase_share/"),
+    ("step time (ms) and fit epoch time (s)", r"^(epoch/step_time_ms|fit/epoch_time_s)$"),
+)
+LAYOUT_CATEGORY = "tfprof_m1: where the epoch goes"
 
 
 class PhaseScalarWriter:
@@ -88,7 +98,7 @@ class PhaseScalarWriter:
                 if median is None and phase.phase in parts:
                     median = 0.0
                 self.scalar(PHASE_TAG.format(phase=phase.phase), median, step)
-            self.scalar(PHASE_SHARE_TAG.format(phase=phase.phase), phase.share, step)
+            self.scalar(PHASE_SHARE_TAG.format(phase=phase.phase), phase.share * 100.0, step)
         per_step = summarize(step_totals(epoch.step_ms))
         self.scalar(STEP_TIME_TAG, per_step.median if per_step else None, step)
         self.scalar(EPOCH_TIME_TAG, epoch.wall_ms / 1000, step)
@@ -100,10 +110,33 @@ class PhaseScalarWriter:
         self, breakdowns: Sequence[EpochBreakdown], losses: Sequence[float | None] = ()
     ) -> None:
         """Every epoch of :func:`~tfprof_m1.collection.attribution.attribute_epochs`, with its loss
-        if given, as the report would hold it (:func:`~tfprof_m1.report.figures.epoch_report`)."""
+        if given, as the report would hold it (:func:`~tfprof_m1.report.figures.epoch_report`),
+        and the custom-scalars layout."""
+        self.write_layout()
         for position, breakdown in enumerate(breakdowns):
             loss = losses[position] if position < len(losses) else None
             self.write_epoch(epoch_report(breakdown, loss, None, warmup=breakdown.is_warmup))
+
+    def write_layout(self) -> None:
+        """The custom-scalars layout (TensorBoard's ``custom_scalars`` plugin): the charts of
+        :data:`LAYOUT_CHARTS`, each a multiline chart of every tag its regex matches."""
+        import tensorflow as tf
+        from tensorboard.plugins.custom_scalar import layout_pb2
+        from tensorboard.plugins.custom_scalar import summary as custom_scalar
+
+        layout = layout_pb2.Layout(
+            category=[
+                layout_pb2.Category(
+                    title=LAYOUT_CATEGORY,
+                    chart=[
+                        layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[regex]))
+                        for title, regex in LAYOUT_CHARTS
+                    ],
+                )
+            ]
+        )
+        with self.writer.as_default():
+            tf.summary.experimental.write_raw_pb(custom_scalar.pb(layout).SerializeToString(), step=0)
 
     def close(self) -> None:
         """Flush and close the file writer, if one was opened."""
@@ -117,6 +150,7 @@ def write_model_run(logdir: str | Path, run: ModelRun, markdown: str) -> None:
     """Scalars of every epoch of ``run`` (custom loop and fit) and ``markdown`` as text."""
     writer = PhaseScalarWriter(logdir)
     try:
+        writer.write_layout()
         for epoch in run.epochs:
             writer.write_epoch(epoch)
         if run.fit is not None:
