@@ -32,6 +32,7 @@ from tfprof_m1.report.scaling import efficiency_interval, replicas_text
 from tfprof_m1.report.throughput import achieved, describe
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
+from tfprof_m1.views.width import WIDTH, fit_table, wrap_item, wrap_text
 
 FORMATS = ("table", "markdown", "json")
 
@@ -406,23 +407,20 @@ def _measurement_facts(run: ModelRun) -> list[str]:
     return facts
 
 
-def format_pieces(pieces: list[tuple[str, Any]], markdown: bool) -> str:
-    """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues)."""
+def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | None = WIDTH) -> str:
+    """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues), within
+    ``width`` columns (:mod:`tfprof_m1.views.width`; None keeps every line whole)."""
     out = []
     for kind, content in pieces:
         if kind == "heading":
             out.append(f"### {content}" if markdown else f"{content}\n{'-' * len(content)}")
         elif kind == "text":
-            out.append(content)
+            out.append(wrap_text(content, width))
         elif kind == "table":
             headers, rows = content
-            out.append(
-                tabulate(
-                    rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True
-                )
-            )
+            out.append(fit_table(headers, rows, markdown, width))
         elif kind == "list":
-            out.append("\n".join(f"- {item}" for item in content))
+            out.append("\n".join(wrap_item(item, width) for item in content))
         out.append("")
     return "\n".join(out)
 
