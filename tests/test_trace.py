@@ -30,6 +30,26 @@ def test_step_ranges():
     assert default_step_range(20, 2) == StepRange(25, 35)
     assert default_step_range(20, 1) == StepRange(5, 15)
     assert default_step_range(3, 1) == StepRange(0, 3)
+    # the default window moves to hold a probe step when the usual one holds none
+    plan = Sampling(every=50, min_samples=10).plan(1563)
+    probes = [index for index, kind in enumerate(plan) if kind == "probe"]
+    window = default_step_range(1563, 3, probes)
+    assert any(window.start <= 1563 + probe < window.stop for probe in probes)
+    assert window.stop - window.start == 10 and 1563 <= window.start < 2 * 1563
+    assert default_step_range(20, 2, [5]) == StepRange(25, 35)  # already holds one: unchanged
+
+
+def test_the_trace_shows_each_probe_call_as_a_span_named_for_its_part(traced):
+    from tfprof_m1.base.phases import PROBE_SPANS
+    from tfprof_m1.trace.xplane import find_xplane_files, read_xspace
+
+    logdir, window, _ = traced
+    names = set()
+    for path in find_xplane_files(logdir):
+        for plane in read_xspace(path).planes:
+            names |= {meta.name for meta in plane.event_metadata.values()}
+    for variant in ("empty_call", "forward_only", "forward_backward", "full_step"):
+        assert PROBE_SPANS[variant] in names, variant
 
 
 def _loop(logdir, window_steps, epochs=2, steps=12):

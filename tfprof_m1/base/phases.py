@@ -82,6 +82,16 @@ DISTRIBUTED_PROBE_VARIANTS: tuple[str, ...] = (
     FORWARD_BACKWARD_ALL_REDUCE,
     FULL_STEP,
 )
+#: What each probe call is, as the trace viewer shows it (a span of this name around the call): the
+#: parts of the table are the differences of consecutive spans (forward = forward, backward =
+#: forward+backward − forward, ...).
+PROBE_SPANS: dict[str, str] = {
+    EMPTY_CALL: "probe: call (empty call)",
+    FORWARD_ONLY: "probe: forward",
+    FORWARD_BACKWARD: "probe: forward+backward",
+    FORWARD_BACKWARD_ALL_REDUCE: "probe: forward+backward+all_reduce",
+    FULL_STEP: "probe: forward+backward+optimizer (the training step)",
+}
 #: The second, independent fence run after a sampled step (fence-coverage check).
 FENCE_CHECK = "fence_check"
 

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROFILING, SYNC
+from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
 from tfprof_m1.collection.fence import measure_fence_cost
 
 Clock = Callable[[], float]
@@ -333,11 +333,14 @@ class PhaseProfiler:
             Whatever ``fn`` returned.
         """
         self.start(phase)
+        span = self._annotate(PROBE_SPANS.get(sample, sample)) if sample is not None else None
         host_start = self.clock()
         try:
             result = fn(*args)
         finally:
             host_ms = (self.clock() - host_start) * 1000.0
+            if span is not None:
+                span.__exit__(None, None, None)
             self.stop(phase)
         wait = self.sync(result)
         if sample is not None and self._step is not None:

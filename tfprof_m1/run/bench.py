@@ -96,12 +96,20 @@ def _check_trace_steps(config: RunConfig, output: OutputSettings, steps: int) ->
 
 
 def _trace_window(
-    config: RunConfig, output: OutputSettings, steps: int, run_dir: Path | None, profiler: PhaseProfiler
+    config: RunConfig,
+    output: OutputSettings,
+    steps: int,
+    run_dir: Path | None,
+    profiler: PhaseProfiler,
+    plan: list[str] | None = None,
 ) -> TraceWindow | None:
     if run_dir is None or not output.trace:
         return None
     _check_trace_steps(config, output, steps)
-    return TraceWindow(run_dir, output.trace_steps or default_step_range(steps, config.epochs), profiler)
+    probes = [index for index, kind in enumerate(plan or []) if kind == PROBE]
+    return TraceWindow(
+        run_dir, output.trace_steps or default_step_range(steps, config.epochs, probes), profiler
+    )
 
 
 def _SILENT(message: str) -> None:  # noqa: N802 (a constant: the progress of --quiet)
@@ -155,7 +163,7 @@ def run_model(
 
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
-    window = _trace_window(config, output, steps, run_dir, profiler)
+    window = _trace_window(config, output, steps, run_dir, profiler, plan)
     stop: TrainingInterrupted | None = None
     notes: list[str] = []  # why the run ended early, if it did
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,14 +100,21 @@ def parse_step_range(text: str) -> StepRange:
     return StepRange(start, stop)
 
 
-def default_step_range(steps_per_epoch: int, epochs: int) -> StepRange | None:
-    """At most 10 steps in the second epoch (the first is warm-up), away from its first steps.
+def default_step_range(
+    steps_per_epoch: int, epochs: int, probe_steps: Iterable[int] = ()
+) -> StepRange | None:
+    """At most 10 steps in the second epoch (the first is warm-up), away from its first steps, and
+    holding a probe step where the epoch has one (``probe_steps``: indices within an epoch), so the
+    trace viewer shows the probe calls (call, forward, forward+backward, the step) as spans.
 
     With a single epoch, the window sits in that epoch after its first few steps.
     """
     epoch = 1 if epochs > 1 else 0
     offset = min(DEFAULT_TRACE_STEPS, steps_per_epoch // 4)
-    start = epoch * steps_per_epoch + offset
+    later = sorted(step for step in probe_steps if step >= offset)
+    if later and later[0] >= offset + DEFAULT_TRACE_STEPS:  # the usual window holds none: move it
+        offset = min(later[0] - DEFAULT_TRACE_STEPS // 2, steps_per_epoch - DEFAULT_TRACE_STEPS)
+    start = epoch * steps_per_epoch + max(offset, 0)
     stop = min(start + DEFAULT_TRACE_STEPS, (epoch + 1) * steps_per_epoch)
     return StepRange(start, stop) if stop > start else None
 
