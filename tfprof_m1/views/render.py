@@ -156,7 +156,7 @@ def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
     ]
 
 
-PHASE_HEADERS = ["phase", "ms/step median", "IQR", "ms/epoch", "share of epoch"]
+PHASE_HEADERS = ["phase", "ms/step median", "IQR (ms)", "ms/epoch", "share of epoch"]
 
 
 def part_rows(parts: list[PartSummary]) -> list[list[str]]:
@@ -210,8 +210,8 @@ def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any
     rate = f"; {steady.examples_per_s:,.0f} examples/s" if steady.examples_per_s > 0 else ""
     facts = [
         f"epoch {_seconds(steady.epoch_mean_ms)} mean, median {_seconds(steady.epoch_median_ms)}, "
-        f"IQR {_ms(steady.epoch_iqr_ms)} ms; step median {_ms(steady.step_median_ms)} ms "
-        f"(IQR {_ms(steady.step_iqr_ms)}){rate}",
+        f"IQR {_seconds(steady.epoch_iqr_ms)}; step median {_ms(steady.step_median_ms)} ms "
+        f"(IQR {_ms(steady.step_iqr_ms)} ms){rate}",
     ]
     facts += distribution_facts(run)
     facts += _measurement_facts(run)
