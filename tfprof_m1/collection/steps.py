@@ -203,6 +203,7 @@ class TrainSteps:
         #: Why accuracy is not tracked (None when it is, or before the first step traced).
         self.accuracy_note: str | None = None
         self._probe_state: list | None = None
+        self._state_functions: tuple[Any, Any] | None = None
         self._input_dtype: str | None = None
         self.variables = list(model.trainable_variables)
         optimizer.build(self.variables)
@@ -375,7 +376,7 @@ class TrainSteps:
         start = rotation % len(variants)
         for variant in variants[start:] + variants[:start]:
             saved = None
-            if variant not in (FULL_STEP, EMPTY_CALL):
+            if variant not in (FULL_STEP, EMPTY_CALL) and self.probe_state():
                 with profiler.phase(PROFILING):
                     saved = self.save_probe_state()
             output = profiler.call(
@@ -428,15 +429,28 @@ class TrainSteps:
         return self._probe_state
 
     def save_probe_state(self) -> list:
-        """The values of :meth:`probe_state` now (device copies, no host read)."""
-        import tensorflow as tf
+        """The values of :meth:`probe_state` now (device copies in one call, no host read)."""
+        state = self.probe_state()
+        if not state:
+            return []
+        if self._state_functions is None:
+            import tensorflow as tf
 
-        return [(copy, tf.identity(copy)) for copy in self.probe_state()]
+            def read() -> list:
+                return [tf.identity(copy) for copy in state]
+
+            def write(values: list) -> int:
+                for copy, value in zip(state, values):
+                    copy.assign(value)
+                return 0
+
+            self._state_functions = (tf.function(read), tf.function(write))
+        return list(self._state_functions[0]())
 
     def restore_probe_state(self, saved: list) -> None:
-        """Put back what :meth:`save_probe_state` saved."""
-        for copy, value in saved:
-            copy.assign(value)
+        """Put back what :meth:`save_probe_state` saved (one call)."""
+        if saved and self._state_functions is not None:
+            self._state_functions[1](saved)
 
     def written_variables(self) -> list:
         """Every variable a fused step writes (weights, optimizer slots, metric totals): what the
