@@ -100,6 +100,7 @@ def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats(
         make_report("cpu", epochs=4),
     )
     forced.config = dataclasses.replace(forced.config, fit_jit_compile="on")
+    forced.runs[0].fit.jit_compile = True  # what fit ran with, as the report records it
     rehearsed.config = dataclasses.replace(rehearsed.config, async_executor=True)
     rehearsed.environment.executor_async = True
     (comparison,) = compare([plain, forced, rehearsed])

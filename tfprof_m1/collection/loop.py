@@ -26,6 +26,7 @@ from tfprof_m1.collection.interrupt import (
     signal_of,
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
+from tfprof_m1.collection.model_facts import ModelFacts, model_facts
 from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.collection.steps import TrainSteps
 from tfprof_m1.trace.window import TraceWindow
@@ -112,6 +113,8 @@ class EpochResult:
     #: Host and device memory after the epoch, and why device figures are missing (if they are).
     memory: MemoryUse | None = None
     memory_note: str | None = None
+    #: What the model trained as, read when training started (policy, XLA, input dtype, size).
+    facts: ModelFacts | None = None
 
 
 EpochCallback = Callable[[EpochResult], None]
@@ -158,6 +161,7 @@ def run_profiled_loop(
             reports them.
     """
     results: list[EpochResult] = []
+    facts = model_facts(train_steps)  # now: research code may restore the global policy before its report
     dataset = train_steps.distribute(dataset)
     try:
         _train(
@@ -171,6 +175,7 @@ def run_profiled_loop(
             trace,
             results,
             stop_on_non_finite,
+            facts,
         )
     except KeyboardInterrupt as error:
         cut_short = profiler.epochs[-1] if profiler.epochs and not profiler.epochs[-1].complete else None
@@ -179,7 +184,7 @@ def run_profiled_loop(
             and (cut_short.steps or cut_short.stretches)
             and all(r.timing is not cut_short for r in results)
         ):
-            results.append(EpochResult(timing=cut_short, loss=None, accuracy=None))
+            results.append(EpochResult(timing=cut_short, loss=None, accuracy=None, facts=facts))
         raise TrainingInterrupted(signal_of(error), results) from error
     return results
 
@@ -195,6 +200,7 @@ def _train(
     trace: TraceWindow | None,
     results: list[EpochResult],
     stop_on_non_finite: bool,
+    facts: ModelFacts | None = None,
 ) -> None:
     # Stops are deferred to step boundaries: see tfprof_m1.collection.interrupt for why.
     with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt, deferred():
@@ -256,6 +262,7 @@ def _train(
                 non_finite_steps=steps,
                 memory=memory,
                 memory_note=memory_note,
+                facts=facts,
             )
             results.append(result)
             if on_epoch_end is not None:

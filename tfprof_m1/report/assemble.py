@@ -15,6 +15,7 @@ Assembly only: the figures come from :mod:`tfprof_m1.collection.attribution` and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import sys
@@ -342,8 +343,21 @@ def model_run(
         fence=fence_cost(epochs),
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
-    run.fingerprint = complete_fingerprint(fingerprint or Fingerprint(), run)
+    run.fingerprint = complete_fingerprint(_with_facts(fingerprint or Fingerprint(), timings), run)
     return run
+
+
+def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
+    """The fingerprint with what run_profiled_loop read of the model when training started (the
+    policy it trained under, XLA, input dtype, parameters, layers) where the caller gave nothing."""
+    items = list(timings) if isinstance(timings, (list, tuple)) else []
+    facts = next((item.facts for item in items if getattr(item, "facts", None) is not None), None)
+    if facts is None:
+        return fingerprint
+    for name, value in dataclasses.asdict(facts).items():
+        if getattr(fingerprint, name, None) is None and value is not None:
+            setattr(fingerprint, name, value)
+    return fingerprint
 
 
 def complete_fingerprint(fingerprint: Fingerprint, run: ModelRun) -> Fingerprint:

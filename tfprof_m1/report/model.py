@@ -237,6 +237,10 @@ class Fingerprint:
     cpu_fallback_ops: list[str] = field(default_factory=list)
     #: Thermal and power state where the OS exposes it (``power: ac``, ``cpu_speed_limit: 100 %``...).
     power: dict[str, str] = field(default_factory=dict)
+    #: The model's weights, counted, and its layer kinds with counts (``2 Conv2D, 1 Dense``): with
+    #: its name, what tells two models apart (compare never pools runs of different models).
+    parameters: int | None = None
+    layers: str | None = None
 
 
 @dataclass
