@@ -46,7 +46,7 @@ def test_svg_names_every_device_and_phase(tmp_path, reports):
     assert run_cli("plot", *reports, "-o", str(out)).returncode == 0
     text = out.read_text()
     ET.fromstring(text)  # well-formed XML
-    for word in ("cuda:Tesla T4", "metal:Apple M1", "backward", "sync", "custom loop, no fit run"):
+    for word in ("cuda:Tesla T4", "metal:Apple M1", "backward", "sync", "no fit run", "95 % CI"):
         assert word in text
 
 

@@ -237,6 +237,19 @@ class ModelFigures:
         return self.phase_epoch_ms.get(phase, 0.0)
 
 
+def epoch_interval(figures: ModelFigures) -> Interval:
+    """A side's mean unprofiled-equivalent steady epoch (ms) with its 95 % interval (as compare's)."""
+    return mean_interval(figures.epoch_mean_ms, group_draws(figures.runs, []).epoch_ms, figures.units)
+
+
+def fit_interval(figures: ModelFigures) -> Interval | None:
+    """A side's mean steady fit epoch (ms) with its 95 % interval, or None without steady fit epochs."""
+    if not figures.fit_runs:
+        return None
+    point = mean(mean(times) for times in figures.fit_runs)
+    return mean_interval(point, epoch_time_draws(figures.fit_runs), figures.fit_units)
+
+
 def _steady_epochs(run: ModelRun) -> list:
     """The run's steady epochs that ran to the end (an interrupted run's cut-short epoch never counts)."""
     indices = set(run.steady.epochs)
