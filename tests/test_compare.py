@@ -58,11 +58,12 @@ def test_same_figures_are_no_clear_difference(tmp_path):
 
 def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
     one = _save(tmp_path, "one", make_report(label="cpu"))
-    again = _save(tmp_path, "again", make_report(label="cpu"))
+    again = _save(tmp_path, "again", make_report(label="cpu", scale=1.05))  # a repeat: other times
     bigger = _save(tmp_path, "big", make_report(label="cpu", batch_size=64))
     (comparison,) = compare([one, again, bigger])
     assert [f.repeats for f in comparison.figures] == [2, 1]
-    assert comparison.figures[1].label == "cpu (big)"
+    # sides on one machine are named by what differs
+    assert [f.label for f in comparison.figures] == ["batch 32", "batch 64"]
     assert comparison.differences[0].confounds == [
         "batch size: 32 against 64; affects per-step and per-epoch figures (compare the time per example)"
     ]
@@ -72,6 +73,9 @@ def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
         alone.spread.epoch_ms.low - 1e-9 <= alone.spread.epoch_ms.point <= alone.spread.epoch_ms.high + 1e-9
     )
     assert "cpu on its own (2 runs): mean steady epoch" in render_comparison([alone])
+    (once,) = compare([one, one])  # the same report twice: said, and counted once
+    assert once.spread.runs == 1 and once.notes == [f"{one} is the same report as {one}: counted once"]
+    assert "counted once" in render_comparison([once])
 
 
 def test_only_models_present_in_all_reports_are_compared(tmp_path):
@@ -120,11 +124,12 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     out = result.stdout
     assert "### mnist: batch 32 vs batch 64" in out
     assert "batch 32: 2 runs, 6 steady epochs" in out and "batch 64: 1 run, 3 steady epochs" in out
-    assert "⚠ not like for like (batch 64 against the reference): batch size: 32 against 64" in out
+    assert "what differs (batch 64 against the reference): batch size: 32 against 64" in out
     assert "| custom-loop epoch, steady (s)" in out and "| custom-loop time per example (µs)" in out
-    # the epoch ratio printed is the one computed from the JSON: mean over runs of each run's mean
+    # batch sizes differ: the verdict is on the time per example of the unprofiled-equivalent epoch,
+    # computed here from the JSON: mean over runs of each run's mean
     runs = [run for path in (b32, b64) for run in json.loads(path.read_text())["runs"]]
-    means = [sum(e["wall_ms"] for e in run["epochs"][1:]) / 3 for run in runs]
+    means = [_unprofiled_us_per_example(run) for run in runs]
     ratio = means[2] / ((means[0] + means[1]) / 2)
     assert (
         f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}" in out
@@ -133,6 +138,25 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     assert "mnist: batch 64 is " in out or "mnist: no clear difference between batch 64 and batch 32" in out
     bad = run_cli("compare", str(b32), str(b64), "--label", "a", "--label", "b", "--label", "c")
     assert bad.returncode == 2 and "3 labels for 2 reports" in bad.stderr
+
+
+def _unprofiled_us_per_example(run: dict) -> float:
+    """The steady epochs' mean µs per example as they would run unprofiled, from a report's JSON:
+    unprofiled stretches as they ran, the profiled rest (less the trace) divided by the measured
+    profiled/unprofiled per-step ratio (docs/comparing.md)."""
+    cost = run["steady"]["profiling_cost"]
+    values = []
+    for epoch in run["epochs"]:
+        if epoch["index"] not in run["steady"]["epochs"]:
+            continue
+        totals = {phase["phase"]: phase["total_ms"] for phase in epoch["phases"]}
+        unprofiled, trace = totals.get("unprofiled", 0.0), totals.get("trace", 0.0)
+        if cost is None:
+            equivalent = epoch["wall_ms"] - trace - totals.get("profiling", 0.0)
+        else:
+            equivalent = unprofiled + (epoch["wall_ms"] - unprofiled - trace) / cost["ratio"]
+        values.append(equivalent * 1000 / epoch["examples"])
+    return sum(values) / len(values)
 
 
 def test_compare_does_not_import_tensorflow(real_reports):
