@@ -19,7 +19,7 @@ VARIANTS = {
 }
 EXAMPLES = 1024
 FEATURES = 64
-EPOCHS = 4
+EPOCHS = 6
 
 
 def train_report(policy: str, jit: bool, batch: int, width: int, model: str = "mlp"):

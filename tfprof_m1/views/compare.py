@@ -23,6 +23,7 @@ steady epochs (also in docs/comparing.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = No
     for position, source in enumerate(sources):
         report, name = _load(source, position)
         label = labels[position] if position < len(labels) else None
-        content = report.to_json()
+        content = json.dumps(report.to_dict(), default=repr)  # numpy scalars of a report in memory too
         if content in seen:
             result.notes.append(f"{name} is the same report as {seen[content]}: counted once")
             continue

@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 from tfprof_m1.base.stats import Summary
 from tfprof_m1.report.compare_stats import EQUIVALENCE, MIN_UNITS
+from tfprof_m1.report.throughput import share_text
 from tfprof_m1.views.compare import ModelComparison, ratio_text
 
 
@@ -122,14 +123,7 @@ def _judged(difference, interval, per_example: bool) -> list[str]:
 def _gflops(throughput) -> str:
     if throughput is None or throughput.step_gflops is None:
         return "—"
-    share = throughput.share(throughput.step_gflops)
-    if share is None:
-        return f"{throughput.step_gflops:,.1f}"
-    if share > 1:  # the peak is measured again on each run: a busy machine measures it low
-        return (
-            f"{throughput.step_gflops:,.1f} ({share * 100:.0f} %: above the peak, a noisy peak measurement)"
-        )
-    return f"{throughput.step_gflops:,.1f} ({share * 100:.1f} %)"
+    return f"{throughput.step_gflops:,.1f}" + share_text(throughput.share(throughput.step_gflops))
 
 
 def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:
