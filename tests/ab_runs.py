@@ -77,3 +77,23 @@ def write_reports(directory: Path) -> dict[str, Path]:
         train_report(**{**BASELINE, **change}).save(path)
         paths[name] = path
     return paths
+
+
+def unprofiled_epoch(run: dict, per_example: bool = False) -> float:
+    """A run's mean steady epoch as it would run unprofiled (ms, or µs per example), computed from its
+    report's JSON by the rule docs/comparing.md gives: the unprofiled stretches as they ran, the
+    rest (less the trace) divided by the measured profiled/unprofiled per-step ratio; without a
+    ratio, the wall time less the profiler's own phases."""
+    cost = run["steady"]["profiling_cost"]
+    values = []
+    for epoch in run["epochs"]:
+        if epoch["index"] not in run["steady"]["epochs"]:
+            continue
+        totals = {phase["phase"]: phase["total_ms"] for phase in epoch["phases"]}
+        unprofiled, trace = totals.get("unprofiled", 0.0), totals.get("trace", 0.0)
+        if cost is None:
+            equivalent = epoch["wall_ms"] - trace - totals.get("profiling", 0.0)
+        else:
+            equivalent = unprofiled + (epoch["wall_ms"] - unprofiled - trace) / cost["ratio"]
+        values.append(equivalent * 1000 / epoch["examples"] if per_example else equivalent)
+    return sum(values) / len(values)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.ab_runs import unprofiled_epoch
 from tests.conftest import REPO, run_cli
 from tests.report_factory import make_report
 from tfprof_m1.base.errors import UserError
@@ -129,7 +130,7 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     # batch sizes differ: the verdict is on the time per example of the unprofiled-equivalent epoch,
     # computed here from the JSON: mean over runs of each run's mean
     runs = [run for path in (b32, b64) for run in json.loads(path.read_text())["runs"]]
-    means = [_unprofiled_us_per_example(run) for run in runs]
+    means = [unprofiled_epoch(run, per_example=True) for run in runs]
     ratio = means[2] / ((means[0] + means[1]) / 2)
     assert (
         f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}" in out
@@ -138,25 +139,6 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     assert "mnist: batch 64 is " in out or "mnist: no clear difference between batch 64 and batch 32" in out
     bad = run_cli("compare", str(b32), str(b64), "--label", "a", "--label", "b", "--label", "c")
     assert bad.returncode == 2 and "3 labels for 2 reports" in bad.stderr
-
-
-def _unprofiled_us_per_example(run: dict) -> float:
-    """The steady epochs' mean µs per example as they would run unprofiled, from a report's JSON:
-    unprofiled stretches as they ran, the profiled rest (less the trace) divided by the measured
-    profiled/unprofiled per-step ratio (docs/comparing.md)."""
-    cost = run["steady"]["profiling_cost"]
-    values = []
-    for epoch in run["epochs"]:
-        if epoch["index"] not in run["steady"]["epochs"]:
-            continue
-        totals = {phase["phase"]: phase["total_ms"] for phase in epoch["phases"]}
-        unprofiled, trace = totals.get("unprofiled", 0.0), totals.get("trace", 0.0)
-        if cost is None:
-            equivalent = epoch["wall_ms"] - trace - totals.get("profiling", 0.0)
-        else:
-            equivalent = unprofiled + (epoch["wall_ms"] - unprofiled - trace) / cost["ratio"]
-        values.append(equivalent * 1000 / epoch["examples"])
-    return sum(values) / len(values)
 
 
 def test_compare_does_not_import_tensorflow(real_reports):
