@@ -215,11 +215,12 @@ def side_names(sides: list[dict[str, object]]) -> list[str] | None:
     when what differs cannot name them apart."""
     differing = {check for a in sides for b in sides for check in differing_checks(a, b)}
     keys = [check for check in CHECKS if check.splits and check in differing]
-    for kind in (MACHINE, MODEL):  # sides on different machines (or models) are named by the first
-        named = [check for check in keys if check.kind == kind]
-        if named:
-            keys = named[:1]
-            break
+    machine = [check for check in keys if check.kind == MACHINE]
+    model = [check for check in keys if check.kind == MODEL]
+    if machine:  # between machines, the machine names a side (its other differences are confounds)
+        keys = machine[:1]
+    elif model:  # a model by its first differing trait (its name, else its size), then the settings
+        keys = model[:1] + [check for check in keys if check.kind != MODEL]
     if not keys:
         return None
     names = [", ".join(_name(check, side.get(check.key)) for check in keys) for side in sides]
@@ -247,4 +248,6 @@ def _show(value: object) -> str:
         return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, int):
+        return f"{value:,}"
     return str(value)
