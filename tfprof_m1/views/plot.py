@@ -120,7 +120,7 @@ def plot_reports(
 def _bars(comparisons: list[ModelComparison]) -> list[tuple[str, object]]:
     """(x label, side figures) of every side of every comparison, in order."""
     return [
-        (f"{comparison.model}\n{figures.label}", figures)
+        (f"{comparison.model}\n{textwrap.fill(figures.label, 22)}", figures)
         for comparison in comparisons
         for figures in comparison.figures
     ]
@@ -148,7 +148,8 @@ def _epoch_panel(axis, comparisons: list[ModelComparison]) -> None:
     axis.set_title(
         "Keras fit: mean steady epoch (s), 95 % CI"
         if use_fit
-        else "Custom loop: mean steady epoch, profiling cost taken out (s), 95 % CI"
+        else "Custom loop: mean steady epoch, profiling cost taken out (s), 95 % CI",
+        fontsize="medium",
     )
 
 
@@ -195,7 +196,7 @@ def _phase_panel(axis, comparisons: list[ModelComparison]) -> None:
         )
     axis.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize="small")
     axis.set_ylabel("seconds")
-    axis.set_title("Where the custom-loop epoch goes (unprofiled-equivalent, s), 95 % CI")
+    axis.set_title("Where the custom-loop epoch goes (unprofiled-equivalent, s), 95 % CI", fontsize="medium")
     axis.legend(fontsize="small")
 
 
