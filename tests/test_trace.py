@@ -131,18 +131,24 @@ def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_ha
     """A tiny model's forward estimate can be noise at or below zero (clipped to 0 ms): its line must
     not vanish from TensorBoard for that epoch; a phase that only occurs outside steps has no
     per-step value to chart."""
+    from tfprof_m1.collection.attribution import EpochBreakdown
+    from tfprof_m1.report.figures import epoch_report
     from tfprof_m1.views.tensorboard_writer import PhaseScalarWriter
 
     writer = PhaseScalarWriter(tmp_path / "zero")
     step_ms = {"input": [0.2, 0.3], "forward": [0.0, 0.0], "backward": [2.0, 2.1], "sync": [0.0, 0.0]}
-    writer.write_epoch(
-        1,
-        step_ms,
-        {"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4},
-        10.0,
-        64,
-        parts=["forward", "backward"],
+    breakdown = EpochBreakdown(
+        index=0,
+        wall_ms=10.0,
+        complete=True,
+        examples=64,
+        step_kinds=["fused", "fused"],
+        step_ms=step_ms,
+        totals_ms={"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4, "other": 5.0},
+        proportions={"forward": 0.0, "backward": 1.0},
+        proportions_source="pooled",
     )
+    writer.write_epoch(epoch_report(breakdown, None, None, warmup=True))
     writer.close()
     tags, accumulator = _scalar_tags(tmp_path / "zero")
     assert "phase/forward_ms_per_step" in tags and "phase/sync_ms_per_step" not in tags
@@ -281,3 +287,44 @@ def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_pat
     ]  # ours ended batch 3 before Boom raised
     tf.profiler.experimental.start(str(tmp_path / "next"))  # the session was stopped: a new one starts
     tf.profiler.experimental.stop()
+
+
+def test_every_scalar_written_is_the_reports_own_figure(tmp_path):
+    """write_model_run computes nothing: each phase's ms per step (or, for the phases not on every
+    step, ms per epoch), each share, and the epoch figures read back from the event files equal
+    the report's own values for that epoch; epoch-level phases have no per-step scalar."""
+    from tests.report_factory import make_model_run
+    from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES
+    from tfprof_m1.views.tensorboard_writer import write_model_run
+
+    run = make_model_run(epochs=3)
+    write_model_run(tmp_path / "run", run, "# summary")
+    tags, accumulator = _scalar_tags(tmp_path / "run")
+
+    def values(tag):
+        return {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)}
+
+    checked = 0
+    for epoch in run.epochs:
+        step = epoch.index + 1
+        for phase in epoch.phases:
+            share = values(f"phase_share/{phase.phase}")[step]
+            assert share == pytest.approx(phase.share, rel=1e-6)
+            if phase.phase in EPOCH_LEVEL_PHASES:
+                assert f"phase/{phase.phase}_ms_per_step" not in tags
+                if phase.total_ms:
+                    per_epoch = values(f"phase/{phase.phase}_ms_per_epoch")[step]
+                    assert per_epoch == pytest.approx(phase.total_ms, rel=1e-6)
+                    checked += 1
+            elif phase.step_median_ms is not None:
+                per_step = values(f"phase/{phase.phase}_ms_per_step")[step]
+                assert per_step == pytest.approx(phase.step_median_ms, rel=1e-6)
+                checked += 1
+        assert values("epoch/wall_time_s")[step] == pytest.approx(epoch.wall_ms / 1000, rel=1e-6)
+        assert values("epoch/examples_per_s")[step] == pytest.approx(epoch.examples_per_s, rel=1e-6)
+    assert checked >= 3 * 4
+    assert any(tag.endswith("_ms_per_epoch") for tag in tags)
+    fit = values("fit/epoch_time_s")
+    assert [fit[i + 1] for i in range(len(run.fit.epoch_ms))] == pytest.approx(
+        [ms / 1000 for ms in run.fit.epoch_ms]
+    )

@@ -29,6 +29,11 @@ COMPUTE = "compute"
 OTHER = "other"
 #: Starting and stopping the tf.profiler session (only in the traced epoch).
 TRACE = "trace"
+#: Keras ``fit`` only: from an epoch's start to its first batch (the input iterator made and
+#: started, other callbacks' epoch hooks).
+EPOCH_START = "epoch_start"
+#: Keras ``fit`` only: ``evaluate`` on the validation data at an epoch's end.
+VALIDATION = "validation"
 
 #: Phases a breakdown reports, in display order (``compute`` appears only when it stays unsplit).
 REPORTED_PHASES: tuple[str, ...] = (
@@ -42,6 +47,8 @@ REPORTED_PHASES: tuple[str, ...] = (
     PROFILING,
     UNPROFILED,
     TRACE,
+    EPOCH_START,
+    VALIDATION,
     OTHER,
 )
 #: The parts whose proportions divide a fused step's compute time (one device; under a strategy
@@ -51,7 +58,7 @@ DISTRIBUTED_COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, ALL_REDU
 #: The parts of the model's math, without the call: what the article's question is about.
 MATH_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, OPTIMIZER)
 #: Phases that are not on every step; tables show no per-step figure for them.
-EPOCH_LEVEL_PHASES: tuple[str, ...] = (PROFILING, UNPROFILED, TRACE, OTHER)
+EPOCH_LEVEL_PHASES: tuple[str, ...] = (PROFILING, UNPROFILED, TRACE, EPOCH_START, VALIDATION, OTHER)
 
 # -- step kinds -----------------------------------------------------------------------------------
 FUSED = "fused"
@@ -97,6 +104,8 @@ DESCRIPTIONS: dict[str, str] = {
     UNPROFILED: "steps run with no instrumentation, as the reference for the profiling cost (not split)",
     COMPUTE: "fused step time (dispatch and device work) not split into parts (no samples)",
     TRACE: "starting and stopping the tf.profiler session (only in the traced epoch)",
+    EPOCH_START: "fit: from the epoch's start to its first batch (input iterator started, epoch hooks)",
+    VALIDATION: "fit: evaluate on the validation data at the epoch's end",
     OTHER: "epoch wall time not covered by the phases above",
 }
 

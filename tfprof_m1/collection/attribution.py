@@ -65,6 +65,8 @@ class EpochBreakdown:
     #: Consecutive profiled steps as (steps, ms) blocks, for the profiling-cost estimate.
     profiled_blocks: list[tuple[int, float]] = field(default_factory=list)
     fence_idle_ms: float = 0.0
+    #: The epoch opens a run (see :attr:`EpochTiming.warmup`).
+    is_warmup: bool = False
 
     @property
     def steps(self) -> int:
@@ -229,13 +231,15 @@ def attribute_epoch(
         stretches=list(epoch.stretches),
         profiled_blocks=profiled_blocks(epoch, block_steps),
         fence_idle_ms=epoch.fence_idle_ms,
+        is_warmup=epoch.is_warmup,
     )
 
 
 def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
-    """The epochs steady-state figures use: complete ones, the first left out when others exist."""
+    """The epochs steady-state figures use: complete ones, each run's first (warm-up) left out when
+    others exist."""
     complete = [epoch for epoch in epochs if epoch.complete] or list(epochs)
-    return complete[1:] if len(complete) > 1 and complete[0].index == 0 else complete
+    return [epoch for epoch in complete if not epoch.is_warmup] or complete
 
 
 def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:

@@ -39,7 +39,7 @@ from tfprof_m1.base.phases import (
     OPTIMIZER,
 )
 from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
-from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.collection.steps import TrainSteps, tf_variable
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -78,7 +78,7 @@ class DistributedTrainSteps(TrainSteps):
 
         self.strategy = strategy
         if not model.trainable_variables or not isinstance(
-            _tf_variable(model.trainable_variables[0]), tf.distribute.DistributedValues
+            tf_variable(model.trainable_variables[0]), tf.distribute.DistributedValues
         ):
             raise ValueError(
                 "the model's variables are not distributed: build the model inside strategy.scope()"
@@ -126,7 +126,7 @@ class DistributedTrainSteps(TrainSteps):
         return tf.function(functools.partial(_on_every_replica, self.strategy, replica_fn))
 
     def _local(self, variable: Any) -> list:
-        return list(self.strategy.experimental_local_results(_tf_variable(variable)))
+        return list(self.strategy.experimental_local_results(tf_variable(variable)))
 
     def _mean_loss(self, loss: tf.Tensor) -> tf.Tensor:
         if getattr(self.loss_fn, "reduction", None) in _AVERAGING_REDUCTIONS and hasattr(
@@ -238,13 +238,6 @@ class DistributedTrainSteps(TrainSteps):
 
 def _on_every_replica(strategy: Any, replica_fn: Callable, *args: Any) -> Any:
     return strategy.run(replica_fn, args=args)
-
-
-def _tf_variable(variable: Any) -> Any:
-    """The tf.Variable (a distributed one under a strategy) behind a Keras variable."""
-    import keras
-
-    return variable.value if isinstance(variable, keras.Variable) else variable
 
 
 def _one_per_replica(strategy: Any, gradients: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from tfprof_m1.base.phases import COMPUTE
+from tfprof_m1.base.phases import COMPUTE, EPOCH_START, VALIDATION
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
@@ -117,11 +117,22 @@ class FitProfiler(EpochTimer):
     batch timed and fenced, epochs, an optional tf.profiler trace. It builds no report and writes no
     file (that is ProfileCallback's, a layer up); ``profiler`` holds what it measured.
 
-    Each batch is the phase ``compute``, from ``on_train_batch_begin`` to ``on_train_batch_end``
-    followed by a device fence that it owns, so the time is the batch's device work on any device.
-    Keras fetches the batch inside its train function, so input is inside ``compute`` (the trace
-    tells input from compute). What fit does between batches (its Python loop, callbacks,
-    validation) is ``other``. Batches are numbered globally from 0 across epochs.
+    Each call of Keras' train function is a step whose phase ``compute`` runs from the call to the
+    end of a device fence that it owns, so the time is the batch's device work on any device. The
+    train function itself is timed (it is wrapped while ``fit`` runs), so the figures do not
+    depend on where the callback stands in the callback list: other callbacks' batch hooks are
+    never inside ``compute``. Keras fetches the batch inside its train function, so input is
+    inside ``compute`` (the trace tells input from compute).
+
+    With ``steps_per_execution`` N, Keras runs N batches per call and calls the batch hooks once
+    per call; each call is recorded as the batches it ran (from the hooks' step numbers, capped by
+    the epoch's length), each with an equal share of the call's time, and ``notes`` says so.
+
+    What fit does outside its train function is named where it can be: ``epoch_start`` (from the
+    epoch's start to its first batch: the input iterator made and started, other callbacks' epoch
+    hooks) and ``validation`` (``evaluate`` at the epoch's end, between its test hooks); the rest
+    (Keras' Python loop between batches, other callbacks' batch hooks, reading the epoch's
+    metrics) is ``other``. Batches are numbered globally from 0 across epochs.
 
     Args:
         logdir: where the trace goes; None traces nothing.
@@ -160,6 +171,13 @@ class FitProfiler(EpochTimer):
         self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
         self._interrupt = InterruptGuard()
         self._deferral = deferred()
+        self._epoch_record: Any = None
+        self._batch_begin = 0
+        self._wrapped: Any = None  # the model whose train function is wrapped, while fit runs
+        #: Keras' steps_per_execution of the fit profiled (1 until fit starts).
+        self.steps_per_execution = 1
+        #: What the figures need said (steps_per_execution's equal shares...), for the report.
+        self.notes: list[str] = []
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self._open or (self.window is not None and self.window.running):
@@ -172,41 +190,111 @@ class FitProfiler(EpochTimer):
 
             model = self.model
             self.profiler.fence = make_fence(detect_fence_kind(), lambda: model.trainable_variables[-1])
+        self.profiler.begin_run()
+        self.steps_per_execution = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        if self.steps_per_execution > 1:
+            note = (
+                f"steps_per_execution={self.steps_per_execution}: Keras runs that many batches per call of "
+                "its train function and calls the batch hooks once per call; each batch is given an equal "
+                "share of its call's time (no per-batch spread within a call)"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
+        self._wrap_train_function()
+
+    def _wrap_train_function(self) -> None:
+        """Time Keras' train function itself (made before ``on_train_begin``), whatever the order of
+        the callbacks around this one."""
+        model = self.model
+        inner = getattr(model, "train_function", None)
+        if inner is None or getattr(inner, "_tfprof_m1_inner", None) is not None:
+            return
+        profiler, window = self.profiler, self.window
+
+        def timed_train_function(*args: Any, **kwargs: Any) -> Any:
+            if profiler._epoch is None:  # outside an epoch this callback opened (train_on_batch...)
+                return inner(*args, **kwargs)
+            self._end_epoch_start()
+            depth = len(self._open)
+            if window is not None:
+                self._enter(window.step(self._global_batch))
+            self._enter(profiler.step(examples=self.batch_size or 0))
+            try:
+                with profiler.phase(COMPUTE):
+                    logs = inner(*args, **kwargs)
+                profiler.sync()
+            finally:
+                self._exit_to(depth)
+            return logs
+
+        timed_train_function._tfprof_m1_inner = inner  # type: ignore[attr-defined]
+        model.train_function = timed_train_function
+        self._wrapped = model
+
+    def _unwrap_train_function(self) -> None:
+        model, self._wrapped = self._wrapped, None
+        inner = getattr(getattr(model, "train_function", None), "_tfprof_m1_inner", None)
+        if inner is not None:
+            model.train_function = inner
 
     def _enter(self, manager: Any) -> Any:
         value = manager.__enter__()
         self._open.append(manager)
         return value
 
-    def _exit_to(self, depth: int) -> None:
+    def _exit_to(self, depth: int, cut: bool = False) -> None:
+        """Leave what the hooks entered down to ``depth``; ``cut``: as an exception would (an epoch
+        that fit left without ``on_epoch_end`` stays marked incomplete)."""
         while len(self._open) > depth:
-            self._open.pop().__exit__(None, None, None)
+            manager = self._open.pop()
+            if cut:
+                manager.__exit__(_CutShort, _CutShort(), None)
+            else:
+                manager.__exit__(None, None, None)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_begin(epoch, logs)
-        self._exit_to(0)
-        self._enter(self.profiler.epoch())
+        self._exit_to(0, cut=True)
+        self._epoch_record = self._enter(self.profiler.epoch())
+        self.profiler.start(EPOCH_START)
+
+    def _end_epoch_start(self) -> None:
+        active = self.profiler._active
+        if active and active[-1].name == EPOCH_START:
+            self.profiler.stop(EPOCH_START)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self._interrupt.pending:
             self._deferral.release()  # a fit that raises may never reach close(): stop deferring now
         self._interrupt.check()  # a stop that arrived during the last batch
-        self._exit_to(1)
-        if self.window is not None:
-            self._enter(self.window.step(self._global_batch))
-        self._enter(self.profiler.step(examples=self.batch_size or 0))
-        self.profiler.start(COMPUTE)
+        self._batch_begin = batch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if len(self._open) < 2:
+        record = self._epoch_record
+        if record is None or not record.steps:
             return
-        self.profiler.stop(COMPUTE)
-        self.profiler.sync()
-        self._exit_to(1)
-        self._global_batch += 1
+        steps = (self.params or {}).get("steps")
+        last = min(batch, steps - 1) if steps else batch
+        batches = max(1, last - self._batch_begin + 1)
+        step = record.steps[-1]
+        step.examples = (self.batch_size or 0) * batches
+        if batches > 1:
+            record.steps[-1:] = _equal_shares(step, batches)
+        self._global_batch += batches
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._end_epoch_start()
+        if self._epoch_record is not None and not self.profiler._active:
+            self.profiler.start(VALIDATION)
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        if self._epoch_record is not None and self.profiler._active:
+            self.profiler.stop(VALIDATION)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._end_epoch_start()
         self._exit_to(0)
+        self._epoch_record = None
         super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -220,13 +308,41 @@ class FitProfiler(EpochTimer):
         profiler still holds the finished epochs, the cut-short one marked incomplete.
         """
         try:
-            self._exit_to(0)
+            while self.profiler._active:  # validation cut short
+                self.profiler.stop(self.profiler._active[-1].name)
+            self._exit_to(0, cut=True)
+            self._epoch_record = None
         finally:
+            if self._wrapped is not None:
+                self._unwrap_train_function()
             if self.window is not None:
                 self.window.close()
             super().close()
             self._deferral.release()
             self._interrupt.__exit__(None, None, None)
+
+
+class _CutShort(Exception):
+    """Thrown into the epoch and step a stopped ``fit`` left open, so they are recorded as cut short."""
+
+
+def _equal_shares(step: Any, batches: int) -> list[Any]:
+    """One timed call of ``batches`` batches as that many steps, each an equal share of the call."""
+    from dataclasses import replace
+
+    share = step.wall_ms / batches
+    return [
+        replace(
+            step,
+            examples=step.examples // batches,
+            wall_ms=share,
+            phases_ms={name: value / batches for name, value in step.phases_ms.items()},
+            waits_ms={name: value / batches for name, value in step.waits_ms.items()},
+            samples_ms={},
+            started_ms=step.started_ms + index * share,
+        )
+        for index in range(batches)
+    ]
 
 
 def run_fit(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
+from tfprof_m1.collection.epoch_data import EpochBatches, known_length
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
     InterruptGuard,
@@ -26,9 +27,8 @@ from tfprof_m1.collection.interrupt import (
     signal_of,
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
-from tfprof_m1.collection.model_facts import ModelFacts, model_facts
 from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
-from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.collection.steps import StepFacts, TrainSteps
 from tfprof_m1.trace.window import TraceWindow
 
 #: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
@@ -113,8 +113,12 @@ class EpochResult:
     #: Host and device memory after the epoch, and why device figures are missing (if they are).
     memory: MemoryUse | None = None
     memory_note: str | None = None
-    #: What the model trained as, read when training started (policy, XLA, input dtype, size).
-    facts: ModelFacts | None = None
+    #: The data ran out before ``steps_per_epoch`` batches (Keras' "Your input ran out of data").
+    ran_out_of_data: bool = False
+    #: What the steps trained with (policy, XLA, input dtype), for the report's fingerprint.
+    facts: StepFacts | None = None
+    #: Why accuracy is None, when the steps could not measure it as Keras does.
+    accuracy_note: str | None = None
 
 
 EpochCallback = Callable[[EpochResult], None]
@@ -124,21 +128,25 @@ def run_profiled_loop(
     train_steps: TrainSteps,
     dataset: Iterable[Any],
     epochs: int,
-    steps_per_epoch: int,
+    steps_per_epoch: int | None,
     profiler: PhaseProfiler,
     sampling: Sampling = Sampling(),
     on_epoch_end: EpochCallback | None = None,
     trace: TraceWindow | None = None,
     stop_on_non_finite: bool = False,
 ) -> list[EpochResult]:
-    """Train for ``epochs`` epochs over ``dataset`` (re-iterated each epoch), profiled.
+    """Train for ``epochs`` epochs over ``dataset``, profiled.
 
     Args:
         train_steps: the fused and probe steps of the model.
-        dataset: yields ``(images, labels)`` batches; iterated afresh every epoch. Under a
-            strategy (DistributedTrainSteps), global batches: the steps split them across replicas.
+        dataset: yields ``(images, labels)`` batches. Under a strategy (DistributedTrainSteps),
+            global batches: the steps split them across replicas.
         epochs: how many epochs.
-        steps_per_epoch: batches per epoch (to place the probe steps and unprofiled stretches).
+        steps_per_epoch: batches per epoch, read as Keras' ``fit`` reads them
+            (:mod:`tfprof_m1.collection.epoch_data`): one iterator kept across epochs, so an
+            infinite ``dataset.repeat()`` works; data that run out end the epoch with Keras'
+            warning. None: each epoch reads the whole dataset, whose length must then be known.
+            The probe steps and unprofiled stretches are placed over this many steps.
         profiler: records the timings; its fence waits for the device.
         sampling: which steps are probes and which run unprofiled.
         on_epoch_end: called after each epoch, for progress.
@@ -151,7 +159,12 @@ def run_profiled_loop(
     Garbage is collected and frozen before each epoch, outside its timing, and unfrozen when the
     loop ends (see :mod:`tfprof_m1.collection.garbage`).
 
+    Probe steps leave the model as fused steps would: what their extra forward passes in training
+    mode write (BatchNorm's moving statistics, random-generator state) is put back, outside their
+    timing (see :meth:`TrainSteps.probe`).
+
     Raises:
+        ValueError: ``steps_per_epoch`` None for a dataset of unknown or infinite length.
         TrainingInterrupted: Ctrl-C (or a SIGTERM a guard turned into a stop) ended the loop, at once
             or at the next step if it landed where Python ignores exceptions (see
             :mod:`tfprof_m1.collection.interrupt`). Its ``partial`` holds the finished epochs' results and,
@@ -161,12 +174,20 @@ def run_profiled_loop(
             reports them.
     """
     results: list[EpochResult] = []
-    facts = model_facts(train_steps)  # now: research code may restore the global policy before its report
-    dataset = train_steps.distribute(dataset)
+    length = known_length(dataset)
+    if steps_per_epoch is None:
+        steps_per_epoch = length
+        if steps_per_epoch is None:
+            raise ValueError(
+                "steps_per_epoch is needed: the dataset's length is unknown or infinite (repeat(), a "
+                "generator, filter()); pass the batches per epoch, as for Keras' fit"
+            )
+    batches = EpochBatches(train_steps.distribute(dataset), steps_per_epoch, length)
+    profiler.begin_run()
     try:
         _train(
             train_steps,
-            dataset,
+            batches,
             epochs,
             steps_per_epoch,
             profiler,
@@ -175,7 +196,6 @@ def run_profiled_loop(
             trace,
             results,
             stop_on_non_finite,
-            facts,
         )
     except KeyboardInterrupt as error:
         cut_short = profiler.epochs[-1] if profiler.epochs and not profiler.epochs[-1].complete else None
@@ -184,14 +204,14 @@ def run_profiled_loop(
             and (cut_short.steps or cut_short.stretches)
             and all(r.timing is not cut_short for r in results)
         ):
-            results.append(EpochResult(timing=cut_short, loss=None, accuracy=None, facts=facts))
+            results.append(EpochResult(timing=cut_short, loss=None, accuracy=None))
         raise TrainingInterrupted(signal_of(error), results) from error
     return results
 
 
 def _train(
     train_steps: TrainSteps,
-    dataset: Iterable[Any],
+    data: EpochBatches,
     epochs: int,
     steps_per_epoch: int,
     profiler: PhaseProfiler,
@@ -200,7 +220,6 @@ def _train(
     trace: TraceWindow | None,
     results: list[EpochResult],
     stop_on_non_finite: bool,
-    facts: ModelFacts | None = None,
 ) -> None:
     # Stops are deferred to step boundaries: see tfprof_m1.collection.interrupt for why.
     with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt, deferred():
@@ -213,7 +232,7 @@ def _train(
             finite_at: int | None = None
             non_finite_by: int | None = None
             with profiler.epoch() as epoch:
-                batches = profiler.timed(dataset)
+                batches = profiler.timed(data.epoch())
                 index = 0
                 while True:
                     interrupt.check()  # a stop that arrived during the last step
@@ -262,7 +281,9 @@ def _train(
                 non_finite_steps=steps,
                 memory=memory,
                 memory_note=memory_note,
-                facts=facts,
+                ran_out_of_data=data.ran_out[-1],
+                facts=replace(train_steps.facts(), input_path=data.describe()),
+                accuracy_note=train_steps.accuracy_note,
             )
             results.append(result)
             if on_epoch_end is not None:

@@ -105,6 +105,14 @@ class EpochTiming:
     fence_idle_ms: float = 0.0
     #: The fence's name (``host_read``, ``sync_devices``...); None without a fence.
     fence: str | None = None
+    #: Whether the epoch is the first of a run (tracing, pipeline start): warm-up, kept out of the
+    #: steady state. None (records made by hand): the first epoch, ``index == 0``, is.
+    warmup: bool | None = None
+
+    @property
+    def is_warmup(self) -> bool:
+        """The epoch opens a run (see ``warmup``)."""
+        return self.index == 0 if self.warmup is None else self.warmup
 
     @property
     def examples(self) -> int:
@@ -162,6 +170,19 @@ class PhaseProfiler:
         #: The phase that stopped last, while nothing else has happened since: the owner of a sync.
         self._last_stopped: str | None = None
         self._stretch: StretchTiming | None = None
+        self._next_is_warmup = True
+        #: Runs recorded: 1 plus each :meth:`begin_run` after an epoch was timed.
+        self.runs = 1
+
+    def begin_run(self) -> None:
+        """Mark the next epoch as the first of a new run (warm-up: retracing, a new pipeline).
+
+        ``run_profiled_loop`` calls it, so a profiler reused for a second run (a notebook cell run
+        again) keeps that run's warm-up epoch out of the steady state as it does the first's.
+        """
+        if self.epochs and not self._next_is_warmup:
+            self.runs += 1
+        self._next_is_warmup = True
 
     # -- phases -------------------------------------------------------------------------------
     def start(self, name: str) -> None:
@@ -408,7 +429,8 @@ class PhaseProfiler:
         """Time one epoch, fenced at both ends so queued device work lands in the right epoch."""
         if self._epoch is not None:
             raise ValueError("epoch() was already started; epochs do not nest")
-        record = EpochTiming(index=len(self.epochs), wall_ms=0.0)
+        record = EpochTiming(index=len(self.epochs), wall_ms=0.0, warmup=self._next_is_warmup)
+        self._next_is_warmup = False
         if self.fence is not None:
             self.fence()  # work queued before the epoch is not the epoch's
             record.fence_idle_ms = _idle_ms(self.fence, self.clock)

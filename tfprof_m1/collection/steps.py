@@ -7,7 +7,10 @@
   forward pass alone, forward and gradients, and the real fused step. Their differences are the call
   cost, forward, backward and optimizer (subtractive prefix calls). Each variant is one call, so the
   per-call host cost appears once in each and cancels in the differences; the order rotates from
-  sample to sample so no variant always runs first on a cold cache. Only the fused call trains.
+  sample to sample so no variant always runs first on a cold cache. Only the fused call trains:
+  what the other calls write by running the model in training mode (BatchNorm's moving statistics,
+  Dropout's and ``keras.random``'s seed-generator state, metrics a layer keeps) is put back after
+  each, outside its timing, so a profiled model trains exactly as a plain one.
 - The **split** step runs the same math in three parts with a fence after each: a forward
   ``tf.function`` under an eager ``tf.GradientTape`` (the tape keeps the function's intermediates,
   nothing is recomputed), ``tape.gradient`` (runs the backward function), and an apply
@@ -23,6 +26,7 @@ per epoch, so no step forces a host read of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,11 +43,108 @@ from tfprof_m1.base.phases import (
     PROBE_VARIANTS,
     PROFILING,
 )
+from tfprof_m1.collection.model_facts import layer_summary, parameter_count
 from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
+
+
+SPARSE, CATEGORICAL = "sparse", "categorical"
+
+
+@dataclass
+class StepFacts:
+    """What the steps trained with, as they traced it (for the report's fingerprint)."""
+
+    #: The model's own dtype policy (``float32``, ``mixed_float16``...), as its layers were built.
+    mixed_precision: str | None = None
+    #: Whether the steps were compiled with XLA.
+    jit_compile: bool | None = None
+    #: dtype of the first input tensor of the batches the steps were traced for.
+    input_dtype: str | None = None
+    #: How batches were made, as far as the loop can tell (``tf.data.Dataset``, a Python type name).
+    input_path: str | None = None
+    #: Batches per call of the training step (1 for these steps; ``fit`` may run several).
+    steps_per_execution: int = 1
+    #: The model's weights, counted, and its layer kinds with counts (what tells models apart).
+    parameters: int | None = None
+    layers: str | None = None
+
+
+def accuracy_form(
+    labels: Any, outputs: Any, asked: bool = False, categorical_loss: bool = False
+) -> tuple[str | None, str | None]:
+    """Which of Keras' accuracies fits labels and outputs of these static shapes and dtypes:
+    (``"sparse"`` | ``"categorical"`` | None, why not when None).
+
+    Sparse (``SparseCategoricalAccuracy``): integer labels of shape ``(batch,)`` or ``(batch, 1)``
+    against outputs ``(batch, classes)`` (float labels too when ``asked``, as Keras takes them).
+    Categorical (``CategoricalAccuracy``): labels of the outputs' shape, when ``asked`` or the loss
+    is a categorical cross-entropy (with another loss such labels are regression targets). Several
+    outputs, or outputs without a class axis, have none.
+    """
+    if isinstance(labels, (list, tuple, dict)) or isinstance(outputs, (list, tuple, dict)):
+        return None, "accuracy not measured: the model has several outputs or label tensors"
+    out_rank, label_rank = outputs.shape.rank, labels.shape.rank
+    classes = outputs.shape[-1] if out_rank else None
+    if out_rank is None or label_rank is None or out_rank < 2 or (classes or 0) < 2:
+        return None, f"accuracy not measured: outputs of shape {outputs.shape} have no class axis"
+    if label_rank == out_rank and labels.shape[-1] == classes:
+        if asked or categorical_loss:
+            return CATEGORICAL, None
+        return None, (
+            f"accuracy not measured: labels of the outputs' shape {outputs.shape} with a loss that is not "
+            "a categorical cross-entropy (regression targets?); pass accuracy=True for CategoricalAccuracy"
+        )
+    sparse_shape = label_rank == out_rank - 1 or (label_rank == out_rank and labels.shape[-1] == 1)
+    if sparse_shape and (labels.dtype.is_integer or (asked and labels.dtype.is_floating)):
+        return SPARSE, None
+    return None, (
+        f"accuracy not measured: labels {labels.dtype.name} of shape {labels.shape} are neither class "
+        f"indices (integers, (batch,) or (batch, 1)) nor one-hot against outputs of shape {outputs.shape}"
+    )
+
+
+def keras_accuracy(form: str, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
+    """Per example, 1.0 where the prediction is right, as Keras' ``sparse_categorical_accuracy`` /
+    ``categorical_accuracy`` decide it: the argmax of the outputs against the label index (a
+    trailing label axis of 1 squeezed), both compared as floats, as Keras compares them; ties go to
+    the first class, as ``argmax`` gives them."""
+    import tensorflow as tf
+
+    predicted = tf.cast(tf.argmax(outputs, axis=-1), tf.float32)
+    if form == CATEGORICAL:
+        truth = tf.argmax(labels, axis=-1)
+    else:
+        truth = tf.squeeze(labels, axis=-1) if labels.shape.rank == outputs.shape.rank else labels
+    return tf.cast(tf.equal(predicted, tf.cast(truth, tf.float32)), tf.float32)
+
+
+def _is_categorical(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is Keras' (non-sparse) categorical cross-entropy, class or function."""
+    name = getattr(loss_fn, "name", None) or getattr(loss_fn, "__name__", "") or type(loss_fn).__name__
+    name = str(name).lower()
+    return "categorical" in name and "sparse" not in name
+
+
+def tf_variable(variable: Any) -> Any:
+    """The tf.Variable (a distributed one under a strategy) behind a Keras variable."""
+    import keras
+
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def _global_seed_state() -> list:
+    """The state variable of Keras' global seed generator, if one was made (none is made here)."""
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # another Keras layout: only the model's own generators are kept
+        return []
+    generator = global_state.get_global_attribute("global_seed_generator")
+    state = getattr(generator, "state", None)
+    return [] if state is None else [state]
 
 
 def batch_examples(inputs: Any) -> int:
@@ -73,9 +174,13 @@ class TrainSteps:
             calls are compiled alike, so the parts stay comparable.
         clip_gradients: ``fn(gradients) -> gradients`` applied before the optimizer (for example
             ``lambda g: tf.clip_by_global_norm(g, 1.0)[0]``); its time counts as optimizer.
-        accuracy: track accuracy (argmax of the outputs against integer labels). None: when the
-            labels are integers and the outputs have a class axis; regression and multi-output
-            models track the loss only.
+        accuracy: track accuracy as Keras' metrics define it: ``SparseCategoricalAccuracy`` for
+            integer class labels of shape ``(batch,)`` or ``(batch, 1)``, of any integer dtype (as
+            ``keras.datasets`` gives them), ``CategoricalAccuracy`` for one-hot (or soft) labels
+            of the outputs' shape. None: tracked when the labels have one of those forms and the
+            outputs a class axis; regression and multi-output models track the loss only, and
+            :attr:`accuracy_note` says why. True with labels of another form raises ValueError
+            when the step is traced.
     """
 
     #: The probe calls of a sampled step, in order (a strategy adds the all-reduce variant).
@@ -99,6 +204,10 @@ class TrainSteps:
         self.clip_gradients = clip_gradients
         self.accuracy = accuracy
         self._accuracy_tracked = False
+        #: Why accuracy is not tracked (None when it is, or before the first step traced).
+        self.accuracy_note: str | None = None
+        self._probe_state: list | None = None
+        self._input_dtype: str | None = None
         self.variables = list(model.trainable_variables)
         optimizer.build(self.variables)
         # float32 totals: every device has kernels for them (exact counts up to 2**24 examples).
@@ -155,34 +264,30 @@ class TrainSteps:
 
         return tf.reshape(tf.convert_to_tensor(self.variables[-1]), [-1])[:1]
 
-    def _tracks_accuracy(self, labels: Any, outputs: Any) -> bool:
-        """Decided while tracing, from static dtypes and shapes."""
-        if self.accuracy is not None:
-            return self.accuracy
-        return (
-            not isinstance(labels, (list, tuple, dict))
-            and not isinstance(outputs, (list, tuple, dict))
-            and labels.dtype.is_integer
-            and outputs.shape.rank is not None
-            and outputs.shape.rank >= 2
-            and (outputs.shape[-1] or 0) > 1
-        )
-
     def _record(self, labels: Any, outputs: Any, loss: tf.Tensor, totals: list | None = None) -> None:
         import tensorflow as tf
 
         loss_sum, correct, seen = totals or (self._loss_sum, self._correct, self._seen)
         count = tf.cast(tf.shape(tf.nest.flatten(labels)[0])[0], tf.float32)
         loss_sum.assign_add(tf.cast(loss, tf.float32) * count)
-        self._accuracy_tracked = self._tracks_accuracy(labels, outputs)  # static: set while tracing
-        if self._accuracy_tracked:
-            predicted = tf.argmax(outputs, axis=-1, output_type=labels.dtype)
-            correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
+        form, why_not = accuracy_form(  # static: decided while tracing
+            labels, outputs, asked=bool(self.accuracy), categorical_loss=_is_categorical(self.loss_fn)
+        )
+        if self.accuracy and form is None:
+            raise ValueError(f"accuracy=True: {why_not}")
+        if self.accuracy is False:
+            form, why_not = None, "accuracy=False"
+        self._accuracy_tracked, self.accuracy_note = form is not None, why_not
+        if form is not None:
+            correct.assign_add(tf.reduce_sum(keras_accuracy(form, labels, outputs)))
         seen.assign_add(count)
 
     def _forward(self, images: Any, labels: Any, totals: list | None = None) -> tf.Tensor:
         """The forward pass and loss, metrics recorded; returns the loss the gradients are taken of
         (scaled by a LossScaleOptimizer's current scale, as Keras' own train step does)."""
+        import tensorflow as tf
+
+        self._input_dtype = tf.nest.flatten(images)[0].dtype.name  # static: set while tracing
         outputs = self.model(images, training=True)
         loss = self._mean_loss(self.loss_fn(labels, outputs))
         self._record(labels, outputs, loss, totals)
@@ -273,6 +378,10 @@ class TrainSteps:
         variants = self.probe_variants
         start = rotation % len(variants)
         for variant in variants[start:] + variants[:start]:
+            saved = None
+            if variant not in (FULL_STEP, EMPTY_CALL):
+                with profiler.phase(PROFILING):
+                    saved = self.save_probe_state()
             output = profiler.call(
                 COMPUTE if variant == FULL_STEP else PROFILING,
                 self.probes[variant],
@@ -280,10 +389,63 @@ class TrainSteps:
                 labels,
                 sample=variant,
             )
+            if saved is not None:
+                with profiler.phase(PROFILING):
+                    self.restore_probe_state(saved)
             if variant == FULL_STEP:
                 token = output
         profiler.check_fence()
         return token
+
+    def facts(self) -> StepFacts:
+        """What these steps train with: the model's dtype policy, XLA, the input dtype traced, the
+        model's parameter count and layers."""
+        policy = getattr(getattr(self.model, "dtype_policy", None), "name", None)
+        return StepFacts(
+            mixed_precision=policy,
+            jit_compile=bool(self.jit_compile),
+            input_dtype=self._input_dtype,
+            parameters=parameter_count(self.model),
+            layers=layer_summary(self.model),
+        )
+
+    def probe_state(self) -> list:
+        """The variables a probe call may write though only the fused call should (each local copy
+        under a strategy): the model's non-trainable variables (BatchNorm's moving statistics, the
+        state of Dropout's and other layers' seed generators), the variables of metrics its layers
+        keep, and Keras' global seed generator (``keras.random`` calls without a generator of their
+        own). Trainable weights and the optimizer's variables are written by ``apply_gradients``
+        only, which no probe call but the fused one runs.
+
+        TensorFlow's stateful random ops (``tf.random.uniform`` without a seed, inside the model)
+        keep their state in the kernel, where no variable can put it back: use Keras' layers or
+        ``keras.random`` with a ``SeedGenerator`` for randomness a profiled model should repeat.
+        """
+        if self._probe_state is None:
+            candidates = list(self.model.non_trainable_variables)
+            candidates += list(getattr(self.model, "metrics_variables", []))
+            candidates += _global_seed_state()
+            trainable = {id(variable) for variable in self.variables}
+            seen: set[int] = set()
+            state = []
+            for variable in candidates:
+                if id(variable) in trainable or id(variable) in seen:
+                    continue
+                seen.add(id(variable))
+                state += self._local(tf_variable(variable))
+            self._probe_state = state
+        return self._probe_state
+
+    def save_probe_state(self) -> list:
+        """The values of :meth:`probe_state` now (device copies, no host read)."""
+        import tensorflow as tf
+
+        return [(copy, tf.identity(copy)) for copy in self.probe_state()]
+
+    def restore_probe_state(self, saved: list) -> None:
+        """Put back what :meth:`save_probe_state` saved."""
+        for copy, value in saved:
+            copy.assign(value)
 
     def written_variables(self) -> list:
         """Every variable a fused step writes (weights, optimizer slots, metric totals): what the

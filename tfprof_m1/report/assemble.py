@@ -15,7 +15,6 @@ Assembly only: the figures come from :mod:`tfprof_m1.collection.attribution` and
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import math
 import sys
@@ -306,7 +305,7 @@ def model_run(
     accuracies, _ = finite_or_none(accuracies, "the accuracy")
     breakdowns = attribute_epochs(epochs)
     reports = [
-        epoch_report(breakdown, _at(losses, i), _at(accuracies, i), warmup=breakdown.index == 0)
+        epoch_report(breakdown, _at(losses, i), _at(accuracies, i), warmup=breakdown.is_warmup)
         for i, breakdown in enumerate(breakdowns)
     ]
     steady = loop_summary(breakdowns, device_kind, executor_async, coverage_fence)
@@ -334,6 +333,7 @@ def model_run(
         custom_phases=custom_phases(breakdowns),
         warnings=loss_warnings
         + _non_finite_steps(timings)
+        + _loop_notes(timings, epochs)
         + fit_warnings
         + run_warnings(breakdowns, distribution is not None)
         + memory_warnings,
@@ -345,19 +345,6 @@ def model_run(
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     run.fingerprint = complete_fingerprint(_with_facts(fingerprint or Fingerprint(), timings), run)
     return run
-
-
-def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
-    """The fingerprint with what run_profiled_loop read of the model when training started (the
-    policy it trained under, XLA, input dtype, parameters, layers) where the caller gave nothing."""
-    items = list(timings) if isinstance(timings, (list, tuple)) else []
-    facts = next((item.facts for item in items if getattr(item, "facts", None) is not None), None)
-    if facts is None:
-        return fingerprint
-    for name, value in dataclasses.asdict(facts).items():
-        if getattr(fingerprint, name, None) is None and value is not None:
-            setattr(fingerprint, name, value)
-    return fingerprint
 
 
 def complete_fingerprint(fingerprint: Fingerprint, run: ModelRun) -> Fingerprint:
@@ -401,6 +388,56 @@ def _memory_warnings(
             growth_warning("fit: device memory", [m.device_current_mb for m in fit.memory[1:]], fit_indices),
         ]
     return [line for line in lines if line]
+
+
+def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
+    """The fingerprint with what run_profiled_loop's steps recorded of themselves filled in where
+    the caller said nothing (the model's own policy, XLA, input dtype and path, its parameter count
+    and layers)."""
+    facts = next((r.facts for r in timings if getattr(r, "facts", None)), None) if _results(timings) else None
+    if facts is None:
+        return fingerprint
+    for name, value in (
+        ("mixed_precision", facts.mixed_precision),
+        ("loop_jit_compile", facts.jit_compile),
+        ("input_dtype", facts.input_dtype),
+        ("input_path", facts.input_path),
+        ("steps_per_execution", facts.steps_per_execution),
+        ("parameters", facts.parameters),
+        ("layers", facts.layers),
+    ):
+        if getattr(fingerprint, name) is None:
+            setattr(fingerprint, name, value)
+    return fingerprint
+
+
+def _results(timings: Any) -> bool:
+    return isinstance(timings, (list, tuple)) and any(hasattr(item, "timing") for item in timings)
+
+
+def _loop_notes(timings: Any, epochs: Sequence[EpochTiming]) -> list[str]:
+    """What the loop said of the run: epochs that ran out of data, why accuracy is not measured,
+    and a profiler that holds several runs."""
+    lines = []
+    results = list(timings) if _results(timings) else []
+    for result in results:
+        if getattr(result, "ran_out_of_data", False):
+            lines.append(
+                f"epoch {result.timing.index + 1}: the input ran out of data after "
+                f"{result.timing.examples} examples, before steps_per_epoch batches (as Keras' fit "
+                "says: use repeat() or fewer steps_per_epoch × epochs)"
+            )
+    note = next((r.accuracy_note for r in results if getattr(r, "accuracy_note", None)), None)
+    if note is not None:
+        lines.append(note)
+    runs = sum(epoch.is_warmup for epoch in epochs)
+    if runs > 1:
+        lines.append(
+            f"the timings hold {runs} runs (one profiler used {runs} times): each run's first epoch is "
+            "warm-up, and the steady state pools the runs' other epochs; use a PhaseProfiler per run "
+            "to report them apart"
+        )
+    return lines
 
 
 def _non_finite_steps(timings: Any) -> list[str]:

@@ -231,12 +231,15 @@ class Fingerprint:
     input_path: str | None = None
     #: Whether the custom loop's steps were compiled with XLA.
     loop_jit_compile: bool | None = None
-    #: Keras' global mixed-precision policy (``float32``, ``mixed_float16``...).
+    #: The model's mixed-precision policy as it trained (``float32``, ``mixed_float16``...); Keras'
+    #: global policy when the report was built, for runs that did not say.
     mixed_precision: str | None = None
     #: Compute ops the trace found on host threads only during a GPU run (CPU fallbacks), by name.
     cpu_fallback_ops: list[str] = field(default_factory=list)
     #: Thermal and power state where the OS exposes it (``power: ac``, ``cpu_speed_limit: 100 %``...).
     power: dict[str, str] = field(default_factory=dict)
+    #: Batches per call of the training step (Keras' ``steps_per_execution``; 1 for the loop).
+    steps_per_execution: int | None = None
     #: The model's weights, counted, and its layer kinds with counts (``2 Conv2D, 1 Dense``): with
     #: its name, what tells two models apart (compare never pools runs of different models).
     parameters: int | None = None

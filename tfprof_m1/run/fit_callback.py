@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from tfprof_m1.collection.fit import FitProfiler
+from tfprof_m1.collection.model_facts import layer_summary, parameter_count
 from tfprof_m1.report.assemble import build_report
-from tfprof_m1.report.model import Report
+from tfprof_m1.report.model import Fingerprint, Report
 from tfprof_m1.views.render import render_text
 from tfprof_m1.views.tensorboard_writer import write_model_run
 
@@ -45,7 +46,8 @@ class ProfileCallback(FitProfiler):
             model: the model's name in tables and comparisons (default: ``model_name``).
             **options: passed to :func:`~tfprof_m1.report.assemble.build_report`.
         """
-        return build_report(
+        options.setdefault("fingerprint", self.fingerprint())
+        report = build_report(
             self.profiler,
             model=model or self.model_name,
             source="fit",
@@ -55,6 +57,24 @@ class ProfileCallback(FitProfiler):
             losses=self.losses,
             accuracies=self.accuracies,
             **options,
+        )
+        report.runs[0].warnings += [note for note in self.notes if note not in report.runs[0].warnings]
+        return report
+
+    def fingerprint(self) -> Fingerprint:
+        """What this fit trained with: the model's own dtype policy, XLA, steps per execution, the
+        dtype of the model's first input, its parameter count and layers (None where Keras does not
+        say)."""
+        model = getattr(self, "model", None)
+        inputs = getattr(model, "inputs", None) or []
+        dtype = getattr(inputs[0], "dtype", None) if inputs else None
+        return Fingerprint(
+            mixed_precision=getattr(getattr(model, "dtype_policy", None), "name", None),
+            steps_per_execution=self.steps_per_execution,
+            input_dtype=getattr(dtype, "name", dtype) if dtype is not None else None,
+            input_path="Keras fit",
+            parameters=parameter_count(model),
+            layers=layer_summary(model),
         )
 
     def write(self, logdir: str) -> Report:

@@ -26,7 +26,7 @@ def epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
             text += f", loss {result.loss:.4f}" + (
                 f", accuracy {result.accuracy:.3f}" if result.accuracy is not None else ""
             )
-        return text + (" (warm-up)" if timing.index == 0 else "")
+        return text + (" (warm-up)" if timing.is_warmup else "")
 
     return line
 

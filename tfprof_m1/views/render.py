@@ -14,7 +14,17 @@ from typing import Any
 
 from tabulate import tabulate
 
-from tfprof_m1.base.phases import BACKWARD, CALL, DESCRIPTIONS, EXECUTION_NOTES, FORWARD, OPTIMIZER, OTHER
+from tfprof_m1.base.phases import (
+    BACKWARD,
+    CALL,
+    DESCRIPTIONS,
+    EXECUTION_NOTES,
+    FORWARD,
+    OPTIMIZER,
+    OTHER,
+    UNPROFILED,
+)
+from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.report.scaling import efficiency_interval, replicas_text
@@ -80,6 +90,52 @@ HEADLINE_HEADERS = [
     "framework overhead (fit − unprofiled loop)",
     "first epoch fit / loop",
 ]
+#: Columns kept when every run is a profiled ``fit`` (ProfileCallback): no custom loop ran.
+FIT_ONLY_COLUMNS = (0, 1, 2)
+
+
+def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str]]:
+    """The headline table (headers, rows) and the notes it needs: no loop columns when only ``fit``
+    ran; the overhead's header names the loop it was taken against; a negative overhead is said
+    to be inside the noise when it is."""
+    headers, rows, notes = list(HEADLINE_HEADERS), headline_rows(report), []
+    runs = report.runs
+    if runs and all(run.source == "fit" for run in runs):
+        headers = [headers[i] for i in FIT_ONLY_COLUMNS] + ["first epoch fit"]
+        rows = [
+            [row[i] for i in FIT_ONLY_COLUMNS] + [_seconds(run.headline.fit_first_epoch_ms)]
+            for row, run in zip(rows, runs)
+        ]
+        return headers, rows, notes
+    compared = [run for run in runs if run.headline.framework_overhead_ms is not None]
+    against_profiled = [run for run in compared if run.headline.overhead_against != UNPROFILED]
+    if compared and len(against_profiled) == len(compared):
+        headers[4] = "framework overhead (fit − profiled loop)"
+    elif against_profiled:
+        names = ", ".join(run_name(run) for run in against_profiled)
+        notes.append(
+            f"{names}: framework overhead against the profiled loop (its profiling cost was not measured)"
+        )
+    for run in compared:
+        overhead = run.headline.framework_overhead_ms
+        spread = max(run.steady.epoch_iqr_ms, _fit_iqr_ms(run))
+        if overhead < 0:
+            inside = abs(overhead) <= spread
+            notes.append(
+                f"{run_name(run)}: fit's steady epoch was {_seconds(-overhead)} shorter than the loop's; "
+                + (
+                    f"inside the epochs' spread (IQR {_seconds(spread)}): no overhead measurable here"
+                    if inside
+                    else f"beyond the epochs' spread (IQR {_seconds(spread)}): fit did less per epoch or ran "
+                    "on a quieter machine; check the parity warnings"
+                )
+            )
+    return headers, rows, notes
+
+
+def _fit_iqr_ms(run: ModelRun) -> float:
+    spread = summarize(run.fit.epoch_ms[1:]) if run.fit is not None else None
+    return spread.iqr if spread is not None else 0.0
 
 
 def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
@@ -395,8 +451,9 @@ def render_text(report: Report, markdown: bool = False) -> str:
             if run.interrupted
         ],
         ("heading", "Headline: mean epoch time"),
-        ("table", (HEADLINE_HEADERS, headline_rows(report))),
+        ("table", headline_table(report)[:2]),
         ("text", f"Steady state: {report.runs[0].headline.basis}." if report.runs else ""),
+        *[("text", note + ".") for note in headline_table(report)[2]],
     ]
     for run in report.runs:
         pieces += _run_section(run, report.environment)

@@ -7,16 +7,20 @@ in docs/tensorboard.md; every scalar is written with an explicit ``step=`` (the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.attribution import EpochBreakdown, step_totals
-from tfprof_m1.report.model import ModelRun
+from tfprof_m1.report.figures import epoch_report
+from tfprof_m1.report.model import EpochReport, ModelRun
 
 #: Tag names, in one place (docs/tensorboard.md lists them).
 PHASE_TAG = "phase/{phase}_ms_per_step"
+#: Phases not on every step (profiling, unprofiled, trace, fit's epoch start and validation, other).
+PHASE_EPOCH_TAG = "phase/{phase}_ms_per_epoch"
 PHASE_SHARE_TAG = "phase_share/{phase}"
 STEP_TIME_TAG = "epoch/step_time_ms"
 EPOCH_TIME_TAG = "epoch/wall_time_s"
@@ -64,52 +68,42 @@ class PhaseScalarWriter:
         with self.writer.as_default():
             tf.summary.text(tag, printable, step=step)
 
-    def write_epoch(
-        self,
-        step: int,
-        step_ms: Mapping[str, Sequence[float]],
-        totals_ms: Mapping[str, float],
-        wall_ms: float,
-        examples: int,
-        loss: float | None = None,
-        accuracy: float | None = None,
-        parts: Sequence[str] = (),
-    ) -> None:
-        """One epoch's scalars at ``step``: each phase's median ms per step and share of the epoch,
-        step time, wall time, throughput, loss, accuracy.
+    def write_epoch(self, epoch: EpochReport) -> None:
+        """One epoch's figures, exactly as the report holds them, at step ``index + 1``: each phase's
+        median ms per step (epoch-level phases, which are not on every step, as ms per epoch
+        instead), each phase's share of the epoch, step time, wall time, throughput, loss, accuracy.
 
-        A phase met only outside steps (zero in every step) has no per-step scalar; the estimated
-        ``parts`` of a fused step's compute always have one, even at 0 ms (an estimate at or below
-        zero is noise around a tiny part), so a chart's line never disappears for an epoch.
+        A phase met only outside steps has no per-step scalar; the estimated parts of a fused step's
+        compute always have one, even at 0 ms (an estimate at or below zero is noise around a tiny
+        part), so a chart's line never disappears for an epoch.
         """
-        for phase, values in step_ms.items():
-            spread = summarize(values) if any(values) or phase in parts else None
-            self.scalar(PHASE_TAG.format(phase=phase), spread.median if spread else None, step)
-        for phase, total in totals_ms.items():
-            self.scalar(PHASE_SHARE_TAG.format(phase=phase), total / wall_ms if wall_ms else None, step)
-        per_step = summarize(step_totals(step_ms))
+        step = epoch.index + 1
+        parts = set(epoch.proportions or ())
+        for phase in epoch.phases:
+            if phase.phase in EPOCH_LEVEL_PHASES:
+                if phase.phase != OTHER or phase.total_ms:
+                    self.scalar(PHASE_EPOCH_TAG.format(phase=phase.phase), phase.total_ms, step)
+            else:
+                median = phase.step_median_ms
+                if median is None and phase.phase in parts:
+                    median = 0.0
+                self.scalar(PHASE_TAG.format(phase=phase.phase), median, step)
+            self.scalar(PHASE_SHARE_TAG.format(phase=phase.phase), phase.share, step)
+        per_step = summarize(step_totals(epoch.step_ms))
         self.scalar(STEP_TIME_TAG, per_step.median if per_step else None, step)
-        self.scalar(EPOCH_TIME_TAG, wall_ms / 1000, step)
-        self.scalar(THROUGHPUT_TAG, examples / (wall_ms / 1000) if wall_ms else None, step)
-        self.scalar(LOSS_TAG, loss, step)
-        self.scalar(ACCURACY_TAG, accuracy, step)
+        self.scalar(EPOCH_TIME_TAG, epoch.wall_ms / 1000, step)
+        self.scalar(THROUGHPUT_TAG, epoch.examples_per_s or None, step)
+        self.scalar(LOSS_TAG, epoch.loss, step)
+        self.scalar(ACCURACY_TAG, epoch.accuracy, step)
 
     def write_breakdowns(
         self, breakdowns: Sequence[EpochBreakdown], losses: Sequence[float | None] = ()
     ) -> None:
         """Every epoch of :func:`~tfprof_m1.collection.attribution.attribute_epochs`, with its loss
-        if given."""
+        if given, as the report would hold it (:func:`~tfprof_m1.report.figures.epoch_report`)."""
         for position, breakdown in enumerate(breakdowns):
             loss = losses[position] if position < len(losses) else None
-            self.write_epoch(
-                breakdown.index + 1,
-                breakdown.step_ms,
-                breakdown.totals_ms,
-                breakdown.wall_ms,
-                breakdown.examples,
-                loss,
-                parts=list(breakdown.proportions or ()),
-            )
+            self.write_epoch(epoch_report(breakdown, loss, None, warmup=breakdown.is_warmup))
 
     def close(self) -> None:
         """Flush and close the file writer, if one was opened."""
@@ -124,17 +118,7 @@ def write_model_run(logdir: str | Path, run: ModelRun, markdown: str) -> None:
     writer = PhaseScalarWriter(logdir)
     try:
         for epoch in run.epochs:
-            totals = {phase.phase: phase.total_ms for phase in epoch.phases}
-            writer.write_epoch(
-                epoch.index + 1,
-                epoch.step_ms,
-                totals,
-                epoch.wall_ms,
-                epoch.examples,
-                epoch.loss,
-                epoch.accuracy,
-                parts=list(epoch.proportions or ()),
-            )
+            writer.write_epoch(epoch)
         if run.fit is not None:
             for index, ms in enumerate(run.fit.epoch_ms):
                 writer.scalar(FIT_EPOCH_TAG, ms / 1000, index + 1)
