@@ -7,6 +7,10 @@ one side only (Keras turns ``jit_compile`` on for ``fit`` whenever a GPU is pres
 loop does not), mixed precision, the executor mode, plugin versions, a throttled or unplugged
 laptop. Each report records them (``environment``, ``config``, and each run's ``fingerprint``);
 :func:`differences` lists the ones that differ. Pure Python: no TensorFlow.
+
+:data:`CHECKS` is the one list of what makes runs comparable: ``compare`` pools runs as repeats only
+when every check that splits agrees (:func:`same_side`), names the sides by what differs
+(:func:`side_names`), and lists the differences with :func:`differences`.
 """
 
 from __future__ import annotations
