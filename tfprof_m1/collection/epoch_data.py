@@ -9,7 +9,9 @@ with ``steps_per_epoch``) trains the same batches under the profiler:
   ``steps_per_epoch`` batches from it. When the dataset's length is known, the iterator starts
   afresh once that many batches were read; if the data run out inside an epoch, the epoch ends
   there with Keras' own warning ("Your input ran out of data; interrupting training...") and the
-  next epoch starts a new iterator.
+  next epoch starts a new iterator. A length not known beforehand is learnt when the data first
+  run out, as Keras learns it; where that happens exactly at an epoch's start (the previous epoch
+  read the last batch), the epoch starts a new iterator instead of running empty, as Keras would.
 
 Collection only: no timing here (the profiler times every ``next`` as input, the iterator's
 creation included).
@@ -90,18 +92,31 @@ class EpochBatches:
         if self.steps_per_epoch is None:
             yield from self.dataset
             return
-        if self._iterator is None:
+        fresh = self._iterator is None
+        if fresh:
             self._iterator = iter(self.dataset)
             self._seen = 0
-        for _ in range(self.steps_per_epoch):
+        for index in range(self.steps_per_epoch):
             if self.length is not None and self._seen >= self.length:
                 self._out_of_data(epoch)
                 return
             try:
                 batch = next(self._iterator)
             except StopIteration:
-                self._out_of_data(epoch)
-                return
+                if self.length is None:
+                    self.length = self._seen  # learnt, as Keras learns it, so later epochs restart at the end
+                if index == 0 and not fresh and self._seen:
+                    # The last epoch ended exactly at the data's end (unknown beforehand): start afresh
+                    # rather than run an empty epoch (Keras would run one, then restart).
+                    self._iterator, self._seen, fresh = iter(self.dataset), 0, True
+                    try:
+                        batch = next(self._iterator)
+                    except StopIteration:
+                        self._out_of_data(epoch)
+                        return
+                else:
+                    self._out_of_data(epoch)
+                    return
             self._seen += 1
             yield batch
         if self.length is not None and self._seen >= self.length:

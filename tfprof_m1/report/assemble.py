@@ -513,8 +513,9 @@ def describe_method(
         )
     if any(run.source == "fit" for run in runs):
         method["compute (fit)"] = (
-            "each fit batch from on_train_batch_begin to on_train_batch_end and a fence after "
-            "it: Keras fetches the batch inside its train function, so input is included"
+            "each call of Keras' train function (timed itself, whatever the callback order) and a "
+            "fence after it: Keras fetches the batch inside its train function, so input is included; "
+            "with steps_per_execution N, a call is N batches, each an equal share"
         )
     custom = [name for run in runs for name in run.custom_phases]
     if custom:

@@ -142,7 +142,7 @@ def describe(report: Report, run: ModelRun) -> dict[str, object]:
         "distribution": _distribution(run),
         "batch_size": run.batch_size,
         "input_dtype": recorded("input_dtype"),
-        "input_path": recorded("input_path"),
+        "input_path": _pipeline(recorded("input_path")),
         "executor": "asynchronous" if environment.executor_async else "synchronous",
         "steps_per_execution": recorded("steps_per_execution"),
         "steps_per_epoch": run.steps_per_epoch,
@@ -157,6 +157,15 @@ def describe(report: Report, run: ModelRun) -> dict[str, object]:
         "cpu_model": environment.cpu_model,
         "platform": environment.platform,
     }
+
+
+def _pipeline(input_path: object) -> object:
+    """How batches were made, without the steps per epoch the loop records with it
+    (``tf.data.Dataset, steps_per_epoch 32``): those are a check of their own, and follow from the
+    batch size when the examples agree."""
+    if not isinstance(input_path, str):
+        return input_path
+    return re.sub(r", (steps_per_epoch \d+|to its end)$", "", input_path)
 
 
 def _epoch_examples(run: ModelRun) -> int | None:
