@@ -165,11 +165,6 @@ def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = No
     return result
 
 
-def group_reports(sources: Sequence[ReportSource], labels: Sequence[str] | None = None) -> list[RunGroup]:
-    """The sides of ``sources`` (see :func:`sort_runs`), each named by its label or device."""
-    return sort_runs(sources, labels).groups
-
-
 @dataclass
 class ModelFigures:
     """One side's steady-state figures for one model: every run of it (repeats pooled)."""
