@@ -581,7 +581,12 @@ def _matched(sides: list[RunGroup]) -> tuple[list[tuple[str, list[RunGroup]]], l
         len({run.model for run in report.runs}) == 1 for side in sides for report in side.reports
     )
     if len(sides) == 1 or not single_model_reports:
-        return [(name, by_name[name]) for name in names], []
+        notes = (
+            ["no model was run by more than one side: each is summarized on its own"]
+            if len(sides) > 1
+            else []
+        )
+        return [(name, by_name[name]) for name in names], notes
     if len({_machine(side) for side in sides}) > 1:
         where = ", ".join(f"{side.parity.get('model')} on {side.label}" for side in sides)
         raise UserError(
