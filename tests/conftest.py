@@ -69,3 +69,12 @@ def run_cli(
         cwd=cwd or tempfile.mkdtemp(prefix="tfprof_m1-cli-"),
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def ab_reports(tmp_path_factory) -> dict[str, Path]:
+    """Real reports of one small MLP, each with one setting changed (tests/ab_runs.py), made once
+    per session: name -> saved report."""
+    from tests.ab_runs import write_reports
+
+    return write_reports(tmp_path_factory.mktemp("ab_reports"))

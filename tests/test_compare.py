@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.ab_runs import unprofiled_epoch
 from tests.conftest import REPO, run_cli
 from tests.report_factory import make_report
 from tfprof_m1.base.errors import UserError
@@ -58,11 +59,12 @@ def test_same_figures_are_no_clear_difference(tmp_path):
 
 def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
     one = _save(tmp_path, "one", make_report(label="cpu"))
-    again = _save(tmp_path, "again", make_report(label="cpu"))
+    again = _save(tmp_path, "again", make_report(label="cpu", scale=1.05))  # a repeat: other times
     bigger = _save(tmp_path, "big", make_report(label="cpu", batch_size=64))
     (comparison,) = compare([one, again, bigger])
     assert [f.repeats for f in comparison.figures] == [2, 1]
-    assert comparison.figures[1].label == "cpu (big)"
+    # sides on one machine are named by what differs
+    assert [f.label for f in comparison.figures] == ["batch 32", "batch 64"]
     assert comparison.differences[0].confounds == [
         "batch size: 32 against 64; affects per-step and per-epoch figures (compare the time per example)"
     ]
@@ -72,6 +74,9 @@ def test_repeats_are_pooled_and_configuration_differences_flagged(tmp_path):
         alone.spread.epoch_ms.low - 1e-9 <= alone.spread.epoch_ms.point <= alone.spread.epoch_ms.high + 1e-9
     )
     assert "cpu on its own (2 runs): mean steady epoch" in render_comparison([alone])
+    (once,) = compare([one, one])  # the same report twice: said, and counted once
+    assert once.spread.runs == 1 and once.notes == [f"{one} is the same report as {one}: counted once"]
+    assert "counted once" in render_comparison([once])
 
 
 def test_only_models_present_in_all_reports_are_compared(tmp_path):
@@ -120,11 +125,12 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
     out = result.stdout
     assert "### mnist: batch 32 vs batch 64" in out
     assert "batch 32: 2 runs, 6 steady epochs" in out and "batch 64: 1 run, 3 steady epochs" in out
-    assert "⚠ not like for like (batch 64 against the reference): batch size: 32 against 64" in out
+    assert "what differs (batch 64 against the reference): batch size: 32 against 64" in out
     assert "| custom-loop epoch, steady (s)" in out and "| custom-loop time per example (µs)" in out
-    # the epoch ratio printed is the one computed from the JSON: mean over runs of each run's mean
+    # batch sizes differ: the verdict is on the time per example of the unprofiled-equivalent epoch,
+    # computed here from the JSON: mean over runs of each run's mean
     runs = [run for path in (b32, b64) for run in json.loads(path.read_text())["runs"]]
-    means = [sum(e["wall_ms"] for e in run["epochs"][1:]) / 3 for run in runs]
+    means = [unprofiled_epoch(run, per_example=True) for run in runs]
     ratio = means[2] / ((means[0] + means[1]) / 2)
     assert (
         f"{max(ratio, 1 / ratio):.2f}× {'slower' if ratio >= 1 else 'faster'}" in out

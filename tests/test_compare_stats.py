@@ -146,3 +146,52 @@ def test_labels_name_a_sweep_and_time_per_example_compares_batch_sizes():
     assert difference.confounds[0].startswith("batch size: 32 against 128")
     text = render_comparison([comparison])
     assert "custom-loop time per example (µs)" in text and "batch 32 (reference)" in text
+
+
+def _distributed_epochs(seed, all_reduce_ms):
+    """Fused steps and probe steps of a tf.distribute run: the samples carry the all-reduce variant
+    (forward 3, backward 6, all-reduce ``all_reduce_ms``, optimizer 1 ms, with noise)."""
+    rng = np.random.default_rng(seed)
+    epochs = []
+    for index in range(5):
+        steps = []
+        for position in range(60):
+            noise = rng.normal(0, 0.2, 4)
+            forward, backward = 3.0 + noise[0], 6.0 + noise[1]
+            reduce, optimizer = all_reduce_ms + noise[2], 1.0 + noise[3]
+            compute = forward + backward + reduce + optimizer + 0.1
+            if position % 5 == 2:
+                samples = {
+                    "empty_call": [0.1, 0.0],
+                    "forward_only": [0.1 + forward, 0.0],
+                    "forward_backward": [0.1 + forward + backward, 0.0],
+                    "forward_backward_all_reduce": [0.1 + forward + backward + reduce, 0.0],
+                    "full_step": [compute, 0.0],
+                }
+                phases = {"input": 0.2, "compute": compute, "profiling": compute - 0.1}
+                steps.append(StepTiming("probe", 32, sum(phases.values()), phases, samples_ms=samples))
+            else:
+                steps.append(StepTiming("fused", 32, 0.2 + compute, {"input": 0.2, "compute": compute}))
+        epochs.append(EpochTiming(index, sum(s.wall_ms for s in steps) + 0.5, steps, {}, complete=True))
+    return epochs
+
+
+def test_distributed_compare_splits_the_all_reduce_as_the_report_does_and_its_intervals_hold_their_points():
+    """The bootstrap re-splits compute with the estimate's own part rule: under tf.distribute the
+    all-reduce is a part of its own, never counted again inside the optimizer."""
+    reference = report_from_epochs("ref", _distributed_epochs(1, all_reduce_ms=2.0))
+    other = report_from_epochs("other", _distributed_epochs(2, all_reduce_ms=6.0))
+    parts = {part.part: part.ms for part in other.runs[0].steady.parts}
+    assert parts["all_reduce"] == pytest.approx(6.0, abs=0.3) and parts["optimizer"] == pytest.approx(
+        1.0, abs=0.3
+    )
+    difference = _compare(reference, other)
+    rows = {row.phase: row for row in difference.phases}
+    assert "all_reduce" in rows and "profiling" not in rows
+    for row in rows.values():
+        assert row.delta_ms.contains(row.delta_ms.point), row
+    assert difference.epoch_ratio.contains(difference.epoch_ratio.point)
+    # the all-reduce explains the difference; the optimizer, the same on both sides, does not
+    assert rows["all_reduce"].clear and rows["all_reduce"].share_of_difference > 0.8
+    assert rows["optimizer"].delta_ms.contains(0.0)
+    assert "all_reduce" in difference.verdict.split("of the difference")[1]

@@ -7,7 +7,7 @@ import dataclasses
 from tests.report_factory import make_report
 from tfprof_m1.collection.power import linux_state, parse_pmset_batt, parse_pmset_therm
 from tfprof_m1.report.model import Fingerprint
-from tfprof_m1.report.parity import describe, differences
+from tfprof_m1.report.parity import describe, differences, same_side, side_names
 from tfprof_m1.views.compare import compare
 from tfprof_m1.views.compare_render import render_comparison
 
@@ -100,6 +100,7 @@ def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats(
         make_report("cpu", epochs=4),
     )
     forced.config = dataclasses.replace(forced.config, fit_jit_compile="on")
+    forced.runs[0].fit.jit_compile = True  # what fit ran with, as the report records it
     rehearsed.config = dataclasses.replace(rehearsed.config, async_executor=True)
     rehearsed.environment.executor_async = True
     (comparison,) = compare([plain, forced, rehearsed])
@@ -108,3 +109,25 @@ def test_runs_that_differ_in_fits_xla_or_the_executor_are_not_pooled_as_repeats(
         line.startswith("eager executor: synchronous against asynchronous")
         for line in comparison.differences[1].confounds
     )
+
+
+def test_one_list_decides_repeats_names_sides_and_lists_differences():
+    """What the machine was seen doing never splits repeats; what a report does not know never
+    splits them either; a setting or the model does, and names the sides."""
+    report = _side("cpu")
+    base = {**describe(report, report.runs[0]), "power": "power ac", "parameters": 9_000, "layers": "3 Dense"}
+    hot = {**base, "power": "power battery"}
+    unknown = {**base, "mixed_precision": None}
+    mixed = {**base, "mixed_precision": "mixed_float16"}
+    wider = {**base, "parameters": 1_000_000, "layers": "3 Dense"}
+    assert same_side(base, hot) and same_side(base, unknown)
+    assert differences(base, hot)[0].startswith("power and thermal state")  # still said
+    assert not same_side(base, mixed) and not same_side(base, wider)
+    assert side_names([base, mixed]) == ["float32", "mixed_float16"]
+    assert side_names([base, wider]) == ["9,000 parameters", "1,000,000 parameters"]
+    metal = {**mixed, "device": "metal:Apple M1"}  # between machines the machine names the sides
+    assert side_names([base, metal]) == ["cpu", "metal:Apple M1"]
+    assert [line.split(":")[0] for line in differences(base, metal)] == ["mixed-precision policy"]
+    # steps per epoch follow from the batch size when the examples agree
+    bigger = {**base, "batch_size": 64, "steps_per_epoch": 5}
+    assert [line.split(":")[0] for line in differences(base, bigger)] == ["batch size"]

@@ -46,7 +46,7 @@ def test_svg_names_every_device_and_phase(tmp_path, reports):
     assert run_cli("plot", *reports, "-o", str(out)).returncode == 0
     text = out.read_text()
     ET.fromstring(text)  # well-formed XML
-    for word in ("cuda:Tesla T4", "metal:Apple M1", "backward", "sync", "custom loop, no fit run"):
+    for word in ("cuda:Tesla T4", "metal:Apple M1", "backward", "sync", "no fit run", "95 % CI"):
         assert word in text
 
 
@@ -91,3 +91,23 @@ def test_missing_matplotlib_is_a_clear_message(tmp_path, reports):
     assert result.returncode == 2
     assert "plot needs matplotlib: pip install 'tfprof-m1[plot]'" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_an_ab_plot_shows_the_workload_with_the_profiling_cost_apart_and_says_what_differs(
+    tmp_path, ab_reports
+):
+    out = tmp_path / "ab.svg"
+    result = run_cli("plot", str(ab_reports["baseline"]), str(ab_reports["mixed"]), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    ET.fromstring(text)
+    for word in (
+        "float32",
+        "mixed_float16",
+        "Custom loop: mean steady epoch, profiling cost taken out (s), 95 % CI",  # no fit: one measure
+        "Where the custom-loop epoch goes (unprofiled-equivalent, s)",
+        "profiling cost, taken out",
+        "mixed-precision policy: float32 against mixed_float16",  # the parity line under the chart
+    ):
+        assert word in text, word
+    assert "hatched" not in text and "as the article" not in text

@@ -100,6 +100,8 @@ def test_compare_and_plot_take_reports_in_memory(gru_report, tmp_path):
     for epoch in slower.runs[0].epochs:
         epoch.wall_ms *= 2
         epoch.step_ms = {phase: [value * 2 for value in values] for phase, values in epoch.step_ms.items()}
+        for phase in epoch.phases:  # the unprofiled stretches and the profiler's phases too
+            phase.total_ms *= 2
     (comparison,) = compare_reports([gru_report, slower])
     assert comparison.model == "gru"
     (difference,) = comparison.differences

@@ -403,7 +403,10 @@ def cmd_compare(argv: Sequence[str]) -> int:
     """Compare saved reports; the first is the reference."""
     parser = _Parser(
         prog="python -m tfprof_m1 compare",
-        description="Compare saved reports; the first is the reference. Repeats of one machine are pooled.",
+        description=(
+            "Compare saved reports; the first is the reference. Runs that agree in everything that "
+            "changes the measurement are pooled as repeats; the others are sides, named by what differs."
+        ),
     )
     parser.add_argument("reports", nargs="+", metavar="REPORT.json")
     parser.add_argument("--format", choices=("table", "markdown"), default="table")
@@ -433,10 +436,13 @@ def cmd_plot(argv: Sequence[str]) -> int:
     )
     parser.add_argument("reports", nargs="+", metavar="REPORT.json")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.png|FILE.svg")
+    parser.add_argument(
+        "--label", action="append", default=None, help="name the reports in order, as compare's --label"
+    )
     args = parser.parse_args(argv)
     from tfprof_m1.views.plot import plot_reports
 
-    print(f"wrote {plot_reports(args.reports, args.output)}")
+    print(f"wrote {plot_reports(args.reports, args.output, labels=args.label)}")
     return 0
 
 

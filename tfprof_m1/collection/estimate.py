@@ -91,9 +91,19 @@ def _part_values(samples: Sequence[Sample], part: str, index: int | None) -> lis
     return [value(s, prefix) - (value(s, minus) if minus else 0.0) for s in samples]
 
 
+def sample_parts(samples: Sequence[Sample], index: int | None = None) -> dict[str, list[float]]:
+    """The one rule turning probe samples into parts: each part's per-sample (paired) value, in
+    order, device-inclusive (index None), host (0) or device wait (1). Under tf.distribute (every
+    sample has the all-reduce variant) the all-reduce is a part of its own and the optimizer is the
+    full step less it. Used by :func:`estimate_parts` and by compare's bootstrap alike."""
+    if not samples:
+        return {}
+    return {part: _part_values(samples, part, index) for part in part_variants(samples)}
+
+
 def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:
     """Median per-sample value of every part (device-inclusive, host or wait); may be negative."""
-    return {part: median(_part_values(samples, part, index)) for part in part_variants(samples)}
+    return {part: median(values) for part, values in sample_parts(samples, index).items()}
 
 
 def math_parts(parts: Sequence[str]) -> list[str]:

@@ -43,6 +43,7 @@ from tfprof_m1.base.phases import (
     PROBE_VARIANTS,
     PROFILING,
 )
+from tfprof_m1.collection.model_facts import layer_summary, parameter_count
 from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +68,9 @@ class StepFacts:
     input_path: str | None = None
     #: Batches per call of the training step (1 for these steps; ``fit`` may run several).
     steps_per_execution: int = 1
+    #: The model's weights, counted, and its layer kinds with counts (what tells models apart).
+    parameters: int | None = None
+    layers: str | None = None
 
 
 def accuracy_form(
@@ -395,10 +399,15 @@ class TrainSteps:
         return token
 
     def facts(self) -> StepFacts:
-        """What these steps train with: the model's dtype policy, XLA, the input dtype traced."""
+        """What these steps train with: the model's dtype policy, XLA, the input dtype traced, the
+        model's parameter count and layers."""
         policy = getattr(getattr(self.model, "dtype_policy", None), "name", None)
         return StepFacts(
-            mixed_precision=policy, jit_compile=bool(self.jit_compile), input_dtype=self._input_dtype
+            mixed_precision=policy,
+            jit_compile=bool(self.jit_compile),
+            input_dtype=self._input_dtype,
+            parameters=parameter_count(self.model),
+            layers=layer_summary(self.model),
         )
 
     def probe_state(self) -> list:

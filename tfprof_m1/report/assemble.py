@@ -422,7 +422,8 @@ def _memory_warnings(
 
 def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
     """The fingerprint with what run_profiled_loop's steps recorded of themselves filled in where
-    the caller said nothing (the model's own policy, XLA, input dtype and path)."""
+    the caller said nothing (the model's own policy, XLA, input dtype and path, its parameter count
+    and layers)."""
     facts = next((r.facts for r in timings if getattr(r, "facts", None)), None) if _results(timings) else None
     if facts is None:
         return fingerprint
@@ -432,6 +433,8 @@ def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
         ("input_dtype", facts.input_dtype),
         ("input_path", facts.input_path),
         ("steps_per_execution", facts.steps_per_execution),
+        ("parameters", facts.parameters),
+        ("layers", facts.layers),
     ):
         if getattr(fingerprint, name) is None:
             setattr(fingerprint, name, value)

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfprof_m1.base.phases import SPLIT
-from tfprof_m1.collection.estimate import PART_VARIANTS, is_probe_sample
+from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
+from tfprof_m1.collection.estimate import is_probe_sample, sample_parts
+from tfprof_m1.report.figures import unprofiled_equivalent_ms
 from tfprof_m1.report.model import EpochReport
 
 REPLICATES = 1000
@@ -43,6 +44,10 @@ BLOCK_STEPS = 10
 #: Fewer independent units than this on either side (runs, or steady epochs when there are fewer
 #: runs): too little data for any conclusion. With 2, a t interval is 9× a bootstrap's width.
 MIN_UNITS = 3
+#: The profiler's own phases: taken out of every figure compare judges (the tool's cost, not the
+#: workload's): its extra work on probe steps, the unprofiled reference stretches (counted as the
+#: workload they ran) and the tf.profiler session.
+PROFILER_PHASES = (PROFILING, UNPROFILED, TRACE)
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,11 @@ class Interval:
 class EpochValues:
     """What the bootstrap needs of one steady epoch."""
 
+    #: The epoch's unprofiled equivalent (ms): its wall time less the profiler's cost, see
+    #: :func:`~tfprof_m1.report.figures.unprofiled_equivalent_ms`. Every figure compare judges uses it.
     wall_ms: float
     examples: int
-    #: Per-step ms of every step-level phase (rows: phases; columns: steps).
+    #: Per-step ms of every step-level phase of the workload (rows: phases; columns: steps).
     phases: list[str]
     per_step: np.ndarray
     #: Each phase's epoch total minus the sum of its per-step values (time outside steps; all of an
@@ -73,23 +80,53 @@ class EpochValues:
     #: Phases split from fused compute by proportions, and the steps whose compute was split.
     split_phases: list[str]
     split_steps: np.ndarray
+    #: The workload's phases are measured on the profiled steps; scaled by this factor they divide
+    #: the unprofiled-equivalent epoch (the unprofiled stretches divided like the profiled steps).
+    scale: float = 1.0
+    #: What profiling cost in this epoch (ms): measured wall time less ``wall_ms``.
+    profiling_ms: float = 0.0
 
 
-def epoch_values(epoch: EpochReport) -> EpochValues:
-    """The figures ``compare`` resamples from one epoch: wall ms, µs per example, phase ms."""
-    ordered = [summary.phase for summary in epoch.phases]
-    phases = [name for name in ordered if name in epoch.step_ms] + [
-        name for name in epoch.step_ms if name not in ordered
-    ]
+def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochValues:
+    """The figures ``compare`` resamples from one epoch: its unprofiled-equivalent time, examples, and
+    the workload's phases (the profiler's own, :data:`PROFILER_PHASES`, left out).
+
+    Args:
+        cost_ratio: the run's profiled/unprofiled per-step time (``steady.profiling_cost.ratio``),
+            or None where it was not measured (then only the profiler's own phases are taken out).
+    """
+    ordered = [summary.phase for summary in epoch.phases if summary.phase not in PROFILER_PHASES]
+    steps = [name for name in epoch.step_ms if name not in PROFILER_PHASES]
+    phases = [name for name in ordered if name in steps] + [name for name in steps if name not in ordered]
     per_step = np.array([epoch.step_ms[name] for name in phases], dtype=float).reshape(len(phases), -1)
     totals = {summary.phase: summary.total_ms for summary in epoch.phases}
     outside = {
         name: total - (float(per_step[phases.index(name)].sum()) if name in phases else 0.0)
         for name, total in totals.items()
+        if name not in PROFILER_PHASES
     }
     split = [name for name in (epoch.proportions or {}) if name in phases]
     split_steps = np.array([kind != SPLIT for kind in epoch.step_kinds], dtype=bool)
-    return EpochValues(epoch.wall_ms, epoch.examples, phases, per_step, outside, split, split_steps)
+    equivalent = unprofiled_equivalent_ms(
+        epoch.wall_ms,
+        totals.get(UNPROFILED, 0.0),
+        totals.get(TRACE, 0.0),
+        totals.get(PROFILING, 0.0),
+        cost_ratio,
+    )
+    measured = sum(total for name, total in totals.items() if name not in PROFILER_PHASES)
+    scale = equivalent / measured if measured > 0 else 1.0
+    return EpochValues(
+        equivalent,
+        epoch.examples,
+        phases,
+        per_step,
+        outside,
+        split,
+        split_steps,
+        scale,
+        epoch.wall_ms - equivalent,
+    )
 
 
 @dataclass
@@ -101,19 +138,19 @@ class RunValues:
     part_values: np.ndarray
 
 
-def run_values(epochs: Sequence[EpochReport]) -> RunValues:
-    """One run's epoch values and its probe samples' part times, for the hierarchical bootstrap."""
-    values = [epoch_values(epoch) for epoch in epochs]
+def run_values(epochs: Sequence[EpochReport], cost_ratio: float | None = None) -> RunValues:
+    """One run's epoch values and its probe samples' part times, for the hierarchical bootstrap.
+
+    The parts come from the samples by the estimate's own rule
+    (:func:`~tfprof_m1.collection.estimate.sample_parts`: under tf.distribute, the all-reduce apart
+    from the optimizer), so compare's re-split and the report's split agree.
+    """
+    values = [epoch_values(epoch, cost_ratio) for epoch in epochs]
     samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
     split = values[0].split_phases if values else []
-    parts = [part for part in split if part in PART_VARIANTS] if samples else []
-    rows = []
-    for sample in samples:
-
-        def device(variant: str | None) -> float:
-            return sum(sample[variant][:2]) if variant else 0.0
-
-        rows.append([device(PART_VARIANTS[part][0]) - device(PART_VARIANTS[part][1]) for part in parts])
+    measured = sample_parts(samples)
+    parts = [part for part in split if part in measured]
+    rows = list(zip(*(measured[part] for part in parts))) if parts else []
     return RunValues(values, parts, np.array(rows, dtype=float).reshape(len(rows), len(parts)))
 
 
@@ -167,7 +204,7 @@ def _epoch_draws(
                 out[:, column] = means[epoch.phases.index(name)] * steps
     for column, name in enumerate(wanted):
         out[:, column] += epoch.outside_ms.get(name, 0.0)
-    return out
+    return out * epoch.scale
 
 
 @dataclass
@@ -177,6 +214,7 @@ class GroupDraws:
     epoch_ms: np.ndarray
     example_us: np.ndarray
     phase_ms: np.ndarray  # (replicates × phases), ms per epoch
+    phase_us: np.ndarray  # (replicates × phases), µs per example
 
 
 def group_draws(
@@ -190,43 +228,48 @@ def group_draws(
         epoch_stats = []
         for epoch in run.epochs:
             phase_ms = _epoch_draws(epoch, phases, shares, run.parts, rng, replicates)
-            epoch_stats.append((epoch.wall_ms, epoch.wall_ms * 1000.0 / max(epoch.examples, 1), phase_ms))
+            per_example = 1000.0 / max(epoch.examples, 1)
+            epoch_stats.append((epoch.wall_ms, epoch.wall_ms * per_example, phase_ms, phase_ms * per_example))
         per_run.append(epoch_stats)
-    epoch_ms = np.zeros(replicates)
-    example_us = np.zeros(replicates)
-    phase_ms = np.zeros((replicates, len(phases)))
+    sums = [np.zeros(replicates), np.zeros(replicates), np.zeros((replicates, len(phases)))]
+    sums.append(np.zeros((replicates, len(phases))))
     run_picks = rng.integers(0, len(per_run), size=(replicates, len(per_run)))
     rows = np.arange(replicates)
     for slot in range(len(per_run)):
-        run_epoch_ms = np.zeros(replicates)
-        run_example_us = np.zeros(replicates)
-        run_phase_ms = np.zeros((replicates, len(phases)))
         for run_index, epochs in enumerate(per_run):
             chosen = run_picks[:, slot] == run_index
             if not chosen.any():
                 continue
-            walls = np.array([stat[0] for stat in epochs])
-            per_example = np.array([stat[1] for stat in epochs])
-            stacked = np.stack([stat[2] for stat in epochs])  # (epochs × replicates × phases)
             picks = rng.integers(0, len(epochs), size=(replicates, len(epochs)))
-            run_epoch_ms[chosen] = walls[picks].mean(axis=1)[chosen]
-            run_example_us[chosen] = per_example[picks].mean(axis=1)[chosen]
-            run_phase_ms[chosen] = stacked[picks, rows[:, None]].mean(axis=1)[chosen]
-        epoch_ms += run_epoch_ms
-        example_us += run_example_us
-        phase_ms += run_phase_ms
+            for figure in range(2):  # scalars per epoch: epoch ms, µs per example
+                values = np.array([stat[figure] for stat in epochs])
+                sums[figure][chosen] += values[picks].mean(axis=1)[chosen]
+            for figure in (2, 3):  # (epochs × replicates × phases)
+                stacked = np.stack([stat[figure] for stat in epochs])
+                sums[figure][chosen] += stacked[picks, rows[:, None]].mean(axis=1)[chosen]
     count = len(per_run)
-    return GroupDraws(epoch_ms / count, example_us / count, phase_ms / count)
+    return GroupDraws(*(total / count for total in sums))
 
 
-def point_values(runs: Sequence[RunValues], phases: Sequence[str]) -> tuple[float, float, np.ndarray]:
-    """The figures themselves: mean over runs of means over epochs (epoch ms, µs per example, phase
-    ms/epoch)."""
+@dataclass
+class Points:
+    """A side's figures themselves: means over runs of means over steady epochs."""
+
+    epoch_ms: float
+    example_us: float
+    #: Per phase (in the order asked): ms per epoch, and µs per example.
+    phase_ms: np.ndarray
+    phase_us: np.ndarray
+
+
+def point_values(runs: Sequence[RunValues], phases: Sequence[str]) -> Points:
+    """The figures themselves: mean over runs of means over epochs (the unprofiled-equivalent epoch
+    in ms, µs per example, each phase's ms per epoch and µs per example)."""
     epoch_ms = np.mean([np.mean([e.wall_ms for e in run.epochs]) for run in runs])
     example_us = np.mean(
         [np.mean([e.wall_ms * 1000.0 / max(e.examples, 1) for e in run.epochs]) for run in runs]
     )
-    totals = []
+    totals, per_example = [], []
     for run in runs:
         per_epoch = []
         for epoch in run.epochs:
@@ -235,10 +278,19 @@ def point_values(runs: Sequence[RunValues], phases: Sequence[str]) -> tuple[floa
                 inside = (
                     float(epoch.per_step[epoch.phases.index(name)].sum()) if name in epoch.phases else 0.0
                 )
-                row.append(inside + epoch.outside_ms.get(name, 0.0))
+                row.append((inside + epoch.outside_ms.get(name, 0.0)) * epoch.scale)
             per_epoch.append(row)
-        totals.append(np.mean(per_epoch, axis=0))
-    return float(epoch_ms), float(example_us), np.mean(totals, axis=0)
+        per_epoch_array = np.array(per_epoch, dtype=float).reshape(len(run.epochs), len(phases))
+        examples = np.array([max(e.examples, 1) for e in run.epochs], dtype=float)[:, None]
+        totals.append(per_epoch_array.mean(axis=0))
+        per_example.append((per_epoch_array * 1000.0 / examples).mean(axis=0))
+    return Points(float(epoch_ms), float(example_us), np.mean(totals, axis=0), np.mean(per_example, axis=0))
+
+
+def profiling_ms(runs: Sequence[RunValues]) -> float:
+    """What profiling cost a steady epoch, mean over runs of means over epochs (ms): taken out of
+    every figure compare judges."""
+    return float(np.mean([np.mean([e.profiling_ms for e in run.epochs]) for run in runs]))
 
 
 #: Student's t 0.975 quantiles for 1-10 degrees of freedom; beyond, a Cornish-Fisher expansion.

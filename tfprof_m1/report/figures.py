@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 from statistics import mean
 
-from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, TRACE, UNPROFILED
+from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.attribution import EpochBreakdown, steady_epochs, step_totals
 from tfprof_m1.collection.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
@@ -125,6 +125,20 @@ def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
     ]
 
 
+def unprofiled_equivalent_ms(
+    wall_ms: float, unprofiled_ms: float, trace_ms: float, profiling_ms: float, cost_ratio: float | None
+) -> float:
+    """An epoch as it would run unprofiled (ms): its unprofiled stretches as they ran, plus its
+    profiled part (the rest, less the tf.profiler session's start and stop) divided by the measured
+    profiled/unprofiled per-step ratio. Without a ratio (no unprofiled stretches), the profiler's own
+    work (``profiling``) and the trace session are taken out. The one rule the report's
+    ``unprofiled_epoch_ms`` and ``compare`` use."""
+    if cost_ratio is None or cost_ratio <= 0:
+        return wall_ms - trace_ms - profiling_ms
+    profiled = wall_ms - unprofiled_ms - trace_ms
+    return unprofiled_ms + profiled / cost_ratio
+
+
 def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None:
     """Profiled against unprofiled per-step time, and the epoch as it would run unprofiled."""
     blocks = [block for b in breakdowns for block in b.profiled_blocks]
@@ -132,14 +146,17 @@ def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None
     cost = estimate_cost(blocks, stretches)
     if cost is None:
         return None
-    epoch = mean(b.wall_ms for b in breakdowns)
-    profiled_part = mean(
-        b.wall_ms - b.totals_ms.get(UNPROFILED, 0.0) - b.totals_ms.get(TRACE, 0.0) for b in breakdowns
+    epoch = mean(
+        unprofiled_equivalent_ms(
+            b.wall_ms,
+            b.totals_ms.get(UNPROFILED, 0.0),
+            b.totals_ms.get(TRACE, 0.0),
+            b.totals_ms.get(PROFILING, 0.0),
+            cost.ratio,
+        )
+        for b in breakdowns
     )
-    return ProfilingCost(
-        **dataclasses.asdict(cost),
-        unprofiled_epoch_ms=epoch - profiled_part * (1.0 - 1.0 / cost.ratio),
-    )
+    return ProfilingCost(**dataclasses.asdict(cost), unprofiled_epoch_ms=epoch)
 
 
 def execution(

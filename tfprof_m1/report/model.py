@@ -240,6 +240,10 @@ class Fingerprint:
     power: dict[str, str] = field(default_factory=dict)
     #: Batches per call of the training step (Keras' ``steps_per_execution``; 1 for the loop).
     steps_per_execution: int | None = None
+    #: The model's weights, counted, and its layer kinds with counts (``2 Conv2D, 1 Dense``): with
+    #: its name, what tells two models apart (compare never pools runs of different models).
+    parameters: int | None = None
+    layers: str | None = None
 
 
 @dataclass

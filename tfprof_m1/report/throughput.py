@@ -68,16 +68,24 @@ def achieved(run: ModelRun, environment: Environment) -> Throughput | None:
     )
 
 
+def share_text(share: float | None, suffix: str = "") -> str:
+    """`` (12.3 % of peak)``, or for a share above 100 % `` (130 % of peak: above the measured peak, a
+    noisy peak measurement)``: the peak is measured again on each run, and a busy machine measures
+    it low, so a share above it is not a fact about the model. Empty without a share."""
+    if share is None:
+        return ""
+    if share > 1:
+        return f" ({share * 100:.0f} %{suffix}: above the measured peak, a noisy peak measurement)"
+    return f" ({share * 100:.1f} %{suffix})"
+
+
 def describe(throughput: Throughput) -> str:
     """One line: step, forward and backward GFLOP/s with their shares of the peak."""
 
     def figure(name: str, gflops: float | None) -> str | None:
         if gflops is None:
             return None
-        share = throughput.share(gflops)
-        return f"{name} {gflops:,.1f} GFLOP/s" + (
-            f" ({share * 100:.1f} % of peak)" if share is not None else ""
-        )
+        return f"{name} {gflops:,.1f} GFLOP/s" + share_text(throughput.share(gflops), " of peak")
 
     items = [
         item

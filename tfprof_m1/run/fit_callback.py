@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tfprof_m1.collection.fit import FitProfiler
+from tfprof_m1.collection.model_facts import layer_summary, parameter_count
 from tfprof_m1.report.assemble import build_report
 from tfprof_m1.report.model import Fingerprint, Report
 from tfprof_m1.views.render import render_text
@@ -61,8 +62,9 @@ class ProfileCallback(FitProfiler):
         return report
 
     def fingerprint(self) -> Fingerprint:
-        """What this fit trained with: the model's own dtype policy, XLA, steps per execution and the
-        dtype of the model's first input (None where Keras does not say)."""
+        """What this fit trained with: the model's own dtype policy, XLA, steps per execution, the
+        dtype of the model's first input, its parameter count and layers (None where Keras does not
+        say)."""
         model = getattr(self, "model", None)
         inputs = getattr(model, "inputs", None) or []
         dtype = getattr(inputs[0], "dtype", None) if inputs else None
@@ -71,6 +73,8 @@ class ProfileCallback(FitProfiler):
             steps_per_execution=self.steps_per_execution,
             input_dtype=getattr(dtype, "name", dtype) if dtype is not None else None,
             input_path="Keras fit",
+            parameters=parameter_count(model),
+            layers=layer_summary(model),
         )
 
     def write(self, logdir: str) -> Report:

@@ -1,19 +1,29 @@
-"""Compare runs across machines: where does the epoch-time difference come from?
+"""Compare runs: machine against machine, or an A/B on one machine; where does the difference come from?
 
-Works on saved reports (or Reports in memory) only: no TensorFlow. Reports from the same machine
-with the same configuration are repeats, and so are the repeated runs of one report
-(``--repeats``): each is a *run*, the unit of the statistics. The first group is the reference;
-every other is described by its ratio to it, with a 95 % interval from a hierarchical bootstrap
-(runs, then steady epochs, then blocks of steps; see :mod:`tfprof_m1.report.compare_stats`), and by each
-phase's change per epoch, with its interval, and its share of the epoch-time difference.
+Works on saved reports (or Reports in memory) only: no TensorFlow. Runs are *repeats* only when
+everything that changes the measurement agrees: the run's fingerprint (precision policy, XLA in the
+loop and in fit, input dtype and path, batch size, steps, executor, versions, device) and the model
+itself (name, parameter count, layers); the one list of these is
+:data:`tfprof_m1.report.parity.CHECKS`, which the parity guard uses too. Otherwise runs are *sides*
+of a comparison, named by ``--label`` where given, else by what differs (``mixed_float16`` against
+``float32``). The same report given twice is counted once, and said.
 
-The verdict is read from the epoch-time ratio it prints: "no clear difference" when its interval
-contains 1 or lies within ±2 %; "too little data" when either side has fewer than three runs and
-fewer than three steady epochs (also in docs/comparing.md).
+Each run is a unit of the statistics. The first side is the reference; every other is described
+by its ratio to it, with a 95 % interval from a hierarchical bootstrap (runs, then steady epochs,
+then blocks of steps; see :mod:`tfprof_m1.report.compare_stats`), and by each phase's change, with
+its interval, and its share of the difference. Every figure is of the unprofiled-equivalent epoch:
+each side's profiling cost is taken out first (the profiler's cost is not the workload's), and the
+workload's phases divide that epoch. With different batch sizes (or examples per epoch) the verdict
+is on the time per example.
+
+The verdict is read from the ratio it prints: "no clear difference" when its interval contains 1 or
+lies within ±2 %; "too little data" when either side has fewer than three runs and fewer than three
+steady epochs (also in docs/comparing.md).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +36,7 @@ from tfprof_m1.base.phases import OTHER
 from tfprof_m1.base.stats import Summary, summarize
 from tfprof_m1.report.compare_stats import (
     MIN_UNITS,
+    PROFILER_PHASES,
     SEED,
     Interval,
     RunValues,
@@ -36,11 +47,22 @@ from tfprof_m1.report.compare_stats import (
     independent_units,
     mean_interval,
     point_values,
+    profiling_ms,
     ratio_interval,
     run_values,
 )
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
-from tfprof_m1.report.parity import describe, differences
+from tfprof_m1.report.parity import (
+    CHECKS,
+    MACHINE,
+    MODEL,
+    STATE,
+    describe,
+    differences,
+    differing_checks,
+    same_side,
+    side_names,
+)
 from tfprof_m1.report.throughput import Throughput, achieved
 
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
@@ -49,41 +71,25 @@ NEGLIGIBLE_MS = 1e-6
 
 @dataclass
 class RunGroup:
-    """One machine and configuration: one report, or several repeats pooled."""
+    """One side of a comparison: runs that are repeats of one another (one run, or several pooled)."""
 
     label: str
+    #: Per run: the name of the report it came from (its path, or ``report N`` in memory), the report
+    #: and the run.
     paths: list[str]
     reports: list[Report]
+    runs: list[ModelRun] = field(default_factory=list)
+    #: What ran (the parity guard's values, see parity.py), from the side's first run.
+    parity: dict[str, object] = field(default_factory=dict)
+    #: Whether ``label`` was given (``--label``) rather than made from what differs.
+    labelled: bool = False
 
 
-def _machine_key(report: Report) -> tuple:
-    env = report.environment
-    config = report.config
-    # Runs differing in anything the parity guard checks from the config are not repeats of one another.
-    workers = tuple(run.distribution.worker for run in report.runs if run.distribution is not None)
-    return (
-        env.device_label,
-        env.cpu_model,
-        env.platform,
-        env.tensorflow,
-        tuple(sorted({run.batch_size or 0 for run in report.runs})),  # what the parity guard checks too
-        config.steps,
-        config.data,
-        config.autotune,
-        config.async_executor,
-        config.fit_jit_compile,
-        config.strategy,
-        config.replicas,
-        workers,
-    )
-
-
-def _group_label(report: Report) -> str:
-    """The device label, and the strategy when there is one (``cpu, mirrored ×2``, ``cpu, multiworker worker
-    1``).
-    """
+def _group_label(report: Report, run: ModelRun) -> str:
+    """The device label, and the strategy when there is one (``cpu, mirrored ×2``, ``cpu, multiworker
+    worker 1``): what names a side when nothing else tells it apart."""
     label = report.environment.device_label
-    spread = next((run.distribution for run in report.runs if run.distribution is not None), None)
+    spread = run.distribution
     if spread is None:
         return label
     if spread.worker is not None:
@@ -107,53 +113,74 @@ def _load(source: ReportSource, position: int) -> tuple[Report, str]:
     return load_report(source), str(source)
 
 
-def group_reports(sources: Sequence[ReportSource], labels: Sequence[str] | None = None) -> list[RunGroup]:
-    """Load reports (paths, or Reports in memory) and pool repeats (same machine, same
-    configuration), keeping first-seen order; ``labels`` name the reports, in order."""
+@dataclass
+class Sides:
+    """Every side the reports hold, and what was said while sorting them (duplicates, pooled labels)."""
+
+    groups: list[RunGroup]
+    notes: list[str] = field(default_factory=list)
+
+
+def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = None) -> Sides:
+    """Load reports (paths, or Reports in memory) and sort their runs into sides: a run joins the
+    first side whose runs it repeats (:func:`~tfprof_m1.report.parity.same_side`), keeping
+    first-seen order; ``labels`` name the reports, in order. The same report given twice is
+    counted once.
+
+    Raises:
+        UserError: more labels than reports, or a report that cannot be read.
+    """
     labels = list(labels or [])
     if len(labels) > len(sources):
         raise UserError(
             f"{len(labels)} labels for {len(sources)} reports; give at most one --label per report"
         )
-    groups: dict[tuple, RunGroup] = {}
-    chosen: set[tuple] = set()
+    result = Sides([])
+    seen: dict[str, str] = {}
     for position, source in enumerate(sources):
         report, name = _load(source, position)
-        key = _machine_key(report)
-        if key in groups:
-            groups[key].paths.append(name)
-            groups[key].reports.append(report)
-        else:
-            groups[key] = RunGroup(_group_label(report), [name], [report])
-        if position < len(labels) and key not in chosen:
-            groups[key].label = labels[position]
-            chosen.add(key)
-    result = list(groups.values())
-    names = [group.label for group in result]
-    for key, group in zip(
-        groups, result
-    ):  # two groups with one label (two CPUs, two batch sizes): add the file name
-        if names.count(group.label) > 1 and key not in chosen:
-            group.label = f"{group.label} ({Path(group.paths[0]).stem})"
+        label = labels[position] if position < len(labels) else None
+        content = json.dumps(report.to_dict(), default=repr)  # numpy scalars of a report in memory too
+        if content in seen:
+            result.notes.append(f"{name} is the same report as {seen[content]}: counted once")
+            continue
+        seen[content] = name
+        for run in report.runs:
+            values = describe(report, run)
+            side = next((group for group in result.groups if same_side(group.parity, values)), None)
+            if side is None:
+                side = RunGroup(label or _group_label(report, run), [], [], parity=values)
+                side.labelled = label is not None
+                result.groups.append(side)
+            elif label is not None and not side.labelled:
+                side.label, side.labelled = label, True
+            elif label is not None and label != side.label and run is report.runs[0]:
+                result.notes.append(
+                    f"{name} ({label}) ran as {side.label} did: everything that changes the "
+                    f"measurement agrees, so its runs are repeats of {side.label}"
+                )
+            side.paths.append(name)
+            side.reports.append(report)
+            side.runs.append(run)
     return result
 
 
 @dataclass
 class ModelFigures:
-    """One model's steady-state figures in one group: every run of it (repeats pooled)."""
+    """One side's steady-state figures for one model: every run of it (repeats pooled)."""
 
     label: str
     model: str
-    #: Steady complete epochs' wall times, pooled over runs (for display).
+    #: Steady complete epochs' measured wall times, pooled over runs (for display).
     epoch_ms: list[float]
     phase_step_ms: dict[str, list[float]]
     fit_steady_ms: list[float]
     fit_all_mean_ms: list[float]
-    #: What ran (the parity guard's values, see parity.py), from the group's first run.
+    #: What ran (the parity guard's values, see parity.py), from the side's first run.
     parity: dict[str, object]
     repeats: int
-    #: What the statistics resample: each run's steady epochs (and probe samples), each run's
-    #: steady fit epochs.
+    #: What the statistics resample: each run's steady epochs (unprofiled-equivalent, and probe
+    #: samples), each run's steady fit epochs.
     runs: list[RunValues] = field(default_factory=list)
     fit_runs: list[list[float]] = field(default_factory=list)
     #: What the figures leave out or rest on (an interrupted report...), one line each.
@@ -173,21 +200,50 @@ class ModelFigures:
 
     @property
     def epoch_mean_ms(self) -> float:
-        """Mean over runs of each run's mean steady epoch."""
-        return point_values(self.runs, [])[0]
+        """Mean over runs of each run's mean steady epoch, unprofiled-equivalent (ms)."""
+        return point_values(self.runs, []).epoch_ms
+
+    @property
+    def example_us(self) -> float:
+        """Mean over runs of each run's mean µs per example of the unprofiled-equivalent epoch."""
+        return point_values(self.runs, []).example_us
+
+    @property
+    def profiling_ms(self) -> float:
+        """What profiling cost a steady epoch (ms), taken out of every figure compared."""
+        return profiling_ms(self.runs)
+
+    @property
+    def examples(self) -> float:
+        """Mean examples per steady epoch."""
+        return float(np.mean([epoch.examples for run in self.runs for epoch in run.epochs]))
 
     @property
     def phase_epoch_ms(self) -> dict[str, float]:
-        """Every phase's ms per epoch, mean over runs of means over epochs, in first-seen order."""
+        """Every workload phase's ms of the unprofiled-equivalent epoch, mean over runs of means over
+        epochs, in first-seen order (the profiler's own phases left out: see PROFILER_PHASES)."""
         names: list[str] = []
         for run in self.runs:
             for epoch in run.epochs:
                 names += [name for name in [*epoch.outside_ms, *epoch.phases] if name not in names]
-        return dict(zip(names, (float(value) for value in point_values(self.runs, names)[2])))
+        return dict(zip(names, (float(value) for value in point_values(self.runs, names).phase_ms)))
 
     def phase_mean_ms(self, phase: str) -> float:
-        """Mean per-epoch ms of ``phase`` over the group's runs (0 for a phase none of them has)."""
+        """Mean per-epoch ms of ``phase`` over the side's runs (0 for a phase none of them has)."""
         return self.phase_epoch_ms.get(phase, 0.0)
+
+
+def epoch_interval(figures: ModelFigures) -> Interval:
+    """A side's mean unprofiled-equivalent steady epoch (ms) with its 95 % interval (as compare's)."""
+    return mean_interval(figures.epoch_mean_ms, group_draws(figures.runs, []).epoch_ms, figures.units)
+
+
+def fit_interval(figures: ModelFigures) -> Interval | None:
+    """A side's mean steady fit epoch (ms) with its 95 % interval, or None without steady fit epochs."""
+    if not figures.fit_runs:
+        return None
+    point = mean(mean(times) for times in figures.fit_runs)
+    return mean_interval(point, epoch_time_draws(figures.fit_runs), figures.fit_units)
 
 
 def _steady_epochs(run: ModelRun) -> list:
@@ -196,67 +252,82 @@ def _steady_epochs(run: ModelRun) -> list:
     return [epoch for epoch in run.epochs if epoch.index in indices and epoch.complete]
 
 
-def model_figures(group: RunGroup, model: str) -> ModelFigures | None:
-    """The figures of one model in a group of runs of one machine."""
-    runs = [run for report in group.reports for run in report.runs if run.model == model]
+def _cost_ratio(run: ModelRun) -> float | None:
+    cost = run.steady.profiling_cost
+    return cost.ratio if cost is not None else None
+
+
+def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | None:
+    """The figures of one side (of its runs of ``model``, by default all of them), or None when no
+    run has a complete steady epoch."""
+    chosen = [
+        (name, report, run)
+        for name, report, run in zip(group.paths, group.reports, group.runs)
+        if model is None or run.model == model
+    ]
     notes = [
         f"{name}: interrupted ({run.interrupted}); only its complete epochs are used"
-        for name, report in zip(group.paths, group.reports)
-        for run in report.runs
-        if run.model == model and run.interrupted
+        for name, _, run in chosen
+        if run.interrupted
     ]
-    runs = [run for run in runs if _steady_epochs(run)]
-    if not runs:
+    chosen = [item for item in chosen if _steady_epochs(item[2])]
+    if not chosen:
         return None
+    runs = [run for _, _, run in chosen]
     epochs = [epoch for run in runs for epoch in _steady_epochs(run)]
     phase_step: dict[str, list[float]] = {}
     for epoch in epochs:
         for phase, values in epoch.step_ms.items():
-            phase_step.setdefault(phase, []).extend(values)
-    first = runs[0]
+            if phase not in PROFILER_PHASES:
+                phase_step.setdefault(phase, []).extend(values)
+    _, first_report, first = chosen[0]
     fit_runs = [run.fit.epoch_ms[1:] for run in runs if run.fit and len(run.fit.epoch_ms) > 1]
     return ModelFigures(
         label=group.label,
-        model=model,
+        model=first.model,
         epoch_ms=[epoch.wall_ms for epoch in epochs],
         phase_step_ms=phase_step,
         fit_steady_ms=[ms for times in fit_runs for ms in times],
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
-        parity=describe(next(r for r in group.reports if first in r.runs), first),
+        parity=describe(first_report, first),
         repeats=len(runs),
-        runs=[run_values(_steady_epochs(run)) for run in runs],
+        runs=[run_values(_steady_epochs(run), _cost_ratio(run)) for run in runs],
         fit_runs=fit_runs,
         notes=notes,
-        throughput=achieved(first, next(r for r in group.reports if first in r.runs).environment),
+        throughput=achieved(first, first_report.environment),
     )
 
 
 @dataclass
 class PhaseDifference:
-    """How one phase differs between the reference and another machine, in ms per epoch with an interval."""
+    """How one workload phase differs between the reference and another side, with an interval:
+    in ms per (unprofiled-equivalent) epoch, or µs per example when the verdict is per example."""
 
     phase: str
     #: Per-step medians and spread on each side, for display (None for epoch-level phases).
     reference: Summary | None
     other: Summary | None
-    #: Mean ms per epoch on each side, the ratio other/reference, and the change with its interval.
+    #: The phase on each side (ms per epoch, or µs per example), the ratio other/reference, and the
+    #: change with its interval.
     reference_ms: float
     other_ms: float
     ratio: float | None
     delta_ms: Interval
     #: The change's interval excludes 0.
     clear: bool
-    #: This phase's share of the epoch-time difference (per-epoch totals); shares add up to 1.
+    #: This phase's share of the difference (epoch time, or time per example); shares add up to 1.
     share_of_difference: float | None
 
 
 @dataclass
 class RunDifference:
-    """One run against the reference, for one model."""
+    """One side against the reference, for one model."""
 
     label: str
+    #: The unprofiled-equivalent epoch, other/reference.
     epoch_ratio: Interval
-    #: A clear difference: the ratio's interval excludes 1 and leaves the ±2 % band.
+    #: A clear difference in the judged ratio (the epoch's, or per example's): its interval excludes
+    #: 1 and leaves the ±2 % band.
     epoch_clear: bool
     #: Time per training example, other/reference (differs from the epoch ratio when batch sizes
     #: or example counts differ).
@@ -266,16 +337,25 @@ class RunDifference:
     #: Enough steady fit epochs (or runs) a side to judge the fit ratio.
     fit_judged: bool
     phases: list[PhaseDifference]
-    #: Every difference in what ran that confounds the comparison, worst first (see parity.py).
+    #: Every difference in what ran between the two sides, worst first (see parity.py).
     confounds: list[str]
     verdict: str
     #: Why no conclusion can be drawn (too few steady epochs), or None.
     too_little_data: str | None = None
+    #: The verdict and the phases are per example (batch sizes or examples per epoch differ).
+    per_example: bool = False
+    #: The sides differ in one setting only, on one machine: an A/B of that setting, not a confound.
+    ab: bool = False
+
+    @property
+    def judged_ratio(self) -> Interval:
+        """The ratio the verdict is read from: per example, or per epoch."""
+        return self.example_ratio if self.per_example else self.epoch_ratio
 
 
 @dataclass
 class RunSpread:
-    """One machine's repeats on their own: the mean steady epoch and how much the runs differ."""
+    """One side on its own: the mean steady epoch and how much its runs differ."""
 
     runs: int
     epoch_ms: Interval
@@ -285,13 +365,17 @@ class RunSpread:
 
 @dataclass
 class ModelComparison:
-    """One model compared across machines: ratios with intervals, phase differences, parity notes."""
+    """One model (or, for a model A/B, several) compared across sides: ratios with intervals, phase
+    differences, parity notes."""
 
     model: str
     figures: list[ModelFigures]
     differences: list[RunDifference] = field(default_factory=list)
-    #: With one group only (repeats of one machine): its mean epoch and the spread between runs.
+    #: With one side only (repeats of one machine and configuration): its mean epoch and the spread
+    #: between its runs.
     spread: RunSpread | None = None
+    #: What was said while sorting the reports (the same report twice, a side left out), one line each.
+    notes: list[str] = field(default_factory=list)
 
 
 def _ratio(reference: float, other: float) -> float | None:
@@ -314,29 +398,38 @@ def _verdict(
     model: str,
     ref: ModelFigures,
     other: ModelFigures,
-    ratio: Interval,
-    clear: bool,
-    phases: list[PhaseDifference],
-    too_little: str | None,
+    difference: RunDifference,
 ) -> str:
-    epochs = f"custom-loop epoch {other.epoch_mean_ms / 1000:.2f} s against {ref.epoch_mean_ms / 1000:.2f} s"
+    ratio, clear, too_little = difference.judged_ratio, difference.epoch_clear, difference.too_little_data
+    if difference.per_example:
+        basis = f"time per example {other.example_us:,.1f} µs against {ref.example_us:,.1f} µs"
+    else:
+        basis = (
+            f"custom-loop epoch {other.epoch_mean_ms / 1000:.2f} s against {ref.epoch_mean_ms / 1000:.2f} s"
+        )
+    if any(side.profiling_ms > 0 for side in (ref, other)):
+        basis += ", profiling cost taken out"
     if too_little:
         return f"{model}: too little data to compare {other.label} with {ref.label} ({too_little})."
     if not clear:
         return (
-            f"{model}: no clear difference between {other.label} and {ref.label} ({epochs}; ratio "
+            f"{model}: no clear difference between {other.label} and {ref.label} ({basis}; ratio "
             f"{ratio.point:.2f}× [{ratio.low:.2f}–{ratio.high:.2f}])."
         )
     speed, bounds = ratio_text(ratio).split(" [")
+    if difference.per_example:
+        speed += " per example"
     ranked = sorted(
-        (p for p in phases if p.share_of_difference is not None), key=lambda p: -p.share_of_difference
+        (p for p in difference.phases if p.share_of_difference is not None),
+        key=lambda p: -p.share_of_difference,
     )
     named = [
         f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:2] if p.share_of_difference >= 0.15
-    ] or [f"{ranked[0].phase} {ranked[0].share_of_difference * 100:.0f} %"]
+    ] or [f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:1]]
+    explained = f"; of the difference, {', '.join(named)}" if named else ""
     return (
-        f"{model}: {other.label} is {speed} than {ref.label} (95 % CI {bounds.rstrip(']')}×; {epochs}); "
-        f"of the difference, {', '.join(named)}."
+        f"{model}: {other.label} is {speed} than {ref.label} (95 % CI {bounds.rstrip(']')}×; {basis})"
+        f"{explained}."
     )
 
 
@@ -351,37 +444,73 @@ def _too_little(reference: ModelFigures, other: ModelFigures) -> str | None:
     )
 
 
+def _per_example(reference: ModelFigures, other: ModelFigures) -> bool:
+    """Whether the sides are judged per example: their batch sizes or examples per epoch differ."""
+    batches = reference.parity.get("batch_size"), other.parity.get("batch_size")
+    return (None not in batches and batches[0] != batches[1]) or abs(
+        reference.examples - other.examples
+    ) > 0.005 * max(reference.examples, other.examples)
+
+
+def _one_setting(reference: ModelFigures, other: ModelFigures) -> bool:
+    """An A/B: one machine, and one thing that differs in what ran (the model counts as one)."""
+    differing = [check for check in differing_checks(reference.parity, other.parity) if check.kind != STATE]
+    if any(check.kind == MACHINE for check in differing):
+        return False
+    return len({check.key if check.kind != MODEL else MODEL for check in differing}) == 1
+
+
 def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
-    """Compare one model's groups of runs, the first group the reference."""
+    """Compare one model's sides (or, for a model A/B, the models' sides), the first the reference."""
     reference, others = figures[0], figures[1:]
     comparison = ModelComparison(model, figures)
     seen = list(dict.fromkeys(name for side in figures for name in side.phase_epoch_ms))
-    phases = [name for name in seen if name != OTHER] + [OTHER]
+    phases = [name for name in seen if name != OTHER] + ([OTHER] if OTHER in seen else [])
     ref_draws = group_draws(reference.runs, phases)
-    ref_epoch, ref_example, ref_phase = point_values(reference.runs, phases)
+    ref_points = point_values(reference.runs, phases)
     ref_fit = epoch_time_draws(reference.fit_runs) if reference.fit_runs else None
     if not others:
         run_means = [mean(epoch.wall_ms for epoch in run.epochs) for run in reference.runs]
         cv = float(np.std(run_means, ddof=1) / np.mean(run_means)) if len(run_means) > 1 else None
         comparison.spread = RunSpread(
-            len(run_means), mean_interval(ref_epoch, ref_draws.epoch_ms, reference.units), cv
+            len(run_means), mean_interval(ref_points.epoch_ms, ref_draws.epoch_ms, reference.units), cv
         )
     for position, other in enumerate(others, start=1):
         draws = group_draws(other.runs, phases, seed=SEED + position)  # independent of the reference's draws
-        epoch_ms, example_us, phase_ms = point_values(other.runs, phases)
+        points = point_values(other.runs, phases)
         too_little = _too_little(reference, other)
+        per_example = _per_example(reference, other)
         units = min(reference.units, other.units)
-        epoch_ratio = ratio_interval(ref_epoch, epoch_ms, ref_draws.epoch_ms, draws.epoch_ms, units)
-        example_ratio = ratio_interval(ref_example, example_us, ref_draws.example_us, draws.example_us, units)
-        epoch_clear = clear_ratio(epoch_ratio) and too_little is None
-        delta_epoch = epoch_ms - ref_epoch
+        epoch_ratio = ratio_interval(
+            ref_points.epoch_ms, points.epoch_ms, ref_draws.epoch_ms, draws.epoch_ms, units
+        )
+        example_ratio = ratio_interval(
+            ref_points.example_us, points.example_us, ref_draws.example_us, draws.example_us, units
+        )
+        judged = example_ratio if per_example else epoch_ratio
+        if per_example:
+            total = points.example_us - ref_points.example_us
+            ref_phase, other_phase, ref_phase_draws, other_phase_draws = (
+                ref_points.phase_us,
+                points.phase_us,
+                ref_draws.phase_us,
+                draws.phase_us,
+            )
+        else:
+            total = points.epoch_ms - ref_points.epoch_ms
+            ref_phase, other_phase, ref_phase_draws, other_phase_draws = (
+                ref_points.phase_ms,
+                points.phase_ms,
+                ref_draws.phase_ms,
+                draws.phase_ms,
+            )
         rows = []
         for column, phase in enumerate(phases):
             delta = difference_interval(
                 ref_phase[column],
-                phase_ms[column],
-                ref_draws.phase_ms[:, column],
-                draws.phase_ms[:, column],
+                other_phase[column],
+                ref_phase_draws[:, column],
+                other_phase_draws[:, column],
                 units,
             )
             rows.append(
@@ -390,11 +519,11 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
                     reference=summarize(reference.phase_step_ms.get(phase, [])),
                     other=summarize(other.phase_step_ms.get(phase, [])),
                     reference_ms=float(ref_phase[column]),
-                    other_ms=float(phase_ms[column]),
-                    ratio=_ratio(float(ref_phase[column]), float(phase_ms[column])),
+                    other_ms=float(other_phase[column]),
+                    ratio=_ratio(float(ref_phase[column]), float(other_phase[column])),
                     delta_ms=delta,
                     clear=not delta.contains(0.0) and abs(delta.point) > NEGLIGIBLE_MS and too_little is None,
-                    share_of_difference=delta.point / delta_epoch if delta_epoch else None,
+                    share_of_difference=delta.point / total if total else None,
                 )
             )
         fit_ratio, fit_clear, fit_judged = None, False, False
@@ -409,49 +538,117 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
             fit_judged = min(reference.fit_units, other.fit_units) >= MIN_UNITS
             fit_clear = fit_judged and clear_ratio(fit_ratio)
         confounds = differences(reference.parity, other.parity)
-        comparison.differences.append(
-            RunDifference(
-                label=other.label,
-                epoch_ratio=epoch_ratio,
-                epoch_clear=epoch_clear,
-                example_ratio=example_ratio,
-                fit_ratio=fit_ratio,
-                fit_clear=fit_clear,
-                fit_judged=fit_judged,
-                phases=rows,
-                confounds=confounds,
-                verdict=_verdict(model, reference, other, epoch_ratio, epoch_clear, rows, too_little),
-                too_little_data=too_little,
-            )
+        difference = RunDifference(
+            label=other.label,
+            epoch_ratio=epoch_ratio,
+            epoch_clear=clear_ratio(judged) and too_little is None,
+            example_ratio=example_ratio,
+            fit_ratio=fit_ratio,
+            fit_clear=fit_clear,
+            fit_judged=fit_judged,
+            phases=rows,
+            confounds=confounds,
+            verdict="",
+            too_little_data=too_little,
+            per_example=per_example,
+            ab=_one_setting(reference, other),
         )
+        difference.verdict = _verdict(model, reference, other, difference)
+        comparison.differences.append(difference)
     return comparison
 
 
-def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) -> list[ModelComparison]:
-    """Compare reports (paths, or Reports in memory); the first is the reference.
+def _machine(side: RunGroup) -> tuple:
+    return tuple(side.parity.get(check.key) for check in CHECKS if check.kind == MACHINE)
 
-    Args:
-        labels: names for the reports, in order (for example ``["batch 32", "batch 128"]`` for a
-            sweep on one machine); a group of repeats takes its first report's label. Default: the
-            device label (with the file name where two groups share one).
 
-    Repeats of one machine and configuration alone (several reports, or one report of ``--repeats``)
-    are compared with nothing: each model then gets its mean steady epoch with its interval and the
-    spread between its runs (``ModelComparison.spread``), which says how many runs a comparison needs.
+def _matched(sides: list[RunGroup]) -> tuple[list[tuple[str, list[RunGroup]]], list[str]]:
+    """Which sides are compared with which: the sides of each model that more than one side ran;
+    else, when every report holds one model and all ran on one machine, the models against one
+    another (a model A/B); else each side on its own. Returns the (title, sides) pairs and notes.
 
     Raises:
-        UserError: no model in common, or more labels than reports.
+        UserError: different models on different machines only: nothing can be compared.
     """
-    groups = group_reports(paths, labels)
-    models = list(dict.fromkeys(run.model for run in groups[0].reports[0].runs))  # repeats name a model again
-    figures = {model: [model_figures(group, model) for group in groups] for model in models}
-    common = [model for model in models if all(f is not None for f in figures[model])]
-    if not common:
+    names = list(dict.fromkeys(str(side.parity.get("model")) for side in sides))
+    by_name = {name: [side for side in sides if side.parity.get("model") == name] for name in names}
+    shared = [name for name in names if len(by_name[name]) > 1]
+    if shared:
+        alone = [f"{name} ({by_name[name][0].label})" for name in names if name not in shared]
+        notes = [f"not compared, only one side ran it: {', '.join(alone)}"] if alone else []
+        return [(name, by_name[name]) for name in shared], notes
+    single_model_reports = all(
+        len({run.model for run in report.runs}) == 1 for side in sides for report in side.reports
+    )
+    if len(sides) == 1 or not single_model_reports:
+        notes = (
+            ["no model was run by more than one side: each is summarized on its own"]
+            if len(sides) > 1
+            else []
+        )
+        return [(name, by_name[name]) for name in names], notes
+    if len({_machine(side) for side in sides}) > 1:
+        where = ", ".join(f"{side.parity.get('model')} on {side.label}" for side in sides)
+        raise UserError(
+            f"the reports have no model in common ({where}): different models are compared on one "
+            "machine only; run the same model on each machine"
+        )
+    return [(" vs ".join(names), sides)], []
+
+
+def _name_sides(sides: list[RunGroup]) -> None:
+    """Name the sides given no --label by what differs between them (the device label where nothing
+    names them apart, with the report's file name where two sides would share a name)."""
+    named = side_names([side.parity for side in sides])
+    for index, side in enumerate(sides):
+        if not side.labelled:
+            side.label = named[index] if named is not None else _group_label(side.reports[0], side.runs[0])
+    labels = [side.label for side in sides]
+    for side in sides:
+        if labels.count(side.label) > 1 and not side.labelled:
+            side.label = f"{side.label} ({Path(side.paths[0]).stem})"
+
+
+def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) -> list[ModelComparison]:
+    """Compare reports (paths, or Reports in memory); the first side is the reference.
+
+    Args:
+        labels: names for the reports, in order (for example ``["batch 32", "batch 128"]``); a side
+            of repeats takes its first labelled report's label. Default: what differs between the
+            sides (``mixed_float16`` / ``float32``, ``batch 32`` / ``batch 64``, the device label).
+
+    A side alone (one report, or repeats of one machine and configuration) is compared with
+    nothing: each model then gets its mean steady epoch with its interval and the spread between
+    its runs (``ModelComparison.spread``), which says how many runs a comparison needs.
+
+    Raises:
+        UserError: different models on different machines only, no complete steady epoch, more
+            labels than reports, or a report that cannot be read (one line each).
+    """
+    sorted_runs = sort_runs(paths, labels)
+    matched, notes = _matched(sorted_runs.groups)
+    comparisons = []
+    for title, sides in matched:
+        _name_sides(sides)
+        figures = [(side, model_figures(side)) for side in sides]
+        kept = [f for _, f in figures if f is not None]
+        left = [side.label for side, f in figures if f is None]
+        if not kept:
+            continue
+        comparison = compare_model(title, kept)
+        comparison.notes = list(sorted_runs.notes) + notes
+        if left:
+            comparison.notes.append(
+                f"left out, no complete steady epoch: {', '.join(left)} (an interrupted run keeps only "
+                "the epochs it finished)"
+            )
+        comparisons.append(comparison)
+    if not comparisons:
         raise UserError(
             "the reports have no model in common with complete steady epochs; run the same model on each "
             "machine (an interrupted run keeps only the epochs it finished)"
         )
-    return [compare_model(model, [f for f in figures[model] if f is not None]) for model in common]
+    return comparisons
 
 
 #: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.views.compare`` is this module.

@@ -7,7 +7,8 @@ from statistics import mean
 from tabulate import tabulate
 
 from tfprof_m1.base.stats import Summary
-from tfprof_m1.report.compare_stats import EQUIVALENCE, MIN_UNITS, point_values
+from tfprof_m1.report.compare_stats import EQUIVALENCE, MIN_UNITS
+from tfprof_m1.report.throughput import share_text
 from tfprof_m1.views.compare import ModelComparison, ratio_text
 
 
@@ -35,12 +36,16 @@ def _delta(cell) -> str:
     return text if cell.clear else f"{text}, not clear"
 
 
+def _units(difference) -> str:
+    return "µs per example" if difference.per_example else "ms per epoch"
+
+
 def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[str]]]:
     """The rows of one model's comparison table."""
     reference, others = comparison.figures[0], comparison.figures[1:]
     headers = ["figure", f"{reference.label} (reference)"]
-    for other in others:
-        headers += [other.label, "ratio [95 % CI] / Δ ms per epoch [95 % CI]", "share of Δ"]
+    for other, difference in zip(others, comparison.differences):
+        headers += [other.label, f"ratio [95 % CI] / Δ {_units(difference)} [95 % CI]", "share of Δ"]
     rows = []
     for name, pick in (
         ("fit epoch, steady (s)", lambda f: f.fit_steady_ms),
@@ -67,26 +72,23 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
         rows.append(row)
     row = ["custom-loop epoch, steady (s)", f"{reference.epoch_mean_ms / 1000:.2f} s"]
     for other, difference in zip(others, comparison.differences):
-        judged = ratio_text(difference.epoch_ratio, difference.epoch_clear)
-        if difference.too_little_data:
-            judged = f"{difference.epoch_ratio.point:.2f}× (too little data: not judged)"
-        row += [f"{other.epoch_mean_ms / 1000:.2f} s", judged, "100 %"]
+        row += [f"{other.epoch_mean_ms / 1000:.2f} s", *_judged(difference, difference.epoch_ratio, False)]
     rows.append(row)
-    row = ["custom-loop time per example (µs)", f"{_example_us(reference):,.1f}"]
+    row = ["custom-loop time per example (µs)", f"{reference.example_us:,.1f}"]
     for other, difference in zip(others, comparison.differences):
-        interval = difference.example_ratio
-        row += [
-            f"{_example_us(other):,.1f}",
-            f"{interval.point:.2f}× [{interval.low:.2f}–{interval.high:.2f}]",
-            "",
-        ]
+        row += [f"{other.example_us:,.1f}", *_judged(difference, difference.example_ratio, True)]
     rows.append(row)
+    if any(figures.profiling_ms > 0 for figures in comparison.figures):
+        row = ["profiling cost, taken out (ms/epoch)", f"{reference.profiling_ms:,.1f}"]
+        for other in others:
+            row += [f"{other.profiling_ms:,.1f}", "not in any figure compared", _share(0.0)]
+        rows.append(row)
     if any(figures.throughput is not None for figures in comparison.figures):
         rows.append(
             ["training step GFLOP/s (share of own peak)", _gflops(reference.throughput)]
             + [cell for other in others for cell in (_gflops(other.throughput), "", "")]
         )
-    if not comparison.differences:  # repeats of one machine on their own: their figures, no ratios
+    if not comparison.differences:  # one side on its own: its figures, no ratios
         for phase, ms in reference.phase_epoch_ms.items():
             rows.append([f"{phase} (ms/epoch)", f"{ms:,.1f}"])
         return headers, rows
@@ -96,11 +98,11 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
             d.phases[index].other is not None for d in comparison.differences
         )
         row = [f"{phase} (ms/step, median ± IQR)" if step_level else f"{phase} (ms/epoch)"]
-        row.append(_step(first.reference) if step_level else f"{first.reference_ms:,.1f}")
-        for difference in comparison.differences:
+        row.append(_step(first.reference) if step_level else f"{reference.phase_mean_ms(phase):,.1f}")
+        for other, difference in zip(others, comparison.differences):
             cell = difference.phases[index]
             row += [
-                _step(cell.other) if step_level else f"{cell.other_ms:,.1f}",
+                _step(cell.other) if step_level else f"{other.phase_mean_ms(phase):,.1f}",
                 _delta(cell),
                 _share(cell.share_of_difference),
             ]
@@ -108,15 +110,20 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
     return headers, rows
 
 
+def _judged(difference, interval, per_example: bool) -> list[str]:
+    """The ratio and share cells of the epoch row or the per-example row: the judged one carries
+    the verdict's wording and 100 %, the other its ratio with its interval."""
+    if difference.per_example != per_example:
+        return [f"{interval.point:.2f}× [{interval.low:.2f}–{interval.high:.2f}]", ""]
+    if difference.too_little_data:
+        return [f"{interval.point:.2f}× (too little data: not judged)", "100 %"]
+    return [ratio_text(interval, difference.epoch_clear), "100 %"]
+
+
 def _gflops(throughput) -> str:
     if throughput is None or throughput.step_gflops is None:
         return "—"
-    share = throughput.share(throughput.step_gflops)
-    return f"{throughput.step_gflops:,.1f}" + (f" ({share * 100:.1f} %)" if share is not None else "")
-
-
-def _example_us(figures) -> float:
-    return point_values(figures.runs, [])[1]
+    return f"{throughput.step_gflops:,.1f}" + share_text(throughput.share(throughput.step_gflops))
 
 
 def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:
@@ -152,6 +159,8 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
             between = (
                 f"; the runs' mean epochs differ by {spread.between_runs_cv * 100:.1f} % (coefficient of "
                 "variation): a difference between machines smaller than about twice that needs more runs"
+                if spread.between_runs_cv is not None
+                else ""
             )
             out.append(
                 f"- {comparison.figures[0].label} on its own ({spread.runs} "
@@ -159,12 +168,21 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
                 f"mean steady epoch {spread.epoch_ms.point / 1000:.2f} s "
                 f"[95 % CI {spread.epoch_ms.low / 1000:.2f}–"
                 f"{spread.epoch_ms.high / 1000:.2f}]"
-                + (between if spread.between_runs_cv is not None else "")
+                + between
                 + "; give reports of another machine or configuration to compare with"
             )
+        out += [f"- {note}" for note in comparison.notes]
         for difference in comparison.differences:
-            for item in difference.confounds:
-                out.append(f"- ⚠ not like for like ({difference.label} against the reference): {item}")
+            if difference.ab:
+                out += [
+                    f"- what differs ({difference.label} against the reference): {item}"
+                    for item in difference.confounds
+                ]
+            else:
+                out += [
+                    f"- ⚠ not like for like ({difference.label} against the reference): {item}"
+                    for item in difference.confounds
+                ]
             out.append(f"- {difference.verdict}")
         out.append("")
     out.append(
@@ -174,7 +192,9 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
         "per-step median ± IQR on each side, the change in ms per epoch with its interval "
         '("not clear" when it contains 0) and its share of the epoch-time difference (the '
-        "shares add up to 100 %). fit is timed per "
+        "shares add up to 100 %). The custom-loop figures are of the unprofiled-equivalent epoch: each "
+        "side's profiling cost is taken out first and the workload's phases divide what is left; with "
+        "different batch sizes the verdict is on the time per example. fit is timed per "
         f"epoch only. Method: docs/comparing.md."
     )
     return "\n".join(out).rstrip() + "\n"

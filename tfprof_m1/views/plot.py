@@ -1,10 +1,11 @@
-"""The article's chart and a phase chart, from saved reports. Needs the ``plot`` extra (matplotlib)."""
+"""Two charts from saved reports, with the sides ``compare`` finds: each side's mean epoch with its
+95 % interval, and where its unprofiled-equivalent epoch goes. Needs the ``plot`` extra (matplotlib)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from statistics import mean
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import atomic_path
@@ -19,7 +20,7 @@ from tfprof_m1.base.phases import (
     REPORTED_PHASES,
     SYNC,
 )
-from tfprof_m1.views.compare import ReportSource, group_reports, model_figures
+from tfprof_m1.views.compare import ModelComparison, ReportSource, compare, epoch_interval, fit_interval
 
 PLOT_SUFFIXES = (".png", ".svg")
 #: Colours for a research loop's own phases, in the order they are first drawn.
@@ -65,13 +66,27 @@ def check_output(output: Path, example: str) -> Path:
     return output
 
 
-def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
-    """Write a two-panel figure: mean fit epoch time per run and model (the article's chart), and a
-    stacked bar of the custom loop's steady-state phases per run and model. ``paths`` are report
-    files or Reports in memory.
+#: Colour of the profiler's own cost, drawn apart from the workload's phases.
+PROFILING_COLOUR = "#d9d9d9"
+
+
+def plot_reports(
+    paths: Sequence[ReportSource], output: str | Path, labels: Sequence[str] | None = None
+) -> Path:
+    """Write a two-panel figure of the sides :func:`~tfprof_m1.views.compare.compare` finds in
+    ``paths`` (report files or Reports in memory; ``labels`` name them as compare's ``--label``):
+
+    - left, one measure: the mean steady Keras ``fit`` epoch per side (s), when any side ran fit;
+      otherwise the mean steady custom-loop epoch, unprofiled-equivalent (s); 95 % intervals as
+      error bars;
+    - right: a stacked bar per side of the workload's phases of the unprofiled-equivalent custom-loop
+      epoch (s), its interval as an error bar, and the profiling cost taken out drawn apart beside it.
+
+    The parity guard's lines (what differs between the sides) are printed under the chart.
 
     Raises:
-        UserError: matplotlib missing, an output suffix other than .png/.svg, or unreadable reports.
+        UserError: matplotlib missing, an output suffix other than .png/.svg, or reports that cannot
+            be read or compared (one line each).
     """
     output = check_output(Path(output), "machines.png")
     try:
@@ -81,69 +96,15 @@ def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError:
         raise UserError("plot needs matplotlib: pip install 'tfprof-m1[plot]'") from None
-    groups = group_reports(paths)
-    models: list[str] = []
-    for group in groups:
-        for report in group.reports:
-            models += [run.model for run in report.runs if run.model not in models]
-
-    figure, (epochs_axis, phases_axis) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
-    width = 0.8 / len(groups)
-    for index, group in enumerate(groups):
-        heights, hatches = [], []
-        for model in models:
-            figures = model_figures(group, model)
-            if figures is None:
-                heights.append(0.0)
-                hatches.append("")
-            elif figures.fit_all_mean_ms:
-                heights.append(mean(figures.fit_all_mean_ms) / 1000)
-                hatches.append("")
-            else:  # no fit run: show the custom loop, hatched, rather than nothing
-                heights.append(figures.epoch_mean_ms / 1000)
-                hatches.append("//")
-        positions = [m + (index - (len(groups) - 1) / 2) * width for m in range(len(models))]
-        bars = epochs_axis.bar(positions, heights, width, label=group.label)
-        for bar, hatch in zip(bars, hatches):
-            bar.set_hatch(hatch)
-    epochs_axis.set_xticks(range(len(models)), models)
-    epochs_axis.set_ylabel("mean epoch time (s)")
-    epochs_axis.set_title(
-        "Keras fit, mean over all epochs (as the article)\nhatched: custom loop, no fit run"
-    )
-    epochs_axis.legend(fontsize="small")
-
-    labels, bottoms, x = [], {}, 0
-    colours: dict[str, str] = {}
-    seen_phases: set[str] = set()
-    for model in models:
-        for group in groups:
-            figures = model_figures(group, model)
-            if figures is None:
-                continue
-            bottom = 0.0
-            for phase in _phase_order(figures.phase_epoch_ms):
-                value = figures.phase_mean_ms(phase) / 1000
-                if value <= 0:
-                    continue
-                phases_axis.bar(
-                    x,
-                    value,
-                    0.7,
-                    bottom=bottom,
-                    color=_colour(phase, colours),
-                    label=phase if phase not in seen_phases else None,
-                )
-                seen_phases.add(phase)
-                bottom += value
-            bottoms[x] = bottom
-            labels.append(f"{model}\n{group.label}")
-            x += 1
-    phases_axis.set_xticks(range(len(labels)), labels, fontsize="small")
-    phases_axis.set_ylabel("custom-loop epoch, steady state (s)")
-    phases_axis.set_title("Where the epoch goes")
-    phases_axis.legend(fontsize="small")
-
+    comparisons = compare(paths, labels)
+    warnings = _parity_lines(comparisons)
+    figure, (epochs_axis, phases_axis) = plt.subplots(1, 2, figsize=(13, 5.2 + 0.22 * len(warnings)))
+    _epoch_panel(epochs_axis, comparisons)
+    _phase_panel(phases_axis, comparisons)
+    bottom = 0.16 + 0.035 * len(warnings)
+    figure.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=min(bottom, 0.6), wspace=0.25)
+    if warnings:
+        figure.text(0.01, 0.01, "\n".join(warnings), fontsize="x-small", va="bottom", ha="left")
     try:
         with atomic_path(output, suffix=output.suffix) as temporary:
             figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120)
@@ -154,3 +115,106 @@ def plot_reports(paths: Sequence[ReportSource], output: str | Path) -> Path:
     finally:
         plt.close(figure)
     return output
+
+
+def _bars(comparisons: list[ModelComparison]) -> list[tuple[str, object]]:
+    """(x label, side figures) of every side of every comparison, in order."""
+    return [
+        (f"{comparison.model}\n{textwrap.fill(figures.label, 22)}", figures)
+        for comparison in comparisons
+        for figures in comparison.figures
+    ]
+
+
+def _epoch_panel(axis, comparisons: list[ModelComparison]) -> None:
+    """One measure: the steady fit epoch where any side ran fit, else the custom-loop epoch."""
+    bars = _bars(comparisons)
+    use_fit = any(figures.fit_runs for _, figures in bars)
+    for x, (_, figures) in enumerate(bars):
+        interval = fit_interval(figures) if use_fit else epoch_interval(figures)
+        if interval is None:
+            axis.text(x, 0, "no fit run", ha="center", va="bottom", fontsize="small", rotation=90)
+            continue
+        axis.bar(x, interval.point / 1000, 0.7, color="#4e79a7")
+        axis.errorbar(
+            x,
+            interval.point / 1000,
+            yerr=_yerr(interval),
+            color="black",
+            capsize=4,
+        )
+    axis.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize="small")
+    axis.set_ylabel("seconds")
+    axis.set_title(
+        "Keras fit: mean steady epoch (s), 95 % CI"
+        if use_fit
+        else "Custom loop: mean steady epoch, profiling cost taken out (s), 95 % CI",
+        fontsize="medium",
+    )
+
+
+def _phase_panel(axis, comparisons: list[ModelComparison]) -> None:
+    """Stacked workload phases of the unprofiled-equivalent epoch, the profiling cost apart."""
+    bars = _bars(comparisons)
+    colours: dict[str, str] = {}
+    seen: set[str] = set()
+    for x, (_, figures) in enumerate(bars):
+        bottom = 0.0
+        phases = figures.phase_epoch_ms
+        for phase in _phase_order(phases):
+            value = phases.get(phase, 0.0) / 1000
+            if value <= 0:
+                continue
+            axis.bar(
+                x - 0.1,
+                value,
+                0.6,
+                bottom=bottom,
+                color=_colour(phase, colours),
+                label=phase if phase not in seen else None,
+            )
+            seen.add(phase)
+            bottom += value
+        interval = epoch_interval(figures)
+        axis.errorbar(
+            x - 0.1,
+            interval.point / 1000,
+            yerr=_yerr(interval),
+            color="black",
+            capsize=4,
+        )
+    costs = [(x, figures.profiling_ms) for x, (_, figures) in enumerate(bars) if figures.profiling_ms > 0]
+    for position, (x, cost) in enumerate(costs):  # apart, after the phases (last in the legend too)
+        axis.bar(
+            x + 0.32,
+            cost / 1000,
+            0.2,
+            color=PROFILING_COLOUR,
+            hatch="//",
+            edgecolor="#7f7f7f",
+            label="profiling cost, taken out" if position == 0 else None,
+        )
+    axis.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize="small")
+    axis.set_ylabel("seconds")
+    axis.set_title("Where the custom-loop epoch goes (unprofiled-equivalent, s), 95 % CI", fontsize="medium")
+    axis.legend(fontsize="small")
+
+
+def _yerr(interval) -> list[list[float]]:
+    """An interval as matplotlib's error bar, in s (a bound within rounding of the point is 0)."""
+    return [
+        [max(0.0, interval.point - interval.low) / 1000],
+        [max(0.0, interval.high - interval.point) / 1000],
+    ]
+
+
+def _parity_lines(comparisons: list[ModelComparison]) -> list[str]:
+    """The parity guard's lines, one per difference between a side and its reference, wrapped."""
+    lines = []
+    for comparison in comparisons:
+        for difference in comparison.differences:
+            kind = "differs" if difference.ab else "⚠ not like for like"
+            for item in difference.confounds:
+                text = f"{comparison.model}, {difference.label}: {kind}: {item}"
+                lines += textwrap.wrap(text, 180, subsequent_indent="    ")
+    return lines
