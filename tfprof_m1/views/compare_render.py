@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from statistics import mean
 
-from tabulate import tabulate
-
 from tfprof_m1.base.stats import Summary
 from tfprof_m1.report.compare_stats import EQUIVALENCE, MIN_UNITS
 from tfprof_m1.report.throughput import share_text
 from tfprof_m1.views.compare import ModelComparison, ratio_text
+from tfprof_m1.views.width import fit_table, wrap_item, wrap_text
 
 
 def _seconds(values: list[float]) -> str:
@@ -134,11 +133,7 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         out.append(f"### {title}" if markdown else f"{title}\n{'-' * len(title)}")
         out.append("")
         headers, rows = comparison_rows(comparison)
-        out.append(
-            tabulate(
-                rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True
-            )
-        )
+        out.append(fit_table(headers, rows, markdown))
         out.append("")
         for figures in comparison.figures:
             epochs = sum(len(run.epochs) for run in figures.runs)
@@ -197,4 +192,6 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         "different batch sizes the verdict is on the time per example. fit is timed per "
         f"epoch only. Method: docs/comparing.md."
     )
-    return "\n".join(out).rstrip() + "\n"
+    # list items and the method paragraph within the width (tables were fitted above)
+    wrapped = [wrap_item(line[2:]) if line.startswith("- ") else line for line in out[:-1]]
+    return "\n".join([*wrapped, wrap_text(out[-1])]).rstrip() + "\n"
