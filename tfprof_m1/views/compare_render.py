@@ -193,5 +193,7 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         f"epoch only. Method: docs/comparing.md."
     )
     # list items and the method paragraph within the width (tables were fitted above)
+    if markdown:  # GitHub wraps text itself
+        return "\n".join(out).rstrip() + "\n"
     wrapped = [wrap_item(line[2:]) if line.startswith("- ") else line for line in out[:-1]]
     return "\n".join([*wrapped, wrap_text(out[-1])]).rstrip() + "\n"

@@ -409,18 +409,20 @@ def _measurement_facts(run: ModelRun) -> list[str]:
 
 def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | None = WIDTH) -> str:
     """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues), within
-    ``width`` columns (:mod:`tfprof_m1.views.width`; None keeps every line whole)."""
+    ``width`` columns (:mod:`tfprof_m1.views.width`; None keeps every line whole). Markdown's text
+    and list items are left whole: GitHub wraps them, and a line break would only split a phrase."""
     out = []
+    text_width = None if markdown else width
     for kind, content in pieces:
         if kind == "heading":
             out.append(f"### {content}" if markdown else f"{content}\n{'-' * len(content)}")
         elif kind == "text":
-            out.append(wrap_text(content, width))
+            out.append(wrap_text(content, text_width))
         elif kind == "table":
             headers, rows = content
             out.append(fit_table(headers, rows, markdown, width))
         elif kind == "list":
-            out.append("\n".join(wrap_item(item, width) for item in content))
+            out.append("\n".join(wrap_item(item, text_width) for item in content))
         out.append("")
     return "\n".join(out)
 
