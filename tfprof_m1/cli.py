@@ -18,6 +18,7 @@ from typing import Any
 
 from tfprof_m1 import __version__
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.safe_io import check_output_dir, check_output_file
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
 from tfprof_m1.collection.strategies import STRATEGIES
 from tfprof_m1.report.model import RunConfig
@@ -263,34 +264,15 @@ def show_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _existing_ancestor(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path(".")
-
-
-def _check_writable_dir(flag: str, path: Path) -> None:
-    """The directory ``path`` can be made (or is there) and written, checked without creating it."""
-    ancestor = _existing_ancestor(path)
-    if not ancestor.is_dir():
-        where = "is a file" if ancestor == path else f"is under {ancestor}, which is a file"
-        raise UserError(f"{flag} {path}: {where}; give a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {path}: {ancestor} is not writable; choose a directory you can write to")
-
-
-def _check_writable(path: str) -> Path:
-    """Fail before training, not after, when the report cannot be written (creating nothing)."""
-    if not path.strip():
-        raise UserError("--json '': give a file name, such as report.json")
-    target = Path(path)
-    if target.is_dir():
-        raise UserError(f"--json {path}: is a directory; give a file name such as {target / 'report.json'}")
-    _check_writable_dir("--json", target.parent)  # the report replaces the file by a rename in this directory
+def _check_writable(path: str, flag: str = "--json") -> Path:
+    """Fail before training, not after, when the report cannot be written (creating nothing): the path
+    must be a regular file or new (never a device, FIFO, symbolic link or directory: see
+    tfprof_m1.base.safe_io), in a directory that can be made and written."""
+    target = check_output_file(flag, path)
+    check_output_dir(flag, target.parent)  # the report replaces the file by a rename in this directory
     if target.exists() and not os.access(target, os.W_OK):
         raise UserError(
-            f"--json {path}: the existing file is not writable (read-only or immutable); "
+            f"{flag} {path}: the existing file is not writable (read-only or immutable); "
             "choose another path or make it writable"
         )
     return target
@@ -304,10 +286,23 @@ def _check_run_outputs(args: argparse.Namespace) -> None:
         raise UserError("--trace-steps '': give START:STOP, such as 20:30, or leave the option out")
     if not args.trace and args.trace_steps is not None:
         raise UserError("--no-trace and --trace-steps contradict each other; give one of them")
+    if args.data_dir is not None and not args.data_dir.strip():
+        raise UserError("--data-dir '': give a directory, or leave the option out to use the Keras cache")
     if args.logdir is not None:
-        _check_writable_dir("--logdir", Path(args.logdir))
+        check_output_dir("--logdir", Path(args.logdir))
     if args.json is not None:
-        _check_writable(args.json)
+        target = _check_writable(args.json)
+        if args.logdir is not None and _same_or_inside(Path(args.logdir), target):
+            raise UserError(
+                f"--json {args.json}: is --logdir {args.logdir} (or a folder above it); the run directories "
+                f"go there, so give a file such as {Path(args.logdir) / 'report.json'}"
+            )
+
+
+def _same_or_inside(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or lies under it (paths resolved, neither need exist)."""
+    inner, outer = Path(os.path.realpath(inner)), Path(os.path.realpath(outer))
+    return inner == outer or outer in inner.parents
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, OutputSettings]:
@@ -527,11 +522,11 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     import datetime as _dt
 
     out_dir = Path(args.out or f"sweeps/{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    _check_writable_dir("--out", out_dir)
+    check_output_dir("--out", out_dir)
     if args.plot is not None:
         from tfprof_m1.views.plot import check_output
 
-        _check_writable_dir("-o", check_output(Path(args.plot), "sweep.png").parent)
+        check_output_dir("-o", check_output(Path(args.plot), "sweep.png").parent)
     # Fused steps only (no probe steps, no unprofiled stretches): with 30 steps an epoch, ten probe steps
     # would be a third of it and change with the batch size.
     point_args = [
@@ -638,7 +633,7 @@ def cmd_launch(argv: Sequence[str]) -> int:
     out_dir = Path(
         args.out or f"runs/multiworker-{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )
-    _check_writable_dir("--out", out_dir)
+    check_output_dir("--out", out_dir)
     from tfprof_m1.report.merge import merge_reports
     from tfprof_m1.run.launch import launch
     from tfprof_m1.views.merge_render import render_merged

@@ -8,6 +8,7 @@ from statistics import mean
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import atomic_path
+from tfprof_m1.base.safe_io import check_output_file
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
     BACKWARD,
@@ -59,6 +60,7 @@ def check_output(output: Path, example: str) -> Path:
         raise UserError(f"-o {output}: the file name must end in .png or .svg")
     if output.is_dir():
         raise UserError(f"-o {output}: is a directory; give a file name such as {output / example}")
+    check_output_file("-o", output)  # never a device, FIFO or symbolic link
     blocking = next((parent for parent in output.parents if parent.exists()), None)
     if blocking is not None and not blocking.is_dir():
         raise UserError(f"-o {output}: is under {blocking}, which is a file; give a path in a directory")
