@@ -17,7 +17,14 @@ from pathlib import Path
 
 from tfprof_m1.base.errors import UserError
 
-__all__ = ["check_output_dir", "check_output_file", "file_kind", "read_bounded", "refuse_inputs", "regular_size"]
+__all__ = [
+    "check_output_dir",
+    "check_output_file",
+    "file_kind",
+    "read_bounded",
+    "refuse_inputs",
+    "regular_size",
+]
 
 
 def file_kind(mode: int) -> str:
@@ -110,7 +117,9 @@ def check_output_file(flag: str, path: str | os.PathLike) -> Path:
         raise UserError(f"{flag} '': give a file name, such as report.json")
     target = Path(text)
     if text.endswith(("/", os.sep)):
-        raise UserError(f"{flag} {text}: ends in '/', a directory; give a file name such as {target / 'report.json'}")
+        raise UserError(
+            f"{flag} {text}: ends in '/', a directory; give a file name such as {target / 'report.json'}"
+        )
     try:
         status = os.lstat(target)
     except FileNotFoundError:

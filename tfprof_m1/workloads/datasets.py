@@ -189,7 +189,9 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path
         expected = math.prod(shape) * dtype.itemsize
         possible = info.compress_size * GZIP_MAX_RATIO + 4096
         if expected > MAX_IDX_BYTES or expected > possible:
-            limit = "any published mnist.npz" if expected > MAX_IDX_BYTES else "this compressed member can hold"
+            limit = (
+                "any published mnist.npz" if expected > MAX_IDX_BYTES else "this compressed member can hold"
+            )
             raise UserError(
                 f"{where}: header promises shape {shape} ({expected / 2**20:,.0f} MiB), more than {limit}; "
                 "the file is damaged, fetch it again"
@@ -360,7 +362,9 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"{member}: missing; the CIFAR-10 directory is incomplete, fetch {CIFAR_TARBALL} again"
                 )
             parts.append(
-                _read_cifar_batch(io.BytesIO(read_bounded(member, MAX_CIFAR_BATCH_BYTES, "CIFAR-10 batch")), str(member))
+                _read_cifar_batch(
+                    io.BytesIO(read_bounded(member, MAX_CIFAR_BATCH_BYTES, "CIFAR-10 batch")), str(member)
+                )
             )
     else:
         regular_size(path, MAX_ARCHIVE_BYTES, "CIFAR-10 archive")
