@@ -18,6 +18,7 @@ from typing import Any
 
 from tfprof_m1 import __version__
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.keras_backend import check_keras_backend
 from tfprof_m1.base.safe_io import check_output_dir, check_output_file
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
 from tfprof_m1.collection.strategies import STRATEGIES
@@ -56,6 +57,17 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed numpy and TensorFlow accept: a whole number from 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be from 0 to 4294967295 (a 32-bit seed)")
     return value
 
 
@@ -140,7 +152,7 @@ def run_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=DEFAULTS.seed,
         help=f"seeds weights, data shuffling and synthetic data (default {DEFAULTS.seed})",
     )
@@ -321,9 +333,12 @@ def cmd_run(argv: Sequence[str]) -> int:
     _check_run_outputs(args)
     config, output = config_from_args(args)
     json_path = _check_writable(args.json) if args.json is not None else None
+    from tfprof_m1.run.bench import run_benchmark, validate_config
+
+    validate_config(config)  # every setting, before TensorFlow is imported
+    check_keras_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
     from tfprof_m1.collection.interrupt import TrainingInterrupted
-    from tfprof_m1.run.bench import run_benchmark
     from tfprof_m1.run.outputs import RunOutputs
 
     progress: Callable[[str], None] | None = (
@@ -378,6 +393,7 @@ def cmd_env(argv: Sequence[str]) -> int:
     parser.add_argument("--no-peak", action="store_true", help="skip measuring the matmul peak")
     parser.add_argument("--format", choices=FORMATS, default="table")
     args = parser.parse_args(argv)
+    check_keras_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfprof_m1.collection.environment import collect_environment, configure_device
     from tfprof_m1.views.render import render_environment
@@ -504,7 +520,7 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     parser.add_argument("--data", choices=DATA_MODES, default="auto")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-download", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0)
     parser.add_argument(
         "--out",
         default=None,
@@ -519,6 +535,9 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices, plot_sweep, render_sweep, run_sweep
 
     sizes, devices = parse_batch_sizes(args.batch_sizes), parse_devices(args.device)
+    if args.data_dir is not None and not args.data_dir.strip():
+        raise UserError("--data-dir '': give a directory, or leave the option out to use the Keras cache")
+    check_keras_backend()
     import datetime as _dt
 
     out_dir = Path(args.out or f"sweeps/{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
@@ -587,6 +606,16 @@ def cmd_merge(argv: Sequence[str]) -> int:
     return 0
 
 
+#: The longest ``launch --timeout``, in seconds.
+MAX_LAUNCH_TIMEOUT_S = 7 * 24 * 3600
+
+
+def max_local_workers() -> int:
+    """The most local workers ``launch`` starts: four per CPU core, at least 8 (a rehearsal of a
+    cluster, not of its speed; more TensorFlow processes than that only thrash the machine)."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
 def cmd_launch(argv: Sequence[str]) -> int:
     """Start N local workers over loopback for a multi-worker rehearsal, then merge their reports."""
     parser = _Parser(
@@ -625,8 +654,18 @@ def cmd_launch(argv: Sequence[str]) -> int:
             f"{owned[0]}: the launcher sets it for every worker (--out "
             "for where files go, --format for the merged view)"
         )
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
+    if not 0 < args.timeout <= MAX_LAUNCH_TIMEOUT_S:  # NaN fails this too: it would never time out
+        raise UserError(
+            f"--timeout {args.timeout:g}: must be more than 0 seconds and at most "
+            f"{MAX_LAUNCH_TIMEOUT_S:,} (a week)"
+        )
+    most = max_local_workers()
+    if args.workers > most:
+        raise UserError(
+            f"--workers {args.workers}: at most {most} local workers on this machine "
+            f"({os.cpu_count() or 1} CPU cores; each worker is a TensorFlow process)"
+        )
+    check_keras_backend()
     run_parser().parse_args([args.model, *args.run_args])  # the workers' options, checked before any starts
     import datetime as _dt
 

@@ -44,18 +44,35 @@ from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 Progress = Callable[[str], None]
 
 
+#: Each whole-number setting's range (inclusive) and what the message says: the bounds keep a run
+#: within what a machine can hold (``--repeats 1e9`` would plan a billion runs) and what numpy and
+#: TensorFlow accept (a seed is 32 bits).
+LIMITS: dict[str, tuple[int, int, str]] = {
+    "epochs": (1, 100_000, "must be from 1 to 100,000"),
+    "repeats": (1, 1_000, "must be from 1 to 1,000 (each repeat runs every model again)"),
+    "steps": (1, 10**9, "must be from 1 to 10**9"),
+    "batch_size": (1, 2**20, "must be from 1 to 1,048,576"),
+    "sample_every": (1, 10**9, "must be from 1 to 10**9"),
+    "min_samples": (0, 10**6, "must be from 0 to 1,000,000"),
+    "seed": (0, 2**32 - 1, "must be from 0 to 4294967295 (numpy and TensorFlow take 32-bit seeds)"),
+    "replicas": (1, 4_096, "must be from 1 to 4,096"),
+}
+
+
 def validate_config(config: RunConfig) -> None:
     """Raise UserError for settings no run can use (before TensorFlow is imported); the one check
     of a RunConfig, made by :func:`run_benchmark`."""
     for name in config.models:
         get_spec(name)
     checks = [
-        (config.epochs >= 1, f"--epochs {config.epochs}: must be 1 or more"),
-        (config.repeats >= 1, f"--repeats {config.repeats}: must be 1 or more"),
-        (config.steps is None or config.steps >= 1, f"--steps {config.steps}: must be 1 or more"),
-        (config.batch_size >= 1, f"--batch-size {config.batch_size}: must be 1 or more"),
-        (config.sample_every >= 1, f"--sample-every {config.sample_every}: must be 1 or more"),
-        (config.min_samples >= 0, f"--min-samples {config.min_samples}: must be 0 or more"),
+        *(
+            (
+                low <= getattr(config, name) <= high,
+                f"--{name.replace('_', '-')} {getattr(config, name)}: {why}",
+            )
+            for name, (low, high, why) in LIMITS.items()
+            if getattr(config, name) is not None
+        ),
         (
             0.0 <= config.reference_share < 0.5,
             f"--reference-share {config.reference_share}: must be from 0 up to (not including) 0.5",
@@ -69,7 +86,6 @@ def validate_config(config: RunConfig) -> None:
             config.strategy in STRATEGIES,
             f"--strategy {config.strategy!r}: choose one of {', '.join(STRATEGIES)}",
         ),
-        (config.replicas >= 1, f"--replicas {config.replicas}: must be 1 or more"),
         (
             config.replicas == 1 or config.strategy == "mirrored",
             f"--replicas {config.replicas}: only --strategy mirrored takes "
@@ -388,6 +404,13 @@ def _load_all(
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
+        replicas = global_batch // config.batch_size
+        if replicas > data.examples:
+            raise UserError(
+                f"--replicas {replicas}: more replicas than the {data.examples:,} examples of "
+                f"{spec.name}'s data (each replica takes at least one example a step); "
+                f"use at most {data.examples}"
+            )
         if global_batch > data.examples:
             per_replica = (
                 f" (× {global_batch // config.batch_size} replicas)"

@@ -271,13 +271,14 @@ def plot_sweep(result: SweepResult, output: Path) -> Path:
 
 
 def parse_batch_sizes(text: str) -> list[int]:
-    """``16,32,64`` → [16, 32, 64] (each a whole number of 1 or more, no repeats)."""
+    """``16,32,64`` → [16, 32, 64] (each a whole number of 1 or more in ASCII digits, at most 7 of them,
+    no repeats)."""
     from tfprof_m1.base.errors import UserError
 
     sizes = []
     for item in text.split(","):
         item = item.strip()
-        if not item.isdigit() or int(item) < 1:
+        if not (item.isascii() and item.isdigit()) or len(item) > 7 or int(item) < 1:
             raise UserError(
                 f"--batch-sizes {text!r}: {item!r} is not a batch size; give whole numbers such as 16,32,64"
             )

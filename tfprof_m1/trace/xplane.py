@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from tfprof_m1.base.errors import UserError
-from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.base.phases import BACKWARD, FORWARD, OPTIMIZER, OTHER
+from tfprof_m1.base.safe_io import read_bounded
 
 
 @dataclass

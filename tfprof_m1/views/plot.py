@@ -8,7 +8,6 @@ from statistics import mean
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import atomic_path
-from tfprof_m1.base.safe_io import check_output_file
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
     BACKWARD,
@@ -20,6 +19,7 @@ from tfprof_m1.base.phases import (
     REPORTED_PHASES,
     SYNC,
 )
+from tfprof_m1.base.safe_io import check_output_file
 from tfprof_m1.views.compare import ReportSource, group_reports, model_figures
 
 PLOT_SUFFIXES = (".png", ".svg")
