@@ -18,6 +18,7 @@ from typing import Any
 
 from tfprof_m1 import __version__
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.files import written
 from tfprof_m1.base.keras_backend import check_keras_backend
 from tfprof_m1.base.safe_io import check_output_dir, check_output_file
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
@@ -569,7 +570,15 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
+    try:
+        result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
+    except KeyboardInterrupt as stop:  # sweep.json holds every point so far, each point its report
+        done = getattr(stop, "result", None)
+        reports = [point.report for point in done.points if point.report] if done is not None else []
+        files = [str(path) for path in (*reports, out_dir / "sweep.json") if Path(path).is_file()]
+        said = f"written: {', '.join(files)}" if files else "nothing was written"
+        print(f"tfprof_m1: stopped by {signal_name(signal_of(stop))}; {said}", file=sys.stderr)
+        return exit_status(signal_of(stop))
     text = (
         result.to_json() + "\n"
         if args.format == "json"
@@ -742,12 +751,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = InterruptGuard(signals=(signal.SIGINT, signal.SIGTERM), abort_on_second=True)
     try:
         with guard:
-            return command(argv[1:]) if command is not None else cmd_run(argv)
+            status = command(argv[1:]) if command is not None else cmd_run(argv)
+            guard.check()  # a stop Python swallowed (raised in a __del__) still ends the run as a stop
+            return status
     except UserError as error:
         print(f"tfprof_m1: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as error:  # before a run began (a stop during one is handled in cmd_run)
-        print(f"tfprof_m1: stopped by {signal_name(signal_of(error))}; nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as error:  # outside a model's run (cmd_run handles those): say what is on disk
+        paths = written()
+        said = f"written: {', '.join(paths)}" if paths else "nothing was written"
+        print(f"tfprof_m1: stopped by {signal_name(signal_of(error))}; {said}", file=sys.stderr)
         return exit_status(signal_of(error))
     except BrokenPipeError:
         return 0

@@ -233,8 +233,9 @@ def attribute_epoch(
 
 
 def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
-    """The epochs steady-state figures use: complete ones, the first left out when others exist."""
-    complete = [epoch for epoch in epochs if epoch.complete] or list(epochs)
+    """The epochs steady-state figures use: complete ones, the first left out when others exist; none
+    when no epoch ran to its end (a stop in epoch 1: a cut-short epoch is never steady state)."""
+    complete = [epoch for epoch in epochs if epoch.complete]
     return complete[1:] if len(complete) > 1 and complete[0].index == 0 else complete
 
 

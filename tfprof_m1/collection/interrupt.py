@@ -117,6 +117,49 @@ class deferred:
             raise_pending()
 
 
+def pending_signal() -> int | None:
+    """The stop signal recorded and not yet raised, if any (left pending)."""
+    return _pending[-1] if _pending else None
+
+
+class held(deferred):
+    """Like :class:`deferred`, but a stop still pending when the scope ends is not raised: it is
+    taken and left in ``signum``, for the caller to finish what it must (write a measured model's
+    report) before stopping. ``bench.run_benchmark`` holds stops from a model's start to its outputs
+    written, so a stop after the loop (building the fit model, reading the trace, writing files)
+    never costs what was measured."""
+
+    signum: int | None = None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.release()
+        if kind is None and _pending:
+            self.signum = _pending.pop()
+
+
+class undeferred:
+    """Within this scope stops are raised at once again, whatever deferred scopes enclose it: for
+    waiting on a child process (which is stopped and waited for by the code that catches the stop).
+    A stop already pending is raised on entry."""
+
+    def __enter__(self) -> undeferred:
+        self._saved = _deferring[0]
+        _deferring[0] = 0
+        try:
+            raise_pending()
+        except KeyboardInterrupt:
+            _deferring[0] = self._saved
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        _deferring[0] = self._saved
+
+
 def _default_handler(signum: int) -> Any:
     return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
 

@@ -454,7 +454,8 @@ def check_consistency(report: Report) -> None:
         if not run.epochs:
             raise ValueError(f"{where}.epochs is empty")
         indices = {epoch.index for epoch in run.epochs}
-        if not run.steady.epochs or not set(run.steady.epochs) <= indices:
+        unfinished = run.interrupted is not None and not any(epoch.complete for epoch in run.epochs)
+        if (not run.steady.epochs and not unfinished) or not set(run.steady.epochs) <= indices:
             raise ValueError(f"{where}.steady.epochs {run.steady.epochs} does not name epochs of the run")
         for epoch in run.epochs:
             if not epoch.wall_ms > 0:

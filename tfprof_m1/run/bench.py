@@ -9,6 +9,7 @@ from typing import Any
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import PROBE, UNPROFILED
+from tfprof_m1.base.safe_io import refuse_inputs
 from tfprof_m1.collection.environment import (
     DeviceChoice,
     collect_environment,
@@ -16,7 +17,14 @@ from tfprof_m1.collection.environment import (
     set_async_executor,
 )
 from tfprof_m1.collection.fence import VariablesFence, detect_fence_kind, make_fence
-from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name, signal_of
+from tfprof_m1.collection.interrupt import (
+    TrainingInterrupted,
+    held,
+    pending_signal,
+    signal_name,
+    signal_of,
+    undeferred,
+)
 from tfprof_m1.collection.loop import (
     Sampling,
     run_profiled_loop,
@@ -185,7 +193,10 @@ def run_model(
             + ("; fit not run" if config.fit else "")
         )
     fit, fit_note = None, None
-    if config.fit and stop is None:
+    late = pending_signal()  # a stop after the loop, held by run_benchmark: fit is not started
+    if config.fit and stop is None and late is not None:
+        notes.append(f"{signal_name(late)} after the loop: the loop is complete, fit not run")
+    elif config.fit and stop is None:
         headline = run_fit_headline(spec, data, config, progress, distributed, batch_size)
         fit, fit_note, stop = headline.fit, headline.note, headline.stop
         notes += headline.notes
@@ -236,7 +247,8 @@ def run_model(
         raise TrainingInterrupted(stop.signum, run) from stop
     if distribution is not None and config.baseline and not distribution.worker:
         try:
-            run.scaling = _scaling(spec, config, progress, run, run_dir, distribution)
+            with undeferred():  # the baseline's process is stopped and waited for when a stop arrives
+                run.scaling = _scaling(spec, config, progress, run, run_dir, distribution)
         except KeyboardInterrupt as error:  # the distributed run is kept; only its scaling is missing
             run.interrupted = (
                 f"{signal_name(signal_of(error))} during the single-replica baseline: no scaling efficiency"
@@ -332,6 +344,10 @@ def run_benchmark(
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
     datasets = _load_all(specs, config, output, say, config.batch_size * replicas)
+    if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
+        refuse_inputs(
+            "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
+        )
     runs: list[ModelRun] = []
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -353,44 +369,79 @@ def run_benchmark(
         data = datasets[spec.name]
         if config.repeats > 1:
             say(f"[{spec.name}] run {repeat} of {config.repeats}")
-        run_dir = None
-        if output.logdir is not None:
-            started = _dt.datetime.now()
+        signum: int | None = None
+        run: ModelRun | None = None
+        # From here until this model's outputs are written, a stop waits: the loop and fit take it at
+        # a step boundary; after the loop it is held until the report is built and written.
+        with held() as hold:
             try:
-                name = run_dir_name(spec.name, environment.device_label, started)
-                spread = distributed.distribution
-                if (
-                    spread is not None and spread.worker is not None
-                ):  # workers may share a logdir (and a second)
-                    name += f"-worker{spread.worker}"
-                run_dir = make_run_dir(output.logdir, name)
-                say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {output.logdir})")
-            except OSError as error:  # the disk filled or the folder changed since it was checked
-                outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
-        try:
-            run = run_model(
-                spec, data, config, say, run_dir, output, device.kind, environment.executor_async, distributed
-            )
-            run.repeat = repeat if config.repeats > 1 else None
-        except TrainingInterrupted as stop:
-            if stop.partial is not None:
-                run = stop.partial
+                run_dir = _run_dir(spec, environment.device_label, distributed, output, outputs, say)
+                run = run_model(
+                    spec,
+                    data,
+                    config,
+                    say,
+                    run_dir,
+                    output,
+                    device.kind,
+                    environment.executor_async,
+                    distributed,
+                )
+            except TrainingInterrupted as stop:
+                run, signum = stop.partial, stop.signum
+            except KeyboardInterrupt as stop:  # no guard installed: raised where it landed
+                signum = signal_of(stop)
+            if run is not None:
                 run.repeat = repeat if config.repeats > 1 else None
-                not_run = [
-                    f"{other.name}" + (f" (run {r})" if config.repeats > 1 else "")
-                    for r, other in order[position + 1 :]
-                ]
-                if not_run:
-                    run.interrupted = f"{run.interrupted}; not run: {', '.join(not_run)}"
                 runs.append(run)
                 report = report_so_far()
                 outputs.save(report)
-            raise TrainingInterrupted(stop.signum, report) from stop
-        runs.append(run)
-        report = report_so_far()
-        outputs.save(report)
+        signum = signum or hold.signum
+        if signum is None:
+            continue
+        # What was not run is said on the last run measured (and in --json).
+        not_run = [
+            other.name + (f" (run {r})" if config.repeats > 1 else "")
+            for r, other in order[position + (1 if run is not None else 0) :]
+        ]
+        if runs and not_run:
+            last = runs[-1]
+            if last is not run:
+                first = f"{signal_name(signum)} before {not_run[0]} had timed a step"
+            else:
+                first = last.interrupted or f"{signal_name(signum)} after this run was measured"
+            last.interrupted = f"{first}; not run: {', '.join(not_run)}"
+            with held():  # only --json changes: the run directories hold each model's own report
+                report = report_so_far()
+                outputs.save(report)
+        raise TrainingInterrupted(signum, report)
     assert report is not None
     return report
+
+
+def _run_dir(
+    spec: ModelSpec,
+    device_label: str,
+    distributed: StrategyChoice,
+    output: OutputSettings,
+    outputs: RunOutputs,
+    say: Progress,
+) -> Path | None:
+    """A new run directory for ``spec`` under ``--logdir`` (None without one, or when it cannot be made:
+    said, and the run goes on without it)."""
+    if output.logdir is None:
+        return None
+    try:
+        name = run_dir_name(spec.name, device_label, _dt.datetime.now())
+        spread = distributed.distribution
+        if spread is not None and spread.worker is not None:  # workers may share a logdir (and a second)
+            name += f"-worker{spread.worker}"
+        run_dir = make_run_dir(output.logdir, name)
+    except OSError as error:  # the disk filled or the folder changed since it was checked
+        outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
+        return None
+    say(f"[{spec.name}] run directory {run_dir} (tensorboard --logdir {output.logdir})")
+    return run_dir
 
 
 def _load_all(

@@ -72,7 +72,7 @@ def _relay(stream: object, prefix: str, say: Callable[[str], None], last: list[s
             say(f"{prefix}{line}")
 
 
-def _end(processes: Sequence[subprocess.Popen], signum: int, grace_s: float) -> list[bool]:
+def stop_processes(processes: Sequence[subprocess.Popen], signum: int, grace_s: float) -> list[bool]:
     """Send ``signum`` to the running workers, then SIGKILL those still running after ``grace_s``;
     returns which were killed."""
     for process in processes:
@@ -160,16 +160,16 @@ def launch(
                     f"worker {processes.index(failed[0])} failed (exit {failed[0].returncode}): "
                     "ending the others"
                 )
-                killed = _end(processes, signal.SIGTERM, min(grace_s, 10.0))
+                killed = stop_processes(processes, signal.SIGTERM, min(grace_s, 10.0))
                 break
             if time.monotonic() > deadline:
                 say(f"the workers ran past --timeout {timeout_s:g} s: ending them")
-                killed = _end(processes, signal.SIGTERM, grace_s)
+                killed = stop_processes(processes, signal.SIGTERM, grace_s)
                 break
             time.sleep(0.2)
     except KeyboardInterrupt as stop:
         signum = int(getattr(stop, "signum", signal.SIGINT))
-        killed = _end(processes, signum, grace_s)
+        killed = stop_processes(processes, signum, grace_s)
         stop.outcomes = _outcomes(outcomes, processes, relays, lasts, killed)  # type: ignore[attr-defined]
         raise
     return _outcomes(outcomes, processes, relays, lasts, killed)
