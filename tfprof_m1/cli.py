@@ -752,7 +752,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with guard:
             status = command(argv[1:]) if command is not None else cmd_run(argv)
-            guard.check()  # a stop Python swallowed (raised in a __del__) still ends the run as a stop
+            if guard.received is None or status != exit_status(guard.received):
+                guard.check()  # a stop Python swallowed (raised in a __del__) still ends the run as a stop
             return status
     except UserError as error:
         print(f"tfprof_m1: error: {error}", file=sys.stderr)

@@ -451,7 +451,19 @@ def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) 
             "the reports have no model in common with complete steady epochs; run the same model on each "
             "machine (an interrupted run keeps only the epochs it finished)"
         )
-    return [compare_model(model, [f for f in figures[model] if f is not None]) for model in common]
+    comparisons = [compare_model(model, [f for f in figures[model] if f is not None]) for model in common]
+    # An input left out is said, never dropped without a word: a model not on every side.
+    left_out: dict[str, list[str]] = {}
+    for group in groups:
+        for run in (run for report in group.reports for run in report.runs if run.model not in common):
+            left_out.setdefault(run.model, [])
+            if group.label not in left_out[run.model]:
+                left_out[run.model].append(group.label)
+    comparisons[0].figures[0].notes += [
+        f"{model}: only in {', '.join(where)} (or without complete steady epochs elsewhere): not compared"
+        for model, where in left_out.items()
+    ]
+    return comparisons
 
 
 #: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.views.compare`` is this module.
