@@ -181,9 +181,9 @@ def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path
         version = npy.read_magic(stream)
         read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
         shape, fortran, dtype = read_header(stream, max_header_size=10_000)
-        if dtype.hasobject or dtype.kind not in "ui" or len(shape) != ndim:
+        if dtype.hasobject or len(shape) != ndim:  # the dtype itself is checked with the data (validate)
             raise UserError(
-                f"{where}: holds {dtype} of shape {shape}, expected {ndim}-D integers; "
+                f"{where}: holds {dtype} of shape {shape}, expected a {ndim}-D array of numbers; "
                 "not Keras' mnist.npz, fetch it again"
             )
         expected = math.prod(shape) * dtype.itemsize
@@ -357,7 +357,7 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if path.is_dir():
         for batch in CIFAR_BATCHES:
             member = path / batch
-            if not member.is_file():
+            if not member.exists():  # anything but a regular file is refused by read_bounded
                 raise UserError(
                     f"{member}: missing; the CIFAR-10 directory is incomplete, fetch {CIFAR_TARBALL} again"
                 )
