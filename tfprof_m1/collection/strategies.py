@@ -86,9 +86,10 @@ def parse_tf_config(text: str | None) -> tuple[list[str], int]:
         ) from None
     if task.get("type") != "worker" or set(config["cluster"]) != {"worker"}:
         raise UserError(
-            f"--strategy multiworker: {where} task type {task.get('type')!r} in a cluster of "
-            f"{', '.join(map(repr, config['cluster']))}: tfprof_m1's clusters have workers only "
-            '(no chief or parameter servers); give {"type": "worker", "index": N}'
+            f"--strategy multiworker: {where} task {task!r} in a cluster of "
+            f"{', '.join(map(repr, config['cluster']))} is not one of the {len(workers)} workers it lists: "
+            "tfprof_m1's clusters have workers only (no chief or parameter servers); "
+            'give {"type": "worker", ...}'
         )
     if not 0 <= index < len(workers) or not all(isinstance(w, str) and ":" in w for w in workers):
         raise UserError(
