@@ -186,8 +186,13 @@ def run_model(
     except TrainingInterrupted as error:
         stop, results = error, error.partial
         finished = sum(result.timing.complete for result in results)
+        where = (
+            f"in loop epoch {finished + 1} of {config.epochs}"
+            if finished < config.epochs
+            else "as the loop ended"
+        )
         notes.append(
-            f"{signal_name(error.signum)} in loop epoch {finished + 1} of {config.epochs}: "
+            f"{signal_name(error.signum)} {where}: "
             f"{finished_epochs(finished)} kept"
             + (", the cut-short one marked incomplete" if len(results) > finished else "")
             + ("; fit not run" if config.fit else "")
