@@ -18,7 +18,7 @@ from typing import Any
 
 from tfprof_m1 import __version__
 from tfprof_m1.base.errors import UserError
-from tfprof_m1.base.files import written
+from tfprof_m1.base.files import write_atomic, written
 from tfprof_m1.base.keras_backend import check_keras_backend
 from tfprof_m1.base.safe_io import check_output_dir, check_output_file
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
@@ -699,7 +699,7 @@ def cmd_launch(argv: Sequence[str]) -> int:
     written = [str(o.report) for o in outcomes if o.report.is_file()]
     if outcomes and len(written) == len(outcomes):
         view = merge_reports(written)
-        (out_dir / "merged.json").write_text(view.to_json() + "\n", encoding="utf-8")
+        write_atomic(out_dir / "merged.json", view.to_json() + "\n")
         _write_stdout(
             view.to_json() + "\n"
             if args.format == "json"

@@ -326,7 +326,11 @@ def run_benchmark(
 
     Each model's results are handed to ``outputs`` as soon as that model is done (by default a
     :class:`~tfprof_m1.run.outputs.RunOutputs` that writes the run directories), so a later failure or
-    a stop signal never costs a finished model's figures.
+    a stop signal never costs a finished model's figures. From a model's start until its outputs are
+    written, a stop signal is held (:class:`~tfprof_m1.collection.interrupt.held`): the loop and fit take
+    it at a step boundary, and one that lands after the loop (building the fit model, reading the
+    trace, writing files) waits until the model's report is written; the last run written then says
+    which models were not run.
 
     Raises:
         UserError: bad config, missing or damaged data, or an unavailable device (before any training).
