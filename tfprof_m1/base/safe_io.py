@@ -116,18 +116,20 @@ def check_output_file(flag: str, path: str | os.PathLike) -> Path:
     if not text.strip():
         raise UserError(f"{flag} '': give a file name, such as report.json")
     target = Path(text)
+    try:
+        status = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):  # new, or under a file (the folder check says so)
+        status = None
+    except OSError as error:
+        raise UserError(f"{flag} {text}: cannot be checked ({error.strerror or error})") from None
+    if status is not None and stat.S_ISDIR(status.st_mode):
+        raise UserError(f"{flag} {text}: is a directory; give a file name such as {target / 'report.json'}")
     if text.endswith(("/", os.sep)):
         raise UserError(
             f"{flag} {text}: ends in '/', a directory; give a file name such as {target / 'report.json'}"
         )
-    try:
-        status = os.lstat(target)
-    except FileNotFoundError:
+    if status is None:
         return target
-    except OSError as error:
-        raise UserError(f"{flag} {text}: cannot be checked ({error.strerror or error})") from None
-    if stat.S_ISDIR(status.st_mode):
-        raise UserError(f"{flag} {text}: is a directory; give a file name such as {target / 'report.json'}")
     if not stat.S_ISREG(status.st_mode):
         extra = f" to {os.readlink(target)}" if stat.S_ISLNK(status.st_mode) else ""
         raise UserError(
