@@ -8,7 +8,14 @@ import signal
 
 import pytest
 
-from tfprof_m1.collection.interrupt import InterruptGuard, StopSignal, deferred
+from tfprof_m1.collection.interrupt import (
+    InterruptGuard,
+    StopSignal,
+    deferred,
+    held,
+    pending_signal,
+    undeferred,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +104,26 @@ def test_a_stop_pending_when_the_deferred_scope_ends_is_raised_there_and_later_s
         with pytest.raises(StopSignal):
             guard.check()
     assert not guard.pending
+
+
+def test_a_held_stop_is_taken_when_the_scope_ends_and_undeferred_raises_one_at_once():
+    with InterruptGuard(signals=(signal.SIGTERM,)) as guard:
+        with held() as hold:
+            os.kill(os.getpid(), signal.SIGTERM)  # recorded, not raised: the report is still being written
+            still_running = True
+            assert still_running and pending_signal() == signal.SIGTERM
+        assert hold.signum == signal.SIGTERM and pending_signal() is None and not guard.pending
+        with held() as hold:
+            os.kill(os.getpid(), signal.SIGTERM)
+            with pytest.raises(StopSignal) as stopped:
+                with undeferred():  # waiting on a child process: the stop is raised on entry
+                    pytest.fail("not reached")
+            assert stopped.value.signum == signal.SIGTERM
+            with pytest.raises(StopSignal):
+                with undeferred():
+                    os.kill(os.getpid(), signal.SIGTERM)  # and at once inside it
+                    for _ in range(1000):
+                        pass
+        # a stop raised is remembered until a guard sees it leave (it may have been swallowed): taken here
+        assert hold.signum == signal.SIGTERM and pending_signal() is None
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
