@@ -132,7 +132,7 @@ def _npz_unknown_compression(directory: Path) -> tuple[Path, str]:
 
 
 def _npz_encrypted(directory: Path) -> tuple[Path, str]:
-    return _patched_npz(directory, "encrypted"), "cannot be read as an .npz archive"
+    return _patched_npz(directory, "encrypted"), "cannot be read as an .npz archive (a member is encrypted)"
 
 
 def _fashion_with_images_header(directory: Path, images: bytes) -> Path:

@@ -166,9 +166,11 @@ def read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             labels = _read_npy_member(archive, members["y_train.npy"], path, ndim=1)
             return images, labels
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as error:
-        # NotImplementedError: a compression method zipfile lacks; RuntimeError: an encrypted member
+        # NotImplementedError: a compression method zipfile lacks; RuntimeError: a member needs a password
+        encrypted = isinstance(error, RuntimeError) and "encrypted" in str(error)
         raise UserError(
-            f"{path}: cannot be read as an .npz archive ({_reason(error)}); delete it and fetch it again"
+            f"{path}: cannot be read as an .npz archive "
+            f"({'a member is encrypted' if encrypted else _reason(error)}); delete it and fetch it again"
         ) from None
 
 
