@@ -117,6 +117,26 @@ class deferred:
             raise_pending()
 
 
+# Child processes started in sessions of their own (sweep points, launched workers): a second stop,
+# which ends this process at once, ends them too.
+_children: set[int] = set()
+
+
+class owned_child:
+    """``with owned_child(process.pid):`` while a child in a session of its own runs: an abort on a
+    second stop signal kills it rather than leaving it to run on alone."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __enter__(self) -> owned_child:
+        _children.add(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _children.discard(self.pid)
+
+
 def pending_signal() -> int | None:
     """The stop signal recorded and not yet raised, if any (left pending)."""
     return _pending[-1] if _pending else None
@@ -209,6 +229,11 @@ class InterruptGuard:
                 file=sys.stderr,
                 flush=True,
             )
+            for child in list(_children):  # in sessions of their own: the terminal's signal missed them
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except OSError:
+                    pass
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
         waiting = bool(_pending)

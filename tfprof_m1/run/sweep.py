@@ -27,7 +27,7 @@ import numpy as np
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
-from tfprof_m1.collection.interrupt import StopSignal, exit_status, signal_of
+from tfprof_m1.collection.interrupt import StopSignal, exit_status, owned_child, signal_of
 from tfprof_m1.report.compare_stats import Interval, epoch_time_draws, mean_interval
 from tfprof_m1.report.model import Report, load_report
 from tfprof_m1.run.launch import GRACE_S, stop_processes
@@ -186,12 +186,13 @@ def _run_point(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     signum = None
-    try:
-        _, stderr = process.communicate()
-    except KeyboardInterrupt as stop:
-        signum = signal_of(stop)
-        stop_processes([process], signum, GRACE_S)
-        stderr = process.stderr.read() if process.stderr is not None else ""
+    with owned_child(process.pid):
+        try:
+            _, stderr = process.communicate()
+        except KeyboardInterrupt as stop:
+            signum = signal_of(stop)
+            stop_processes([process], signum, GRACE_S)
+            stderr = process.stderr.read() if process.stderr is not None else ""
     if process.returncode in (exit_status(signal.SIGINT), exit_status(signal.SIGTERM)):
         signum = signum or process.returncode - 128  # the point itself was stopped
     point = _point(device, batch_size, path, process.returncode, stderr, stopped=signum is not None)
