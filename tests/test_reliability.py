@@ -163,9 +163,8 @@ def test_all_stopped_in_its_second_model_keeps_the_first_models_report(tmp_path)
 
 def test_a_stop_before_training_says_nothing_was_written(tmp_path):
     process = _start("mnist", "--epochs", "1", *TINY, "--no-fit", "--logdir", "runs", cwd=tmp_path)
-    time.sleep(0.5)  # importing TensorFlow
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
+    # TensorFlow is imported and the device set up (a fixed delay raced the interpreter's start-up)
+    _, stderr = _signal_when(process, "TensorFlow ", signal.SIGTERM, delay_s=0.0)
     assert process.returncode == 143 and "nothing was written" in stderr
     _clean(stderr)
 
