@@ -123,7 +123,7 @@ def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):
     again = worker_report(tmp_path / "again.json", 0, [10.0] * 4)
     plain = report_from_epochs("cpu", worker_epochs([10.0] * 4), model="mnist").save(tmp_path / "plain.json")
     for paths, words in [
-        ([one], "1 of the 2 workers' reports given; add worker 1's"),
+        ([one], "1 of the 2 workers' reports given; add the report of worker 1"),
         ([one, again], "worker 0 again"),
         ([str(plain)], "not a multi-worker report"),
     ]:
@@ -131,7 +131,11 @@ def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):
             merge_reports(paths)
         assert words in str(error.value) and "\n" not in str(error.value)
     result = run_cli("merge", one)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "add worker 1's" in result.stderr
+    assert (
+        result.returncode == 2
+        and result.stderr.count("\n") == 1
+        and "add the report of worker 1" in result.stderr
+    )
 
 
 def test_scaling_efficiency_is_the_throughput_over_replicas_times_one_replicas_with_an_interval_around_it():

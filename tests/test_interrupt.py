@@ -5,10 +5,21 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from tfprof_m1.collection.interrupt import InterruptGuard, StopSignal, deferred
+from tfprof_m1.collection.interrupt import (
+    InterruptGuard,
+    StopSignal,
+    deferred,
+    held,
+    pending_signal,
+    undeferred,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +108,54 @@ def test_a_stop_pending_when_the_deferred_scope_ends_is_raised_there_and_later_s
         with pytest.raises(StopSignal):
             guard.check()
     assert not guard.pending
+
+
+def test_a_held_stop_is_taken_when_the_scope_ends_and_undeferred_raises_one_at_once():
+    with InterruptGuard(signals=(signal.SIGTERM,)) as guard:
+        with held() as hold:
+            os.kill(os.getpid(), signal.SIGTERM)  # recorded, not raised: the report is still being written
+            still_running = True
+            assert still_running and pending_signal() == signal.SIGTERM
+        assert hold.signum == signal.SIGTERM and pending_signal() is None and not guard.pending
+        with held() as hold:
+            os.kill(os.getpid(), signal.SIGTERM)
+            with pytest.raises(StopSignal) as stopped:
+                with undeferred():  # waiting on a child process: the stop is raised on entry
+                    pytest.fail("not reached")
+            assert stopped.value.signum == signal.SIGTERM
+            with pytest.raises(StopSignal):
+                with undeferred():
+                    os.kill(os.getpid(), signal.SIGTERM)  # and at once inside it
+                    for _ in range(1000):
+                        pass
+        # a stop raised is remembered until a guard sees it leave (it may have been swallowed): taken here
+        assert hold.signum == signal.SIGTERM and pending_signal() is None
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_second_stop_ends_the_children_started_in_sessions_of_their_own_too(tmp_path):
+    code = (
+        "import os, signal, subprocess, sys, time\n"
+        "from tfprof_m1.collection.interrupt import InterruptGuard, owned_child\n"
+        "child = subprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "with InterruptGuard(signals=(signal.SIGTERM,), abort_on_second=True), owned_child(child.pid):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == -signal.SIGTERM and "second SIGTERM: stopping at once" in result.stderr
+    child = int(result.stdout.split()[0])
+    for _ in range(100):  # killed: gone, or a zombie where no init reaps orphans (some containers)
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        stat = Path(f"/proc/{child}/stat")
+        if stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the child {child} still runs after the second stop")

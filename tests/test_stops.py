@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfprof_m1.base.errors import UserError
 from tfprof_m1.collection.fence import HOST_READ, make_fence
 from tfprof_m1.collection.fit import EpochTimer, run_fit
 from tfprof_m1.collection.interrupt import TrainingInterrupted
@@ -117,6 +118,48 @@ def test_ctrl_c_in_epoch_2_keeps_epoch_1_marks_the_cut_short_one_and_saves_the_t
     (comparison,) = compare([report, other])
     assert any("interrupted" in note for figures in comparison.figures for note in figures.notes)
     assert all(len(figures.epoch_ms) == 1 for figures in comparison.figures)
+
+
+def test_a_stop_in_epoch_1_is_never_a_steady_state_epoch_and_compare_leaves_the_run_out(tmp_path):
+    dataset, train_steps = _train_steps()
+
+    def interrupt(epoch, batch):
+        if (epoch, batch) == (0, 4):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        run_profiled_loop(
+            train_steps,
+            Batches(dataset, interrupt),
+            epochs=3,
+            steps_per_epoch=STEPS,
+            profiler=_profiler(train_steps),
+            sampling=SAMPLING,
+        )
+    results = stopped.value.partial
+    assert [r.timing.complete for r in results] == [False]
+    report = build_report(results, model="mnist")
+    run = report.runs[0]
+    assert run.steady.epochs == [] and run.interrupted and "epoch 1" in run.interrupted
+    assert "no epoch finished (stopped in epoch 1): no steady state" in render_text(report)
+    saved = load_report(report.save(tmp_path / "epoch1.json"))  # an honest report loads
+    assert saved.runs[0].steady.epochs == [] and not saved.runs[0].epochs[0].complete
+    complete = build_report(_complete_results(), model="mnist")
+    complete.environment.device_label = "other"
+    with pytest.raises(UserError, match="no model in common with complete steady epochs"):
+        compare([report, complete])
+
+
+def _complete_results():
+    dataset, train_steps = _train_steps()
+    return run_profiled_loop(
+        train_steps,
+        dataset,
+        epochs=2,
+        steps_per_epoch=STEPS,
+        profiler=_profiler(train_steps),
+        sampling=SAMPLING,
+    )
 
 
 def test_ctrl_c_in_fit_keeps_its_finished_epochs_and_undoes_the_garbage_freeze():

@@ -18,6 +18,9 @@ from typing import Any
 
 from tfprof_m1 import __version__
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.files import write_atomic, written
+from tfprof_m1.base.keras_backend import check_keras_backend
+from tfprof_m1.base.safe_io import check_output_dir, check_output_file
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
 from tfprof_m1.collection.strategies import STRATEGIES
 from tfprof_m1.report.model import RunConfig
@@ -55,6 +58,17 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed numpy and TensorFlow accept: a whole number from 0 to 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} must be from 0 to 4294967295 (a 32-bit seed)")
     return value
 
 
@@ -139,7 +153,7 @@ def run_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=DEFAULTS.seed,
         help=f"seeds weights, data shuffling and synthetic data (default {DEFAULTS.seed})",
     )
@@ -263,34 +277,15 @@ def show_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _existing_ancestor(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path(".")
-
-
-def _check_writable_dir(flag: str, path: Path) -> None:
-    """The directory ``path`` can be made (or is there) and written, checked without creating it."""
-    ancestor = _existing_ancestor(path)
-    if not ancestor.is_dir():
-        where = "is a file" if ancestor == path else f"is under {ancestor}, which is a file"
-        raise UserError(f"{flag} {path}: {where}; give a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {path}: {ancestor} is not writable; choose a directory you can write to")
-
-
-def _check_writable(path: str) -> Path:
-    """Fail before training, not after, when the report cannot be written (creating nothing)."""
-    if not path.strip():
-        raise UserError("--json '': give a file name, such as report.json")
-    target = Path(path)
-    if target.is_dir():
-        raise UserError(f"--json {path}: is a directory; give a file name such as {target / 'report.json'}")
-    _check_writable_dir("--json", target.parent)  # the report replaces the file by a rename in this directory
+def _check_writable(path: str, flag: str = "--json") -> Path:
+    """Fail before training, not after, when the report cannot be written (creating nothing): the path
+    must be a regular file or new (never a device, FIFO, symbolic link or directory: see
+    tfprof_m1.base.safe_io), in a directory that can be made and written."""
+    target = check_output_file(flag, path)
+    check_output_dir(flag, target.parent)  # the report replaces the file by a rename in this directory
     if target.exists() and not os.access(target, os.W_OK):
         raise UserError(
-            f"--json {path}: the existing file is not writable (read-only or immutable); "
+            f"{flag} {path}: the existing file is not writable (read-only or immutable); "
             "choose another path or make it writable"
         )
     return target
@@ -304,10 +299,23 @@ def _check_run_outputs(args: argparse.Namespace) -> None:
         raise UserError("--trace-steps '': give START:STOP, such as 20:30, or leave the option out")
     if not args.trace and args.trace_steps is not None:
         raise UserError("--no-trace and --trace-steps contradict each other; give one of them")
+    if args.data_dir is not None and not args.data_dir.strip():
+        raise UserError("--data-dir '': give a directory, or leave the option out to use the Keras cache")
     if args.logdir is not None:
-        _check_writable_dir("--logdir", Path(args.logdir))
+        check_output_dir("--logdir", Path(args.logdir))
     if args.json is not None:
-        _check_writable(args.json)
+        target = _check_writable(args.json)
+        if args.logdir is not None and _same_or_inside(Path(args.logdir), target):
+            raise UserError(
+                f"--json {args.json}: is --logdir {args.logdir} (or a folder above it); the run directories "
+                f"go there, so give a file such as {Path(args.logdir) / 'report.json'}"
+            )
+
+
+def _same_or_inside(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or lies under it (paths resolved, neither need exist)."""
+    inner, outer = Path(os.path.realpath(inner)), Path(os.path.realpath(outer))
+    return inner == outer or outer in inner.parents
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, OutputSettings]:
@@ -326,9 +334,12 @@ def cmd_run(argv: Sequence[str]) -> int:
     _check_run_outputs(args)
     config, output = config_from_args(args)
     json_path = _check_writable(args.json) if args.json is not None else None
+    from tfprof_m1.run.bench import run_benchmark, validate_config
+
+    validate_config(config)  # every setting, before TensorFlow is imported
+    check_keras_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's info lines out of the output
     from tfprof_m1.collection.interrupt import TrainingInterrupted
-    from tfprof_m1.run.bench import run_benchmark
     from tfprof_m1.run.outputs import RunOutputs
 
     progress: Callable[[str], None] | None = (
@@ -386,6 +397,7 @@ def cmd_env(argv: Sequence[str]) -> int:
     parser.add_argument("--no-peak", action="store_true", help=argparse.SUPPRESS)  # the default now
     parser.add_argument("--format", choices=FORMATS, default="table")
     args = parser.parse_args(argv)
+    check_keras_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfprof_m1.collection.environment import collect_environment, configure_device
     from tfprof_m1.views.render import render_environment
@@ -510,7 +522,7 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     parser.add_argument("--data", choices=DATA_MODES, default="auto")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-download", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0)
     parser.add_argument(
         "--out",
         default=None,
@@ -525,14 +537,17 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices, plot_sweep, render_sweep, run_sweep
 
     sizes, devices = parse_batch_sizes(args.batch_sizes), parse_devices(args.device)
+    if args.data_dir is not None and not args.data_dir.strip():
+        raise UserError("--data-dir '': give a directory, or leave the option out to use the Keras cache")
+    check_keras_backend()
     import datetime as _dt
 
     out_dir = Path(args.out or f"sweeps/{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    _check_writable_dir("--out", out_dir)
+    check_output_dir("--out", out_dir)
     if args.plot is not None:
         from tfprof_m1.views.plot import check_output
 
-        _check_writable_dir("-o", check_output(Path(args.plot), "sweep.png").parent)
+        check_output_dir("-o", check_output(Path(args.plot), "sweep.png").parent)
     # Fused steps only (no probe steps, no unprofiled stretches): with 30 steps an epoch, ten probe steps
     # would be a third of it and change with the batch size.
     point_args = [
@@ -556,7 +571,15 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
+    try:
+        result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
+    except KeyboardInterrupt as stop:  # sweep.json holds every point so far, each point its report
+        done = getattr(stop, "result", None)
+        reports = [point.report for point in done.points if point.report] if done is not None else []
+        files = [str(path) for path in (*reports, out_dir / "sweep.json") if Path(path).is_file()]
+        said = f"written: {', '.join(files)}" if files else "nothing was written"
+        print(f"tfprof_m1: stopped by {signal_name(signal_of(stop))}; {said}", file=sys.stderr)
+        return exit_status(signal_of(stop))
     text = (
         result.to_json() + "\n"
         if args.format == "json"
@@ -591,6 +614,16 @@ def cmd_merge(argv: Sequence[str]) -> int:
         else render_merged(view, markdown=args.format == "markdown")
     )
     return 0
+
+
+#: The longest ``launch --timeout``, in seconds.
+MAX_LAUNCH_TIMEOUT_S = 7 * 24 * 3600
+
+
+def max_local_workers() -> int:
+    """The most local workers ``launch`` starts: four per CPU core, at least 8 (a rehearsal of a
+    cluster, not of its speed; more TensorFlow processes than that only thrash the machine)."""
+    return max(8, 4 * (os.cpu_count() or 1))
 
 
 def cmd_launch(argv: Sequence[str]) -> int:
@@ -631,15 +664,25 @@ def cmd_launch(argv: Sequence[str]) -> int:
             f"{owned[0]}: the launcher sets it for every worker (--out "
             "for where files go, --format for the merged view)"
         )
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
+    if not 0 < args.timeout <= MAX_LAUNCH_TIMEOUT_S:  # NaN fails this too: it would never time out
+        raise UserError(
+            f"--timeout {args.timeout:g}: must be more than 0 seconds and at most "
+            f"{MAX_LAUNCH_TIMEOUT_S:,} (a week)"
+        )
+    most = max_local_workers()
+    if args.workers > most:
+        raise UserError(
+            f"--workers {args.workers}: at most {most} local workers on this machine "
+            f"({os.cpu_count() or 1} CPU cores; each worker is a TensorFlow process)"
+        )
+    check_keras_backend()
     run_parser().parse_args([args.model, *args.run_args])  # the workers' options, checked before any starts
     import datetime as _dt
 
     out_dir = Path(
         args.out or f"runs/multiworker-{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )
-    _check_writable_dir("--out", out_dir)
+    check_output_dir("--out", out_dir)
     from tfprof_m1.report.merge import merge_reports
     from tfprof_m1.run.launch import launch
     from tfprof_m1.views.merge_render import render_merged
@@ -657,7 +700,7 @@ def cmd_launch(argv: Sequence[str]) -> int:
     written = [str(o.report) for o in outcomes if o.report.is_file()]
     if outcomes and len(written) == len(outcomes):
         view = merge_reports(written)
-        (out_dir / "merged.json").write_text(view.to_json() + "\n", encoding="utf-8")
+        write_atomic(out_dir / "merged.json", view.to_json() + "\n")
         _write_stdout(
             view.to_json() + "\n"
             if args.format == "json"
@@ -709,12 +752,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = InterruptGuard(signals=(signal.SIGINT, signal.SIGTERM), abort_on_second=True)
     try:
         with guard:
-            return command(argv[1:]) if command is not None else cmd_run(argv)
+            status = command(argv[1:]) if command is not None else cmd_run(argv)
+            if guard.received is None or status != exit_status(guard.received):
+                guard.check()  # a stop Python swallowed (raised in a __del__) still ends the run as a stop
+            return status
     except UserError as error:
         print(f"tfprof_m1: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as error:  # before a run began (a stop during one is handled in cmd_run)
-        print(f"tfprof_m1: stopped by {signal_name(signal_of(error))}; nothing was written", file=sys.stderr)
+    except KeyboardInterrupt as error:  # outside a model's run (cmd_run handles those): say what is on disk
+        paths = written()
+        said = f"written: {', '.join(paths)}" if paths else "nothing was written"
+        print(f"tfprof_m1: stopped by {signal_name(signal_of(error))}; {said}", file=sys.stderr)
         return exit_status(signal_of(error))
     except BrokenPipeError:
         return 0

@@ -237,8 +237,9 @@ def attribute_epoch(
 
 def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
     """The epochs steady-state figures use: complete ones, each run's first (warm-up) left out when
-    others exist."""
-    complete = [epoch for epoch in epochs if epoch.complete] or list(epochs)
+    others exist; none when no epoch ran to its end (a stop in epoch 1: a cut-short epoch is never
+    steady state)."""
+    complete = [epoch for epoch in epochs if epoch.complete]
     return [epoch for epoch in complete if not epoch.is_warmup] or complete
 
 

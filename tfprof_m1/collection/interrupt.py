@@ -117,6 +117,69 @@ class deferred:
             raise_pending()
 
 
+# Child processes started in sessions of their own (sweep points, launched workers): a second stop,
+# which ends this process at once, ends them too.
+_children: set[int] = set()
+
+
+class owned_child:
+    """``with owned_child(process.pid):`` while a child in a session of its own runs: an abort on a
+    second stop signal kills it rather than leaving it to run on alone."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __enter__(self) -> owned_child:
+        _children.add(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _children.discard(self.pid)
+
+
+def pending_signal() -> int | None:
+    """The stop signal recorded and not yet raised, if any (left pending)."""
+    return _pending[-1] if _pending else None
+
+
+class held(deferred):
+    """Like :class:`deferred`, but a stop still pending when the scope ends is not raised: it is
+    taken and left in ``signum``, for the caller to finish what it must (write a measured model's
+    report) before stopping. ``bench.run_benchmark`` holds stops from a model's start to its outputs
+    written, so a stop after the loop (building the fit model, reading the trace, writing files)
+    never costs what was measured."""
+
+    signum: int | None = None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.release()
+        if kind is None and _pending:
+            self.signum = _pending.pop()
+
+
+class undeferred:
+    """Within this scope stops are raised at once again, whatever deferred scopes enclose it: for
+    waiting on a child process (which is stopped and waited for by the code that catches the stop).
+    A stop already pending is raised on entry."""
+
+    def __enter__(self) -> undeferred:
+        self._saved = _deferring[0]
+        _deferring[0] = 0
+        try:
+            raise_pending()
+        except KeyboardInterrupt:
+            _deferring[0] = self._saved
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        _deferring[0] = self._saved
+
+
 def _default_handler(signum: int) -> Any:
     return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
 
@@ -166,6 +229,11 @@ class InterruptGuard:
                 file=sys.stderr,
                 flush=True,
             )
+            for child in list(_children):  # in sessions of their own: the terminal's signal missed them
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except OSError:
+                    pass
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
         waiting = bool(_pending)

@@ -43,8 +43,16 @@ def host_rss_mb() -> float | None:
         return None
 
 
-def interpret_device_info(answer: Any) -> tuple[float | None, float | None, str | None]:
-    """(current MiB, peak MiB, note) from what ``get_memory_info`` returned, or the exception it raised."""
+def interpret_device_info(
+    answer: Any, device: str = "GPU:0"
+) -> tuple[float | None, float | None, str | None]:
+    """(current MiB, peak MiB, note) from what ``get_memory_info(device)`` returned, or the exception
+    it raised.
+
+    Builds differ on a CPU: most raise ("Allocator stats not available"), some (seen on AMD EPYC
+    Linux) answer bytes, zeros in a fresh process; bytes are figures either way. Zeros from a GPU are
+    a PluggableDevice that does not track memory (tensorflow-metal); zeros from a CPU are said as such.
+    """
     if isinstance(answer, BaseException):
         text = str(answer).strip().splitlines()
         return (
@@ -54,6 +62,8 @@ def interpret_device_info(answer: Any) -> tuple[float | None, float | None, str 
         )
     current, peak = answer.get("current", 0), answer.get("peak", 0)
     if not current and not peak:
+        if device.upper().startswith("CPU"):
+            return None, None, f"device memory: TensorFlow's {device} allocator reports no bytes in use"
         return (
             None,
             None,
@@ -74,14 +84,15 @@ def sample_memory() -> tuple[MemoryUse, str | None]:
     """Host and device memory now, and a note when the device's figures are not available."""
     tf = sys.modules.get("tensorflow")
     answer: Any
+    device = memory_device()
     if tf is None:
         answer = RuntimeError("TensorFlow not imported")
     else:
         try:
-            answer = tf.config.experimental.get_memory_info(memory_device())
-        except Exception as error:  # ValueError on CPUs; anything else is said the same way
+            answer = tf.config.experimental.get_memory_info(device)
+        except Exception as error:  # ValueError on most CPUs; anything else is said the same way
             answer = error
-    current, peak, note = interpret_device_info(answer)
+    current, peak, note = interpret_device_info(answer, device)
     return MemoryUse(host_rss_mb(), current, peak), note
 
 

@@ -74,19 +74,24 @@ def parse_tf_config(text: str | None) -> tuple[list[str], int]:
         )
     try:
         config = json.loads(text)
-        workers = list(config["cluster"]["worker"])
+        workers = config["cluster"]["worker"]
         task = config["task"]
-        index = int(task["index"])
+        index = task["index"]
+        if not isinstance(workers, list) or not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError("cluster.worker must be a list of addresses and task.index a whole number")
     except (ValueError, KeyError, TypeError) as error:
         raise UserError(
             f"--strategy multiworker: {where} is not a cluster spec with a worker task ({error}); "
             'expected {"cluster": {"worker": [...]}, "task": {"type": "worker", "index": N}}'
         ) from None
-    if (
-        task.get("type") not in ("worker", "chief")
-        or not 0 <= index < len(workers)
-        or not all(isinstance(w, str) for w in workers)
-    ):
+    if task.get("type") != "worker" or set(config["cluster"]) != {"worker"}:
+        raise UserError(
+            f"--strategy multiworker: {where} task {task!r} in a cluster of "
+            f"{', '.join(map(repr, config['cluster']))} is not one of the {len(workers)} workers it lists: "
+            "tfprof_m1's clusters have workers only (no chief or parameter servers); "
+            'give {"type": "worker", ...}'
+        )
+    if not 0 <= index < len(workers) or not all(isinstance(w, str) and ":" in w for w in workers):
         raise UserError(
             f"--strategy multiworker: {where} task {task!r} is not one of the {len(workers)} workers it lists"
         )

@@ -198,14 +198,17 @@ def loop_summary(
 ) -> LoopSummary:
     """The custom loop's steady state: epoch and step spreads, phases, parts with intervals, profiling cost,
     execution mode."""
-    steady, excluded = steady_breakdowns(breakdowns)
+    steady_ones, excluded = steady_breakdowns(breakdowns)
+    # No epoch finished (a stop in epoch 1): the figures are the cut-short epoch's, and no epoch is
+    # named steady (``epochs`` empty), so views say so and compare leaves the run out.
+    steady = steady_ones or list(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
     step_walls = summarize([total for b in steady for total in step_totals(b.step_ms)])
     examples = sum(b.examples for b in steady)
     seconds = sum(b.wall_ms for b in steady) / 1000.0
     assert walls is not None
     return LoopSummary(
-        epochs=[b.index for b in steady],
+        epochs=[b.index for b in steady_ones],
         excludes_first_epoch=excluded,
         epoch_mean_ms=walls.mean,
         epoch_median_ms=walls.median,

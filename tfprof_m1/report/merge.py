@@ -101,7 +101,7 @@ def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
         missing = sorted(set(range(len(cluster))) - set(seen))
         raise UserError(
             f"{len(seen)} of the {len(cluster)} workers' reports given; "
-            f"add worker {', '.join(map(str, missing))}'s"
+            f"add the report of worker {', '.join(map(str, missing))}"
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Union
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
+from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.estimate import CostEstimate, FenceCheckSummary
 from tfprof_m1.collection.fence import FenceCost
@@ -26,6 +27,7 @@ from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
+from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
 SCHEMA_VERSION = 6
@@ -459,7 +461,8 @@ def check_consistency(report: Report) -> None:
         if not run.epochs:
             raise ValueError(f"{where}.epochs is empty")
         indices = {epoch.index for epoch in run.epochs}
-        if not run.steady.epochs or not set(run.steady.epochs) <= indices:
+        unfinished = run.interrupted is not None and not any(epoch.complete for epoch in run.epochs)
+        if (not run.steady.epochs and not unfinished) or not set(run.steady.epochs) <= indices:
             raise ValueError(f"{where}.steady.epochs {run.steady.epochs} does not name epochs of the run")
         for epoch in run.epochs:
             if not epoch.wall_ms > 0:
@@ -472,6 +475,7 @@ def check_consistency(report: Report) -> None:
                         f"{where}.epochs[{epoch.index}].step_ms[{phase}] has {len(values)} values for "
                         f"{len(epoch.step_kinds)} steps"
                     )
+    check_plausible(report)
 
 
 def _refuse_constant(name: str) -> float:
@@ -487,22 +491,16 @@ def load_report(path: str | os.PathLike) -> Report:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        raw = read_bounded(path, MAX_REPORT_BYTES, "report")
     except FileNotFoundError:
         raise UserError(f"{path}: no such report file; pass the path a run wrote with --json") from None
     except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
-    if size > MAX_REPORT_BYTES:
         raise UserError(
-            f"{path}: {size / 2**20:,.0f} MiB is larger than any report "
-            f"({MAX_REPORT_BYTES // 2**20} MiB at most); "
-            "is it a tfprof_m1 report?"
-        )
+            f"{path}: cannot be read ({error.__class__.__name__}: {error.strerror or error})"
+        ) from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such report file; pass the path a run wrote with --json") from None
-    except (OSError, UnicodeDecodeError) as error:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant)  # NaN/Infinity: never in a report
@@ -517,7 +515,7 @@ def load_report(path: str | os.PathLike) -> Report:
     if not isinstance(data, dict):
         raise UserError(f"{path}: not a tfprof_m1 report (the JSON is not an object)")
     try:
-        return Report.from_dict(data)
+        return Report.from_dict(clean_json(data))
     except (ValueError, TypeError, KeyError) as error:
         raise UserError(f"{path}: not a readable tfprof_m1 report ({error})") from None
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import PROBE, UNPROFILED
+from tfprof_m1.base.safe_io import refuse_inputs
 from tfprof_m1.collection.environment import (
     DeviceChoice,
     collect_environment,
@@ -16,7 +17,14 @@ from tfprof_m1.collection.environment import (
     set_async_executor,
 )
 from tfprof_m1.collection.fence import VariablesFence, detect_fence_kind, make_fence
-from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name, signal_of
+from tfprof_m1.collection.interrupt import (
+    TrainingInterrupted,
+    held,
+    pending_signal,
+    signal_name,
+    signal_of,
+    undeferred,
+)
 from tfprof_m1.collection.loop import (
     EpochResult,
     Sampling,
@@ -46,18 +54,35 @@ from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 Progress = Callable[[str], None]
 
 
+#: Each whole-number setting's range (inclusive) and what the message says: the bounds keep a run
+#: within what a machine can hold (``--repeats 1e9`` would plan a billion runs) and what numpy and
+#: TensorFlow accept (a seed is 32 bits).
+LIMITS: dict[str, tuple[int, int, str]] = {
+    "epochs": (1, 100_000, "must be from 1 to 100,000"),
+    "repeats": (1, 1_000, "must be from 1 to 1,000 (each repeat runs every model again)"),
+    "steps": (1, 10**9, "must be from 1 to 10**9"),
+    "batch_size": (1, 2**20, "must be from 1 to 1,048,576"),
+    "sample_every": (1, 10**9, "must be from 1 to 10**9"),
+    "min_samples": (0, 10**6, "must be from 0 to 1,000,000"),
+    "seed": (0, 2**32 - 1, "must be from 0 to 4294967295 (numpy and TensorFlow take 32-bit seeds)"),
+    "replicas": (1, 4_096, "must be from 1 to 4,096"),
+}
+
+
 def validate_config(config: RunConfig) -> None:
     """Raise UserError for settings no run can use (before TensorFlow is imported); the one check
     of a RunConfig, made by :func:`run_benchmark`."""
     for name in config.models:
         get_spec(name)
     checks = [
-        (config.epochs >= 1, f"--epochs {config.epochs}: must be 1 or more"),
-        (config.repeats >= 1, f"--repeats {config.repeats}: must be 1 or more"),
-        (config.steps is None or config.steps >= 1, f"--steps {config.steps}: must be 1 or more"),
-        (config.batch_size >= 1, f"--batch-size {config.batch_size}: must be 1 or more"),
-        (config.sample_every >= 1, f"--sample-every {config.sample_every}: must be 1 or more"),
-        (config.min_samples >= 0, f"--min-samples {config.min_samples}: must be 0 or more"),
+        *(
+            (
+                low <= getattr(config, name) <= high,
+                f"--{name.replace('_', '-')} {getattr(config, name)}: {why}",
+            )
+            for name, (low, high, why) in LIMITS.items()
+            if getattr(config, name) is not None
+        ),
         (
             0.0 <= config.reference_share < 0.5,
             f"--reference-share {config.reference_share}: must be from 0 up to (not including) 0.5",
@@ -71,7 +96,6 @@ def validate_config(config: RunConfig) -> None:
             config.strategy in STRATEGIES,
             f"--strategy {config.strategy!r}: choose one of {', '.join(STRATEGIES)}",
         ),
-        (config.replicas >= 1, f"--replicas {config.replicas}: must be 1 or more"),
         (
             config.replicas == 1 or config.strategy == "mirrored",
             f"--replicas {config.replicas}: only --strategy mirrored takes "
@@ -184,14 +208,22 @@ def run_model(
     except TrainingInterrupted as error:
         stop, results = error, error.partial
         finished = sum(result.timing.complete for result in results)
+        where = (
+            f"in loop epoch {finished + 1} of {config.epochs}"
+            if finished < config.epochs
+            else "as the loop ended"
+        )
         notes.append(
-            f"{signal_name(error.signum)} in loop epoch {finished + 1} of {config.epochs}: "
+            f"{signal_name(error.signum)} {where}: "
             f"{finished_epochs(finished)} kept"
             + (", the cut-short one marked incomplete" if len(results) > finished else "")
             + ("; fit not run" if config.fit else "")
         )
     fit, fit_note = None, None
-    if config.fit and stop is None:
+    late = pending_signal()  # a stop after the loop, held by run_benchmark: fit is not started
+    if config.fit and stop is None and late is not None:
+        notes.append(f"{signal_name(late)} after the loop: the loop is complete, fit not run")
+    elif config.fit and stop is None:
         headline = run_fit_headline(spec, data, config, progress, distributed, batch_size)
         fit, fit_note, stop = headline.fit, headline.note, headline.stop
         notes += headline.notes
@@ -242,7 +274,8 @@ def run_model(
         raise TrainingInterrupted(stop.signum, run) from stop
     if distribution is not None and config.baseline and not distribution.worker:
         try:
-            run.scaling = _scaling(spec, config, progress, run, run_dir, distribution)
+            with undeferred():  # the baseline's process is stopped and waited for when a stop arrives
+                run.scaling = _scaling(spec, config, progress, run, run_dir, distribution)
         except KeyboardInterrupt as error:  # the distributed run is kept; only its scaling is missing
             run.interrupted = (
                 f"{signal_name(signal_of(error))} during the single-replica baseline: no scaling efficiency"
@@ -315,7 +348,11 @@ def run_benchmark(
 
     Each model's results are handed to ``outputs`` as soon as that model is done (by default a
     :class:`~tfprof_m1.run.outputs.RunOutputs` that writes the run directories), so a later failure or
-    a stop signal never costs a finished model's figures.
+    a stop signal never costs a finished model's figures. From a model's start until its outputs are
+    written, a stop signal is held (:class:`~tfprof_m1.collection.interrupt.held`): the loop and fit take
+    it at a step boundary, and one that lands after the loop (building the fit model, reading the
+    trace, writing files) waits until the model's report is written; the last run written then says
+    which models were not run.
 
     Raises:
         UserError: bad config, missing or damaged data, or an unavailable device (before any training).
@@ -338,6 +375,10 @@ def run_benchmark(
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
     datasets = _load_all(specs, config, output, say, config.batch_size * replicas, quiet=progress is None)
+    if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
+        refuse_inputs(
+            "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
+        )
     runs: list[ModelRun] = []
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -359,44 +400,79 @@ def run_benchmark(
         data = datasets[spec.name]
         if config.repeats > 1:
             say(f"[{spec.name}] run {repeat} of {config.repeats}")
-        run_dir = None
-        if output.logdir is not None:
-            started = _dt.datetime.now()
+        signum: int | None = None
+        run: ModelRun | None = None
+        # From here until this model's outputs are written, a stop waits: the loop and fit take it at
+        # a step boundary; after the loop it is held until the report is built and written.
+        with held() as hold:
             try:
-                name = run_dir_name(spec.name, environment.device_label, started)
-                spread = distributed.distribution
-                if (
-                    spread is not None and spread.worker is not None
-                ):  # workers may share a logdir (and a second)
-                    name += f"-worker{spread.worker}"
-                run_dir = make_run_dir(output.logdir, name)
-                say(f"[{spec.name}] run directory {run_dir} ({tensorboard_command(str(run_dir))})")
-            except OSError as error:  # the disk filled or the folder changed since it was checked
-                outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
-        try:
-            run = run_model(
-                spec, data, config, say, run_dir, output, device.kind, environment.executor_async, distributed
-            )
-            run.repeat = repeat if config.repeats > 1 else None
-        except TrainingInterrupted as stop:
-            if stop.partial is not None:
-                run = stop.partial
+                run_dir = _run_dir(spec, environment.device_label, distributed, output, outputs, say)
+                run = run_model(
+                    spec,
+                    data,
+                    config,
+                    say,
+                    run_dir,
+                    output,
+                    device.kind,
+                    environment.executor_async,
+                    distributed,
+                )
+            except TrainingInterrupted as stop:
+                run, signum = stop.partial, stop.signum
+            except KeyboardInterrupt as stop:  # no guard installed: raised where it landed
+                signum = signal_of(stop)
+            if run is not None:
                 run.repeat = repeat if config.repeats > 1 else None
-                not_run = [
-                    f"{other.name}" + (f" (run {r})" if config.repeats > 1 else "")
-                    for r, other in order[position + 1 :]
-                ]
-                if not_run:
-                    run.interrupted = f"{run.interrupted}; not run: {', '.join(not_run)}"
                 runs.append(run)
                 report = report_so_far()
                 outputs.save(report)
-            raise TrainingInterrupted(stop.signum, report) from stop
-        runs.append(run)
-        report = report_so_far()
-        outputs.save(report)
+        signum = signum or hold.signum
+        if signum is None:
+            continue
+        # What was not run is said on the last run measured (and in --json).
+        not_run = [
+            other.name + (f" (run {r})" if config.repeats > 1 else "")
+            for r, other in order[position + (1 if run is not None else 0) :]
+        ]
+        if runs and not_run:
+            last = runs[-1]
+            if last is not run:
+                first = f"{signal_name(signum)} before {not_run[0]} had timed a step"
+            else:
+                first = last.interrupted or f"{signal_name(signum)} after this run was measured"
+            last.interrupted = f"{first}; not run: {', '.join(not_run)}"
+            with held():  # only --json changes: the run directories hold each model's own report
+                report = report_so_far()
+                outputs.save(report)
+        raise TrainingInterrupted(signum, report)
     assert report is not None
     return report
+
+
+def _run_dir(
+    spec: ModelSpec,
+    device_label: str,
+    distributed: StrategyChoice,
+    output: OutputSettings,
+    outputs: RunOutputs,
+    say: Progress,
+) -> Path | None:
+    """A new run directory for ``spec`` under ``--logdir`` (None without one, or when it cannot be made:
+    said, and the run goes on without it)."""
+    if output.logdir is None:
+        return None
+    try:
+        name = run_dir_name(spec.name, device_label, _dt.datetime.now())
+        spread = distributed.distribution
+        if spread is not None and spread.worker is not None:  # workers may share a logdir (and a second)
+            name += f"-worker{spread.worker}"
+        run_dir = make_run_dir(output.logdir, name)
+    except OSError as error:  # the disk filled or the folder changed since it was checked
+        outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
+        return None
+    say(f"[{spec.name}] run directory {run_dir} ({tensorboard_command(str(run_dir))})")
+    return run_dir
 
 
 def _load_all(
@@ -415,6 +491,13 @@ def _load_all(
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
+        replicas = global_batch // config.batch_size
+        if replicas > data.examples:
+            raise UserError(
+                f"--replicas {replicas}: more replicas than the {data.examples:,} examples of "
+                f"{spec.name}'s data (each replica takes at least one example a step); "
+                f"use at most {data.examples}"
+            )
         if global_batch > data.examples:
             per_replica = (
                 f" (× {global_batch // config.batch_size} replicas)"

@@ -15,6 +15,7 @@ reports with ``python -m tfprof_m1 merge``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,6 +27,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tfprof_m1.collection.interrupt import owned_child
 
 #: Options the launcher sets for every worker; a user giving them is told so.
 OWNED_OPTIONS = ("--strategy", "--replicas", "--logdir", "--json", "--format")
@@ -72,7 +75,7 @@ def _relay(stream: object, prefix: str, say: Callable[[str], None], last: list[s
             say(f"{prefix}{line}")
 
 
-def _end(processes: Sequence[subprocess.Popen], signum: int, grace_s: float) -> list[bool]:
+def stop_processes(processes: Sequence[subprocess.Popen], signum: int, grace_s: float) -> list[bool]:
     """Send ``signum`` to the running workers, then SIGKILL those still running after ``grace_s``;
     returns which were killed."""
     for process in processes:
@@ -108,71 +111,73 @@ def launch(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
-    processes, relays, outcomes, lasts = [], [], [], []
-    for index in range(workers):
-        report = out_dir / f"worker-{index}.json"
-        environment = dict(os.environ, TF_CONFIG=tf_config(addresses, index))
-        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        command = [
-            sys.executable,
-            "-m",
-            "tfprof_m1",
-            *run_args,
-            "--strategy",
-            "multiworker",
-            "--logdir",
-            str(out_dir),
-            "--json",
-            str(report),
-        ]
-        with open(out_dir / f"worker-{index}.txt", "w", encoding="utf-8") as text:
-            # A session of its own: a Ctrl-C in the terminal reaches the launcher only, which passes it
-            # on once (a worker given two stops would abort without writing its report).
-            process = subprocess.Popen(
-                command,
-                stdout=text,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=environment,
-                errors="replace",
-                start_new_session=True,
-            )
-        last: list[str] = []
-        relay = threading.Thread(
-            target=_relay, args=(process.stderr, f"[worker {index}] ", say, last), daemon=True
-        )
-        relay.start()
-        processes.append(process)
-        relays.append(relay)
-        lasts.append(last)
-        outcomes.append(WorkerOutcome(index, report, None))
-    say(
-        f"launched {workers} workers ({', '.join(addresses)}); run directories, "
-        f"reports and traces in {out_dir}"
-    )
-    deadline = time.monotonic() + timeout_s
-    killed = [False] * workers
-    try:
-        while any(process.poll() is None for process in processes):
-            failed = [p for p in processes if p.poll() not in (None, 0)]
-            if failed:
-                say(
-                    f"worker {processes.index(failed[0])} failed (exit {failed[0].returncode}): "
-                    "ending the others"
+    with contextlib.ExitStack() as owned:
+        processes, relays, outcomes, lasts = [], [], [], []
+        for index in range(workers):
+            report = out_dir / f"worker-{index}.json"
+            environment = dict(os.environ, TF_CONFIG=tf_config(addresses, index))
+            environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            command = [
+                sys.executable,
+                "-m",
+                "tfprof_m1",
+                *run_args,
+                "--strategy",
+                "multiworker",
+                "--logdir",
+                str(out_dir),
+                "--json",
+                str(report),
+            ]
+            with open(out_dir / f"worker-{index}.txt", "w", encoding="utf-8") as text:
+                # A session of its own: a Ctrl-C in the terminal reaches the launcher only, which passes it
+                # on once (a worker given two stops would abort without writing its report).
+                process = subprocess.Popen(
+                    command,
+                    stdout=text,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=environment,
+                    errors="replace",
+                    start_new_session=True,
                 )
-                killed = _end(processes, signal.SIGTERM, min(grace_s, 10.0))
-                break
-            if time.monotonic() > deadline:
-                say(f"the workers ran past --timeout {timeout_s:g} s: ending them")
-                killed = _end(processes, signal.SIGTERM, grace_s)
-                break
-            time.sleep(0.2)
-    except KeyboardInterrupt as stop:
-        signum = int(getattr(stop, "signum", signal.SIGINT))
-        killed = _end(processes, signum, grace_s)
-        stop.outcomes = _outcomes(outcomes, processes, relays, lasts, killed)  # type: ignore[attr-defined]
-        raise
-    return _outcomes(outcomes, processes, relays, lasts, killed)
+            last: list[str] = []
+            relay = threading.Thread(
+                target=_relay, args=(process.stderr, f"[worker {index}] ", say, last), daemon=True
+            )
+            relay.start()
+            owned.enter_context(owned_child(process.pid))  # a second stop ends the workers with the launcher
+            processes.append(process)
+            relays.append(relay)
+            lasts.append(last)
+            outcomes.append(WorkerOutcome(index, report, None))
+        say(
+            f"launched {workers} workers ({', '.join(addresses)}); run directories, "
+            f"reports and traces in {out_dir}"
+        )
+        deadline = time.monotonic() + timeout_s
+        killed = [False] * workers
+        try:
+            while any(process.poll() is None for process in processes):
+                failed = [p for p in processes if p.poll() not in (None, 0)]
+                if failed:
+                    say(
+                        f"worker {processes.index(failed[0])} failed (exit {failed[0].returncode}): "
+                        "ending the others"
+                    )
+                    killed = stop_processes(processes, signal.SIGTERM, min(grace_s, 10.0))
+                    break
+                if time.monotonic() > deadline:
+                    say(f"the workers ran past --timeout {timeout_s:g} s: ending them")
+                    killed = stop_processes(processes, signal.SIGTERM, grace_s)
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt as stop:
+            signum = int(getattr(stop, "signum", signal.SIGINT))
+            killed = stop_processes(processes, signum, grace_s)
+            stop.outcomes = _outcomes(outcomes, processes, relays, lasts, killed)  # type: ignore[attr-defined]
+            raise
+        return _outcomes(outcomes, processes, relays, lasts, killed)
 
 
 def _outcomes(

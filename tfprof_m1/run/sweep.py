@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -24,9 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
+from tfprof_m1.collection.interrupt import StopSignal, exit_status, owned_child, signal_of
 from tfprof_m1.report.compare_stats import Interval, epoch_time_draws, mean_interval
 from tfprof_m1.report.model import Report, load_report
+from tfprof_m1.run.launch import GRACE_S, stop_processes
 
 Say = Callable[[str], None]
 
@@ -128,9 +132,10 @@ def run_sweep(
 ) -> SweepResult:
     """Run every point in a process of its own, in order device by device, and summarize.
 
-    A point that fails (exit other than 0) is kept with its one-line error; Ctrl-C stops the sweep
-    after the running point has written what it measured (KeyboardInterrupt is raised on, with the
-    partial result written first).
+    A point that fails (exit other than 0) is kept with its one-line error; Ctrl-C or SIGTERM is
+    passed on to the running point, which writes what it measured; that point is kept (its complete
+    epochs), ``sweep.json`` is written with every point so far, and the stop is raised on
+    (:class:`~tfprof_m1.collection.interrupt.StopSignal`).
     """
     result = SweepResult(model, list(devices), list(batch_sizes))
     total = len(devices) * len(batch_sizes)
@@ -139,9 +144,14 @@ def run_sweep(
             for batch_size in batch_sizes:
                 path = out_dir / f"{model}-{device}-b{batch_size}.json"
                 say(f"[sweep] {len(result.points) + 1}/{total}: {model} on {device}, batch {batch_size}")
-                result.points.append(_run_point(model, device, batch_size, path, out_dir, point_args))
-                point = result.points[-1]
+                point, signum = _run_point(model, device, batch_size, path, out_dir, point_args)
+                result.points.append(point)
                 say(f"[sweep]   {_point_line(point)}")
+                if signum is not None:  # the point wrote what it measured; the sweep stops here
+                    raise StopSignal(signum)
+    except KeyboardInterrupt as stop:
+        stop.result = result  # type: ignore[attr-defined]
+        raise
     finally:
         result.crossover = crossover(result.points)
         write_atomic(out_dir / "sweep.json", result.to_json() + "\n")
@@ -150,7 +160,8 @@ def run_sweep(
 
 def _run_point(
     model: str, device: str, batch_size: int, path: Path, out_dir: Path, point_args: Sequence[str]
-) -> SweepPoint:
+) -> tuple[SweepPoint, int | None]:
+    """Run one point in a process of its own; (its point, the stop signal that ended it or the sweep)."""
     command = [
         sys.executable,
         "-m",
@@ -169,14 +180,39 @@ def _run_point(
         str(path),
         *point_args,
     ]
-    completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    errors = [line for line in completed.stderr.splitlines() if line.startswith("tfprof_m1:")]
-    if completed.returncode < 0 or completed.returncode in (130, 143):
-        raise KeyboardInterrupt
-    if completed.returncode != 0 or not path.is_file():
-        problem = errors[-1].removeprefix("tfprof_m1: error: ") if errors else f"exit {completed.returncode}"
+    # A session of its own: a Ctrl-C in the terminal reaches the sweep only, which passes it on once and
+    # waits while the point writes what it measured (a point given two stops aborts without writing).
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    signum = None
+    with owned_child(process.pid):
+        try:
+            _, stderr = process.communicate()
+        except KeyboardInterrupt as stop:
+            signum = signal_of(stop)
+            stop_processes([process], signum, GRACE_S)
+            stderr = process.stderr.read() if process.stderr is not None else ""
+    if process.returncode in (exit_status(signal.SIGINT), exit_status(signal.SIGTERM)):
+        signum = signum or process.returncode - 128  # the point itself was stopped
+    point = _point(device, batch_size, path, process.returncode, stderr, stopped=signum is not None)
+    return point, signum
+
+
+def _point(
+    device: str, batch_size: int, path: Path, returncode: int, stderr: str, stopped: bool
+) -> SweepPoint:
+    """A point from its process's outcome: its report's figures (a stopped point's complete epochs),
+    or its one-line problem."""
+    errors = [line for line in stderr.splitlines() if line.startswith("tfprof_m1:")]
+    if (returncode != 0 and not stopped) or not path.is_file():
+        problem = errors[-1].removeprefix("tfprof_m1: error: ") if errors else f"exit {returncode}"
         return SweepPoint(device, batch_size, None, problem=problem)
-    figures = point_figures(load_report(path))
+    try:
+        report = load_report(path)
+    except UserError as error:
+        return SweepPoint(device, batch_size, str(path), problem=str(error))
+    figures = point_figures(report)
     if figures is None:
         return SweepPoint(device, batch_size, str(path), problem="no complete steady epoch")
     epochs, step, rate = figures
@@ -271,13 +307,12 @@ def plot_sweep(result: SweepResult, output: Path) -> Path:
 
 
 def parse_batch_sizes(text: str) -> list[int]:
-    """``16,32,64`` → [16, 32, 64] (each a whole number of 1 or more, no repeats)."""
-    from tfprof_m1.base.errors import UserError
-
+    """``16,32,64`` → [16, 32, 64] (each a whole number of 1 or more in ASCII digits, at most 7 of them,
+    no repeats)."""
     sizes = []
     for item in text.split(","):
         item = item.strip()
-        if not item.isdigit() or int(item) < 1:
+        if not (item.isascii() and item.isdigit()) or len(item) > 7 or int(item) < 1:
             raise UserError(
                 f"--batch-sizes {text!r}: {item!r} is not a batch size; give whole numbers such as 16,32,64"
             )
@@ -289,8 +324,6 @@ def parse_batch_sizes(text: str) -> list[int]:
 
 def parse_devices(text: str) -> list[str]:
     """``--devices cpu,gpu`` as a list; UserError for an unknown device."""
-    from tfprof_m1.base.errors import UserError
-
     devices = [item.strip() for item in text.split(",")]
     if (
         not devices

@@ -27,6 +27,7 @@ from typing import Any
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import BACKWARD, FORWARD, OPTIMIZER, OTHER
+from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.trace.device import TRANSFER, XLA_PHASE, device_time, union_ps
 from tfprof_m1.trace.steps import (
     SOURCE_DEVICE_STEPS,
@@ -165,11 +166,25 @@ def find_xplane_files(run_dir: str | Path) -> list[Path]:
     return found or sorted(root.rglob("*.xplane.pb"))
 
 
+#: Largest trace file read (ten traced steps of cifar10 write a few MB; a long window some hundreds).
+MAX_XPLANE_BYTES = 2**30
+
+
 def read_xspace(path: str | Path) -> Any:
-    """Parse one ``*.xplane.pb`` file; UserError when it cannot be read or parsed."""
+    """Parse one ``*.xplane.pb`` file, a regular file of at most :data:`MAX_XPLANE_BYTES` (read by
+    :func:`tfprof_m1.base.safe_io.read_bounded`: a FIFO or a link to a device is refused, not read);
+    UserError when it cannot be read or parsed, or is empty."""
     space = xplane_pb2().XSpace()
     try:
-        space.ParseFromString(Path(path).read_bytes())
+        raw = read_bounded(path, MAX_XPLANE_BYTES, "tf.profiler trace")
+        if not raw:
+            raise UserError(
+                f"{path}: empty (0 bytes): the profiler was stopped before it wrote the trace, or the "
+                "disk was full; trace the run again"
+            )
+        space.ParseFromString(raw)
+    except UserError:
+        raise
     except OSError as error:
         raise UserError(f"{path}: cannot be read ({error.strerror or error})") from None
     except Exception as error:  # protobuf's DecodeError and friends

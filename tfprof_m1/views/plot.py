@@ -20,6 +20,7 @@ from tfprof_m1.base.phases import (
     REPORTED_PHASES,
     SYNC,
 )
+from tfprof_m1.base.safe_io import check_output_file
 from tfprof_m1.views.compare import ModelComparison, ReportSource, compare, epoch_interval, fit_interval
 
 PLOT_SUFFIXES = (".png", ".svg")
@@ -60,6 +61,7 @@ def check_output(output: Path, example: str) -> Path:
         raise UserError(f"-o {output}: the file name must end in .png or .svg")
     if output.is_dir():
         raise UserError(f"-o {output}: is a directory; give a file name such as {output / example}")
+    check_output_file("-o", output)  # never a device, FIFO or symbolic link
     blocking = next((parent for parent in output.parents if parent.exists()), None)
     if blocking is not None and not blocking.is_dir():
         raise UserError(f"-o {output}: is under {blocking}, which is a file; give a path in a directory")

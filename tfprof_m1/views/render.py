@@ -59,6 +59,8 @@ def _share_interval(share: float | None, low: float | None, high: float | None) 
 
 def _epochs_label(run: ModelRun) -> str:
     epochs = run.steady.epochs
+    if not epochs:
+        return "no steady epoch (stopped in epoch 1)"
     if len(epochs) == 1:
         return f"epoch {epochs[0] + 1}"
     return f"epochs {epochs[0] + 1}–{epochs[-1] + 1}"
@@ -227,7 +229,12 @@ def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any
             f"Python garbage collection paused the loop {_ms(steady.gc_ms)} "
             "ms/epoch (inside the phases it hit)"
         )
-    if not steady.excludes_first_epoch:
+    if not steady.epochs:
+        facts.append(
+            "no epoch finished (stopped in epoch 1): no steady state; the figures are the cut-short "
+            "first epoch's (warm-up: tracing, pipeline start) and compare leaves this run out"
+        )
+    elif not steady.excludes_first_epoch:
         facts.append(
             "only one epoch: figures include warm-up (tracing, pipeline start); use --epochs 2 or more"
         )

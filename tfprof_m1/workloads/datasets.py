@@ -16,6 +16,7 @@ Formats (the files Keras itself downloads):
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import math
@@ -34,6 +35,7 @@ from typing import IO, Any
 import numpy as np
 
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.safe_io import read_bounded, regular_size
 from tfprof_m1.workloads.models import ModelSpec
 
 DATA_MODES = ("auto", "real", "synthetic")
@@ -56,6 +58,8 @@ class TrainData:
     reason: str
     path: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The files read (the run's inputs, which no output of the run may replace).
+    files: list[str] = field(default_factory=list)
 
     @property
     def examples(self) -> int:
@@ -143,41 +147,93 @@ def validate(images: np.ndarray, labels: np.ndarray, spec: ModelSpec, path: Path
 
 # -- readers ------------------------------------------------------------------------------------
 def read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``x_train``, ``y_train`` of a Keras ``mnist.npz``."""
+    """``x_train``, ``y_train`` of a Keras ``mnist.npz``, each member's header checked first.
+
+    A member's ``.npy`` header (dtype, shape) is read and checked against the format (uint8 images
+    of N×28×28, N integer labels), against :data:`MAX_IDX_BYTES` and against what its compressed
+    size could hold before any data are inflated; no more than the promised bytes are ever read.
+    """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"x_train", "y_train"} - set(archive.files)
+        regular_size(path, MAX_ARCHIVE_BYTES, "mnist.npz")
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            missing = {"x_train", "y_train"} - {name.removesuffix(".npy") for name in members}
             if missing:
                 raise UserError(
                     f"{path}: no {', '.join(sorted(missing))} in the archive; not Keras' mnist.npz"
                 )
-            return archive["x_train"], archive["y_train"]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+            images = _read_npy_member(archive, members["x_train.npy"], path, ndim=3)
+            labels = _read_npy_member(archive, members["y_train.npy"], path, ndim=1)
+            return images, labels
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as error:
+        # NotImplementedError: a compression method zipfile lacks; RuntimeError: a member needs a password
+        encrypted = isinstance(error, RuntimeError) and "encrypted" in str(error)
         raise UserError(
-            f"{path}: cannot be read as an .npz archive ({_reason(error)}); delete it and fetch it again"
+            f"{path}: cannot be read as an .npz archive "
+            f"({'a member is encrypted' if encrypted else _reason(error)}); delete it and fetch it again"
         ) from None
+
+
+def _read_npy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, ndim: int) -> np.ndarray:
+    """One ``.npy`` member of an npz archive: header checked against the format and sizes first."""
+    from numpy.lib import format as npy
+
+    where = f"{path}:{info.filename}"
+    with archive.open(info) as stream:
+        version = npy.read_magic(stream)
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = read_header(stream, max_header_size=10_000)
+        if dtype.hasobject or len(shape) != ndim:  # the dtype itself is checked with the data (validate)
+            raise UserError(
+                f"{where}: holds {dtype} of shape {shape}, expected a {ndim}-D array of numbers; "
+                "not Keras' mnist.npz, fetch it again"
+            )
+        expected = math.prod(shape) * dtype.itemsize
+        possible = info.compress_size * GZIP_MAX_RATIO + 4096
+        if expected > MAX_IDX_BYTES or expected > possible:
+            limit = (
+                "any published mnist.npz" if expected > MAX_IDX_BYTES else "this compressed member can hold"
+            )
+            raise UserError(
+                f"{where}: header promises shape {shape} ({expected / 2**20:,.0f} MiB), more than {limit}; "
+                "the file is damaged, fetch it again"
+            )
+        payload = stream.read(expected + 1)
+    if len(payload) != expected:
+        raise UserError(f"{where}: header promises {expected} bytes of data, the member holds {len(payload)}")
+    return np.frombuffer(payload, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
 #: Largest IDX data read (Fashion-MNIST's training images are 47 MB).
 MAX_IDX_BYTES = 256 * 2**20
 #: The most a gzip stream can inflate (deflate's limit is about 1032:1).
 GZIP_MAX_RATIO = 1032
+#: Largest dataset file or archive member read whole (CIFAR-10's tarball is 163 MB, a batch 31 MB).
+MAX_ARCHIVE_BYTES = 512 * 2**20
+#: Largest CIFAR-10 batch file (the published ones are 31 MB).
+MAX_CIFAR_BATCH_BYTES = 64 * 2**20
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, ndim: int) -> np.ndarray:
     """An IDX file (gzip-compressed), with its header and size checked.
 
     The header is read first and what it promises is checked before the data are: against
     :data:`MAX_IDX_BYTES` and against what the compressed file could possibly hold (gzip inflates
     at most about 1032:1), and no more than the promised bytes are ever inflated, so a damaged or
-    hostile file cannot make the reader allocate gigabytes.
+    hostile file cannot make the reader allocate gigabytes. ``ndim``: the dimensions the file must
+    have (3 for images, 1 for labels).
     """
     try:
+        regular_size(path, MAX_ARCHIVE_BYTES, "IDX file")
         with gzip.open(path, "rb") as stream:
             head = stream.read(4)
             if len(head) < 4 or head[0:2] != b"\x00\x00" or head[2] != 0x08:
                 raise UserError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
-            ndim = head[3]
+            if head[3] != ndim:
+                raise UserError(
+                    f"{path}: header gives {head[3]} dimensions, expected {ndim} "
+                    f"({'images' if ndim == 3 else 'labels'}); the file is damaged, fetch it again"
+                )
             shape_bytes = stream.read(4 * ndim)
             if len(shape_bytes) < 4 * ndim:
                 raise UserError(f"{path}: truncated in its header; fetch it again")
@@ -210,7 +266,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 def read_fashion_idx(directory: Path) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST's training images and labels from its two IDX files in ``directory``."""
-    return read_idx(directory / FASHION_IMAGES), read_idx(directory / FASHION_LABELS)
+    return read_idx(directory / FASHION_IMAGES, 3), read_idx(directory / FASHION_LABELS, 1)
 
 
 #: The only globals a CIFAR-10 batch's pickle may name: numpy's array and dtype reconstruction
@@ -240,7 +296,30 @@ class _CifarUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in CIFAR_PICKLE_GLOBALS:
             raise RefusedPickle(f"{module}.{name}")
+        if name == "ndarray":
+            return _NDARRAY  # only ever an argument of _reconstruct: called directly it would allocate
+        if name == "_reconstruct":
+            return functools.partial(_empty_array, super().find_class(module, name))
         return super().find_class(module, name)
+
+
+class _NdarrayMarker:
+    """What a CIFAR pickle gets for ``numpy.ndarray``: the class _reconstruct is given, never a callable
+    (``ndarray((300000, 3072), 'u1')`` in a 240-byte pickle would allocate 880 MB of blank images)."""
+
+    def __call__(self, *args: Any) -> Any:
+        raise RefusedPickle("numpy.ndarray called directly (an array not built from its own bytes)")
+
+
+_NDARRAY = _NdarrayMarker()
+
+
+def _empty_array(reconstruct: Callable[..., np.ndarray], subtype: Any, shape: Any, code: Any) -> np.ndarray:
+    """numpy's ``_reconstruct`` as pickles use it: an empty array whose ``__setstate__`` then gives
+    it the pickle's own bytes (so its size is bounded by the file's); any other use is refused."""
+    if subtype is not _NDARRAY or not isinstance(shape, tuple) or shape != (0,):
+        raise RefusedPickle(f"numpy _reconstruct of shape {shape!r}")
+    return reconstruct(np.ndarray, (0,), code)
 
 
 def _read_cifar_batch(stream: IO[bytes], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -255,9 +334,16 @@ def _read_cifar_batch(stream: IO[bytes], name: str) -> tuple[np.ndarray, np.ndar
         raise UserError(f"{name}: not a readable CIFAR-10 batch ({_reason(error)}); fetch it again") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise UserError(f"{name}: not a CIFAR-10 batch (no data/labels entries)")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"])
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+    data, labels = batch[b"data"], batch[b"labels"]
+    if not isinstance(data, np.ndarray):
+        raise UserError(f"{name}: data is a {type(data).__name__}, expected a uint8 array")
+    if isinstance(labels, list):  # checked item by item: np.asarray of nested lists could be huge or ragged
+        if len(labels) > MAX_CIFAR_BATCH_BYTES // 3072:  # more labels than the file could hold images
+            raise UserError(f"{name}: {len(labels):,} labels, more than a CIFAR-10 batch holds")
+        if not all(type(label) is int for label in labels):
+            raise UserError(f"{name}: labels are not a list of integers")
+        labels = np.asarray(labels, dtype=np.int64)
+    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise UserError(f"{name}: labels are not a list of integers")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise UserError(f"{name}: data is {data.dtype} of shape {data.shape}, expected uint8 rows of 3072")
@@ -273,21 +359,31 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if path.is_dir():
         for batch in CIFAR_BATCHES:
             member = path / batch
-            if not member.is_file():
+            if not member.exists():  # anything but a regular file is refused by read_bounded
                 raise UserError(
                     f"{member}: missing; the CIFAR-10 directory is incomplete, fetch {CIFAR_TARBALL} again"
                 )
-            with open(member, "rb") as stream:
-                parts.append(_read_cifar_batch(stream, str(member)))
+            parts.append(
+                _read_cifar_batch(
+                    io.BytesIO(read_bounded(member, MAX_CIFAR_BATCH_BYTES, "CIFAR-10 batch")), str(member)
+                )
+            )
     else:
+        regular_size(path, MAX_ARCHIVE_BYTES, "CIFAR-10 archive")
         try:
             with tarfile.open(path, "r:*") as archive:
                 for batch in CIFAR_BATCHES:
                     name = f"{CIFAR_DIR}/{batch}"
                     try:
-                        stream = archive.extractfile(name)
+                        info = archive.getmember(name)
+                        stream = archive.extractfile(info) if info.size <= MAX_CIFAR_BATCH_BYTES else None
                     except KeyError:
-                        stream = None
+                        info, stream = None, None
+                    if info is not None and info.size > MAX_CIFAR_BATCH_BYTES:
+                        raise UserError(
+                            f"{path}:{name}: {info.size / 2**20:,.0f} MiB, larger than any CIFAR-10 batch "
+                            f"({MAX_CIFAR_BATCH_BYTES // 2**20} MiB at most); not the published file"
+                        )
                     if stream is None:
                         raise UserError(f"{path}: has no {name}; not the published {CIFAR_TARBALL}")
                     parts.append(_read_cifar_batch(stream, f"{path}:{name}"))
@@ -312,6 +408,8 @@ class DatasetFiles:
     #: folder called ``mnist.npz``) raises UserError rather than falling back to synthetic data.
     present: Callable[[Path], bool]
     read: Callable[[Path], tuple[np.ndarray, np.ndarray]]
+    #: The files read from a folder candidate (a file candidate is the one file read).
+    members: tuple[str, ...] = ()
 
 
 #: Folders a CIFAR-10 download may be extracted into, by the Keras versions that write them:
@@ -371,6 +469,7 @@ DATASET_FILES: dict[str, DatasetFiles] = {
             _is(candidate / name, directory=False) for name in (FASHION_IMAGES, FASHION_LABELS)
         ),
         read=read_fashion_idx,
+        members=(FASHION_IMAGES, FASHION_LABELS),
     ),
     "cifar10": DatasetFiles(
         keras_name="cifar10",
@@ -378,6 +477,7 @@ DATASET_FILES: dict[str, DatasetFiles] = {
         candidates=_cifar_candidates,
         present=_cifar_present,
         read=read_cifar10,
+        members=CIFAR_BATCHES,
     ),
 }
 
@@ -392,7 +492,16 @@ def read_real(spec: ModelSpec, path: Path) -> TrainData:
             f"{path} holds {labels.shape[0]} training examples, the published {spec.dataset} has "
             f"{spec.train_examples}: epoch times are not comparable with full-set runs"
         )
-    return TrainData(images, labels, source="real", reason=f"read from {path}", path=str(path), notes=notes)
+    files = [path] if not path.is_dir() else [path / name for name in DATASET_FILES[spec.name].members]
+    return TrainData(
+        images,
+        labels,
+        source="real",
+        reason=f"read from {path}",
+        path=str(path),
+        notes=notes,
+        files=[str(file) for file in files],
+    )
 
 
 def synthetic(spec: ModelSpec, seed: int, examples: int | None = None) -> TrainData:

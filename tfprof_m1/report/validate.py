@@ -1,0 +1,130 @@
+"""A report read from a file is data from outside: checked as such before any view sees it.
+
+Two passes, both naming the field they refuse:
+
+- :func:`clean_json` on the parsed JSON: every number finite and below :data:`MAX_MAGNITUDE`
+  (``1e999`` parses as infinity), every string made printable (control characters such as a
+  terminal's ESC, and lone surrogates that no encoder accepts, are shown as ``\\x1b`` and
+  ``\\udcff`` escapes rather than reaching the terminal or crashing an encoder).
+- :func:`check_plausible` on the typed report: values no run can produce (a batch of -32, a
+  negative step time, two epochs with one index, a fit epoch of zero seconds, worker 7 of a
+  2-worker cluster) are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tfprof_m1.report.model import ModelRun, Report
+
+__all__ = ["MAX_MAGNITUDE", "check_plausible", "clean_json", "printable"]
+
+#: No figure a run records reaches this (10^18 ms is 30 million years; 10^18 bytes an exabyte).
+MAX_MAGNITUDE = 1e18
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (bar newline and tab) escaped as Python
+    writes it (``\\x1b``, ``\\u202e``, a lone surrogate as ``\\udcff``), so it can be printed to any
+    terminal and encoded as UTF-8."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char in "\n\t" else repr(char)[1:-1] if char != "'" else char
+        for char in text
+    )
+
+
+def clean_json(value: Any, where: str = "report") -> Any:
+    """``value`` (parsed JSON) with its strings made :func:`printable`.
+
+    Raises:
+        ValueError: a number that is not finite or whose magnitude is :data:`MAX_MAGNITUDE` or more,
+            naming its field (``runs[0].epochs[1].wall_ms``).
+    """
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or abs(value) >= MAX_MAGNITUDE:
+            raise ValueError(f"{where} is {value!r}, not a figure any run records")
+        return value
+    if isinstance(value, list):
+        return [clean_json(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {printable(str(key)): clean_json(item, f"{where}.{key}") for key, item in value.items()}
+    return value
+
+
+def _require(ok: bool, field: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{field} is {value!r}, {expected}")
+
+
+def check_plausible(report: Report) -> None:
+    """Refuse values no run can produce, naming the first bad field.
+
+    Raises:
+        ValueError: ``runs[MODEL].FIELD is VALUE, EXPECTED``.
+    """
+    for run in report.runs:
+        _check_run(run, f"runs[{run.model}]")
+
+
+def _check_run(run: ModelRun, where: str) -> None:
+    _require(
+        run.batch_size is None or run.batch_size >= 1, f"{where}.batch_size", run.batch_size, "not 1 or more"
+    )
+    _require(run.steps_per_epoch >= 0, f"{where}.steps_per_epoch", run.steps_per_epoch, "not 0 or more")
+    seen: set[int] = set()
+    for epoch in run.epochs:
+        here = f"{where}.epochs[{epoch.index}]"
+        _require(
+            epoch.index >= 0 and epoch.index not in seen,
+            f"{here}.index",
+            epoch.index,
+            "not a new index from 0",
+        )
+        seen.add(epoch.index)
+        for name in ("steps", "sampled_steps", "examples"):
+            _require(getattr(epoch, name) >= 0, f"{here}.{name}", getattr(epoch, name), "not 0 or more")
+        for phase, values in epoch.step_ms.items():
+            low = min(values, default=0.0)
+            _require(low >= 0, f"{here}.step_ms[{phase}]", low, "a negative time")
+        for summary in epoch.phases:
+            _require(
+                summary.total_ms >= 0,
+                f"{here}.phases[{summary.phase}].total_ms",
+                summary.total_ms,
+                "a negative time",
+            )
+    for summary in run.steady.phases:
+        _require(
+            -1.0 <= summary.share <= 2.0,
+            f"{where}.steady.phases[{summary.phase}].share",
+            summary.share,
+            "not a share of an epoch",
+        )
+    if run.fit is not None:
+        low = min(run.fit.epoch_ms, default=1.0)
+        _require(low > 0, f"{where}.fit.epoch_ms", low, "not a positive time")
+    if run.scaling is not None:
+        rates = [
+            run.scaling.examples_per_s,
+            run.scaling.baseline_examples_per_s,
+            *run.scaling.baseline_epoch_examples_per_s,
+        ]
+        _require(min(rates) > 0, f"{where}.scaling", min(rates), "not a positive throughput")
+    spread = run.distribution
+    if spread is not None:
+        _require(spread.replicas >= 1, f"{where}.distribution.replicas", spread.replicas, "not 1 or more")
+        if spread.worker is not None:
+            _require(
+                0 <= spread.worker < len(spread.workers),
+                f"{where}.distribution.worker",
+                spread.worker,
+                f"not one of the {len(spread.workers)} workers of its cluster",
+            )
