@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.report_factory import make_report
 from tfprof_m1.views.render import render_text
-from tfprof_m1.views.width import WIDTH, elide_middle, fit_table, wrap_item, wrap_text
+from tfprof_m1.views.width import WIDTH, elide_middle, fit_table, set_width, wrap_item, wrap_text
 
 OP = "gradient_tape/cifar10_1/conv2d_1_2/convolution/Conv2DBackpropInput:Conv2DBackpropInput"
 
@@ -50,3 +50,23 @@ def test_elision_wrapping_and_list_items():
     lines = item.splitlines()
     assert lines[0].startswith("- ") and all(line.startswith("  ") for line in lines[1:])
     assert max(len(line) for line in lines) <= 60
+
+
+def test_wide_keeps_every_line_whole_and_is_undone(tmp_path):
+    from tests.conftest import run_cli
+
+    report = make_report()
+    report.runs[0].data.reason = "a reason " * 40
+    path = tmp_path / "r.json"
+    report.save(path)
+    narrow, wide = run_cli("show", str(path)), run_cli("show", str(path), "--wide")
+    assert narrow.returncode == 0 and wide.returncode == 0, narrow.stderr + wide.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= WIDTH
+    assert max(len(line) for line in wide.stdout.splitlines()) > WIDTH
+    assert "a reason " * 40 in wide.stdout
+    set_width(None)
+    try:
+        assert max(len(line) for line in render_text(report).splitlines()) > WIDTH
+    finally:
+        set_width(WIDTH)
+    assert max(len(line) for line in render_text(report).splitlines()) <= WIDTH

@@ -1,7 +1,8 @@
 """``python -m tfprof_m1``: the command line (see tfprof_m1.cli).
 
-TensorFlow's C++ log lines are held back from stderr unless ``--verbose`` is given, anywhere on the
-command line (see :mod:`tfprof_m1.run.native_log`).
+TensorFlow's C++ log lines are held back from stderr unless ``--verbose`` is given, and text output
+fits 120 columns unless ``--wide`` is, each anywhere on the command line (see
+:mod:`tfprof_m1.run.native_log` and :mod:`tfprof_m1.views.width`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 
 VERBOSE = "--verbose"
+WIDE = "--wide"
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -17,9 +19,12 @@ def run(argv: list[str] | None = None) -> int:
     from tfprof_m1.run.native_log import native_logs_filtered
 
     args = list(sys.argv[1:] if argv is None else argv)
-    verbose = VERBOSE in args
-    with native_logs_filtered(verbose=verbose):
-        return main([arg for arg in args if arg != VERBOSE])
+    if WIDE in args:
+        from tfprof_m1.views.width import set_width
+
+        set_width(None)
+    with native_logs_filtered(verbose=VERBOSE in args):
+        return main([arg for arg in args if arg not in (VERBOSE, WIDE)])
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from tfprof_m1.report.scaling import efficiency_interval, replicas_text
 from tfprof_m1.report.throughput import achieved, describe
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
-from tfprof_m1.views.width import WIDTH, fit_table, wrap_item, wrap_text
+from tfprof_m1.views.width import current_width, fit_table, wrap_item, wrap_text
 
 FORMATS = ("table", "markdown", "json")
 
@@ -414,11 +414,13 @@ def _measurement_facts(run: ModelRun) -> list[str]:
     return facts
 
 
-def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | None = WIDTH) -> str:
+def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | None = None) -> str:
     """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues), within
-    ``width`` columns (:mod:`tfprof_m1.views.width`; None keeps every line whole). Markdown's text
+    ``width`` columns (:mod:`tfprof_m1.views.width`; None: the width set there, 120 unless the
+    command line's ``--wide`` keeps every line whole). Markdown's text
     and list items are left whole: GitHub wraps them, and a line break would only split a phrase."""
     out = []
+    width = current_width() if width is None else width
     text_width = None if markdown else width
     for kind, content in pieces:
         if kind == "heading":

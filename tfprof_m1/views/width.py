@@ -18,6 +18,30 @@ from tabulate import tabulate
 
 #: The default width of text output; ``--wide`` (None) keeps every line whole.
 WIDTH = 120
+_setting: dict[str, int | None] = {"width": WIDTH}
+
+
+def set_width(width: int | None) -> None:
+    """The width every renderer fits to from now on (None: ``--wide``, every line whole)."""
+    _setting["width"] = width
+
+
+def current_width() -> int | None:
+    """The width set by :func:`set_width` (120 unless changed)."""
+    return _setting["width"]
+
+
+class _Current:
+    """The default ``width`` argument: whatever :func:`current_width` says when called."""
+
+
+CURRENT = _Current()
+
+
+def _resolve(width: int | None | _Current) -> int | None:
+    return current_width() if isinstance(width, _Current) else width
+
+
 #: The narrowest a column is made.
 MIN_COLUMN = 10
 _SEPARATOR = {"simple": 2, "github": 3}
@@ -44,9 +68,13 @@ def _wrap_header(header: str, width: int) -> str:
 
 
 def fit_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False, width: int | None = WIDTH
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    markdown: bool = False,
+    width: int | None | _Current = CURRENT,
 ) -> str:
     """A table (tabulate ``simple``, or ``github`` for Markdown) made to fit ``width`` columns."""
+    width = _resolve(width)
     fmt = "github" if markdown else "simple"
     headers, rows = [str(h) for h in headers], [[str(cell) for cell in row] for row in rows]
 
@@ -98,8 +126,9 @@ def _narrowed(widths: list[int], cells: list[int], words: list[int], budget: int
     return widths
 
 
-def wrap_text(text: str, width: int | None = WIDTH) -> str:
+def wrap_text(text: str, width: int | None | _Current = CURRENT) -> str:
     """A paragraph wrapped at ``width`` (words longer than the width, such as paths, stay whole)."""
+    width = _resolve(width)
     if width is None or len(text) <= width:
         return text
     return "\n".join(
@@ -108,8 +137,9 @@ def wrap_text(text: str, width: int | None = WIDTH) -> str:
     )
 
 
-def wrap_item(item: str, width: int | None = WIDTH) -> str:
+def wrap_item(item: str, width: int | None | _Current = CURRENT) -> str:
     """A list item ``- item`` wrapped at ``width``, continuation lines indented under its text."""
+    width = _resolve(width)
     if width is None or len(item) + 2 <= width:
         return f"- {item}"
     return textwrap.fill(
