@@ -52,6 +52,12 @@ def _leaves_no_profiler_session_and_no_gc_freeze():
         pytest.fail("; ".join(problems), pytrace=False)
 
 
+def flat(text: str) -> str:
+    """``text`` with every run of whitespace one space: what a phrase reads as after the terminal
+    output wrapped it at 120 columns."""
+    return " ".join(text.split())
+
+
 def run_cli(
     *args: str, env: dict | None = None, timeout: float = 300, cwd: str | Path | None = None
 ) -> subprocess.CompletedProcess:

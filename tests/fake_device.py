@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tfprof_m1.base.phases import EMPTY_CALL, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP
-from tfprof_m1.collection.steps import TrainSteps
+from tfprof_m1.collection.steps import StepFacts, TrainSteps
 
 
 class FakeClock:
@@ -85,6 +85,11 @@ class FakeTrainSteps(TrainSteps):
             FULL_STEP: call(model.full),
         }
         self.fused = self.probes[FULL_STEP]
+        self._probe_state = []  # no model state to put back after probe calls
+        self.accuracy_note = None
+
+    def facts(self) -> StepFacts:
+        return StepFacts()  # no model: nothing to say of its policy or inputs
 
     def reset_metrics(self) -> None:
         pass

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.ab_runs import unprofiled_epoch
-from tests.conftest import run_cli
+from tests.conftest import flat, run_cli
 from tests.report_factory import make_report
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.report.model import load_report
@@ -114,7 +114,7 @@ def test_any_set_of_reports_gives_a_comparison_a_summary_or_one_line(ab_reports,
     assert "on its own (1 run): mean steady epoch" in alone.stdout and "Traceback" not in alone.stderr
     twice = run_cli("compare", baseline, baseline)
     assert twice.returncode == 0, twice.stderr
-    assert f"{baseline} is the same report as {baseline}: counted once" in twice.stdout
+    assert f"{baseline} is the same report as {baseline}: counted once" in flat(twice.stdout)
     assert "(1 run)" in twice.stdout
     three = run_cli("compare", baseline, str(ab_reports["mixed"]), baseline, "--format", "markdown")
     assert three.returncode == 0 and "float32: 1 run" in three.stdout and "counted once" in three.stdout
@@ -145,6 +145,6 @@ def test_a_share_of_peak_above_100_percent_is_flagged_as_a_noisy_peak():
     fast, slow = make_report("cpu", epochs=4), make_report("metal:Apple M1", epochs=4)
     fast.environment.matmul_peak_gflops = 10.0  # the step runs at ~90 GFLOP/s: far above this peak
     slow.environment.matmul_peak_gflops = 1e6
-    text = render_comparison(compare([fast, slow]))
+    text = render_comparison(compare([fast, slow]), markdown=True)  # cells whole, not wrapped
     assert "above the measured peak, a noisy peak measurement" in text
     assert "(0.0 %)" in text

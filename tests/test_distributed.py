@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, flat, run_cli
 from tfprof_m1.report.model import load_report
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -195,5 +195,5 @@ def test_compare_takes_distributed_reports_and_keeps_strategies_and_workers_apar
     )
     assert (
         "tf.distribute strategy and replicas: mirrored, 2 replicas (logical CPU devices) against multiworker"
-        in result.stdout
+        in flat(result.stdout)
     )
