@@ -363,3 +363,17 @@ def test_a_folder_where_the_dataset_file_should_be_is_an_error_not_a_synthetic_f
     (tmp_path / "cifar-10-batches-py").write_text("not a folder")
     with pytest.raises(UserError, match=r"cifar-10-batches-py: is a file, expected a directory"):
         load_train_data(CIFAR, "auto", tmp_path, download=False)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_keras_download_lines_go_to_stderr_or_nowhere_under_quiet(tmp_path, monkeypatch, capfd, quiet):
+    """Keras prints "Downloading data from ..." and a progress bar on stdout; stdout is the result's
+    (--format json), so they go to stderr, and under --quiet nowhere."""
+    source = tmp_path / "published"
+    source.mkdir()
+    write_mnist_npz(source, *learnable_images(20, (28, 28)))
+    _keras_downloads_from(monkeypatch, source)
+    assert load_train_data(MNIST, "real", quiet=quiet).source == "real"
+    out, err = capfd.readouterr()
+    assert "Downloading data from" not in out
+    assert ("Downloading data from" in err) is not quiet
