@@ -94,7 +94,7 @@ def epoch_report(
 def steady_breakdowns(breakdowns: Sequence[EpochBreakdown]) -> tuple[list[EpochBreakdown], bool]:
     """The epochs steady-state figures use, and whether the first epoch was excluded."""
     steady = steady_epochs(breakdowns)
-    return steady, any(b.is_warmup and b not in steady for b in breakdowns)
+    return steady, bool(steady) and any(b.is_warmup and b not in steady for b in breakdowns)
 
 
 def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
