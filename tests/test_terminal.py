@@ -41,13 +41,13 @@ def test_cpp_log_lines_written_to_fd_2_are_held_back_unless_verbose(verbose):
 
 @pytest.mark.tf
 @pytest.mark.slow
-def test_a_tensorflow_command_prints_only_the_tools_own_lines_and_verbose_keeps_the_rest():
-    quiet, verbose = run_cli("env"), run_cli("env", "--verbose")
-    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr + verbose.stderr
+def test_a_tensorflow_command_prints_only_the_tools_own_lines():
+    """A real TensorFlow start-up (env imports it and lists the devices): no C++ log line reaches
+    stderr (--verbose letting them through is the filter's own test above, on fd 2 itself)."""
+    quiet = run_cli("env")
+    assert quiet.returncode == 0, quiet.stderr
     assert not [line for line in quiet.stderr.splitlines() if NATIVE_LINE.match(line.encode())]
-    kept = [line for line in quiet.stderr.splitlines() if line.strip()]
-    assert all(line in verbose.stderr for line in kept)  # nothing but C++ lines was held back
-    assert "device label" in quiet.stdout and "device label" in verbose.stdout
+    assert "device label" in quiet.stdout
 
 
 class _Terminal(io.StringIO):
