@@ -60,7 +60,12 @@ def test_progress_is_a_line_every_interval_off_a_terminal_and_a_bar_on_one():
     progress = EpochProgress("mnist", epochs=3, stream=lines)
     assert progress.interval_s >= 5  # a log file gets a line now and then, not a flood
     progress(1, 800, 1563)
-    assert lines.getvalue().startswith("[mnist] loop epoch 2/3: step 800/1,563 (51%)")
+    assert lines.getvalue() == "[mnist] loop epoch 2/3: step 800/1,563 (51%)\n"  # no rate known yet
+    progress._started -= 10.0  # as if 10 s passed since: 400 steps in 10 s, 363 to go
+    progress(1, 1200, 1563)
+    assert (
+        lines.getvalue().splitlines()[-1] == "[mnist] loop epoch 2/3: step 1,200/1,563 (77%), about 9 s left"
+    )
     bar_stream = _Terminal()
     bar = EpochProgress("mnist", epochs=3, stream=bar_stream)
     assert bar.interval_s < 1

@@ -60,16 +60,20 @@ class EpochProgress:
         self._bar: Any = None
         self._epoch: int | None = None
         self._started = time.perf_counter()
+        self._first_step = 0
 
     def __call__(self, epoch: int, step: int, steps: int) -> None:
+        now = time.perf_counter()
         if epoch != self._epoch:
             self.clear()
-            self._epoch, self._started = epoch, time.perf_counter()
+            self._epoch, self._started, self._first_step = epoch, now, step
         if not self.terminal:
-            elapsed = time.perf_counter() - self._started
+            done = step - self._first_step
+            rate = done / (now - self._started) if done > 0 and now > self._started else None
+            left = f", about {_duration((steps - step) / rate)} left" if rate else ""
             print(
                 f"[{self.name}] loop epoch {epoch + 1}/{self.epochs}: step {step:,}/{steps:,} "
-                f"({step / max(steps, 1):.0%}), {elapsed:.0f} s",
+                f"({step / max(steps, 1):.0%}){left}",
                 file=self.stream,
                 flush=True,
             )
@@ -88,6 +92,15 @@ class EpochProgress:
             self.stream.flush()
             self._bar = None
         self._epoch = None
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``3 min``, ``1 h 5 min``: an estimate, rounded as one."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
 
 
 def placement(distribution: Distribution) -> str:
