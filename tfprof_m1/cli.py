@@ -95,7 +95,10 @@ def run_parser() -> argparse.ArgumentParser:
             "by batch size (and device): the CPU-GPU crossover\n"
             "  launch --workers N MODEL ...     a multi-worker rehearsal: "
             "N local workers over loopback, then their merged view\n"
-            "  merge WORKER.json ...            the merged view of a multi-worker run's worker reports"
+            "  merge WORKER.json ...            the merged view of a multi-worker run's worker reports\n\n"
+            "any command:\n"
+            "  --verbose                        also show TensorFlow's own C++ log lines (held back)\n"
+            "  --wide                           keep every output line whole (default: 120 columns)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -342,10 +345,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     from tfprof_m1.collection.interrupt import TrainingInterrupted
     from tfprof_m1.run.outputs import RunOutputs
 
-    progress: Callable[[str], None] | None = (
-        None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    )
-    outputs = RunOutputs(json_path=json_path, say=lambda line: print(line, file=sys.stderr, flush=True))
+    progress: Callable[[str], None] | None = None if args.quiet else (_say)
+    outputs = RunOutputs(json_path=json_path, say=_say)
     try:
         report = run_benchmark(config, progress, outputs, output)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: what was measured is already written
@@ -487,7 +488,8 @@ def cmd_trace(argv: Sequence[str]) -> int:
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run directory")
+        hint = f"; give its folder, {run_dir.parent}" if run_dir.is_file() else ""
+        raise UserError(f"{run_dir}: no such run directory{hint}")
     summaries = trace_summaries(run_dir, _scope_phases(args.scope))  # several runs: each apart
     if args.format == "json":
         import dataclasses
@@ -570,7 +572,7 @@ def cmd_sweep(argv: Sequence[str]) -> int:
         *(["--no-download"] if args.no_download else []),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
-    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    say = _say
     try:
         result = run_sweep(args.model, sizes, devices, out_dir, point_args, say)
     except KeyboardInterrupt as stop:  # sweep.json holds every point so far, each point its report
@@ -687,7 +689,7 @@ def cmd_launch(argv: Sequence[str]) -> int:
     from tfprof_m1.run.launch import launch
     from tfprof_m1.views.merge_render import render_merged
 
-    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    say = _say
     stop: KeyboardInterrupt | None = None
     try:
         outcomes = launch([args.model, *args.run_args], args.workers, out_dir, args.timeout, say)
@@ -740,6 +742,11 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "merge": cmd_merge,
     "launch": cmd_launch,
 }
+
+
+def _say(line: str) -> None:
+    """A progress line on stderr, whole (a line a message: logs and tests search them)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,11 @@ def _open_regular(path: Path) -> tuple[int, os.stat_result]:
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode):
         os.close(descriptor)
-        raise UserError(f"{path}: is {file_kind(status.st_mode)}, not a regular file; give the file itself")
+        inside = path / "report.json" if stat.S_ISDIR(status.st_mode) else None
+        hint = f" (here, {inside})" if inside is not None and inside.is_file() else ""
+        raise UserError(
+            f"{path}: is {file_kind(status.st_mode)}, not a regular file; give the file itself{hint}"
+        )
     return descriptor, status
 
 

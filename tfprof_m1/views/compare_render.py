@@ -186,7 +186,8 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         f"intervals from a hierarchical bootstrap: runs, then steady epochs, then blocks of steps. No clear "
         f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
         "per-step median ± IQR on each side, the change in ms per epoch with its interval "
-        '("not clear" when it contains 0) and its share of the epoch-time difference (the '
+        '("not clear" when it contains 0, is negligible, or there is too little data to judge) and its share '
+        "of the epoch-time difference (the "
         "shares add up to 100 %). The custom-loop figures are of the unprofiled-equivalent epoch: each "
         "side's profiling cost is taken out first and the workload's phases divide what is left; with "
         "different batch sizes the verdict is on the time per example. fit is timed per "
