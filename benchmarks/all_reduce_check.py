@@ -39,8 +39,8 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
+    from tfprof_m1.analysis.estimate import estimate_parts
     from tfprof_m1.collection.distributed import DistributedTrainSteps
-    from tfprof_m1.collection.estimate import estimate_parts
     from tfprof_m1.collection.fence import HOST_READ, make_fence
     from tfprof_m1.collection.profiler import PhaseProfiler
     from tfprof_m1.workloads.datasets import synthetic

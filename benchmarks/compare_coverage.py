@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tfprof_m1.report.compare_stats as compare_stats  # noqa: E402
+import tfprof_m1.analysis.compare_stats as compare_stats  # noqa: E402
 from tests.report_factory import report_from_epochs, timed_epochs  # noqa: E402
-from tfprof_m1.views.compare import compare  # noqa: E402
+from tfprof_m1.analysis.compare import compare  # noqa: E402
 
 REFERENCE_MS, OTHER_MS = 10.0, 11.5
 

@@ -33,7 +33,7 @@ def main() -> int:
 
     import keras
 
-    from tfprof_m1.collection.attribution import attribute_epochs
+    from tfprof_m1.analysis.attribution import attribute_epochs
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence
     from tfprof_m1.collection.garbage import GarbageSettler
     from tfprof_m1.collection.loop import Sampling, run_profiled_loop, run_unprofiled_loop

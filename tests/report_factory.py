@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.analysis.attribution import attribute_epochs
+from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_summary
+from tfprof_m1.analysis.scaling import scaling_efficiency
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming
 from tfprof_m1.collection.strategies import Distribution
-from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.report.model import DataInfo, ModelRun, Report, RunConfig
-from tfprof_m1.report.scaling import scaling_efficiency
 
 
 def _epoch(index: int, scale: float) -> EpochTiming:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.analysis.assemble import _locate, fence_cost, model_run, trace_timing
+from tfprof_m1.analysis.attribution import attribute_epochs
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
-from tfprof_m1.report.assemble import _locate, fence_cost, model_run, trace_timing
 
 
 def step(compute: float, **phases: float) -> StepTiming:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.collection.attribution import (
+from tfprof_m1.analysis.attribution import (
     attribute_epoch,
     attribute_epochs,
     profiled_blocks,

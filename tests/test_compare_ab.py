@@ -12,9 +12,9 @@ import pytest
 from tests.ab_runs import unprofiled_epoch
 from tests.conftest import flat, run_cli
 from tests.report_factory import make_report
+from tfprof_m1.analysis.compare import compare
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.report.model import load_report
-from tfprof_m1.views.compare import compare
 from tfprof_m1.views.compare_render import render_comparison
 
 pytestmark = [pytest.mark.slow]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.report_factory import report_from_epochs, timed_epochs
+from tfprof_m1.analysis.compare import compare
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming
-from tfprof_m1.views.compare import compare
 from tfprof_m1.views.compare_render import render_comparison
 
 

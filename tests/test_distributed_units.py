@@ -14,14 +14,14 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.report_factory import report_from_epochs, worker_epochs, worker_report
+from tfprof_m1.analysis.estimate import estimate_parts
+from tfprof_m1.analysis.merge import merge_reports
+from tfprof_m1.analysis.parity import describe, differences
+from tfprof_m1.analysis.scaling import scaling_efficiency
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
-from tfprof_m1.collection.estimate import estimate_parts
 from tfprof_m1.collection.strategies import Distribution, parse_tf_config
-from tfprof_m1.report.merge import merge_reports
 from tfprof_m1.report.model import load_report
-from tfprof_m1.report.parity import describe, differences
-from tfprof_m1.report.scaling import scaling_efficiency
 from tfprof_m1.run.launch import free_ports, tf_config
 from tfprof_m1.views.merge_render import render_merged
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tfprof_m1.collection.estimate import (
+from tfprof_m1.analysis.estimate import (
     bootstrap,
     classify_execution,
     estimate_cost,

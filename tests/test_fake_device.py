@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
-from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.analysis.attribution import attribute_epochs
+from tfprof_m1.analysis.figures import loop_summary
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
-from tfprof_m1.report.figures import loop_summary
 
 pytestmark = [pytest.mark.tf]
 

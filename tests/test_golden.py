@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.report_factory import make_report, report_from_epochs, timed_epochs, worker_report
-from tfprof_m1.report.merge import merge_reports
+from tfprof_m1.analysis.compare import compare_reports
+from tfprof_m1.analysis.merge import merge_reports
 from tfprof_m1.report.model import SCHEMA_VERSION, Report, load_report
-from tfprof_m1.views.compare import compare_reports
 from tfprof_m1.views.compare_render import render_comparison
 from tfprof_m1.views.merge_render import render_merged
 from tfprof_m1.views.render import render_environment, render_text

@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "tfprof_m1"
 
 #: Bottom to top. A module may import its own layer and the layers below it, never one above.
-LAYERS = ("base", "trace", "workloads", "collection", "report", "views", "run", "cli")
+LAYERS = ("base", "trace", "workloads", "collection", "report", "analysis", "views", "run", "cli")
 
 #: The one import that runs up, on purpose: Jupyter shows a Report by calling its ``_repr_markdown_``,
 #: which must render it; the import is inside that method, so the report layer loads no view.

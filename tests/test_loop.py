@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.formats import learnable_images, write_mnist_npz
-from tfprof_m1.collection.attribution import attribute_epochs
+from tfprof_m1.analysis.attribution import attribute_epochs
 from tfprof_m1.collection.fence import HOST_READ, make_fence
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop, run_unprofiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfprof_m1.analysis.assemble import build_report
 from tfprof_m1.collection.fence import HOST_READ, make_fence
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.memory import growth_warning, host_rss_mb, interpret_device_info, sample_memory
 from tfprof_m1.collection.profiler import PhaseProfiler
 from tfprof_m1.collection.steps import TrainSteps
-from tfprof_m1.report.assemble import build_report
 from tfprof_m1.views.render import render_text
 from tfprof_m1.workloads.datasets import synthetic
 from tfprof_m1.workloads.models import build_model, get_spec

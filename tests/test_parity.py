@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from tests.report_factory import make_report
+from tfprof_m1.analysis.compare import compare
+from tfprof_m1.analysis.parity import describe, differences, same_side, side_names
 from tfprof_m1.collection.power import linux_state, parse_pmset_batt, parse_pmset_therm
 from tfprof_m1.report.model import Fingerprint
-from tfprof_m1.report.parity import describe, differences, same_side, side_names
-from tfprof_m1.views.compare import compare
 from tfprof_m1.views.compare_render import render_comparison
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfprof_m1.analysis.assemble import build_report
+from tfprof_m1.analysis.compare import compare
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.collection.fence import HOST_READ, make_fence
 from tfprof_m1.collection.fit import EpochTimer, run_fit
@@ -22,12 +24,10 @@ from tfprof_m1.collection.interrupt import TrainingInterrupted
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
 from tfprof_m1.collection.steps import TrainSteps
-from tfprof_m1.report.assemble import build_report
 from tfprof_m1.report.model import Report, RunConfig, load_report
 from tfprof_m1.run.outputs import OutputSettings
 from tfprof_m1.trace.window import StepRange, TraceWindow
 from tfprof_m1.trace.xplane import find_xplane_files
-from tfprof_m1.views.compare import compare
 from tfprof_m1.views.render import render_text
 from tfprof_m1.workloads.datasets import synthetic
 from tfprof_m1.workloads.models import build_model, get_spec

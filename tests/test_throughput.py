@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.report_factory import make_report
-from tfprof_m1.report.throughput import achieved
-from tfprof_m1.views.compare import compare
+from tfprof_m1.analysis.compare import compare
+from tfprof_m1.analysis.throughput import achieved
 from tfprof_m1.views.compare_render import render_comparison
 from tfprof_m1.views.render import render_text
 

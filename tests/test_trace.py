@@ -6,8 +6,8 @@ import keras
 import pytest
 import tensorflow as tf
 
+from tfprof_m1.analysis.attribution import attribute_epochs
 from tfprof_m1.base.errors import UserError
-from tfprof_m1.collection.attribution import attribute_epochs
 from tfprof_m1.collection.fence import HOST_READ, make_fence
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
@@ -151,8 +151,8 @@ def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_ha
     """A tiny model's forward estimate can be noise at or below zero (clipped to 0 ms): its line must
     not vanish from TensorBoard for that epoch; a phase that only occurs outside steps has no
     per-step value to chart."""
-    from tfprof_m1.collection.attribution import EpochBreakdown
-    from tfprof_m1.report.figures import epoch_report
+    from tfprof_m1.analysis.attribution import EpochBreakdown
+    from tfprof_m1.analysis.figures import epoch_report
     from tfprof_m1.views.tensorboard_writer import PhaseScalarWriter
 
     writer = PhaseScalarWriter(tmp_path / "zero")

@@ -431,7 +431,7 @@ def cmd_compare(argv: Sequence[str]) -> int:
         help="name the reports in order (repeatable), e.g. --label 'batch 32' --label 'batch 128'",
     )
     args = parser.parse_args(argv)
-    from tfprof_m1.views.compare import compare
+    from tfprof_m1.analysis.compare import compare
     from tfprof_m1.views.compare_render import render_comparison
 
     if any(not label.strip() for label in args.label):
@@ -483,7 +483,7 @@ def cmd_trace(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    from tfprof_m1.report.assemble import trace_summaries
+    from tfprof_m1.analysis.assemble import trace_summaries
     from tfprof_m1.views.render import render_traces
 
     run_dir = Path(args.run_dir)
@@ -536,7 +536,8 @@ def cmd_sweep(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     args = parser.parse_args(argv)
-    from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices, plot_sweep, render_sweep, run_sweep
+    from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices, run_sweep
+    from tfprof_m1.views.sweep_render import plot_sweep, render_sweep
 
     sizes, devices = parse_batch_sizes(args.batch_sizes), parse_devices(args.device)
     if args.data_dir is not None and not args.data_dir.strip():
@@ -606,7 +607,7 @@ def cmd_merge(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     args = parser.parse_args(argv)
-    from tfprof_m1.report.merge import merge_reports
+    from tfprof_m1.analysis.merge import merge_reports
     from tfprof_m1.views.merge_render import render_merged
 
     view = merge_reports(args.reports)
@@ -685,7 +686,7 @@ def cmd_launch(argv: Sequence[str]) -> int:
         args.out or f"runs/multiworker-{args.model}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )
     check_output_dir("--out", out_dir)
-    from tfprof_m1.report.merge import merge_reports
+    from tfprof_m1.analysis.merge import merge_reports
     from tfprof_m1.run.launch import launch
     from tfprof_m1.views.merge_render import render_merged
 

@@ -8,7 +8,7 @@
   the gradients across replicas (``ReplicaContext.all_reduce``) inside ``apply_gradients``.
 - **probe**: five prefix calls instead of four; the new one stops after the all-reduce of the
   gradients, so all-reduce = (forward+gradients+all-reduce) − (forward+gradients) and the optimizer
-  is the full step less that (see tfprof_m1.collection.estimate).
+  is the full step less that (see tfprof_m1.analysis.estimate).
 - **split**: forward (an eager tape around the per-replica forward call: ``strategy.run`` of a
   function is one function call the tape records), backward (``tape.gradient`` over every replica's
   copy of the variables: each replica's gradients), all-reduce (one call) and the optimizer applied

@@ -5,7 +5,7 @@ boundary with the fence's wait owned by the step's compute. A sample of steps ru
 (empty call, forward only, forward and gradients, then the real fused step) to measure call cost,
 forward, backward and optimizer apart. A few short stretches of fused steps run with no
 instrumentation at all, as the reference for what profiling costs end to end. The epoch's wall time
-is then attributed to phases by :mod:`tfprof_m1.collection.attribution`.
+is then attributed to phases by :mod:`tfprof_m1.analysis.attribution`.
 """
 
 from __future__ import annotations

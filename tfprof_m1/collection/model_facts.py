@@ -1,7 +1,7 @@
 """What tells two models apart, read from a Keras model: its parameter count and its layers.
 
 With the model's name, ``compare`` uses these to keep runs of different models apart (a wider
-model under the same name is another side, never a repeat; see :mod:`tfprof_m1.report.parity`).
+model under the same name is another side, never a repeat; see :mod:`tfprof_m1.analysis.parity`).
 Duck-typed: no TensorFlow import.
 """
 

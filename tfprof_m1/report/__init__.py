@@ -1,1 +1,1 @@
-"""The report: its data model and JSON, assembly from timings, figures and statistics over reports."""
+"""The report: its records and their versioned JSON (load, upgrade, validate). Computes nothing."""

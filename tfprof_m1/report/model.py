@@ -21,7 +21,6 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
 from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.collection.environment import Environment
-from tfprof_m1.collection.estimate import CostEstimate, FenceCheckSummary
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
@@ -84,8 +83,22 @@ class PartSummary:
 
 
 @dataclass
+class CostEstimate:
+    """Per-step time of profiled steps against unprofiled stretches of the same epochs."""
+
+    profiled_step_ms: float
+    unprofiled_step_ms: float
+    #: profiled / unprofiled, with a 95 % interval.
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    blocks: int
+    stretches: int
+
+
+@dataclass
 class ProfilingCost(CostEstimate):
-    """What profiling costs end to end: the :class:`~tfprof_m1.collection.estimate.CostEstimate`
+    """What profiling costs end to end: the :class:`CostEstimate`
     (profiled steps against unprofiled stretches of the same epochs, ratio with a 95 % bootstrap
     interval) and what it means for the steady epoch."""
 
@@ -107,10 +120,20 @@ class Execution:
 
 
 @dataclass
+class FenceCheckSummary:
+    """The coverage check: what a second, independent fence still waited for after the first."""
+
+    samples: int
+    leftover_median_ms: float
+    leftover_max_ms: float
+    flagged: bool
+
+
+@dataclass
 class FenceCheck(FenceCheckSummary):
     """The coverage check as reported: what a second, independent fence (``fence``) still waited
     for after the first, on sampled steps (see
-    :class:`~tfprof_m1.collection.estimate.FenceCheckSummary`; ``flagged``: the main fence left
+    :class:`FenceCheckSummary`; ``flagged``: the main fence left
     device work queued, median leftover above 0.1 ms and 5 % of a sampled step)."""
 
     fence: str

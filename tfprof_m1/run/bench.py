@@ -7,6 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tfprof_m1.analysis.assemble import describe_method, model_run
+from tfprof_m1.analysis.scaling import (
+    efficiency_interval,
+    replicas_text,
+    scaling_efficiency,
+    steady_throughputs,
+)
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import PROBE, UNPROFILED
 from tfprof_m1.base.safe_io import refuse_inputs
@@ -32,14 +39,7 @@ from tfprof_m1.collection.loop import (
 )
 from tfprof_m1.collection.profiler import PhaseProfiler
 from tfprof_m1.collection.strategies import STRATEGIES, Distribution, StrategyChoice, make_strategy
-from tfprof_m1.report.assemble import describe_method, model_run
 from tfprof_m1.report.model import DataInfo, Fingerprint, ModelRun, Report, RunConfig, Scaling
-from tfprof_m1.report.scaling import (
-    efficiency_interval,
-    replicas_text,
-    scaling_efficiency,
-    steady_throughputs,
-)
 from tfprof_m1.run.baseline import run_baseline
 from tfprof_m1.run.fit_headline import FIT_JIT_COMPILE, run_fit_headline
 from tfprof_m1.run.outputs import OutputSettings, RunOutputs

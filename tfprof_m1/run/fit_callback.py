@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tfprof_m1.analysis.assemble import build_report
 from tfprof_m1.collection.fit import FitProfiler
 from tfprof_m1.collection.model_facts import layer_summary, parameter_count
-from tfprof_m1.report.assemble import build_report
 from tfprof_m1.report.model import Fingerprint, Report
 from tfprof_m1.views.render import render_text
 from tfprof_m1.views.tensorboard_writer import write_model_run
@@ -44,7 +44,7 @@ class ProfileCallback(FitProfiler):
 
         Args:
             model: the model's name in tables and comparisons (default: ``model_name``).
-            **options: passed to :func:`~tfprof_m1.report.assemble.build_report`.
+            **options: passed to :func:`~tfprof_m1.analysis.assemble.build_report`.
         """
         options.setdefault("fingerprint", self.fingerprint())
         report = build_report(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from statistics import mean
 
+from tfprof_m1.analysis.compare import ModelComparison, ratio_text
+from tfprof_m1.analysis.compare_stats import EQUIVALENCE, MIN_UNITS
+from tfprof_m1.analysis.throughput import share_text
 from tfprof_m1.base.stats import Summary
-from tfprof_m1.report.compare_stats import EQUIVALENCE, MIN_UNITS
-from tfprof_m1.report.throughput import share_text
-from tfprof_m1.views.compare import ModelComparison, ratio_text
 from tfprof_m1.views.width import fit_table, wrap_item, wrap_text
 
 

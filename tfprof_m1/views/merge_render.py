@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfprof_m1.report.merge import MergedRun, MergedView
-from tfprof_m1.report.scaling import efficiency_interval, replicas_text
+from tfprof_m1.analysis.merge import MergedRun, MergedView
+from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
 from tfprof_m1.views.render import format_pieces
 
 WORKER_HEADERS = [

@@ -7,6 +7,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfprof_m1.analysis.compare import ModelComparison, ReportSource, compare, epoch_interval, fit_interval
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import atomic_path
 from tfprof_m1.base.phases import (
@@ -21,7 +22,6 @@ from tfprof_m1.base.phases import (
     SYNC,
 )
 from tfprof_m1.base.safe_io import check_output_file
-from tfprof_m1.views.compare import ModelComparison, ReportSource, compare, epoch_interval, fit_interval
 
 PLOT_SUFFIXES = (".png", ".svg")
 #: Colours for a research loop's own phases, in the order they are first drawn.
@@ -75,7 +75,7 @@ PROFILING_COLOUR = "#d9d9d9"
 def plot_reports(
     paths: Sequence[ReportSource], output: str | Path, labels: Sequence[str] | None = None
 ) -> Path:
-    """Write a two-panel figure of the sides :func:`~tfprof_m1.views.compare.compare` finds in
+    """Write a two-panel figure of the sides :func:`~tfprof_m1.analysis.compare.compare` finds in
     ``paths`` (report files or Reports in memory; ``labels`` name them as compare's ``--label``):
 
     - left, one measure: the mean steady Keras ``fit`` epoch per side (s), when any side ran fit;

@@ -15,6 +15,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
+from tfprof_m1.analysis.throughput import achieved, describe
 from tfprof_m1.base.phases import (
     BACKWARD,
     CALL,
@@ -28,8 +30,6 @@ from tfprof_m1.base.phases import (
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
-from tfprof_m1.report.scaling import efficiency_interval, replicas_text
-from tfprof_m1.report.throughput import achieved, describe
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
 from tfprof_m1.views.width import current_width, fit_table, wrap_item, wrap_text

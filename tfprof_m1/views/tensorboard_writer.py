@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tfprof_m1.analysis.attribution import EpochBreakdown, step_totals
+from tfprof_m1.analysis.figures import epoch_report
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER
 from tfprof_m1.base.stats import summarize
-from tfprof_m1.collection.attribution import EpochBreakdown, step_totals
-from tfprof_m1.report.figures import epoch_report
 from tfprof_m1.report.model import EpochReport, ModelRun
 
 #: Tag names, in one place (docs/tensorboard.md lists them).
@@ -44,7 +44,7 @@ LAYOUT_CATEGORY = "tfprof_m1: where the epoch goes"
 class PhaseScalarWriter:
     """Writes per-epoch phase scalars; the file writer is created on first use and closed by close().
 
-    Usable from research code with the epochs of :func:`~tfprof_m1.collection.attribution.attribute_epochs`.
+    Usable from research code with the epochs of :func:`~tfprof_m1.analysis.attribution.attribute_epochs`.
     """
 
     def __init__(self, logdir: str | Path) -> None:
@@ -109,8 +109,8 @@ class PhaseScalarWriter:
     def write_breakdowns(
         self, breakdowns: Sequence[EpochBreakdown], losses: Sequence[float | None] = ()
     ) -> None:
-        """Every epoch of :func:`~tfprof_m1.collection.attribution.attribute_epochs`, with its loss
-        if given, as the report would hold it (:func:`~tfprof_m1.report.figures.epoch_report`),
+        """Every epoch of :func:`~tfprof_m1.analysis.attribution.attribute_epochs`, with its loss
+        if given, as the report would hold it (:func:`~tfprof_m1.analysis.figures.epoch_report`),
         and the custom-scalars layout."""
         self.write_layout()
         for position, breakdown in enumerate(breakdowns):

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfprof_m1.analysis.estimate import is_probe_sample, sample_parts
+from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
-from tfprof_m1.collection.estimate import is_probe_sample, sample_parts
-from tfprof_m1.report.figures import unprofiled_equivalent_ms
 from tfprof_m1.report.model import EpochReport
 
 REPLICATES = 1000
@@ -68,7 +68,7 @@ class EpochValues:
     """What the bootstrap needs of one steady epoch."""
 
     #: The epoch's unprofiled equivalent (ms): its wall time less the profiler's cost, see
-    #: :func:`~tfprof_m1.report.figures.unprofiled_equivalent_ms`. Every figure compare judges uses it.
+    #: :func:`~tfprof_m1.analysis.figures.unprofiled_equivalent_ms`. Every figure compare judges uses it.
     wall_ms: float
     examples: int
     #: Per-step ms of every step-level phase of the workload (rows: phases; columns: steps).
@@ -142,7 +142,7 @@ def run_values(epochs: Sequence[EpochReport], cost_ratio: float | None = None) -
     """One run's epoch values and its probe samples' part times, for the hierarchical bootstrap.
 
     The parts come from the samples by the estimate's own rule
-    (:func:`~tfprof_m1.collection.estimate.sample_parts`: under tf.distribute, the all-reduce apart
+    (:func:`~tfprof_m1.analysis.estimate.sample_parts`: under tf.distribute, the all-reduce apart
     from the optimizer), so compare's re-split and the report's split agree.
     """
     values = [epoch_values(epoch, cost_ratio) for epoch in epochs]

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
+from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
 from tfprof_m1.base.phases import (
     COMPUTE,
     INPUT,
@@ -26,7 +27,6 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
-from tfprof_m1.collection.estimate import is_probe_sample, part_medians, proportions
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
 
 

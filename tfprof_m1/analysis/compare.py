@@ -4,13 +4,13 @@ Works on saved reports (or Reports in memory) only: no TensorFlow. Runs are *rep
 everything that changes the measurement agrees: the run's fingerprint (precision policy, XLA in the
 loop and in fit, input dtype and path, batch size, steps, executor, versions, device) and the model
 itself (name, parameter count, layers); the one list of these is
-:data:`tfprof_m1.report.parity.CHECKS`, which the parity guard uses too. Otherwise runs are *sides*
+:data:`tfprof_m1.analysis.parity.CHECKS`, which the parity guard uses too. Otherwise runs are *sides*
 of a comparison, named by ``--label`` where given, else by what differs (``mixed_float16`` against
 ``float32``). The same report given twice is counted once, and said.
 
 Each run is a unit of the statistics. The first side is the reference; every other is described
 by its ratio to it, with a 95 % interval from a hierarchical bootstrap (runs, then steady epochs,
-then blocks of steps; see :mod:`tfprof_m1.report.compare_stats`), and by each phase's change, with
+then blocks of steps; see :mod:`tfprof_m1.analysis.compare_stats`), and by each phase's change, with
 its interval, and its share of the difference. Every figure is of the unprofiled-equivalent epoch:
 each side's profiling cost is taken out first (the profiler's cost is not the workload's), and the
 workload's phases divide that epoch. With different batch sizes (or examples per epoch) the verdict
@@ -31,10 +31,7 @@ from statistics import mean
 
 import numpy as np
 
-from tfprof_m1.base.errors import UserError
-from tfprof_m1.base.phases import OTHER
-from tfprof_m1.base.stats import Summary, summarize
-from tfprof_m1.report.compare_stats import (
+from tfprof_m1.analysis.compare_stats import (
     MIN_UNITS,
     PROFILER_PHASES,
     SEED,
@@ -51,8 +48,7 @@ from tfprof_m1.report.compare_stats import (
     ratio_interval,
     run_values,
 )
-from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
-from tfprof_m1.report.parity import (
+from tfprof_m1.analysis.parity import (
     CHECKS,
     MACHINE,
     MODEL,
@@ -63,7 +59,11 @@ from tfprof_m1.report.parity import (
     same_side,
     side_names,
 )
-from tfprof_m1.report.throughput import Throughput, achieved
+from tfprof_m1.analysis.throughput import Throughput, achieved
+from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.phases import OTHER
+from tfprof_m1.base.stats import Summary, summarize
+from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
 
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
 NEGLIGIBLE_MS = 1e-6
@@ -123,7 +123,7 @@ class Sides:
 
 def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = None) -> Sides:
     """Load reports (paths, or Reports in memory) and sort their runs into sides: a run joins the
-    first side whose runs it repeats (:func:`~tfprof_m1.report.parity.same_side`), keeping
+    first side whose runs it repeats (:func:`~tfprof_m1.analysis.parity.same_side`), keeping
     first-seen order; ``labels`` name the reports, in order. The same report given twice is
     counted once.
 
@@ -651,5 +651,5 @@ def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) 
     return comparisons
 
 
-#: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.views.compare`` is this module.
+#: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.analysis.compare`` is this module.
 compare_reports = compare

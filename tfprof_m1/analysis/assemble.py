@@ -9,8 +9,8 @@ carry the same statistics, intervals, warnings and method text, and ``show``, ``
     report.save("my_gru.json")
     print(render_text(report))
 
-Assembly only: the figures come from :mod:`tfprof_m1.collection.attribution` and
-:mod:`tfprof_m1.report.figures`.
+Assembly only: the figures come from :mod:`tfprof_m1.analysis.attribution` and
+:mod:`tfprof_m1.analysis.figures`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from tfprof_m1.analysis.attribution import EpochBreakdown, attribute_epochs, step_totals
+from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
@@ -37,14 +39,12 @@ from tfprof_m1.base.phases import (
     UNPROFILED,
 )
 from tfprof_m1.base.stats import summarize
-from tfprof_m1.collection.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.memory import MemoryUse, growth_warning
 from tfprof_m1.collection.power import power_state
 from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
 from tfprof_m1.collection.strategies import Distribution
-from tfprof_m1.report.figures import epoch_report, fit_report, headline, loop_summary
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 

@@ -8,7 +8,7 @@ side there is no interval (one value shows no spread; run 3 epochs or more).
 
 from __future__ import annotations
 
-from tfprof_m1.report.compare_stats import epoch_time_draws, independent_units, ratio_interval
+from tfprof_m1.analysis.compare_stats import epoch_time_draws, independent_units, ratio_interval
 from tfprof_m1.report.model import ModelRun, Scaling
 
 

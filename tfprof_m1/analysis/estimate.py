@@ -38,6 +38,7 @@ from tfprof_m1.base.phases import (
     PROBE_VARIANTS,
 )
 from tfprof_m1.base.stats import quantile
+from tfprof_m1.report.model import CostEstimate, FenceCheckSummary
 
 BOOTSTRAP_REPS = 1000
 BOOTSTRAP_SEED = 0
@@ -190,20 +191,6 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
 
 
 # -- profiling cost ---------------------------------------------------------------------------
-@dataclass
-class CostEstimate:
-    """Per-step time of profiled steps against unprofiled stretches of the same epochs."""
-
-    profiled_step_ms: float
-    unprofiled_step_ms: float
-    #: profiled / unprofiled, with a 95 % interval.
-    ratio: float
-    ratio_low: float
-    ratio_high: float
-    blocks: int
-    stretches: int
-
-
 def estimate_cost(
     blocks: Sequence[tuple[int, float]], stretches: Sequence[tuple[int, float]], reps: int = BOOTSTRAP_REPS
 ) -> CostEstimate | None:
@@ -253,16 +240,6 @@ def classify_execution(
     host, wait = median(full_step_host_ms), median(full_step_wait_ms)
     share = wait / (host + wait) if host + wait > 0 else 0.0
     return ("synchronous" if share < SYNCHRONOUS_WAIT_SHARE else "asynchronous"), share
-
-
-@dataclass
-class FenceCheckSummary:
-    """The coverage check: what a second, independent fence still waited for after the first."""
-
-    samples: int
-    leftover_median_ms: float
-    leftover_max_ms: float
-    flagged: bool
 
 
 def fence_check(samples: Sequence[Sample]) -> FenceCheckSummary | None:

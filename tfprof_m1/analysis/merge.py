@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
+from tfprof_m1.analysis.scaling import scaling_efficiency, steady_throughputs
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.stats import quantile
 from tfprof_m1.report.model import ModelRun, Report, Scaling, load_report, run_name
-from tfprof_m1.report.scaling import scaling_efficiency, steady_throughputs
 
 
 @dataclass

@@ -1,0 +1,4 @@
+"""Analysis: every figure computed from raw measurements (attribution, estimates, comparison).
+
+See docs/architecture.md; this layer reads records (``report``) and measures nothing.
+"""
