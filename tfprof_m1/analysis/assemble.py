@@ -48,6 +48,8 @@ from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 
+__all__ = ["build_report", "describe_method", "fence_cost", "model_run", "trace_summaries", "trace_timing"]
+
 Progress = Callable[[str], None]
 
 #: Input time after an epoch's last step above this share of the epoch is flagged.

@@ -29,6 +29,16 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
 
+__all__ = [
+    "EpochBreakdown",
+    "attribute_epoch",
+    "attribute_epochs",
+    "profiled_blocks",
+    "sample_proportions",
+    "steady_epochs",
+    "step_totals",
+]
+
 
 @dataclass
 class EpochBreakdown:

@@ -65,6 +65,8 @@ from tfprof_m1.base.phases import OTHER
 from tfprof_m1.base.stats import Summary, summarize
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
 
+__all__ = ["ModelComparison", "ReportSource", "compare", "epoch_interval", "fit_interval", "ratio_text"]
+
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
 NEGLIGIBLE_MS = 1e-6
 
@@ -649,7 +651,3 @@ def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) 
             "machine (an interrupted run keeps only the epochs it finished)"
         )
     return comparisons
-
-
-#: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.analysis.compare`` is this module.
-compare_reports = compare

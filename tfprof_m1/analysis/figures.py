@@ -26,6 +26,8 @@ from tfprof_m1.report.model import (
     ProfilingCost,
 )
 
+__all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
+
 
 def _round(values: Sequence[float]) -> list[float]:
     return [round(value, 4) for value in values]

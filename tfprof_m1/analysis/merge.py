@@ -22,6 +22,8 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.stats import quantile
 from tfprof_m1.report.model import ModelRun, Report, Scaling, load_report, run_name
 
+__all__ = ["MergedRun", "MergedView", "merge_reports"]
+
 
 @dataclass
 class WorkerFigures:

@@ -20,6 +20,19 @@ from dataclasses import dataclass
 
 from tfprof_m1.report.model import ModelRun, Report
 
+__all__ = [
+    "CHECKS",
+    "MACHINE",
+    "MODEL",
+    "SETTING",
+    "STATE",
+    "describe",
+    "differences",
+    "differing_checks",
+    "same_side",
+    "side_names",
+]
+
 #: Kinds of check. ``machine``: what a comparison between machines compares (never a confound);
 #: ``model``: the model itself; ``setting``: how the run was set up; ``state``: what the machine was
 #: seen doing (power, CPU fallbacks), which may change between repeats and never splits them.

@@ -16,6 +16,8 @@ import numpy as np
 from tfprof_m1.analysis.compare_stats import Interval, epoch_time_draws, mean_interval
 from tfprof_m1.report.model import Report
 
+__all__ = ["SweepPoint", "SweepResult", "crossover", "point_figures"]
+
 
 @dataclass
 class SweepPoint:

@@ -6,6 +6,8 @@ is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+__all__ = ["UserError"]
+
 
 class UserError(Exception):
     """A problem the user can fix: bad argument, missing or corrupt file, absent device.

@@ -44,6 +44,8 @@ from tfprof_m1.collection.steps import TrainSteps, tf_variable
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
+__all__ = ["DistributedTrainSteps"]
+
 #: Keras loss reductions that average over the replica's examples (and so divide by the replicas).
 _AVERAGING_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 

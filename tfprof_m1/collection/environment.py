@@ -19,6 +19,15 @@ from tfprof_m1.collection.fence import visible_gpu_details
 from tfprof_m1.collection.machine import cpu_model, device_label, installed_version, memory_gb, on_colab
 from tfprof_m1.collection.peak import measure_matmul_peak
 
+__all__ = [
+    "DeviceChoice",
+    "Environment",
+    "collect_environment",
+    "configure_device",
+    "default_device",
+    "set_async_executor",
+]
+
 
 @dataclass
 class GpuInfo:

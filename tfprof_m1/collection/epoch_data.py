@@ -23,6 +23,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+__all__ = ["RAN_OUT_OF_DATA", "EpochBatches", "known_length"]
+
 #: Keras' own words when the data run out inside an epoch (``EpochIterator._interrupted_warning``).
 RAN_OUT_OF_DATA = (
     "Your input ran out of data; interrupting training. Make sure that your dataset or generator can "

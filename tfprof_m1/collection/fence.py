@@ -23,6 +23,20 @@ from typing import Any
 
 from tfprof_m1.base.stats import summarize
 
+__all__ = [
+    "HOST_READ",
+    "SYNC_DEVICES",
+    "FenceCost",
+    "HostReadFence",
+    "SyncDevicesFence",
+    "VariablesFence",
+    "detect_fence_kind",
+    "make_fence",
+    "measure_fence_cost",
+    "select_fence_kind",
+    "visible_gpu_details",
+]
+
 SYNC_DEVICES = "sync_devices"
 HOST_READ = "host_read"
 

@@ -26,6 +26,8 @@ from tfprof_m1.collection.interrupt import (
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
 
+__all__ = ["EpochTimer", "FitProfiler", "FitRun", "run_fit"]
+
 
 class EpochTimer(keras.callbacks.Callback):
     """Records the wall time of every ``fit`` epoch, in ms, in ``epoch_ms``.

@@ -33,6 +33,21 @@ from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
+__all__ = [
+    "InterruptGuard",
+    "StopSignal",
+    "TrainingInterrupted",
+    "deferred",
+    "exit_status",
+    "held",
+    "owned_child",
+    "pending_signal",
+    "raise_pending",
+    "signal_name",
+    "signal_of",
+    "undeferred",
+]
+
 
 class StopSignal(KeyboardInterrupt):
     """A stop signal raised by a guard; ``signum`` says which (``signal.SIGINT`` or ``SIGTERM``)."""

@@ -31,6 +31,16 @@ from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.collection.steps import StepFacts, TrainSteps
 from tfprof_m1.trace.window import TraceWindow
 
+__all__ = [
+    "DEFAULT_MIN_SAMPLES",
+    "DEFAULT_REFERENCE_SHARE",
+    "DEFAULT_SAMPLE_EVERY",
+    "EpochResult",
+    "Sampling",
+    "run_profiled_loop",
+    "run_unprofiled_loop",
+]
+
 #: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
 #: three extra calls), so 1 in 50 costs about 2-3 % of the epoch, and is measured (``profiling``).
 DEFAULT_SAMPLE_EVERY = 50

@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+__all__ = ["cpu_model", "device_label", "installed_version", "memory_gb", "on_colab"]
+
 
 def cpu_model() -> str | None:
     """The CPU's marketing name: /proc/cpuinfo on Linux, sysctl on macOS, else platform's guess."""

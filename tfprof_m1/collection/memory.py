@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = ["MemoryUse", "growth_warning", "host_rss_mb", "interpret_device_info", "sample_memory"]
+
 
 @dataclass
 class MemoryUse:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["layer_summary", "parameter_count"]
+
 
 def parameter_count(model: Any) -> int | None:
     """The model's weights, trainable and not, counted; None for an unbuilt or foreign model."""

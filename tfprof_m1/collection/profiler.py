@@ -39,6 +39,8 @@ from typing import Any, Protocol
 from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
 from tfprof_m1.collection.fence import measure_fence_cost
 
+__all__ = ["IDLE_FENCE_CALLS", "EpochTiming", "NullProfiler", "PhaseProfiler", "StepTiming", "StretchTiming"]
+
 Clock = Callable[[], float]
 """Returns seconds from an arbitrary origin, monotonically (``time.perf_counter`` by default)."""
 

@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
 
+__all__ = ["StepFacts", "TrainSteps", "batch_examples", "tf_variable"]
+
 
 SPARSE, CATEGORICAL = "sparse", "categorical"
 

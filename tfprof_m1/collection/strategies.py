@@ -18,6 +18,8 @@ from typing import Any
 
 from tfprof_m1.base.errors import UserError
 
+__all__ = ["STRATEGIES", "Distribution", "StrategyChoice", "make_strategy", "parse_tf_config"]
+
 
 @dataclass
 class Distribution:

@@ -29,6 +29,31 @@ from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
+__all__ = [
+    "MAX_REPORT_BYTES",
+    "SCHEMA_VERSION",
+    "CostEstimate",
+    "DataInfo",
+    "EpochReport",
+    "Execution",
+    "FenceCheck",
+    "FenceCheckSummary",
+    "Fingerprint",
+    "FitReport",
+    "Headline",
+    "LoopSummary",
+    "ModelRun",
+    "PartSummary",
+    "PhaseSummary",
+    "ProfilingCost",
+    "Report",
+    "RunConfig",
+    "Scaling",
+    "check_consistency",
+    "load_report",
+    "run_name",
+]
+
 SCHEMA_VERSION = 6
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2

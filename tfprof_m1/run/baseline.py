@@ -24,6 +24,8 @@ from typing import Any
 
 from tfprof_m1.report.model import ModelRun, load_report
 
+__all__ = ["run_baseline"]
+
 
 def baseline_command(model: str, options: Any, data: str, logdir: Path, json_path: Path) -> list[str]:
     """The command of the single-replica run: the run's options, one device, no fit, no trace, and

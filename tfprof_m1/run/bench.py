@@ -51,6 +51,8 @@ from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 
+__all__ = ["LIMITS", "OutputSettings", "run_benchmark", "validate_config"]
+
 Progress = Callable[[str], None]
 
 

@@ -14,6 +14,8 @@ from tfprof_m1.workloads.datasets import TrainData
 from tfprof_m1.workloads.models import ModelSpec, build_model
 from tfprof_m1.workloads.pipeline import make_dataset
 
+__all__ = ["FIT_JIT_COMPILE", "run_fit_headline"]
+
 #: --fit-jit-compile values and what Keras' compile is given.
 FIT_JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from tfprof_m1.report.model import Report
 from tfprof_m1.trace.window import StepRange
 
+__all__ = ["OutputSettings", "RunOutputs"]
+
 Say = Callable[[str], None]
 
 

@@ -13,6 +13,8 @@ from tfprof_m1.collection.loop import EpochResult
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.workloads.models import ModelSpec
 
+__all__ = ["EpochProgress", "epoch_line", "finished_epochs", "placement", "stopped_on_nan"]
+
 
 def epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
     """The progress line after each loop epoch: time, throughput, loss, accuracy."""

@@ -28,6 +28,8 @@ from tfprof_m1.trace.steps import (
     line_events,
 )
 
+__all__ = ["TRANSFER", "XLA_PHASE", "device_time", "union_ps"]
+
 
 @dataclass(frozen=True)
 class Kernel:

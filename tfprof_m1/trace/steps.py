@@ -24,6 +24,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "DERIVED_LINE_MIN",
+    "SOURCE_DEVICE_STEPS",
+    "SOURCE_GROUPS",
+    "SOURCE_KERAS",
+    "SOURCE_MARKERS",
+    "SOURCE_WHOLE",
+    "StepIndex",
+    "StepWindow",
+    "as_int",
+    "event_stats",
+    "find_steps",
+    "is_derived_line",
+    "is_device_plane",
+    "line_events",
+    "stat_value",
+]
+
 #: The project's own step marker (and Keras 2's).
 STEP_MARKER = "train"
 #: Keras 3's TensorBoard callback marks each profiled batch with this host event.

@@ -20,6 +20,8 @@ from typing import Any
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import TRACE
 
+__all__ = ["StepRange", "TraceSchedule", "TraceWindow", "default_step_range", "parse_step_range"]
+
 #: Phase name for the time spent starting and stopping the tf.profiler session.
 #: The TensorFlow profiler guide advises short windows: at most this many steps by default.
 DEFAULT_TRACE_STEPS = 10

@@ -42,6 +42,19 @@ from tfprof_m1.trace.steps import (
     stat_value,
 )
 
+__all__ = [
+    "DEVICE_TIME",
+    "TraceSummary",
+    "analyze",
+    "analyze_run_dir",
+    "classify_op",
+    "device_busy_ms",
+    "find_runs",
+    "find_xplane_files",
+    "read_xspace",
+    "xplane_pb2",
+]
+
 
 @dataclass
 class OpTime:

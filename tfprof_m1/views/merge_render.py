@@ -8,6 +8,8 @@ from tfprof_m1.analysis.merge import MergedRun, MergedView
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
 from tfprof_m1.views.render import format_pieces
 
+__all__ = ["render_merged"]
+
 WORKER_HEADERS = [
     "worker",
     "address",

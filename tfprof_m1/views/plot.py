@@ -23,6 +23,8 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.safe_io import check_output_file
 
+__all__ = ["check_output", "plot_reports"]
+
 PLOT_SUFFIXES = (".png", ".svg")
 #: Colours for a research loop's own phases, in the order they are first drawn.
 OWN_PHASE_COLOURS = ("#edc948", "#ff9da7", "#9c755f", "#86bcb6", "#d37295", "#a0cbe8", "#8cd17d", "#f1ce63")

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate
 
@@ -33,6 +33,21 @@ from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, 
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
 from tfprof_m1.views.width import current_width, fit_table, wrap_item, wrap_text
+
+if TYPE_CHECKING:
+    from tfprof_m1.analysis.compare import ModelComparison
+
+__all__ = [
+    "FORMATS",
+    "format_pieces",
+    "headline_table",
+    "render",
+    "render_environment",
+    "render_text",
+    "render_trace",
+    "render_traces",
+    "tensorboard_command",
+]
 
 FORMATS = ("table", "markdown", "json")
 
@@ -656,10 +671,24 @@ def render_environment(env: Environment, fmt: str) -> str:
     return table + "\n"
 
 
-def render(report: Report, fmt: str) -> str:
-    """A report in ``fmt``: table, markdown or json."""
+def render(subject: Report | Sequence[ModelComparison], fmt: str = "table") -> str:
+    """A report, or ``compare``'s comparisons, as text: the one public renderer.
+
+    Args:
+        subject: a ``Report`` (``render_text``) or the list ``compare`` returns (``render_comparison``).
+        fmt: ``table`` (a terminal's text), ``markdown``, or ``json`` (a report only: ``Report.to_json``).
+
+    Raises:
+        ValueError: ``fmt`` is not one of ``FORMATS``, or ``json`` for comparisons.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt {fmt!r}: use one of {', '.join(FORMATS)}")
+    if not isinstance(subject, Report):
+        if fmt == "json":
+            raise ValueError("fmt 'json' renders a Report; render comparisons as 'table' or 'markdown'")
+        from tfprof_m1.views.compare_render import render_comparison
+
+        return render_comparison(list(subject), markdown=fmt == "markdown")
     if fmt == "json":
-        return report.to_json() + "\n"
-    if fmt == "markdown":
-        return render_text(report, markdown=True)
-    return render_text(report)
+        return subject.to_json() + "\n"
+    return render_text(subject, markdown=fmt == "markdown")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from tfprof_m1.analysis.sweep import SweepPoint, SweepResult
 
+__all__ = ["plot_sweep", "point_line", "render_sweep"]
+
 
 def point_line(point: SweepPoint) -> str:
     """One point in one line: its step time and throughput with interval, or why it failed."""

@@ -17,6 +17,8 @@ from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.report.model import EpochReport, ModelRun
 
+__all__ = ["PHASE_TAG", "STEP_TIME_TAG", "SUMMARY_TEXT_TAG", "PhaseScalarWriter", "write_model_run"]
+
 #: Tag names, in one place (docs/tensorboard.md lists them).
 PHASE_TAG = "phase/{phase}_ms_per_step"
 #: Phases not on every step (profiling, unprofiled, trace, fit's epoch start and validation, other).

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+__all__ = ["WIDTH", "current_width", "elide_middle", "fit_table", "set_width", "wrap_item", "wrap_text"]
+
 #: The default width of text output; ``--wide`` (None) keeps every line whole.
 WIDTH = 120
 _setting: dict[str, int | None] = {"width": WIDTH}

@@ -38,6 +38,8 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.safe_io import read_bounded, regular_size
 from tfprof_m1.workloads.models import ModelSpec
 
+__all__ = ["DATA_MODES", "TrainData", "find_data", "keras_cache_dir", "load_train_data", "synthetic"]
+
 DATA_MODES = ("auto", "real", "synthetic")
 NO_DOWNLOAD_ENV = "TFPROF_M1_NO_DOWNLOAD"
 

@@ -15,6 +15,8 @@ from tfprof_m1.base.errors import UserError
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
+__all__ = ["MODELS", "MODEL_NAMES", "ModelSpec", "build_model", "get_spec"]
+
 
 @dataclass(frozen=True)
 class Layer:
