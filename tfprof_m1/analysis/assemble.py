@@ -410,8 +410,10 @@ def _memory_warnings(
     kept = [report for report in reports if report.index in steady and report.memory is not None]
     indices = [report.index for report in kept]
     lines = [
-        growth_warning("loop: host memory (RSS)", [r.memory.host_rss_mb for r in kept], indices),
-        growth_warning("loop: device memory", [r.memory.device_current_mb for r in kept], indices),
+        growth_warning("loop: host memory (RSS)", [r.memory.host_rss_mb for r in kept if r.memory], indices),
+        growth_warning(
+            "loop: device memory", [r.memory.device_current_mb for r in kept if r.memory], indices
+        ),
     ]
     if fit is not None and len(fit.memory) > 1:
         fit_indices = list(range(1, len(fit.memory)))

@@ -78,11 +78,15 @@ class MergedView:
 
 def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
     """Worker reports of one multi-worker run, each worker once (one line naming the report otherwise)."""
-    seen: dict[int, str] = {}
+    seen: dict[int | None, str] = {}
     cluster = None
     for report, name in zip(reports, names):
-        spreads = [run.distribution for run in report.runs]
-        if not spreads or any(spread is None or spread.strategy != "multiworker" for spread in spreads):
+        spreads = [run.distribution for run in report.runs if run.distribution is not None]
+        if (
+            len(spreads) < len(report.runs)
+            or not spreads
+            or any(s.strategy != "multiworker" for s in spreads)
+        ):
             raise UserError(
                 f"{name}: not a multi-worker report (run with --strategy multiworker, or the launch command)"
             )

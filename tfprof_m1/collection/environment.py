@@ -190,7 +190,7 @@ def collect_environment(device: DeviceChoice, peak: bool = True) -> Environment:
 
     cpu = cpu_model()
     metal = installed_version("tensorflow-metal")
-    gpus = _safe(_gpus, [])
+    gpus: list[GpuInfo] = _safe(_gpus, [])
     system = platform.system()
     details = [{"device_name": g.device_name, "compute_capability": g.compute_capability} for g in gpus]
     return Environment(

@@ -102,6 +102,7 @@ class EpochBatches:
             if self.length is not None and self._seen >= self.length:
                 self._out_of_data(epoch)
                 return
+            assert self._iterator is not None  # set above, and only cleared once the epoch is done
             try:
                 batch = next(self._iterator)
             except StopIteration:

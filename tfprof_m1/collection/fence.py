@@ -203,7 +203,7 @@ def measure_fence_cost(
     summary = summarize(samples)
     assert summary is not None
     return FenceCost(
-        name=name or getattr(fence, "name", type(fence).__name__),
+        name=name or str(getattr(fence, "name", None) or type(fence).__name__),
         calls=calls,
         median_ms=summary.median,
         iqr_ms=summary.iqr,

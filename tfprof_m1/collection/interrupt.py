@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "InterruptGuard",
@@ -102,6 +102,9 @@ def raise_pending() -> None:
         raise StopSignal(_pending.pop())
 
 
+_Scope = TypeVar("_Scope", bound="deferred")
+
+
 class deferred:
     """Within this scope a guard records a stop instead of raising it; call :func:`raise_pending`
     (or :meth:`InterruptGuard.check`) where stopping is safe, e.g. between training steps.
@@ -113,7 +116,7 @@ class deferred:
     def __init__(self) -> None:
         self._open = False
 
-    def __enter__(self) -> deferred:
+    def __enter__(self: _Scope) -> _Scope:
         _deferring[0] += 1
         self._open = True
         return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -77,7 +77,7 @@ class Sampling:
             return []
         length = max(1, min(self.reference_steps, int(steps * self.reference_share / MIN_STRETCHES)))
         count = max(MIN_STRETCHES, round(steps * self.reference_share / length))
-        stretches = []
+        stretches: list[range] = []
         for k in range(count):
             start = min(max(1, round((k + 0.5) * steps / count - length / 2)), steps - length)
             if stretches and start < stretches[-1].stop + 1:
@@ -299,7 +299,7 @@ def _train(
                         with profiler.phase(PROFILING):
                             on_step(epoch.index, index, steps_per_epoch)
                         shown = profiler.clock()
-            batches = None  # the epoch's iterator is garbage before the next epoch settles
+            del batches  # the epoch's iterator is garbage before the next epoch settles
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
             memory, memory_note = sample_memory()
@@ -339,7 +339,7 @@ def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
 
 
 def _unprofiled_stretch(
-    train_steps: TrainSteps, batches: Any, profiler: PhaseProfiler, length: int
+    train_steps: TrainSteps, batches: Iterator[Any], profiler: PhaseProfiler, length: int
 ) -> tuple[int, bool]:
     """Run up to ``length`` fused steps with no instrumentation; returns (steps run, data exhausted)."""
     with profiler.unprofiled() as stretch:

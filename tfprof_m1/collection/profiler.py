@@ -401,7 +401,7 @@ class PhaseProfiler:
             self._epoch.steps.append(record)
 
     @contextmanager
-    def unprofiled(self) -> Iterator[StretchTiming]:
+    def unprofiled(self) -> Iterator[_Stretch]:
         """A stretch of steps with no instrumentation: the reference for the profiling cost.
 
         Nothing inside is timed (``timed()`` passes ``next()`` through); the stretch's wall time runs
@@ -525,7 +525,7 @@ class NullProfiler(PhaseProfiler):
         yield StepTiming(kind=kind, examples=examples, wall_ms=0.0)
 
     @contextmanager
-    def unprofiled(self) -> Iterator[StretchTiming]:
+    def unprofiled(self) -> Iterator[_Stretch]:
         yield _Stretch(started_ms=0.0)
 
     @contextmanager

@@ -602,7 +602,7 @@ def _build(kind: Any, value: Any) -> Any:
         if value is None:
             return None
         return _build(options[0], value)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}, got {type(value).__name__}")
         hints = typing.get_type_hints(kind)

@@ -14,7 +14,7 @@ from tfprof_m1.analysis.scaling import (
     scaling_efficiency,
     steady_throughputs,
 )
-from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.errors import UserError, required
 from tfprof_m1.base.phases import PROBE, UNPROFILED
 from tfprof_m1.base.safe_io import refuse_inputs
 from tfprof_m1.collection.environment import (
@@ -162,12 +162,19 @@ def run_model(
     """
     distributed = distributed or StrategyChoice(None, None)
     distribution = distributed.distribution
-    batch_size = config.batch_size * (distribution.replicas if distribution else 1)  # the global batch
+    batch_size = required(config.batch_size, "batch-size") * (
+        distribution.replicas if distribution else 1
+    )  # the global batch
     steps = steps_per_epoch(data.examples, batch_size, config.steps)
-    dataset = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
-    train_steps = _train_steps(spec, config.seed, dataset, distributed)
+    seed = required(config.seed, "seed")
+    dataset = make_dataset(data, batch_size, seed, config.steps, config.autotune)
+    train_steps = _train_steps(spec, seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
-    sampling = Sampling(config.sample_every, config.min_samples, reference_share=config.reference_share)
+    sampling = Sampling(
+        required(config.sample_every, "sample-every"),
+        required(config.min_samples, "min-samples"),
+        reference_share=config.reference_share,
+    )
     plan = sampling.plan(steps)
     spread = (
         f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"
@@ -202,7 +209,7 @@ def run_model(
             sampling=sampling,
             on_epoch_end=epoch_done,
             trace=window,
-            stop_on_non_finite=config.stop_on_nan,
+            stop_on_non_finite=bool(config.stop_on_nan),
             on_step=shown,
         )
         if len(results) < config.epochs:  # only --stop-on-nan ends the loop early without an exception
@@ -368,15 +375,18 @@ def run_benchmark(
     if config.async_executor:
         set_async_executor(True)
     device: DeviceChoice = configure_device(config.device)
-    distributed = make_strategy(config.strategy, config.replicas, config.batch_size)  # before any tensor
-    environment = collect_environment(device, peak=config.peak)
+    batch_size = required(config.batch_size, "batch-size")
+    distributed = make_strategy(
+        config.strategy, required(config.replicas, "replicas"), batch_size
+    )  # before any tensor
+    environment = collect_environment(device, peak=bool(config.peak))
     executor = ", asynchronous executor (GPU-style rehearsal)" if environment.executor_async else ""
     say(
         f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, "
         f"device {device.name} ({environment.device_label}){executor}"
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
-    datasets = _load_all(specs, config, output, say, config.batch_size * replicas, quiet=progress is None)
+    datasets = _load_all(specs, config, output, say, batch_size * replicas, quiet=progress is None)
     if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
         refuse_inputs(
             "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
@@ -487,13 +497,21 @@ def _load_all(
 ) -> dict[str, TrainData]:
     """Every model's data, read and checked before any model trains: with `all`, a damaged file of
     the last model must not cost the first two models' training time."""
+    batch_size = required(config.batch_size, "batch-size")
     datasets = {}
     for spec in specs:
-        data = load_train_data(spec, config.data, config.data_dir, config.seed, config.download, quiet=quiet)
+        data = load_train_data(
+            spec,
+            config.data,
+            config.data_dir,
+            required(config.seed, "seed"),
+            bool(config.download),
+            quiet=quiet,
+        )
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
-        replicas = global_batch // config.batch_size
+        replicas = global_batch // batch_size
         if replicas > data.examples:
             raise UserError(
                 f"--replicas {replicas}: more replicas than the {data.examples:,} examples of "
@@ -501,15 +519,11 @@ def _load_all(
                 f"use at most {data.examples}"
             )
         if global_batch > data.examples:
-            per_replica = (
-                f" (× {global_batch // config.batch_size} replicas)"
-                if global_batch != config.batch_size
-                else ""
-            )
+            per_replica = f" (× {global_batch // batch_size} replicas)" if global_batch != batch_size else ""
             raise UserError(
-                f"--batch-size {config.batch_size}{per_replica}: larger "
+                f"--batch-size {batch_size}{per_replica}: larger "
                 f"than the {data.examples:,} examples of "
-                f"{spec.name}'s data; use at most {data.examples // (global_batch // config.batch_size)}"
+                f"{spec.name}'s data; use at most {data.examples // (global_batch // batch_size)}"
             )
         steps = steps_per_epoch(data.examples, global_batch, config.steps)
         _check_trace_steps(config, output, steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfprof_m1.base.errors import required
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name
 from tfprof_m1.collection.strategies import StrategyChoice
@@ -56,7 +57,7 @@ def run_fit_headline(
     progress(f"[{spec.name}] keras fit: {config.epochs} epochs (fresh weights from seed {config.seed})")
     with distributed.scope():
         fit_model = build_model(spec, seed=config.seed)
-    fit_data = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
+    fit_data = make_dataset(data, batch_size, required(config.seed, "seed"), config.steps, config.autotune)
     try:
         headline.fit = run_fit(
             fit_model,
@@ -65,7 +66,7 @@ def run_fit_headline(
             on_epoch=lambda index, ms, logs: progress(
                 f"[{spec.name}] fit epoch {index + 1}/{config.epochs}: {ms / 1000.0:.2f} s"
             ),
-            stop_on_non_finite=config.stop_on_nan,
+            stop_on_non_finite=bool(config.stop_on_nan),
             jit_compile=FIT_JIT_COMPILE[config.fit_jit_compile],
             strategy=distributed.strategy,
         )

@@ -262,7 +262,7 @@ class TraceWindow:
                 path.unlink()
             except OSError:
                 continue
-            self.problem += f"; removed the torn {path.name}"
+            self.problem = f"{self.problem or 'the trace failed'}; removed the torn {path.name}"
 
     def _session_files(self, cycle: int) -> list[Path]:
         from tfprof_m1.trace.xplane import find_xplane_files

@@ -118,7 +118,8 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
     """The headline table (headers, rows) and the notes it needs: no loop columns when only ``fit``
     ran; the overhead's header names the loop it was taken against; a negative overhead is said
     to be inside the noise when it is."""
-    headers, rows, notes = list(HEADLINE_HEADERS), headline_rows(report), []
+    notes: list[str] = []
+    headers, rows = list(HEADLINE_HEADERS), headline_rows(report)
     runs = report.runs
     if runs and all(run.source == "fit" for run in runs):
         headers = [headers[i] for i in FIT_ONLY_COLUMNS] + ["first epoch fit"]
@@ -139,7 +140,7 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
     for run in compared:
         overhead = run.headline.framework_overhead_ms
         spread = max(run.steady.epoch_iqr_ms, _fit_iqr_ms(run))
-        if overhead < 0:
+        if overhead is not None and overhead < 0:
             inside = abs(overhead) <= spread
             notes.append(
                 f"{run_name(run)}: fit's steady epoch was {_seconds(-overhead)} shorter than the loop's; "
@@ -524,8 +525,8 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
             _ms(trace.op_ms.get(phase)),
             *([_ms(trace.host_op_ms.get(phase))] if on_device else []),
             _percent(trace.shares.get(phase, 0.0)),
-            _percent(timing[phase] / sum(timing.values()))
-            if phase in timing and sum(timing.values())
+            _percent(timing[phase] / sum(timing.values(), 0.0))
+            if phase in timing and sum(timing.values(), 0.0)
             else "—",
         ]
         for phase in phases
