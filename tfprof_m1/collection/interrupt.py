@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
@@ -103,6 +103,7 @@ def raise_pending() -> None:
 
 
 _Scope = TypeVar("_Scope", bound="deferred")
+_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
 class deferred:
@@ -198,7 +199,7 @@ class undeferred:
         _deferring[0] = self._saved
 
 
-def _default_handler(signum: int) -> Any:
+def _default_handler(signum: int) -> _Handler:
     return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
 
 
@@ -220,7 +221,7 @@ class InterruptGuard:
         self.signals = tuple(signals)
         self.abort_on_second = abort_on_second
         self.received: int | None = None
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[int, _Handler] = {}
 
     def __enter__(self) -> InterruptGuard:
         self.received = None

@@ -14,9 +14,10 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
+from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.epoch_data import EpochBatches, known_length
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
@@ -145,7 +146,7 @@ class StepProgress(Protocol):
 
 def run_profiled_loop(
     train_steps: TrainSteps,
-    dataset: Iterable[Any],
+    dataset: Iterable[TensorLike],
     epochs: int,
     steps_per_epoch: int | None,
     profiler: PhaseProfiler,
@@ -339,7 +340,7 @@ def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
 
 
 def _unprofiled_stretch(
-    train_steps: TrainSteps, batches: Iterator[Any], profiler: PhaseProfiler, length: int
+    train_steps: TrainSteps, batches: Iterator[TensorLike], profiler: PhaseProfiler, length: int
 ) -> tuple[int, bool]:
     """Run up to ``length`` fused steps with no instrumentation; returns (steps run, data exhausted)."""
     with profiler.unprofiled() as stretch:
@@ -354,7 +355,9 @@ def _unprofiled_stretch(
     return stretch.steps, False
 
 
-def run_unprofiled_loop(train_steps: TrainSteps, dataset: Iterable[Any], fence: Callable[..., None]) -> None:
+def run_unprofiled_loop(
+    train_steps: TrainSteps, dataset: Iterable[TensorLike], fence: Callable[..., None]
+) -> None:
     """One epoch of fused steps with no timing at all: the baseline the profiling cost is measured against."""
     token = None
     for images, labels in dataset:
