@@ -12,6 +12,7 @@ package's side of the boundary has a real type:
   ``keras.losses.Loss``;
 - ``Strategy``: a ``tf.distribute.Strategy``;
 - ``TfFunction``: a ``tf.function`` (a traced, compiled step);
+- ``SummaryWriter``: a ``tf.summary`` file writer; ``Progbar``: a ``keras.utils.Progbar``;
 - ``ProtoMessage``: a protobuf message or module TensorFlow generates (the trace's XSpace).
 """
 
@@ -24,8 +25,10 @@ __all__ = [
     "KerasModel",
     "Loss",
     "Optimizer",
+    "Progbar",
     "ProtoMessage",
     "Strategy",
+    "SummaryWriter",
     "TensorLike",
     "TensorSpec",
     "TfFunction",
@@ -40,3 +43,5 @@ Loss = Any
 Strategy = Any
 TfFunction = Any
 ProtoMessage = Any
+SummaryWriter = Any
+Progbar = Any

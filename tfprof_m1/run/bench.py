@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tfprof_m1.analysis.assemble import describe_method, model_run
 from tfprof_m1.analysis.scaling import (
@@ -17,6 +17,7 @@ from tfprof_m1.analysis.scaling import (
 from tfprof_m1.base.errors import UserError, required
 from tfprof_m1.base.phases import PROBE, UNPROFILED
 from tfprof_m1.base.safe_io import refuse_inputs
+from tfprof_m1.base.tf_types import Dataset
 from tfprof_m1.collection.environment import (
     DeviceChoice,
     collect_environment,
@@ -52,6 +53,9 @@ from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
 
 __all__ = ["LIMITS", "OutputSettings", "run_benchmark", "validate_config"]
+
+if TYPE_CHECKING:
+    from tfprof_m1.collection.steps import TrainSteps
 
 Progress = Callable[[str], None]
 
@@ -293,7 +297,7 @@ def run_model(
     return run
 
 
-def _train_steps(spec: ModelSpec, seed: int, dataset: Any, distributed: StrategyChoice) -> Any:
+def _train_steps(spec: ModelSpec, seed: int, dataset: Dataset, distributed: StrategyChoice) -> TrainSteps:
     """The article's model and its steps (Adam, cross-entropy from logits), under the strategy if any."""
     import keras
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from tfprof_m1.base.errors import required
 from tfprof_m1.collection.fit_run import FitRun
@@ -36,7 +36,7 @@ def run_fit_headline(
     spec: ModelSpec,
     data: TrainData,
     config: RunConfig,
-    progress: Any,
+    progress: Callable[[str], None],
     distributed: StrategyChoice,
     batch_size: int,
 ) -> FitHeadline:

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from tabulate import tabulate
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "Piece",
+    "Table",
     "format_pieces",
     "headline_table",
     "render",
@@ -50,6 +52,11 @@ __all__ = [
 ]
 
 FORMATS = ("table", "markdown", "json")
+#: A table's header cells and its rows of cells.
+Table = tuple[Sequence[str], Sequence[Sequence[str]]]
+#: One part of a page for :func:`format_pieces`: ``("heading" | "text", str)``, ``("table", Table)`` or
+#: ``("list", items)``.
+Piece = tuple[str, str | Table | Sequence[str]]
 
 
 def _seconds(ms: float | None) -> str:
@@ -213,10 +220,10 @@ def tensorboard_command(run_dir: str) -> str:
     return f"tensorboard --logdir {shlex.quote(parent)}"
 
 
-def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any]]:
+def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
-    pieces: list[tuple[str, Any]] = [
+    pieces: list[Piece] = [
         (
             "heading",
             f"{run_name(run)}: {_LOOP_KIND.get(run.source, 'loop')} phases, "
@@ -430,7 +437,7 @@ def _measurement_facts(run: ModelRun) -> list[str]:
     return facts
 
 
-def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | None = None) -> str:
+def format_pieces(pieces: list[Piece], markdown: bool, width: int | None = None) -> str:
     """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues), within
     ``width`` columns (:mod:`tfprof_m1.views.width`; None: the width set there, 120 unless the
     command line's ``--wide`` keeps every line whole). Markdown's text
@@ -440,14 +447,15 @@ def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | No
     text_width = None if markdown else width
     for kind, content in pieces:
         if kind == "heading":
-            out.append(f"### {content}" if markdown else f"{content}\n{'-' * len(content)}")
+            heading = cast(str, content)
+            out.append(f"### {heading}" if markdown else f"{heading}\n{'-' * len(heading)}")
         elif kind == "text":
-            out.append(wrap_text(content, text_width))
+            out.append(wrap_text(cast(str, content), text_width))
         elif kind == "table":
-            headers, rows = content
+            headers, rows = cast(Table, content)
             out.append(fit_table(headers, rows, markdown, width))
         elif kind == "list":
-            out.append("\n".join(wrap_item(item, text_width) for item in content))
+            out.append("\n".join(wrap_item(item, text_width) for item in cast("Sequence[str]", content)))
         out.append("")
     return "\n".join(out)
 
@@ -475,7 +483,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
     run_facts = [f"{config.epochs} epochs", f"steps/epoch {steps}"]
     run_facts += [f"batch {config.batch_size}"] if config.batch_size else []
     run_facts += [f"seed {config.seed}"] if config.seed is not None else []
-    pieces: list[tuple[str, Any]] = [
+    pieces: list[Piece] = [
         ("heading", "tfprof_m1: where the epoch goes"),
         (
             "text",
@@ -512,7 +520,7 @@ def legend(report: Report) -> list[str]:
     return items
 
 
-def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
+def trace_pieces(trace: TraceSummary) -> list[Piece]:
     """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops; on
     traces with device planes, device time beside host op time and each step's device busy/idle."""
     phases = [FORWARD, BACKWARD, OPTIMIZER]
@@ -553,7 +561,7 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
         + (", ".join(trace.device_planes) if trace.device_planes else "none (host-only trace)"),
     ]
     facts += [f"note: {note}" for note in trace.notes]
-    pieces: list[tuple[str, Any]] = [("table", (headers, rows)), ("list", facts)]
+    pieces: list[Piece] = [("table", (headers, rows)), ("list", facts)]
     if on_device and trace.steps:
         pieces.append(
             (
@@ -596,7 +604,7 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
 def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
     """A trace summary (``trace RUN_DIR``) as a terminal table or Markdown."""
     what = "device time" if trace.measure == DEVICE_TIME else "op time"
-    pieces: list[tuple[str, Any]] = [("heading", f"tf.profiler trace: {what} by phase")]
+    pieces: list[Piece] = [("heading", f"tf.profiler trace: {what} by phase")]
     pieces += trace_pieces(trace)
     return format_pieces(pieces, markdown).rstrip() + "\n"
 
@@ -605,7 +613,7 @@ def render_traces(traces: Sequence[TraceSummary], markdown: bool = False) -> str
     """The trace summaries of several runs (``trace FOLDER``), each under a heading naming its run."""
     if len(traces) == 1:
         return render_trace(traces[0], markdown)
-    pieces: list[tuple[str, Any]] = []
+    pieces: list[Piece] = []
     for trace in traces:
         path = Path(trace.files[0]) if trace.files else Path("?")
         run = path.parents[3] if path.parent.parent.name == "profile" else path.parent
