@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import keras
 
@@ -31,10 +31,21 @@ from tfprof_m1.collection.memory import MemoryUse, sample_memory
 __all__ = ["EpochTimer", "FitProfiler", "FitRun", "run_fit"]
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from tfprof_m1.collection.profiler import EpochTiming, StepTiming
     from tfprof_m1.trace.window import StepRange, TraceSchedule
 
 _Entered = TypeVar("_Entered")
+
+
+class _EpochTimerOptions(TypedDict, total=False):
+    """EpochTimer's settings, as ProfileCallback passes them on."""
+
+    clock: Callable[[], float]
+    on_epoch: Callable[[int, float, dict], None] | None
+    settle_garbage: bool
+    stop_on_non_finite: bool
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -160,7 +171,7 @@ class FitProfiler(EpochTimer):
         batch_size: int | None = None,
         fence: bool = True,
         model_name: str = "fit",
-        **kwargs: Any,
+        **kwargs: Unpack[_EpochTimerOptions],
     ) -> None:
         kwargs.setdefault("settle_garbage", True)
         super().__init__(**kwargs)

@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 __all__ = [
     "InterruptGuard",
@@ -62,7 +62,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     (``run_profiled_loop``: its EpochResults, the cut-short epoch last; ``run_fit``: a FitRun of the
     finished epochs). A ``KeyboardInterrupt``, so code that does not look for it stops as before."""
 
-    def __init__(self, signum: int, partial: Any) -> None:
+    def __init__(self, signum: int, partial: object) -> None:
         super().__init__(signal_name(signum))
         self.signum = signum
         self.partial = partial

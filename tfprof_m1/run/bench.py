@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tfprof_m1.analysis.assemble import describe_method, model_run
 from tfprof_m1.analysis.scaling import (
@@ -219,7 +219,7 @@ def run_model(
         if len(results) < config.epochs:  # only --stop-on-nan ends the loop early without an exception
             notes.append(stopped_on_nan("loop", results[-1].loss, len(results), config.epochs))
     except TrainingInterrupted as error:
-        stop, results = error, error.partial
+        stop, results = error, cast("list[EpochResult]", error.partial)
         finished = sum(result.timing.complete for result in results)
         where = (
             f"in loop epoch {finished + 1} of {config.epochs}"
@@ -435,7 +435,7 @@ def run_benchmark(
                     distributed,
                 )
             except TrainingInterrupted as stop:
-                run, signum = stop.partial, stop.signum
+                run, signum = cast("ModelRun | None", stop.partial), stop.signum
             except KeyboardInterrupt as stop:  # no guard installed: raised where it landed
                 signum = signal_of(stop)
             if run is not None:

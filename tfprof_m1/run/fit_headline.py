@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from tfprof_m1.base.errors import required
 from tfprof_m1.collection.fit_run import FitRun
@@ -74,7 +75,7 @@ def run_fit_headline(
         if len(fit.epoch_ms) < config.epochs:
             headline.notes.append(stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), config.epochs))
     except TrainingInterrupted as error:
-        headline.stop, headline.fit = error, error.partial
+        headline.stop, headline.fit = error, cast(FitRun, error.partial)
         done = len(headline.fit.epoch_ms)
         headline.notes.append(
             f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {config.epochs}: "

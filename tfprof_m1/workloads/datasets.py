@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, NoReturn
 
 import numpy as np
 
@@ -295,7 +295,7 @@ class _CifarUnpickler(pickle.Unpickler):
     lists of ints and bytes); any other global, such as ``os.system``, is refused before it is looked
     up, so a crafted file runs no code."""
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> Callable[..., object]:
         if (module, name) not in CIFAR_PICKLE_GLOBALS:
             raise RefusedPickle(f"{module}.{name}")
         if name == "ndarray":
@@ -309,14 +309,16 @@ class _NdarrayMarker:
     """What a CIFAR pickle gets for ``numpy.ndarray``: the class _reconstruct is given, never a callable
     (``ndarray((300000, 3072), 'u1')`` in a 240-byte pickle would allocate 880 MB of blank images)."""
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: object) -> NoReturn:
         raise RefusedPickle("numpy.ndarray called directly (an array not built from its own bytes)")
 
 
 _NDARRAY = _NdarrayMarker()
 
 
-def _empty_array(reconstruct: Callable[..., np.ndarray], subtype: Any, shape: Any, code: Any) -> np.ndarray:
+def _empty_array(
+    reconstruct: Callable[..., np.ndarray], subtype: object, shape: object, code: object
+) -> np.ndarray:
     """numpy's ``_reconstruct`` as pickles use it: an empty array whose ``__setstate__`` then gives
     it the pickle's own bytes (so its size is bounded by the file's); any other use is refused."""
     if subtype is not _NDARRAY or not isinstance(shape, tuple) or shape != (0,):
