@@ -203,6 +203,12 @@ def merge_runs(model: str, runs: Sequence[ModelRun], names: Sequence[str]) -> Me
     )
 
 
+def _worker(report: Report) -> int:
+    """The worker index of a multi-worker report (its first run's; 0 when it names none)."""
+    distribution = report.runs[0].distribution
+    return (distribution.worker if distribution is not None else None) or 0
+
+
 def merge_reports(paths: Sequence[str]) -> MergedView:
     """Load the workers' reports and merge each model's runs.
 
@@ -213,7 +219,7 @@ def merge_reports(paths: Sequence[str]) -> MergedView:
     reports = [load_report(path) for path in paths]
     names = [str(path) for path in paths]
     _check(reports, names)
-    order = sorted(range(len(reports)), key=lambda i: reports[i].runs[0].distribution.worker or 0)  # type: ignore[union-attr]
+    order = sorted(range(len(reports)), key=lambda i: _worker(reports[i]))
     reports, names = [reports[i] for i in order], [names[i] for i in order]
     merged = []
     for run in reports[0].runs:

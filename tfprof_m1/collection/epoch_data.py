@@ -20,7 +20,8 @@ creation included).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
+from typing import cast
 
 from tfprof_m1.base.tf_types import TensorLike
 
@@ -45,7 +46,7 @@ def known_length(dataset: Iterable[TensorLike]) -> int | None:
             return None
         return value if value >= 0 else None
     try:
-        return len(dataset)  # type: ignore[arg-type]
+        return len(cast(Sized, dataset))
     except TypeError:
         return None
 

@@ -321,8 +321,8 @@ class PhaseProfiler:
     def _settle(self, owner: str | None, fence_ms: float, idle_ms: float) -> float:
         """Split a fence's time into the owner's device wait and the fence's own cost; returns the wait."""
         wait = max(0.0, fence_ms - idle_ms) if owner is not None else 0.0
-        if wait:
-            self._add(owner, wait, wait_ms=wait)  # type: ignore[arg-type]
+        if wait and owner is not None:
+            self._add(owner, wait, wait_ms=wait)
         self._add(SYNC, fence_ms - wait)
         self._last_stopped = None
         return wait
