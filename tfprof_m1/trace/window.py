@@ -33,7 +33,9 @@ __all__ = [
 class PhaseTimer(Protocol):
     """What a window needs of a profiler (``collection.profiler.PhaseProfiler``, a layer up): a phase."""
 
-    def phase(self, name: str) -> contextlib.AbstractContextManager[object]: ...
+    def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """A context manager that times its body as the phase ``name``."""
+        ...
 
 
 #: Phase name for the time spent starting and stopping the tf.profiler session.
