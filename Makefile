@@ -24,10 +24,12 @@ install: $(STAMP_RUN)
 run: $(STAMP_RUN)
 	$(BIN)/python -m tfprof_m1 cifar10
 
-# Lint and format check first (seconds), then every test; PYTEST_ARGS="-m 'not slow'" for a quick pass.
+# Lint, format and type checks first (seconds; mypy's settings are in pyproject.toml), then every
+# test; PYTEST_ARGS="-m 'not slow'" for a quick pass.
 test: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -32,11 +32,12 @@ def main() -> int:
     if args.async_executor:
         tf.config.experimental.set_synchronous_execution(False)
 
-    from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, build_model, build_report, get_spec
+    from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, build_report
     from tfprof_m1.collection.environment import collect_environment, default_device
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence, measure_fence_cost
     from tfprof_m1.collection.loop import run_profiled_loop
     from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.models import build_model, get_spec
     from tfprof_m1.workloads.pipeline import make_dataset
 
     spec = get_spec("mnist")

@@ -23,7 +23,7 @@ def main() -> int:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from tfprof_m1 import MODELS, build_model
+    from tfprof_m1.workloads.models import MODELS, build_model
 
     print(
         "| model | forward, counted (models.py) | forward, TensorFlow profiler | ratio | backward, counted | "

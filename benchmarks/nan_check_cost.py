@@ -28,9 +28,10 @@ def main() -> int:
 
     import keras
 
-    from tfprof_m1 import TrainSteps, build_model, get_spec
+    from tfprof_m1 import TrainSteps
     from tfprof_m1.collection.loop import DEFAULT_SAMPLE_EVERY
     from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.models import build_model, get_spec
     from tfprof_m1.workloads.pipeline import make_dataset
 
     spec = get_spec(args.model)

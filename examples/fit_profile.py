@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfprof_m1 import ProfileCallback, StepRange, render_text
+from tfprof_m1 import ProfileCallback, StepRange, render
 
 
 def residual_cnn() -> keras.Model:
@@ -46,7 +46,7 @@ def main() -> None:
     )
     callback = ProfileCallback(args.logdir, trace_steps=window, batch_size=32, model_name="residual_cnn")
     model.fit(dataset, epochs=args.epochs, verbose=0, callbacks=[callback])
-    print(render_text(callback.report()))
+    print(render(callback.report()))
     print(f"wrote {args.logdir}/report.json (tensorboard --logdir {args.logdir})")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from tfprof_m1 import EpochTimer
+from tfprof_m1.collection.fit import EpochTimer
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from tfprof_m1 import (
     build_report,
     detect_fence_kind,
     make_fence,
-    render_text,
+    render,
 )
 
 NOISE = 32
@@ -165,7 +165,7 @@ def main() -> None:
                     index, global_step = index + 1, global_step + 1
                 next(batches, None)  # the final next() ends the iterator (its teardown is input time too)
     report = build_report(profiler, model="gan", trace=window)
-    print(render_text(report))
+    print(render(report))
     if args.json:
         print(f"saved {report.save(args.json)}")
 

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfprof_m1 import PhaseProfiler, attribute_epochs, make_fence
+from tfprof_m1 import PhaseProfiler, make_fence
+from tfprof_m1.analysis.attribution import attribute_epochs
 
 
 def main() -> None:

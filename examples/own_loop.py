@@ -22,7 +22,7 @@ from tfprof_m1 import (
     build_report,
     detect_fence_kind,
     make_fence,
-    render_text,
+    render,
     run_profiled_loop,
 )
 
@@ -75,7 +75,7 @@ def main() -> None:
         on_epoch_end=lambda r: print(f"epoch {r.timing.index + 1} done"),
     )
     report = build_report(results, model="gru")  # the results carry each epoch's loss and accuracy
-    print(render_text(report))
+    print(render(report))
     if args.json:
         print(f"saved {report.save(args.json)}")
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.errors import UserError, required
 from tfprof_m1.cli import config_from_args, run_parser
 from tfprof_m1.report.model import RunConfig
 from tfprof_m1.run.bench import validate_config
@@ -62,3 +62,11 @@ def test_validation_names_the_setting_in_one_line(changes, flag):
     with pytest.raises(UserError) as refused:
         validate_config(dataclasses.replace(RunConfig(), **changes))
     assert flag in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_setting_a_benchmark_run_needs_is_given_back_or_named():
+    """A research report's config may leave a setting None; the benchmark reads it through
+    ``required``, which keeps a falsy value and names the flag of a missing one."""
+    assert required(0, "seed") == 0 and required(False, "peak") is False
+    with pytest.raises(UserError, match=r"^--batch-size: a benchmark run needs a value$"):
+        required(RunConfig(batch_size=None).batch_size, "batch-size")

@@ -1,9 +1,11 @@
 """Docs you can paste: every Python block in README.md and docs/ runs as written, unless the line
-before it marks it ``<!-- fragment: why -->``; docs import from the package only; every public name
-has its section in docs/api.md."""
+before it marks it ``<!-- fragment: why -->``; docs import public names from the package and other
+names from the module that offers them (its ``__all__``); every public name has its section in
+docs/api.md."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -42,12 +44,29 @@ BLOCKS = python_blocks()
 RUNNABLE = [(name, line, code) for name, line, code, runnable in BLOCKS if runnable]
 
 
+def module_all(module: str) -> list[str]:
+    """The ``__all__`` a package module declares, read from its source (nothing is imported)."""
+    relative = Path(*module.split("."))
+    path = REPO / relative.with_suffix(".py")
+    if not path.exists():
+        path = REPO / relative / "__init__.py"
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return []
+
+
 def test_docs_have_runnable_blocks_and_fragments_say_why():
     assert len(RUNNABLE) >= 8
     for name, line, code, _ in BLOCKS:
-        assert "from tfprof_m1." not in code, (
-            f"{name}:{line}: import from the package (from tfprof_m1 import ...)"
-        )
+        python = "\n".join(
+            row for row in code.splitlines() if not row.startswith(("!", "%"))
+        )  # notebook magics
+        for node in ast.walk(ast.parse(python)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tfprof_m1"):
+                offered = module_all(node.module)
+                missing = [alias.name for alias in node.names if alias.name not in offered]
+                assert missing == [], f"{name}:{line}: {node.module} does not offer {missing} (its __all__)"
 
 
 PAGES = sorted({name for name, _, _ in RUNNABLE})
@@ -96,8 +115,12 @@ def test_every_public_name_has_a_section_in_the_api_page():
     text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^### `(\w+)`", text, flags=re.M))
     exported = set(tfprof_m1.__all__) - {"__version__"}
+    assert exported == set(tfprof_m1._EXPORTS), "__all__ and the lazy loader list the same names"
     assert exported - documented == set(), "exported but not in docs/api.md"
     assert documented - exported == set(), "in docs/api.md but not exported"
+    from_modules = re.findall(r"^#### `(\w+)` · `(tfprof_m1[\w.]+)`", text, flags=re.M)
+    assert len(from_modules) >= 10
+    assert [(name, module) for name, module in from_modules if name not in module_all(module)] == []
 
 
 def test_no_exported_name_is_shadowed_by_a_submodule():

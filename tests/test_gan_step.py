@@ -18,7 +18,7 @@ from tfprof_m1 import (
     build_report,
     detect_fence_kind,
     make_fence,
-    render_text,
+    render,
 )
 from tfprof_m1.trace.xplane import find_xplane_files, read_xspace
 
@@ -91,10 +91,10 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
         split_step.kind == "split"
         and split_step.phases_ms["sync"] > profiler.epochs[1].steps[0].phases_ms["sync"]
     )
-    assert "own phases: discriminator" in render_text(report)
+    assert "own phases: discriminator" in render(report)
     assert "own phases" in report.method and "split steps" in report.method
     # compare and plot take it in memory, beside a copy that ran twice as slow
-    from tfprof_m1 import Report, compare_reports, plot_reports
+    from tfprof_m1 import Report, compare, plot_reports
 
     slower = Report.from_dict(report.to_dict())
     slower.environment.device_label = "slower"
@@ -103,7 +103,7 @@ def test_custom_phases_attribute_fused_steps_and_add_up(gan_run, tmp_path):
         epoch.step_ms = {phase: [value * 2 for value in values] for phase, values in epoch.step_ms.items()}
         for phase in epoch.phases:  # the profiler's phases too: compare takes its cost out
             phase.total_ms *= 2
-    (comparison,) = compare_reports([report, slower])
+    (comparison,) = compare([report, slower])
     assert comparison.differences[0].epoch_ratio.point == pytest.approx(2.0, rel=1e-6)
     assert plot_reports([report, slower], tmp_path / "gan.png").stat().st_size > 1000
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfprof_m1 import EpochTimer, GarbageSettler, PhaseProfiler, Sampling, TrainSteps, run_profiled_loop
+from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, run_profiled_loop
+from tfprof_m1.collection.fit import EpochTimer
+from tfprof_m1.collection.garbage import GarbageSettler
 
 pytestmark = [pytest.mark.tf]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.report_factory import make_report, report_from_epochs, timed_epochs, worker_report
-from tfprof_m1.analysis.compare import compare_reports
+from tfprof_m1.analysis.compare import compare
 from tfprof_m1.analysis.merge import merge_reports
 from tfprof_m1.report.model import SCHEMA_VERSION, Report, load_report
 from tfprof_m1.views.compare_render import render_comparison
@@ -48,10 +48,10 @@ CASES = {
     "report_input_stall.md": lambda tmp: render_text(_stall_report(), markdown=True),
     "environment.txt": lambda tmp: render_environment(make_report("cpu").environment, "table"),
     "compare_cpu_metal.txt": lambda tmp: render_comparison(
-        compare_reports([make_report("cpu"), make_report("metal:Apple M1", scale=0.5)])
+        compare([make_report("cpu"), make_report("metal:Apple M1", scale=0.5)])
     ),
     "compare_cpu_cuda.md": lambda tmp: render_comparison(
-        compare_reports([make_report("cpu"), make_report("cuda:Tesla T4", scale=0.3, fit=False)]),
+        compare([make_report("cpu"), make_report("cuda:Tesla T4", scale=0.3, fit=False)]),
         markdown=True,
     ),
     "merged_workers.md": lambda tmp: _merged(tmp, markdown=True),
@@ -90,3 +90,19 @@ def test_upgrading_a_schema_5_dict_leaves_the_callers_dict_as_it_was():
     report = Report.from_dict(data)
     assert data == before and "fence" in data["environment"] and "fence" not in data["runs"][0]
     assert report.runs[0].fence is not None and report.config.peak is None
+
+
+def test_the_public_render_chooses_the_renderer_and_changes_no_text():
+    from tfprof_m1 import render
+
+    report = make_report("cpu")
+    assert render(report) == render_text(report)
+    assert render(report, "markdown") == render_text(report, markdown=True)
+    assert json.loads(render(report, "json")) == report.to_dict()
+    comparisons = compare([report, make_report("metal:Apple M1", scale=0.5)])
+    assert render(comparisons) == render_comparison(comparisons)
+    assert render(comparisons, "markdown") == render_comparison(comparisons, markdown=True)
+    with pytest.raises(ValueError, match="'json' renders a Report"):
+        render(comparisons, "json")
+    with pytest.raises(ValueError, match="'html': use one of table, markdown, json"):
+        render(report, "html")

@@ -82,3 +82,41 @@ def test_the_checker_sees_lazy_imports(tmp_path):
         "def f():\n    from tfprof_m1.views.render import render_text\n    import tfprof_m1.run.bench\n"
     )
     assert _imports(module) == {"views.render", "run.bench"}
+
+
+def _declared(path: Path) -> list[str] | None:
+    """The ``__all__`` a module declares (what it offers the others), or None."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+#: The command line is being split into a ``cli/`` package; it declares its ``__all__`` once split.
+UNDECLARED = ("cli",)
+
+
+def test_every_module_declares_what_it_offers():
+    undeclared = [
+        name
+        for name, path in _modules().items()
+        if _declared(path) is None and name.split(".")[0] not in UNDECLARED
+    ]
+    assert undeclared == []
+
+
+def test_modules_import_from_each_other_only_what_is_offered():
+    """A name one package module imports from another is in that module's ``__all__``."""
+    modules = _modules()
+    unoffered = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("tfprof_m1"):
+                continue
+            source = node.module.removeprefix("tfprof_m1").removeprefix(".") or "__init__"
+            offered = _declared(modules[source]) if source in modules else None
+            if offered is None:
+                continue
+            unoffered += [f"{name}: {source}.{a.name}" for a in node.names if a.name not in offered]
+    assert unoffered == []

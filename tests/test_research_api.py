@@ -17,12 +17,12 @@ from tfprof_m1 import (
     Sampling,
     TrainSteps,
     build_report,
-    compare_reports,
+    compare,
     detect_fence_kind,
     load_report,
     make_fence,
     plot_reports,
-    render_text,
+    render,
     run_profiled_loop,
 )
 
@@ -83,7 +83,7 @@ def test_own_loop_report_has_the_cli_figures_without_benchmark_fields(gru_report
     assert phases[0] == "input" and phases[-1] == "other" and "compute" not in phases
     assert gru_report.config.data == "own" and gru_report.config.seed is None
     assert "call/forward/backward/optimizer" in gru_report.method
-    text = render_text(gru_report)
+    text = render(gru_report)
     assert "gru: training-loop phases" in text and "examples/s" in text
     assert gru_report._repr_markdown_().startswith("### tfprof_m1")
     # the saved report is a report like the CLI's: show reads it
@@ -102,7 +102,7 @@ def test_compare_and_plot_take_reports_in_memory(gru_report, tmp_path):
         epoch.step_ms = {phase: [value * 2 for value in values] for phase, values in epoch.step_ms.items()}
         for phase in epoch.phases:  # the unprofiled stretches and the profiler's phases too
             phase.total_ms *= 2
-    (comparison,) = compare_reports([gru_report, slower])
+    (comparison,) = compare([gru_report, slower])
     assert comparison.model == "gru"
     (difference,) = comparison.differences
     assert difference.epoch_ratio.point == pytest.approx(2.0, rel=1e-6)

@@ -220,7 +220,7 @@ def test_a_window_that_cannot_start_says_so_on_stderr_and_in_its_problem(tmp_pat
 
 
 def test_a_repeating_schedule_traces_each_cycle_into_its_own_session(tmp_path):
-    from tfprof_m1 import TraceSchedule
+    from tfprof_m1.trace.window import TraceSchedule
 
     schedule = TraceSchedule(wait=2, warmup=1, active=2, repeat=2)
     assert [schedule.cycle(step) for step in (0, 2, 3, 5, 7, 8, 10)] == [

@@ -1,5 +1,16 @@
 """tfprof_m1: where does a TensorFlow training epoch go?
 
+The public surface is small, in three groups (docs/api.md):
+
+- measure: ``PhaseProfiler``, ``TrainSteps``, ``Sampling``, ``run_profiled_loop``, ``make_fence``,
+  ``detect_fence_kind``, ``ProfileCallback`` (Keras ``fit``), ``TraceWindow``, ``StepRange``;
+- record: ``Report``, ``load_report``, ``build_report`` (and ``UserError``, the one-line error of a
+  bad input);
+- view: ``render``, ``compare``, ``plot_reports``.
+
+Everything else is imported from its module, which lists what it offers in ``__all__`` (for example
+``from tfprof_m1.collection.profiler import NullProfiler``).
+
 Importing the package is cheap: TensorFlow is imported only when a name that needs it is used
 (so ``python -m tfprof_m1 --help`` and ``show`` answer at once).
 """
@@ -7,59 +18,74 @@ Importing the package is cheap: TensorFlow is imported only when a name that nee
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; loaded on first use.
-_EXPORTS = {
+_MEASURE = {
     "PhaseProfiler": "tfprof_m1.collection.profiler",
-    "NullProfiler": "tfprof_m1.collection.profiler",
-    "EpochTiming": "tfprof_m1.collection.profiler",
-    "StepTiming": "tfprof_m1.collection.profiler",
-    "attribute_epochs": "tfprof_m1.analysis.attribution",
-    "EpochBreakdown": "tfprof_m1.analysis.attribution",
-    "Report": "tfprof_m1.report.model",
-    "load_report": "tfprof_m1.report.model",
-    "MODELS": "tfprof_m1.workloads.models",
-    "get_spec": "tfprof_m1.workloads.models",
-    "build_model": "tfprof_m1.workloads.models",
-    "UserError": "tfprof_m1.base.errors",
     "TrainSteps": "tfprof_m1.collection.steps",
-    "HostReadFence": "tfprof_m1.collection.fence",
-    "SyncDevicesFence": "tfprof_m1.collection.fence",
-    "detect_fence_kind": "tfprof_m1.collection.fence",
-    "make_fence": "tfprof_m1.collection.fence",
-    "measure_fence_cost": "tfprof_m1.collection.fence",
     "Sampling": "tfprof_m1.collection.loop",
     "run_profiled_loop": "tfprof_m1.collection.loop",
-    "EpochTimer": "tfprof_m1.collection.fit",
+    "make_fence": "tfprof_m1.collection.fence",
+    "detect_fence_kind": "tfprof_m1.collection.fence",
     "ProfileCallback": "tfprof_m1.run.fit_callback",
-    "run_fit": "tfprof_m1.collection.fit",
     "TraceWindow": "tfprof_m1.trace.window",
     "StepRange": "tfprof_m1.trace.window",
-    "PhaseScalarWriter": "tfprof_m1.views.tensorboard_writer",
-    "analyze_run_dir": "tfprof_m1.trace.xplane",
-    "build_report": "tfprof_m1.analysis.assemble",
-    "model_run": "tfprof_m1.analysis.assemble",
-    "render_text": "tfprof_m1.views.render",
-    "compare_reports": "tfprof_m1.analysis.compare",
-    "render_comparison": "tfprof_m1.views.compare_render",
-    "plot_reports": "tfprof_m1.views.plot",
-    "TraceSchedule": "tfprof_m1.trace.window",
-    "GarbageSettler": "tfprof_m1.collection.garbage",
-    "TrainingInterrupted": "tfprof_m1.collection.interrupt",
-    "InterruptGuard": "tfprof_m1.collection.interrupt",
-    "DistributedTrainSteps": "tfprof_m1.collection.distributed",
-    "RunConfig": "tfprof_m1.report.model",
-    "OutputSettings": "tfprof_m1.run.outputs",
-    "run_benchmark": "tfprof_m1.run.bench",
 }
+_RECORD = {
+    "Report": "tfprof_m1.report.model",
+    "load_report": "tfprof_m1.report.model",
+    "build_report": "tfprof_m1.analysis.assemble",
+    "UserError": "tfprof_m1.base.errors",
+}
+_VIEW = {
+    "render": "tfprof_m1.views.render",
+    "compare": "tfprof_m1.analysis.compare",
+    "plot_reports": "tfprof_m1.views.plot",
+}
+_EXPORTS = {**_MEASURE, **_RECORD, **_VIEW}
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    # measure
+    "PhaseProfiler",
+    "TrainSteps",
+    "Sampling",
+    "run_profiled_loop",
+    "make_fence",
+    "detect_fence_kind",
+    "ProfileCallback",
+    "TraceWindow",
+    "StepRange",
+    # record
+    "Report",
+    "load_report",
+    "build_report",
+    "UserError",
+    # view
+    "render",
+    "compare",
+    "plot_reports",
+]
+
+if TYPE_CHECKING:
+    from tfprof_m1.analysis.assemble import build_report
+    from tfprof_m1.analysis.compare import compare
+    from tfprof_m1.base.errors import UserError
+    from tfprof_m1.collection.fence import detect_fence_kind, make_fence
+    from tfprof_m1.collection.loop import Sampling, run_profiled_loop
+    from tfprof_m1.collection.profiler import PhaseProfiler
+    from tfprof_m1.collection.steps import TrainSteps
+    from tfprof_m1.report.model import Report, load_report
+    from tfprof_m1.run.fit_callback import ProfileCallback
+    from tfprof_m1.trace.window import StepRange, TraceWindow
+    from tfprof_m1.views.plot import plot_reports
+    from tfprof_m1.views.render import render
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tfprof_m1' has no attribute {name!r}")

@@ -2,3 +2,5 @@
 
 See docs/architecture.md; this layer reads records (``report``) and measures nothing.
 """
+
+__all__: list[str] = []

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from tfprof_m1.analysis.attribution import EpochBreakdown, attribute_epochs, step_totals
 from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_summary
@@ -48,6 +48,25 @@ from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 
+__all__ = ["build_report", "describe_method", "fence_cost", "model_run", "trace_summaries", "trace_timing"]
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from tfprof_m1.collection.fit import EpochTimer
+    from tfprof_m1.collection.fit_run import FitRun
+    from tfprof_m1.collection.loop import EpochResult, Sampling
+    from tfprof_m1.trace.window import TraceWindow
+
+    #: A loop's timings as ``model_run`` and ``build_report`` take them: the PhaseProfiler the loop
+    #: used, its ``epochs``, or ``run_profiled_loop``'s results.
+    Timings: TypeAlias = PhaseProfiler | Sequence[EpochTiming] | Sequence[EpochResult]
+    #: A Keras ``fit``'s epochs: an EpochTimer (ProfileCallback is one), ``run_fit``'s FitRun, or a
+    #: FitReport.
+    FitSource: TypeAlias = EpochTimer | FitRun | FitReport
+
+_Value = TypeVar("_Value")
+
 Progress = Callable[[str], None]
 
 #: Input time after an epoch's last step above this share of the epoch is flagged.
@@ -56,7 +75,7 @@ INPUT_STALL_SHARE = 0.05
 _BUILT_IN = frozenset(DESCRIPTIONS) | {OTHER}
 
 
-def epoch_timings(timings: Any) -> tuple[list[EpochTiming], list[float | None], list[float | None]]:
+def epoch_timings(timings: Timings) -> tuple[list[EpochTiming], list[float | None], list[float | None]]:
     """Epoch timings, losses and accuracies from a PhaseProfiler, a list of EpochTiming, or the
     EpochResults of :func:`~tfprof_m1.collection.loop.run_profiled_loop`."""
     if isinstance(timings, PhaseProfiler):
@@ -64,16 +83,17 @@ def epoch_timings(timings: Any) -> tuple[list[EpochTiming], list[float | None], 
         return epochs, [None] * len(epochs), [None] * len(epochs)
     items = list(timings)
     if items and all(hasattr(item, "timing") for item in items):
+        results = cast("list[EpochResult]", items)
         return (
-            [item.timing for item in items],
-            [item.loss for item in items],
-            [item.accuracy for item in items],
+            [item.timing for item in results],
+            [item.loss for item in results],
+            [item.accuracy for item in results],
         )
     if not all(isinstance(item, EpochTiming) for item in items):
         raise TypeError(
             "timings must be a PhaseProfiler, EpochTiming records, or run_profiled_loop's results"
         )
-    return items, [None] * len(items), [None] * len(items)
+    return cast("list[EpochTiming]", items), [None] * len(items), [None] * len(items)
 
 
 def finite_or_none(
@@ -91,7 +111,7 @@ def finite_or_none(
     return kept, warnings
 
 
-def _fit_report(fit: Any) -> tuple[FitReport | None, list[str]]:
+def _fit_report(fit: FitSource | None) -> tuple[FitReport | None, list[str]]:
     """A FitReport from an EpochTimer/ProfileCallback (or anything with ``epoch_ms``), and warnings."""
     if fit is None or isinstance(fit, FitReport):
         return fit, []
@@ -201,7 +221,7 @@ DISTRIBUTED_TRACE_NOTE = (
 
 
 def trace_summary(
-    run_dir: Any,
+    run_dir: str | Path,
     device_kind: str,
     scope_phases: Mapping[str, str] | None = None,
     timing_shares: dict[str, float] | None = None,
@@ -222,7 +242,7 @@ def trace_summary(
     return summary
 
 
-def trace_summaries(root: Any, scope_phases: Mapping[str, str] | None = None) -> list[TraceSummary]:
+def trace_summaries(root: str | Path, scope_phases: Mapping[str, str] | None = None) -> list[TraceSummary]:
     """The trace summary of every run under ``root`` (``trace RUN_DIR``), each analysed apart: a run
     directory, a folder of runs (``tensorboard --logdir`` layout), or Keras's callback log folder.
     A run's ``report.json``, where there is one, gives its device kind, the cross-check's timing
@@ -253,7 +273,7 @@ def trace_summaries(root: Any, scope_phases: Mapping[str, str] | None = None) ->
 
 def attach_trace(
     run: ModelRun,
-    window: Any,
+    window: TraceWindow | None,
     breakdowns: Sequence[EpochBreakdown],
     device_kind: str,
     progress: Progress,
@@ -274,14 +294,14 @@ def attach_trace(
 
 
 def model_run(
-    timings: Any,
+    timings: Timings,
     *,
     model: str = "model",
     batch_size: int | None = None,
     losses: Sequence[float | None] | None = None,
     accuracies: Sequence[float | None] | None = None,
-    fit: Any = None,
-    trace: Any = None,
+    fit: FitSource | None = None,
+    trace: TraceWindow | None = None,
     device_kind: str = "cpu",
     executor_async: bool = False,
     coverage_fence: str = "variables_read",
@@ -290,7 +310,7 @@ def model_run(
     dataset: str | None = None,
     forward_flops_per_example: int | None = None,
     backward_flops_per_example: int | None = None,
-    sampling: Any = None,
+    sampling: Sampling | None = None,
     run_dir: str | None = None,
     progress: Progress | None = None,
     scope_phases: Mapping[str, str] | None = None,
@@ -393,7 +413,7 @@ def complete_fingerprint(fingerprint: Fingerprint, run: ModelRun) -> Fingerprint
     return fingerprint
 
 
-def _epoch_memory(timings: Any, count: int) -> tuple[list[MemoryUse | None], str | None]:
+def _epoch_memory(timings: Timings, count: int) -> tuple[list[MemoryUse | None], str | None]:
     """Memory after each epoch, as run_profiled_loop's results carry it (None for other timings)."""
     results = list(timings) if isinstance(timings, (list, tuple)) else []
     memory = [getattr(result, "memory", None) for result in results][:count]
@@ -408,8 +428,10 @@ def _memory_warnings(
     kept = [report for report in reports if report.index in steady and report.memory is not None]
     indices = [report.index for report in kept]
     lines = [
-        growth_warning("loop: host memory (RSS)", [r.memory.host_rss_mb for r in kept], indices),
-        growth_warning("loop: device memory", [r.memory.device_current_mb for r in kept], indices),
+        growth_warning("loop: host memory (RSS)", [r.memory.host_rss_mb for r in kept if r.memory], indices),
+        growth_warning(
+            "loop: device memory", [r.memory.device_current_mb for r in kept if r.memory], indices
+        ),
     ]
     if fit is not None and len(fit.memory) > 1:
         fit_indices = list(range(1, len(fit.memory)))
@@ -420,7 +442,7 @@ def _memory_warnings(
     return [line for line in lines if line]
 
 
-def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
+def _with_facts(fingerprint: Fingerprint, timings: Timings) -> Fingerprint:
     """The fingerprint with what run_profiled_loop's steps recorded of themselves filled in where
     the caller said nothing (the model's own policy, XLA, input dtype and path, its parameter count
     and layers)."""
@@ -441,11 +463,11 @@ def _with_facts(fingerprint: Fingerprint, timings: Any) -> Fingerprint:
     return fingerprint
 
 
-def _results(timings: Any) -> bool:
+def _results(timings: Timings) -> TypeGuard[Sequence[EpochResult]]:
     return isinstance(timings, (list, tuple)) and any(hasattr(item, "timing") for item in timings)
 
 
-def _loop_notes(timings: Any, epochs: Sequence[EpochTiming]) -> list[str]:
+def _loop_notes(timings: Timings, epochs: Sequence[EpochTiming]) -> list[str]:
     """What the loop said of the run: epochs that ran out of data, why accuracy is not measured,
     and a profiler that holds several runs."""
     lines = []
@@ -470,7 +492,7 @@ def _loop_notes(timings: Any, epochs: Sequence[EpochTiming]) -> list[str]:
     return lines
 
 
-def _non_finite_steps(timings: Any) -> list[str]:
+def _non_finite_steps(timings: Timings) -> list[str]:
     """Where run_profiled_loop's probe steps saw the loss turn NaN or infinite, one line per epoch."""
     lines = []
     for result in timings if isinstance(timings, (list, tuple)) else []:
@@ -494,7 +516,7 @@ def _cut_short(epochs: Sequence[EpochTiming]) -> str | None:
     return f"stopped in epoch {last.index + 1} after {steps} steps; that epoch is marked incomplete"
 
 
-def _at(values: Sequence[Any], index: int) -> Any:
+def _at(values: Sequence[_Value | None], index: int) -> _Value | None:
     return values[index] if index < len(values) else None
 
 
@@ -605,7 +627,7 @@ def _unprofiled_share(epochs: Sequence[EpochTiming]) -> float:
 
 
 def build_report(
-    timings: Any,
+    timings: Timings,
     *,
     model: str = "model",
     environment: Environment | None = None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import median
+from typing import Protocol, TypeVar
 
 from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
 from tfprof_m1.base.phases import (
@@ -28,6 +29,16 @@ from tfprof_m1.base.phases import (
     UNPROFILED,
 )
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
+
+__all__ = [
+    "EpochBreakdown",
+    "attribute_epoch",
+    "attribute_epochs",
+    "profiled_blocks",
+    "sample_proportions",
+    "steady_epochs",
+    "step_totals",
+]
 
 
 @dataclass
@@ -191,6 +202,7 @@ def attribute_epoch(
         block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
     """
     own = sample_proportions(epoch.steps)
+    shares: dict[str, float] | None
     if fallback is not None:
         shares, source = fallback, "pooled"
     else:
@@ -235,7 +247,20 @@ def attribute_epoch(
     )
 
 
-def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
+class _Epoch(Protocol):
+    """An epoch record that says whether it ran to its end and whether it is warm-up."""
+
+    @property
+    def complete(self) -> bool: ...
+
+    @property
+    def is_warmup(self) -> bool: ...
+
+
+_E = TypeVar("_E", bound=_Epoch)
+
+
+def steady_epochs(epochs: Sequence[_E]) -> list[_E]:
     """The epochs steady-state figures use: complete ones, each run's first (warm-up) left out when
     others exist; none when no epoch ran to its end (a stop in epoch 1: a cut-short epoch is never
     steady state)."""

@@ -65,6 +65,16 @@ from tfprof_m1.base.phases import OTHER
 from tfprof_m1.base.stats import Summary, summarize
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
 
+__all__ = [
+    "ModelComparison",
+    "ModelFigures",
+    "ReportSource",
+    "compare",
+    "epoch_interval",
+    "fit_interval",
+    "ratio_text",
+]
+
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
 NEGLIGIBLE_MS = 1e-6
 
@@ -420,12 +430,12 @@ def _verdict(
     if difference.per_example:
         speed += " per example"
     ranked = sorted(
-        (p for p in difference.phases if p.share_of_difference is not None),
-        key=lambda p: -p.share_of_difference,
+        ((p.phase, p.share_of_difference) for p in difference.phases if p.share_of_difference is not None),
+        key=lambda pair: -pair[1],
     )
-    named = [
-        f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:2] if p.share_of_difference >= 0.15
-    ] or [f"{p.phase} {p.share_of_difference * 100:.0f} %" for p in ranked[:1]]
+    named = [f"{phase} {share * 100:.0f} %" for phase, share in ranked[:2] if share >= 0.15] or [
+        f"{phase} {share * 100:.0f} %" for phase, share in ranked[:1]
+    ]
     explained = f"; of the difference, {', '.join(named)}" if named else ""
     return (
         f"{model}: {other.label} is {speed} than {ref.label} (95 % CI {bounds.rstrip(']')}×; {basis})"
@@ -649,7 +659,3 @@ def compare(paths: Sequence[ReportSource], labels: Sequence[str] | None = None) 
             "machine (an interrupted run keeps only the epochs it finished)"
         )
     return comparisons
-
-
-#: The public name (``from tfprof_m1 import compare_reports``): ``tfprof_m1.analysis.compare`` is this module.
-compare_reports = compare

@@ -35,6 +35,26 @@ from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
 from tfprof_m1.report.model import EpochReport
 
+__all__ = [
+    "EQUIVALENCE",
+    "MIN_UNITS",
+    "PROFILER_PHASES",
+    "SEED",
+    "Interval",
+    "RunValues",
+    "clear_ratio",
+    "difference_interval",
+    "epoch_time_draws",
+    "group_draws",
+    "independent_units",
+    "mean_interval",
+    "point_values",
+    "profiling_ms",
+    "ratio_interval",
+    "run_values",
+    "small_sample_factor",
+]
+
 REPLICATES = 1000
 SEED = 0
 #: Ratios within ±2 % of 1 are "no clear difference" even when their interval excludes 1.

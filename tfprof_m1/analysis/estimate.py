@@ -40,6 +40,18 @@ from tfprof_m1.base.phases import (
 from tfprof_m1.base.stats import quantile
 from tfprof_m1.report.model import CostEstimate, FenceCheckSummary
 
+__all__ = [
+    "bootstrap",
+    "classify_execution",
+    "estimate_cost",
+    "estimate_parts",
+    "fence_check",
+    "is_probe_sample",
+    "part_medians",
+    "proportions",
+    "sample_parts",
+]
+
 BOOTSTRAP_REPS = 1000
 BOOTSTRAP_SEED = 0
 #: A part's (prefix, minus) variants: part = variant[prefix] − variant[minus].

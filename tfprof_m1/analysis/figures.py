@@ -26,6 +26,8 @@ from tfprof_m1.report.model import (
     ProfilingCost,
 )
 
+__all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
+
 
 def _round(values: Sequence[float]) -> list[float]:
     return [round(value, 4) for value in values]
@@ -258,7 +260,7 @@ def headline(
     cost = steady.profiling_cost
     loop_epoch = cost.unprofiled_epoch_ms if cost is not None else steady.epoch_mean_ms
     compared = fit_steady is not None and steady.excludes_first_epoch and not fit_is_the_loop
-    overhead = fit_steady - loop_epoch if compared else None
+    overhead = fit_steady - loop_epoch if compared and fit_steady is not None else None
     if steady.excludes_first_epoch:
         first, last = steady.epochs[0] + 1, steady.epochs[-1] + 1
         span = f"epoch {first}" if first == last else f"epochs {first}–{last}"
@@ -276,7 +278,7 @@ def headline(
         loop_first_epoch_ms=breakdowns[0].wall_ms,
         framework_overhead_ms=overhead,
         framework_overhead_ratio=(fit_steady / loop_epoch)
-        if overhead is not None and loop_epoch > 0
+        if overhead is not None and fit_steady is not None and loop_epoch > 0
         else None,
         basis=basis,
         overhead_against=UNPROFILED if cost is not None else "profiled",

@@ -22,6 +22,8 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.stats import quantile
 from tfprof_m1.report.model import ModelRun, Report, Scaling, load_report, run_name
 
+__all__ = ["MergedRun", "MergedView", "merge_reports"]
+
 
 @dataclass
 class WorkerFigures:
@@ -76,11 +78,15 @@ class MergedView:
 
 def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
     """Worker reports of one multi-worker run, each worker once (one line naming the report otherwise)."""
-    seen: dict[int, str] = {}
+    seen: dict[int | None, str] = {}
     cluster = None
     for report, name in zip(reports, names):
-        spreads = [run.distribution for run in report.runs]
-        if not spreads or any(spread is None or spread.strategy != "multiworker" for spread in spreads):
+        spreads = [run.distribution for run in report.runs if run.distribution is not None]
+        if (
+            len(spreads) < len(report.runs)
+            or not spreads
+            or any(s.strategy != "multiworker" for s in spreads)
+        ):
             raise UserError(
                 f"{name}: not a multi-worker report (run with --strategy multiworker, or the launch command)"
             )
@@ -197,6 +203,12 @@ def merge_runs(model: str, runs: Sequence[ModelRun], names: Sequence[str]) -> Me
     )
 
 
+def _worker(report: Report) -> int:
+    """The worker index of a multi-worker report (its first run's; 0 when it names none)."""
+    distribution = report.runs[0].distribution
+    return (distribution.worker if distribution is not None else None) or 0
+
+
 def merge_reports(paths: Sequence[str]) -> MergedView:
     """Load the workers' reports and merge each model's runs.
 
@@ -207,7 +219,7 @@ def merge_reports(paths: Sequence[str]) -> MergedView:
     reports = [load_report(path) for path in paths]
     names = [str(path) for path in paths]
     _check(reports, names)
-    order = sorted(range(len(reports)), key=lambda i: reports[i].runs[0].distribution.worker or 0)  # type: ignore[union-attr]
+    order = sorted(range(len(reports)), key=lambda i: _worker(reports[i]))
     reports, names = [reports[i] for i in order], [names[i] for i in order]
     merged = []
     for run in reports[0].runs:

@@ -17,8 +17,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from tfprof_m1.report.model import ModelRun, Report
+
+__all__ = [
+    "CHECKS",
+    "MACHINE",
+    "MODEL",
+    "SETTING",
+    "STATE",
+    "describe",
+    "differences",
+    "differing_checks",
+    "same_side",
+    "side_names",
+]
 
 #: Kinds of check. ``machine``: what a comparison between machines compares (never a confound);
 #: ``model``: the model itself; ``setting``: how the run was set up; ``state``: what the machine was
@@ -129,8 +143,8 @@ def describe(report: Report, run: ModelRun) -> dict[str, object]:
     cuda = None
     if build.get("is_cuda_build") == "True":
         cuda = f"{build.get('cuda_version', '?')} / {build.get('cudnn_version', '?')}"
-    fallbacks = recorded("cpu_fallback_ops")
-    power = recorded("power")
+    fallbacks = cast("list[str] | None", recorded("cpu_fallback_ops"))
+    power = cast("dict[str, str] | None", recorded("power"))
     return {
         "model": run.model,
         "parameters": recorded("parameters"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 from tfprof_m1.analysis.compare_stats import epoch_time_draws, independent_units, ratio_interval
 from tfprof_m1.report.model import ModelRun, Scaling
 
+__all__ = ["efficiency_interval", "replicas_text", "scaling_efficiency", "steady_throughputs"]
+
 
 def steady_throughputs(run: ModelRun) -> list[float]:
     """Examples/s of each steady epoch that ran to the end."""

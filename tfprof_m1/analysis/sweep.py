@@ -16,6 +16,8 @@ import numpy as np
 from tfprof_m1.analysis.compare_stats import Interval, epoch_time_draws, mean_interval
 from tfprof_m1.report.model import Report
 
+__all__ = ["SweepPoint", "SweepResult", "crossover", "point_figures"]
+
 
 @dataclass
 class SweepPoint:
@@ -69,7 +71,7 @@ def point_figures(report: Report) -> tuple[int, Interval, Interval] | None:
 
 def crossover(points: Sequence[SweepPoint]) -> str:
     """Where the GPU starts to beat the CPU in throughput, in one sentence."""
-    by = {(p.device, p.batch_size): p for p in points if p.examples_per_s is not None}
+    by = {(p.device, p.batch_size): p.examples_per_s for p in points if p.examples_per_s is not None}
     devices = sorted({device for device, _ in by})
     if devices != ["cpu", "gpu"]:
         only = ", ".join(devices) or "none"
@@ -80,12 +82,8 @@ def crossover(points: Sequence[SweepPoint]) -> str:
     sizes = sorted(size for device, size in by if device == "gpu" and ("cpu", size) in by)
     if not sizes:
         return "no batch size was measured on both devices"
-    beats = {
-        size: by[("gpu", size)].examples_per_s.low > by[("cpu", size)].examples_per_s.high for size in sizes
-    }
-    slower = {
-        size: by[("gpu", size)].examples_per_s.high < by[("cpu", size)].examples_per_s.low for size in sizes
-    }
+    beats = {size: by[("gpu", size)].low > by[("cpu", size)].high for size in sizes}
+    slower = {size: by[("gpu", size)].high < by[("cpu", size)].low for size in sizes}
     start = next((size for index, size in enumerate(sizes) if all(beats[s] for s in sizes[index:])), None)
     span = f"batch {sizes[0]}–{sizes[-1]}" if len(sizes) > 1 else f"batch {sizes[0]}"
     if start is None:

@@ -20,6 +20,8 @@ from tfprof_m1.base.phases import BACKWARD, FORWARD
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.report.model import ModelRun
 
+__all__ = ["Throughput", "achieved", "describe", "share_text"]
+
 #: Backward FLOPs per forward FLOP where a report does not count them (a weight and an input gradient).
 BACKWARD_FLOPS_PER_FORWARD = 2
 

@@ -5,6 +5,40 @@ The order here is the order every table, report and plot uses.
 
 from __future__ import annotations
 
+__all__ = [
+    "ALL_REDUCE",
+    "BACKWARD",
+    "CALL",
+    "COMPUTE",
+    "DESCRIPTIONS",
+    "DISTRIBUTED_PROBE_VARIANTS",
+    "EMPTY_CALL",
+    "EPOCH_LEVEL_PHASES",
+    "EPOCH_START",
+    "EXECUTION_NOTES",
+    "FENCE_CHECK",
+    "FORWARD",
+    "FORWARD_BACKWARD",
+    "FORWARD_BACKWARD_ALL_REDUCE",
+    "FORWARD_ONLY",
+    "FULL_STEP",
+    "FUSED",
+    "INPUT",
+    "MATH_PHASES",
+    "OPTIMIZER",
+    "OTHER",
+    "PROBE",
+    "PROBE_SPANS",
+    "PROBE_VARIANTS",
+    "PROFILING",
+    "REPORTED_PHASES",
+    "SPLIT",
+    "SYNC",
+    "TRACE",
+    "UNPROFILED",
+    "VALIDATION",
+]
+
 INPUT = "input"
 #: Invoking the step's tf.function on an idle device: Python, argument handling, launch. Measured
 #: by an empty call of the step's signature on sampled steps, kept apart from the model's math.

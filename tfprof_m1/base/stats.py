@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+__all__ = ["Summary", "quantile", "summarize"]
+
 #: A spread above this fraction of the median marks a figure as noisy (as torch.utils.benchmark).
 NOISY_IQR_FRACTION = 0.10
 

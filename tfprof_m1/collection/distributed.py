@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
@@ -38,11 +38,14 @@ from tfprof_m1.base.phases import (
     FORWARD_BACKWARD_ALL_REDUCE,
     OPTIMIZER,
 )
+from tfprof_m1.base.tf_types import Dataset, Loss, Optimizer, Strategy, TensorLike, TfFunction
 from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
 from tfprof_m1.collection.steps import TrainSteps, tf_variable
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
+
+__all__ = ["DistributedTrainSteps"]
 
 #: Keras loss reductions that average over the replica's examples (and so divide by the replicas).
 _AVERAGING_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
@@ -66,8 +69,8 @@ class DistributedTrainSteps(TrainSteps):
     def __init__(
         self,
         model: keras.Model,
-        loss_fn: Any,
-        optimizer: Any,
+        loss_fn: Loss,
+        optimizer: Optimizer,
         strategy: tf.distribute.Strategy,
         *,
         jit_compile: bool = False,
@@ -117,7 +120,7 @@ class DistributedTrainSteps(TrainSteps):
             aggregation=tf.VariableAggregation.SUM,
         )
 
-    def _compile(self, fn: Callable, with_signature: bool = True) -> Any:
+    def _compile(self, fn: Callable[..., TensorLike], with_signature: bool = True) -> TfFunction:
         import tensorflow as tf
 
         replica_fn = tf.function(fn, jit_compile=True) if self.jit_compile else fn
@@ -125,7 +128,7 @@ class DistributedTrainSteps(TrainSteps):
         # code object each traced once read as "frequent retracing" and print TensorFlow's warning.
         return tf.function(functools.partial(_on_every_replica, self.strategy, replica_fn))
 
-    def _local(self, variable: Any) -> list:
+    def _local(self, variable: TensorLike) -> list[TensorLike]:
         return list(self.strategy.experimental_local_results(tf_variable(variable)))
 
     def _mean_loss(self, loss: tf.Tensor) -> tf.Tensor:
@@ -138,7 +141,7 @@ class DistributedTrainSteps(TrainSteps):
     def _gradient_loss(self, loss: tf.Tensor) -> tf.Tensor:
         return loss / self.replicas
 
-    def distribute(self, dataset: Any) -> Any:
+    def distribute(self, dataset: Dataset) -> Dataset:
         """A dataset of global batches, split across the replicas (and sharded across workers by data).
         Anything but a ``tf.data.Dataset`` (a dataset distributed already) is returned as it is."""
         import tensorflow as tf
@@ -149,13 +152,13 @@ class DistributedTrainSteps(TrainSteps):
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
 
-    def examples(self, inputs: Any) -> int:
+    def examples(self, inputs: TensorLike) -> int:
         """Examples this process's replicas hold in ``inputs`` (a batch of :meth:`distribute`)."""
         from tfprof_m1.collection.steps import batch_examples
 
         return sum(batch_examples(value) for value in self.strategy.experimental_local_results(inputs))
 
-    def token(self) -> Any:
+    def token(self) -> TensorLike:
         """One element of the last variable on every replica (a fence on it waits for each)."""
         import tensorflow as tf
 
@@ -171,7 +174,7 @@ class DistributedTrainSteps(TrainSteps):
         return [copy for variable in super().written_variables() for copy in self._local(variable)]
 
     # -- the all-reduce ---------------------------------------------------------------------------
-    def _forward_backward_all_reduce(self, images: Any, labels: Any) -> tf.Tensor:
+    def _forward_backward_all_reduce(self, images: TensorLike, labels: TensorLike) -> tf.Tensor:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
@@ -180,7 +183,7 @@ class DistributedTrainSteps(TrainSteps):
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         return tf.reshape(tf.add_n([tf.reshape(gradient, [-1])[0] for gradient in summed]), [1])
 
-    def _all_reduce_call(self, gradients: Any) -> Any:
+    def _all_reduce_call(self, gradients: TensorLike) -> TensorLike:
         import tensorflow as tf
 
         def replica(gradients: list) -> list:
@@ -188,7 +191,7 @@ class DistributedTrainSteps(TrainSteps):
 
         return self.strategy.run(replica, args=(gradients,))
 
-    def _apply_reduced_call(self, gradients: Any, present: list[int]) -> Any:
+    def _apply_reduced_call(self, gradients: TensorLike, present: list[int]) -> TensorLike:
         def replica(gradients: list) -> tf.Tensor:
             full: list = [None] * len(self.variables)
             for index, gradient in zip(present, gradients):
@@ -199,7 +202,9 @@ class DistributedTrainSteps(TrainSteps):
             return self.strategy.run(replica, args=(gradients,))
 
     # -- the split step ---------------------------------------------------------------------------
-    def split(self, images: Any, labels: Any, profiler: PhaseProfiler | None = None) -> Any:
+    def split(
+        self, images: TensorLike, labels: TensorLike, profiler: PhaseProfiler | None = None
+    ) -> TensorLike:
         """One split step: forward, backward, all-reduce and optimizer, each fenced on every replica.
 
         Returns:
@@ -236,11 +241,13 @@ class DistributedTrainSteps(TrainSteps):
         return token
 
 
-def _on_every_replica(strategy: Any, replica_fn: Callable, *args: Any) -> Any:
+def _on_every_replica(
+    strategy: Strategy, replica_fn: Callable[..., TensorLike], *args: TensorLike
+) -> TensorLike:
     return strategy.run(replica_fn, args=args)
 
 
-def _one_per_replica(strategy: Any, gradients: Any) -> Any:
+def _one_per_replica(strategy: Strategy, gradients: TensorLike) -> TensorLike:
     """The first of each replica's gradients, as one distributed value: what a fence reads (the
     gradients of a replica come out of one call, so the first is ready when all are)."""
     if isinstance(gradients, (list, tuple)):  # a list of distributed values, as strategy.run returns it
@@ -252,7 +259,7 @@ def _one_per_replica(strategy: Any, gradients: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _applying_reduced_gradients(optimizer: Any) -> Iterator[None]:
+def _applying_reduced_gradients(optimizer: Optimizer) -> Iterator[None]:
     """While a function is traced: the optimizer applies the gradients it is given as they are,
     without summing them across replicas again.
 

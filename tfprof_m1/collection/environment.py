@@ -19,6 +19,15 @@ from tfprof_m1.collection.fence import visible_gpu_details
 from tfprof_m1.collection.machine import cpu_model, device_label, installed_version, memory_gb, on_colab
 from tfprof_m1.collection.peak import measure_matmul_peak
 
+__all__ = [
+    "DeviceChoice",
+    "Environment",
+    "collect_environment",
+    "configure_device",
+    "default_device",
+    "set_async_executor",
+]
+
 
 @dataclass
 class GpuInfo:
@@ -181,7 +190,7 @@ def collect_environment(device: DeviceChoice, peak: bool = True) -> Environment:
 
     cpu = cpu_model()
     metal = installed_version("tensorflow-metal")
-    gpus = _safe(_gpus, [])
+    gpus: list[GpuInfo] = _safe(_gpus, [])
     system = platform.system()
     details = [{"device_name": g.device_name, "compute_capability": g.compute_capability} for g in gpus]
     return Environment(

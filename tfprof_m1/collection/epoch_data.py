@@ -20,8 +20,12 @@ creation included).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sized
+from typing import cast
+
+from tfprof_m1.base.tf_types import TensorLike
+
+__all__ = ["RAN_OUT_OF_DATA", "EpochBatches", "known_length"]
 
 #: Keras' own words when the data run out inside an epoch (``EpochIterator._interrupted_warning``).
 RAN_OUT_OF_DATA = (
@@ -31,7 +35,7 @@ RAN_OUT_OF_DATA = (
 )
 
 
-def known_length(dataset: Iterable[Any]) -> int | None:
+def known_length(dataset: Iterable[TensorLike]) -> int | None:
     """Batches in ``dataset`` when it says (``tf.data`` cardinality, or ``len()``); None when unknown
     or infinite (``repeat()``, a generator, a ``filter``)."""
     if hasattr(dataset, "cardinality"):
@@ -42,7 +46,7 @@ def known_length(dataset: Iterable[Any]) -> int | None:
             return None
         return value if value >= 0 else None
     try:
-        return len(dataset)  # type: ignore[arg-type]
+        return len(cast(Sized, dataset))
     except TypeError:
         return None
 
@@ -61,14 +65,14 @@ class EpochBatches:
     """
 
     def __init__(
-        self, dataset: Iterable[Any], steps_per_epoch: int | None, length: int | None = None
+        self, dataset: Iterable[TensorLike], steps_per_epoch: int | None, length: int | None = None
     ) -> None:
         if steps_per_epoch is not None and steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
         self.dataset = dataset
         self.steps_per_epoch = steps_per_epoch
         self.length = length if length is not None else known_length(dataset)
-        self._iterator: Iterator[Any] | None = None
+        self._iterator: Iterator[TensorLike] | None = None
         self._seen = 0
         self.ran_out: list[bool] = []
 
@@ -83,12 +87,12 @@ class EpochBatches:
         per_epoch = f"steps_per_epoch {self.steps_per_epoch}" if self.steps_per_epoch else "to its end"
         return f"{name}, {per_epoch}"
 
-    def epoch(self) -> Iterable[Any]:
+    def epoch(self) -> Iterable[TensorLike]:
         """The next epoch's batches, as an iterable whose ``iter()`` makes (or resumes) the iterator."""
         self.ran_out.append(False)
         return _Epoch(self, len(self.ran_out) - 1)
 
-    def _batches(self, epoch: int) -> Iterator[Any]:
+    def _batches(self, epoch: int) -> Iterator[TensorLike]:
         if self.steps_per_epoch is None:
             yield from self.dataset
             return
@@ -100,6 +104,7 @@ class EpochBatches:
             if self.length is not None and self._seen >= self.length:
                 self._out_of_data(epoch)
                 return
+            assert self._iterator is not None  # set above, and only cleared once the epoch is done
             try:
                 batch = next(self._iterator)
             except StopIteration:
@@ -132,5 +137,5 @@ class _Epoch:
     def __init__(self, owner: EpochBatches, index: int) -> None:
         self._owner, self._index = owner, index
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[TensorLike]:
         return self._owner._batches(self._index)

@@ -19,16 +19,39 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict, cast
 
 from tfprof_m1.base.stats import summarize
+from tfprof_m1.base.tf_types import TensorLike, TfFunction
+
+__all__ = [
+    "HOST_READ",
+    "SYNC_DEVICES",
+    "FenceCost",
+    "GpuDetails",
+    "HostReadFence",
+    "SyncDevicesFence",
+    "VariablesFence",
+    "detect_fence_kind",
+    "make_fence",
+    "measure_fence_cost",
+    "select_fence_kind",
+    "visible_gpu_details",
+]
 
 SYNC_DEVICES = "sync_devices"
 HOST_READ = "host_read"
 
 
+class GpuDetails(TypedDict, total=False):
+    """What ``tf.config.experimental.get_device_details`` tells of a GPU (each key may be absent)."""
+
+    device_name: str
+    compute_capability: tuple[int, int]
+
+
 def select_fence_kind(
-    gpu_details: Sequence[Mapping[str, Any]], built_with_cuda: bool, built_with_rocm: bool
+    gpu_details: Sequence[Mapping[str, object]], built_with_cuda: bool, built_with_rocm: bool
 ) -> str:
     """Choose the fence from what TensorFlow reports about its GPUs.
 
@@ -58,11 +81,11 @@ class HostReadFence:
 
     name = HOST_READ
 
-    def __init__(self, default_probe: Callable[[], Any]) -> None:
+    def __init__(self, default_probe: Callable[[], TensorLike]) -> None:
         self._default_probe = default_probe
-        self._ready: Any = None
+        self._ready: TensorLike | None = None
 
-    def __call__(self, *depends_on: Any) -> None:
+    def __call__(self, *depends_on: TensorLike) -> None:
         import tensorflow as tf
 
         tensor = depends_on[-1] if depends_on else self._default_probe()
@@ -92,11 +115,11 @@ class VariablesFence:
 
     name = "variables_read"
 
-    def __init__(self, variables: Callable[[], Sequence[Any]]) -> None:
+    def __init__(self, variables: Callable[[], Sequence[TensorLike]]) -> None:
         self._variables = variables
-        self._read: Any = None
+        self._read: TfFunction | None = None
 
-    def __call__(self, *depends_on: Any) -> None:
+    def __call__(self, *depends_on: TensorLike) -> None:
         """Wait until every variable's last write is done (``depends_on`` is not needed: the
         variables are what the step wrote). ``idle`` is the same call on an idle device."""
         import tensorflow as tf
@@ -118,7 +141,7 @@ class SyncDevicesFence:
 
     name = SYNC_DEVICES
 
-    def __call__(self, *depends_on: Any) -> None:
+    def __call__(self, *depends_on: TensorLike) -> None:
         import tensorflow as tf
 
         tf.test.experimental.sync_devices()
@@ -128,7 +151,7 @@ class SyncDevicesFence:
         self()
 
 
-def make_fence(kind: str, default_probe: Callable[[], Any]) -> HostReadFence | SyncDevicesFence:
+def make_fence(kind: str, default_probe: Callable[[], TensorLike]) -> HostReadFence | SyncDevicesFence:
     """The fence of ``kind`` (``host_read`` or ``sync_devices``); a host-read fence reads ``default_probe()``
     when given nothing."""
     if kind == SYNC_DEVICES:
@@ -138,14 +161,15 @@ def make_fence(kind: str, default_probe: Callable[[], Any]) -> HostReadFence | S
     raise ValueError(f"unknown fence {kind!r}")
 
 
-def visible_gpu_details() -> list[tuple[str, dict[str, Any]]]:
+def visible_gpu_details() -> list[tuple[str, GpuDetails]]:
     """(device name, ``get_device_details``) of each visible GPU; details that cannot be read are {}."""
     import tensorflow as tf
 
     result = []
     for gpu in tf.config.get_visible_devices("GPU"):
+        details: GpuDetails
         try:
-            details = dict(tf.config.experimental.get_device_details(gpu))
+            details = cast(GpuDetails, dict(tf.config.experimental.get_device_details(gpu)))
         except Exception:  # details are best effort; an unknown GPU gets the safe fence
             details = {}
         result.append((gpu.name, details))
@@ -189,7 +213,7 @@ def measure_fence_cost(
     summary = summarize(samples)
     assert summary is not None
     return FenceCost(
-        name=name or getattr(fence, "name", type(fence).__name__),
+        name=name or str(getattr(fence, "name", None) or type(fence).__name__),
         calls=calls,
         median_ms=summary.median,
         iqr_ms=summary.iqr,

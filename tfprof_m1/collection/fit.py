@@ -10,11 +10,13 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import keras
 
 from tfprof_m1.base.phases import COMPUTE, EPOCH_START, VALIDATION
+from tfprof_m1.base.tf_types import Dataset, KerasModel, Strategy, TensorLike
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
@@ -25,6 +27,25 @@ from tfprof_m1.collection.interrupt import (
     signal_of,
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
+
+__all__ = ["EpochTimer", "FitProfiler", "FitRun", "run_fit"]
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from tfprof_m1.collection.profiler import EpochTiming, StepTiming
+    from tfprof_m1.trace.window import StepRange, TraceSchedule
+
+_Entered = TypeVar("_Entered")
+
+
+class _EpochTimerOptions(TypedDict, total=False):
+    """EpochTimer's settings, as ProfileCallback passes them on."""
+
+    clock: Callable[[], float]
+    on_epoch: Callable[[int, float, dict], None] | None
+    settle_garbage: bool
+    stop_on_non_finite: bool
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -146,11 +167,11 @@ class FitProfiler(EpochTimer):
     def __init__(
         self,
         logdir: str | None = None,
-        trace_steps: Any = None,
+        trace_steps: StepRange | TraceSchedule | None = None,
         batch_size: int | None = None,
         fence: bool = True,
         model_name: str = "fit",
-        **kwargs: Any,
+        **kwargs: Unpack[_EpochTimerOptions],
     ) -> None:
         kwargs.setdefault("settle_garbage", True)
         super().__init__(**kwargs)
@@ -168,12 +189,14 @@ class FitProfiler(EpochTimer):
             else None
         )
         self._global_batch = 0
-        self._open: list[Any] = []  # the context managers entered by the hooks, innermost last
+        self._open: list[
+            AbstractContextManager[object]
+        ] = []  # the context managers entered by the hooks, innermost last
         self._interrupt = InterruptGuard()
         self._deferral = deferred()
-        self._epoch_record: Any = None
+        self._epoch_record: EpochTiming | None = None
         self._batch_begin = 0
-        self._wrapped: Any = None  # the model whose train function is wrapped, while fit runs
+        self._wrapped: KerasModel | None = None  # the model whose train function is wrapped, while fit runs
         #: Keras' steps_per_execution of the fit profiled (1 until fit starts).
         self.steps_per_execution = 1
         #: What the figures need said (steps_per_execution's equal shares...), for the report.
@@ -211,7 +234,7 @@ class FitProfiler(EpochTimer):
             return
         profiler, window = self.profiler, self.window
 
-        def timed_train_function(*args: Any, **kwargs: Any) -> Any:
+        def timed_train_function(*args: object, **kwargs: object) -> object:
             if profiler._epoch is None:  # outside an epoch this callback opened (train_on_batch...)
                 return inner(*args, **kwargs)
             self._end_epoch_start()
@@ -234,10 +257,10 @@ class FitProfiler(EpochTimer):
     def _unwrap_train_function(self) -> None:
         model, self._wrapped = self._wrapped, None
         inner = getattr(getattr(model, "train_function", None), "_tfprof_m1_inner", None)
-        if inner is not None:
+        if model is not None and inner is not None:
             model.train_function = inner
 
-    def _enter(self, manager: Any) -> Any:
+    def _enter(self, manager: AbstractContextManager[_Entered]) -> _Entered:
         value = manager.__enter__()
         self._open.append(manager)
         return value
@@ -326,7 +349,7 @@ class _CutShort(Exception):
     """Thrown into the epoch and step a stopped ``fit`` left open, so they are recorded as cut short."""
 
 
-def _equal_shares(step: Any, batches: int) -> list[Any]:
+def _equal_shares(step: StepTiming, batches: int) -> list[StepTiming]:
     """One timed call of ``batches`` batches as that many steps, each an equal share of the call."""
     from dataclasses import replace
 
@@ -347,12 +370,12 @@ def _equal_shares(step: Any, batches: int) -> list[Any]:
 
 def run_fit(
     model: keras.Model,
-    dataset: Any,
+    dataset: Dataset,
     epochs: int,
     on_epoch: Callable[[int, float, dict], None] | None = None,
     stop_on_non_finite: bool = False,
     jit_compile: bool | str = "auto",
-    strategy: Any = None,
+    strategy: Strategy | None = None,
 ) -> FitRun:
     """Compile ``model`` as the article did (Adam, sparse categorical cross-entropy from logits,
     accuracy) and ``fit`` it on ``dataset`` for ``epochs`` epochs, timing each epoch.
@@ -400,7 +423,7 @@ def _fit_run(timer: EpochTimer, model: keras.Model) -> FitRun:
     )
 
 
-def _float(value: Any) -> float | None:
+def _float(value: TensorLike) -> float | None:
     try:
         return None if value is None else float(value)
     except (TypeError, ValueError):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from tfprof_m1.collection.memory import MemoryUse
 
+__all__ = ["FitRun"]
+
 
 @dataclass
 class FitRun:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import gc
 from types import TracebackType
 
+__all__ = ["GarbageSettler"]
+
 
 class GarbageSettler:
     """Use as ``with GarbageSettler() as garbage: ... garbage.settle()`` before each epoch."""

@@ -29,9 +29,24 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TypeVar
+
+__all__ = [
+    "InterruptGuard",
+    "StopSignal",
+    "TrainingInterrupted",
+    "deferred",
+    "exit_status",
+    "held",
+    "owned_child",
+    "pending_signal",
+    "raise_pending",
+    "signal_name",
+    "signal_of",
+    "undeferred",
+]
 
 
 class StopSignal(KeyboardInterrupt):
@@ -47,7 +62,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     (``run_profiled_loop``: its EpochResults, the cut-short epoch last; ``run_fit``: a FitRun of the
     finished epochs). A ``KeyboardInterrupt``, so code that does not look for it stops as before."""
 
-    def __init__(self, signum: int, partial: Any) -> None:
+    def __init__(self, signum: int, partial: object) -> None:
         super().__init__(signal_name(signum))
         self.signum = signum
         self.partial = partial
@@ -87,6 +102,10 @@ def raise_pending() -> None:
         raise StopSignal(_pending.pop())
 
 
+_Scope = TypeVar("_Scope", bound="deferred")
+_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+
+
 class deferred:
     """Within this scope a guard records a stop instead of raising it; call :func:`raise_pending`
     (or :meth:`InterruptGuard.check`) where stopping is safe, e.g. between training steps.
@@ -98,7 +117,7 @@ class deferred:
     def __init__(self) -> None:
         self._open = False
 
-    def __enter__(self) -> deferred:
+    def __enter__(self: _Scope) -> _Scope:
         _deferring[0] += 1
         self._open = True
         return self
@@ -180,7 +199,7 @@ class undeferred:
         _deferring[0] = self._saved
 
 
-def _default_handler(signum: int) -> Any:
+def _default_handler(signum: int) -> _Handler:
     return signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
 
 
@@ -202,7 +221,7 @@ class InterruptGuard:
         self.signals = tuple(signals)
         self.abort_on_second = abort_on_second
         self.received: int | None = None
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[int, _Handler] = {}
 
     def __enter__(self) -> InterruptGuard:
         self.received = None

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
+from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.epoch_data import EpochBatches, known_length
 from tfprof_m1.collection.garbage import GarbageSettler
 from tfprof_m1.collection.interrupt import (
@@ -30,6 +31,16 @@ from tfprof_m1.collection.memory import MemoryUse, sample_memory
 from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
 from tfprof_m1.collection.steps import StepFacts, TrainSteps
 from tfprof_m1.trace.window import TraceWindow
+
+__all__ = [
+    "DEFAULT_MIN_SAMPLES",
+    "DEFAULT_REFERENCE_SHARE",
+    "DEFAULT_SAMPLE_EVERY",
+    "EpochResult",
+    "Sampling",
+    "run_profiled_loop",
+    "run_unprofiled_loop",
+]
 
 #: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
 #: three extra calls), so 1 in 50 costs about 2-3 % of the epoch, and is measured (``profiling``).
@@ -67,7 +78,7 @@ class Sampling:
             return []
         length = max(1, min(self.reference_steps, int(steps * self.reference_share / MIN_STRETCHES)))
         count = max(MIN_STRETCHES, round(steps * self.reference_share / length))
-        stretches = []
+        stretches: list[range] = []
         for k in range(count):
             start = min(max(1, round((k + 0.5) * steps / count - length / 2)), steps - length)
             if stretches and start < stretches[-1].stop + 1:
@@ -135,7 +146,7 @@ class StepProgress(Protocol):
 
 def run_profiled_loop(
     train_steps: TrainSteps,
-    dataset: Iterable[Any],
+    dataset: Iterable[TensorLike],
     epochs: int,
     steps_per_epoch: int | None,
     profiler: PhaseProfiler,
@@ -289,7 +300,7 @@ def _train(
                         with profiler.phase(PROFILING):
                             on_step(epoch.index, index, steps_per_epoch)
                         shown = profiler.clock()
-            batches = None  # the epoch's iterator is garbage before the next epoch settles
+            del batches  # the epoch's iterator is garbage before the next epoch settles
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
             memory, memory_note = sample_memory()
@@ -329,7 +340,7 @@ def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
 
 
 def _unprofiled_stretch(
-    train_steps: TrainSteps, batches: Any, profiler: PhaseProfiler, length: int
+    train_steps: TrainSteps, batches: Iterator[TensorLike], profiler: PhaseProfiler, length: int
 ) -> tuple[int, bool]:
     """Run up to ``length`` fused steps with no instrumentation; returns (steps run, data exhausted)."""
     with profiler.unprofiled() as stretch:
@@ -344,7 +355,9 @@ def _unprofiled_stretch(
     return stretch.steps, False
 
 
-def run_unprofiled_loop(train_steps: TrainSteps, dataset: Iterable[Any], fence: Callable[..., None]) -> None:
+def run_unprofiled_loop(
+    train_steps: TrainSteps, dataset: Iterable[TensorLike], fence: Callable[..., None]
+) -> None:
     """One epoch of fused steps with no timing at all: the baseline the profiling cost is measured against."""
     token = None
     for images, labels in dataset:

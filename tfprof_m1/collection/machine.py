@@ -14,7 +14,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+
+__all__ = ["cpu_model", "device_label", "installed_version", "memory_gb", "on_colab"]
 
 
 def cpu_model() -> str | None:
@@ -54,7 +55,7 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
-def on_colab(environ: Mapping[str, str] | None = None, modules: Mapping[str, Any] | None = None) -> bool:
+def on_colab(environ: Mapping[str, str] | None = None, modules: Mapping[str, object] | None = None) -> bool:
     """True inside Google Colab (its runtime sets COLAB_* variables and ships google.colab)."""
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
@@ -63,7 +64,7 @@ def on_colab(environ: Mapping[str, str] | None = None, modules: Mapping[str, Any
 
 def device_label(
     device_kind: str,
-    gpus: Sequence[Mapping[str, Any]],
+    gpus: Sequence[Mapping[str, str | None]],
     system: str,
     tensorflow_metal: str | None,
     cpu: str | None = None,

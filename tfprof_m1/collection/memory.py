@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+__all__ = ["MemoryUse", "growth_warning", "host_rss_mb", "interpret_device_info", "sample_memory"]
 
 
 @dataclass
@@ -44,7 +45,7 @@ def host_rss_mb() -> float | None:
 
 
 def interpret_device_info(
-    answer: Any, device: str = "GPU:0"
+    answer: Mapping[str, int] | BaseException, device: str = "GPU:0"
 ) -> tuple[float | None, float | None, str | None]:
     """(current MiB, peak MiB, note) from what ``get_memory_info(device)`` returned, or the exception
     it raised.
@@ -83,7 +84,7 @@ def memory_device() -> str:
 def sample_memory() -> tuple[MemoryUse, str | None]:
     """Host and device memory now, and a note when the device's figures are not available."""
     tf = sys.modules.get("tensorflow")
-    answer: Any
+    answer: Mapping[str, int] | BaseException
     device = memory_device()
     if tf is None:
         answer = RuntimeError("TensorFlow not imported")

@@ -7,10 +7,12 @@ Duck-typed: no TensorFlow import.
 
 from __future__ import annotations
 
-from typing import Any
+from tfprof_m1.base.tf_types import KerasModel
+
+__all__ = ["layer_summary", "parameter_count"]
 
 
-def parameter_count(model: Any) -> int | None:
+def parameter_count(model: KerasModel) -> int | None:
     """The model's weights, trainable and not, counted; None for an unbuilt or foreign model."""
     try:
         return int(model.count_params())
@@ -18,7 +20,7 @@ def parameter_count(model: Any) -> int | None:
         return None
 
 
-def layer_summary(model: Any) -> str | None:
+def layer_summary(model: KerasModel) -> str | None:
     """``2 Conv2D, 1 GlobalAveragePooling2D, 1 Dense``: the model's top-level layer kinds with their
     counts, in order of first appearance; None for a model without layers."""
     layers = getattr(model, "layers", None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from statistics import median
 
+__all__ = ["measure_matmul_peak"]
+
 
 def measure_matmul_peak(device: str, size: int = 1024, repeats: int = 10) -> float:
     """float32 ``size``×``size`` matmul throughput on ``device``, in GFLOP/s (median of ``repeats``).

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+__all__ = ["linux_state", "parse_pmset_batt", "parse_pmset_therm", "power_state"]
+
 
 def parse_pmset_therm(text: str) -> int | None:
     """``CPU_Speed_Limit`` in percent from ``pmset -g therm`` (None if absent)."""

@@ -32,12 +32,18 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
+from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.fence import measure_fence_cost
+
+__all__ = ["IDLE_FENCE_CALLS", "EpochTiming", "NullProfiler", "PhaseProfiler", "StepTiming", "StretchTiming"]
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 Clock = Callable[[], float]
 """Returns seconds from an arbitrary origin, monotonically (``time.perf_counter`` by default)."""
@@ -51,7 +57,7 @@ class Fence(Protocol):
 
     name: str
 
-    def __call__(self, *depends_on: Any) -> None: ...
+    def __call__(self, *depends_on: TensorLike) -> None: ...
 
 
 @dataclass
@@ -221,7 +227,7 @@ class PhaseProfiler:
             self._active[-1].children_ms += elapsed
         self._last_stopped = frame.name
 
-    def _annotate(self, name: str) -> Any:
+    def _annotate(self, name: str) -> AbstractContextManager[object] | None:
         """A tf.profiler annotation named like the phase, so the trace viewer shows the same phases
         (only when TensorFlow is already imported; this module never imports it)."""
         if not self.annotate or "tensorflow" not in sys.modules:
@@ -262,13 +268,13 @@ class PhaseProfiler:
             self.sync(*(() if handle.outputs is None else (handle.outputs,)))
 
     # -- input and device -----------------------------------------------------------------------
-    def timed(self, iterator: Iterable[Any]) -> Iterator[Any]:
+    def timed(self, iterator: Iterable[_Item]) -> Iterator[_Item]:
         """Yield from ``iterator``, timing each ``next()`` as the input phase.
 
         Making the iterator (for a ``tf.data.Dataset``, building its pipeline) is input time too.
         Inside :meth:`unprofiled` nothing is timed.
         """
-        source: Iterator[Any] | None = None
+        source: Iterator[_Item] | None = None
         while True:
             timing = self._stretch is None
             if timing:
@@ -295,7 +301,7 @@ class PhaseProfiler:
                 self.stop(INPUT)
             yield item
 
-    def sync(self, *depends_on: Any) -> float:
+    def sync(self, *depends_on: TensorLike) -> float:
         """Wait for queued device work (through the fence); returns the wait a phase took over (ms).
 
         Directly after a phase (nothing timed in between), the wait belongs to that phase: it is
@@ -315,13 +321,15 @@ class PhaseProfiler:
     def _settle(self, owner: str | None, fence_ms: float, idle_ms: float) -> float:
         """Split a fence's time into the owner's device wait and the fence's own cost; returns the wait."""
         wait = max(0.0, fence_ms - idle_ms) if owner is not None else 0.0
-        if wait:
-            self._add(owner, wait, wait_ms=wait)  # type: ignore[arg-type]
+        if wait and owner is not None:
+            self._add(owner, wait, wait_ms=wait)
         self._add(SYNC, fence_ms - wait)
         self._last_stopped = None
         return wait
 
-    def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
+    def call(
+        self, phase: str, fn: Callable[..., _Result], *args: object, sample: str | None = None
+    ) -> _Result:
         """Run ``fn(*args)`` as phase ``phase``, then fence on its result, which ``phase`` owns.
 
         Args:
@@ -399,7 +407,7 @@ class PhaseProfiler:
             self._epoch.steps.append(record)
 
     @contextmanager
-    def unprofiled(self) -> Iterator[StretchTiming]:
+    def unprofiled(self) -> Iterator[_Stretch]:
         """A stretch of steps with no instrumentation: the reference for the profiling cost.
 
         Nothing inside is timed (``timed()`` passes ``next()`` through); the stretch's wall time runs
@@ -471,7 +479,7 @@ class PhaseProfiler:
 class PhaseHandle:
     """What ``phase(name, sync=True)`` yields: set ``outputs`` to the phase's result for its fence."""
 
-    outputs: Any = None
+    outputs: TensorLike = None
 
 
 @dataclass
@@ -480,14 +488,14 @@ class _Frame:
 
     name: str
     started: float
-    annotation: Any = None
+    annotation: AbstractContextManager[object] | None = None
     children_ms: float = 0.0
 
 
 @dataclass
 class _Stretch(StretchTiming):
     #: The last step's token: the stretch's closing fence waits for it.
-    token: Any = None
+    token: TensorLike = None
 
 
 class NullProfiler(PhaseProfiler):
@@ -502,13 +510,15 @@ class NullProfiler(PhaseProfiler):
     def stop(self, name: str) -> None:
         pass
 
-    def timed(self, iterator: Iterable[Any]) -> Iterator[Any]:
+    def timed(self, iterator: Iterable[_Item]) -> Iterator[_Item]:
         return iter(iterator)
 
-    def sync(self, *depends_on: Any) -> float:
+    def sync(self, *depends_on: TensorLike) -> float:
         return 0.0
 
-    def call(self, phase: str, fn: Callable[..., Any], *args: Any, sample: str | None = None) -> Any:
+    def call(
+        self, phase: str, fn: Callable[..., _Result], *args: object, sample: str | None = None
+    ) -> _Result:
         return fn(*args)
 
     def check_fence(self) -> float | None:
@@ -523,7 +533,7 @@ class NullProfiler(PhaseProfiler):
         yield StepTiming(kind=kind, examples=examples, wall_ms=0.0)
 
     @contextmanager
-    def unprofiled(self) -> Iterator[StretchTiming]:
+    def unprofiled(self) -> Iterator[_Stretch]:
         yield _Stretch(started_ms=0.0)
 
     @contextmanager

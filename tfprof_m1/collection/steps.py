@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,12 +43,15 @@ from tfprof_m1.base.phases import (
     PROBE_VARIANTS,
     PROFILING,
 )
+from tfprof_m1.base.tf_types import Dataset, Loss, Optimizer, TensorLike, TensorSpec, TfFunction
 from tfprof_m1.collection.model_facts import layer_summary, parameter_count
 from tfprof_m1.collection.profiler import NullProfiler, PhaseProfiler
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
     import tensorflow as tf
+
+__all__ = ["StepFacts", "TrainSteps", "batch_examples", "tf_variable"]
 
 
 SPARSE, CATEGORICAL = "sparse", "categorical"
@@ -74,7 +77,7 @@ class StepFacts:
 
 
 def accuracy_form(
-    labels: Any, outputs: Any, asked: bool = False, categorical_loss: bool = False
+    labels: TensorLike, outputs: TensorLike, asked: bool = False, categorical_loss: bool = False
 ) -> tuple[str | None, str | None]:
     """Which of Keras' accuracies fits labels and outputs of these static shapes and dtypes:
     (``"sparse"`` | ``"categorical"`` | None, why not when None).
@@ -122,14 +125,14 @@ def keras_accuracy(form: str, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tenso
     return tf.cast(tf.equal(predicted, tf.cast(truth, tf.float32)), tf.float32)
 
 
-def _is_categorical(loss_fn: Any) -> bool:
+def _is_categorical(loss_fn: Loss) -> bool:
     """Whether ``loss_fn`` is Keras' (non-sparse) categorical cross-entropy, class or function."""
     name = getattr(loss_fn, "name", None) or getattr(loss_fn, "__name__", "") or type(loss_fn).__name__
     name = str(name).lower()
     return "categorical" in name and "sparse" not in name
 
 
-def tf_variable(variable: Any) -> Any:
+def tf_variable(variable: TensorLike) -> TensorLike:
     """The tf.Variable (a distributed one under a strategy) behind a Keras variable."""
     import keras
 
@@ -147,7 +150,7 @@ def _global_seed_state() -> list:
     return [] if state is None else [state]
 
 
-def batch_examples(inputs: Any) -> int:
+def batch_examples(inputs: TensorLike) -> int:
     """Examples in a batch: the leading dimension of the first tensor (inputs may be a tuple, list or
     dict of tensors, as for multi-input models)."""
     while isinstance(inputs, (tuple, list, dict)) and len(inputs):
@@ -189,9 +192,9 @@ class TrainSteps:
     def __init__(
         self,
         model: keras.Model,
-        loss_fn: Any,
-        optimizer: Any,
-        input_signature: Any | None = None,
+        loss_fn: Loss,
+        optimizer: Optimizer,
+        input_signature: TensorSpec | None = None,
         *,
         jit_compile: bool = False,
         clip_gradients: Callable[[list], list] | None = None,
@@ -207,7 +210,7 @@ class TrainSteps:
         #: Why accuracy is not tracked (None when it is, or before the first step traced).
         self.accuracy_note: str | None = None
         self._probe_state: list | None = None
-        self._state_functions: tuple[Any, Any] | None = None
+        self._state_functions: tuple[TfFunction, TfFunction] | None = None
         self._input_dtype: str | None = None
         self.variables = list(model.trainable_variables)
         optimizer.build(self.variables)
@@ -234,7 +237,7 @@ class TrainSteps:
 
         return tf.Variable(0.0, dtype=tf.float32, trainable=False)
 
-    def _compile(self, fn: Callable, with_signature: bool = True) -> Any:
+    def _compile(self, fn: Callable[..., TensorLike], with_signature: bool = True) -> TfFunction:
         import tensorflow as tf
 
         return tf.function(
@@ -243,7 +246,7 @@ class TrainSteps:
             jit_compile=self.jit_compile or None,
         )
 
-    def _local(self, variable: Any) -> list:
+    def _local(self, variable: TensorLike) -> list[TensorLike]:
         """The copies of ``variable`` this process holds (one; one per local replica under a strategy)."""
         return [variable]
 
@@ -251,11 +254,11 @@ class TrainSteps:
         """The loss the gradients are taken of, from the mean loss of the step's examples."""
         return loss
 
-    def distribute(self, dataset: Any) -> Any:
+    def distribute(self, dataset: Dataset) -> Dataset:
         """The dataset as the steps take it (unchanged here; split across replicas under a strategy)."""
         return dataset
 
-    def examples(self, inputs: Any) -> int:
+    def examples(self, inputs: TensorLike) -> int:
         """Examples in a batch's inputs (this process's share under a strategy)."""
         return batch_examples(inputs)
 
@@ -265,7 +268,9 @@ class TrainSteps:
 
         return tf.reshape(tf.convert_to_tensor(self.variables[-1]), [-1])[:1]
 
-    def _record(self, labels: Any, outputs: Any, loss: tf.Tensor, totals: list | None = None) -> None:
+    def _record(
+        self, labels: TensorLike, outputs: TensorLike, loss: tf.Tensor, totals: list | None = None
+    ) -> None:
         import tensorflow as tf
 
         loss_sum, correct, seen = totals or (self._loss_sum, self._correct, self._seen)
@@ -283,7 +288,7 @@ class TrainSteps:
             correct.assign_add(tf.reduce_sum(keras_accuracy(form, labels, outputs)))
         seen.assign_add(count)
 
-    def _forward(self, images: Any, labels: Any, totals: list | None = None) -> tf.Tensor:
+    def _forward(self, images: TensorLike, labels: TensorLike, totals: list | None = None) -> tf.Tensor:
         """The forward pass and loss, metrics recorded; returns the loss the gradients are taken of
         (scaled by a LossScaleOptimizer's current scale, as Keras' own train step does)."""
         import tensorflow as tf
@@ -299,7 +304,7 @@ class TrainSteps:
         """The mean loss over the examples in this call, from what ``loss_fn`` returned."""
         return loss
 
-    def _forward_scaled(self, images: Any, labels: Any) -> tf.Tensor:
+    def _forward_scaled(self, images: TensorLike, labels: TensorLike) -> tf.Tensor:
         return self._forward(images, labels)
 
     def _empty_call(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -340,7 +345,9 @@ class TrainSteps:
         return self._apply(gradients)
 
     # -- the split step, timed phase by phase ---------------------------------------------------
-    def split(self, images: Any, labels: Any, profiler: PhaseProfiler | None = None) -> Any:
+    def split(
+        self, images: TensorLike, labels: TensorLike, profiler: PhaseProfiler | None = None
+    ) -> TensorLike:
         """One split step: forward, backward and optimizer, each timed and fenced.
 
         Returns:
@@ -362,7 +369,9 @@ class TrainSteps:
         profiler.sync(token)
         return token
 
-    def probe(self, images: Any, labels: Any, profiler: PhaseProfiler, rotation: int = 0) -> Any:
+    def probe(
+        self, images: TensorLike, labels: TensorLike, profiler: PhaseProfiler, rotation: int = 0
+    ) -> TensorLike:
         """One sampled step: the four probe calls (see the module docstring), each fenced.
 
         The probes' time goes to ``profiling``; the real fused step's to ``compute``; each call is

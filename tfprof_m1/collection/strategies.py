@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
 
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.tf_types import Strategy
+
+__all__ = ["STRATEGIES", "Distribution", "StrategyChoice", "make_strategy", "parse_tf_config"]
 
 
 @dataclass
@@ -48,10 +51,10 @@ COLLECTIVE_TIMEOUT_S = 120.0
 class StrategyChoice:
     """The strategy (None: one device, no tf.distribute) and how the report describes it."""
 
-    strategy: Any
+    strategy: Strategy | None
     distribution: Distribution | None
 
-    def scope(self) -> Any:
+    def scope(self) -> AbstractContextManager[object]:
         """The strategy's scope for building models and optimizers (a null context without one)."""
         import contextlib
 

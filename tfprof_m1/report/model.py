@@ -29,6 +29,31 @@ from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
+__all__ = [
+    "MAX_REPORT_BYTES",
+    "SCHEMA_VERSION",
+    "CostEstimate",
+    "DataInfo",
+    "EpochReport",
+    "Execution",
+    "FenceCheck",
+    "FenceCheckSummary",
+    "Fingerprint",
+    "FitReport",
+    "Headline",
+    "LoopSummary",
+    "ModelRun",
+    "PartSummary",
+    "PhaseSummary",
+    "ProfilingCost",
+    "Report",
+    "RunConfig",
+    "Scaling",
+    "check_consistency",
+    "load_report",
+    "run_name",
+]
+
 SCHEMA_VERSION = 6
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
@@ -577,7 +602,7 @@ def _build(kind: Any, value: Any) -> Any:
         if value is None:
             return None
         return _build(options[0], value)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}, got {type(value).__name__}")
         hints = typing.get_type_hints(kind)

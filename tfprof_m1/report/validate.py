@@ -59,7 +59,7 @@ def clean_json(value: Any, where: str = "report") -> Any:
     return value
 
 
-def _require(ok: bool, field: str, value: Any, expected: str) -> None:
+def _require(ok: bool, field: str, value: object, expected: str) -> None:
     if not ok:
         raise ValueError(f"{field} is {value!r}, {expected}")
 

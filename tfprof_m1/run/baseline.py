@@ -20,12 +20,13 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from tfprof_m1.report.model import ModelRun, load_report
+from tfprof_m1.report.model import ModelRun, RunConfig, load_report
+
+__all__ = ["run_baseline"]
 
 
-def baseline_command(model: str, options: Any, data: str, logdir: Path, json_path: Path) -> list[str]:
+def baseline_command(model: str, options: RunConfig, data: str, logdir: Path, json_path: Path) -> list[str]:
     """The command of the single-replica run: the run's options, one device, no fit, no trace, and
     the data the run used (``real`` or ``synthetic``, so the baseline does not try a download again)."""
     command = [
@@ -73,7 +74,7 @@ def baseline_command(model: str, options: Any, data: str, logdir: Path, json_pat
 
 
 def run_baseline(
-    model: str, options: Any, data: str, run_dir: Path | None, progress: Callable[[str], None]
+    model: str, options: RunConfig, data: str, run_dir: Path | None, progress: Callable[[str], None]
 ) -> ModelRun:
     """Run the single-replica baseline in a fresh process; its epoch lines are relayed as
     ``baseline epoch``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from tfprof_m1.analysis.assemble import describe_method, model_run
 from tfprof_m1.analysis.scaling import (
@@ -14,9 +14,10 @@ from tfprof_m1.analysis.scaling import (
     scaling_efficiency,
     steady_throughputs,
 )
-from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.errors import UserError, required
 from tfprof_m1.base.phases import PROBE, UNPROFILED
 from tfprof_m1.base.safe_io import refuse_inputs
+from tfprof_m1.base.tf_types import Dataset
 from tfprof_m1.collection.environment import (
     DeviceChoice,
     collect_environment,
@@ -50,6 +51,11 @@ from tfprof_m1.views.render import tensorboard_command
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
+
+__all__ = ["LIMITS", "OutputSettings", "run_benchmark", "validate_config"]
+
+if TYPE_CHECKING:
+    from tfprof_m1.collection.steps import TrainSteps
 
 Progress = Callable[[str], None]
 
@@ -160,12 +166,19 @@ def run_model(
     """
     distributed = distributed or StrategyChoice(None, None)
     distribution = distributed.distribution
-    batch_size = config.batch_size * (distribution.replicas if distribution else 1)  # the global batch
+    batch_size = required(config.batch_size, "batch-size") * (
+        distribution.replicas if distribution else 1
+    )  # the global batch
     steps = steps_per_epoch(data.examples, batch_size, config.steps)
-    dataset = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
-    train_steps = _train_steps(spec, config.seed, dataset, distributed)
+    seed = required(config.seed, "seed")
+    dataset = make_dataset(data, batch_size, seed, config.steps, config.autotune)
+    train_steps = _train_steps(spec, seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
-    sampling = Sampling(config.sample_every, config.min_samples, reference_share=config.reference_share)
+    sampling = Sampling(
+        required(config.sample_every, "sample-every"),
+        required(config.min_samples, "min-samples"),
+        reference_share=config.reference_share,
+    )
     plan = sampling.plan(steps)
     spread = (
         f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"
@@ -200,13 +213,13 @@ def run_model(
             sampling=sampling,
             on_epoch_end=epoch_done,
             trace=window,
-            stop_on_non_finite=config.stop_on_nan,
+            stop_on_non_finite=bool(config.stop_on_nan),
             on_step=shown,
         )
         if len(results) < config.epochs:  # only --stop-on-nan ends the loop early without an exception
             notes.append(stopped_on_nan("loop", results[-1].loss, len(results), config.epochs))
     except TrainingInterrupted as error:
-        stop, results = error, error.partial
+        stop, results = error, cast("list[EpochResult]", error.partial)
         finished = sum(result.timing.complete for result in results)
         where = (
             f"in loop epoch {finished + 1} of {config.epochs}"
@@ -284,7 +297,7 @@ def run_model(
     return run
 
 
-def _train_steps(spec: ModelSpec, seed: int, dataset: Any, distributed: StrategyChoice) -> Any:
+def _train_steps(spec: ModelSpec, seed: int, dataset: Dataset, distributed: StrategyChoice) -> TrainSteps:
     """The article's model and its steps (Adam, cross-entropy from logits), under the strategy if any."""
     import keras
 
@@ -366,15 +379,18 @@ def run_benchmark(
     if config.async_executor:
         set_async_executor(True)
     device: DeviceChoice = configure_device(config.device)
-    distributed = make_strategy(config.strategy, config.replicas, config.batch_size)  # before any tensor
-    environment = collect_environment(device, peak=config.peak)
+    batch_size = required(config.batch_size, "batch-size")
+    distributed = make_strategy(
+        config.strategy, required(config.replicas, "replicas"), batch_size
+    )  # before any tensor
+    environment = collect_environment(device, peak=bool(config.peak))
     executor = ", asynchronous executor (GPU-style rehearsal)" if environment.executor_async else ""
     say(
         f"TensorFlow {environment.tensorflow}, Keras {environment.keras}, "
         f"device {device.name} ({environment.device_label}){executor}"
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
-    datasets = _load_all(specs, config, output, say, config.batch_size * replicas, quiet=progress is None)
+    datasets = _load_all(specs, config, output, say, batch_size * replicas, quiet=progress is None)
     if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
         refuse_inputs(
             "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
@@ -419,7 +435,7 @@ def run_benchmark(
                     distributed,
                 )
             except TrainingInterrupted as stop:
-                run, signum = stop.partial, stop.signum
+                run, signum = cast("ModelRun | None", stop.partial), stop.signum
             except KeyboardInterrupt as stop:  # no guard installed: raised where it landed
                 signum = signal_of(stop)
             if run is not None:
@@ -485,13 +501,21 @@ def _load_all(
 ) -> dict[str, TrainData]:
     """Every model's data, read and checked before any model trains: with `all`, a damaged file of
     the last model must not cost the first two models' training time."""
+    batch_size = required(config.batch_size, "batch-size")
     datasets = {}
     for spec in specs:
-        data = load_train_data(spec, config.data, config.data_dir, config.seed, config.download, quiet=quiet)
+        data = load_train_data(
+            spec,
+            config.data,
+            config.data_dir,
+            required(config.seed, "seed"),
+            bool(config.download),
+            quiet=quiet,
+        )
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
-        replicas = global_batch // config.batch_size
+        replicas = global_batch // batch_size
         if replicas > data.examples:
             raise UserError(
                 f"--replicas {replicas}: more replicas than the {data.examples:,} examples of "
@@ -499,15 +523,11 @@ def _load_all(
                 f"use at most {data.examples}"
             )
         if global_batch > data.examples:
-            per_replica = (
-                f" (× {global_batch // config.batch_size} replicas)"
-                if global_batch != config.batch_size
-                else ""
-            )
+            per_replica = f" (× {global_batch // batch_size} replicas)" if global_batch != batch_size else ""
             raise UserError(
-                f"--batch-size {config.batch_size}{per_replica}: larger "
+                f"--batch-size {batch_size}{per_replica}: larger "
                 f"than the {data.examples:,} examples of "
-                f"{spec.name}'s data; use at most {data.examples // (global_batch // config.batch_size)}"
+                f"{spec.name}'s data; use at most {data.examples // (global_batch // batch_size)}"
             )
         steps = steps_per_epoch(data.examples, global_batch, config.steps)
         _check_trace_steps(config, output, steps)

@@ -16,6 +16,8 @@ from tfprof_m1.report.model import Fingerprint, Report
 from tfprof_m1.views.render import render_text
 from tfprof_m1.views.tensorboard_writer import write_model_run
 
+__all__ = ["ProfileCallback"]
+
 
 class ProfileCallback(FitProfiler):
     """Profile a Keras ``fit``: every batch timed and fenced, epochs, an optional tf.profiler trace,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
+from tfprof_m1.base.errors import required
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name
 from tfprof_m1.collection.strategies import StrategyChoice
@@ -13,6 +15,8 @@ from tfprof_m1.run.progress import finished_epochs, stopped_on_nan
 from tfprof_m1.workloads.datasets import TrainData
 from tfprof_m1.workloads.models import ModelSpec, build_model
 from tfprof_m1.workloads.pipeline import make_dataset
+
+__all__ = ["FIT_JIT_COMPILE", "run_fit_headline"]
 
 #: --fit-jit-compile values and what Keras' compile is given.
 FIT_JIT_COMPILE: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
@@ -33,7 +37,7 @@ def run_fit_headline(
     spec: ModelSpec,
     data: TrainData,
     config: RunConfig,
-    progress: Any,
+    progress: Callable[[str], None],
     distributed: StrategyChoice,
     batch_size: int,
 ) -> FitHeadline:
@@ -54,7 +58,7 @@ def run_fit_headline(
     progress(f"[{spec.name}] keras fit: {config.epochs} epochs (fresh weights from seed {config.seed})")
     with distributed.scope():
         fit_model = build_model(spec, seed=config.seed)
-    fit_data = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
+    fit_data = make_dataset(data, batch_size, required(config.seed, "seed"), config.steps, config.autotune)
     try:
         headline.fit = run_fit(
             fit_model,
@@ -63,7 +67,7 @@ def run_fit_headline(
             on_epoch=lambda index, ms, logs: progress(
                 f"[{spec.name}] fit epoch {index + 1}/{config.epochs}: {ms / 1000.0:.2f} s"
             ),
-            stop_on_non_finite=config.stop_on_nan,
+            stop_on_non_finite=bool(config.stop_on_nan),
             jit_compile=FIT_JIT_COMPILE[config.fit_jit_compile],
             strategy=distributed.strategy,
         )
@@ -71,7 +75,7 @@ def run_fit_headline(
         if len(fit.epoch_ms) < config.epochs:
             headline.notes.append(stopped_on_nan("fit", fit.losses[-1], len(fit.epoch_ms), config.epochs))
     except TrainingInterrupted as error:
-        headline.stop, headline.fit = error, error.partial
+        headline.stop, headline.fit = error, cast(FitRun, error.partial)
         done = len(headline.fit.epoch_ms)
         headline.notes.append(
             f"{signal_name(error.signum)} in keras fit epoch {done + 1} of {config.epochs}: "

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from tfprof_m1.collection.interrupt import owned_child
 
+__all__ = ["GRACE_S", "free_ports", "launch", "stop_processes", "tf_config"]
+
 #: Options the launcher sets for every worker; a user giving them is told so.
 OWNED_OPTIONS = ("--strategy", "--replicas", "--logdir", "--json", "--format")
 #: After SIGTERM, how long a worker may take to write what it measured before SIGKILL.

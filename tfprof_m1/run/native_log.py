@@ -20,6 +20,8 @@ import sys
 import threading
 from collections.abc import Iterator
 
+__all__ = ["NATIVE_LINE", "native_logs_filtered"]
+
 #: A line of TensorFlow's, XLA's or absl's C++ logging (``I1130 08:41:17.123456  1234 file.cc:52]``),
 #: absl's notice before its logging starts, and TensorFlow's CPU-feature and oneDNN notices.
 NATIVE_LINE = re.compile(

@@ -16,6 +16,8 @@ from pathlib import Path
 from tfprof_m1.report.model import Report
 from tfprof_m1.trace.window import StepRange
 
+__all__ = ["OutputSettings", "RunOutputs"]
+
 Say = Callable[[str], None]
 
 
@@ -50,8 +52,9 @@ class RunOutputs:
             if run.run_dir is not None:
                 self._save_run_dir(report, run.run_dir, dataclasses.replace(report, runs=[run]))
         self._saved_runs = len(report.runs)
-        if self.json_path is not None:
-            self._attempt(self.json_path, lambda: report.save(self.json_path), "choose another --json path")
+        json_path = self.json_path
+        if json_path is not None:
+            self._attempt(json_path, lambda: report.save(json_path), "choose another --json path")
 
     def _save_run_dir(self, report: Report, run_dir: str, single: Report) -> None:
         from tfprof_m1.views.render import render_text

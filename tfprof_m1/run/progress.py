@@ -7,11 +7,14 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
+from tfprof_m1.base.tf_types import Progbar
 from tfprof_m1.collection.loop import EpochResult
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.workloads.models import ModelSpec
+
+__all__ = ["EpochProgress", "epoch_line", "finished_epochs", "placement", "stopped_on_nan"]
 
 
 def epoch_line(spec: ModelSpec, epochs: int) -> Callable[[EpochResult], str]:
@@ -57,7 +60,7 @@ class EpochProgress:
         self.stream = stream if stream is not None else sys.stderr
         self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval_s = BAR_INTERVAL_S if self.terminal else LINE_INTERVAL_S
-        self._bar: Any = None
+        self._bar: Progbar | None = None
         self._epoch: int | None = None
         self._started = time.perf_counter()
         self._first_step = 0

@@ -6,6 +6,8 @@ import datetime as _dt
 import re
 from pathlib import Path
 
+__all__ = ["make_run_dir", "run_dir_name"]
+
 
 def run_dir_name(model: str, device_label: str, started: _dt.datetime) -> str:
     """``<model>-<device label>-<YYYYmmdd-HHMMSS>``, with characters a path dislikes replaced."""

@@ -28,6 +28,8 @@ from tfprof_m1.report.model import load_report
 from tfprof_m1.run.launch import GRACE_S, stop_processes
 from tfprof_m1.views.sweep_render import point_line
 
+__all__ = ["parse_batch_sizes", "parse_devices", "run_sweep"]
+
 Say = Callable[[str], None]
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tfprof_m1.base.phases import OTHER
+from tfprof_m1.base.tf_types import ProtoMessage
 from tfprof_m1.trace.steps import (
+    StatValue,
     StepIndex,
     as_int,
     event_stats,
@@ -27,6 +28,8 @@ from tfprof_m1.trace.steps import (
     is_device_plane,
     line_events,
 )
+
+__all__ = ["TRANSFER", "XLA_PHASE", "device_time", "union_ps"]
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,12 @@ class Kernel:
         return self.start_ps + self.duration_ps
 
 
-def _op_of(stats: dict[str, Any]) -> str | None:
+def _op_of(stats: dict[str, StatValue]) -> str | None:
     op = stats.get("tf_op") or stats.get("level 0")
     return str(op).split("#", 1)[0] or None if op else None
 
 
-def device_kernels(spaces: Sequence[Any]) -> Iterable[Kernel]:
+def device_kernels(spaces: Sequence[ProtoMessage]) -> Iterable[Kernel]:
     """Every kernel and memory copy on the stream lines of the device planes of ``spaces``."""
     for number, space in enumerate(spaces):
         for plane in space.planes:
@@ -127,7 +130,9 @@ class DeviceTime:
     op_names: set[str] = field(default_factory=set)
 
 
-def device_time(spaces: Sequence[Any], steps: StepIndex, classify: Callable[[str], str]) -> DeviceTime:
+def device_time(
+    spaces: Sequence[ProtoMessage], steps: StepIndex, classify: Callable[[str], str]
+) -> DeviceTime:
     """Attribute the kernels and copies that start inside a step (:class:`StepIndex`) to phases."""
     ops: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     phase_spans: dict[tuple[int, str, str], list[tuple[int, int]]] = defaultdict(list)

@@ -20,9 +20,32 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from tfprof_m1.base.tf_types import ProtoMessage
+
+__all__ = [
+    "StatValue",
+    "DERIVED_LINE_MIN",
+    "SOURCE_DEVICE_STEPS",
+    "SOURCE_GROUPS",
+    "SOURCE_KERAS",
+    "SOURCE_MARKERS",
+    "SOURCE_WHOLE",
+    "StepIndex",
+    "StepWindow",
+    "as_int",
+    "event_stats",
+    "find_steps",
+    "is_derived_line",
+    "is_device_plane",
+    "line_events",
+    "stat_value",
+]
+
+#: A trace stat's value, as the XStat protobuf holds it (a referenced string resolved).
+StatValue = int | float | str | bytes | None
 
 #: The project's own step marker (and Keras 2's).
 STEP_MARKER = "train"
@@ -59,12 +82,12 @@ SOURCE_GROUPS = "group_id stats (XProf's step grouping, no Steps line)"
 SOURCE_WHOLE = "none found: the whole trace is one window"
 
 
-def is_device_plane(plane: Any) -> bool:
+def is_device_plane(plane: ProtoMessage) -> bool:
     """Whether a plane is an accelerator's (``/device:GPU:0``, ``/device:TPU:0``, ...)."""
     return plane.name.startswith("/device:")
 
 
-def is_derived_line(line: Any) -> bool:
+def is_derived_line(line: ProtoMessage) -> bool:
     """Whether a line was derived by XProf from other lines (Steps, TensorFlow Ops, Name Scope, XLA
     Ops...): it repeats their events under other names and must not be counted again. Known by its
     thread id; by its name only where the trace gives no id."""
@@ -73,7 +96,7 @@ def is_derived_line(line: Any) -> bool:
     return line.id == 0 and line.name in DERIVED_LINE_NAMES
 
 
-def is_step_line(line: Any) -> bool:
+def is_step_line(line: ProtoMessage) -> bool:
     """The derived line holding one event per step."""
     return (line.id & 0xFFFFFFFF) == STEP_LINE_ID or (line.id == 0 and line.name == "Steps")
 
@@ -97,7 +120,7 @@ class StepWindow:
         return (self.end_ps - self.start_ps) / 1e9
 
 
-def stat_value(stat: Any, stat_metadata: Any) -> Any:
+def stat_value(stat: ProtoMessage, stat_metadata: Mapping[int, ProtoMessage]) -> StatValue:
     """A stat's value (a referenced string resolved)."""
     kind = stat.WhichOneof("value")
     if kind == "ref_value":
@@ -105,27 +128,29 @@ def stat_value(stat: Any, stat_metadata: Any) -> Any:
     return getattr(stat, kind) if kind else None
 
 
-def event_stats(plane: Any, event: Any) -> dict[str, Any]:
+def event_stats(plane: ProtoMessage, event: ProtoMessage) -> dict[str, StatValue]:
     """An event's stats by name."""
     return {plane.stat_metadata[s.metadata_id].name: stat_value(s, plane.stat_metadata) for s in event.stats}
 
 
-def line_events(plane: Any, line: Any) -> Iterable[tuple[str, int, int, Any]]:
+def line_events(plane: ProtoMessage, line: ProtoMessage) -> Iterable[tuple[str, int, int, ProtoMessage]]:
     """(name, start_ps, duration_ps, event) of each event on a line, in absolute picoseconds."""
     base = line.timestamp_ns * 1000
     for event in line.events:
         yield plane.event_metadata[event.metadata_id].name, base + event.offset_ps, event.duration_ps, event
 
 
-def as_int(value: Any) -> int | None:
+def as_int(value: StatValue) -> int | None:
     """A stat's value as an int (None when it is none)."""
+    if value is None:
+        return None
     try:
         return int(value)
     except (TypeError, ValueError):
         return None
 
 
-def _host_step_events(spaces: Sequence[Any]) -> dict[str, list[StepWindow]]:
+def _host_step_events(spaces: Sequence[ProtoMessage]) -> dict[str, list[StepWindow]]:
     """Host events with a ``step_num`` stat, by event name."""
     found: dict[str, list[StepWindow]] = defaultdict(list)
     for number, space in enumerate(spaces):
@@ -148,7 +173,7 @@ def _host_step_events(spaces: Sequence[Any]) -> dict[str, list[StepWindow]]:
     return found
 
 
-def _device_steps(spaces: Sequence[Any]) -> list[StepWindow]:
+def _device_steps(spaces: Sequence[ProtoMessage]) -> list[StepWindow]:
     windows = []
     for number, space in enumerate(spaces):
         for plane in space.planes:
@@ -165,7 +190,7 @@ def _device_steps(spaces: Sequence[Any]) -> list[StepWindow]:
     return windows
 
 
-def _group_steps(spaces: Sequence[Any]) -> list[StepWindow]:
+def _group_steps(spaces: Sequence[ProtoMessage]) -> list[StepWindow]:
     """Per file, plane and group_id, the span of the events carrying it (device stream lines first)."""
     for device in (True, False):
         spans: dict[tuple[int, str | None, int], list[int]] = {}
@@ -190,7 +215,7 @@ def _group_steps(spaces: Sequence[Any]) -> list[StepWindow]:
     return []
 
 
-def _whole_trace(spaces: Sequence[Any]) -> list[StepWindow]:
+def _whole_trace(spaces: Sequence[ProtoMessage]) -> list[StepWindow]:
     windows = []
     for number, space in enumerate(spaces):
         first, last = None, None
@@ -206,7 +231,7 @@ def _whole_trace(spaces: Sequence[Any]) -> list[StepWindow]:
     return windows
 
 
-def find_steps(spaces: Sequence[Any]) -> tuple[list[StepWindow], str]:
+def find_steps(spaces: Sequence[ProtoMessage]) -> tuple[list[StepWindow], str]:
     """The step windows of a run's traces, and where they came from (one of the ``SOURCE_*`` texts).
 
     Returns:

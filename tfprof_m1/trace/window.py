@@ -12,13 +12,31 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import TRACE
+
+__all__ = [
+    "PhaseTimer",
+    "StepRange",
+    "TraceSchedule",
+    "TraceWindow",
+    "default_step_range",
+    "parse_step_range",
+]
+
+
+class PhaseTimer(Protocol):
+    """What a window needs of a profiler (``collection.profiler.PhaseProfiler``, a layer up): a phase."""
+
+    def phase(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """A context manager that times its body as the phase ``name``."""
+        ...
+
 
 #: Phase name for the time spent starting and stopping the tf.profiler session.
 #: The TensorFlow profiler guide advises short windows: at most this many steps by default.
@@ -141,8 +159,8 @@ class TraceWindow:
         self,
         logdir: str | Path,
         steps: StepRange | TraceSchedule | None,
-        profiler: Any = None,
-        warn: Any = None,
+        profiler: PhaseTimer | None = None,
+        warn: Callable[[str], object] | None = None,
     ) -> None:
         """Args:
         logdir: where the profiler writes (TensorBoard's log directory for this run).
@@ -168,7 +186,7 @@ class TraceWindow:
     def __enter__(self) -> TraceWindow:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _phase_of(self, global_step: int) -> tuple[int, str] | None:
@@ -260,7 +278,7 @@ class TraceWindow:
                 path.unlink()
             except OSError:
                 continue
-            self.problem += f"; removed the torn {path.name}"
+            self.problem = f"{self.problem or 'the trace failed'}; removed the torn {path.name}"
 
     def _session_files(self, cycle: int) -> list[Path]:
         from tfprof_m1.trace.xplane import find_xplane_files

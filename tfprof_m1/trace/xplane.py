@@ -23,11 +23,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import BACKWARD, FORWARD, OPTIMIZER, OTHER
 from tfprof_m1.base.safe_io import read_bounded
+from tfprof_m1.base.tf_types import ProtoMessage
 from tfprof_m1.trace.device import TRANSFER, XLA_PHASE, device_time, union_ps
 from tfprof_m1.trace.steps import (
     SOURCE_DEVICE_STEPS,
@@ -41,6 +41,19 @@ from tfprof_m1.trace.steps import (
     line_events,
     stat_value,
 )
+
+__all__ = [
+    "DEVICE_TIME",
+    "TraceSummary",
+    "analyze",
+    "analyze_run_dir",
+    "classify_op",
+    "device_busy_ms",
+    "find_runs",
+    "find_xplane_files",
+    "read_xspace",
+    "xplane_pb2",
+]
 
 
 @dataclass
@@ -137,7 +150,7 @@ BACKWARD_SCOPES = ("gradient_tape", "gradients")
 TOP_OPS = 5
 
 
-def xplane_pb2() -> Any:
+def xplane_pb2() -> ProtoMessage:
     """TensorFlow's XSpace protobuf module, without importing the rest of TensorFlow."""
     if XPLANE_MODULE in sys.modules:
         return sys.modules[XPLANE_MODULE]
@@ -170,7 +183,7 @@ def find_xplane_files(run_dir: str | Path) -> list[Path]:
 MAX_XPLANE_BYTES = 2**30
 
 
-def read_xspace(path: str | Path) -> Any:
+def read_xspace(path: str | Path) -> ProtoMessage:
     """Parse one ``*.xplane.pb`` file, a regular file of at most :data:`MAX_XPLANE_BYTES` (read by
     :func:`tfprof_m1.base.safe_io.read_bounded`: a FIFO or a link to a device is refused, not read);
     UserError when it cannot be read or parsed, or is empty."""
@@ -257,7 +270,7 @@ def _outermost(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def device_busy_ms(
-    spaces: Sequence[Any], optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES
+    spaces: Sequence[ProtoMessage], optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES
 ) -> dict[str, float]:
     """Per phase, the time the device planes were busy with its kernels inside the traced steps (ms).
 
@@ -292,7 +305,7 @@ def _step_times(
 
 
 def analyze(
-    spaces: Sequence[Any],
+    spaces: Sequence[ProtoMessage],
     device_kind: str = "cpu",
     optimizer_scopes: Iterable[str] = OPTIMIZER_SCOPES,
     scope_phases: Mapping[str, str] | None = None,
@@ -318,7 +331,9 @@ def analyze(
     grouped = source in (SOURCE_DEVICE_STEPS, SOURCE_GROUPS)  # host events join their step by group_id
     traced = {window.step for window in windows}
 
-    def host_step(number: int, plane: Any, start: int, event: Any, ids: set[int]) -> int | None:
+    def host_step(
+        number: int, plane: ProtoMessage, start: int, event: ProtoMessage, ids: set[int]
+    ) -> int | None:
         if grouped:
             stat = next((s for s in event.stats if s.metadata_id in ids), None)
             group = stat_value(stat, plane.stat_metadata) if stat is not None else None

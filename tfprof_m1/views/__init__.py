@@ -1,1 +1,4 @@
-"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports and analyses, computes no statistic."""
+"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports and analyses, computes no
+statistic."""
+
+__all__: list[str] = []

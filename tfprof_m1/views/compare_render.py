@@ -10,6 +10,8 @@ from tfprof_m1.analysis.throughput import share_text
 from tfprof_m1.base.stats import Summary
 from tfprof_m1.views.width import fit_table, wrap_item, wrap_text
 
+__all__ = ["render_comparison"]
+
 
 def _seconds(values: list[float]) -> str:
     return f"{mean(values) / 1000:.2f} s" if values else "—"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tfprof_m1.analysis.merge import MergedRun, MergedView
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
-from tfprof_m1.views.render import format_pieces
+from tfprof_m1.views.render import Piece, format_pieces
+
+__all__ = ["render_merged"]
 
 WORKER_HEADERS = [
     "worker",
@@ -66,7 +66,7 @@ def _facts(run: MergedRun) -> list[str]:
 
 def render_merged(view: MergedView, markdown: bool = False) -> str:
     """The merged view as a terminal table or Markdown: a row per worker, then the slowest-worker figures."""
-    pieces: list[tuple[str, Any]] = []
+    pieces: list[Piece] = []
     for run in view.runs:
         pieces.append(("heading", f"{run.model}: multi-worker run, merged over {len(run.workers)} workers"))
         pieces.append(("table", (WORKER_HEADERS, _worker_rows(run))))

@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tfprof_m1.analysis.compare import ModelComparison, ReportSource, compare, epoch_interval, fit_interval
+from tfprof_m1.analysis.compare import (
+    ModelComparison,
+    ModelFigures,
+    ReportSource,
+    compare,
+    epoch_interval,
+    fit_interval,
+)
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import atomic_path
 from tfprof_m1.base.phases import (
@@ -22,6 +29,8 @@ from tfprof_m1.base.phases import (
     SYNC,
 )
 from tfprof_m1.base.safe_io import check_output_file
+
+__all__ = ["check_output", "plot_reports"]
 
 PLOT_SUFFIXES = (".png", ".svg")
 #: Colours for a research loop's own phases, in the order they are first drawn.
@@ -38,7 +47,7 @@ PHASE_COLOURS = {
 }
 
 
-def _phase_order(phases: dict[str, list[float]]) -> list[str]:
+def _phase_order(phases: Mapping[str, object]) -> list[str]:
     """Built-in phases in their usual order, then a loop's own in the order the report lists them."""
     own = [name for name in phases if name not in REPORTED_PHASES and name != OTHER]
     return [name for name in REPORTED_PHASES if name != OTHER] + own + [OTHER]
@@ -119,7 +128,7 @@ def plot_reports(
     return output
 
 
-def _bars(comparisons: list[ModelComparison]) -> list[tuple[str, object]]:
+def _bars(comparisons: list[ModelComparison]) -> list[tuple[str, ModelFigures]]:
     """(x label, side figures) of every side of every comparison, in order."""
     return [
         (f"{comparison.model}\n{textwrap.fill(figures.label, 22)}", figures)

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from tabulate import tabulate
 
@@ -34,7 +34,29 @@ from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
 from tfprof_m1.views.width import current_width, fit_table, wrap_item, wrap_text
 
+if TYPE_CHECKING:
+    from tfprof_m1.analysis.compare import ModelComparison
+
+__all__ = [
+    "FORMATS",
+    "Piece",
+    "Table",
+    "format_pieces",
+    "headline_table",
+    "render",
+    "render_environment",
+    "render_text",
+    "render_trace",
+    "render_traces",
+    "tensorboard_command",
+]
+
 FORMATS = ("table", "markdown", "json")
+#: A table's header cells and its rows of cells.
+Table = tuple[Sequence[str], Sequence[Sequence[str]]]
+#: One part of a page for :func:`format_pieces`: ``("heading" | "text", str)``, ``("table", Table)`` or
+#: ``("list", items)``.
+Piece = tuple[str, str | Table | Sequence[str]]
 
 
 def _seconds(ms: float | None) -> str:
@@ -103,7 +125,8 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
     """The headline table (headers, rows) and the notes it needs: no loop columns when only ``fit``
     ran; the overhead's header names the loop it was taken against; a negative overhead is said
     to be inside the noise when it is."""
-    headers, rows, notes = list(HEADLINE_HEADERS), headline_rows(report), []
+    notes: list[str] = []
+    headers, rows = list(HEADLINE_HEADERS), headline_rows(report)
     runs = report.runs
     if runs and all(run.source == "fit" for run in runs):
         headers = [headers[i] for i in FIT_ONLY_COLUMNS] + ["first epoch fit"]
@@ -124,7 +147,7 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
     for run in compared:
         overhead = run.headline.framework_overhead_ms
         spread = max(run.steady.epoch_iqr_ms, _fit_iqr_ms(run))
-        if overhead < 0:
+        if overhead is not None and overhead < 0:
             inside = abs(overhead) <= spread
             notes.append(
                 f"{run_name(run)}: fit's steady epoch was {_seconds(-overhead)} shorter than the loop's; "
@@ -197,10 +220,10 @@ def tensorboard_command(run_dir: str) -> str:
     return f"tensorboard --logdir {shlex.quote(parent)}"
 
 
-def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any]]:
+def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
     """(kind, content) pieces: ("heading", str), ("text", str) or ("table", (headers, rows))."""
     steady = run.steady
-    pieces: list[tuple[str, Any]] = [
+    pieces: list[Piece] = [
         (
             "heading",
             f"{run_name(run)}: {_LOOP_KIND.get(run.source, 'loop')} phases, "
@@ -414,7 +437,7 @@ def _measurement_facts(run: ModelRun) -> list[str]:
     return facts
 
 
-def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | None = None) -> str:
+def format_pieces(pieces: list[Piece], markdown: bool, width: int | None = None) -> str:
     """Headings, text, tables and lists as a terminal table or Markdown (GitHub issues), within
     ``width`` columns (:mod:`tfprof_m1.views.width`; None: the width set there, 120 unless the
     command line's ``--wide`` keeps every line whole). Markdown's text
@@ -424,14 +447,15 @@ def format_pieces(pieces: list[tuple[str, Any]], markdown: bool, width: int | No
     text_width = None if markdown else width
     for kind, content in pieces:
         if kind == "heading":
-            out.append(f"### {content}" if markdown else f"{content}\n{'-' * len(content)}")
+            heading = cast(str, content)
+            out.append(f"### {heading}" if markdown else f"{heading}\n{'-' * len(heading)}")
         elif kind == "text":
-            out.append(wrap_text(content, text_width))
+            out.append(wrap_text(cast(str, content), text_width))
         elif kind == "table":
-            headers, rows = content
+            headers, rows = cast(Table, content)
             out.append(fit_table(headers, rows, markdown, width))
         elif kind == "list":
-            out.append("\n".join(wrap_item(item, text_width) for item in content))
+            out.append("\n".join(wrap_item(item, text_width) for item in cast("Sequence[str]", content)))
         out.append("")
     return "\n".join(out)
 
@@ -459,7 +483,7 @@ def render_text(report: Report, markdown: bool = False) -> str:
     run_facts = [f"{config.epochs} epochs", f"steps/epoch {steps}"]
     run_facts += [f"batch {config.batch_size}"] if config.batch_size else []
     run_facts += [f"seed {config.seed}"] if config.seed is not None else []
-    pieces: list[tuple[str, Any]] = [
+    pieces: list[Piece] = [
         ("heading", "tfprof_m1: where the epoch goes"),
         (
             "text",
@@ -496,7 +520,7 @@ def legend(report: Report) -> list[str]:
     return items
 
 
-def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
+def trace_pieces(trace: TraceSummary) -> list[Piece]:
     """The trace section: op-time shares beside the timing-based shares, top ops, host-only ops; on
     traces with device planes, device time beside host op time and each step's device busy/idle."""
     phases = [FORWARD, BACKWARD, OPTIMIZER]
@@ -509,8 +533,8 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
             _ms(trace.op_ms.get(phase)),
             *([_ms(trace.host_op_ms.get(phase))] if on_device else []),
             _percent(trace.shares.get(phase, 0.0)),
-            _percent(timing[phase] / sum(timing.values()))
-            if phase in timing and sum(timing.values())
+            _percent(timing[phase] / sum(timing.values(), 0.0))
+            if phase in timing and sum(timing.values(), 0.0)
             else "—",
         ]
         for phase in phases
@@ -537,7 +561,7 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
         + (", ".join(trace.device_planes) if trace.device_planes else "none (host-only trace)"),
     ]
     facts += [f"note: {note}" for note in trace.notes]
-    pieces: list[tuple[str, Any]] = [("table", (headers, rows)), ("list", facts)]
+    pieces: list[Piece] = [("table", (headers, rows)), ("list", facts)]
     if on_device and trace.steps:
         pieces.append(
             (
@@ -580,7 +604,7 @@ def trace_pieces(trace: TraceSummary) -> list[tuple[str, Any]]:
 def render_trace(trace: TraceSummary, markdown: bool = False) -> str:
     """A trace summary (``trace RUN_DIR``) as a terminal table or Markdown."""
     what = "device time" if trace.measure == DEVICE_TIME else "op time"
-    pieces: list[tuple[str, Any]] = [("heading", f"tf.profiler trace: {what} by phase")]
+    pieces: list[Piece] = [("heading", f"tf.profiler trace: {what} by phase")]
     pieces += trace_pieces(trace)
     return format_pieces(pieces, markdown).rstrip() + "\n"
 
@@ -589,7 +613,7 @@ def render_traces(traces: Sequence[TraceSummary], markdown: bool = False) -> str
     """The trace summaries of several runs (``trace FOLDER``), each under a heading naming its run."""
     if len(traces) == 1:
         return render_trace(traces[0], markdown)
-    pieces: list[tuple[str, Any]] = []
+    pieces: list[Piece] = []
     for trace in traces:
         path = Path(trace.files[0]) if trace.files else Path("?")
         run = path.parents[3] if path.parent.parent.name == "profile" else path.parent
@@ -656,10 +680,24 @@ def render_environment(env: Environment, fmt: str) -> str:
     return table + "\n"
 
 
-def render(report: Report, fmt: str) -> str:
-    """A report in ``fmt``: table, markdown or json."""
+def render(subject: Report | Sequence[ModelComparison], fmt: str = "table") -> str:
+    """A report, or ``compare``'s comparisons, as text: the one public renderer.
+
+    Args:
+        subject: a ``Report`` (``render_text``) or the list ``compare`` returns (``render_comparison``).
+        fmt: ``table`` (a terminal's text), ``markdown``, or ``json`` (a report only: ``Report.to_json``).
+
+    Raises:
+        ValueError: ``fmt`` is not one of ``FORMATS``, or ``json`` for comparisons.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt {fmt!r}: use one of {', '.join(FORMATS)}")
+    if not isinstance(subject, Report):
+        if fmt == "json":
+            raise ValueError("fmt 'json' renders a Report; render comparisons as 'table' or 'markdown'")
+        from tfprof_m1.views.compare_render import render_comparison
+
+        return render_comparison(list(subject), markdown=fmt == "markdown")
     if fmt == "json":
-        return report.to_json() + "\n"
-    if fmt == "markdown":
-        return render_text(report, markdown=True)
-    return render_text(report)
+        return subject.to_json() + "\n"
+    return render_text(subject, markdown=fmt == "markdown")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from tfprof_m1.analysis.sweep import SweepPoint, SweepResult
 
+__all__ = ["plot_sweep", "point_line", "render_sweep"]
+
 
 def point_line(point: SweepPoint) -> str:
     """One point in one line: its step time and throughput with interval, or why it failed."""
@@ -74,11 +76,9 @@ def plot_sweep(result: SweepResult, output: Path) -> Path:
         if not points:
             continue
         xs = [p.batch_size for p in points]
-        ys = [p.examples_per_s.point for p in points]  # type: ignore[union-attr]
-        errors = [
-            [y - p.examples_per_s.low for y, p in zip(ys, points)],
-            [p.examples_per_s.high - y for y, p in zip(ys, points)],
-        ]  # type: ignore[union-attr]
+        rates = [p.examples_per_s for p in points if p.examples_per_s is not None]
+        ys = [rate.point for rate in rates]
+        errors = [[y - rate.low for y, rate in zip(ys, rates)], [rate.high - y for y, rate in zip(ys, rates)]]
         axis.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=device)
     axis.set_xscale("log", base=2)
     sizes = sorted({p.batch_size for p in result.points})

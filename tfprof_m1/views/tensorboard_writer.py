@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from tfprof_m1.analysis.attribution import EpochBreakdown, step_totals
 from tfprof_m1.analysis.figures import epoch_report
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER
 from tfprof_m1.base.stats import summarize
+from tfprof_m1.base.tf_types import SummaryWriter
 from tfprof_m1.report.model import EpochReport, ModelRun
+
+__all__ = ["PHASE_TAG", "STEP_TIME_TAG", "SUMMARY_TEXT_TAG", "PhaseScalarWriter", "write_model_run"]
 
 #: Tag names, in one place (docs/tensorboard.md lists them).
 PHASE_TAG = "phase/{phase}_ms_per_step"
@@ -49,10 +51,10 @@ class PhaseScalarWriter:
 
     def __init__(self, logdir: str | Path) -> None:
         self.logdir = Path(logdir)
-        self._writer: Any = None
+        self._writer: SummaryWriter | None = None
 
     @property
-    def writer(self) -> Any:
+    def writer(self) -> SummaryWriter:
         """The tf.summary file writer, created on first use (so a writer never used makes no file)."""
         if self._writer is None:
             import tensorflow as tf

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
+__all__ = ["WIDTH", "current_width", "elide_middle", "fit_table", "set_width", "wrap_item", "wrap_text"]
+
 #: The default width of text output; ``--wide`` (None) keeps every line whole.
 WIDTH = 120
 _setting: dict[str, int | None] = {"width": WIDTH}
@@ -78,7 +80,9 @@ def fit_table(
     fmt = "github" if markdown else "simple"
     headers, rows = [str(h) for h in headers], [[str(cell) for cell in row] for row in rows]
 
-    def render(heads: list[str], body: list[list[str]], limits: list[int | None] | None = None) -> str:
+    def render(
+        heads: list[str], body: Sequence[Sequence[str]], limits: list[int | None] | None = None
+    ) -> str:
         if markdown:
             heads = [h.replace("\n", "<br>") for h in heads]
         return tabulate(body, headers=heads, tablefmt=fmt, disable_numparse=True, maxcolwidths=limits)

@@ -30,13 +30,15 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, NoReturn
 
 import numpy as np
 
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.safe_io import read_bounded, regular_size
 from tfprof_m1.workloads.models import ModelSpec
+
+__all__ = ["DATA_MODES", "TrainData", "find_data", "keras_cache_dir", "load_train_data", "synthetic"]
 
 DATA_MODES = ("auto", "real", "synthetic")
 NO_DOWNLOAD_ENV = "TFPROF_M1_NO_DOWNLOAD"
@@ -293,7 +295,7 @@ class _CifarUnpickler(pickle.Unpickler):
     lists of ints and bytes); any other global, such as ``os.system``, is refused before it is looked
     up, so a crafted file runs no code."""
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> Callable[..., object]:
         if (module, name) not in CIFAR_PICKLE_GLOBALS:
             raise RefusedPickle(f"{module}.{name}")
         if name == "ndarray":
@@ -307,14 +309,16 @@ class _NdarrayMarker:
     """What a CIFAR pickle gets for ``numpy.ndarray``: the class _reconstruct is given, never a callable
     (``ndarray((300000, 3072), 'u1')`` in a 240-byte pickle would allocate 880 MB of blank images)."""
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: object) -> NoReturn:
         raise RefusedPickle("numpy.ndarray called directly (an array not built from its own bytes)")
 
 
 _NDARRAY = _NdarrayMarker()
 
 
-def _empty_array(reconstruct: Callable[..., np.ndarray], subtype: Any, shape: Any, code: Any) -> np.ndarray:
+def _empty_array(
+    reconstruct: Callable[..., np.ndarray], subtype: object, shape: object, code: object
+) -> np.ndarray:
     """numpy's ``_reconstruct`` as pickles use it: an empty array whose ``__setstate__`` then gives
     it the pickle's own bytes (so its size is bounded by the file's); any other use is refused."""
     if subtype is not _NDARRAY or not isinstance(shape, tuple) or shape != (0,):

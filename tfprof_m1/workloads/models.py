@@ -8,12 +8,15 @@ does not import TensorFlow; :func:`build_model` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.base.tf_types import KerasModel
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+
+__all__ = ["MODELS", "MODEL_NAMES", "ModelSpec", "build_model", "get_spec"]
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def _layer_flops(input_shape: tuple[int, ...], layers: tuple[Layer, ...]) -> lis
     return flops
 
 
-def _keras_layer(layer: Layer) -> Any:
+def _keras_layer(layer: Layer) -> KerasModel:
     import keras
 
     if layer.kind == "conv2d":

@@ -16,6 +16,8 @@ from tfprof_m1.workloads.datasets import TrainData
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
+__all__ = ["make_dataset", "steps_per_epoch"]
+
 
 #: Fixed pipeline settings used unless autotune is asked for: the gather is one vectorised op per
 #: batch, so two parallel calls and two prefetched batches keep the step fed (input stays a small
