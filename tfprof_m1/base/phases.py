@@ -51,10 +51,6 @@ REPORTED_PHASES: tuple[str, ...] = (
     VALIDATION,
     OTHER,
 )
-#: The parts whose proportions divide a fused step's compute time (one device; under a strategy
-#: ``DISTRIBUTED_COMPUTE_PHASES``).
-COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, OPTIMIZER)
-DISTRIBUTED_COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, ALL_REDUCE, OPTIMIZER)
 #: The parts of the model's math, without the call: what the article's question is about.
 MATH_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, OPTIMIZER)
 #: Phases that are not on every step; tables show no per-step figure for them.

@@ -39,9 +39,6 @@ SCHEMA_VERSION = 6
 #: report's environment fence is given to every run on load.
 OLDEST_READABLE_SCHEMA = 2
 
-#: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
-SOURCES = ("benchmark", "loop", "fit")
-
 
 @dataclass
 class PhaseSummary:

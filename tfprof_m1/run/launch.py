@@ -30,8 +30,6 @@ from pathlib import Path
 
 from tfprof_m1.collection.interrupt import owned_child
 
-#: Options the launcher sets for every worker; a user giving them is told so.
-OWNED_OPTIONS = ("--strategy", "--replicas", "--logdir", "--json", "--format")
 #: After SIGTERM, how long a worker may take to write what it measured before SIGKILL.
 GRACE_S = 30.0
 

@@ -1,1 +1,1 @@
-"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports and analyses, computes no statistic."""
+"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports and analyses; no statistics."""
