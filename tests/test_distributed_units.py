@@ -48,8 +48,10 @@ def test_the_all_reduce_part_is_the_difference_of_its_prefix_calls_and_the_optim
     assert parts.total_ms["all_reduce"] == pytest.approx(4.0) and parts.total_ms[
         "optimizer"
     ] == pytest.approx(5.0)
-    assert parts.shares["all_reduce"] == pytest.approx(4.0 / sum(parts.total_ms.values()))
-    assert parts.math_shares["all_reduce"] == pytest.approx(4.0 / 14.0) and "call" not in parts.math_shares
+    assert parts.shares["all_reduce"].point == pytest.approx(4.0 / sum(parts.total_ms.values()))
+    assert (
+        parts.math_shares["all_reduce"].point == pytest.approx(4.0 / 14.0) and "call" not in parts.math_shares
+    )
     single = estimate_parts(
         [_sample(j * 0.01, PROBE_VARIANTS) for j in range(9)]
     )  # one device: four parts, as before
@@ -141,15 +143,12 @@ def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):
 def test_scaling_efficiency_is_the_throughput_over_replicas_times_one_replicas_with_an_interval_around_it():
     scaling = scaling_efficiency([150.0, 160.0, 155.0], [100.0, 101.0, 99.0], 2, 3.2)
     assert scaling.efficiency == pytest.approx(155.0 / 200.0)
-    assert scaling.efficiency_low < scaling.efficiency < scaling.efficiency_high
+    interval = scaling.efficiency_interval
+    assert interval.low < scaling.efficiency == interval.point < interval.high
     assert scaling.baseline_step_median_ms == 3.2
     assert scaling_efficiency([], [100.0], 2) is None and scaling_efficiency([1.0], [], 2) is None
     lone = scaling_efficiency([150.0], [100.0, 101.0], 2)  # one steady epoch: a point, no interval
-    assert (
-        lone.efficiency == pytest.approx(150.0 / (2 * 100.5))
-        and lone.efficiency_low is None
-        and lone.efficiency_high is None
-    )
+    assert lone.efficiency == pytest.approx(150.0 / (2 * 100.5)) and lone.efficiency_interval is None
 
 
 def test_the_parity_guard_names_a_strategy_difference():

@@ -7,7 +7,6 @@ import random
 import pytest
 
 from tfprof_m1.analysis.estimate import (
-    bootstrap,
     classify_execution,
     estimate_cost,
     estimate_parts,
@@ -40,13 +39,13 @@ def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_tr
     estimate = estimate_parts(samples)
     assert estimate.samples == 60
     assert estimate.total_ms["backward"] == pytest.approx(5.0, abs=0.15)
-    assert estimate.math_shares["backward"] == pytest.approx(5 / 9, abs=0.02)
+    assert estimate.math_shares["backward"].point == pytest.approx(5 / 9, abs=0.02)
     for name, truth in {"forward": 2 / 9, "backward": 5 / 9, "optimizer": 2 / 9}.items():
-        low, high = estimate.math_share_intervals[name]
-        assert low < truth < high
-        assert high - low < 0.1
-    low, high = estimate.share_intervals["call"]
-    assert low < estimate.shares["call"] < high
+        share = estimate.math_shares[name]
+        assert share.low < truth < share.high
+        assert share.high - share.low < 0.1
+    call = estimate.shares["call"]
+    assert call.low < call.point < call.high
 
 
 def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped():
@@ -56,24 +55,13 @@ def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped
     assert estimate_parts([{"full_step": [1.0, 0.0]}]) is None
 
 
-def test_bootstrap_is_reproducible():
-    items = list(range(30))
-
-    def stat(values):
-        return {"mean": sum(values) / len(values)}
-
-    assert bootstrap(items, stat) == bootstrap(items, stat)
-    low, high = bootstrap(items, stat)["mean"]
-    assert low < 14.5 < high
-
-
 def test_profiling_cost_ratio_and_interval():
     blocks = [(20, 20 * 11.0 + (i % 3)) for i in range(30)]
     stretches = [(20, 20 * 10.0 + (i % 2)) for i in range(8)]
     cost = estimate_cost(blocks, stretches)
-    assert cost.ratio == pytest.approx((11.0 + 1 / 20) / (10.0 + 0.5 / 20), rel=1e-3)
-    assert cost.ratio_low < cost.ratio < cost.ratio_high
-    assert cost.ratio_low > 1.05
+    assert cost.ratio.point == pytest.approx((11.0 + 1 / 20) / (10.0 + 0.5 / 20), rel=1e-3)
+    assert cost.ratio.low < cost.ratio.point < cost.ratio.high
+    assert cost.ratio.low > 1.05
     assert (cost.blocks, cost.stretches) == (30, 8)
     assert estimate_cost(blocks, []) is None
 

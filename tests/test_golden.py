@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.report_factory import make_report, report_from_epochs, timed_epochs, worker_report
+from tests.report_factory import make_report, probed_report, report_from_epochs, timed_epochs, worker_report
 from tfprof_m1.analysis.compare import compare_reports
 from tfprof_m1.analysis.merge import merge_reports
 from tfprof_m1.report.model import SCHEMA_VERSION, Report, load_report
@@ -46,6 +46,7 @@ CASES = {
         make_report("metal:Apple M1", models=("mnist", "cifar10"), scale=0.5), markdown=True
     ),
     "report_input_stall.md": lambda tmp: render_text(_stall_report(), markdown=True),
+    "report_probed.txt": lambda tmp: render_text(probed_report()),
     "environment.txt": lambda tmp: render_environment(make_report("cpu").environment, "table"),
     "compare_cpu_metal.txt": lambda tmp: render_comparison(
         compare_reports([make_report("cpu"), make_report("metal:Apple M1", scale=0.5)])
@@ -90,3 +91,48 @@ def test_upgrading_a_schema_5_dict_leaves_the_callers_dict_as_it_was():
     report = Report.from_dict(data)
     assert data == before and "fence" in data["environment"] and "fence" not in data["runs"][0]
     assert report.runs[0].fence is not None and report.config.peak is None
+
+
+@pytest.mark.parametrize(
+    "markdown, golden", [(False, "report_probed_schema6.txt"), (True, "report_probed_schema6.md")]
+)
+def test_a_schema_6_report_renders_as_the_schema_6_code_did_and_as_its_schema_7_twin(markdown, golden):
+    """report_schema6.json and the golden texts were written by the schema 6 code (flat
+    ``share_low``... fields) from ``probed_report()``, which holds every kind of interval (part
+    shares, the profiling cost's ratio, the scaling efficiency); report_schema7.json is its twin as
+    schema 7 writes it. Both render byte for byte as the schema 6 code rendered the original."""
+    old = load_report(FIXTURES / "report_schema6.json")
+    twin = load_report(FIXTURES / "report_schema7.json")
+    assert (old.schema_version, twin.schema_version) == (6, 7) and SCHEMA_VERSION == 7
+    expected = (GOLDEN / golden).read_text(encoding="utf-8")
+    assert render_text(old, markdown=markdown) == expected == render_text(twin, markdown=markdown)
+    assert "[95 % CI" in expected and "share of step compute" in expected and "scaling efficiency" in expected
+
+
+def test_upgrading_a_schema_6_dict_folds_each_interval_into_one_object_and_leaves_the_callers_dict():
+    data = json.loads((FIXTURES / "report_schema6.json").read_text(encoding="utf-8"))
+    before = copy.deepcopy(data)
+    old = Report.from_dict(data)
+    assert data == before and "share_low" in data["runs"][0]["steady"]["parts"][0]
+    twin = load_report(FIXTURES / "report_schema7.json")
+    assert {**old.to_dict(), "schema_version": 7} == twin.to_dict()
+    (run,) = old.runs
+    call, forward = run.steady.parts[:2]
+    assert (
+        call.math_share is None
+        and forward.math_share.low <= forward.math_share.point <= forward.math_share.high
+    )
+    cost = run.steady.profiling_cost
+    assert cost.ratio.low <= cost.ratio.point <= cost.ratio.high
+    assert run.scaling.efficiency_interval.point == run.scaling.efficiency
+    saved = json.loads(twin.to_json())["runs"][0]
+    assert set(saved["steady"]["profiling_cost"]["ratio"]) == {"point", "low", "high"}
+    assert "ratio_low" not in saved["steady"]["profiling_cost"] and "efficiency_low" not in saved["scaling"]
+
+
+def test_a_schema_6_scaling_without_bounds_has_no_interval():
+    """One steady epoch on a side: schema 6 wrote null bounds; schema 7 has no interval (null)."""
+    data = json.loads((FIXTURES / "report_schema6.json").read_text(encoding="utf-8"))
+    data["runs"][0]["scaling"].update(efficiency_low=None, efficiency_high=None)
+    scaling = Report.from_dict(data).runs[0].scaling
+    assert scaling.efficiency_interval is None and scaling.efficiency > 0

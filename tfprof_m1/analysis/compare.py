@@ -31,11 +31,10 @@ from statistics import mean
 
 import numpy as np
 
+from tfprof_m1.analysis.bootstrap import SEED
 from tfprof_m1.analysis.compare_stats import (
     MIN_UNITS,
     PROFILER_PHASES,
-    SEED,
-    Interval,
     RunValues,
     clear_ratio,
     difference_interval,
@@ -63,6 +62,7 @@ from tfprof_m1.analysis.throughput import Throughput, achieved
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import OTHER
 from tfprof_m1.base.stats import Summary, summarize
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
 
 #: A phase change smaller than this (ms per epoch) is rounding, never "clear".
@@ -254,7 +254,7 @@ def _steady_epochs(run: ModelRun) -> list:
 
 def _cost_ratio(run: ModelRun) -> float | None:
     cost = run.steady.profiling_cost
-    return cost.ratio if cost is not None else None
+    return cost.ratio.point if cost is not None else None
 
 
 def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | None:

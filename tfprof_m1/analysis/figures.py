@@ -111,15 +111,7 @@ def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
             host_ms=estimate.host_ms[name],
             wait_ms=estimate.wait_ms[name],
             share=estimate.shares[name],
-            share_low=estimate.share_intervals[name][0],
-            share_high=estimate.share_intervals[name][1],
             math_share=estimate.math_shares.get(name),
-            math_share_low=estimate.math_share_intervals[name][0]
-            if name in estimate.math_share_intervals
-            else None,
-            math_share_high=estimate.math_share_intervals[name][1]
-            if name in estimate.math_share_intervals
-            else None,
         )
         for name in estimate.total_ms
     ]
@@ -152,11 +144,12 @@ def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None
             b.totals_ms.get(UNPROFILED, 0.0),
             b.totals_ms.get(TRACE, 0.0),
             b.totals_ms.get(PROFILING, 0.0),
-            cost.ratio,
+            cost.ratio.point,
         )
         for b in breakdowns
     )
-    return ProfilingCost(**dataclasses.asdict(cost), unprofiled_epoch_ms=epoch)
+    measured = {name.name: getattr(cost, name.name) for name in dataclasses.fields(cost)}  # Interval kept
+    return ProfilingCost(**measured, unprofiled_epoch_ms=epoch)
 
 
 def execution(

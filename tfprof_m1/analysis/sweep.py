@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfprof_m1.analysis.compare_stats import Interval, epoch_time_draws, mean_interval
+from tfprof_m1.analysis.compare_stats import epoch_time_draws, mean_interval
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import Report
 
 

@@ -26,17 +26,20 @@ from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
 #: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
 #: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so), and
 #: schema 4 reports valid schema 5 ones (5 added ``distribution`` and ``scaling``, for tf.distribute runs);
 #: schema 6 moved the fence from the environment to each run (each model has its own): a schema 5
-#: report's environment fence is given to every run on load.
+#: report's environment fence is given to every run on load. Schema 7 made every interval one
+#: :class:`~tfprof_m1.report.interval.Interval` object (``{"point", "low", "high"}``) where schema 6
+#: had flat ``x``/``x_low``/``x_high`` fields: older reports are upgraded on load (``_upgraded``).
 OLDEST_READABLE_SCHEMA = 2
 
 
@@ -69,14 +72,10 @@ class PartSummary:
     ms: float
     host_ms: float
     wait_ms: float
-    #: Share of the step's compute (call, forward, backward, optimizer).
-    share: float
-    share_low: float
-    share_high: float
-    #: Share of forward + backward + optimizer only (None for the call).
-    math_share: float | None = None
-    math_share_low: float | None = None
-    math_share_high: float | None = None
+    #: Share of the step's compute (call, forward, backward, optimizer), with its interval.
+    share: Interval
+    #: Share of forward + backward + optimizer only, with its interval (None for the call).
+    math_share: Interval | None = None
 
 
 @dataclass
@@ -85,10 +84,8 @@ class CostEstimate:
 
     profiled_step_ms: float
     unprofiled_step_ms: float
-    #: profiled / unprofiled, with a 95 % interval.
-    ratio: float
-    ratio_low: float
-    ratio_high: float
+    #: profiled / unprofiled, with its 95 % bootstrap interval.
+    ratio: Interval
     blocks: int
     stretches: int
 
@@ -278,11 +275,10 @@ class Scaling:
     #: the single-replica run, each the mean over steady epochs.
     examples_per_s: float
     baseline_examples_per_s: float
-    #: examples_per_s / (replicas × baseline), with its 95 % interval (1.0: perfect scaling); no
+    #: examples_per_s / (replicas × baseline) (1.0: perfect scaling), and its 95 % interval; no
     #: interval (None) when a side has a single steady epoch: one value has no spread to show.
     efficiency: float
-    efficiency_low: float | None
-    efficiency_high: float | None
+    efficiency_interval: Interval | None
     #: Steady examples/s of each epoch of the single-replica run (for merged views and re-analysis).
     baseline_epoch_examples_per_s: list[float] = field(default_factory=list)
     baseline_step_median_ms: float | None = None
@@ -541,11 +537,19 @@ def load_report(path: str | os.PathLike) -> Report:
 
 
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """Schema 5 and older kept one fence on the environment: give it to every run (schema 6); and
-    did not record the settings schema 6 added to the config: they are None (not known), never a
-    default that may be false. Returns a new dict; the caller's ``data`` is left as it was."""
-    if version >= 6:
-        return data
+    """``data`` (a parsed report of schema ``version``) brought up to :data:`SCHEMA_VERSION`, one
+    schema at a time. Returns a new dict; the caller's ``data`` is left as it was. What is not shaped
+    as the old schema said is passed on unchanged, for :func:`_build` to name."""
+    for last, step in ((5, _to_schema_6), (6, _to_schema_7)):
+        if version <= last:
+            data = step(data)
+    return data
+
+
+def _to_schema_6(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 5 and older kept one fence on the environment: give it to every run; and did not
+    record the settings schema 6 added to the config: they are None (not known), never a default
+    that may be false."""
     data = dict(data)
     if isinstance(data.get("config"), dict):
         data["config"] = {**dict.fromkeys(("download", "peak", "stop_on_nan", "baseline")), **data["config"]}
@@ -562,6 +566,48 @@ def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
             for run in data["runs"]
         ]
     return data
+
+
+def _folded(fields: dict[str, Any], name: str, into: str | None = None) -> dict[str, Any]:
+    """``fields`` with the flat ``name``, ``name_low``, ``name_high`` of schema 6 and older folded
+    into one interval object at ``into`` (default ``name``; ``name`` itself is kept when ``into``
+    differs). A point without bounds (a null interval) becomes null."""
+    low, high = fields.get(f"{name}_low"), fields.get(f"{name}_high")
+    folded = {key: value for key, value in fields.items() if key not in (f"{name}_low", f"{name}_high")}
+    into = into or name
+    point = fields.get(name)
+    if point is None or (into != name and low is None and high is None):
+        folded[into] = None
+    else:
+        folded[into] = {"point": point, "low": low, "high": high}
+    return folded
+
+
+def _to_schema_7(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 6 and older stored intervals as flat fields; schema 7 as one object each: a part's
+    ``share`` and ``math_share``, the profiling cost's ``ratio`` and the scaling's
+    ``efficiency_interval`` (``efficiency`` stays the point)."""
+    if not isinstance(data.get("runs"), list):
+        return data
+    runs = []
+    for run in data["runs"]:
+        if isinstance(run, dict):
+            run = dict(run)
+            steady = run.get("steady")
+            if isinstance(steady, dict):
+                steady = dict(steady)
+                if isinstance(steady.get("parts"), list):
+                    steady["parts"] = [
+                        _folded(_folded(part, "share"), "math_share") if isinstance(part, dict) else part
+                        for part in steady["parts"]
+                    ]
+                if isinstance(steady.get("profiling_cost"), dict):
+                    steady["profiling_cost"] = _folded(steady["profiling_cost"], "ratio")
+                run["steady"] = steady
+            if isinstance(run.get("scaling"), dict):
+                run["scaling"] = _folded(run["scaling"], "efficiency", into="efficiency_interval")
+        runs.append(run)
+    return {**data, "runs": runs}
 
 
 # -- loading nested dataclasses -------------------------------------------------------------------

@@ -29,6 +29,7 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
@@ -51,10 +52,10 @@ def _percent(share: float) -> str:
     return f"{share * 100:.1f} %"
 
 
-def _share_interval(share: float | None, low: float | None, high: float | None) -> str:
-    if share is None or low is None or high is None:
+def _share_interval(share: Interval | None) -> str:
+    if share is None:
         return "—"
-    return f"{share * 100:.1f} % [{low * 100:.1f}–{high * 100:.1f}]"
+    return f"{share.point * 100:.1f} % [{share.low * 100:.1f}–{share.high * 100:.1f}]"
 
 
 def _epochs_label(run: ModelRun) -> str:
@@ -169,8 +170,8 @@ def part_rows(parts: list[PartSummary]) -> list[list[str]]:
             _ms(p.ms),
             _ms(p.host_ms),
             _ms(p.wait_ms),
-            _share_interval(p.share, p.share_low, p.share_high),
-            _share_interval(p.math_share, p.math_share_low, p.math_share_high),
+            _share_interval(p.share),
+            _share_interval(p.math_share),
         ]
         for p in parts
     ]
@@ -311,8 +312,8 @@ def distribution_facts(run: ModelRun) -> list[str]:
     if reduce is not None:
         facts.append(
             f"all-reduce of the gradients: {_ms(reduce.ms)} ms per step, "
-            f"{_percent(reduce.share)} of the step's compute "
-            f"[95 % CI {_percent(reduce.share_low)}–{_percent(reduce.share_high)}] "
+            f"{_percent(reduce.share.point)} of the step's compute "
+            f"[95 % CI {_percent(reduce.share.low)}–{_percent(reduce.share.high)}] "
             "(probe steps: forward+gradients+all-reduce "
             "less forward+gradients)"
         )
@@ -379,7 +380,7 @@ def _measurement_facts(run: ModelRun) -> list[str]:
         facts.append(
             f"profiling cost, end to end: {_ms(cost.profiled_step_ms)} "
             f"ms per profiled step against {_ms(cost.unprofiled_step_ms)} ms "
-            f"unprofiled = {cost.ratio:.3f}× [95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}] "
+            f"unprofiled = {cost.ratio.point:.3f}× [95 % CI {cost.ratio.low:.3f}–{cost.ratio.high:.3f}] "
             f"({cost.blocks} blocks, "
             f"{cost.stretches} unprofiled stretches); unprofiled, the epoch "
             f"would take {_seconds(cost.unprofiled_epoch_ms)}"
