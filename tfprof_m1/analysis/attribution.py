@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
+from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import (
     COMPUTE,
     INPUT,
@@ -233,14 +234,6 @@ def attribute_epoch(
         fence_idle_ms=epoch.fence_idle_ms,
         is_warmup=epoch.is_warmup,
     )
-
-
-def steady_epochs(epochs: Sequence[EpochTiming]) -> list[EpochTiming]:
-    """The epochs steady-state figures use: complete ones, each run's first (warm-up) left out when
-    others exist; none when no epoch ran to its end (a stop in epoch 1: a cut-short epoch is never
-    steady state)."""
-    complete = [epoch for epoch in epochs if epoch.complete]
-    return [epoch for epoch in complete if not epoch.is_warmup] or complete
 
 
 def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:

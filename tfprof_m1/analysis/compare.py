@@ -58,6 +58,7 @@ from tfprof_m1.analysis.parity import (
     same_side,
     side_names,
 )
+from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.analysis.throughput import Throughput, achieved
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import OTHER
@@ -246,12 +247,6 @@ def fit_interval(figures: ModelFigures) -> Interval | None:
     return mean_interval(point, epoch_time_draws(figures.fit_runs), figures.fit_units)
 
 
-def _steady_epochs(run: ModelRun) -> list:
-    """The run's steady epochs that ran to the end (an interrupted run's cut-short epoch never counts)."""
-    indices = set(run.steady.epochs)
-    return [epoch for epoch in run.epochs if epoch.index in indices and epoch.complete]
-
-
 def _cost_ratio(run: ModelRun) -> float | None:
     cost = run.steady.profiling_cost
     return cost.ratio.point if cost is not None else None
@@ -270,18 +265,18 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         for name, _, run in chosen
         if run.interrupted
     ]
-    chosen = [item for item in chosen if _steady_epochs(item[2])]
+    chosen = [item for item in chosen if recorded_steady_epochs(item[2])]
     if not chosen:
         return None
     runs = [run for _, _, run in chosen]
-    epochs = [epoch for run in runs for epoch in _steady_epochs(run)]
+    epochs = [epoch for run in runs for epoch in recorded_steady_epochs(run)]
     phase_step: dict[str, list[float]] = {}
     for epoch in epochs:
         for phase, values in epoch.step_ms.items():
             if phase not in PROFILER_PHASES:
                 phase_step.setdefault(phase, []).extend(values)
     _, first_report, first = chosen[0]
-    fit_runs = [run.fit.epoch_ms[1:] for run in runs if run.fit and len(run.fit.epoch_ms) > 1]
+    fit_runs = [run.fit.steady_epoch_ms for run in runs if run.fit and run.fit.steady_epoch_ms]
     return ModelFigures(
         label=group.label,
         model=first.model,
@@ -291,7 +286,7 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
         parity=describe(first_report, first),
         repeats=len(runs),
-        runs=[run_values(_steady_epochs(run), _cost_ratio(run)) for run in runs],
+        runs=[run_values(recorded_steady_epochs(run), _cost_ratio(run)) for run in runs],
         fit_runs=fit_runs,
         notes=notes,
         throughput=achieved(first, first_report.environment),

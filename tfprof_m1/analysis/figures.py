@@ -10,8 +10,9 @@ import dataclasses
 from collections.abc import Sequence
 from statistics import mean
 
-from tfprof_m1.analysis.attribution import EpochBreakdown, steady_epochs, step_totals
+from tfprof_m1.analysis.attribution import EpochBreakdown, step_totals
 from tfprof_m1.analysis.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
+from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.report.model import (

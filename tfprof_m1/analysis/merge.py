@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from tfprof_m1.analysis.scaling import scaling_efficiency, steady_throughputs
+from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.stats import quantile
 from tfprof_m1.report.model import ModelRun, Report, Scaling, load_report, run_name
@@ -107,11 +108,8 @@ def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
 
 def _step_totals(run: ModelRun) -> dict[tuple[int, int], float]:
     """(epoch index, step position) -> the step's time over all its phases, for steady complete epochs."""
-    steady = set(run.steady.epochs)
     totals = {}
-    for epoch in run.epochs:
-        if epoch.index not in steady or not epoch.complete:
-            continue
+    for epoch in recorded_steady_epochs(run):
         lists = list(epoch.step_ms.values())
         for position in range(len(epoch.step_kinds)):
             totals[(epoch.index, position)] = sum(

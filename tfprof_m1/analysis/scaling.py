@@ -9,18 +9,14 @@ side there is no interval (one value shows no spread; run 3 epochs or more).
 from __future__ import annotations
 
 from tfprof_m1.analysis.compare_stats import epoch_time_draws, independent_units, ratio_interval
+from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, Scaling
 
 
 def steady_throughputs(run: ModelRun) -> list[float]:
-    """Examples/s of each steady epoch that ran to the end."""
-    steady = set(run.steady.epochs)
-    return [
-        epoch.examples_per_s
-        for epoch in run.epochs
-        if epoch.index in steady and epoch.complete and epoch.examples_per_s > 0
-    ]
+    """Examples/s of each steady epoch (:func:`~tfprof_m1.analysis.steady.recorded_steady_epochs`)."""
+    return [epoch.examples_per_s for epoch in recorded_steady_epochs(run) if epoch.examples_per_s > 0]
 
 
 def scaling_efficiency(

@@ -206,8 +206,13 @@ class FitReport(FitRun):
         if not self.epoch_ms:
             raise ValueError("fit.epoch_ms is empty")
         self.first_epoch_ms = self.epoch_ms[0]
-        self.steady_mean_ms = statistics.mean(self.epoch_ms[1:]) if len(self.epoch_ms) > 1 else None
+        self.steady_mean_ms = statistics.mean(self.steady_epoch_ms) if self.steady_epoch_ms else None
         self.all_mean_ms = statistics.mean(self.epoch_ms)
+
+    @property
+    def steady_epoch_ms(self) -> list[float]:
+        """The steady epochs' times (ms): all but the first (warm-up); empty with a single epoch."""
+        return self.epoch_ms[1:]
 
 
 @dataclass

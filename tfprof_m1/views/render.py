@@ -140,7 +140,7 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
 
 
 def _fit_iqr_ms(run: ModelRun) -> float:
-    spread = summarize(run.fit.epoch_ms[1:]) if run.fit is not None else None
+    spread = summarize(run.fit.steady_epoch_ms) if run.fit is not None else None
     return spread.iqr if spread is not None else 0.0
 
 
