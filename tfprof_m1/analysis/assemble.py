@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -38,6 +38,7 @@ from tfprof_m1.base.phases import (
     SYNC,
     UNPROFILED,
 )
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
@@ -47,8 +48,6 @@ from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhasePr
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
-
-Progress = Callable[[str], None]
 
 #: Input time after an epoch's last step above this share of the epoch is flagged.
 INPUT_STALL_SHARE = 0.05

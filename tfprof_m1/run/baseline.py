@@ -18,10 +18,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.report.model import ModelRun, load_report
 
 
@@ -72,9 +72,7 @@ def baseline_command(model: str, options: Any, data: str, logdir: Path, json_pat
     return command
 
 
-def run_baseline(
-    model: str, options: Any, data: str, run_dir: Path | None, progress: Callable[[str], None]
-) -> ModelRun:
+def run_baseline(model: str, options: Any, data: str, run_dir: Path | None, progress: Progress) -> ModelRun:
     """Run the single-replica baseline in a fresh process; its epoch lines are relayed as
     ``baseline epoch``.
 

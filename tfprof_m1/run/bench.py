@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from tfprof_m1.analysis.scaling import (
 )
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import PROBE, UNPROFILED
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.base.safe_io import refuse_inputs
 from tfprof_m1.collection.environment import (
     DeviceChoice,
@@ -50,9 +50,6 @@ from tfprof_m1.views.render import tensorboard_command
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
-
-Progress = Callable[[str], None]
-
 
 #: Each whole-number setting's range (inclusive) and what the message says: the bounds keep a run
 #: within what a machine can hold (``--repeats 1e9`` would plan a billion runs) and what numpy and
