@@ -16,7 +16,7 @@ from tests.conftest import run_cli
 from tests.report_factory import report_from_epochs, worker_epochs, worker_report
 from tfprof_m1.analysis.estimate import estimate_parts
 from tfprof_m1.analysis.merge import merge_reports
-from tfprof_m1.analysis.parity import describe, differences
+from tfprof_m1.analysis.parity import checked_values, differences
 from tfprof_m1.analysis.scaling import scaling_efficiency
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
@@ -159,7 +159,9 @@ def test_the_parity_guard_names_a_strategy_difference():
     )
     (line,) = [
         line
-        for line in differences(describe(single, single.runs[0]), describe(spread, spread.runs[0]))
+        for line in differences(
+            checked_values(single, single.runs[0]), checked_values(spread, spread.runs[0])
+        )
         if "tf.distribute" in line
     ]
     assert "one device against mirrored, 2 replicas (logical CPU devices)" in line

@@ -41,7 +41,7 @@ _EXPORTS = {
     "PhaseScalarWriter": "tfprof_m1.views.tensorboard_writer",
     "analyze_run_dir": "tfprof_m1.trace.xplane",
     "build_report": "tfprof_m1.analysis.assemble",
-    "model_run": "tfprof_m1.analysis.assemble",
+    "build_model_run": "tfprof_m1.analysis.assemble",
     "render_text": "tfprof_m1.views.render",
     "compare_reports": "tfprof_m1.analysis.compare",
     "render_comparison": "tfprof_m1.views.compare_render",

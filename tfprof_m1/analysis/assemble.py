@@ -272,7 +272,7 @@ def attach_trace(
     )
 
 
-def model_run(
+def build_model_run(
     timings: Any,
     *,
     model: str = "model",
@@ -618,7 +618,7 @@ def build_report(
         model: the model's name in tables and comparisons.
         environment: the machine's facts; collected here (TensorFlow, devices, versions) by default.
         peak: measure the device's matmul peak for the environment (a fraction of a second).
-        **run_options: passed to :func:`model_run` (batch_size, losses, fit, trace, source, ...).
+        **run_options: passed to :func:`build_model_run` (batch_size, losses, fit, trace, source, ...).
 
     Returns:
         A report that ``render_text``, ``compare``, ``plot`` and ``show`` accept, and ``save`` writes.
@@ -629,7 +629,7 @@ def build_report(
         environment = collect_environment(default_device(), peak=peak)
     run_options.setdefault("device_kind", environment.device_kind)
     run_options.setdefault("executor_async", environment.executor_async)
-    run = model_run(timings, model=model, **run_options)
+    run = build_model_run(timings, model=model, **run_options)
     epochs, _, _ = epoch_timings(timings)
     config = RunConfig(
         models=[model],

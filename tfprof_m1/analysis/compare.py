@@ -52,7 +52,7 @@ from tfprof_m1.analysis.parity import (
     MACHINE,
     MODEL,
     STATE,
-    describe,
+    checked_values,
     differences,
     differing_checks,
     same_side,
@@ -90,12 +90,12 @@ def _group_label(report: Report, run: ModelRun) -> str:
     """The device label, and the strategy when there is one (``cpu, mirrored ×2``, ``cpu, multiworker
     worker 1``): what names a side when nothing else tells it apart."""
     label = report.environment.device_label
-    spread = run.distribution
-    if spread is None:
+    distribution = run.distribution
+    if distribution is None:
         return label
-    if spread.worker is not None:
-        return f"{label}, multiworker worker {spread.worker}"
-    return f"{label}, {spread.strategy} ×{spread.replicas}"
+    if distribution.worker is not None:
+        return f"{label}, multiworker worker {distribution.worker}"
+    return f"{label}, {distribution.strategy} ×{distribution.replicas}"
 
 
 ReportSource = str | Path | Report
@@ -147,7 +147,7 @@ def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = No
             continue
         seen[content] = name
         for run in report.runs:
-            values = describe(report, run)
+            values = checked_values(report, run)
             side = next((group for group in result.groups if same_side(group.parity, values)), None)
             if side is None:
                 side = RunGroup(label or _group_label(report, run), [], [], parity=values)
@@ -284,7 +284,7 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         phase_step_ms=phase_step,
         fit_steady_ms=[ms for times in fit_runs for ms in times],
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
-        parity=describe(first_report, first),
+        parity=checked_values(first_report, first),
         repeats=len(runs),
         runs=[run_values(recorded_steady_epochs(run), _cost_ratio(run)) for run in runs],
         fit_runs=fit_runs,

@@ -80,22 +80,23 @@ def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
     seen: dict[int, str] = {}
     cluster = None
     for report, name in zip(reports, names):
-        spreads = [run.distribution for run in report.runs]
-        if not spreads or any(spread is None or spread.strategy != "multiworker" for spread in spreads):
+        distributions = [run.distribution for run in report.runs]
+        if not distributions or any(d is None or d.strategy != "multiworker" for d in distributions):
             raise UserError(
                 f"{name}: not a multi-worker report (run with --strategy multiworker, or the launch command)"
             )
-        worker = spreads[0].worker
+        worker = distributions[0].worker
         if worker in seen:
             raise UserError(
                 f"{name}: worker {worker} again (also {seen[worker]}); give each worker's report once"
             )
         seen[worker] = name
         if cluster is None:
-            cluster = spreads[0].workers
-        elif spreads[0].workers != cluster:
+            cluster = distributions[0].workers
+        elif distributions[0].workers != cluster:
             raise UserError(
-                f"{name}: from another cluster ({', '.join(spreads[0].workers)}, not {', '.join(cluster)}); "
+                f"{name}: from another cluster ({', '.join(distributions[0].workers)}, "
+                f"not {', '.join(cluster)}); "
                 "give the reports of one run"
             )
     if cluster is not None and len(seen) != len(cluster):
@@ -143,17 +144,17 @@ def merge_runs(model: str, runs: Sequence[ModelRun], names: Sequence[str]) -> Me
         counts[times.index(top)] += 1
     workers = []
     for index, (run, name) in enumerate(zip(runs, names)):
-        spread = run.distribution
-        assert spread is not None
+        distribution = run.distribution
+        assert distribution is not None
         reduce = next((part for part in run.steady.parts if part.part == "all_reduce"), None)
         workers.append(
             WorkerFigures(
-                worker=spread.worker if spread.worker is not None else index,
-                address=spread.workers[spread.worker]
-                if spread.worker is not None and spread.worker < len(spread.workers)
+                worker=distribution.worker if distribution.worker is not None else index,
+                address=distribution.workers[distribution.worker]
+                if distribution.worker is not None and distribution.worker < len(distribution.workers)
                 else "",
                 report=name,
-                replicas=len(spread.devices),
+                replicas=len(distribution.devices),
                 epoch_mean_ms=run.steady.epoch_mean_ms,
                 step_median_ms=run.steady.step_median_ms,
                 examples_per_s=run.steady.examples_per_s,

@@ -79,7 +79,7 @@ def share_text(share: float | None, suffix: str = "") -> str:
     return f" ({share * 100:.1f} %{suffix})"
 
 
-def describe(throughput: Throughput) -> str:
+def achieved_text(throughput: Throughput) -> str:
     """One line: step, forward and backward GFLOP/s with their shares of the peak."""
 
     def figure(name: str, gflops: float | None) -> str | None:

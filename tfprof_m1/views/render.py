@@ -16,7 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
-from tfprof_m1.analysis.throughput import achieved, describe
+from tfprof_m1.analysis.throughput import achieved, achieved_text
 from tfprof_m1.base.phases import (
     BACKWARD,
     CALL,
@@ -220,7 +220,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[tuple[str, Any
     facts += _measurement_facts(run)
     throughput = achieved(run, environment)
     if throughput is not None:
-        facts.append(describe(throughput))
+        facts.append(achieved_text(throughput))
     memory = _memory_fact(run)
     if memory:
         facts.append(memory)
@@ -284,25 +284,26 @@ _LOOP_KIND = {"benchmark": "custom-loop", "loop": "training-loop", "fit": "Keras
 
 def distribution_facts(run: ModelRun) -> list[str]:
     """Under tf.distribute: the strategy and devices, the all-reduce's share, the scaling efficiency."""
-    spread = run.distribution
-    if spread is None:
+    distribution = run.distribution
+    if distribution is None:
         return []
-    local = len(spread.devices)
+    local = len(distribution.devices)
     where = ", ".join(
-        device.rsplit("/", 1)[-1] if "/device:" in device else device for device in spread.devices
+        device.rsplit("/", 1)[-1] if "/device:" in device else device for device in distribution.devices
     )
     text = (
-        f"distributed: {spread.strategy}, {spread.replicas} replicas × batch {spread.per_replica_batch} "
-        f"(global batch {spread.replicas * spread.per_replica_batch})"
+        f"distributed: {distribution.strategy}, {distribution.replicas} replicas × batch "
+        f"{distribution.per_replica_batch} "
+        f"(global batch {distribution.replicas * distribution.per_replica_batch})"
     )
-    if spread.worker is not None:
+    if distribution.worker is not None:
         text += (
-            f"; this is worker {spread.worker} of {len(spread.workers)} ({local} "
+            f"; this is worker {distribution.worker} of {len(distribution.workers)} ({local} "
             f"local replica{'s' if local != 1 else ''} on {where})"
         )
     else:
         text += f" on {where}"
-    if spread.logical_cpu_devices:
+    if distribution.logical_cpu_devices:
         text += (
             "; logical CPU devices carved out of one CPU (not enough GPUs): they share its cores, so the "
             "scaling shows the strategy's own cost, not a second device's gain"
