@@ -163,7 +163,7 @@ def probed_epochs(epochs: int = 3, steps: int = 40, seed: int = 0) -> list[Epoch
     parts' shares, the profiling cost) has data."""
     import numpy as np
 
-    from tfprof_m1.collection.profiler import StretchTiming
+    from tfprof_m1.collection.profiler import FenceCheckSample, StretchTiming
 
     rng = np.random.default_rng(seed)
     result = []
@@ -182,12 +182,12 @@ def probed_epochs(epochs: int = 3, steps: int = 40, seed: int = 0) -> list[Epoch
                     "forward_only": [2.3 + noise[1], 0.2],
                     "forward_backward": [7.2 + noise[2], 0.3],
                     "full_step": [compute - 0.4, 0.4],
-                    "fence_check": [0.2, 0.01 + abs(noise[0]) / 10],
                 }
                 phases = {"input": 0.2, "compute": compute, "profiling": compute - 0.5}
                 step = StepTiming(
                     "probe", 32, sum(phases.values()), phases, samples_ms=samples, started_ms=clock
                 )
+                step.fence_check = FenceCheckSample(0.2, 0.01 + abs(noise[0]) / 10)
             else:
                 step = StepTiming(
                     "fused", 32, 0.2 + compute, {"input": 0.2, "compute": compute}, started_ms=clock

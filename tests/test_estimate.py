@@ -13,18 +13,20 @@ from tfprof_m1.analysis.estimate import (
     fence_check,
     proportions,
 )
+from tfprof_m1.collection.profiler import FenceCheckSample
 
 
-def sample(empty, forward_only, forward_backward, full, wait=0.0, leftover=None):
-    result = {
+def sample(empty, forward_only, forward_backward, full, wait=0.0):
+    return {
         "empty_call": [empty, 0.0],
         "forward_only": [forward_only - wait, wait],
         "forward_backward": [forward_backward - wait, wait],
         "full_step": [full - wait, wait],
     }
-    if leftover is not None:
-        result["fence_check"] = [0.2 + leftover, leftover]
-    return result
+
+
+def checks(leftover, count=5):
+    return [FenceCheckSample(0.2 + leftover, leftover) for _ in range(count)]
 
 
 def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_truth():
@@ -58,12 +60,13 @@ def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped
 def test_profiling_cost_ratio_and_interval():
     blocks = [(20, 20 * 11.0 + (i % 3)) for i in range(30)]
     stretches = [(20, 20 * 10.0 + (i % 2)) for i in range(8)]
-    cost = estimate_cost(blocks, stretches)
+    cost = estimate_cost(blocks, stretches, lambda ratio: 1000.0 / ratio)
     assert cost.ratio.point == pytest.approx((11.0 + 1 / 20) / (10.0 + 0.5 / 20), rel=1e-3)
     assert cost.ratio.low < cost.ratio.point < cost.ratio.high
     assert cost.ratio.low > 1.05
     assert (cost.blocks, cost.stretches) == (30, 8)
-    assert estimate_cost(blocks, []) is None
+    assert cost.unprofiled_epoch_ms == pytest.approx(1000.0 / cost.ratio.point)
+    assert estimate_cost(blocks, [], lambda ratio: 0.0) is None
 
 
 def test_execution_mode_from_host_and_wait():
@@ -73,9 +76,12 @@ def test_execution_mode_from_host_and_wait():
 
 
 def test_fence_check_flags_only_a_leftover_that_matters():
-    quiet = [sample(1, 3, 8, 10, leftover=0.01) for _ in range(5)]
-    assert not fence_check(quiet).flagged
-    loud = [sample(1, 3, 8, 10, leftover=1.5) for _ in range(5)]
-    summary = fence_check(loud)
+    steps = [sample(1, 3, 8, 10) for _ in range(5)]
+    assert not fence_check(checks(0.01), steps, "variables_read").flagged
+    summary = fence_check(checks(1.5), steps, "variables_read")
     assert summary.flagged and summary.leftover_median_ms == pytest.approx(1.5) and summary.samples == 5
-    assert fence_check([sample(1, 3, 8, 10)]) is None
+    assert summary.fence == "variables_read"
+    assert not fence_check(
+        checks(1.5), [sample(1, 3, 8, 100)] * 5, "variables_read"
+    ).flagged  # < 5 % of a step
+    assert fence_check([], steps, "variables_read") is None

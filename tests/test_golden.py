@@ -76,8 +76,9 @@ def test_renderer_output_matches_its_golden_text(name, tmp_path):
 def test_a_schema_5_report_renders_as_its_schema_6_twin():
     """The fixture was saved by the schema 5 code (the fence on the environment) from the same
     factory report: loaded, its fence is on the run, and every renderer shows it as before."""
+    assert json.loads((FIXTURES / "report_schema5.json").read_text(encoding="utf-8"))["schema_version"] == 5
     old = load_report(FIXTURES / "report_schema5.json")
-    assert old.schema_version == 5 < SCHEMA_VERSION
+    assert old.schema_version == SCHEMA_VERSION  # held (and saved again) in the current schema
     (run,) = old.runs
     assert (run.fence.name, run.fence.calls, run.fence.median_ms) == ("host_read", 50, 0.004)
     new = make_report("cpu")
@@ -103,7 +104,8 @@ def test_a_schema_6_report_renders_as_the_schema_6_code_did_and_as_its_schema_7_
     schema 7 writes it. Both render byte for byte as the schema 6 code rendered the original."""
     old = load_report(FIXTURES / "report_schema6.json")
     twin = load_report(FIXTURES / "report_schema7.json")
-    assert (old.schema_version, twin.schema_version) == (6, 7) and SCHEMA_VERSION == 7
+    assert json.loads((FIXTURES / "report_schema6.json").read_text(encoding="utf-8"))["schema_version"] == 6
+    assert old.schema_version == twin.schema_version == SCHEMA_VERSION == 7
     expected = (GOLDEN / golden).read_text(encoding="utf-8")
     assert render_text(old, markdown=markdown) == expected == render_text(twin, markdown=markdown)
     assert "[95 % CI" in expected and "share of step compute" in expected and "scaling efficiency" in expected
@@ -115,7 +117,7 @@ def test_upgrading_a_schema_6_dict_folds_each_interval_into_one_object_and_leave
     old = Report.from_dict(data)
     assert data == before and "share_low" in data["runs"][0]["steady"]["parts"][0]
     twin = load_report(FIXTURES / "report_schema7.json")
-    assert {**old.to_dict(), "schema_version": 7} == twin.to_dict()
+    assert old.to_dict() == twin.to_dict()
     (run,) = old.runs
     call, forward = run.steady.parts[:2]
     assert (
@@ -136,3 +138,14 @@ def test_a_schema_6_scaling_without_bounds_has_no_interval():
     data["runs"][0]["scaling"].update(efficiency_low=None, efficiency_high=None)
     scaling = Report.from_dict(data).runs[0].scaling
     assert scaling.efficiency_interval is None and scaling.efficiency > 0
+
+
+def test_a_schema_6_report_saved_again_is_a_schema_7_report_that_reads_back_the_same(tmp_path):
+    old = load_report(FIXTURES / "report_schema6.json")
+    again = load_report(old.save(tmp_path / "again.json"))
+    assert (
+        json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))["schema_version"] == SCHEMA_VERSION
+    )
+    assert again.to_dict() == old.to_dict() and render_text(again) == render_text(old)
+    (epoch, *_) = again.runs[0].epochs
+    assert epoch.fence_checks and all("fence_check" not in sample for sample in epoch.samples)

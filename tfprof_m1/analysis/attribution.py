@@ -28,7 +28,7 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
-from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
+from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTiming, StretchTiming
 
 
 @dataclass
@@ -62,6 +62,8 @@ class EpochBreakdown:
     waits_ms: dict[str, float] = field(default_factory=dict)
     #: Raw probe samples of this epoch: variant -> [host ms, device wait ms].
     samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: The coverage checks run after this epoch's sampled steps.
+    fence_checks: list[FenceCheckSample] = field(default_factory=list)
     stretches: list[StretchTiming] = field(default_factory=list)
     #: Consecutive profiled steps as (steps, ms) blocks, for the profiling-cost estimate.
     profiled_blocks: list[tuple[int, float]] = field(default_factory=list)
@@ -229,6 +231,7 @@ def attribute_epoch(
         outside_steps_ms=unassigned,
         waits_ms=waits,
         samples=probe_samples(epoch.steps),
+        fence_checks=[step.fence_check for step in epoch.steps if step.fence_check is not None],
         stretches=list(epoch.stretches),
         profiled_blocks=profiled_blocks(epoch, block_steps),
         fence_idle_ms=epoch.fence_idle_ms,

@@ -18,7 +18,7 @@ fixed seed so a report is reproducible from its raw values: the one engine,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 
@@ -30,7 +30,6 @@ from tfprof_m1.base.phases import (
     BACKWARD,
     CALL,
     EMPTY_CALL,
-    FENCE_CHECK,
     FORWARD,
     FORWARD_BACKWARD,
     FORWARD_BACKWARD_ALL_REDUCE,
@@ -39,8 +38,9 @@ from tfprof_m1.base.phases import (
     OPTIMIZER,
     PROBE_VARIANTS,
 )
+from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
-from tfprof_m1.report.model import CostEstimate, FenceCheckSummary
+from tfprof_m1.report.model import FenceCheck, ProfilingCost
 
 #: A part's (prefix, minus) variants: part = variant[prefix] − variant[minus].
 PART_VARIANTS: dict[str, tuple[str, str | None]] = {
@@ -174,8 +174,9 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
 def estimate_cost(
     blocks: Sequence[tuple[int, float]],
     stretches: Sequence[tuple[int, float]],
+    unprofiled_epoch_ms: Callable[[float], float],
     replicates: int = REPLICATES,
-) -> CostEstimate | None:
+) -> ProfilingCost | None:
     """Ratio of mean per-step times from (steps, ms) blocks of profiled steps and unprofiled stretches.
 
     Blocks and stretches are resampled independently for the interval.
@@ -197,12 +198,13 @@ def estimate_cost(
     ratios = (block_ms[picked_blocks].sum(axis=1) / block_steps[picked_blocks].sum(axis=1)) / (
         stretch_ms[picked_stretches].sum(axis=1) / stretch_steps[picked_stretches].sum(axis=1)
     )
-    return CostEstimate(
+    return ProfilingCost(
         profiled,
         unprofiled,
         percentile_interval(profiled / unprofiled, ratios),
         len(blocks),
         len(stretches),
+        unprofiled_epoch_ms(profiled / unprofiled),
     )
 
 
@@ -223,13 +225,16 @@ def classify_execution(
     return ("synchronous" if share < SYNCHRONOUS_WAIT_SHARE else "asynchronous"), share
 
 
-def fence_check(samples: Sequence[Sample]) -> FenceCheckSummary | None:
-    """Summarise the coverage fence's leftover waits; flag one that could move a share by a point."""
-    leftovers = [sample[FENCE_CHECK][1] for sample in samples if FENCE_CHECK in sample]
+def fence_check(
+    checks: Sequence[FenceCheckSample], samples: Sequence[Sample], fence: str
+) -> FenceCheck | None:
+    """Summarise the coverage fence (``fence``)'s leftover waits ``checks``; flag one that could move
+    a share by a point (against the median full step of the probe ``samples``)."""
+    leftovers = [check.leftover_ms for check in checks]
     if not leftovers:
         return None
     middle = median(leftovers)
     steps = [sum(sample[FULL_STEP]) for sample in samples if FULL_STEP in sample]
     step_ms = median(steps) if steps else 0.0
     flagged = middle > FENCE_LEFTOVER_MS and middle > FENCE_LEFTOVER_SHARE * step_ms
-    return FenceCheckSummary(len(leftovers), middle, max(leftovers), flagged)
+    return FenceCheck(len(leftovers), middle, max(leftovers), flagged, fence)

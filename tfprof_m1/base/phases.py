@@ -88,8 +88,6 @@ PROBE_SPANS: dict[str, str] = {
     FORWARD_BACKWARD_ALL_REDUCE: "probe: forward+backward+all_reduce",
     FULL_STEP: "probe: forward+backward+optimizer (the training step)",
 }
-#: The second, independent fence run after a sampled step (fence-coverage check).
-FENCE_CHECK = "fence_check"
 
 #: What each phase holds, by the kind of device the run executed on. ``async`` is any device whose
 #: calls return before the work is done (a GPU, or the CPU under the asynchronous executor).

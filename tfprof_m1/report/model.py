@@ -25,6 +25,7 @@ from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
+from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.validate import check_plausible, clean_json
@@ -79,23 +80,17 @@ class PartSummary:
 
 
 @dataclass
-class CostEstimate:
-    """Per-step time of profiled steps against unprofiled stretches of the same epochs."""
+class ProfilingCost:
+    """What profiling costs end to end: per-step time of blocks of profiled steps against the
+    unprofiled stretches of the same epochs (:func:`~tfprof_m1.analysis.estimate.estimate_cost`),
+    and what it means for the steady epoch."""
 
     profiled_step_ms: float
     unprofiled_step_ms: float
-    #: profiled / unprofiled, with its 95 % bootstrap interval.
+    #: profiled / unprofiled, with its 95 % bootstrap interval (blocks and stretches resampled).
     ratio: Interval
     blocks: int
     stretches: int
-
-
-@dataclass
-class ProfilingCost(CostEstimate):
-    """What profiling costs end to end: the :class:`CostEstimate`
-    (profiled steps against unprofiled stretches of the same epochs, ratio with a 95 % bootstrap
-    interval) and what it means for the steady epoch."""
-
     #: The steady epoch as it would run unprofiled: its profiled steps scaled by 1/ratio.
     unprofiled_epoch_ms: float
 
@@ -114,22 +109,16 @@ class Execution:
 
 
 @dataclass
-class FenceCheckSummary:
-    """The coverage check: what a second, independent fence still waited for after the first."""
+class FenceCheck:
+    """The coverage check: what a second, independent fence (``fence``) still waited for after the
+    first, on sampled steps (:func:`~tfprof_m1.analysis.estimate.fence_check`, from the epochs'
+    ``fence_checks``). ``flagged``: the main fence left device work queued (median leftover above
+    0.1 ms and 5 % of a sampled step)."""
 
     samples: int
     leftover_median_ms: float
     leftover_max_ms: float
     flagged: bool
-
-
-@dataclass
-class FenceCheck(FenceCheckSummary):
-    """The coverage check as reported: what a second, independent fence (``fence``) still waited
-    for after the first, on sampled steps (see
-    :class:`FenceCheckSummary`; ``flagged``: the main fence left
-    device work queued, median leftover above 0.1 ms and 5 % of a sampled step)."""
-
     fence: str
 
 
@@ -158,6 +147,8 @@ class EpochReport:
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
     #: Raw probe samples: variant -> [host ms, device wait ms], one object per sampled step.
     samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: Raw coverage checks, one per sampled step that ran one: ``first_ms``, ``leftover_ms``.
+    fence_checks: list[FenceCheckSample] = field(default_factory=list)
     #: Unprofiled stretches: [steps, wall ms] each.
     stretches: list[list[float]] = field(default_factory=list)
     #: One fence call on the idle device, measured before the epoch (ms).
@@ -421,7 +412,8 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        """Rebuild a report from parsed JSON, upgrading older schemas; ValueError names what is wrong."""
+        """Rebuild a report from parsed JSON, upgrading older schemas (the result's ``schema_version``
+        is then the current one); ValueError names what is wrong."""
         version = data.get("schema_version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("no schema_version: not a tfprof_m1 report")
@@ -543,12 +535,13 @@ def load_report(path: str | os.PathLike) -> Report:
 
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
     """``data`` (a parsed report of schema ``version``) brought up to :data:`SCHEMA_VERSION`, one
-    schema at a time. Returns a new dict; the caller's ``data`` is left as it was. What is not shaped
-    as the old schema said is passed on unchanged, for :func:`_build` to name."""
+    schema at a time, and marked as such (a loaded report is held in the current schema, so saving
+    it again writes a current report). Returns a new dict; the caller's ``data`` is left as it was.
+    What is not shaped as the old schema said is passed on unchanged, for :func:`_build` to name."""
     for last, step in ((5, _to_schema_6), (6, _to_schema_7)):
         if version <= last:
             data = step(data)
-    return data
+    return {**data, "schema_version": SCHEMA_VERSION} if version < SCHEMA_VERSION else data
 
 
 def _to_schema_6(data: dict[str, Any]) -> dict[str, Any]:
@@ -588,16 +581,39 @@ def _folded(fields: dict[str, Any], name: str, into: str | None = None) -> dict[
     return folded
 
 
+def _fence_checks_apart(epoch: dict[str, Any]) -> dict[str, Any]:
+    """Schema 6 and older kept each coverage check inside its step's probe sample, as
+    ``"fence_check": [first ms, leftover ms]`` (the one slot whose pair was not [host, wait]):
+    schema 7 keeps them apart, in ``fence_checks``."""
+    if not isinstance(epoch.get("samples"), list):
+        return epoch
+    samples, checks = [], []
+    for sample in epoch["samples"]:
+        if isinstance(sample, dict) and "fence_check" in sample:
+            sample = dict(sample)
+            pair = sample.pop("fence_check")
+            if isinstance(pair, list) and len(pair) == 2:
+                checks.append({"first_ms": pair[0], "leftover_ms": pair[1]})
+        samples.append(sample)
+    return {**epoch, "samples": samples, "fence_checks": checks}
+
+
 def _to_schema_7(data: dict[str, Any]) -> dict[str, Any]:
     """Schema 6 and older stored intervals as flat fields; schema 7 as one object each: a part's
     ``share`` and ``math_share``, the profiling cost's ``ratio`` and the scaling's
-    ``efficiency_interval`` (``efficiency`` stays the point)."""
+    ``efficiency_interval`` (``efficiency`` stays the point). And the coverage checks move out of
+    the probe samples (:func:`_fence_checks_apart`)."""
     if not isinstance(data.get("runs"), list):
         return data
     runs = []
     for run in data["runs"]:
         if isinstance(run, dict):
             run = dict(run)
+            if isinstance(run.get("epochs"), list):
+                run["epochs"] = [
+                    _fence_checks_apart(epoch) if isinstance(epoch, dict) else epoch
+                    for epoch in run["epochs"]
+                ]
             steady = run.get("steady")
             if isinstance(steady, dict):
                 steady = dict(steady)
