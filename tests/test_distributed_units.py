@@ -21,7 +21,8 @@ from tfprof_m1.analysis.scaling import scaling_efficiency
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
 from tfprof_m1.collection.strategies import Distribution, parse_tf_config
-from tfprof_m1.report.model import load_report
+from tfprof_m1.report.interval import Interval
+from tfprof_m1.report.model import PartSummary, load_report
 from tfprof_m1.run.launch import free_ports, tf_config
 from tfprof_m1.views.merge_render import render_merged
 
@@ -187,3 +188,15 @@ def test_launch_and_strategy_mistakes_are_refused_before_any_worker_starts(argv,
         result.returncode == 2 and len(ours) == 1 and words in ours[0] and "Traceback" not in result.stderr
     ), result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_the_merged_view_shows_each_workers_all_reduce_share_as_the_point_of_its_interval(tmp_path):
+    paths = [worker_report(tmp_path / f"w{index}.json", index, [10.0] * 4) for index in range(2)]
+    for path, point in zip(paths, (0.2, 0.3)):
+        report = load_report(path)
+        share = Interval(point, point - 0.05, point + 0.05)
+        report.runs[0].steady.parts = [PartSummary("all_reduce", 2.0, 1.5, 0.5, share, share)]
+        report.save(path)
+    (run,) = merge_reports(paths).runs
+    assert [worker.all_reduce_share for worker in run.workers] == [0.2, 0.3]
+    assert "| 20.0 %" in render_merged(merge_reports(paths), markdown=True)

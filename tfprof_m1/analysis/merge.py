@@ -159,7 +159,7 @@ def merge_runs(model: str, runs: Sequence[ModelRun], names: Sequence[str]) -> Me
                 step_median_ms=run.steady.step_median_ms,
                 examples_per_s=run.steady.examples_per_s,
                 all_reduce_ms=reduce.ms if reduce else None,
-                all_reduce_share=reduce.share if reduce else None,
+                all_reduce_share=reduce.share.point if reduce else None,
                 slowest_steps=counts[index],
             )
         )
