@@ -33,18 +33,16 @@ from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTim
 
 @dataclass
 class EpochBreakdown:
-    """One epoch's wall time attributed to phases (all times in ms).
+    """One epoch's wall time attributed to phases (all times in ms): the raw :class:`EpochTiming`
+    it came from, and what attribution added.
 
     ``step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
     proportion from a fused step's compute. ``totals_ms`` adds time outside any step, the unprofiled
-    stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``.
+    stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``. What the timing already says
+    (index, wall time, steps, samples, stretches...) is read from it, never copied.
     """
 
-    index: int
-    wall_ms: float
-    complete: bool
-    examples: int
-    step_kinds: list[str]
+    timing: EpochTiming
     step_ms: dict[str, list[float]]
     totals_ms: dict[str, float]
     #: Shares of compute used for fused steps (call/forward/backward/optimizer), or None (unsplit).
@@ -52,29 +50,77 @@ class EpochBreakdown:
     #: "pooled" (the steady epochs' samples), "epoch" (this epoch's own) or "none".
     proportions_source: str
     notes: list[str] = field(default_factory=list)
-    #: Python garbage-collection pauses during the epoch (inside whichever phase they hit).
-    gc_ms: float = 0.0
-    gc_collections: int = 0
-    #: Phase time outside any step: the final next() that ends the epoch (and the iterator's
-    #: teardown), and the fence at the epoch's end.
+    #: Phase time outside any step, attributed (the final next() that ends the epoch, the
+    #: iterator's teardown, and the fence at the epoch's end).
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
-    #: Device wait inside each directly measured phase, summed over the epoch's steps.
-    waits_ms: dict[str, float] = field(default_factory=dict)
-    #: Raw probe samples of this epoch: variant -> [host ms, device wait ms].
-    samples: list[dict[str, list[float]]] = field(default_factory=list)
-    #: The coverage checks run after this epoch's sampled steps.
-    fence_checks: list[FenceCheckSample] = field(default_factory=list)
-    stretches: list[StretchTiming] = field(default_factory=list)
     #: Consecutive profiled steps as (steps, ms) blocks, for the profiling-cost estimate.
     profiled_blocks: list[tuple[int, float]] = field(default_factory=list)
-    fence_idle_ms: float = 0.0
-    #: The epoch opens a run (see :attr:`EpochTiming.warmup`).
-    is_warmup: bool = False
+
+    @property
+    def index(self) -> int:
+        return self.timing.index
+
+    @property
+    def wall_ms(self) -> float:
+        return self.timing.wall_ms
+
+    @property
+    def complete(self) -> bool:
+        return self.timing.complete
+
+    @property
+    def is_warmup(self) -> bool:
+        """The epoch opens a run (see :attr:`EpochTiming.warmup`)."""
+        return self.timing.is_warmup
+
+    @property
+    def examples(self) -> int:
+        return self.timing.examples
+
+    @property
+    def step_kinds(self) -> list[str]:
+        return [step.kind for step in self.timing.steps]
+
+    @property
+    def gc_ms(self) -> float:
+        """Python garbage-collection pauses during the epoch (inside whichever phase they hit)."""
+        return self.timing.gc_ms
+
+    @property
+    def gc_collections(self) -> int:
+        return self.timing.gc_collections
+
+    @property
+    def fence_idle_ms(self) -> float:
+        return self.timing.fence_idle_ms
+
+    @property
+    def stretches(self) -> list[StretchTiming]:
+        return self.timing.stretches
+
+    @property
+    def waits_ms(self) -> dict[str, float]:
+        """Device wait inside each directly measured phase, summed over the epoch's steps."""
+        waits: dict[str, float] = {}
+        for step in self.timing.steps:
+            for name, value in step.waits_ms.items():
+                waits[name] = waits.get(name, 0.0) + value
+        return waits
+
+    @property
+    def samples(self) -> list[dict[str, list[float]]]:
+        """Raw probe samples of this epoch: variant -> [host ms, device wait ms]."""
+        return probe_samples(self.timing.steps)
+
+    @property
+    def fence_checks(self) -> list[FenceCheckSample]:
+        """The coverage checks run after this epoch's sampled steps."""
+        return [step.fence_check for step in self.timing.steps if step.fence_check is not None]
 
     @property
     def steps(self) -> int:
         """Steps the profiler timed in the epoch (unprofiled stretches not counted)."""
-        return len(self.step_kinds)
+        return len(self.timing.steps)
 
     @property
     def sampled_steps(self) -> int:
@@ -211,31 +257,15 @@ def attribute_epoch(
     notes = []
     if source == "none" and any(COMPUTE in step.phases_ms for step in epoch.steps):
         notes.append("no probe or split samples: fused compute time is left unsplit")
-    waits: dict[str, float] = {}
-    for step in epoch.steps:
-        for name, value in step.waits_ms.items():
-            waits[name] = waits.get(name, 0.0) + value
     return EpochBreakdown(
-        index=epoch.index,
-        wall_ms=epoch.wall_ms,
-        complete=epoch.complete,
-        examples=epoch.examples,
-        step_kinds=[step.kind for step in epoch.steps],
+        timing=epoch,
         step_ms=per_step,
         totals_ms=totals,
         proportions=shares,
         proportions_source=source,
         notes=notes,
-        gc_ms=epoch.gc_ms,
-        gc_collections=epoch.gc_collections,
         outside_steps_ms=unassigned,
-        waits_ms=waits,
-        samples=probe_samples(epoch.steps),
-        fence_checks=[step.fence_check for step in epoch.steps if step.fence_check is not None],
-        stretches=list(epoch.stretches),
         profiled_blocks=profiled_blocks(epoch, block_steps),
-        fence_idle_ms=epoch.fence_idle_ms,
-        is_warmup=epoch.is_warmup,
     )
 
 
