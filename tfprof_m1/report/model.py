@@ -22,7 +22,6 @@ from tfprof_m1.base.files import write_atomic
 from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
-from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.profiler import FenceCheckSample
@@ -182,10 +181,20 @@ class LoopSummary:
 
 
 @dataclass
-class FitReport(FitRun):
-    """Keras ``fit`` on the same model, data and batch size (the article's measurement): the
-    :class:`~tfprof_m1.collection.fit.FitRun` as reported (times rounded, a non-finite loss None),
-    and its summaries, computed from ``epoch_ms`` (never read from a file, so they always agree)."""
+class FitReport:
+    """Keras ``fit`` on the same model, data and batch size (the article's measurement): what the
+    run measured (:class:`~tfprof_m1.collection.fit_run.FitRun`) as reported (times rounded, a
+    non-finite loss None), and its summaries, computed from ``epoch_ms`` (never read from a file, so
+    they always agree)."""
+
+    #: Each epoch's wall time (ms), the first (warm-up) included.
+    epoch_ms: list[float]
+    losses: list[float | None]
+    accuracies: list[float | None]
+    #: Whether fit compiled its step with XLA (Keras' ``jit_compile``).
+    jit_compile: bool
+    #: Host and device memory after each epoch.
+    memory: list[MemoryUse] = field(default_factory=list)
 
     first_epoch_ms: float = field(init=False)
     #: Mean over epochs after the first; None with a single epoch.
