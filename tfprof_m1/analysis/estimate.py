@@ -177,9 +177,13 @@ def estimate_cost(
     unprofiled_epoch_ms: Callable[[float], float],
     replicates: int = REPLICATES,
 ) -> ProfilingCost | None:
-    """Ratio of mean per-step times from (steps, ms) blocks of profiled steps and unprofiled stretches.
+    """The profiling cost: ratio of mean per-step times from (steps, ms) blocks of profiled steps
+    and unprofiled stretches, with its 95 % bootstrap interval (blocks and stretches resampled
+    independently), or None without a block or a stretch of one step or more.
 
-    Blocks and stretches are resampled independently for the interval.
+    Args:
+        unprofiled_epoch_ms: the steady epoch as it would run unprofiled (ms), given the ratio
+            (:func:`~tfprof_m1.analysis.figures.unprofiled_equivalent_ms` over the epochs).
     """
     blocks = [b for b in blocks if b[0] > 0]
     stretches = [s for s in stretches if s[0] > 0]
