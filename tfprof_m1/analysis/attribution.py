@@ -58,14 +58,17 @@ class EpochBreakdown:
 
     @property
     def index(self) -> int:
+        """The epoch's index in its profiler (0 first)."""
         return self.timing.index
 
     @property
     def wall_ms(self) -> float:
+        """The epoch's wall time (ms)."""
         return self.timing.wall_ms
 
     @property
     def complete(self) -> bool:
+        """Whether the epoch ran to its end (a stop signal cuts one short)."""
         return self.timing.complete
 
     @property
@@ -75,10 +78,12 @@ class EpochBreakdown:
 
     @property
     def examples(self) -> int:
+        """Examples the epoch trained on, unprofiled stretches included."""
         return self.timing.examples
 
     @property
     def step_kinds(self) -> list[str]:
+        """Each profiled step's kind (``fused``, ``probe``, ``split``), in order."""
         return [step.kind for step in self.timing.steps]
 
     @property
@@ -88,14 +93,17 @@ class EpochBreakdown:
 
     @property
     def gc_collections(self) -> int:
+        """Garbage collections during the epoch."""
         return self.timing.gc_collections
 
     @property
     def fence_idle_ms(self) -> float:
+        """One fence call on the idle device, measured before the epoch (ms)."""
         return self.timing.fence_idle_ms
 
     @property
     def stretches(self) -> list[StretchTiming]:
+        """The unprofiled stretches (the profiling-cost reference), in order."""
         return self.timing.stretches
 
     @property
