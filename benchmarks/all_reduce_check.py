@@ -100,8 +100,8 @@ def main() -> None:
     )
     print(
         f"probe estimate: {probe.total_ms['all_reduce']:.3f} ms (share "
-        f"of step compute {probe.shares['all_reduce']:.1%} "
-        f"[{probe.share_intervals['all_reduce'][0]:.1%}–{probe.share_intervals['all_reduce'][1]:.1%}], "
+        f"of step compute {probe.shares['all_reduce'].point:.1%} "
+        f"[{probe.shares['all_reduce'].low:.1%}–{probe.shares['all_reduce'].high:.1%}], "
         f"{probe.samples} probe steps)"
     )
     print(f"split step's all-reduce call: {split:.3f} ms median; net of an empty call {split - empty:.3f} ms")

@@ -39,7 +39,8 @@ def markdown_rows(report: dict[str, Any], busy_ms: dict[str, float]) -> list[str
     for name in MATH:
         part = parts.get(name)
         measured = (
-            f"{part['math_share']:.1%} [{part['math_share_low']:.1%}–{part['math_share_high']:.1%}]"
+            f"{part['math_share']['point']:.1%} "
+            f"[{part['math_share']['low']:.1%}–{part['math_share']['high']:.1%}]"
             if part
             else "—"
         )
@@ -60,8 +61,8 @@ def cost_line(report: dict[str, Any]) -> str:
     if cost is None:
         return f"- batch {run['batch_size']}: profiling cost not measured"
     return (
-        f"- batch {run['batch_size']}: profiled/unprofiled per-step time {cost['ratio']:.3f}× "
-        f"[{cost['ratio_low']:.3f}–{cost['ratio_high']:.3f}] ({cost['profiled_step_ms']:.3f} vs "
+        f"- batch {run['batch_size']}: profiled/unprofiled per-step time {cost['ratio']['point']:.3f}× "
+        f"[{cost['ratio']['low']:.3f}–{cost['ratio']['high']:.3f}] ({cost['profiled_step_ms']:.3f} vs "
         f"{cost['unprofiled_step_ms']:.3f} ms/step); execution {execution.get('mode', '?')}"
     )
 

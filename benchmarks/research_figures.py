@@ -47,8 +47,8 @@ def _cost_rows(report) -> list[str]:
     ]
     if cost is not None:
         rows.append(
-            f"| profiling cost (profiled / unprofiled per step) | {cost.ratio:.3f}× "
-            f"[95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}], "
+            f"| profiling cost (profiled / unprofiled per step) | {cost.ratio.point:.3f}× "
+            f"[95 % CI {cost.ratio.low:.3f}–{cost.ratio.high:.3f}], "
             f"{cost.blocks} blocks, {cost.stretches} stretches |"
         )
     return rows
@@ -81,8 +81,8 @@ def gru(args: argparse.Namespace):
     rows = _cost_rows(report)
     for part in report.runs[0].steady.parts:
         rows.append(
-            f"| {part.part} | {part.ms:.3f} ms/step, {part.share:.1%} of "
-            f"compute [{part.share_low:.1%}–{part.share_high:.1%}] |"
+            f"| {part.part} | {part.ms:.3f} ms/step, {part.share.point:.1%} of "
+            f"compute [{part.share.low:.1%}–{part.share.high:.1%}] |"
         )
     return report, rows
 

@@ -124,10 +124,10 @@ def main() -> int:
     for name, value in parts.items():
         row = f"| {name} | {value:.3f} | {shares[name]:.1%} |"
         if name in reported:
-            part = reported[name]
+            share = reported[name]["math_share"]
             row += (
-                f" {part['math_share']:.1%} [{part['math_share_low']:.1%}–{part['math_share_high']:.1%}] |"
-                f" {(part['math_share'] - shares[name]) * 100:+.1f} |"
+                f" {share['point']:.1%} [{share['low']:.1%}–{share['high']:.1%}] |"
+                f" {(share['point'] - shares[name]) * 100:+.1f} |"
             )
         else:
             row += " — | — |"

@@ -94,6 +94,6 @@ def unprofiled_epoch(run: dict, per_example: bool = False) -> float:
         if cost is None:
             equivalent = epoch["wall_ms"] - trace - totals.get("profiling", 0.0)
         else:
-            equivalent = unprofiled + (epoch["wall_ms"] - unprofiled - trace) / cost["ratio"]
+            equivalent = unprofiled + (epoch["wall_ms"] - unprofiled - trace) / cost["ratio"]["point"]
         values.append(equivalent * 1000 / epoch["examples"] if per_example else equivalent)
     return sum(values) / len(values)

@@ -155,3 +155,55 @@ def worker_report(path, worker: int, step_ms: list[float], baseline=None):
         run.scaling = scaling_efficiency([1.0], baseline, 1)
     report.save(path)
     return str(path)
+
+
+def probed_epochs(epochs: int = 3, steps: int = 40, seed: int = 0) -> list[EpochTiming]:
+    """Epochs with probe steps (every 5th: the four prefix calls and the coverage fence timed), fused
+    steps between, and one unprofiled stretch in the middle: every estimate with an interval (the
+    parts' shares, the profiling cost) has data."""
+    import numpy as np
+
+    from tfprof_m1.collection.profiler import FenceCheckSample, StretchTiming
+
+    rng = np.random.default_rng(seed)
+    result = []
+    for index in range(epochs):
+        clock, timed, stretches = 0.0, [], []
+        for position in range(steps):
+            if position == steps // 2:
+                stretch_ms = 10 * (0.2 + 9.0) * 0.97
+                stretches.append(StretchTiming(clock, 10, 320, stretch_ms, before_step=position))
+                clock += stretch_ms
+            noise = rng.normal(0, 0.1, 4).tolist()
+            compute = 9.0 + noise[3]
+            if position % 5 == 2:
+                samples = {
+                    "empty_call": [0.5 + noise[0], 0.0],
+                    "forward_only": [2.3 + noise[1], 0.2],
+                    "forward_backward": [7.2 + noise[2], 0.3],
+                    "full_step": [compute - 0.4, 0.4],
+                }
+                phases = {"input": 0.2, "compute": compute, "profiling": compute - 0.5}
+                step = StepTiming(
+                    "probe", 32, sum(phases.values()), phases, samples_ms=samples, started_ms=clock
+                )
+                step.fence_check = FenceCheckSample(0.2, 0.01 + abs(noise[0]) / 10)
+            else:
+                step = StepTiming(
+                    "fused", 32, 0.2 + compute, {"input": 0.2, "compute": compute}, started_ms=clock
+                )
+            timed.append(step)
+            clock += step.wall_ms
+        result.append(EpochTiming(index, clock + 0.5, timed, {}, complete=True, stretches=stretches))
+    return result
+
+
+def probed_report() -> Report:
+    """A mirrored two-replica run with probe steps, unprofiled stretches and a scaling against one
+    replica (three steady epochs a side): a report holding every kind of interval."""
+    report = report_from_epochs("cpu", probed_epochs())
+    run = report.runs[0]
+    run.distribution = Distribution("mirrored", 2, ["/CPU:0", "/CPU:1"], 32)
+    run.scaling = scaling_efficiency([6000.0, 6150.0, 6080.0], [3300.0, 3350.0, 3310.0], 2, 9.4)
+    report.config = dataclasses.replace(report.config, strategy="mirrored")
+    return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfprof_m1.analysis.assemble import _locate, fence_cost, model_run, trace_timing
+from tfprof_m1.analysis.assemble import _locate, build_model_run, fence_cost, trace_timing
 from tfprof_m1.analysis.attribution import attribute_epochs
 from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
 
@@ -30,14 +30,14 @@ def epoch(index: int, end_input_ms: float = 0.0, **phases: float) -> EpochTiming
 
 
 def test_an_input_stall_after_the_last_step_is_a_warning_naming_autotune():
-    run = model_run([epoch(0), epoch(1, end_input_ms=20.0)], model="mine")
+    run = build_model_run([epoch(0), epoch(1, end_input_ms=20.0)], model="mine")
     (warning,) = run.warnings
     assert warning.startswith("epoch 2: the input pipeline took 0.02 s") and "autotun" in warning
-    assert model_run([epoch(0), epoch(1, end_input_ms=1.0)]).warnings == []
+    assert build_model_run([epoch(0), epoch(1, end_input_ms=1.0)]).warnings == []
 
 
 def test_own_phases_are_listed_and_batch_size_inferred():
-    run = model_run([epoch(0, augment=2.0), epoch(1, augment=2.0)], model="mine")
+    run = build_model_run([epoch(0, augment=2.0), epoch(1, augment=2.0)], model="mine")
     assert run.custom_phases == ["augment"] and run.batch_size == 16 and run.steps_per_epoch == 4
     assert run.source == "loop" and run.headline.framework_overhead_ms is None
 
@@ -90,7 +90,7 @@ def test_a_diverged_loss_becomes_null_with_a_warning_and_the_report_stays_json()
             False,
         )
 
-    run = model_run(
+    run = build_model_run(
         [epoch(0), epoch(1)], model="mine", losses=[2.3, float("nan")], accuracies=[0.1, 0.2], fit=Fit()
     )
     assert [e.loss for e in run.epochs] == [2.3, None] and run.fit.losses == [2.0, None]

@@ -70,7 +70,7 @@ def test_shares_agree_between_executors_and_sync_does_not_swallow_the_step(runs)
     # on a noisy host when one run's optimizer median sat at the edge of its interval.
     intervals = {
         mode: {
-            p["part"]: (p["math_share_low"], p["math_share_high"])
+            p["part"]: (p["math_share"]["low"], p["math_share"]["high"])
             for p in _steady(report)["parts"]
             if p["math_share"] is not None
         }

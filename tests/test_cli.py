@@ -97,13 +97,13 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert steady["epochs"] == [1] and steady["excludes_first_epoch"] is True
     assert [p["part"] for p in steady["parts"]] == ["call", "forward", "backward", "optimizer"]
     for part in steady["parts"]:
-        assert part["share_low"] <= part["share"] <= part["share_high"]
+        assert part["share"]["low"] <= part["share"]["point"] <= part["share"]["high"]
     assert steady["samples"] == 18 and steady["execution"]["mode"] in ("synchronous", "asynchronous")
     if data["environment"]["device_kind"] == "cpu":  # a GPU may run either way (some Metal builds block)
         assert steady["execution"]["mode"] == "synchronous"
     assert steady["fence_check"]["samples"] == 18
     cost = steady["profiling_cost"]
-    assert cost["ratio_low"] <= cost["ratio"] <= cost["ratio_high"] and cost["stretches"] == 1
+    assert cost["ratio"]["low"] <= cost["ratio"]["point"] <= cost["ratio"]["high"] and cost["stretches"] == 1
     fit = run["fit"]
     assert len(fit["epoch_ms"]) == 2
     head = run["headline"]

@@ -16,12 +16,13 @@ from tests.conftest import run_cli
 from tests.report_factory import report_from_epochs, worker_epochs, worker_report
 from tfprof_m1.analysis.estimate import estimate_parts
 from tfprof_m1.analysis.merge import merge_reports
-from tfprof_m1.analysis.parity import describe, differences
+from tfprof_m1.analysis.parity import checked_values, differences
 from tfprof_m1.analysis.scaling import scaling_efficiency
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import DISTRIBUTED_PROBE_VARIANTS, PROBE_VARIANTS
 from tfprof_m1.collection.strategies import Distribution, parse_tf_config
-from tfprof_m1.report.model import load_report
+from tfprof_m1.report.interval import Interval
+from tfprof_m1.report.model import PartSummary, load_report
 from tfprof_m1.run.launch import free_ports, tf_config
 from tfprof_m1.views.merge_render import render_merged
 
@@ -48,8 +49,10 @@ def test_the_all_reduce_part_is_the_difference_of_its_prefix_calls_and_the_optim
     assert parts.total_ms["all_reduce"] == pytest.approx(4.0) and parts.total_ms[
         "optimizer"
     ] == pytest.approx(5.0)
-    assert parts.shares["all_reduce"] == pytest.approx(4.0 / sum(parts.total_ms.values()))
-    assert parts.math_shares["all_reduce"] == pytest.approx(4.0 / 14.0) and "call" not in parts.math_shares
+    assert parts.shares["all_reduce"].point == pytest.approx(4.0 / sum(parts.total_ms.values()))
+    assert (
+        parts.math_shares["all_reduce"].point == pytest.approx(4.0 / 14.0) and "call" not in parts.math_shares
+    )
     single = estimate_parts(
         [_sample(j * 0.01, PROBE_VARIANTS) for j in range(9)]
     )  # one device: four parts, as before
@@ -141,15 +144,12 @@ def test_merge_refuses_what_is_not_one_multi_worker_run_in_one_line(tmp_path):
 def test_scaling_efficiency_is_the_throughput_over_replicas_times_one_replicas_with_an_interval_around_it():
     scaling = scaling_efficiency([150.0, 160.0, 155.0], [100.0, 101.0, 99.0], 2, 3.2)
     assert scaling.efficiency == pytest.approx(155.0 / 200.0)
-    assert scaling.efficiency_low < scaling.efficiency < scaling.efficiency_high
+    interval = scaling.efficiency_interval
+    assert interval.low < scaling.efficiency == interval.point < interval.high
     assert scaling.baseline_step_median_ms == 3.2
     assert scaling_efficiency([], [100.0], 2) is None and scaling_efficiency([1.0], [], 2) is None
     lone = scaling_efficiency([150.0], [100.0, 101.0], 2)  # one steady epoch: a point, no interval
-    assert (
-        lone.efficiency == pytest.approx(150.0 / (2 * 100.5))
-        and lone.efficiency_low is None
-        and lone.efficiency_high is None
-    )
+    assert lone.efficiency == pytest.approx(150.0 / (2 * 100.5)) and lone.efficiency_interval is None
 
 
 def test_the_parity_guard_names_a_strategy_difference():
@@ -160,7 +160,9 @@ def test_the_parity_guard_names_a_strategy_difference():
     )
     (line,) = [
         line
-        for line in differences(describe(single, single.runs[0]), describe(spread, spread.runs[0]))
+        for line in differences(
+            checked_values(single, single.runs[0]), checked_values(spread, spread.runs[0])
+        )
         if "tf.distribute" in line
     ]
     assert "one device against mirrored, 2 replicas (logical CPU devices)" in line
@@ -186,3 +188,15 @@ def test_launch_and_strategy_mistakes_are_refused_before_any_worker_starts(argv,
         result.returncode == 2 and len(ours) == 1 and words in ours[0] and "Traceback" not in result.stderr
     ), result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_the_merged_view_shows_each_workers_all_reduce_share_as_the_point_of_its_interval(tmp_path):
+    paths = [worker_report(tmp_path / f"w{index}.json", index, [10.0] * 4) for index in range(2)]
+    for path, point in zip(paths, (0.2, 0.3)):
+        report = load_report(path)
+        share = Interval(point, point - 0.05, point + 0.05)
+        report.runs[0].steady.parts = [PartSummary("all_reduce", 2.0, 1.5, 0.5, share, share)]
+        report.save(path)
+    (run,) = merge_reports(paths).runs
+    assert [worker.all_reduce_share for worker in run.workers] == [0.2, 0.3]
+    assert "| 20.0 %" in render_merged(merge_reports(paths), markdown=True)

@@ -7,25 +7,26 @@ import random
 import pytest
 
 from tfprof_m1.analysis.estimate import (
-    bootstrap,
     classify_execution,
     estimate_cost,
     estimate_parts,
     fence_check,
     proportions,
 )
+from tfprof_m1.collection.profiler import FenceCheckSample
 
 
-def sample(empty, forward_only, forward_backward, full, wait=0.0, leftover=None):
-    result = {
+def sample(empty, forward_only, forward_backward, full, wait=0.0):
+    return {
         "empty_call": [empty, 0.0],
         "forward_only": [forward_only - wait, wait],
         "forward_backward": [forward_backward - wait, wait],
         "full_step": [full - wait, wait],
     }
-    if leftover is not None:
-        result["fence_check"] = [0.2 + leftover, leftover]
-    return result
+
+
+def checks(leftover, count=5):
+    return [FenceCheckSample(0.2 + leftover, leftover) for _ in range(count)]
 
 
 def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_truth():
@@ -40,13 +41,13 @@ def test_parts_are_medians_of_paired_differences_with_intervals_that_hold_the_tr
     estimate = estimate_parts(samples)
     assert estimate.samples == 60
     assert estimate.total_ms["backward"] == pytest.approx(5.0, abs=0.15)
-    assert estimate.math_shares["backward"] == pytest.approx(5 / 9, abs=0.02)
+    assert estimate.math_shares["backward"].point == pytest.approx(5 / 9, abs=0.02)
     for name, truth in {"forward": 2 / 9, "backward": 5 / 9, "optimizer": 2 / 9}.items():
-        low, high = estimate.math_share_intervals[name]
-        assert low < truth < high
-        assert high - low < 0.1
-    low, high = estimate.share_intervals["call"]
-    assert low < estimate.shares["call"] < high
+        share = estimate.math_shares[name]
+        assert share.low < truth < share.high
+        assert share.high - share.low < 0.1
+    call = estimate.shares["call"]
+    assert call.low < call.point < call.high
 
 
 def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped():
@@ -56,26 +57,16 @@ def test_a_negative_part_counts_as_zero_and_samples_missing_variants_are_skipped
     assert estimate_parts([{"full_step": [1.0, 0.0]}]) is None
 
 
-def test_bootstrap_is_reproducible():
-    items = list(range(30))
-
-    def stat(values):
-        return {"mean": sum(values) / len(values)}
-
-    assert bootstrap(items, stat) == bootstrap(items, stat)
-    low, high = bootstrap(items, stat)["mean"]
-    assert low < 14.5 < high
-
-
 def test_profiling_cost_ratio_and_interval():
     blocks = [(20, 20 * 11.0 + (i % 3)) for i in range(30)]
     stretches = [(20, 20 * 10.0 + (i % 2)) for i in range(8)]
-    cost = estimate_cost(blocks, stretches)
-    assert cost.ratio == pytest.approx((11.0 + 1 / 20) / (10.0 + 0.5 / 20), rel=1e-3)
-    assert cost.ratio_low < cost.ratio < cost.ratio_high
-    assert cost.ratio_low > 1.05
+    cost = estimate_cost(blocks, stretches, lambda ratio: 1000.0 / ratio)
+    assert cost.ratio.point == pytest.approx((11.0 + 1 / 20) / (10.0 + 0.5 / 20), rel=1e-3)
+    assert cost.ratio.low < cost.ratio.point < cost.ratio.high
+    assert cost.ratio.low > 1.05
     assert (cost.blocks, cost.stretches) == (30, 8)
-    assert estimate_cost(blocks, []) is None
+    assert cost.unprofiled_epoch_ms == pytest.approx(1000.0 / cost.ratio.point)
+    assert estimate_cost(blocks, [], lambda ratio: 0.0) is None
 
 
 def test_execution_mode_from_host_and_wait():
@@ -85,9 +76,12 @@ def test_execution_mode_from_host_and_wait():
 
 
 def test_fence_check_flags_only_a_leftover_that_matters():
-    quiet = [sample(1, 3, 8, 10, leftover=0.01) for _ in range(5)]
-    assert not fence_check(quiet).flagged
-    loud = [sample(1, 3, 8, 10, leftover=1.5) for _ in range(5)]
-    summary = fence_check(loud)
+    steps = [sample(1, 3, 8, 10) for _ in range(5)]
+    assert not fence_check(checks(0.01), steps, "variables_read").flagged
+    summary = fence_check(checks(1.5), steps, "variables_read")
     assert summary.flagged and summary.leftover_median_ms == pytest.approx(1.5) and summary.samples == 5
-    assert fence_check([sample(1, 3, 8, 10)]) is None
+    assert summary.fence == "variables_read"
+    assert not fence_check(
+        checks(1.5), [sample(1, 3, 8, 100)] * 5, "variables_read"
+    ).flagged  # < 5 % of a step
+    assert fence_check([], steps, "variables_read") is None

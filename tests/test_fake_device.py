@@ -57,10 +57,9 @@ def test_parts_are_device_inclusive_and_exact(case):
     assert parts["backward"].ms == pytest.approx(0.5 * (host + device))
     assert parts["optimizer"].ms == pytest.approx(0.25 * (host + device))
     for name, share in {"forward": 0.25, "backward": 0.5, "optimizer": 0.25}.items():
-        assert parts[name].math_share == pytest.approx(share)
-        assert (
-            parts[name].math_share_low == pytest.approx(share) == pytest.approx(parts[name].math_share_high)
-        )
+        interval = parts[name].math_share
+        assert interval.point == pytest.approx(share)
+        assert interval.low == pytest.approx(share) == pytest.approx(interval.high)
         # which side was busy: host dispatch and device wait, exactly
         fraction = {"forward": 0.25, "backward": 0.5, "optimizer": 0.25}[name]
         assert parts[name].host_ms == pytest.approx(fraction * host)
@@ -97,7 +96,7 @@ def test_unprofiled_stretches_show_the_overlap_per_step_fences_cost(case, lost):
     host_side, device_side = 0.1 + 0.5 + host, device
     assert cost.unprofiled_step_ms == pytest.approx(max(host_side, device_side), rel=0.1)
     assert cost.profiled_step_ms > cost.unprofiled_step_ms + lost * 0.9
-    assert cost.ratio_low > 1.0
+    assert cost.ratio.low > 1.0
     assert summary.samples == 18  # one steady epoch: 180 profiled steps of 200, 1 probe in 10
 
 

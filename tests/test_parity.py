@@ -6,7 +6,7 @@ import dataclasses
 
 from tests.report_factory import make_report
 from tfprof_m1.analysis.compare import compare
-from tfprof_m1.analysis.parity import describe, differences, same_side, side_names
+from tfprof_m1.analysis.parity import checked_values, differences, same_side, side_names
 from tfprof_m1.collection.power import linux_state, parse_pmset_batt, parse_pmset_therm
 from tfprof_m1.report.model import Fingerprint
 from tfprof_m1.views.compare_render import render_comparison
@@ -38,7 +38,7 @@ def test_every_confound_is_listed_worst_first_with_the_figure_it_affects():
         tensorflow_metal="1.2.0",
     )
     mac.runs[0].batch_size = 64
-    lines = differences(describe(colab, colab.runs[0]), describe(mac, mac.runs[0]))
+    lines = differences(checked_values(colab, colab.runs[0]), checked_values(mac, mac.runs[0]))
     assert [line.split(":")[0] for line in lines] == [
         "ops that ran on the CPU during a GPU run",
         "XLA in fit (jit_compile)",
@@ -63,9 +63,9 @@ def test_every_confound_is_listed_worst_first_with_the_figure_it_affects():
 
 def test_like_for_like_runs_have_no_confound_and_unknowns_are_not_differences():
     first, second = _side("cpu"), _side("cuda:Tesla T4")
-    assert differences(describe(first, first.runs[0]), describe(second, second.runs[0])) == []
+    assert differences(checked_values(first, first.runs[0]), checked_values(second, second.runs[0])) == []
     older = make_report("cpu", epochs=4)  # no fingerprint, as a schema 3 report
-    assert differences(describe(first, first.runs[0]), describe(older, older.runs[0])) == []
+    assert differences(checked_values(first, first.runs[0]), checked_values(older, older.runs[0])) == []
 
 
 def test_power_state_from_recorded_pmset_output_and_a_sysfs_tree(tmp_path):
@@ -115,7 +115,12 @@ def test_one_list_decides_repeats_names_sides_and_lists_differences():
     """What the machine was seen doing never splits repeats; what a report does not know never
     splits them either; a setting or the model does, and names the sides."""
     report = _side("cpu")
-    base = {**describe(report, report.runs[0]), "power": "power ac", "parameters": 9_000, "layers": "3 Dense"}
+    base = {
+        **checked_values(report, report.runs[0]),
+        "power": "power ac",
+        "parameters": 9_000,
+        "layers": "3 Dense",
+    }
     hot = {**base, "power": "power battery"}
     unknown = {**base, "mixed_precision": None}
     mixed = {**base, "mixed_precision": "mixed_float16"}

@@ -77,7 +77,7 @@ def test_own_loop_report_has_the_cli_figures_without_benchmark_fields(gru_report
     assert [epoch.loss is not None for epoch in run.epochs] == [True, True]
     parts = {part.part for part in run.steady.parts}
     assert parts == {"call", "forward", "backward", "optimizer"}  # probe steps, with intervals
-    assert all(p.share_low <= p.share <= p.share_high for p in run.steady.parts)
+    assert all(p.share.low <= p.share.point <= p.share.high for p in run.steady.parts)
     assert run.steady.profiling_cost is not None  # unprofiled stretches ran
     phases = [phase.phase for phase in run.steady.phases]
     assert phases[0] == "input" and phases[-1] == "other" and "compute" not in phases

@@ -275,7 +275,7 @@ def test_stop_on_nan_ends_the_benchmarks_loop_and_fit_after_the_first_non_finite
     monkeypatch.setattr(bench, "build_model", diverging)  # the loop's model
     monkeypatch.setattr(fit_headline, "build_model", diverging)  # fit's fresh copy
     config = RunConfig(models=["mnist"], epochs=3, steps=10, data="synthetic", peak=False, stop_on_nan=True)
-    report = bench.run_benchmark(config, output=OutputSettings(logdir=None))
+    report = bench.run_benchmark(config, output_settings=OutputSettings(logdir=None))
     (run,) = report.runs
     assert len(run.epochs) == 1 and run.fit is not None and len(run.fit.epoch_ms) == 1
     assert run.interrupted == (

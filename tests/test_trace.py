@@ -153,16 +153,14 @@ def test_an_estimated_part_at_zero_keeps_its_scalar_and_a_phase_outside_steps_ha
     per-step value to chart."""
     from tfprof_m1.analysis.attribution import EpochBreakdown
     from tfprof_m1.analysis.figures import epoch_report
+    from tfprof_m1.collection.profiler import EpochTiming, StepTiming
     from tfprof_m1.views.tensorboard_writer import PhaseScalarWriter
 
     writer = PhaseScalarWriter(tmp_path / "zero")
     step_ms = {"input": [0.2, 0.3], "forward": [0.0, 0.0], "backward": [2.0, 2.1], "sync": [0.0, 0.0]}
+    steps = [StepTiming("fused", 32, 2.5), StepTiming("fused", 32, 2.5)]
     breakdown = EpochBreakdown(
-        index=0,
-        wall_ms=10.0,
-        complete=True,
-        examples=64,
-        step_kinds=["fused", "fused"],
+        timing=EpochTiming(0, 10.0, steps, complete=True),
         step_ms=step_ms,
         totals_ms={"input": 0.5, "forward": 0.0, "backward": 4.1, "sync": 0.4, "other": 5.0},
         proportions={"forward": 0.0, "backward": 1.0},

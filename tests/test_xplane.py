@@ -284,9 +284,7 @@ def test_gpu_check_script_sets_device_busy_time_beside_the_parts():
     parts = [
         {
             "part": name,
-            "math_share": share,
-            "math_share_low": share - 0.02,
-            "math_share_high": share + 0.02,
+            "math_share": {"point": share, "low": share - 0.02, "high": share + 0.02},
             "host_ms": 0.1,
             "wait_ms": 1.0,
         }

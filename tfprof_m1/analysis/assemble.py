@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
@@ -38,6 +38,7 @@ from tfprof_m1.base.phases import (
     SYNC,
     UNPROFILED,
 )
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
@@ -48,7 +49,14 @@ from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 
-__all__ = ["build_report", "describe_method", "fence_cost", "model_run", "trace_summaries", "trace_timing"]
+__all__ = [
+    "build_report",
+    "describe_method",
+    "fence_cost",
+    "build_model_run",
+    "trace_summaries",
+    "trace_timing",
+]
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -58,7 +66,7 @@ if TYPE_CHECKING:
     from tfprof_m1.collection.loop import EpochResult, Sampling
     from tfprof_m1.trace.window import TraceWindow
 
-    #: A loop's timings as ``model_run`` and ``build_report`` take them: the PhaseProfiler the loop
+    #: A loop's timings as ``build_model_run`` and ``build_report`` take them: the PhaseProfiler the loop
     #: used, its ``epochs``, or ``run_profiled_loop``'s results.
     Timings: TypeAlias = PhaseProfiler | Sequence[EpochTiming] | Sequence[EpochResult]
     #: A Keras ``fit``'s epochs: an EpochTimer (ProfileCallback is one), ``run_fit``'s FitRun, or a
@@ -66,8 +74,6 @@ if TYPE_CHECKING:
     FitSource: TypeAlias = EpochTimer | FitRun | FitReport
 
 _Value = TypeVar("_Value")
-
-Progress = Callable[[str], None]
 
 #: Input time after an epoch's last step above this share of the epoch is flagged.
 INPUT_STALL_SHARE = 0.05
@@ -293,7 +299,7 @@ def attach_trace(
     )
 
 
-def model_run(
+def build_model_run(
     timings: Timings,
     *,
     model: str = "model",
@@ -641,7 +647,7 @@ def build_report(
         model: the model's name in tables and comparisons.
         environment: the machine's facts; collected here (TensorFlow, devices, versions) by default.
         peak: measure the device's matmul peak for the environment (a fraction of a second).
-        **run_options: passed to :func:`model_run` (batch_size, losses, fit, trace, source, ...).
+        **run_options: passed to :func:`build_model_run` (batch_size, losses, fit, trace, source, ...).
 
     Returns:
         A report that ``render_text``, ``compare``, ``plot`` and ``show`` accept, and ``save`` writes.
@@ -652,7 +658,7 @@ def build_report(
         environment = collect_environment(default_device(), peak=peak)
     run_options.setdefault("device_kind", environment.device_kind)
     run_options.setdefault("executor_async", environment.executor_async)
-    run = model_run(timings, model=model, **run_options)
+    run = build_model_run(timings, model=model, **run_options)
     epochs, _, _ = epoch_timings(timings)
     config = RunConfig(
         models=[model],

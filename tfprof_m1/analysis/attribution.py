@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Protocol, TypeVar
 
 from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
+from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import (
     COMPUTE,
     INPUT,
@@ -28,7 +28,7 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
-from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
+from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTiming, StretchTiming
 
 __all__ = [
     "EpochBreakdown",
@@ -43,18 +43,16 @@ __all__ = [
 
 @dataclass
 class EpochBreakdown:
-    """One epoch's wall time attributed to phases (all times in ms).
+    """One epoch's wall time attributed to phases (all times in ms): the raw :class:`EpochTiming`
+    it came from, and what attribution added.
 
     ``step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
     proportion from a fused step's compute. ``totals_ms`` adds time outside any step, the unprofiled
-    stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``.
+    stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``. What the timing already says
+    (index, wall time, steps, samples, stretches...) is read from it, never copied.
     """
 
-    index: int
-    wall_ms: float
-    complete: bool
-    examples: int
-    step_kinds: list[str]
+    timing: EpochTiming
     step_ms: dict[str, list[float]]
     totals_ms: dict[str, float]
     #: Shares of compute used for fused steps (call/forward/backward/optimizer), or None (unsplit).
@@ -62,27 +60,85 @@ class EpochBreakdown:
     #: "pooled" (the steady epochs' samples), "epoch" (this epoch's own) or "none".
     proportions_source: str
     notes: list[str] = field(default_factory=list)
-    #: Python garbage-collection pauses during the epoch (inside whichever phase they hit).
-    gc_ms: float = 0.0
-    gc_collections: int = 0
-    #: Phase time outside any step: the final next() that ends the epoch (and the iterator's
-    #: teardown), and the fence at the epoch's end.
+    #: Phase time outside any step, attributed (the final next() that ends the epoch, the
+    #: iterator's teardown, and the fence at the epoch's end).
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
-    #: Device wait inside each directly measured phase, summed over the epoch's steps.
-    waits_ms: dict[str, float] = field(default_factory=dict)
-    #: Raw probe samples of this epoch: variant -> [host ms, device wait ms].
-    samples: list[dict[str, list[float]]] = field(default_factory=list)
-    stretches: list[StretchTiming] = field(default_factory=list)
     #: Consecutive profiled steps as (steps, ms) blocks, for the profiling-cost estimate.
     profiled_blocks: list[tuple[int, float]] = field(default_factory=list)
-    fence_idle_ms: float = 0.0
-    #: The epoch opens a run (see :attr:`EpochTiming.warmup`).
-    is_warmup: bool = False
+
+    @property
+    def index(self) -> int:
+        """The epoch's index in its profiler (0 first)."""
+        return self.timing.index
+
+    @property
+    def wall_ms(self) -> float:
+        """The epoch's wall time (ms)."""
+        return self.timing.wall_ms
+
+    @property
+    def complete(self) -> bool:
+        """Whether the epoch ran to its end (a stop signal cuts one short)."""
+        return self.timing.complete
+
+    @property
+    def is_warmup(self) -> bool:
+        """The epoch opens a run (see :attr:`EpochTiming.warmup`)."""
+        return self.timing.is_warmup
+
+    @property
+    def examples(self) -> int:
+        """Examples the epoch trained on, unprofiled stretches included."""
+        return self.timing.examples
+
+    @property
+    def step_kinds(self) -> list[str]:
+        """Each profiled step's kind (``fused``, ``probe``, ``split``), in order."""
+        return [step.kind for step in self.timing.steps]
+
+    @property
+    def gc_ms(self) -> float:
+        """Python garbage-collection pauses during the epoch (inside whichever phase they hit)."""
+        return self.timing.gc_ms
+
+    @property
+    def gc_collections(self) -> int:
+        """Garbage collections during the epoch."""
+        return self.timing.gc_collections
+
+    @property
+    def fence_idle_ms(self) -> float:
+        """One fence call on the idle device, measured before the epoch (ms)."""
+        return self.timing.fence_idle_ms
+
+    @property
+    def stretches(self) -> list[StretchTiming]:
+        """The unprofiled stretches (the profiling-cost reference), in order."""
+        return self.timing.stretches
+
+    @property
+    def waits_ms(self) -> dict[str, float]:
+        """Device wait inside each directly measured phase, summed over the epoch's steps."""
+        waits: dict[str, float] = {}
+        for step in self.timing.steps:
+            for name, value in step.waits_ms.items():
+                waits[name] = waits.get(name, 0.0) + value
+        return waits
+
+    @property
+    def samples(self) -> list[dict[str, list[float]]]:
+        """Raw probe samples of this epoch: variant -> [host ms, device wait ms]."""
+        return probe_samples(self.timing.steps)
+
+    @property
+    def fence_checks(self) -> list[FenceCheckSample]:
+        """The coverage checks run after this epoch's sampled steps."""
+        return [step.fence_check for step in self.timing.steps if step.fence_check is not None]
 
     @property
     def steps(self) -> int:
         """Steps the profiler timed in the epoch (unprofiled stretches not counted)."""
-        return len(self.step_kinds)
+        return len(self.timing.steps)
 
     @property
     def sampled_steps(self) -> int:
@@ -220,52 +276,16 @@ def attribute_epoch(
     notes = []
     if source == "none" and any(COMPUTE in step.phases_ms for step in epoch.steps):
         notes.append("no probe or split samples: fused compute time is left unsplit")
-    waits: dict[str, float] = {}
-    for step in epoch.steps:
-        for name, value in step.waits_ms.items():
-            waits[name] = waits.get(name, 0.0) + value
     return EpochBreakdown(
-        index=epoch.index,
-        wall_ms=epoch.wall_ms,
-        complete=epoch.complete,
-        examples=epoch.examples,
-        step_kinds=[step.kind for step in epoch.steps],
+        timing=epoch,
         step_ms=per_step,
         totals_ms=totals,
         proportions=shares,
         proportions_source=source,
         notes=notes,
-        gc_ms=epoch.gc_ms,
-        gc_collections=epoch.gc_collections,
         outside_steps_ms=unassigned,
-        waits_ms=waits,
-        samples=probe_samples(epoch.steps),
-        stretches=list(epoch.stretches),
         profiled_blocks=profiled_blocks(epoch, block_steps),
-        fence_idle_ms=epoch.fence_idle_ms,
-        is_warmup=epoch.is_warmup,
     )
-
-
-class _Epoch(Protocol):
-    """An epoch record that says whether it ran to its end and whether it is warm-up."""
-
-    @property
-    def complete(self) -> bool: ...
-
-    @property
-    def is_warmup(self) -> bool: ...
-
-
-_E = TypeVar("_E", bound=_Epoch)
-
-
-def steady_epochs(epochs: Sequence[_E]) -> list[_E]:
-    """The epochs steady-state figures use: complete ones, each run's first (warm-up) left out when
-    others exist; none when no epoch ran to its end (a stop in epoch 1: a cut-short epoch is never
-    steady state)."""
-    complete = [epoch for epoch in epochs if epoch.complete]
-    return [epoch for epoch in complete if not epoch.is_warmup] or complete
 
 
 def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:

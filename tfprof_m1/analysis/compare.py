@@ -31,11 +31,10 @@ from statistics import mean
 
 import numpy as np
 
+from tfprof_m1.analysis.bootstrap import SEED
 from tfprof_m1.analysis.compare_stats import (
     MIN_UNITS,
     PROFILER_PHASES,
-    SEED,
-    Interval,
     RunValues,
     clear_ratio,
     difference_interval,
@@ -53,16 +52,18 @@ from tfprof_m1.analysis.parity import (
     MACHINE,
     MODEL,
     STATE,
-    describe,
+    checked_values,
     differences,
     differing_checks,
     same_side,
     side_names,
 )
+from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.analysis.throughput import Throughput, achieved
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import OTHER
 from tfprof_m1.base.stats import Summary, summarize
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
 
 __all__ = [
@@ -99,12 +100,12 @@ def _group_label(report: Report, run: ModelRun) -> str:
     """The device label, and the strategy when there is one (``cpu, mirrored ×2``, ``cpu, multiworker
     worker 1``): what names a side when nothing else tells it apart."""
     label = report.environment.device_label
-    spread = run.distribution
-    if spread is None:
+    distribution = run.distribution
+    if distribution is None:
         return label
-    if spread.worker is not None:
-        return f"{label}, multiworker worker {spread.worker}"
-    return f"{label}, {spread.strategy} ×{spread.replicas}"
+    if distribution.worker is not None:
+        return f"{label}, multiworker worker {distribution.worker}"
+    return f"{label}, {distribution.strategy} ×{distribution.replicas}"
 
 
 ReportSource = str | Path | Report
@@ -156,7 +157,7 @@ def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = No
             continue
         seen[content] = name
         for run in report.runs:
-            values = describe(report, run)
+            values = checked_values(report, run)
             side = next((group for group in result.groups if same_side(group.parity, values)), None)
             if side is None:
                 side = RunGroup(label or _group_label(report, run), [], [], parity=values)
@@ -256,15 +257,9 @@ def fit_interval(figures: ModelFigures) -> Interval | None:
     return mean_interval(point, epoch_time_draws(figures.fit_runs), figures.fit_units)
 
 
-def _steady_epochs(run: ModelRun) -> list:
-    """The run's steady epochs that ran to the end (an interrupted run's cut-short epoch never counts)."""
-    indices = set(run.steady.epochs)
-    return [epoch for epoch in run.epochs if epoch.index in indices and epoch.complete]
-
-
 def _cost_ratio(run: ModelRun) -> float | None:
     cost = run.steady.profiling_cost
-    return cost.ratio if cost is not None else None
+    return cost.ratio.point if cost is not None else None
 
 
 def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | None:
@@ -280,18 +275,18 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         for name, _, run in chosen
         if run.interrupted
     ]
-    chosen = [item for item in chosen if _steady_epochs(item[2])]
+    chosen = [item for item in chosen if recorded_steady_epochs(item[2])]
     if not chosen:
         return None
     runs = [run for _, _, run in chosen]
-    epochs = [epoch for run in runs for epoch in _steady_epochs(run)]
+    epochs = [epoch for run in runs for epoch in recorded_steady_epochs(run)]
     phase_step: dict[str, list[float]] = {}
     for epoch in epochs:
         for phase, values in epoch.step_ms.items():
             if phase not in PROFILER_PHASES:
                 phase_step.setdefault(phase, []).extend(values)
     _, first_report, first = chosen[0]
-    fit_runs = [run.fit.epoch_ms[1:] for run in runs if run.fit and len(run.fit.epoch_ms) > 1]
+    fit_runs = [run.fit.steady_epoch_ms for run in runs if run.fit and run.fit.steady_epoch_ms]
     return ModelFigures(
         label=group.label,
         model=first.model,
@@ -299,9 +294,9 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         phase_step_ms=phase_step,
         fit_steady_ms=[ms for times in fit_runs for ms in times],
         fit_all_mean_ms=[run.fit.all_mean_ms for run in runs if run.fit],
-        parity=describe(first_report, first),
+        parity=checked_values(first_report, first),
         repeats=len(runs),
-        runs=[run_values(_steady_epochs(run), _cost_ratio(run)) for run in runs],
+        runs=[run_values(recorded_steady_epochs(run), _cost_ratio(run)) for run in runs],
         fit_runs=fit_runs,
         notes=notes,
         throughput=achieved(first, first_report.environment),

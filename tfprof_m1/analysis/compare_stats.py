@@ -30,17 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile_interval, resample
 from tfprof_m1.analysis.estimate import is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import EpochReport
 
 __all__ = [
     "EQUIVALENCE",
     "MIN_UNITS",
     "PROFILER_PHASES",
-    "SEED",
-    "Interval",
     "RunValues",
     "clear_ratio",
     "difference_interval",
@@ -55,8 +55,6 @@ __all__ = [
     "small_sample_factor",
 ]
 
-REPLICATES = 1000
-SEED = 0
 #: Ratios within ±2 % of 1 are "no clear difference" even when their interval excludes 1.
 EQUIVALENCE = 0.02
 #: Consecutive steps resampled together (a step's time drifts; neighbours are alike).
@@ -68,19 +66,6 @@ MIN_UNITS = 3
 #: workload's): its extra work on probe steps, the unprofiled reference stretches (counted as the
 #: workload they ran) and the tf.profiler session.
 PROFILER_PHASES = (PROFILING, UNPROFILED, TRACE)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with its 95 % bootstrap interval."""
-
-    point: float
-    low: float
-    high: float
-
-    def contains(self, value: float) -> bool:
-        """Whether ``value`` lies within the interval, bounds included."""
-        return self.low <= value <= self.high
 
 
 @dataclass
@@ -178,7 +163,7 @@ def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int)
     """(replicates × parts) shares of compute from resampled probe samples (negative medians count as 0)."""
     if not run.parts or len(run.part_values) < 2:
         return None
-    picks = rng.integers(0, len(run.part_values), size=(replicates, len(run.part_values)))
+    picks = resample(rng, len(run.part_values), replicates)
     medians = np.clip(np.median(run.part_values[picks], axis=1), 0.0, None)
     totals = medians.sum(axis=1, keepdims=True)
     return np.divide(medians, totals, out=np.full_like(medians, np.nan), where=totals > 0)
@@ -203,7 +188,7 @@ def _epoch_draws(
             if epoch.per_step.size
             else np.zeros((0, len(starts)))
         )
-        picks = rng.integers(0, len(starts), size=(replicates, len(starts)))
+        picks = resample(rng, len(starts), replicates)
         counts = lengths[picks].sum(axis=1)
         means = sums[:, picks].sum(axis=2) / counts  # (phases × replicates) per-step means
         if shares is not None and epoch.split_phases:
@@ -241,7 +226,7 @@ def group_draws(
     runs: Sequence[RunValues], phases: Sequence[str], replicates: int = REPLICATES, seed: int = SEED
 ) -> GroupDraws:
     """Bootstrap draws of a group of runs: runs, then epochs, then blocks of steps, resampled."""
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     per_run = []
     for run in runs:
         shares = _proportion_draws(run, rng, replicates)
@@ -253,14 +238,14 @@ def group_draws(
         per_run.append(epoch_stats)
     sums = [np.zeros(replicates), np.zeros(replicates), np.zeros((replicates, len(phases)))]
     sums.append(np.zeros((replicates, len(phases))))
-    run_picks = rng.integers(0, len(per_run), size=(replicates, len(per_run)))
+    run_picks = resample(rng, len(per_run), replicates)
     rows = np.arange(replicates)
     for slot in range(len(per_run)):
         for run_index, epochs in enumerate(per_run):
             chosen = run_picks[:, slot] == run_index
             if not chosen.any():
                 continue
-            picks = rng.integers(0, len(epochs), size=(replicates, len(epochs)))
+            picks = resample(rng, len(epochs), replicates)
             for figure in range(2):  # scalars per epoch: epoch ms, µs per example
                 values = np.array([stat[figure] for stat in epochs])
                 sums[figure][chosen] += values[picks].mean(axis=1)[chosen]
@@ -331,8 +316,10 @@ def small_sample_factor(units: int) -> float:
     return t / _Z975 * math.sqrt(units / df)
 
 
-def _widened(point: float, low: float, high: float, factor: float) -> tuple[float, float]:
-    return point - factor * (point - low), point + factor * (high - point)
+def _widened(interval: Interval, factor: float) -> Interval:
+    """``interval`` widened around its point by ``factor`` on each side."""
+    point = interval.point
+    return Interval(point, point - factor * (point - interval.low), point + factor * (interval.high - point))
 
 
 def ratio_interval(
@@ -341,41 +328,25 @@ def ratio_interval(
     """other/reference with its interval: percentile bounds of the replicates' log ratio around the
     point, widened for ``units`` independent units per side (see :func:`small_sample_factor`)."""
     point = other_point / reference_point
-    logs = np.log(other / reference)
-    low, high = _widened(
-        math.log(point),
-        float(np.quantile(logs, 0.025)),
-        float(np.quantile(logs, 0.975)),
-        small_sample_factor(units),
+    logs = _widened(
+        percentile_interval(math.log(point), np.log(other / reference)), small_sample_factor(units)
     )
-    return Interval(point, math.exp(low), math.exp(high))
+    return Interval(point, math.exp(logs.low), math.exp(logs.high))
 
 
 def difference_interval(
     reference_point: float, other_point: float, reference: np.ndarray, other: np.ndarray, units: int = 0
 ) -> Interval:
     """other − reference with its interval, widened as :func:`ratio_interval`'s."""
-    deltas = other - reference
-    point = other_point - reference_point
-    low, high = _widened(
-        point,
-        float(np.quantile(deltas, 0.025)),
-        float(np.quantile(deltas, 0.975)),
-        small_sample_factor(units),
+    return _widened(
+        percentile_interval(other_point - reference_point, other - reference), small_sample_factor(units)
     )
-    return Interval(point, low, high)
 
 
 def mean_interval(point: float, draws: np.ndarray, units: int) -> Interval:
     """A positive mean (an epoch time) with its interval, widened in log space as :func:`ratio_interval`'s."""
-    logs = np.log(draws)
-    low, high = _widened(
-        math.log(point),
-        float(np.quantile(logs, 0.025)),
-        float(np.quantile(logs, 0.975)),
-        small_sample_factor(units),
-    )
-    return Interval(point, math.exp(low), math.exp(high))
+    logs = _widened(percentile_interval(math.log(point), np.log(draws)), small_sample_factor(units))
+    return Interval(point, math.exp(logs.low), math.exp(logs.high))
 
 
 def independent_units(epochs_per_run: Sequence[int]) -> int:
@@ -396,13 +367,13 @@ def epoch_time_draws(
     runs: Sequence[Sequence[float]], replicates: int = REPLICATES, seed: int = SEED
 ) -> np.ndarray:
     """Replicates of the mean over runs of mean epoch times (for fit, timed per epoch only)."""
-    rng = np.random.default_rng(seed)
+    rng = generator(seed)
     total = np.zeros(replicates)
-    run_picks = rng.integers(0, len(runs), size=(replicates, len(runs)))
+    run_picks = resample(rng, len(runs), replicates)
     for slot in range(len(runs)):
         for run_index, times in enumerate(runs):
             chosen = run_picks[:, slot] == run_index
             values = np.asarray(times, dtype=float)
-            picks = rng.integers(0, len(values), size=(replicates, len(values)))
+            picks = resample(rng, len(values), replicates)
             total[chosen] += values[picks].mean(axis=1)[chosen]
     return total / len(runs)

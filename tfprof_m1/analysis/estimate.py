@@ -1,4 +1,4 @@
-"""Estimates from the raw samples, with 95 % bootstrap intervals. Pure Python, no TensorFlow.
+"""Estimates from the raw samples, with 95 % bootstrap intervals. No TensorFlow.
 
 - **Parts of a step** from probe samples (see steps.py): per sampled step, the device-inclusive
   time of each prefix call; call = empty call, forward = forward-only − empty, backward =
@@ -12,23 +12,24 @@
 - **Execution mode**: whether calls returned before the device work was done.
 
 Intervals resample the samples (or blocks and stretches) with replacement, 1,000 times, with a
-fixed seed so a report is reproducible from its raw values.
+fixed seed so a report is reproducible from its raw values: the one engine,
+:mod:`~tfprof_m1.analysis.bootstrap`.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import TypeVar
 
+import numpy as np
+
+from tfprof_m1.analysis.bootstrap import REPLICATES, bootstrap, generator, percentile_interval, resample
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
     BACKWARD,
     CALL,
     EMPTY_CALL,
-    FENCE_CHECK,
     FORWARD,
     FORWARD_BACKWARD,
     FORWARD_BACKWARD_ALL_REDUCE,
@@ -37,11 +38,11 @@ from tfprof_m1.base.phases import (
     OPTIMIZER,
     PROBE_VARIANTS,
 )
-from tfprof_m1.base.stats import quantile
-from tfprof_m1.report.model import CostEstimate, FenceCheckSummary
+from tfprof_m1.collection.profiler import FenceCheckSample
+from tfprof_m1.report.interval import Interval
+from tfprof_m1.report.model import FenceCheck, ProfilingCost
 
 __all__ = [
-    "bootstrap",
     "classify_execution",
     "estimate_cost",
     "estimate_parts",
@@ -52,8 +53,6 @@ __all__ = [
     "sample_parts",
 ]
 
-BOOTSTRAP_REPS = 1000
-BOOTSTRAP_SEED = 0
 #: A part's (prefix, minus) variants: part = variant[prefix] − variant[minus].
 PART_VARIANTS: dict[str, tuple[str, str | None]] = {
     CALL: (EMPTY_CALL, None),
@@ -79,7 +78,6 @@ FENCE_LEFTOVER_MS = 0.1
 FENCE_LEFTOVER_SHARE = 0.05
 
 Sample = Mapping[str, Sequence[float]]
-T = TypeVar("T")
 
 
 def is_probe_sample(sample: Sample) -> bool:
@@ -133,25 +131,6 @@ def proportions(parts_ms: Mapping[str, float], names: Sequence[str] | None = Non
     return {name: value / total for name, value in clipped.items()} if total > 0 else None
 
 
-def bootstrap(
-    items: Sequence[T],
-    statistic: Callable[[Sequence[T]], dict[str, float] | None],
-    reps: int = BOOTSTRAP_REPS,
-    seed: int = BOOTSTRAP_SEED,
-) -> dict[str, tuple[float, float]]:
-    """95 % percentile intervals of each key of ``statistic`` over resamples of ``items``."""
-    rng = random.Random(seed)
-    draws: dict[str, list[float]] = {}
-    for _ in range(reps):
-        result = statistic([items[rng.randrange(len(items))] for _ in items])
-        for key, value in (result or {}).items():
-            draws.setdefault(key, []).append(value)
-    return {
-        key: (quantile(sorted(values), 0.025), quantile(sorted(values), 0.975))
-        for key, values in draws.items()
-    }
-
-
 @dataclass
 class PartsEstimate:
     """Call, forward, backward and optimizer of one step, from probe samples (ms per step)."""
@@ -160,15 +139,14 @@ class PartsEstimate:
     total_ms: dict[str, float]
     host_ms: dict[str, float]
     wait_ms: dict[str, float]
-    #: Shares of the step's compute (call included), with 95 % intervals.
-    shares: dict[str, float]
-    share_intervals: dict[str, tuple[float, float]]
+    #: Shares of the step's compute (call included), with 95 % intervals (a single sample: no spread,
+    #: low = high = point).
+    shares: dict[str, Interval]
     #: Shares of forward+backward+optimizer only (the model's math, call left out), with intervals.
-    math_shares: dict[str, float]
-    math_share_intervals: dict[str, tuple[float, float]]
+    math_shares: dict[str, Interval]
 
 
-def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> PartsEstimate | None:
+def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> PartsEstimate | None:
     """The parts of a step from probe samples (those without every variant are skipped)."""
     probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
@@ -187,28 +165,36 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
             return None
         return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
 
-    intervals = bootstrap(probes, both, reps) if len(probes) > 1 else {}
+    draws = bootstrap(probes, both, replicates) if len(probes) > 1 else {}
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
-    intervals = {key: intervals.get(key, (value, value)) for key, value in point.items()}
+    intervals = {
+        key: percentile_interval(value, draws[key]) if key in draws else Interval(value, value, value)
+        for key, value in point.items()
+    }
     return PartsEstimate(
         samples=len(probes),
         total_ms=totals,
         host_ms=part_medians(probes, 0),
         wait_ms=part_medians(probes, 1),
-        shares=shares,
-        share_intervals={name: intervals[name] for name in parts},
-        math_shares=math,
-        math_share_intervals={name: intervals[f"math:{name}"] for name in math_parts(parts)},
+        shares={name: intervals[name] for name in parts},
+        math_shares={name: intervals[f"math:{name}"] for name in math_parts(parts)},
     )
 
 
 # -- profiling cost ---------------------------------------------------------------------------
 def estimate_cost(
-    blocks: Sequence[tuple[int, float]], stretches: Sequence[tuple[int, float]], reps: int = BOOTSTRAP_REPS
-) -> CostEstimate | None:
-    """Ratio of mean per-step times from (steps, ms) blocks of profiled steps and unprofiled stretches.
+    blocks: Sequence[tuple[int, float]],
+    stretches: Sequence[tuple[int, float]],
+    unprofiled_epoch_ms: Callable[[float], float],
+    replicates: int = REPLICATES,
+) -> ProfilingCost | None:
+    """The profiling cost: ratio of mean per-step times from (steps, ms) blocks of profiled steps
+    and unprofiled stretches, with its 95 % bootstrap interval (blocks and stretches resampled
+    independently), or None without a block or a stretch of one step or more.
 
-    Blocks and stretches are resampled independently for the interval.
+    Args:
+        unprofiled_epoch_ms: the steady epoch as it would run unprofiled (ms), given the ratio
+            (:func:`~tfprof_m1.analysis.figures.unprofiled_equivalent_ms` over the epochs).
     """
     blocks = [b for b in blocks if b[0] > 0]
     stretches = [s for s in stretches if s[0] > 0]
@@ -219,21 +205,21 @@ def estimate_cost(
         return sum(ms for _, ms in items) / sum(steps for steps, _ in items)
 
     profiled, unprofiled = per_step(blocks), per_step(stretches)
-    rng = random.Random(BOOTSTRAP_SEED)
-    ratios = []
-    for _ in range(reps):
-        b = [blocks[rng.randrange(len(blocks))] for _ in blocks]
-        s = [stretches[rng.randrange(len(stretches))] for _ in stretches]
-        ratios.append(per_step(b) / per_step(s))
-    ratios.sort()
-    return CostEstimate(
+    rng = generator()
+    block_steps, block_ms = np.array(blocks, dtype=float).T
+    stretch_steps, stretch_ms = np.array(stretches, dtype=float).T
+    picked_blocks = resample(rng, len(blocks), replicates)
+    picked_stretches = resample(rng, len(stretches), replicates)
+    ratios = (block_ms[picked_blocks].sum(axis=1) / block_steps[picked_blocks].sum(axis=1)) / (
+        stretch_ms[picked_stretches].sum(axis=1) / stretch_steps[picked_stretches].sum(axis=1)
+    )
+    return ProfilingCost(
         profiled,
         unprofiled,
-        profiled / unprofiled,
-        quantile(ratios, 0.025),
-        quantile(ratios, 0.975),
+        percentile_interval(profiled / unprofiled, ratios),
         len(blocks),
         len(stretches),
+        unprofiled_epoch_ms(profiled / unprofiled),
     )
 
 
@@ -254,13 +240,16 @@ def classify_execution(
     return ("synchronous" if share < SYNCHRONOUS_WAIT_SHARE else "asynchronous"), share
 
 
-def fence_check(samples: Sequence[Sample]) -> FenceCheckSummary | None:
-    """Summarise the coverage fence's leftover waits; flag one that could move a share by a point."""
-    leftovers = [sample[FENCE_CHECK][1] for sample in samples if FENCE_CHECK in sample]
+def fence_check(
+    checks: Sequence[FenceCheckSample], samples: Sequence[Sample], fence: str
+) -> FenceCheck | None:
+    """Summarise the coverage fence (``fence``)'s leftover waits ``checks``; flag one that could move
+    a share by a point (against the median full step of the probe ``samples``)."""
+    leftovers = [check.leftover_ms for check in checks]
     if not leftovers:
         return None
     middle = median(leftovers)
     steps = [sum(sample[FULL_STEP]) for sample in samples if FULL_STEP in sample]
     step_ms = median(steps) if steps else 0.0
     flagged = middle > FENCE_LEFTOVER_MS and middle > FENCE_LEFTOVER_SHARE * step_ms
-    return FenceCheckSummary(len(leftovers), middle, max(leftovers), flagged)
+    return FenceCheck(len(leftovers), middle, max(leftovers), flagged, fence)

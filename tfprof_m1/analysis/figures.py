@@ -6,14 +6,15 @@ excluded from every steady-state figure, and the report says so.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from statistics import mean
 
-from tfprof_m1.analysis.attribution import EpochBreakdown, steady_epochs, step_totals
+from tfprof_m1.analysis.attribution import EpochBreakdown, step_totals
 from tfprof_m1.analysis.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
+from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
 from tfprof_m1.base.stats import summarize
+from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.model import (
     EpochReport,
     Execution,
@@ -88,6 +89,10 @@ def epoch_report(
         gc_collections=breakdown.gc_collections,
         outside_steps_ms=dict(breakdown.outside_steps_ms),
         samples=[{name: _round(values) for name, values in sample.items()} for sample in breakdown.samples],
+        fence_checks=[
+            FenceCheckSample(round(check.first_ms, 4), round(check.leftover_ms, 4))
+            for check in breakdown.fence_checks
+        ],
         stretches=[[stretch.steps, round(stretch.wall_ms, 4)] for stretch in breakdown.stretches],
         fence_idle_ms=breakdown.fence_idle_ms,
     )
@@ -113,15 +118,7 @@ def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
             host_ms=estimate.host_ms[name],
             wait_ms=estimate.wait_ms[name],
             share=estimate.shares[name],
-            share_low=estimate.share_intervals[name][0],
-            share_high=estimate.share_intervals[name][1],
             math_share=estimate.math_shares.get(name),
-            math_share_low=estimate.math_share_intervals[name][0]
-            if name in estimate.math_share_intervals
-            else None,
-            math_share_high=estimate.math_share_intervals[name][1]
-            if name in estimate.math_share_intervals
-            else None,
         )
         for name in estimate.total_ms
     ]
@@ -145,20 +142,20 @@ def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None
     """Profiled against unprofiled per-step time, and the epoch as it would run unprofiled."""
     blocks = [block for b in breakdowns for block in b.profiled_blocks]
     stretches = [(stretch.steps, stretch.wall_ms) for b in breakdowns for stretch in b.stretches]
-    cost = estimate_cost(blocks, stretches)
-    if cost is None:
-        return None
-    epoch = mean(
-        unprofiled_equivalent_ms(
-            b.wall_ms,
-            b.totals_ms.get(UNPROFILED, 0.0),
-            b.totals_ms.get(TRACE, 0.0),
-            b.totals_ms.get(PROFILING, 0.0),
-            cost.ratio,
+
+    def unprofiled_epoch_ms(ratio: float) -> float:
+        return mean(
+            unprofiled_equivalent_ms(
+                b.wall_ms,
+                b.totals_ms.get(UNPROFILED, 0.0),
+                b.totals_ms.get(TRACE, 0.0),
+                b.totals_ms.get(PROFILING, 0.0),
+                ratio,
+            )
+            for b in breakdowns
         )
-        for b in breakdowns
-    )
-    return ProfilingCost(**dataclasses.asdict(cost), unprofiled_epoch_ms=epoch)
+
+    return estimate_cost(blocks, stretches, unprofiled_epoch_ms)
 
 
 def execution(
@@ -185,11 +182,12 @@ def execution(
 
 
 def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -> FenceCheck | None:
-    """The coverage fence's leftover waits over the samples of ``breakdowns``, or None without any."""
-    summary = fence_check([sample for b in breakdowns for sample in b.samples])
-    if summary is None:
-        return None
-    return FenceCheck(fence=fence_name, **dataclasses.asdict(summary))
+    """The coverage fence's leftover waits over the checks of ``breakdowns``, or None without any."""
+    return fence_check(
+        [check for b in breakdowns for check in b.fence_checks],
+        [sample for b in breakdowns for sample in b.samples],
+        fence_name,
+    )
 
 
 def loop_summary(

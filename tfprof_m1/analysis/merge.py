@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from tfprof_m1.analysis.scaling import scaling_efficiency, steady_throughputs
+from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.stats import quantile
 from tfprof_m1.report.model import ModelRun, Report, Scaling, load_report, run_name
@@ -81,26 +82,27 @@ def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
     seen: dict[int | None, str] = {}
     cluster = None
     for report, name in zip(reports, names):
-        spreads = [run.distribution for run in report.runs if run.distribution is not None]
+        distributions = [run.distribution for run in report.runs if run.distribution is not None]
         if (
-            len(spreads) < len(report.runs)
-            or not spreads
-            or any(s.strategy != "multiworker" for s in spreads)
+            not distributions
+            or len(distributions) < len(report.runs)
+            or any(d.strategy != "multiworker" for d in distributions)
         ):
             raise UserError(
                 f"{name}: not a multi-worker report (run with --strategy multiworker, or the launch command)"
             )
-        worker = spreads[0].worker
+        worker = distributions[0].worker
         if worker in seen:
             raise UserError(
                 f"{name}: worker {worker} again (also {seen[worker]}); give each worker's report once"
             )
         seen[worker] = name
         if cluster is None:
-            cluster = spreads[0].workers
-        elif spreads[0].workers != cluster:
+            cluster = distributions[0].workers
+        elif distributions[0].workers != cluster:
             raise UserError(
-                f"{name}: from another cluster ({', '.join(spreads[0].workers)}, not {', '.join(cluster)}); "
+                f"{name}: from another cluster ({', '.join(distributions[0].workers)}, "
+                f"not {', '.join(cluster)}); "
                 "give the reports of one run"
             )
     if cluster is not None and len(seen) != len(cluster):
@@ -113,11 +115,8 @@ def _check(reports: Sequence[Report], names: Sequence[str]) -> None:
 
 def _step_totals(run: ModelRun) -> dict[tuple[int, int], float]:
     """(epoch index, step position) -> the step's time over all its phases, for steady complete epochs."""
-    steady = set(run.steady.epochs)
     totals = {}
-    for epoch in run.epochs:
-        if epoch.index not in steady or not epoch.complete:
-            continue
+    for epoch in recorded_steady_epochs(run):
         lists = list(epoch.step_ms.values())
         for position in range(len(epoch.step_kinds)):
             totals[(epoch.index, position)] = sum(
@@ -151,22 +150,22 @@ def merge_runs(model: str, runs: Sequence[ModelRun], names: Sequence[str]) -> Me
         counts[times.index(top)] += 1
     workers = []
     for index, (run, name) in enumerate(zip(runs, names)):
-        spread = run.distribution
-        assert spread is not None
+        distribution = run.distribution
+        assert distribution is not None
         reduce = next((part for part in run.steady.parts if part.part == "all_reduce"), None)
         workers.append(
             WorkerFigures(
-                worker=spread.worker if spread.worker is not None else index,
-                address=spread.workers[spread.worker]
-                if spread.worker is not None and spread.worker < len(spread.workers)
+                worker=distribution.worker if distribution.worker is not None else index,
+                address=distribution.workers[distribution.worker]
+                if distribution.worker is not None and distribution.worker < len(distribution.workers)
                 else "",
                 report=name,
-                replicas=len(spread.devices),
+                replicas=len(distribution.devices),
                 epoch_mean_ms=run.steady.epoch_mean_ms,
                 step_median_ms=run.steady.step_median_ms,
                 examples_per_s=run.steady.examples_per_s,
                 all_reduce_ms=reduce.ms if reduce else None,
-                all_reduce_share=reduce.share if reduce else None,
+                all_reduce_share=reduce.share.point if reduce else None,
                 slowest_steps=counts[index],
             )
         )

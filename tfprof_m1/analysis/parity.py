@@ -27,7 +27,7 @@ __all__ = [
     "MODEL",
     "SETTING",
     "STATE",
-    "describe",
+    "checked_values",
     "differences",
     "differing_checks",
     "same_side",
@@ -126,7 +126,7 @@ CHECKS = (
 IMPLIED = {"steps_per_epoch": "batch_size"}
 
 
-def describe(report: Report, run: ModelRun) -> dict[str, object]:
+def checked_values(report: Report, run: ModelRun) -> dict[str, object]:
     """What ran, as comparable values, one per :data:`CHECKS` key (None where the report does not know).
 
     The run's fingerprint is read defensively (a field an older or newer report lacks is not known);
@@ -189,12 +189,12 @@ def _epoch_examples(run: ModelRun) -> int | None:
 
 
 def _distribution(run: ModelRun) -> str:
-    spread = run.distribution
-    if spread is None:
+    distribution = run.distribution
+    if distribution is None:
         return "one device"
-    kind = "logical CPU devices" if spread.logical_cpu_devices else "devices"
-    worker = f", worker {spread.worker}" if spread.worker is not None else ""
-    return f"{spread.strategy}, {spread.replicas} replicas ({kind}){worker}"
+    kind = "logical CPU devices" if distribution.logical_cpu_devices else "devices"
+    worker = f", worker {distribution.worker}" if distribution.worker is not None else ""
+    return f"{distribution.strategy}, {distribution.replicas} replicas ({kind}){worker}"
 
 
 def _known_and_different(check: Check, mine: object, theirs: object) -> bool:

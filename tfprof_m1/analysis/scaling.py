@@ -9,19 +9,16 @@ side there is no interval (one value shows no spread; run 3 epochs or more).
 from __future__ import annotations
 
 from tfprof_m1.analysis.compare_stats import epoch_time_draws, independent_units, ratio_interval
+from tfprof_m1.analysis.steady import recorded_steady_epochs
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, Scaling
 
 __all__ = ["efficiency_interval", "replicas_text", "scaling_efficiency", "steady_throughputs"]
 
 
 def steady_throughputs(run: ModelRun) -> list[float]:
-    """Examples/s of each steady epoch that ran to the end."""
-    steady = set(run.steady.epochs)
-    return [
-        epoch.examples_per_s
-        for epoch in run.epochs
-        if epoch.index in steady and epoch.complete and epoch.examples_per_s > 0
-    ]
+    """Examples/s of each steady epoch (:func:`~tfprof_m1.analysis.steady.recorded_steady_epochs`)."""
+    return [epoch.examples_per_s for epoch in recorded_steady_epochs(run) if epoch.examples_per_s > 0]
 
 
 def scaling_efficiency(
@@ -38,24 +35,23 @@ def scaling_efficiency(
         return None
     point = sum(epoch_examples_per_s) / len(epoch_examples_per_s)
     base = sum(single) / len(single)
-    efficiency, low, high = point / (replicas * base), None, None
+    efficiency, interval = point / (replicas * base), None
     if len(epoch_examples_per_s) > 1 and len(single) > 1:
         units = min(independent_units([len(epoch_examples_per_s)]), independent_units([len(single)]))
-        interval = ratio_interval(
+        drawn = ratio_interval(
             replicas * base,
             point,
             replicas * epoch_time_draws([single]),
             epoch_time_draws([epoch_examples_per_s], seed=1),
             units,
         )
-        low, high = min(interval.low, efficiency), max(interval.high, efficiency)
+        interval = Interval(efficiency, min(drawn.low, efficiency), max(drawn.high, efficiency))
     return Scaling(
         replicas=replicas,
         examples_per_s=point,
         baseline_examples_per_s=base,
         efficiency=efficiency,
-        efficiency_low=low,
-        efficiency_high=high,
+        efficiency_interval=interval,
         baseline_epoch_examples_per_s=single,
         baseline_step_median_ms=baseline_step_median_ms,
     )
@@ -63,9 +59,10 @@ def scaling_efficiency(
 
 def efficiency_interval(scaling: Scaling) -> str:
     """The efficiency's interval as text, or why there is none."""
-    if scaling.efficiency_low is None or scaling.efficiency_high is None:
+    interval = scaling.efficiency_interval
+    if interval is None:
         return "(no interval: one steady epoch on a side; run 3 epochs or more)"
-    return f"[95 % CI {scaling.efficiency_low * 100:.1f} %–{scaling.efficiency_high * 100:.1f} %]"
+    return f"[95 % CI {interval.low * 100:.1f} %–{interval.high * 100:.1f} %]"
 
 
 def replicas_text(count: int) -> str:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfprof_m1.analysis.compare_stats import Interval, epoch_time_draws, mean_interval
+from tfprof_m1.analysis.compare_stats import epoch_time_draws, mean_interval
+from tfprof_m1.analysis.steady import recorded_steady_epochs
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import Report
 
 __all__ = ["SweepPoint", "SweepResult", "crossover", "point_figures"]
@@ -53,7 +55,7 @@ def point_figures(report: Report) -> tuple[int, Interval, Interval] | None:
     """(steady epochs, step ms, examples/s) of a point's report: means over its steady, complete
     epochs, with bootstrap intervals widened for their number."""
     run = report.runs[0]
-    epochs = [epoch for epoch in run.epochs if epoch.index in run.steady.epochs and epoch.complete]
+    epochs = recorded_steady_epochs(run)
     if not epochs:
         return None
     walls = [epoch.wall_ms for epoch in epochs]

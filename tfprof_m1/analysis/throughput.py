@@ -20,7 +20,7 @@ from tfprof_m1.base.phases import BACKWARD, FORWARD
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.report.model import ModelRun
 
-__all__ = ["Throughput", "achieved", "describe", "share_text"]
+__all__ = ["Throughput", "achieved", "achieved_text", "share_text"]
 
 #: Backward FLOPs per forward FLOP where a report does not count them (a weight and an input gradient).
 BACKWARD_FLOPS_PER_FORWARD = 2
@@ -81,7 +81,7 @@ def share_text(share: float | None, suffix: str = "") -> str:
     return f" ({share * 100:.1f} %{suffix})"
 
 
-def describe(throughput: Throughput) -> str:
+def achieved_text(throughput: Throughput) -> str:
     """One line: step, forward and backward GFLOP/s with their shares of the peak."""
 
     def figure(name: str, gflops: float | None) -> str | None:

@@ -16,7 +16,6 @@ __all__ = [
     "EPOCH_LEVEL_PHASES",
     "EPOCH_START",
     "EXECUTION_NOTES",
-    "FENCE_CHECK",
     "FORWARD",
     "FORWARD_BACKWARD",
     "FORWARD_BACKWARD_ALL_REDUCE",
@@ -85,10 +84,6 @@ REPORTED_PHASES: tuple[str, ...] = (
     VALIDATION,
     OTHER,
 )
-#: The parts whose proportions divide a fused step's compute time (one device; under a strategy
-#: ``DISTRIBUTED_COMPUTE_PHASES``).
-COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, OPTIMIZER)
-DISTRIBUTED_COMPUTE_PHASES: tuple[str, ...] = (CALL, FORWARD, BACKWARD, ALL_REDUCE, OPTIMIZER)
 #: The parts of the model's math, without the call: what the article's question is about.
 MATH_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, OPTIMIZER)
 #: Phases that are not on every step; tables show no per-step figure for them.
@@ -126,8 +121,6 @@ PROBE_SPANS: dict[str, str] = {
     FORWARD_BACKWARD_ALL_REDUCE: "probe: forward+backward+all_reduce",
     FULL_STEP: "probe: forward+backward+optimizer (the training step)",
 }
-#: The second, independent fence run after a sampled step (fence-coverage check).
-FENCE_CHECK = "fence_check"
 
 #: What each phase holds, by the kind of device the run executed on. ``async`` is any device whose
 #: calls return before the work is done (a GPU, or the CPU under the asynchronous executor).

@@ -76,7 +76,7 @@ class EpochBatches:
         self._seen = 0
         self.ran_out: list[bool] = []
 
-    def describe(self) -> str:
+    def input_path(self) -> str:
         """How the batches are made, for the report: ``tf.data.Dataset`` (or the object's type)."""
         kind = type(self.dataset)
         module = kind.__module__

@@ -312,7 +312,7 @@ def _train(
                 memory=memory,
                 memory_note=memory_note,
                 ran_out_of_data=data.ran_out[-1],
-                facts=replace(train_steps.facts(), input_path=data.describe()),
+                facts=replace(train_steps.facts(), input_path=data.input_path()),
                 accuracy_note=train_steps.accuracy_note,
             )
             results.append(result)

@@ -36,11 +36,19 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
+from tfprof_m1.base.phases import FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
 from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.fence import measure_fence_cost
 
-__all__ = ["IDLE_FENCE_CALLS", "EpochTiming", "NullProfiler", "PhaseProfiler", "StepTiming", "StretchTiming"]
+__all__ = [
+    "IDLE_FENCE_CALLS",
+    "EpochTiming",
+    "FenceCheckSample",
+    "NullProfiler",
+    "PhaseProfiler",
+    "StepTiming",
+    "StretchTiming",
+]
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -61,6 +69,16 @@ class Fence(Protocol):
 
 
 @dataclass
+class FenceCheckSample:
+    """One coverage check after a sampled step (:meth:`PhaseProfiler.check_fence`), in ms: the
+    coverage fence's first call, and what it waited beyond an immediate second call (the leftover:
+    device work the step's own fence left queued; 0 when the second call took as long or longer)."""
+
+    first_ms: float
+    leftover_ms: float
+
+
+@dataclass
 class StepTiming:
     """Raw figures of one training step, in milliseconds.
 
@@ -78,6 +96,8 @@ class StepTiming:
     samples_ms: dict[str, list[float]] = field(default_factory=dict)
     #: When the step began (its input wait included), in ms from the epoch's start.
     started_ms: float = 0.0
+    #: The coverage check run after this step, if one ran.
+    fence_check: FenceCheckSample | None = None
 
 
 @dataclass
@@ -362,7 +382,7 @@ class PhaseProfiler:
         The main fence should have left nothing queued, so the coverage fence right after it should
         take as long as it takes again at once, on a surely idle device (paired, so the machine's
         state at that moment cancels). A positive leftover means the main fence did not cover all
-        of the step's device work. Recorded as ``samples_ms["fence_check"] = [first ms, leftover ms]``.
+        of the step's device work. Recorded as the step's ``fence_check``.
         """
         if self.coverage_fence is None or self._step is None:
             return None
@@ -373,7 +393,7 @@ class PhaseProfiler:
             times.append((self.clock() - start) * 1000.0)
         self._add(PROFILING, sum(times))
         leftover = max(0.0, times[0] - times[1])
-        self._step.samples_ms[FENCE_CHECK] = [times[0], leftover]
+        self._step.fence_check = FenceCheckSample(times[0], leftover)
         self._last_stopped = None
         return leftover
 

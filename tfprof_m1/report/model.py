@@ -22,22 +22,21 @@ from tfprof_m1.base.files import write_atomic
 from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
-from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
+from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.collection.strategies import Distribution
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
 __all__ = [
     "MAX_REPORT_BYTES",
     "SCHEMA_VERSION",
-    "CostEstimate",
     "DataInfo",
     "EpochReport",
     "Execution",
     "FenceCheck",
-    "FenceCheckSummary",
     "Fingerprint",
     "FitReport",
     "Headline",
@@ -54,18 +53,17 @@ __all__ = [
     "run_name",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
 #: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
 #: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so), and
 #: schema 4 reports valid schema 5 ones (5 added ``distribution`` and ``scaling``, for tf.distribute runs);
 #: schema 6 moved the fence from the environment to each run (each model has its own): a schema 5
-#: report's environment fence is given to every run on load.
+#: report's environment fence is given to every run on load. Schema 7 made every interval one
+#: :class:`~tfprof_m1.report.interval.Interval` object (``{"point", "low", "high"}``) where schema 6
+#: had flat ``x``/``x_low``/``x_high`` fields: older reports are upgraded on load (``_upgraded``).
 OLDEST_READABLE_SCHEMA = 2
-
-#: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
-SOURCES = ("benchmark", "loop", "fit")
 
 
 @dataclass
@@ -97,36 +95,24 @@ class PartSummary:
     ms: float
     host_ms: float
     wait_ms: float
-    #: Share of the step's compute (call, forward, backward, optimizer).
-    share: float
-    share_low: float
-    share_high: float
-    #: Share of forward + backward + optimizer only (None for the call).
-    math_share: float | None = None
-    math_share_low: float | None = None
-    math_share_high: float | None = None
+    #: Share of the step's compute (call, forward, backward, optimizer), with its interval.
+    share: Interval
+    #: Share of forward + backward + optimizer only, with its interval (None for the call).
+    math_share: Interval | None = None
 
 
 @dataclass
-class CostEstimate:
-    """Per-step time of profiled steps against unprofiled stretches of the same epochs."""
+class ProfilingCost:
+    """What profiling costs end to end: per-step time of blocks of profiled steps against the
+    unprofiled stretches of the same epochs (:func:`~tfprof_m1.analysis.estimate.estimate_cost`),
+    and what it means for the steady epoch."""
 
     profiled_step_ms: float
     unprofiled_step_ms: float
-    #: profiled / unprofiled, with a 95 % interval.
-    ratio: float
-    ratio_low: float
-    ratio_high: float
+    #: profiled / unprofiled, with its 95 % bootstrap interval (blocks and stretches resampled).
+    ratio: Interval
     blocks: int
     stretches: int
-
-
-@dataclass
-class ProfilingCost(CostEstimate):
-    """What profiling costs end to end: the :class:`CostEstimate`
-    (profiled steps against unprofiled stretches of the same epochs, ratio with a 95 % bootstrap
-    interval) and what it means for the steady epoch."""
-
     #: The steady epoch as it would run unprofiled: its profiled steps scaled by 1/ratio.
     unprofiled_epoch_ms: float
 
@@ -145,22 +131,16 @@ class Execution:
 
 
 @dataclass
-class FenceCheckSummary:
-    """The coverage check: what a second, independent fence still waited for after the first."""
+class FenceCheck:
+    """The coverage check: what a second, independent fence (``fence``) still waited for after the
+    first, on sampled steps (:func:`~tfprof_m1.analysis.estimate.fence_check`, from the epochs'
+    ``fence_checks``). ``flagged``: the main fence left device work queued (median leftover above
+    0.1 ms and 5 % of a sampled step)."""
 
     samples: int
     leftover_median_ms: float
     leftover_max_ms: float
     flagged: bool
-
-
-@dataclass
-class FenceCheck(FenceCheckSummary):
-    """The coverage check as reported: what a second, independent fence (``fence``) still waited
-    for after the first, on sampled steps (see
-    :class:`FenceCheckSummary`; ``flagged``: the main fence left
-    device work queued, median leftover above 0.1 ms and 5 % of a sampled step)."""
-
     fence: str
 
 
@@ -189,6 +169,8 @@ class EpochReport:
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
     #: Raw probe samples: variant -> [host ms, device wait ms], one object per sampled step.
     samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: Raw coverage checks, one per sampled step that ran one: ``first_ms``, ``leftover_ms``.
+    fence_checks: list[FenceCheckSample] = field(default_factory=list)
     #: Unprofiled stretches: [steps, wall ms] each.
     stretches: list[list[float]] = field(default_factory=list)
     #: One fence call on the idle device, measured before the epoch (ms).
@@ -222,10 +204,20 @@ class LoopSummary:
 
 
 @dataclass
-class FitReport(FitRun):
-    """Keras ``fit`` on the same model, data and batch size (the article's measurement): the
-    :class:`~tfprof_m1.collection.fit.FitRun` as reported (times rounded, a non-finite loss None),
-    and its summaries, computed from ``epoch_ms`` (never read from a file, so they always agree)."""
+class FitReport:
+    """Keras ``fit`` on the same model, data and batch size (the article's measurement): what the
+    run measured (:class:`~tfprof_m1.collection.fit_run.FitRun`) as reported (times rounded, a
+    non-finite loss None), and its summaries, computed from ``epoch_ms`` (never read from a file, so
+    they always agree)."""
+
+    #: Each epoch's wall time (ms), the first (warm-up) included.
+    epoch_ms: list[float]
+    losses: list[float | None]
+    accuracies: list[float | None]
+    #: Whether fit compiled its step with XLA (Keras' ``jit_compile``).
+    jit_compile: bool
+    #: Host and device memory after each epoch.
+    memory: list[MemoryUse] = field(default_factory=list)
 
     first_epoch_ms: float = field(init=False)
     #: Mean over epochs after the first; None with a single epoch.
@@ -237,8 +229,13 @@ class FitReport(FitRun):
         if not self.epoch_ms:
             raise ValueError("fit.epoch_ms is empty")
         self.first_epoch_ms = self.epoch_ms[0]
-        self.steady_mean_ms = statistics.mean(self.epoch_ms[1:]) if len(self.epoch_ms) > 1 else None
+        self.steady_mean_ms = statistics.mean(self.steady_epoch_ms) if self.steady_epoch_ms else None
         self.all_mean_ms = statistics.mean(self.epoch_ms)
+
+    @property
+    def steady_epoch_ms(self) -> list[float]:
+        """The steady epochs' times (ms): all but the first (warm-up); empty with a single epoch."""
+        return self.epoch_ms[1:]
 
 
 @dataclass
@@ -306,11 +303,10 @@ class Scaling:
     #: the single-replica run, each the mean over steady epochs.
     examples_per_s: float
     baseline_examples_per_s: float
-    #: examples_per_s / (replicas × baseline), with its 95 % interval (1.0: perfect scaling); no
+    #: examples_per_s / (replicas × baseline) (1.0: perfect scaling), and its 95 % interval; no
     #: interval (None) when a side has a single steady epoch: one value has no spread to show.
     efficiency: float
-    efficiency_low: float | None
-    efficiency_high: float | None
+    efficiency_interval: Interval | None
     #: Steady examples/s of each epoch of the single-replica run (for merged views and re-analysis).
     baseline_epoch_examples_per_s: list[float] = field(default_factory=list)
     baseline_step_median_ms: float | None = None
@@ -448,7 +444,8 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        """Rebuild a report from parsed JSON, upgrading older schemas; ValueError names what is wrong."""
+        """Rebuild a report from parsed JSON, upgrading older schemas (the result's ``schema_version``
+        is then the current one); ValueError names what is wrong."""
         version = data.get("schema_version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("no schema_version: not a tfprof_m1 report")
@@ -569,11 +566,20 @@ def load_report(path: str | os.PathLike) -> Report:
 
 
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """Schema 5 and older kept one fence on the environment: give it to every run (schema 6); and
-    did not record the settings schema 6 added to the config: they are None (not known), never a
-    default that may be false. Returns a new dict; the caller's ``data`` is left as it was."""
-    if version >= 6:
-        return data
+    """``data`` (a parsed report of schema ``version``) brought up to :data:`SCHEMA_VERSION`, one
+    schema at a time, and marked as such (a loaded report is held in the current schema, so saving
+    it again writes a current report). Returns a new dict; the caller's ``data`` is left as it was.
+    What is not shaped as the old schema said is passed on unchanged, for :func:`_build` to name."""
+    for last, step in ((5, _to_schema_6), (6, _to_schema_7)):
+        if version <= last:
+            data = step(data)
+    return {**data, "schema_version": SCHEMA_VERSION} if version < SCHEMA_VERSION else data
+
+
+def _to_schema_6(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 5 and older kept one fence on the environment: give it to every run; and did not
+    record the settings schema 6 added to the config: they are None (not known), never a default
+    that may be false."""
     data = dict(data)
     if isinstance(data.get("config"), dict):
         data["config"] = {**dict.fromkeys(("download", "peak", "stop_on_nan", "baseline")), **data["config"]}
@@ -590,6 +596,71 @@ def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
             for run in data["runs"]
         ]
     return data
+
+
+def _folded(fields: dict[str, Any], name: str, into: str | None = None) -> dict[str, Any]:
+    """``fields`` with the flat ``name``, ``name_low``, ``name_high`` of schema 6 and older folded
+    into one interval object at ``into`` (default ``name``; ``name`` itself is kept when ``into``
+    differs). A point without bounds (a null interval) becomes null."""
+    low, high = fields.get(f"{name}_low"), fields.get(f"{name}_high")
+    folded = {key: value for key, value in fields.items() if key not in (f"{name}_low", f"{name}_high")}
+    into = into or name
+    point = fields.get(name)
+    if point is None or (into != name and low is None and high is None):
+        folded[into] = None
+    else:
+        folded[into] = {"point": point, "low": low, "high": high}
+    return folded
+
+
+def _fence_checks_apart(epoch: dict[str, Any]) -> dict[str, Any]:
+    """Schema 6 and older kept each coverage check inside its step's probe sample, as
+    ``"fence_check": [first ms, leftover ms]`` (the one slot whose pair was not [host, wait]):
+    schema 7 keeps them apart, in ``fence_checks``."""
+    if not isinstance(epoch.get("samples"), list):
+        return epoch
+    samples, checks = [], []
+    for sample in epoch["samples"]:
+        if isinstance(sample, dict) and "fence_check" in sample:
+            sample = dict(sample)
+            pair = sample.pop("fence_check")
+            if isinstance(pair, list) and len(pair) == 2:
+                checks.append({"first_ms": pair[0], "leftover_ms": pair[1]})
+        samples.append(sample)
+    return {**epoch, "samples": samples, "fence_checks": checks}
+
+
+def _to_schema_7(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 6 and older stored intervals as flat fields; schema 7 as one object each: a part's
+    ``share`` and ``math_share``, the profiling cost's ``ratio`` and the scaling's
+    ``efficiency_interval`` (``efficiency`` stays the point). And the coverage checks move out of
+    the probe samples (:func:`_fence_checks_apart`)."""
+    if not isinstance(data.get("runs"), list):
+        return data
+    runs = []
+    for run in data["runs"]:
+        if isinstance(run, dict):
+            run = dict(run)
+            if isinstance(run.get("epochs"), list):
+                run["epochs"] = [
+                    _fence_checks_apart(epoch) if isinstance(epoch, dict) else epoch
+                    for epoch in run["epochs"]
+                ]
+            steady = run.get("steady")
+            if isinstance(steady, dict):
+                steady = dict(steady)
+                if isinstance(steady.get("parts"), list):
+                    steady["parts"] = [
+                        _folded(_folded(part, "share"), "math_share") if isinstance(part, dict) else part
+                        for part in steady["parts"]
+                    ]
+                if isinstance(steady.get("profiling_cost"), dict):
+                    steady["profiling_cost"] = _folded(steady["profiling_cost"], "ratio")
+                run["steady"] = steady
+            if isinstance(run.get("scaling"), dict):
+                run["scaling"] = _folded(run["scaling"], "efficiency", into="efficiency_interval")
+        runs.append(run)
+    return {**data, "runs": runs}
 
 
 # -- loading nested dataclasses -------------------------------------------------------------------

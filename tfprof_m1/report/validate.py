@@ -118,13 +118,18 @@ def _check_run(run: ModelRun, where: str) -> None:
             *run.scaling.baseline_epoch_examples_per_s,
         ]
         _require(min(rates) > 0, f"{where}.scaling", min(rates), "not a positive throughput")
-    spread = run.distribution
-    if spread is not None:
-        _require(spread.replicas >= 1, f"{where}.distribution.replicas", spread.replicas, "not 1 or more")
-        if spread.worker is not None:
+    distribution = run.distribution
+    if distribution is not None:
+        _require(
+            distribution.replicas >= 1,
+            f"{where}.distribution.replicas",
+            distribution.replicas,
+            "not 1 or more",
+        )
+        if distribution.worker is not None:
             _require(
-                0 <= spread.worker < len(spread.workers),
+                0 <= distribution.worker < len(distribution.workers),
                 f"{where}.distribution.worker",
-                spread.worker,
-                f"not one of the {len(spread.workers)} workers of its cluster",
+                distribution.worker,
+                f"not one of the {len(distribution.workers)} workers of its cluster",
             )

@@ -18,9 +18,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.report.model import ModelRun, RunConfig, load_report
 
 __all__ = ["run_baseline"]
@@ -74,7 +74,7 @@ def baseline_command(model: str, options: RunConfig, data: str, logdir: Path, js
 
 
 def run_baseline(
-    model: str, options: RunConfig, data: str, run_dir: Path | None, progress: Callable[[str], None]
+    model: str, options: RunConfig, data: str, run_dir: Path | None, progress: Progress
 ) -> ModelRun:
     """Run the single-replica baseline in a fresh process; its epoch lines are relayed as
     ``baseline epoch``.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from tfprof_m1.analysis.assemble import describe_method, model_run
+from tfprof_m1.analysis.assemble import build_model_run, describe_method
 from tfprof_m1.analysis.scaling import (
     efficiency_interval,
     replicas_text,
@@ -16,6 +15,7 @@ from tfprof_m1.analysis.scaling import (
 )
 from tfprof_m1.base.errors import UserError, required
 from tfprof_m1.base.phases import PROBE, UNPROFILED
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.base.safe_io import refuse_inputs
 from tfprof_m1.base.tf_types import Dataset
 from tfprof_m1.collection.environment import (
@@ -56,8 +56,6 @@ __all__ = ["LIMITS", "OutputSettings", "run_benchmark", "validate_config"]
 
 if TYPE_CHECKING:
     from tfprof_m1.collection.steps import TrainSteps
-
-Progress = Callable[[str], None]
 
 
 #: Each whole-number setting's range (inclusive) and what the message says: the bounds keep a run
@@ -114,11 +112,11 @@ def validate_config(config: RunConfig) -> None:
             raise UserError(message)
 
 
-def _check_trace_steps(config: RunConfig, output: OutputSettings, steps: int) -> None:
+def _check_trace_steps(config: RunConfig, output_settings: OutputSettings, steps: int) -> None:
     """``--trace-steps`` must lie within the run (checked with the data, before any run directory)."""
-    window = output.trace_steps
+    window = output_settings.trace_steps
     total = steps * config.epochs
-    if output.trace and window is not None and window.stop > total:
+    if output_settings.trace and window is not None and window.stop > total:
         raise UserError(
             f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
             f"({config.epochs} epochs × {steps}); steps are numbered from 0"
@@ -127,18 +125,18 @@ def _check_trace_steps(config: RunConfig, output: OutputSettings, steps: int) ->
 
 def _trace_window(
     config: RunConfig,
-    output: OutputSettings,
+    output_settings: OutputSettings,
     steps: int,
     run_dir: Path | None,
     profiler: PhaseProfiler,
     plan: list[str] | None = None,
 ) -> TraceWindow | None:
-    if run_dir is None or not output.trace:
+    if run_dir is None or not output_settings.trace:
         return None
-    _check_trace_steps(config, output, steps)
+    _check_trace_steps(config, output_settings, steps)
     probes = [index for index, kind in enumerate(plan or []) if kind == PROBE]
     return TraceWindow(
-        run_dir, output.trace_steps or default_step_range(steps, config.epochs, probes), profiler
+        run_dir, output_settings.trace_steps or default_step_range(steps, config.epochs, probes), profiler
     )
 
 
@@ -152,7 +150,7 @@ def run_model(
     config: RunConfig,
     progress: Progress,
     run_dir: Path | None = None,
-    output: OutputSettings = OutputSettings(),
+    output_settings: OutputSettings = OutputSettings(),
     device_kind: str = "cpu",
     executor_async: bool = False,
     distributed: StrategyChoice | None = None,
@@ -180,13 +178,13 @@ def run_model(
         reference_share=config.reference_share,
     )
     plan = sampling.plan(steps)
-    spread = (
+    across = (
         f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"
         if distribution
         else ""
     )
     progress(
-        f"[{spec.name}] custom loop: {config.epochs} epochs × {steps} steps of {batch_size}{spread}, "
+        f"[{spec.name}] custom loop: {config.epochs} epochs × {steps} steps of {batch_size}{across}, "
         f"{plan.count(PROBE)} probe steps and {plan.count(UNPROFILED)} "
         f"unprofiled steps per epoch, fence {fence.name}"
     )
@@ -200,7 +198,7 @@ def run_model(
 
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
-    window = _trace_window(config, output, steps, run_dir, profiler, plan)
+    window = _trace_window(config, output_settings, steps, run_dir, profiler, plan)
     stop: TrainingInterrupted | None = None
     notes: list[str] = []  # why the run ended early, if it did
     try:
@@ -245,7 +243,7 @@ def run_model(
         assert stop is not None
         raise TrainingInterrupted(stop.signum, None) from stop  # no step timed: nothing to report
 
-    run = model_run(
+    run = build_model_run(
         results,
         model=spec.name,
         batch_size=batch_size,
@@ -354,9 +352,9 @@ def run_benchmark(
     config: RunConfig,
     progress: Progress | None = None,
     outputs: RunOutputs | None = None,
-    output: OutputSettings = OutputSettings(),
+    output_settings: OutputSettings = OutputSettings(),
 ) -> Report:
-    """Run every model in ``config`` and return the report; ``output`` says where run directories
+    """Run every model in ``config`` and return the report; ``output_settings`` says where run directories
     and traces go.
 
     Each model's results are handed to ``outputs`` as soon as that model is done (by default a
@@ -390,7 +388,7 @@ def run_benchmark(
         f"device {device.name} ({environment.device_label}){executor}"
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
-    datasets = _load_all(specs, config, output, say, batch_size * replicas, quiet=progress is None)
+    datasets = _load_all(specs, config, output_settings, say, batch_size * replicas, quiet=progress is None)
     if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
         refuse_inputs(
             "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
@@ -422,14 +420,14 @@ def run_benchmark(
         # a step boundary; after the loop it is held until the report is built and written.
         with held() as hold:
             try:
-                run_dir = _run_dir(spec, environment.device_label, distributed, output, outputs, say)
+                run_dir = _run_dir(spec, environment.device_label, distributed, output_settings, outputs, say)
                 run = run_model(
                     spec,
                     data,
                     config,
                     say,
                     run_dir,
-                    output,
+                    output_settings,
                     device.kind,
                     environment.executor_async,
                     distributed,
@@ -470,22 +468,23 @@ def _run_dir(
     spec: ModelSpec,
     device_label: str,
     distributed: StrategyChoice,
-    output: OutputSettings,
+    output_settings: OutputSettings,
     outputs: RunOutputs,
     say: Progress,
 ) -> Path | None:
     """A new run directory for ``spec`` under ``--logdir`` (None without one, or when it cannot be made:
     said, and the run goes on without it)."""
-    if output.logdir is None:
+    if output_settings.logdir is None:
         return None
     try:
         name = run_dir_name(spec.name, device_label, _dt.datetime.now())
-        spread = distributed.distribution
-        if spread is not None and spread.worker is not None:  # workers may share a logdir (and a second)
-            name += f"-worker{spread.worker}"
-        run_dir = make_run_dir(output.logdir, name)
+        distribution = distributed.distribution
+        # workers may share a logdir (and a second): each gets its own directory
+        if distribution is not None and distribution.worker is not None:
+            name += f"-worker{distribution.worker}"
+        run_dir = make_run_dir(output_settings.logdir, name)
     except OSError as error:  # the disk filled or the folder changed since it was checked
-        outputs.fail(Path(output.logdir), error, "measuring on without a run directory (no trace)")
+        outputs.fail(Path(output_settings.logdir), error, "measuring on without a run directory (no trace)")
         return None
     say(f"[{spec.name}] run directory {run_dir} ({tensorboard_command(str(run_dir))})")
     return run_dir
@@ -494,7 +493,7 @@ def _run_dir(
 def _load_all(
     specs: list[ModelSpec],
     config: RunConfig,
-    output: OutputSettings,
+    output_settings: OutputSettings,
     say: Progress,
     global_batch: int,
     quiet: bool = False,
@@ -530,6 +529,6 @@ def _load_all(
                 f"{spec.name}'s data; use at most {data.examples // (global_batch // batch_size)}"
             )
         steps = steps_per_epoch(data.examples, global_batch, config.steps)
-        _check_trace_steps(config, output, steps)
+        _check_trace_steps(config, output_settings, steps)
         datasets[spec.name] = data
     return datasets

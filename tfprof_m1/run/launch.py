@@ -24,16 +24,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.collection.interrupt import owned_child
 
 __all__ = ["GRACE_S", "free_ports", "launch", "stop_processes", "tf_config"]
 
-#: Options the launcher sets for every worker; a user giving them is told so.
-OWNED_OPTIONS = ("--strategy", "--replicas", "--logdir", "--json", "--format")
 #: After SIGTERM, how long a worker may take to write what it measured before SIGKILL.
 GRACE_S = 30.0
 
@@ -69,7 +68,7 @@ class WorkerOutcome:
     killed: bool = False
 
 
-def _relay(stream: object, prefix: str, say: Callable[[str], None], last: list[str]) -> None:
+def _relay(stream: object, prefix: str, say: Progress, last: list[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         line = line.rstrip("\n")
         if line:
@@ -101,7 +100,7 @@ def launch(
     workers: int,
     out_dir: Path,
     timeout_s: float,
-    say: Callable[[str], None],
+    say: Progress,
     grace_s: float = GRACE_S,
 ) -> list[WorkerOutcome]:
     """Start ``workers`` local workers running ``python -m tfprof_m1 *run_args --strategy multiworker``

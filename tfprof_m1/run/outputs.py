@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.report.model import Report
 from tfprof_m1.trace.window import StepRange
 
 __all__ = ["OutputSettings", "RunOutputs"]
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class RunOutputs:
 
     #: The ``--json`` path (the whole report so far), or None.
     json_path: Path | None = None
-    say: Say = lambda line: None
+    say: Progress = lambda line: None
     #: Paths written, in order (each at most once).
     written: list[str] = field(default_factory=list)
     #: One line per write that failed.

@@ -17,20 +17,19 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tfprof_m1.analysis.sweep import SweepPoint, SweepResult, crossover, point_figures
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.files import write_atomic
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.collection.interrupt import StopSignal, exit_status, owned_child, signal_of
 from tfprof_m1.report.model import load_report
 from tfprof_m1.run.launch import GRACE_S, stop_processes
 from tfprof_m1.views.sweep_render import point_line
 
 __all__ = ["parse_batch_sizes", "parse_devices", "run_sweep"]
-
-Say = Callable[[str], None]
 
 
 def run_sweep(
@@ -39,7 +38,7 @@ def run_sweep(
     devices: Sequence[str],
     out_dir: Path,
     point_args: Sequence[str],
-    say: Say,
+    say: Progress,
 ) -> SweepResult:
     """Run every point in a process of its own, in order device by device, and summarize.
 

@@ -1,4 +1,3 @@
-"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports and analyses, computes no
-statistic."""
+"""Output for people: tables, comparisons, plots, TensorBoard. Reads reports and analyses; no statistics."""
 
 __all__: list[str] = []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 from tabulate import tabulate
 
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
-from tfprof_m1.analysis.throughput import achieved, describe
+from tfprof_m1.analysis.throughput import achieved, achieved_text
 from tfprof_m1.base.phases import (
     BACKWARD,
     CALL,
@@ -29,6 +29,7 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
+from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
@@ -73,10 +74,10 @@ def _percent(share: float) -> str:
     return f"{share * 100:.1f} %"
 
 
-def _share_interval(share: float | None, low: float | None, high: float | None) -> str:
-    if share is None or low is None or high is None:
+def _share_interval(share: Interval | None) -> str:
+    if share is None:
         return "—"
-    return f"{share * 100:.1f} % [{low * 100:.1f}–{high * 100:.1f}]"
+    return f"{share.point * 100:.1f} % [{share.low * 100:.1f}–{share.high * 100:.1f}]"
 
 
 def _epochs_label(run: ModelRun) -> str:
@@ -162,7 +163,7 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
 
 
 def _fit_iqr_ms(run: ModelRun) -> float:
-    spread = summarize(run.fit.epoch_ms[1:]) if run.fit is not None else None
+    spread = summarize(run.fit.steady_epoch_ms) if run.fit is not None else None
     return spread.iqr if spread is not None else 0.0
 
 
@@ -192,8 +193,8 @@ def part_rows(parts: list[PartSummary]) -> list[list[str]]:
             _ms(p.ms),
             _ms(p.host_ms),
             _ms(p.wait_ms),
-            _share_interval(p.share, p.share_low, p.share_high),
-            _share_interval(p.math_share, p.math_share_low, p.math_share_high),
+            _share_interval(p.share),
+            _share_interval(p.math_share),
         ]
         for p in parts
     ]
@@ -242,7 +243,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
     facts += _measurement_facts(run)
     throughput = achieved(run, environment)
     if throughput is not None:
-        facts.append(describe(throughput))
+        facts.append(achieved_text(throughput))
     memory = _memory_fact(run)
     if memory:
         facts.append(memory)
@@ -306,25 +307,26 @@ _LOOP_KIND = {"benchmark": "custom-loop", "loop": "training-loop", "fit": "Keras
 
 def distribution_facts(run: ModelRun) -> list[str]:
     """Under tf.distribute: the strategy and devices, the all-reduce's share, the scaling efficiency."""
-    spread = run.distribution
-    if spread is None:
+    distribution = run.distribution
+    if distribution is None:
         return []
-    local = len(spread.devices)
+    local = len(distribution.devices)
     where = ", ".join(
-        device.rsplit("/", 1)[-1] if "/device:" in device else device for device in spread.devices
+        device.rsplit("/", 1)[-1] if "/device:" in device else device for device in distribution.devices
     )
     text = (
-        f"distributed: {spread.strategy}, {spread.replicas} replicas × batch {spread.per_replica_batch} "
-        f"(global batch {spread.replicas * spread.per_replica_batch})"
+        f"distributed: {distribution.strategy}, {distribution.replicas} replicas × batch "
+        f"{distribution.per_replica_batch} "
+        f"(global batch {distribution.replicas * distribution.per_replica_batch})"
     )
-    if spread.worker is not None:
+    if distribution.worker is not None:
         text += (
-            f"; this is worker {spread.worker} of {len(spread.workers)} ({local} "
+            f"; this is worker {distribution.worker} of {len(distribution.workers)} ({local} "
             f"local replica{'s' if local != 1 else ''} on {where})"
         )
     else:
         text += f" on {where}"
-    if spread.logical_cpu_devices:
+    if distribution.logical_cpu_devices:
         text += (
             "; logical CPU devices carved out of one CPU (not enough GPUs): they share its cores, so the "
             "scaling shows the strategy's own cost, not a second device's gain"
@@ -334,8 +336,8 @@ def distribution_facts(run: ModelRun) -> list[str]:
     if reduce is not None:
         facts.append(
             f"all-reduce of the gradients: {_ms(reduce.ms)} ms per step, "
-            f"{_percent(reduce.share)} of the step's compute "
-            f"[95 % CI {_percent(reduce.share_low)}–{_percent(reduce.share_high)}] "
+            f"{_percent(reduce.share.point)} of the step's compute "
+            f"[95 % CI {_percent(reduce.share.low)}–{_percent(reduce.share.high)}] "
             "(probe steps: forward+gradients+all-reduce "
             "less forward+gradients)"
         )
@@ -402,7 +404,7 @@ def _measurement_facts(run: ModelRun) -> list[str]:
         facts.append(
             f"profiling cost, end to end: {_ms(cost.profiled_step_ms)} "
             f"ms per profiled step against {_ms(cost.unprofiled_step_ms)} ms "
-            f"unprofiled = {cost.ratio:.3f}× [95 % CI {cost.ratio_low:.3f}–{cost.ratio_high:.3f}] "
+            f"unprofiled = {cost.ratio.point:.3f}× [95 % CI {cost.ratio.low:.3f}–{cost.ratio.high:.3f}] "
             f"({cost.blocks} blocks, "
             f"{cost.stretches} unprofiled stretches); unprofiled, the epoch "
             f"would take {_seconds(cost.unprofiled_epoch_ms)}"
