@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from tfprof_m1.base.phases import FENCE_CHECK, FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
 from tfprof_m1.collection.fence import measure_fence_cost
+from tfprof_m1.collection.step_table import StepTable, StepTiming
 
 Clock = Callable[[], float]
 """Returns seconds from an arbitrary origin, monotonically (``time.perf_counter`` by default)."""
@@ -52,26 +53,6 @@ class Fence(Protocol):
     name: str
 
     def __call__(self, *depends_on: Any) -> None: ...
-
-
-@dataclass
-class StepTiming:
-    """Raw figures of one training step, in milliseconds.
-
-    ``phases_ms[name]`` is the time the phase owns: host time inside it plus the device wait of a
-    fence that directly followed it (less the fence's idle cost). ``waits_ms[name]`` is that device
-    wait alone, so ``phases_ms - waits_ms`` is the phase's host (dispatch) time.
-    """
-
-    kind: str
-    examples: int
-    wall_ms: float
-    phases_ms: dict[str, float] = field(default_factory=dict)
-    waits_ms: dict[str, float] = field(default_factory=dict)
-    #: Probe calls timed on this step: name -> [host ms, device wait ms] (see :meth:`PhaseProfiler.call`).
-    samples_ms: dict[str, list[float]] = field(default_factory=dict)
-    #: When the step began (its input wait included), in ms from the epoch's start.
-    started_ms: float = 0.0
 
 
 @dataclass
@@ -92,7 +73,8 @@ class EpochTiming:
 
     index: int
     wall_ms: float
-    steps: list[StepTiming] = field(default_factory=list)
+    #: The profiled steps, in typed arrays (a list of records given here is taken into a table).
+    steps: StepTable = field(default_factory=StepTable)
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
     #: False when the epoch was cut short by an exception (for example KeyboardInterrupt).
     complete: bool = False
@@ -109,6 +91,10 @@ class EpochTiming:
     #: steady state. None (records made by hand): the first epoch, ``index == 0``, is.
     warmup: bool | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, StepTable):
+            self.steps = StepTable(self.steps)
+
     @property
     def is_warmup(self) -> bool:
         """The epoch opens a run (see ``warmup``)."""
@@ -117,7 +103,7 @@ class EpochTiming:
     @property
     def examples(self) -> int:
         """Examples the epoch trained on, profiled steps and unprofiled stretches together."""
-        return sum(step.examples for step in self.steps) + sum(stretch.examples for stretch in self.stretches)
+        return self.steps.examples + sum(stretch.examples for stretch in self.stretches)
 
 
 def _idle_ms(fence: Callable[..., None], clock: Clock) -> float:
