@@ -26,17 +26,19 @@ from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
+from tfprof_m1.report.step_codec import is_packed, pack_kinds, pack_values, unpack_kinds, unpack_values
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
 #: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
 #: and schema 3 reports valid schema 4 ones (4 added ``interrupted``: a cut-short run says so), and
 #: schema 4 reports valid schema 5 ones (5 added ``distribution`` and ``scaling``, for tf.distribute runs);
 #: schema 6 moved the fence from the environment to each run (each model has its own): a schema 5
-#: report's environment fence is given to every run on load.
+#: report's environment fence is given to every run on load. Schema 8 writes the per-step values
+#: (``step_ms``, ``step_kinds``) packed (:mod:`tfprof_m1.report.step_codec`); lists are read too.
 OLDEST_READABLE_SCHEMA = 2
 
 #: Where a ModelRun came from: the benchmark CLI, a research loop's profiler, or a Keras ``fit``.
@@ -419,7 +421,7 @@ class Report:
 
     def to_json(self) -> str:
         """The report as JSON; NaN and infinity are refused (a report never holds them)."""
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        return json.dumps(_packed(self.to_dict()), indent=1, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
@@ -444,7 +446,7 @@ class Report:
                 "as host dispatch, which "
                 "is not comparable with device-inclusive phases; record the run again with this version"
             )
-        report = _build(cls, _upgraded(data, version))
+        report = _build(cls, _unpacked(_upgraded(data, version)))
         check_consistency(report)
         return report
 
@@ -565,6 +567,54 @@ def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
             for run in data["runs"]
         ]
     return data
+
+
+def _epochs_mapped(data: dict[str, Any], change: Any) -> dict[str, Any]:
+    """``data`` with ``change(epoch)`` applied to every run's every epoch dict (a new dict; ``data``
+    is left as it was)."""
+    runs = data.get("runs")
+    if not isinstance(runs, list):
+        return data
+    return {
+        **data,
+        "runs": [
+            {**run, "epochs": [change(e) if isinstance(e, dict) else e for e in run["epochs"]]}
+            if isinstance(run, dict) and isinstance(run.get("epochs"), list)
+            else run
+            for run in runs
+        ],
+    }
+
+
+def _packed(data: dict[str, Any]) -> dict[str, Any]:
+    """Per-step values packed for writing (schema 8): each ``step_ms`` list as one encoded string,
+    ``step_kinds`` as runs. Summaries stay JSON."""
+
+    def pack(epoch: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **epoch,
+            "step_kinds": pack_kinds(epoch["step_kinds"]),
+            "step_ms": {name: pack_values(values) for name, values in epoch["step_ms"].items()},
+        }
+
+    return _epochs_mapped(data, pack)
+
+
+def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
+    """Per-step values as lists again, whichever form they were written in (lists up to schema 7)."""
+
+    def unpack(epoch: dict[str, Any]) -> dict[str, Any]:
+        epoch = dict(epoch)
+        if isinstance(epoch.get("step_kinds"), list):
+            epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
+        if isinstance(epoch.get("step_ms"), dict):
+            epoch["step_ms"] = {
+                name: unpack_values(values) if is_packed(values) else values
+                for name, values in epoch["step_ms"].items()
+            }
+        return epoch
+
+    return _epochs_mapped(data, unpack)
 
 
 # -- loading nested dataclasses -------------------------------------------------------------------
