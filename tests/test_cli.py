@@ -85,14 +85,15 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     # so epoch 2's step 14) needs them profiled; with at least 10 probes, all other steps are probes
     first, second = run["epochs"]
     assert [stretch[0] for stretch in first["stretches"]] == [1, 1] and len(second["stretches"]) == 1
-    assert second["step_kinds"].count("fused") == 1
-    for epoch, profiled in zip(run["epochs"], (18, 19)):
-        assert epoch["steps"] == profiled and len(epoch["step_kinds"]) == profiled
+    loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)
+    assert loaded[1].step_kinds.count("fused") == 1
+    for epoch, read, profiled in zip(run["epochs"], loaded, (18, 19)):
+        assert epoch["steps"] == profiled and len(read.step_kinds) == profiled
         assert epoch["sampled_steps"] == 18 == len(epoch["samples"])
         assert epoch["fence_idle_ms"] > 0
         assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
         assert all(p["total_ms"] >= 0 for p in epoch["phases"] if p["phase"] != "other")
-        assert all(len(values) == profiled for values in epoch["step_ms"].values())
+        assert all(len(values) == profiled for values in read.step_ms.values())
     steady = run["steady"]
     assert steady["epochs"] == [1] and steady["excludes_first_epoch"] is True
     assert [p["part"] for p in steady["parts"]] == ["call", "forward", "backward", "optimizer"]

@@ -96,27 +96,38 @@ def test_damaged_packed_values_are_one_clear_line(tmp_path, change, message):
     assert "\n" not in str(error.value) and str(path) in str(error.value)
 
 
+class _TickingClock(FakeClock):
+    """Each reading costs 1 µs, as reading a real clock costs time (the loop's own time is then
+    ``other``, as in a real run, never a rounding error around zero)."""
+
+    def __call__(self) -> float:
+        self.advance(0.001)
+        return self.now
+
+
 class _NoisyDevice(FakeDevice):
     """A fake device whose calls take a random share more or less host time, as real calls do."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: FakeClock, seed: int = 7) -> None:
         super().__init__(clock)
-        self.random = random.Random(7)
+        self.random = random.Random(seed)
 
     def run(self, host_ms: float, device_ms: float) -> str:
         return super().run(host_ms * self.random.lognormvariate(0, 0.2), device_ms)
 
 
-def noisy_report(steps: int, epochs: int = 2):
+def noisy_report(steps: int, epochs: int = 2, seed: int = 7):
     """A report of the real loop, profiler and assembly: ``epochs`` of ``steps`` noisy steps."""
-    clock = FakeClock()
-    device = _NoisyDevice(clock)
+    clock = _TickingClock()
+    device = _NoisyDevice(clock, seed)
     profiler = PhaseProfiler(clock=clock, fence=FakeFence(device, 0.05), annotate=False)
     work = StepModel(Work(0.5, 0.0), Work(1.0, 1.0), Work(1.5, 3.0), Work(2.0, 4.0))
     run_profiled_loop(
         FakeTrainSteps(device, work), batches(clock, steps, input_ms=0.1), epochs, steps, profiler, Sampling()
     )
-    return build_report(profiler, environment=make_report("cpu").environment, batch_size=32)
+    report = build_report(profiler, environment=make_report("cpu").environment, batch_size=32)
+    report.profiler = profiler  # for tests that build the report again
+    return report
 
 
 def test_report_bytes_per_step_are_bounded():

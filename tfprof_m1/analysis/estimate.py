@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TypeVar
 
+from tfprof_m1.analysis.blocks import MAX_BLOCKS, grouped, summed_blocks
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
     BACKWARD,
@@ -157,7 +158,11 @@ class PartsEstimate:
 
 
 def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> PartsEstimate | None:
-    """The parts of a step from probe samples (those without every variant are skipped)."""
+    """The parts of a step from probe samples (those without every variant are skipped).
+
+    Point figures are medians of every sample; past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS`
+    samples the intervals resample medians of consecutive groups of them (a long run's cost bound).
+    """
     probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
         return None
@@ -168,14 +173,21 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
     if shares is None or math is None:
         return None
 
-    def both(resampled: Sequence[Sample]) -> dict[str, float] | None:
-        medians = part_medians(resampled)
+    def both(medians: dict[str, float]) -> dict[str, float] | None:
         of_step, of_math = proportions(medians), proportions(medians, math_parts(parts))
         if of_step is None or of_math is None:
             return None
         return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
 
-    intervals = bootstrap(probes, both, reps) if len(probes) > 1 else {}
+    if len(probes) <= MAX_BLOCKS:
+        intervals = (
+            bootstrap(probes, lambda drawn: both(part_medians(drawn)), reps) if len(probes) > 1 else {}
+        )
+    else:  # a long run: resample the medians of consecutive groups of samples (analysis/blocks.py)
+        summaries = [part_medians(group) for group in grouped(probes)]
+        intervals = bootstrap(
+            summaries, lambda drawn: both({part: median(s[part] for s in drawn) for part in parts}), reps
+        )
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
     intervals = {key: intervals.get(key, (value, value)) for key, value in point.items()}
     return PartsEstimate(
@@ -196,9 +208,10 @@ def estimate_cost(
 ) -> CostEstimate | None:
     """Ratio of mean per-step times from (steps, ms) blocks of profiled steps and unprofiled stretches.
 
-    Blocks and stretches are resampled independently for the interval.
+    Blocks and stretches are resampled independently for the interval; past
+    :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first.
     """
-    blocks = [b for b in blocks if b[0] > 0]
+    blocks = summed_blocks([b for b in blocks if b[0] > 0])
     stretches = [s for s in stretches if s[0] > 0]
     if not blocks or not stretches:
         return None

@@ -175,12 +175,34 @@ class StepTable(Sequence[StepTiming]):
             started_ms=self._started[row],
         )
 
-    def column(self, phase: str) -> Sequence[float]:
-        """Every step's time in ``phase`` (0.0 where a step did not record it), without building steps."""
-        values = self._phases.get(phase)
-        if values is None:
-            return array("d", bytes(8 * len(self)))
-        return array("d", (0.0 if value != value else value for value in values))
+    # -- columns (analysis reads these without building a StepTiming per step) ----------------
+    def column(self, phase: str) -> Sequence[float] | None:
+        """Every step's time in ``phase``, NaN on steps that did not record it; None if none did."""
+        return self._phases.get(phase)
+
+    def phase_names(self) -> list[str]:
+        """Phases recorded on any step, in the order the steps first recorded them."""
+        return list(self._phases)
+
+    def wait_totals(self) -> dict[str, float]:
+        """Each phase's device wait added over the steps (in step order), phases in first-seen order."""
+        return {
+            name: sum(value for value in column if value == value) for name, column in self._waits.items()
+        }
+
+    def kinds(self) -> list[str]:
+        """Each step's kind (``fused``, ``probe``, ``split``...)."""
+        return [self._kinds[code] for code in self._kind]
+
+    @property
+    def started_ms(self) -> Sequence[float]:
+        """When each step began, in ms from the epoch's start."""
+        return self._started
+
+    def sampled(self) -> list[StepTiming]:
+        """The steps that timed probe calls (few: only these are built)."""
+        rows = sorted({row for sparse in self._samples.values() for row in sparse.rows})
+        return [self._row(row) for row in rows]
 
     @property
     def examples(self) -> int:

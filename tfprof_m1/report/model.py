@@ -647,6 +647,8 @@ def _build(kind: Any, value: Any) -> Any:
         (item_kind,) = typing.get_args(kind)
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
+        if item_kind in (float, str) and set(map(type, value)) <= {item_kind}:
+            return list(value)  # per-step values and kinds: thousands, nothing to rebuild
         return [_build(item_kind, item) for item in value]
     if origin is dict:
         _, item_kind = typing.get_args(kind)
