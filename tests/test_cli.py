@@ -44,10 +44,38 @@ def _error_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def cifar_run(tmp_path_factory):
-    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved."""
+    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved; the fixed
+    sampling rule (--min-samples) so that most steps are probes (the default budget is tested in
+    test_budget_sampling.py and by test_the_default_sampling_is_a_budget)."""
     out = tmp_path_factory.mktemp("run") / "nested" / "report.json"
-    result = run_cli("cifar10", "--epochs", "2", "--steps", "20", "--data", "synthetic", "--json", str(out))
+    result = run_cli(
+        "cifar10",
+        "--epochs",
+        "2",
+        "--steps",
+        "20",
+        "--data",
+        "synthetic",
+        "--min-samples",
+        "10",
+        "--json",
+        str(out),
+    )
     return result, out
+
+
+def test_the_default_sampling_is_a_budget(tmp_path):
+    """A run with the sampling knobs left alone samples by budget: one probe step an epoch of 60
+    (3 % of 60 steps at 1.5 steps a probe), and the report says so."""
+    out = tmp_path / "report.json"
+    result = run_cli(
+        "mnist", "--epochs", "2", "--steps", "60", "--data", "synthetic", "--no-fit", "--json", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = load_report(out).runs
+    assert run.sample_budget == 0.03 and run.sample_every is None and run.min_samples is None
+    assert [epoch.step_kinds.count("probe") for epoch in run.epochs] == [1, 1]
+    assert run.steady.profiling_cost is not None
 
 
 def test_run_succeeds_with_headline_then_phase_table(cifar_run):

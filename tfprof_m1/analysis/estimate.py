@@ -189,7 +189,7 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
             summaries, lambda drawn: both({part: median(s[part] for s in drawn) for part in parts}), reps
         )
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
-    intervals = {key: intervals.get(key, (value, value)) for key, value in point.items()}
+    intervals = {key: _honest(value, intervals.get(key), len(probes)) for key, value in point.items()}
     return PartsEstimate(
         samples=len(probes),
         total_ms=totals,
@@ -200,6 +200,23 @@ def estimate_parts(samples: Sequence[Sample], reps: int = BOOTSTRAP_REPS) -> Par
         math_shares=math,
         math_share_intervals={name: intervals[f"math:{name}"] for name in math_parts(parts)},
     )
+
+
+#: Fewer probe samples than this: a percentile bootstrap is too narrow (a budget's short run pools few).
+FEW_SAMPLES = 10
+
+
+def _honest(point: float, interval: tuple[float, float] | None, samples: int) -> tuple[float, float]:
+    """A share's interval as wide as its samples allow: one sample says nothing of the spread (0-1),
+    and under :data:`FEW_SAMPLES` the bootstrap's is widened to a t interval's on their number."""
+    if samples < 2 or interval is None:
+        return (0.0, 1.0)
+    if samples >= FEW_SAMPLES:
+        return interval
+    from tfprof_m1.analysis.compare_stats import small_sample_factor  # it imports this module
+
+    factor = small_sample_factor(samples)
+    return max(0.0, point - factor * (point - interval[0])), min(1.0, point + factor * (interval[1] - point))
 
 
 # -- profiling cost ---------------------------------------------------------------------------

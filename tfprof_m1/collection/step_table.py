@@ -195,6 +195,11 @@ class StepTable(Sequence[StepTiming]):
         return [self._kinds[code] for code in self._kind]
 
     @property
+    def wall_ms(self) -> Sequence[float]:
+        """Each step's wall time (ms)."""
+        return self._wall
+
+    @property
     def started_ms(self) -> Sequence[float]:
         """When each step began, in ms from the epoch's start."""
         return self._started

@@ -316,6 +316,9 @@ class ModelRun:
     #: Probe sampling (1 step in ``sample_every``, at least ``min_samples`` per epoch), when used.
     sample_every: int | None = None
     min_samples: int | None = None
+    #: Probe sampling by budget (schema 8): the probe steps' extra time is at most this share of the
+    #: epoch's steps' (``sample_every`` and ``min_samples`` are then None); None: the fixed rule.
+    sample_budget: float | None = None
     #: The run's directory (TensorBoard events, trace, report.json), if one was written.
     run_dir: str | None = None
     trace: TraceSummary | None = None

@@ -165,7 +165,7 @@ def run_model(
     dataset = make_dataset(data, batch_size, config.seed, config.steps, config.autotune)
     train_steps = _train_steps(spec, config.seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
-    sampling = Sampling(config.sample_every, config.min_samples, reference_share=config.reference_share)
+    sampling = Sampling.from_options(config.sample_every, config.min_samples, config.reference_share)
     plan = sampling.plan(steps)
     spread = (
         f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"
