@@ -44,9 +44,9 @@ def _error_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def cifar_run(tmp_path_factory):
-    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved; the fixed
-    sampling rule (--min-samples) so that most steps are probes (the default budget is tested in
-    test_budget_sampling.py and by test_the_default_sampling_is_a_budget)."""
+    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved. The fixed
+    sampling rule, --sample-every 1: every profiled step a probe, as the old floor of 10 an epoch made
+    them (the default budget: test_budget_sampling.py and test_the_default_sampling_is_a_budget)."""
     out = tmp_path_factory.mktemp("run") / "nested" / "report.json"
     result = run_cli(
         "cifar10",
@@ -56,8 +56,8 @@ def cifar_run(tmp_path_factory):
         "20",
         "--data",
         "synthetic",
-        "--min-samples",
-        "10",
+        "--sample-every",
+        "1",
         "--json",
         str(out),
     )
