@@ -21,7 +21,14 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
 from tfprof_m1.report.model import SCHEMA_VERSION, load_report
-from tfprof_m1.report.step_codec import pack_kinds, pack_values, unpack_kinds, unpack_values
+from tfprof_m1.report.step_codec import (
+    pack_kinds,
+    pack_samples,
+    pack_values,
+    unpack_kinds,
+    unpack_samples,
+    unpack_values,
+)
 from tfprof_m1.views.compare_render import render_comparison
 from tfprof_m1.views.render import render_text
 
@@ -152,3 +159,29 @@ def test_the_documented_numpy_reader_reads_packed_values():
         scope = {"packed": packed, "np": np, "zlib": zlib, "base64": base64}
         exec(code, scope)
         assert np.round(scope["ms"], 4).tolist() == values[: packed["count"]]
+
+
+def test_probe_samples_are_packed_as_columns_when_their_variants_agree(tmp_path):
+    same = [
+        {"empty_call": [0.5, 0.0], "full_step": [6.25, 1.5]},
+        {"empty_call": [0.4, 0.1], "full_step": [6.0, 1.25]},
+    ]
+    packed = pack_samples(same)
+    assert packed["count"] == 2 and list(packed["variants"]) == ["empty_call", "full_step"]
+    assert unpack_samples(json.loads(json.dumps(packed))) == same
+    mixed = [same[0], {"empty_call": [0.5, 0.0]}]
+    assert pack_samples(mixed) == mixed and unpack_samples(mixed) == mixed and pack_samples([]) == []
+    report = noisy_report(120)
+    assert any(epoch.samples for epoch in report.runs[0].epochs)
+    assert load_report(report.save(tmp_path / "r.json")) == report
+
+
+def test_damaged_sample_columns_are_one_clear_line(tmp_path):
+    report = noisy_report(120)
+    data = json.loads(report.to_json())
+    epoch = next(epoch for epoch in data["runs"][0]["epochs"] if isinstance(epoch["samples"], dict))
+    epoch["samples"]["count"] += 1
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="do not hold count values"):
+        load_report(path)

@@ -26,7 +26,15 @@ from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.strategies import Distribution
-from tfprof_m1.report.step_codec import is_packed, pack_kinds, pack_values, unpack_kinds, unpack_values
+from tfprof_m1.report.step_codec import (
+    is_packed,
+    pack_kinds,
+    pack_samples,
+    pack_values,
+    unpack_kinds,
+    unpack_samples,
+    unpack_values,
+)
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
@@ -591,13 +599,14 @@ def _epochs_mapped(data: dict[str, Any], change: Any) -> dict[str, Any]:
 
 def _packed(data: dict[str, Any]) -> dict[str, Any]:
     """Per-step values packed for writing (schema 8): each ``step_ms`` list as one encoded string,
-    ``step_kinds`` as runs. Summaries stay JSON."""
+    ``step_kinds`` as runs, probe ``samples`` as columns. Summaries stay JSON."""
 
     def pack(epoch: dict[str, Any]) -> dict[str, Any]:
         return {
             **epoch,
             "step_kinds": pack_kinds(epoch["step_kinds"]),
             "step_ms": {name: pack_values(values) for name, values in epoch["step_ms"].items()},
+            "samples": pack_samples(epoch["samples"]),
         }
 
     return _epochs_mapped(data, pack)
@@ -610,6 +619,7 @@ def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
         epoch = dict(epoch)
         if isinstance(epoch.get("step_kinds"), list):
             epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
+        epoch["samples"] = unpack_samples(epoch.get("samples", []))
         if isinstance(epoch.get("step_ms"), dict):
             epoch["step_ms"] = {
                 name: unpack_values(values) if is_packed(values) else values

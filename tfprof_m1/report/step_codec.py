@@ -20,7 +20,9 @@ Why not float32 or an ``.npz`` sidecar: float32 changes the values (a saved repo
 render as the one in memory), and a sidecar can be separated from its report (copied, attached to an
 issue) while one JSON file cannot.
 
-Step kinds are run-length lists, ``[["fused", 24], ["probe", 1], ...]``.
+Step kinds are run-length lists, ``[["fused", 24], ["probe", 1], ...]``; probe samples are columns
+(one packed list of hosts and one of waits per variant) when every sample of the epoch has the same
+variants.
 """
 
 from __future__ import annotations
@@ -95,6 +97,44 @@ def unpack_values(packed: dict[str, Any]) -> list[float]:
 def is_packed(value: Any) -> bool:
     """Whether a JSON value is a packed list (schema 8) rather than a list of numbers."""
     return isinstance(value, dict) and "encoding" in value
+
+
+def pack_samples(samples: list[dict[str, list[float]]]) -> Any:
+    """Probe samples (one ``{variant: [host ms, wait ms]}`` a probe step) as columns, when every
+    sample times the same variants: ``{"count": n, "variants": {variant: [packed hosts, packed
+    waits]}}``; otherwise (or none) the list as it is."""
+    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
+        return samples
+    if any(len(pair) != 2 for sample in samples for pair in sample.values()):
+        return samples
+    return {
+        "count": len(samples),
+        "variants": {
+            name: [pack_values([s[name][0] for s in samples]), pack_values([s[name][1] for s in samples])]
+            for name in samples[0]
+        },
+    }
+
+
+def unpack_samples(packed: Any) -> Any:
+    """The list :func:`pack_samples` packed; a list (schema 7 and older, or mixed variants) as it is.
+
+    Raises:
+        ValueError: columns that are not a pair of packed lists of ``count`` values each.
+    """
+    if not (isinstance(packed, dict) and isinstance(packed.get("variants"), dict)):
+        return packed
+    columns = {}
+    for name, pair in packed["variants"].items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(is_packed(column) for column in pair)):
+            raise ValueError(f"samples.variants.{name} is not a pair of packed lists")
+        columns[name] = [unpack_values(column) for column in pair]
+    if any(len(column) != packed.get("count") for pair in columns.values() for column in pair):
+        raise ValueError("samples: a variant's columns do not hold count values")
+    return [
+        {name: [pair[0][row], pair[1][row]] for name, pair in columns.items()}
+        for row in range(packed["count"])
+    ]
 
 
 def pack_kinds(kinds: Sequence[str]) -> list[list[Any]]:
