@@ -8,7 +8,7 @@ one per device wait, and the probe samples as sparse columns (probe steps are fe
 the epoch reads it as a column (:meth:`StepTable.column`) without building any.
 
 A table of a tiny model's steps (input, compute and sync on every step, one wait) costs about
-70 bytes a step; ``benchmarks/scale.py`` measures it and ``tests/test_step_table.py`` bounds it.
+70-80 bytes a step; ``benchmarks/scale.py`` measures it and ``tests/test_step_table.py`` bounds it.
 """
 
 from __future__ import annotations
@@ -213,19 +213,6 @@ class StepTable(Sequence[StepTiming]):
     def examples(self) -> int:
         """Examples over all the steps."""
         return sum(self._examples)
-
-    def nbytes(self) -> int:
-        """Bytes the columns' values take (their buffers; the small Python objects around them aside)."""
-        columns = [
-            self._kind,
-            self._examples,
-            self._wall,
-            self._started,
-            *self._phases.values(),
-            *self._waits.values(),
-        ]
-        columns += [a for s in self._samples.values() for a in (s.rows, s.first, s.second)]
-        return sum(column.itemsize * len(column) for column in columns)
 
 
 def _put(columns: dict[str, array], values: dict[str, float], row: int) -> None:
