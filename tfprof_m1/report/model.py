@@ -667,6 +667,10 @@ def _build(kind: Any, value: Any) -> Any:
         _, item_kind = typing.get_args(kind)
         if not isinstance(value, dict):
             raise TypeError(f"expected an object, got {type(value).__name__}")
+        if item_kind == list[float] and all(
+            type(item) is list and set(map(type, item)) <= {float} for item in value.values()
+        ):
+            return {key: list(item) for key, item in value.items()}  # a probe sample: nothing to rebuild
         return {key: _build(item_kind, item) for key, item in value.items()}
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
