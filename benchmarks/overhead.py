@@ -1,12 +1,16 @@
 """What does profiling cost? Profiled and unprofiled epochs of the same model, alternating in one process.
 
-    .venv/bin/python benchmarks/overhead.py cifar10 --pairs 4
+    .venv/bin/python benchmarks/overhead.py cifar10 --pairs 4 --steps 400
 
 Both kinds of epoch run the same fused train step on the same tf.data pipeline, settle garbage
-first and are fenced at both ends; the profiled one also times every step, fences after every step
-runs 1 in 50 steps as probe steps and 10 % in unprofiled stretches. Epoch 1 of each kind is warm-up and is not
-counted. Prints a Markdown
-table for docs/performance.md.
+first and are fenced at both ends; the profiled one also times every step, fences after every step,
+runs probe steps by the default sampling (a budget of 3 % of the epoch) and 10 % of the steps in
+unprofiled stretches. A third kind, the end-to-end cross-check, is a plain loop written here without
+any of the profiler's code (its own ``tf.function`` step with a GradientTape on the same model, data
+and optimizer; one read of the loss at the end); the three kinds alternate. Epoch 1 of each kind is
+warm-up and is not counted. The profiling cost the profiled epochs' report states about itself
+(``steady.profiling_cost``) is printed beside the ratio to the plain loop. Prints a Markdown table
+for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ def main() -> int:
     args = parser.parse_args()
 
     import keras
+    import tensorflow as tf
 
+    from tfprof_m1.analysis.assemble import build_report
     from tfprof_m1.analysis.attribution import attribute_epochs
+    from tfprof_m1.collection.environment import collect_environment, default_device
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence
     from tfprof_m1.collection.garbage import GarbageSettler
-    from tfprof_m1.collection.loop import Sampling, run_profiled_loop, run_unprofiled_loop
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, run_profiled_loop, run_unprofiled_loop
     from tfprof_m1.collection.profiler import PhaseProfiler
     from tfprof_m1.collection.steps import TrainSteps
     from tfprof_m1.workloads.datasets import load_train_data
@@ -47,15 +54,34 @@ def main() -> int:
     data = load_train_data(spec, args.data, download=False)
     dataset = make_dataset(data, args.batch_size, seed=0, steps=args.steps)
     steps = steps_per_epoch(data.examples, args.batch_size, args.steps)
-    train_steps = TrainSteps(
+    model, loss_fn, optimizer = (
         build_model(spec, seed=0),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         keras.optimizers.Adam(),
-        dataset.element_spec,
     )
+    train_steps = TrainSteps(model, loss_fn, optimizer, dataset.element_spec)
     fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
     profiler = PhaseProfiler(fence=fence)
-    sampling = Sampling()
+    sampling = DEFAULT_SAMPLING
+
+    @tf.function
+    def plain_step(images, labels):  # written without the profiler: the end-to-end reference
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(images, training=True))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    def plain_ms() -> float:
+        import gc
+
+        gc.collect()
+        start = time.perf_counter()
+        loss = None
+        for images, labels in dataset:
+            loss = plain_step(images, labels)
+        float(loss)  # the device has finished the epoch
+        return (time.perf_counter() - start) * 1000.0
 
     def unprofiled_ms() -> float:
         with GarbageSettler() as garbage:  # the same rule as the profiled loop: collect and freeze, untimed
@@ -73,15 +99,20 @@ def main() -> int:
         f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}",
         file=sys.stderr,
     )
-    unprofiled_ms(), profiled_ms()  # warm-up: tracing, autotuning
-    unprofiled, profiled = [], []
+    unprofiled_ms(), profiled_ms(), plain_ms()  # warm-up: tracing, autotuning
+    unprofiled, profiled, plain = [], [], []
+    kinds = {unprofiled_ms: unprofiled, profiled_ms: profiled, plain_ms: plain}
     for pair in range(args.pairs):
-        order = (unprofiled_ms, profiled_ms) if pair % 2 == 0 else (profiled_ms, unprofiled_ms)
+        order = (
+            (unprofiled_ms, profiled_ms, plain_ms)
+            if pair % 2 == 0
+            else (plain_ms, profiled_ms, unprofiled_ms)
+        )
         for run in order:
-            (unprofiled if run is unprofiled_ms else profiled).append(run())
+            kinds[run].append(run())
         print(
             f"pair {pair + 1}/{args.pairs}: unprofiled {unprofiled[-1]:.0f} "
-            f"ms, profiled {profiled[-1]:.0f} ms",
+            f"ms, profiled {profiled[-1]:.0f} ms, plain loop {plain[-1]:.0f} ms",
             file=sys.stderr,
         )
 
@@ -101,6 +132,16 @@ def main() -> int:
     )
     print(f"| profiled / unprofiled | {ratio:.3f} ({(ratio - 1) * 100:+.1f} %) |")
     print(f"| per-pair ratios | {', '.join(f'{p / u:.3f}' for p, u in zip(profiled, unprofiled))} |")
+    to_plain = [p / q for p, q in zip(profiled, plain)]
+    print(
+        f"| profiled / plain loop (end to end), median of {len(to_plain)} "
+        f"| {statistics.median(to_plain):.3f} (range {min(to_plain):.3f}–{max(to_plain):.3f}) |"
+    )
+    environment = collect_environment(default_device(), peak=False)
+    report = build_report(profiler.epochs[1:], model=spec.name, environment=environment)  # less warm-up
+    cost = report.runs[0].steady.profiling_cost
+    stated = "none" if cost is None else f"{cost.ratio:.3f} [{cost.ratio_low:.3f}–{cost.ratio_high:.3f}]"
+    print(f"| profiling cost the report states (steady epochs) | {stated} |")
     print(f"| `other` share of the profiled epoch | {', '.join(f'{s * 100:.2f} %' for s in other_share)} |")
     print(
         "| probe steps' extra calls (`profiling`), share of epoch | "

@@ -44,10 +44,38 @@ def _error_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def cifar_run(tmp_path_factory):
-    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved."""
+    """One real run: cifar10, 2 epochs of 20 steps, synthetic data, with fit, report saved. The fixed
+    sampling rule, --sample-every 1: every profiled step a probe, as the old floor of 10 an epoch made
+    them (the default budget: test_budget_sampling.py and test_the_default_sampling_is_a_budget)."""
     out = tmp_path_factory.mktemp("run") / "nested" / "report.json"
-    result = run_cli("cifar10", "--epochs", "2", "--steps", "20", "--data", "synthetic", "--json", str(out))
+    result = run_cli(
+        "cifar10",
+        "--epochs",
+        "2",
+        "--steps",
+        "20",
+        "--data",
+        "synthetic",
+        "--sample-every",
+        "1",
+        "--json",
+        str(out),
+    )
     return result, out
+
+
+def test_the_default_sampling_is_a_budget(tmp_path):
+    """A run with the sampling knobs left alone samples by budget: one probe step an epoch of 60
+    (3 % of 60 steps at 1.5 steps a probe), and the report says so."""
+    out = tmp_path / "report.json"
+    result = run_cli(
+        "mnist", "--epochs", "2", "--steps", "60", "--data", "synthetic", "--no-fit", "--json", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = load_report(out).runs
+    assert run.sample_budget == 0.03 and run.sample_every is None and run.min_samples is None
+    assert [epoch.step_kinds.count("probe") for epoch in run.epochs] == [1, 1]
+    assert run.steady.profiling_cost is not None
 
 
 def test_run_succeeds_with_headline_then_phase_table(cifar_run):
@@ -85,14 +113,15 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     # so epoch 2's step 14) needs them profiled; with at least 10 probes, all other steps are probes
     first, second = run["epochs"]
     assert [stretch[0] for stretch in first["stretches"]] == [1, 1] and len(second["stretches"]) == 1
-    assert second["step_kinds"].count("fused") == 1
-    for epoch, profiled in zip(run["epochs"], (18, 19)):
-        assert epoch["steps"] == profiled and len(epoch["step_kinds"]) == profiled
+    loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)
+    assert loaded[1].step_kinds.count("fused") == 1
+    for epoch, read, profiled in zip(run["epochs"], loaded, (18, 19)):
+        assert epoch["steps"] == profiled and len(read.step_kinds) == profiled
         assert epoch["sampled_steps"] == 18 == len(epoch["samples"])
         assert epoch["fence_idle_ms"] > 0
         assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
         assert all(p["total_ms"] >= 0 for p in epoch["phases"] if p["phase"] != "other")
-        assert all(len(values) == profiled for values in epoch["step_ms"].values())
+        assert all(len(values) == profiled for values in read.step_ms.values())
     steady = run["steady"]
     assert steady["epochs"] == [1] and steady["excludes_first_epoch"] is True
     assert [p["part"] for p in steady["parts"]] == ["call", "forward", "backward", "optimizer"]

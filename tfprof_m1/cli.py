@@ -22,6 +22,7 @@ from tfprof_m1.base.files import write_atomic, written
 from tfprof_m1.base.keras_backend import check_keras_backend
 from tfprof_m1.base.safe_io import check_output_dir, check_output_file
 from tfprof_m1.collection.interrupt import InterruptGuard, exit_status, signal_name, signal_of
+from tfprof_m1.collection.loop import DEFAULT_BUDGET
 from tfprof_m1.collection.strategies import STRATEGIES
 from tfprof_m1.report.model import RunConfig
 from tfprof_m1.run.outputs import OutputSettings
@@ -173,15 +174,19 @@ def run_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=DEFAULTS.sample_every,
         help=(
-            "one step in N is a probe step, timing call/forward/backward/optimizer "
-            f"apart (default {DEFAULTS.sample_every})"
+            "one step in N is a probe step, timing call/forward/backward/optimizer apart; given (or "
+            f"--min-samples), instead of the default budget: probe steps cost at most "
+            f"{DEFAULT_BUDGET * 100:.0f} %% of the epoch (default {DEFAULTS.sample_every})"
         ),
     )
     parser.add_argument(
         "--min-samples",
         type=int,
         default=DEFAULTS.min_samples,
-        help=f"at least this many probe steps per epoch (default {DEFAULTS.min_samples})",
+        help=(
+            "with --sample-every's rule: at least this many probe steps per epoch "
+            f"(default {DEFAULTS.min_samples})"
+        ),
     )
     parser.add_argument(
         "--reference-share",

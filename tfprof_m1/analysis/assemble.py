@@ -383,8 +383,9 @@ def build_model_run(
         data=data,
         forward_flops_per_example=forward_flops_per_example,
         backward_flops_per_example=backward_flops_per_example,
-        sample_every=getattr(sampling, "every", None),
-        min_samples=getattr(sampling, "min_samples", None),
+        sample_every=None if getattr(sampling, "budget", None) else getattr(sampling, "every", None),
+        min_samples=None if getattr(sampling, "budget", None) else getattr(sampling, "min_samples", None),
+        sample_budget=getattr(sampling, "budget", None),
         run_dir=run_dir,
         custom_phases=custom_phases(breakdowns),
         warnings=loss_warnings
@@ -545,9 +546,13 @@ def describe_method(
     }
     if PROBE in kinds:
         sampled = [run for run in runs if run.sample_every]
+        budgeted = [run for run in runs if run.sample_budget]
         rate = (
             f" (1 in {sampled[0].sample_every}, at least {sampled[0].min_samples} per epoch)"
             if sampled
+            else f" (by a budget: their extra time at most {budgeted[0].sample_budget:.0%} of the epoch's, "
+            "pooled over the epochs)"
+            if budgeted
             else ""
         )
         method["call/forward/backward/optimizer"] = (

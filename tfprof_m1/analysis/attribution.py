@@ -94,7 +94,7 @@ class EpochBreakdown:
     @property
     def step_kinds(self) -> list[str]:
         """Each profiled step's kind (``fused``, ``probe``, ``split``), in order."""
-        return [step.kind for step in self.timing.steps]
+        return self.timing.steps.kinds()
 
     @property
     def gc_ms(self) -> float:
@@ -119,21 +119,17 @@ class EpochBreakdown:
     @property
     def waits_ms(self) -> dict[str, float]:
         """Device wait inside each directly measured phase, summed over the epoch's steps."""
-        waits: dict[str, float] = {}
-        for step in self.timing.steps:
-            for name, value in step.waits_ms.items():
-                waits[name] = waits.get(name, 0.0) + value
-        return waits
+        return self.timing.steps.wait_totals()
 
     @property
     def samples(self) -> list[dict[str, list[float]]]:
         """Raw probe samples of this epoch: variant -> [host ms, device wait ms]."""
-        return probe_samples(self.timing.steps)
+        return probe_samples(self.timing.steps.sampled())
 
     @property
     def fence_checks(self) -> list[FenceCheckSample]:
         """The coverage checks run after this epoch's sampled steps."""
-        return [step.fence_check for step in self.timing.steps if step.fence_check is not None]
+        return self.timing.steps.fence_checks()
 
     @property
     def steps(self) -> int:
@@ -204,9 +200,10 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     starts = {stretch.before_step: stretch.started_ms for stretch in epoch.stretches}
     blocks: list[tuple[int, float]] = []
     steps, ms = 0, 0.0
-    for index in range(1, len(epoch.steps) - 1):
-        end = starts.get(index + 1, epoch.steps[index + 1].started_ms)
-        steps, ms = steps + 1, ms + end - epoch.steps[index].started_ms
+    started = epoch.steps.started_ms
+    for index in range(1, len(started) - 1):
+        end = starts.get(index + 1, started[index + 1])
+        steps, ms = steps + 1, ms + end - started[index]
         if steps == block_steps or index + 1 in starts:
             blocks.append((steps, ms))
             steps, ms = 0, 0.0
@@ -223,7 +220,7 @@ def _phase_names(epoch: EpochTiming, proportions: dict[str, float] | None) -> li
     """The epoch's phases in the order first seen (input first; compute replaced by its parts; the
     fences and the profiler's own phases last). Only phases that occurred are listed."""
     seen: list[str] = []
-    for name in [name for step in epoch.steps for name in step.phases_ms] + list(epoch.outside_steps_ms):
+    for name in epoch.steps.phase_names() + list(epoch.outside_steps_ms):
         if name == COMPUTE and proportions is not None:
             seen += [part for part in proportions if part not in seen]
         elif name not in seen:
@@ -247,6 +244,27 @@ def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | N
     return result
 
 
+def _proportions_of(epochs: Sequence[EpochTiming]) -> dict[str, float] | None:
+    """:func:`sample_proportions` of the epochs' steps, building only the probe steps when they hold
+    probe samples (the split steps' path, without any, reads every step)."""
+    sampled = [step for epoch in epochs for step in epoch.steps.sampled()]
+    if probe_samples(sampled):
+        return sample_proportions(sampled)
+    return sample_proportions([step for epoch in epochs for step in epoch.steps])
+
+
+def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, float] | None) -> list[float]:
+    """Every step's time in ``name`` (0.0 where not recorded), plus its share of the step's compute
+    when ``name`` is a part of it: :func:`_attribute` over a column, without a dict per step."""
+    own = epoch.steps.column(name)
+    base = [0.0] * len(epoch.steps) if own is None else [0.0 if v != v else v for v in own]
+    compute = epoch.steps.column(COMPUTE)
+    if proportions is None or compute is None or name not in proportions:
+        return base
+    share = proportions[name]
+    return [value if c != c else value + c * share for value, c in zip(base, compute)]
+
+
 def attribute_epoch(
     epoch: EpochTiming, fallback: dict[str, float] | None = None, block_steps: int = 20
 ) -> EpochBreakdown:
@@ -257,24 +275,21 @@ def attribute_epoch(
         fallback: proportions to use instead of this epoch's own (the steady epochs' pooled ones).
         block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
     """
-    own = sample_proportions(epoch.steps)
+    own = _proportions_of([epoch])
     shares: dict[str, float] | None
     if fallback is not None:
         shares, source = fallback, "pooled"
     else:
         shares, source = own, "epoch" if own is not None else "none"
     names = _phase_names(epoch, shares)
-    attributed = [_attribute(step.phases_ms, shares) for step in epoch.steps]
-    per_step = {
-        name: [phases.get(name, 0.0) for phases in attributed] for name in names if name != UNPROFILED
-    }
+    per_step = {name: _attributed_column(epoch, name, shares) for name in names if name != UNPROFILED}
     unassigned = _attribute(epoch.outside_steps_ms, shares)
     totals = {name: sum(per_step.get(name, [])) + unassigned.get(name, 0.0) for name in names}
     if epoch.stretches:
         totals[UNPROFILED] = sum(stretch.wall_ms for stretch in epoch.stretches)
     totals[OTHER] = epoch.wall_ms - sum(totals.values())
     notes = []
-    if source == "none" and any(COMPUTE in step.phases_ms for step in epoch.steps):
+    if source == "none" and COMPUTE in epoch.steps.phase_names():
         notes.append("no probe or split samples: fused compute time is left unsplit")
     return EpochBreakdown(
         timing=epoch,
@@ -292,6 +307,6 @@ def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:
     """Break every epoch down with the proportions pooled over the steady epochs (the first epoch,
     warm-up, is left out of the pool when there are others); an epoch uses its own samples only when
     the steady epochs have none."""
-    pooled = sample_proportions([step for epoch in steady_epochs(epochs) for step in epoch.steps])
+    pooled = _proportions_of(steady_epochs(epochs))
     block = max((stretch.steps for epoch in epochs for stretch in epoch.stretches), default=20)
     return [attribute_epoch(epoch, fallback=pooled, block_steps=block) for epoch in epochs]

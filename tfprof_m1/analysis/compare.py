@@ -23,7 +23,6 @@ steady epochs (also in docs/comparing.md).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,15 +146,16 @@ def sort_runs(sources: Sequence[ReportSource], labels: Sequence[str] | None = No
             f"{len(labels)} labels for {len(sources)} reports; give at most one --label per report"
         )
     result = Sides([])
-    seen: dict[str, str] = {}
+    seen: list[tuple[Report, str]] = []
     for position, source in enumerate(sources):
         report, name = _load(source, position)
         label = labels[position] if position < len(labels) else None
-        content = json.dumps(report.to_dict(), default=repr)  # numpy scalars of a report in memory too
-        if content in seen:
-            result.notes.append(f"{name} is the same report as {seen[content]}: counted once")
+        # equal records (compared field by field: no copy of a long run's per-step values)
+        same = next((earlier for other, earlier in seen if other == report), None)
+        if same is not None:
+            result.notes.append(f"{name} is the same report as {same}: counted once")
             continue
-        seen[content] = name
+        seen.append((report, name))
         for run in report.runs:
             values = checked_values(report, run)
             side = next((group for group in result.groups if same_side(group.parity, values)), None)

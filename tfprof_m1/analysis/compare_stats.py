@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfprof_m1.analysis.blocks import MAX_BLOCKS, block_length, grouped
 from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile_interval, resample
 from tfprof_m1.analysis.estimate import is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
@@ -163,8 +164,11 @@ def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int)
     """(replicates × parts) shares of compute from resampled probe samples (negative medians count as 0)."""
     if not run.parts or len(run.part_values) < 2:
         return None
-    picks = resample(rng, len(run.part_values), replicates)
-    medians = np.clip(np.median(run.part_values[picks], axis=1), 0.0, None)
+    units = run.part_values
+    if len(units) > MAX_BLOCKS:  # a long run: medians of consecutive groups of samples (analysis/blocks.py)
+        units = np.array([np.median(group, axis=0) for group in grouped(list(units))])
+    picks = resample(rng, len(units), replicates)
+    medians = np.clip(np.median(units[picks], axis=1), 0.0, None)
     totals = medians.sum(axis=1, keepdims=True)
     return np.divide(medians, totals, out=np.full_like(medians, np.nan), where=totals > 0)
 
@@ -181,8 +185,9 @@ def _epoch_draws(
     steps = epoch.per_step.shape[1]
     out = np.zeros((replicates, len(wanted)))
     if steps:
-        starts = np.arange(0, steps, BLOCK_STEPS)
-        lengths = np.minimum(BLOCK_STEPS, steps - starts)
+        length = block_length(steps, BLOCK_STEPS)  # longer blocks past MAX_BLOCKS of them
+        starts = np.arange(0, steps, length)
+        lengths = np.minimum(length, steps - starts)
         sums = (
             np.add.reduceat(epoch.per_step, starts, axis=1)
             if epoch.per_step.size

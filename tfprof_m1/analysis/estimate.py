@@ -24,6 +24,7 @@ from statistics import median
 
 import numpy as np
 
+from tfprof_m1.analysis.blocks import MAX_BLOCKS, grouped, summed_blocks
 from tfprof_m1.analysis.bootstrap import REPLICATES, bootstrap, generator, percentile_interval, resample
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
@@ -147,7 +148,11 @@ class PartsEstimate:
 
 
 def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> PartsEstimate | None:
-    """The parts of a step from probe samples (those without every variant are skipped)."""
+    """The parts of a step from probe samples (those without every variant are skipped).
+
+    Point figures are medians of every sample; past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS`
+    samples the intervals resample medians of consecutive groups of them (a long run's cost bound).
+    """
     probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
         return None
@@ -158,17 +163,25 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     if shares is None or math is None:
         return None
 
-    def both(resampled: Sequence[Sample]) -> dict[str, float] | None:
-        medians = part_medians(resampled)
+    def shares_of(medians: Mapping[str, float]) -> dict[str, float] | None:
         of_step, of_math = proportions(medians), proportions(medians, math_parts(parts))
         if of_step is None or of_math is None:
             return None
         return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
 
-    draws = bootstrap(probes, both, replicates) if len(probes) > 1 else {}
+    draws: dict[str, np.ndarray] = {}
+    if 1 < len(probes) <= MAX_BLOCKS:
+        draws = bootstrap(probes, lambda drawn: shares_of(part_medians(drawn)), replicates)
+    elif len(probes) > MAX_BLOCKS:  # a long run: resample the medians of consecutive groups of samples
+        summaries = [part_medians(group) for group in grouped(probes)]
+        draws = bootstrap(
+            summaries,
+            lambda drawn: shares_of({part: median(s[part] for s in drawn) for part in parts}),
+            replicates,
+        )
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
     intervals = {
-        key: percentile_interval(value, draws[key]) if key in draws else Interval(value, value, value)
+        key: _honest(value, percentile_interval(value, draws[key]) if key in draws else None, len(probes))
         for key, value in point.items()
     }
     return PartsEstimate(
@@ -178,6 +191,27 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
         wait_ms=part_medians(probes, 1),
         shares={name: intervals[name] for name in parts},
         math_shares={name: intervals[f"math:{name}"] for name in math_parts(parts)},
+    )
+
+
+#: Fewer probe samples than this: a percentile bootstrap is too narrow (a budget's short run pools few).
+FEW_SAMPLES = 10
+
+
+def _honest(point: float, interval: Interval | None, samples: int) -> Interval:
+    """A share's interval as wide as its samples allow: one sample says nothing of the spread (0-1),
+    and under :data:`FEW_SAMPLES` the bootstrap's is widened to a t interval's on their number."""
+    if samples < 2 or interval is None:
+        return Interval(point, 0.0, 1.0)
+    if samples >= FEW_SAMPLES:
+        return interval
+    from tfprof_m1.analysis.compare_stats import small_sample_factor  # it imports this module
+
+    factor = small_sample_factor(samples)
+    return Interval(
+        point,
+        max(0.0, point - factor * (point - interval.low)),
+        min(1.0, point + factor * (interval.high - point)),
     )
 
 
@@ -192,11 +226,13 @@ def estimate_cost(
     and unprofiled stretches, with its 95 % bootstrap interval (blocks and stretches resampled
     independently), or None without a block or a stretch of one step or more.
 
+    Past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first.
+
     Args:
         unprofiled_epoch_ms: the steady epoch as it would run unprofiled (ms), given the ratio
             (:func:`~tfprof_m1.analysis.figures.unprofiled_equivalent_ms` over the epochs).
     """
-    blocks = [b for b in blocks if b[0] > 0]
+    blocks = summed_blocks([b for b in blocks if b[0] > 0])
     stretches = [s for s in stretches if s[0] > 0]
     if not blocks or not stretches:
         return None

@@ -301,8 +301,8 @@ class FitProfiler(EpochTimer):
         batches = max(1, last - self._batch_begin + 1)
         step = record.steps[-1]
         step.examples = (self.batch_size or 0) * batches
-        if batches > 1:
-            record.steps[-1:] = _equal_shares(step, batches)
+        # the epoch keeps its steps as figures, not objects: the changed step is written back
+        record.steps[-1:] = _equal_shares(step, batches) if batches > 1 else [step]
         self._global_batch += batches
 
     def on_test_begin(self, logs: dict | None = None) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from statistics import median
 from typing import Protocol
 
 from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
@@ -33,17 +34,22 @@ from tfprof_m1.collection.steps import StepFacts, TrainSteps
 from tfprof_m1.trace.window import TraceWindow
 
 __all__ = [
+    "ASSUMED_PROBE_COST",
+    "DEFAULT_BUDGET",
     "DEFAULT_MIN_SAMPLES",
     "DEFAULT_REFERENCE_SHARE",
     "DEFAULT_SAMPLE_EVERY",
+    "DEFAULT_SAMPLING",
     "EpochResult",
     "Sampling",
+    "probe_cost",
     "run_profiled_loop",
     "run_unprofiled_loop",
 ]
 
-#: Run one step in this many as a probe step. A probe step costs about 1.3 fused steps more (the
-#: three extra calls), so 1 in 50 costs about 2-3 % of the epoch, and is measured (``profiling``).
+#: The fixed rule (``--sample-every``, ``--min-samples``; the default is a budget, below): run one
+#: step in this many as a probe step. A probe step costs about 1.3 fused steps more (the three extra
+#: calls), so 1 in 50 costs about 2-3 % of the epoch, and is measured (``profiling``).
 DEFAULT_SAMPLE_EVERY = 50
 #: ... but never fewer than this many per epoch, so that two steady epochs pool 20 samples or more.
 DEFAULT_MIN_SAMPLES = 10
@@ -51,6 +57,13 @@ DEFAULT_MIN_SAMPLES = 10
 DEFAULT_REFERENCE_SHARE = 0.1
 #: Longest unprofiled stretch: long enough that the one fence closing it barely matters.
 DEFAULT_REFERENCE_STEPS = 20
+#: The default sampling's budget: probe steps may cost this share of the epoch's steps' time.
+DEFAULT_BUDGET = 0.03
+#: A probe step's extra time, in fused steps, until a steady epoch has measured it (three more calls
+#: and their fences; 1.1-1.5 measured on this project's CPU and fake devices).
+ASSUMED_PROBE_COST = 1.5
+#: The least probe cost a measurement is taken as (a probe step is never free).
+MIN_PROBE_COST = 0.25
 #: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
 MIN_STRETCHES = 2
 MIN_STEPS_FOR_REFERENCE = 10
@@ -65,12 +78,28 @@ class Sampling:
     #: Share of steps run with no instrumentation (0 disables the end-to-end profiling cost).
     reference_share: float = DEFAULT_REFERENCE_SHARE
     reference_steps: int = DEFAULT_REFERENCE_STEPS
+    #: Sampling by budget: the probe steps' extra time is at most this share of the epoch's steps,
+    #: over the run (a fraction of a probe step carries to the next epoch, so short epochs pool their
+    #: samples across epochs); ``every`` and ``min_samples`` are then not used. None: the fixed rule
+    #: (1 in ``every``, at least ``min_samples`` per epoch). :data:`DEFAULT_SAMPLING` has 3 %.
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.min_samples < 0:
             raise ValueError("sample every must be >= 1 and min samples >= 0")
+        if self.budget is not None and not 0.0 < self.budget < 1.0:
+            raise ValueError("the sampling budget must be a share of the epoch in (0, 1)")
         if not 0.0 <= self.reference_share < 0.5 or self.reference_steps < 1:
             raise ValueError("reference share must be in [0, 0.5) and reference steps >= 1")
+
+    @classmethod
+    def from_options(cls, every: int | None, min_samples: int | None, reference_share: float) -> Sampling:
+        """The command line's sampling: by budget (:data:`DEFAULT_BUDGET`) while ``--sample-every``
+        and ``--min-samples`` are at their defaults (or not given); the fixed rule once either is set."""
+        every = DEFAULT_SAMPLE_EVERY if every is None else every
+        min_samples = DEFAULT_MIN_SAMPLES if min_samples is None else min_samples
+        chosen = (every, min_samples) != (DEFAULT_SAMPLE_EVERY, DEFAULT_MIN_SAMPLES)
+        return cls(every, min_samples, reference_share, budget=None if chosen else DEFAULT_BUDGET)
 
     def unprofiled_steps(self, steps: int) -> list[range]:
         """The unprofiled stretches of an epoch of ``steps`` steps, evenly spaced, never at step 0."""
@@ -87,27 +116,72 @@ class Sampling:
                 stretches.append(range(start, start + length))
         return stretches
 
-    def probe_steps(self, steps: int, exclude: Iterable[int] = ()) -> frozenset[int]:
+    def probe_count(
+        self, steps: int, probe_cost: float = ASSUMED_PROBE_COST, carried: float = 0.0
+    ) -> tuple[int, float]:
+        """Under the budget: how many of an epoch's ``steps`` run as probes, and the fraction of a
+        probe step carried to the next epoch. One at least (under 50 steps an epoch, at 1.5 fused
+        steps a probe, that one costs more than 3 %).
+
+        Args:
+            probe_cost: a probe step's extra time in fused steps (measured by :func:`probe_cost`).
+            carried: what the previous epoch carried.
+        """
+        if self.budget is None:
+            raise ValueError("probe_count is the budget's rule; this sampling has no budget")
+        credit = carried + self.budget * max(0, steps) / max(probe_cost, MIN_PROBE_COST)
+        count = min(max(1, int(credit)), max(0, steps))  # one at least: the least that splits compute
+        return count, max(0.0, credit - count)
+
+    def probe_steps(
+        self, steps: int, exclude: Iterable[int] = (), count: int | None = None
+    ) -> frozenset[int]:
         """Indices of the probe steps among the epoch's steps that are not in ``exclude``.
 
         Evenly spaced, offset by half a stride, so the first step (which also waits for the input
-        pipeline to start) is never a sample when the epoch has more than one step.
+        pipeline to start) is never a sample when the epoch has more than one step. ``count``: that
+        many (the budget's), instead of 1 in ``every`` and at least ``min_samples``.
         """
         excluded = set(exclude)
         profiled = [index for index in range(max(0, steps)) if index not in excluded]
         if not profiled:
             return frozenset()
+        if count is not None:
+            count = min(count, len(profiled))
+            return frozenset(profiled[int((k + 0.5) * len(profiled) / count)] for k in range(count))
         stride = self.every
         if self.min_samples and len(profiled) // stride < self.min_samples:
             stride = max(1, len(profiled) // self.min_samples)
         first = stride // 2 if len(profiled) > 1 else 0
         return frozenset(profiled[first::stride])
 
-    def plan(self, steps: int) -> list[str]:
-        """The kind of each step of an epoch: ``fused``, ``probe`` or ``unprofiled``."""
+    def plan(self, steps: int, probes: int | None = None) -> list[str]:
+        """The kind of each step of an epoch: ``fused``, ``probe`` or ``unprofiled``.
+
+        ``probes``: how many probe steps (the budget's count for this epoch); None: the budget's
+        first epoch (:data:`ASSUMED_PROBE_COST`), or the fixed rule without a budget.
+        """
         unprofiled = {index for stretch in self.unprofiled_steps(steps) for index in stretch}
-        probes = self.probe_steps(steps, exclude=unprofiled)
-        return [UNPROFILED if i in unprofiled else PROBE if i in probes else FUSED for i in range(steps)]
+        if probes is None and self.budget is not None:
+            probes = self.probe_count(steps)[0]
+        chosen = self.probe_steps(steps, exclude=unprofiled, count=probes)
+        return [UNPROFILED if i in unprofiled else PROBE if i in chosen else FUSED for i in range(steps)]
+
+
+#: The default sampling: probe steps by a budget of 3 % of the epoch's time, pooled over epochs.
+DEFAULT_SAMPLING = Sampling(budget=DEFAULT_BUDGET)
+
+
+def probe_cost(epoch: EpochTiming) -> float | None:
+    """A probe step's extra time in fused steps, from one epoch's raw timings: the median probe
+    step's wall time over the median fused step's, less one; None without both kinds of step."""
+    walls: dict[str, list[float]] = {PROBE: [], FUSED: []}
+    for kind, wall in zip(epoch.steps.kinds(), epoch.steps.wall_ms):
+        if kind in walls:
+            walls[kind].append(wall)
+    if not walls[PROBE] or not walls[FUSED] or median(walls[FUSED]) <= 0:
+        return None
+    return median(walls[PROBE]) / median(walls[FUSED]) - 1.0
 
 
 @dataclass
@@ -150,7 +224,7 @@ def run_profiled_loop(
     epochs: int,
     steps_per_epoch: int | None,
     profiler: PhaseProfiler,
-    sampling: Sampling = Sampling(),
+    sampling: Sampling = DEFAULT_SAMPLING,
     on_epoch_end: EpochCallback | None = None,
     trace: TraceWindow | None = None,
     stop_on_non_finite: bool = False,
@@ -251,7 +325,11 @@ def _train(
         plan = sampling.plan(steps_per_epoch)
         global_step = 0
         samples = 0
+        cost, carried = ASSUMED_PROBE_COST, 0.0  # the budget's probe cost and carried probe share
         for _ in range(epochs):
+            if sampling.budget is not None:
+                count, carried = sampling.probe_count(steps_per_epoch, cost, carried)
+                plan = sampling.plan(steps_per_epoch, probes=count)
             garbage.settle()
             train_steps.reset_metrics()
             finite_at: int | None = None
@@ -301,6 +379,8 @@ def _train(
                             on_step(epoch.index, index, steps_per_epoch)
                         shown = profiler.clock()
             del batches  # the epoch's iterator is garbage before the next epoch settles
+            measured = probe_cost(epoch) if not epoch.is_warmup else None  # warm-up probes trace
+            cost = cost if measured is None else measured
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
             memory, memory_note = sample_memory()

@@ -39,6 +39,7 @@ from typing import Protocol, TypeVar
 from tfprof_m1.base.phases import FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
 from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.fence import measure_fence_cost
+from tfprof_m1.collection.step_table import FenceCheckSample, StepTable, StepTiming
 
 __all__ = [
     "IDLE_FENCE_CALLS",
@@ -69,38 +70,6 @@ class Fence(Protocol):
 
 
 @dataclass
-class FenceCheckSample:
-    """One coverage check after a sampled step (:meth:`PhaseProfiler.check_fence`), in ms: the
-    coverage fence's first call, and what it waited beyond an immediate second call (the leftover:
-    device work the step's own fence left queued; 0 when the second call took as long or longer)."""
-
-    first_ms: float
-    leftover_ms: float
-
-
-@dataclass
-class StepTiming:
-    """Raw figures of one training step, in milliseconds.
-
-    ``phases_ms[name]`` is the time the phase owns: host time inside it plus the device wait of a
-    fence that directly followed it (less the fence's idle cost). ``waits_ms[name]`` is that device
-    wait alone, so ``phases_ms - waits_ms`` is the phase's host (dispatch) time.
-    """
-
-    kind: str
-    examples: int
-    wall_ms: float
-    phases_ms: dict[str, float] = field(default_factory=dict)
-    waits_ms: dict[str, float] = field(default_factory=dict)
-    #: Probe calls timed on this step: name -> [host ms, device wait ms] (see :meth:`PhaseProfiler.call`).
-    samples_ms: dict[str, list[float]] = field(default_factory=dict)
-    #: When the step began (its input wait included), in ms from the epoch's start.
-    started_ms: float = 0.0
-    #: The coverage check run after this step, if one ran.
-    fence_check: FenceCheckSample | None = None
-
-
-@dataclass
 class StretchTiming:
     """A stretch of steps run with no instrumentation: one clock reading at each end, one fence."""
 
@@ -118,7 +87,8 @@ class EpochTiming:
 
     index: int
     wall_ms: float
-    steps: list[StepTiming] = field(default_factory=list)
+    #: The profiled steps, in typed arrays (a list of records given here is taken into a table).
+    steps: StepTable = field(default_factory=StepTable)
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
     #: False when the epoch was cut short by an exception (for example KeyboardInterrupt).
     complete: bool = False
@@ -135,6 +105,10 @@ class EpochTiming:
     #: steady state. None (records made by hand): the first epoch, ``index == 0``, is.
     warmup: bool | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, StepTable):
+            self.steps = StepTable(self.steps)
+
     @property
     def is_warmup(self) -> bool:
         """The epoch opens a run (see ``warmup``)."""
@@ -143,7 +117,7 @@ class EpochTiming:
     @property
     def examples(self) -> int:
         """Examples the epoch trained on, profiled steps and unprofiled stretches together."""
-        return sum(step.examples for step in self.steps) + sum(stretch.examples for stretch in self.stretches)
+        return self.steps.examples + sum(stretch.examples for stretch in self.stretches)
 
 
 def _idle_ms(fence: Callable[..., None], clock: Clock) -> float:

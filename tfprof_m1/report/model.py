@@ -27,6 +27,15 @@ from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.interval import Interval
+from tfprof_m1.report.step_codec import (
+    is_packed,
+    pack_kinds,
+    pack_samples,
+    pack_values,
+    unpack_kinds,
+    unpack_samples,
+    unpack_values,
+)
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
 
@@ -53,7 +62,7 @@ __all__ = [
     "run_name",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: Schema 1 (tfprof_m1 0.1) timed forward/backward/optimizer as host dispatch; on an asynchronous
 #: device its parts and ``sync`` mean something else, so it is refused rather than misread. Schema 2
 #: reports are valid schema 3 reports (3 made the benchmark-only fields optional, for research code),
@@ -63,6 +72,8 @@ SCHEMA_VERSION = 7
 #: report's environment fence is given to every run on load. Schema 7 made every interval one
 #: :class:`~tfprof_m1.report.interval.Interval` object (``{"point", "low", "high"}``) where schema 6
 #: had flat ``x``/``x_low``/``x_high`` fields: older reports are upgraded on load (``_upgraded``).
+#: Schema 8 writes the per-step values (``step_ms``, ``step_kinds``, probe ``samples``) packed
+#: (:mod:`tfprof_m1.report.step_codec`); lists are read too.
 OLDEST_READABLE_SCHEMA = 2
 
 
@@ -335,6 +346,9 @@ class ModelRun:
     #: Probe sampling (1 step in ``sample_every``, at least ``min_samples`` per epoch), when used.
     sample_every: int | None = None
     min_samples: int | None = None
+    #: Probe sampling by budget (schema 8): the probe steps' extra time is at most this share of the
+    #: epoch's steps' (``sample_every`` and ``min_samples`` are then None); None: the fixed rule.
+    sample_budget: float | None = None
     #: The run's directory (TensorBoard events, trace, report.json), if one was written.
     run_dir: str | None = None
     trace: TraceSummary | None = None
@@ -440,7 +454,7 @@ class Report:
 
     def to_json(self) -> str:
         """The report as JSON; NaN and infinity are refused (a report never holds them)."""
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+        return json.dumps(_packed(self.to_dict()), indent=1, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
@@ -466,7 +480,7 @@ class Report:
                 "as host dispatch, which "
                 "is not comparable with device-inclusive phases; record the run again with this version"
             )
-        report = _build(cls, _upgraded(data, version))
+        report = _build(cls, _unpacked(_upgraded(data, version)))
         check_consistency(report)
         return report
 
@@ -663,6 +677,56 @@ def _to_schema_7(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "runs": runs}
 
 
+def _epochs_mapped(data: dict[str, Any], change: Any) -> dict[str, Any]:
+    """``data`` with ``change(epoch)`` applied to every run's every epoch dict (a new dict; ``data``
+    is left as it was)."""
+    runs = data.get("runs")
+    if not isinstance(runs, list):
+        return data
+    return {
+        **data,
+        "runs": [
+            {**run, "epochs": [change(e) if isinstance(e, dict) else e for e in run["epochs"]]}
+            if isinstance(run, dict) and isinstance(run.get("epochs"), list)
+            else run
+            for run in runs
+        ],
+    }
+
+
+def _packed(data: dict[str, Any]) -> dict[str, Any]:
+    """Per-step values packed for writing (schema 8): each ``step_ms`` list as one encoded string,
+    ``step_kinds`` as runs, probe ``samples`` as columns. Summaries stay JSON."""
+
+    def pack(epoch: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **epoch,
+            "step_kinds": pack_kinds(epoch["step_kinds"]),
+            "step_ms": {name: pack_values(values) for name, values in epoch["step_ms"].items()},
+            "samples": pack_samples(epoch["samples"]),
+        }
+
+    return _epochs_mapped(data, pack)
+
+
+def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
+    """Per-step values as lists again, whichever form they were written in (lists up to schema 7)."""
+
+    def unpack(epoch: dict[str, Any]) -> dict[str, Any]:
+        epoch = dict(epoch)
+        if isinstance(epoch.get("step_kinds"), list):
+            epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
+        epoch["samples"] = unpack_samples(epoch.get("samples", []))
+        if isinstance(epoch.get("step_ms"), dict):
+            epoch["step_ms"] = {
+                name: unpack_values(values) if is_packed(values) else values
+                for name, values in epoch["step_ms"].items()
+            }
+        return epoch
+
+    return _epochs_mapped(data, unpack)
+
+
 # -- loading nested dataclasses -------------------------------------------------------------------
 def _build(kind: Any, value: Any) -> Any:
     """Rebuild ``value`` (parsed JSON) as type ``kind``; unknown keys are ignored, so older readers
@@ -693,11 +757,17 @@ def _build(kind: Any, value: Any) -> Any:
         (item_kind,) = typing.get_args(kind)
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
+        if item_kind in (float, str) and set(map(type, value)) <= {item_kind}:
+            return list(value)  # per-step values and kinds: thousands, nothing to rebuild
         return [_build(item_kind, item) for item in value]
     if origin is dict:
         _, item_kind = typing.get_args(kind)
         if not isinstance(value, dict):
             raise TypeError(f"expected an object, got {type(value).__name__}")
+        if item_kind == list[float] and all(
+            type(item) is list and set(map(type, item)) <= {float} for item in value.values()
+        ):
+            return {key: list(item) for key, item in value.items()}  # a probe sample: nothing to rebuild
         return {key: _build(item_kind, item) for key, item in value.items()}
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -172,11 +172,7 @@ def run_model(
     dataset = make_dataset(data, batch_size, seed, config.steps, config.autotune)
     train_steps = _train_steps(spec, seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
-    sampling = Sampling(
-        required(config.sample_every, "sample-every"),
-        required(config.min_samples, "min-samples"),
-        reference_share=config.reference_share,
-    )
+    sampling = Sampling.from_options(config.sample_every, config.min_samples, config.reference_share)
     plan = sampling.plan(steps)
     across = (
         f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"

@@ -1,0 +1,95 @@
+"""The profiler keeps an epoch's steps as typed arrays: exact round trips, and memory per step bounded.
+
+Memory is measured with ``tracemalloc`` on the real profiler driving the real loop (a fake device on a
+fake clock, so no TensorFlow and exact numbers): what the profiler holds after a run of N steps,
+less what it holds after a run of N/10, over the difference in steps. A ratio of one run, never a
+fact of this machine.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
+from tfprof_m1.collection.loop import Sampling, run_profiled_loop
+from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
+from tfprof_m1.collection.step_table import StepTable, StepTiming
+
+#: The issue's goal: profiler memory per step.
+MAX_BYTES_PER_STEP = 100
+
+
+def _steps() -> list[StepTiming]:
+    return [
+        StepTiming("fused", 32, 3.0, {"input": 0.5, "compute": 2.0, "sync": 0.1}, {"compute": 1.5}, {}, 0.0),
+        StepTiming(
+            "probe",
+            32,
+            9.0,
+            {"input": 0.25, "profiling": 6.0, "compute": 2.5},
+            {},
+            {"empty_call": [0.5, 0.0], "fence_check": [0.2, 0.0]},
+            3.0,
+        ),
+        StepTiming("fused", 16, 2.0, {"sync": 0.0, "input": 0.5}, {}, {}, 12.0),
+    ]
+
+
+def test_a_table_gives_back_the_steps_it_was_given():
+    steps = _steps()
+    table = StepTable(steps)
+    assert len(table) == 3 and list(table) == steps and table == steps
+    assert table[-1] == steps[2] and table[1:] == steps[1:]
+    assert table.examples == 80
+    # a phase recorded as exactly 0.0 is kept; one not recorded is absent (not 0.0)
+    assert table[2].phases_ms == {"sync": 0.0, "input": 0.5}
+    assert "compute" not in table[2].phases_ms
+
+
+def test_a_tail_slice_replaces_the_last_steps_and_any_other_rebuilds():
+    steps = _steps()
+    table = StepTable(steps)
+    halves = [StepTiming("fused", 8, 1.0, {"input": 0.25}, {}, {}, 12.0 + k) for k in range(2)]
+    table[-1:] = halves
+    assert list(table) == steps[:2] + halves
+    table[0] = steps[2]
+    assert list(table) == [steps[2], steps[1], *halves]
+    table[1:] = []  # the probe's samples go with its row
+    assert list(table) == [steps[2]]
+
+
+def test_an_epoch_takes_a_list_of_steps_into_a_table():
+    epoch = EpochTiming(0, 20.0, _steps(), complete=True)
+    assert isinstance(epoch.steps, StepTable) and epoch.examples == 80
+
+
+def _profiled_run(steps: int) -> PhaseProfiler:
+    clock = FakeClock()
+    device = FakeDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=FakeFence(device, 0.05), annotate=False)
+    work = StepModel(Work(0.5, 0.0), Work(1.0, 1.0), Work(1.5, 3.0), Work(2.0, 4.0))
+    train_steps = FakeTrainSteps(device, work)
+    run_profiled_loop(train_steps, batches(clock, steps, input_ms=0.1), 2, steps, profiler, Sampling())
+    return profiler
+
+
+def _held_bytes(steps: int) -> int:
+    """Bytes still allocated after a profiled run of 2 epochs of ``steps``, the profiler alive."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        profiler = _profiled_run(steps)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert sum(len(epoch.steps) for epoch in profiler.epochs) > 1.6 * steps  # most steps are profiled
+    return sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+
+
+def test_profiler_memory_per_step_is_bounded():
+    small, large = 500, 5000
+    per_step = (_held_bytes(large) - _held_bytes(small)) / (2 * (large - small))
+    assert 0 < per_step <= MAX_BYTES_PER_STEP, f"{per_step:.0f} bytes per step"

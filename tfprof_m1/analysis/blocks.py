@@ -1,0 +1,45 @@
+"""Block summaries: what a bootstrap resamples once a run is long, so its cost stops growing.
+
+Both bootstraps resample units (blocks of consecutive steps, probe samples). Their number grows with
+the run: 60,000 steps are 3,000 blocks of 20. Past :data:`MAX_BLOCKS` units, consecutive units are
+summarised into that many groups first (sums for (steps, ms) blocks, medians for probe samples), and
+the bootstrap resamples the summaries: its cost is then bounded, while point estimates stay those of
+every raw value. Longer blocks for longer series is the usual block-bootstrap practice (the block
+length grows with the series); shorter runs, up to :data:`MAX_BLOCKS` units, are resampled exactly
+as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+__all__ = ["MAX_BLOCKS", "block_length", "grouped", "summed_blocks"]
+
+T = TypeVar("T")
+
+#: Most units a bootstrap resamples; more are summarised into this many consecutive groups.
+MAX_BLOCKS = 200
+
+
+def grouped(items: Sequence[T], most: int = MAX_BLOCKS) -> list[Sequence[T]]:
+    """``items`` cut into at most ``most`` consecutive groups of near-equal size, in order (one item
+    a group when there are no more than ``most``)."""
+    count = len(items)
+    if count <= most:
+        return [items[index : index + 1] for index in range(count)]
+    return [items[k * count // most : (k + 1) * count // most] for k in range(most)]
+
+
+def summed_blocks(blocks: Sequence[tuple[int, float]], most: int = MAX_BLOCKS) -> list[tuple[int, float]]:
+    """(steps, ms) blocks added up in at most ``most`` consecutive groups: the ratio of sums (the
+    per-step time) is unchanged; only the bootstrap's units get longer."""
+    if len(blocks) <= most:
+        return list(blocks)
+    return [(sum(steps for steps, _ in group), sum(ms for _, ms in group)) for group in grouped(blocks, most)]
+
+
+def block_length(steps: int, shortest: int, most: int = MAX_BLOCKS) -> int:
+    """Steps a bootstrap block of an epoch of ``steps`` spans: ``shortest``, or longer when that would
+    make more than ``most`` blocks."""
+    return max(shortest, -(-steps // most))

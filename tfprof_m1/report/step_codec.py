@@ -1,0 +1,173 @@
+"""The compact form of a report's per-step values (schema 8): ticks of 0.1 µs, byte planes, deflate, base64.
+
+A report keeps every step's time in every phase (``EpochReport.step_ms``), already rounded to 4
+decimals of a millisecond. Written as JSON numbers that is about 13 bytes a value; a million steps
+of seven phases would be a 100 MB file. Schema 8 writes each list as one JSON object::
+
+    {"encoding": "ticks-i4-planes-deflate-base64", "tick_ms": 0.0001, "count": 6000, "data": "eJzt..."}
+
+``data`` is base64 of the deflated (zlib) little-endian int32 values ``round(ms / tick_ms)``, laid out
+as byte planes (every value's first byte, then every second byte...), so the high bytes, nearly all
+alike, deflate to almost nothing. Values too large for int32 (over 214 s a phase-step) are written
+with ``ticks-i8-...`` (int64). Lossless for the 4-decimal values the report holds: a list read back
+equals the list written, so a report renders the same in either form. Read with numpy::
+
+    raw = zlib.decompress(base64.b64decode(data))
+    ticks = np.frombuffer(raw, np.uint8).reshape(size, count).T.copy().view(f"<i{size}").ravel()
+    ms = ticks * tick_ms
+
+Why not float32 or an ``.npz`` sidecar: float32 changes the values (a saved report would no longer
+render as the one in memory), and a sidecar can be separated from its report (copied, attached to an
+issue) while one JSON file cannot.
+
+Step kinds are run-length lists, ``[["fused", 24], ["probe", 1], ...]``; probe samples are columns
+(one packed list of hosts and one of waits per variant) when every sample of the epoch has the same
+variants.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import zlib
+from array import array
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "TICKS_PER_MS",
+    "TICK_MS",
+    "is_packed",
+    "pack_kinds",
+    "pack_samples",
+    "pack_values",
+    "unpack_kinds",
+    "unpack_samples",
+    "unpack_values",
+]
+
+#: The resolution of a report's per-step values (their 4 decimals of a ms).
+TICK_MS = 1e-4
+#: Ticks in a ms: a value is written as ``round(ms * TICKS_PER_MS)``.
+TICKS_PER_MS = 10_000
+_ENCODINGS = {"ticks-i4-planes-deflate-base64": "i", "ticks-i8-planes-deflate-base64": "q"}
+_INT32 = 2**31 - 1
+
+
+def pack_values(values: Sequence[float]) -> dict[str, Any]:
+    """``values`` (ms) as the schema-8 object: ticks of :data:`TICK_MS`, byte planes, zlib, base64."""
+    ticks = [round(value * TICKS_PER_MS) for value in values]
+    wide = any(abs(tick) > _INT32 for tick in ticks)
+    typecode = "q" if wide else "i"
+    data = array(typecode, ticks)  # "i" is 4 bytes, "q" 8, wherever CPython runs
+    raw = _little_endian(data).tobytes()
+    planes = b"".join(raw[k :: data.itemsize] for k in range(data.itemsize))
+    return {
+        "encoding": f"ticks-i{data.itemsize}-planes-deflate-base64",
+        "tick_ms": TICK_MS,
+        "count": len(ticks),
+        "data": base64.b64encode(zlib.compress(planes, 9)).decode("ascii"),
+    }
+
+
+def unpack_values(packed: dict[str, Any]) -> list[float]:
+    """The list of ms :func:`pack_values` packed.
+
+    Raises:
+        ValueError: an unknown encoding, or data that is not what its object says (the message names which).
+    """
+    typecode = _ENCODINGS.get(packed.get("encoding"))  # type: ignore[arg-type]
+    if typecode is None:
+        raise ValueError(f"per-step values in an unknown encoding {packed.get('encoding')!r}")
+    count = packed.get("count")
+    if packed.get("tick_ms") != TICK_MS or not isinstance(count, int) or count < 0:
+        raise ValueError("per-step values: tick_ms or count is not what this encoding has")
+    try:
+        planes = zlib.decompress(base64.b64decode(packed.get("data", ""), validate=True))
+    except (ValueError, zlib.error) as error:
+        raise ValueError(f"per-step values cannot be decoded ({error})") from None
+    size = array(typecode).itemsize
+    if len(planes) != size * count:
+        raise ValueError(f"per-step values: {len(planes)} bytes for {count} values")
+    ticks = np.frombuffer(planes, np.uint8).reshape(size, count).T.copy().view(f"<i{size}").ravel()
+    return (ticks / TICKS_PER_MS).tolist()  # exact ticks (< 2**53) divided: as Python's tick / 10000
+
+
+def is_packed(value: Any) -> bool:
+    """Whether a JSON value is a packed list (schema 8) rather than a list of numbers."""
+    return isinstance(value, dict) and "encoding" in value
+
+
+def pack_samples(samples: list[dict[str, list[float]]]) -> Any:
+    """Probe samples (one ``{variant: [host ms, wait ms]}`` a probe step) as columns, when every
+    sample times the same variants: ``{"count": n, "variants": {variant: [packed hosts, packed
+    waits]}}``; otherwise (or none) the list as it is."""
+    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
+        return samples
+    if any(len(pair) != 2 for sample in samples for pair in sample.values()):
+        return samples
+    return {
+        "count": len(samples),
+        "variants": {
+            name: [pack_values([s[name][0] for s in samples]), pack_values([s[name][1] for s in samples])]
+            for name in samples[0]
+        },
+    }
+
+
+def unpack_samples(packed: Any) -> Any:
+    """The list :func:`pack_samples` packed; a list (schema 7 and older, or mixed variants) as it is.
+
+    Raises:
+        ValueError: columns that are not a pair of packed lists of ``count`` values each.
+    """
+    if not (isinstance(packed, dict) and isinstance(packed.get("variants"), dict)):
+        return packed
+    columns = {}
+    for name, pair in packed["variants"].items():
+        if not (isinstance(pair, list) and len(pair) == 2 and all(is_packed(column) for column in pair)):
+            raise ValueError(f"samples.variants.{name} is not a pair of packed lists")
+        columns[name] = [unpack_values(column) for column in pair]
+    if any(len(column) != packed.get("count") for pair in columns.values() for column in pair):
+        raise ValueError("samples: a variant's columns do not hold count values")
+    return [
+        {name: [pair[0][row], pair[1][row]] for name, pair in columns.items()}
+        for row in range(packed["count"])
+    ]
+
+
+def pack_kinds(kinds: Sequence[str]) -> list[list[Any]]:
+    """Step kinds as runs: ``["fused", "fused", "probe"]`` -> ``[["fused", 2], ["probe", 1]]``."""
+    return [[kind, len(list(run))] for kind, run in groupby(kinds)]
+
+
+def unpack_kinds(runs: list[Any]) -> list[str]:
+    """The list :func:`pack_kinds` packed; a plain list of kinds (schema 7 and older) as it is.
+
+    Raises:
+        ValueError: a run that is not ``[kind, count]``.
+    """
+    kinds: list[str] = []
+    for run in runs:
+        if isinstance(run, str):
+            kinds.append(run)
+        elif (
+            isinstance(run, list)
+            and len(run) == 2
+            and isinstance(run[0], str)
+            and isinstance(run[1], int)
+            and run[1] >= 0
+        ):
+            kinds += [run[0]] * run[1]
+        else:
+            raise ValueError(f"step_kinds holds {run!r}, not a kind or [kind, count]")
+    return kinds
+
+
+def _little_endian(data: array) -> array:
+    if sys.byteorder != "little":
+        data.byteswap()
+    return data
