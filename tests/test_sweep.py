@@ -11,7 +11,7 @@ from tfprof_m1.analysis.compare import compare
 from tfprof_m1.analysis.compare_stats import Interval
 from tfprof_m1.analysis.sweep import SweepPoint, crossover
 from tfprof_m1.base.errors import UserError
-from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices
+from tfprof_m1.cli.sweep import parse_batch_sizes, parse_devices
 
 pytestmark = [pytest.mark.slow]
 
