@@ -77,10 +77,12 @@ def config_argv(config: RunConfig) -> list[str]:
         argv = [config.models[0]]
     else:
         raise ValueError(f"models {config.models}: the command line takes one model or all of them")
-    default = RunConfig(strategy=config.strategy)  # the strategy decides replicas' default
+    defaults = dataclasses.replace(
+        RunConfig(), replicas=RunConfig(strategy=config.strategy).replicas
+    )  # the strategy decides replicas' default
     for field in dataclasses.fields(RunConfig):
         value, flag = getattr(config, field.name), field.metadata.get("flag")
-        if flag is None or value == getattr(default, field.name):
+        if flag is None or value == getattr(defaults, field.name):
             continue
         if value is None:
             raise ValueError(f"{field.name} None: not known, so no {flag} can give it")
