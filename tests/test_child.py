@@ -169,6 +169,14 @@ def test_the_result_file_says_ok_error_stopped_or_crashed(tmp_path, monkeypatch,
     with pytest.raises(RuntimeError):
         main(["crashed", RESULT_FILE, str(record)])
     assert read_result(record, 99) == ChildResult("crashed", 1, "RuntimeError: a bug")
+    # A command that said why in lines of its own (a sweep's failed points): the status alone, no
+    # closing line left over from the command before.
+    monkeypatch.setitem(COMMANDS, "points-failed", lambda argv: 1)
+    monkeypatch.setitem(COMMANDS, "workers-stopped", lambda argv: 130)
+    assert main(["points-failed", RESULT_FILE, str(record)]) == 1
+    assert read_result(record, 99) == ChildResult("error", 1) and read_result(record, 99).line == ""
+    assert main(["workers-stopped", RESULT_FILE, str(record)]) == 130
+    assert read_result(record, 99) == ChildResult("stopped", 130)
 
 
 def test_without_a_record_the_exit_status_alone_is_known(tmp_path):

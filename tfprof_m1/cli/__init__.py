@@ -23,6 +23,7 @@ from tfprof_m1.cli.common import (
     closing,
     end_with_error,
     end_with_stop,
+    forget_closing,
 )
 from tfprof_m1.cli.compare import cmd_compare
 from tfprof_m1.cli.env import cmd_env
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The entry point: dispatch to a command; a user mistake is one line and exit status 2, a stop signal
     128+signal."""
     args = list(sys.argv[1:] if argv is None else argv)
+    forget_closing()
     if RESULT_FILE not in args[:-1]:
         return _dispatch(args)
     at = args.index(RESULT_FILE)
@@ -69,9 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ended = closing()
     if status == 0:
         _write_result(result_file, ChildResult("ok", 0))
-    else:
-        kind, message = ended if ended is not None else ("error", "")
-        _write_result(result_file, ChildResult(kind, status, message))
+    elif ended is not None:
+        _write_result(result_file, ChildResult(ended[0], status, ended[1]))
+    else:  # a command that said why in lines of its own (a sweep's failed points, a launch's workers)
+        stopped = status in (exit_status(signal.SIGINT), exit_status(signal.SIGTERM))
+        _write_result(result_file, ChildResult("stopped" if stopped else "error", status))
     return status
 
 

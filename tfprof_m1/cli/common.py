@@ -17,6 +17,7 @@ __all__ = [
     "closing",
     "end_with_error",
     "end_with_stop",
+    "forget_closing",
     "positive",
     "say",
     "seed",
@@ -96,5 +97,10 @@ def end_with_stop(signum: int, written: str) -> int:
 
 
 def closing() -> tuple[str, str] | None:
-    """The (status, message) of the last closing line printed, if any."""
+    """The (status, message) of the closing line printed since :func:`forget_closing`, if any."""
     return _closing[-1] if _closing else None
+
+
+def forget_closing() -> None:
+    """Start a command: no closing line printed yet."""
+    _closing.clear()

@@ -144,6 +144,8 @@ class ChildResult:
     @property
     def line(self) -> str:
         """The line the child ended with on stderr (empty when it said nothing of its own)."""
+        if not self.message:
+            return ""
         if self.status == "error":
             return f"tfprof_m1: error: {self.message}"
         if self.status == "stopped":
