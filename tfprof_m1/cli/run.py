@@ -38,7 +38,7 @@ from tfprof_m1.views.render import FORMATS, render
 from tfprof_m1.workloads.datasets import DATA_MODES
 from tfprof_m1.workloads.models import MODEL_NAMES, MODELS
 
-__all__ = ["add_config_option", "cmd_run", "config_from_args", "run_parser"]
+__all__ = ["VALUES", "add_config_option", "cmd_run", "config_from_args", "run_parser"]
 
 #: What each RunConfig flag that takes a value accepts: a type, or a tuple of choices (the flag and
 #: the help are on the field; the switches, ``--X`` and ``--no-X``, take nothing).
@@ -62,7 +62,9 @@ VALUES: dict[str, Callable[[str], Any] | tuple[str, ...]] = {
 _FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
 
 
-def add_config_option(parser: argparse.ArgumentParser | Any, name: str, **overrides: Any) -> None:
+def add_config_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, **overrides: Any
+) -> None:
     """Add RunConfig field ``name``'s option to ``parser`` (or an argument group): its flag, help
     and default from the field, its values from :data:`VALUES`; ``overrides`` (a command's own
     ``default`` or ``help``) win."""
