@@ -350,7 +350,7 @@ class RunConfig:
     defaults are these, or by research code), checked once (``run_benchmark`` calls
     :func:`~tfprof_m1.run.bench.validate_config`) and stored once in the report. Where output goes
     (run directories, the trace window, formats) is not here: see
-    :class:`~tfprof_m1.run.bench.OutputSettings`.
+    :class:`~tfprof_m1.run.outputs.OutputSettings`.
 
     Each field's metadata holds its command-line ``flag`` and ``help`` (argparse's ``%(default)s``
     is the field's default): the run command's parser (:mod:`tfprof_m1.cli.run`) and the argv of a
