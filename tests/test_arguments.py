@@ -10,11 +10,11 @@ import pytest
 from tests.conftest import run_cli
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.keras_backend import check_keras_backend, keras_config_path
-from tfprof_m1.cli import max_local_workers
+from tfprof_m1.cli.launch import max_local_workers
+from tfprof_m1.cli.sweep import parse_batch_sizes
 from tfprof_m1.collection.strategies import parse_tf_config
 from tfprof_m1.report.model import RunConfig
 from tfprof_m1.run.bench import LIMITS, validate_config
-from tfprof_m1.run.sweep import parse_batch_sizes
 
 RUN = ["mnist", "--epochs", "1", "--steps", "2", "--no-fit", "--no-peak", "--no-trace", "--data", "synthetic"]
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from tfprof_m1.base.errors import UserError, required
-from tfprof_m1.cli import config_from_args, run_parser
+from tfprof_m1.cli.run import config_from_args, run_parser
 from tfprof_m1.report.model import RunConfig
 from tfprof_m1.run.bench import validate_config
 from tfprof_m1.run.outputs import OutputSettings

@@ -195,3 +195,19 @@ def test_compare_takes_distributed_reports_and_keeps_strategies_and_workers_apar
         "tf.distribute strategy and replicas: mirrored, 2 replicas (logical CPU devices) against multiworker"
         in flat(result.stdout)
     )
+
+
+def test_failing_workers_are_named_with_the_one_line_error_they_sent_back(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    result = run_cli(
+        "launch", "--workers", "2", "--out", "mw", "--timeout", "240", "mnist", "--epochs", "2",
+        "--data", "real", "--data-dir", str(empty), "--no-download", cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    named = [line for line in result.stderr.splitlines() if line.startswith("worker ") and ": exit " in line]
+    assert named, result.stderr[-3000:]
+    for line in named:  # a worker that failed says why; one the launcher ended says it was stopped
+        assert line.endswith("or use --data synthetic") or "tfprof_m1: stopped by SIGTERM" in line, line
+    assert any("tfprof_m1: error: MNIST not found in " in line for line in named)
+    assert not (tmp_path / "mw" / "merged.json").exists()

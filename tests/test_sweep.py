@@ -10,8 +10,8 @@ from tests.conftest import run_cli
 from tfprof_m1.analysis.compare import compare
 from tfprof_m1.analysis.sweep import SweepPoint, crossover
 from tfprof_m1.base.errors import UserError
+from tfprof_m1.cli.sweep import parse_batch_sizes, parse_devices
 from tfprof_m1.report.interval import Interval
-from tfprof_m1.run.sweep import parse_batch_sizes, parse_devices
 
 pytestmark = [pytest.mark.slow]
 
@@ -114,3 +114,18 @@ def test_a_real_sweep_writes_points_that_compare_reads_and_a_plot(tmp_path):
     assert comparison.differences[0].confounds[0].startswith("batch size: 16 against 64")
     bad = run_cli("sweep", "mnist", "--batch-sizes", "16,x", cwd=tmp_path)
     assert bad.returncode == 2 and "'x' is not a batch size" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_failing_point_shows_the_one_line_error_its_process_sent_back(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    out = tmp_path / "sweep"
+    result = run_cli(
+        "sweep", "mnist", "--batch-sizes", "16", "--epochs", "2", "--steps", "2", "--data", "real",
+        "--data-dir", str(empty), "--no-download", "--out", str(out), "--format", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (point,) = json.loads((out / "sweep.json").read_text())["points"]
+    assert point["report"] is None and point["problem"].startswith(f"MNIST not found in {empty}")
+    assert "tfprof_m1:" not in point["problem"] and "\n" not in point["problem"]
+    assert f"failed ({point['problem']})" in result.stderr

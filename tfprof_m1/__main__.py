@@ -1,4 +1,4 @@
-"""``python -m tfprof_m1``: the command line (see tfprof_m1.cli).
+"""``python -m tfprof_m1``: the command line (see the tfprof_m1.cli package).
 
 TensorFlow's C++ log lines are held back from stderr unless ``--verbose`` is given, and text output
 fits 120 columns unless ``--wide`` is, each anywhere on the command line (see

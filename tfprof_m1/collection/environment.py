@@ -20,6 +20,7 @@ from tfprof_m1.collection.machine import cpu_model, device_label, installed_vers
 from tfprof_m1.collection.peak import measure_matmul_peak
 
 __all__ = [
+    "DEVICE_CHOICES",
     "DeviceChoice",
     "Environment",
     "collect_environment",

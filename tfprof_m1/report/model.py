@@ -22,7 +22,12 @@ from tfprof_m1.base.files import write_atomic
 from tfprof_m1.base.safe_io import read_bounded
 from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
-from tfprof_m1.collection.loop import DEFAULT_MIN_SAMPLES, DEFAULT_REFERENCE_SHARE, DEFAULT_SAMPLE_EVERY
+from tfprof_m1.collection.loop import (
+    DEFAULT_BUDGET,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_REFERENCE_SHARE,
+    DEFAULT_SAMPLE_EVERY,
+)
 from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.collection.strategies import Distribution
@@ -385,50 +390,172 @@ class RunConfig:
     defaults are these, or by research code), checked once (``run_benchmark`` calls
     :func:`~tfprof_m1.run.bench.validate_config`) and stored once in the report. Where output goes
     (run directories, the trace window, formats) is not here: see
-    :class:`~tfprof_m1.run.bench.OutputSettings`.
+    :class:`~tfprof_m1.run.outputs.OutputSettings`.
+
+    Each field's metadata holds its command-line ``flag`` and ``help`` (argparse's ``%(default)s``
+    is the field's default): the run command's parser (:mod:`tfprof_m1.cli.run`) and the argv of a
+    child run (:mod:`tfprof_m1.run.child`) are both built from it. A ``--no-X`` flag stores False.
 
     A research-code report fills the fields that apply (``data`` is "own": the user's pipeline;
     ``seed`` None: not known).
     """
 
-    models: list[str] = field(default_factory=lambda: ["cifar10"])
-    epochs: int = 3
+    models: list[str] = field(
+        default_factory=lambda: ["cifar10"],
+        metadata={"help": "mnist, fashion_mnist, cifar10 or all", "metavar": "MODEL"},
+    )
+    epochs: int = field(
+        default=3,
+        metadata={
+            "flag": "--epochs",
+            "help": "epochs for the loop and for fit (default %(default)s; the article used 10)",
+        },
+    )
     #: Cap on steps per epoch (None: whole epochs).
-    steps: int | None = None
+    steps: int | None = field(
+        default=None,
+        metadata={"flag": "--steps", "help": "cap steps per epoch, for quick runs (default: whole epoch)"},
+    )
     #: Examples per step; per replica under a strategy (the run's ``batch_size`` is then the global batch).
-    batch_size: int | None = 32
+    batch_size: int | None = field(
+        default=32,
+        metadata={"flag": "--batch-size", "help": "examples per batch (default %(default)s, as Keras fit)"},
+    )
     #: auto, real, synthetic; "own" in research-code reports.
-    data: str = "auto"
-    data_dir: str | None = None
-    device: str = "auto"
-    seed: int | None = 0
+    data: str = field(
+        default="auto",
+        metadata={
+            "flag": "--data",
+            "help": "auto: real data if found or downloadable, else synthetic (said so); "
+            "real: fail without it; synthetic: seeded random data of the same shapes",
+        },
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "flag": "--data-dir",
+            "help": "look for the dataset files here first, then in the Keras cache",
+        },
+    )
+    device: str = field(
+        default="auto",
+        metadata={"flag": "--device", "help": "cpu hides GPUs; gpu fails when there is none (default auto)"},
+    )
+    seed: int | None = field(
+        default=0,
+        metadata={
+            "flag": "--seed",
+            "help": "seeds weights, data shuffling and synthetic data (default %(default)s)",
+        },
+    )
     #: Whether Keras fit ran for the headline.
-    fit: bool = True
+    fit: bool = field(default=True, metadata={"flag": "--no-fit", "help": "skip the Keras fit headline run"})
     #: One step in ``sample_every`` is a probe step, at least ``min_samples`` per epoch.
-    sample_every: int | None = DEFAULT_SAMPLE_EVERY
-    min_samples: int | None = DEFAULT_MIN_SAMPLES
+    sample_every: int | None = field(
+        default=DEFAULT_SAMPLE_EVERY,
+        metadata={
+            "flag": "--sample-every",
+            "help": "one step in N is a probe step, timing call/forward/backward/optimizer apart; given "
+            "(or --min-samples), instead of the default budget: probe steps cost at most "
+            f"{DEFAULT_BUDGET * 100:.0f} %% of the epoch (default %(default)s)",
+        },
+    )
+    min_samples: int | None = field(
+        default=DEFAULT_MIN_SAMPLES,
+        metadata={
+            "flag": "--min-samples",
+            "help": "with --sample-every's rule: at least this many probe steps per epoch "
+            "(default %(default)s)",
+        },
+    )
     #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
-    autotune: bool = False
+    autotune: bool = field(
+        default=False,
+        metadata={
+            "flag": "--autotune",
+            "help": "let tf.data autotune the input pipeline "
+            "(default: fixed settings; see docs/how-it-measures.md)",
+        },
+    )
     #: --async-executor: TensorFlow's eager executor made asynchronous (a GPU-style rehearsal on CPU).
-    async_executor: bool = False
+    async_executor: bool = field(
+        default=False,
+        metadata={
+            "flag": "--async-executor",
+            "help": "make TensorFlow's eager executor asynchronous: calls return before the work is done, "
+            "as on a GPU (a rehearsal of GPU-style asynchrony on a CPU; see docs/how-it-measures.md)",
+        },
+    )
     #: Share of steps run unprofiled as the profiling-cost reference.
-    reference_share: float = DEFAULT_REFERENCE_SHARE
+    reference_share: float = field(
+        default=DEFAULT_REFERENCE_SHARE,
+        metadata={
+            "flag": "--reference-share",
+            "help": "share of steps run unprofiled, to measure what profiling costs "
+            "(default %(default)s; 0 turns it off)",
+        },
+    )
     #: Runs of each model (--repeats), interleaved across models.
-    repeats: int = 1
+    repeats: int = field(
+        default=1,
+        metadata={
+            "flag": "--repeats",
+            "help": "run each model this many times, interleaved (m1, m2, m1, m2...), each a run in the "
+            "report: compare then treats the run as its unit (default %(default)s; 3 or more for "
+            "comparing machines)",
+        },
+    )
     #: --fit-jit-compile: XLA for fit, "auto" (Keras' default), "on" or "off".
-    fit_jit_compile: str = "auto"
+    fit_jit_compile: str = field(
+        default="auto",
+        metadata={
+            "flag": "--fit-jit-compile",
+            "help": "XLA for fit: auto is Keras' default (on whenever a GPU is present; the custom loop "
+            "never uses it), off removes that confound from the headline",
+        },
+    )
     #: --strategy (one, mirrored, multiworker) and --replicas (None: 2 for mirrored, else 1).
-    strategy: str = "one"
-    replicas: int | None = None
+    strategy: str = field(
+        default="one",
+        metadata={
+            "flag": "--strategy",
+            "help": "tf.distribute: one (no strategy), mirrored (--replicas devices in this process: GPUs, "
+            "or logical CPU devices when there are not enough) or multiworker (one process per worker, "
+            "from TF_CONFIG; rehearse with the launch command). --batch-size is then per replica "
+            "(see docs/distributed.md)",
+        },
+    )
+    replicas: int | None = field(
+        default=None,
+        metadata={"flag": "--replicas", "help": "replicas for --strategy mirrored (default 2)"},
+    )
     #: Whether a missing dataset could be downloaded (--no-download turns it off).
     #: These four were first recorded in schema 6: None in an older report (not known).
-    download: bool | None = True
+    download: bool | None = field(
+        default=True, metadata={"flag": "--no-download", "help": "never try to download a dataset"}
+    )
     #: Whether the device's matmul peak was measured for the environment.
-    peak: bool | None = True
+    peak: bool | None = field(
+        default=True, metadata={"flag": "--no-peak", "help": "skip measuring the device's matmul peak"}
+    )
     #: --stop-on-nan: a model's loop and fit end after the epoch whose loss is NaN or infinite.
-    stop_on_nan: bool | None = False
+    stop_on_nan: bool | None = field(
+        default=False,
+        metadata={
+            "flag": "--stop-on-nan",
+            "help": "end a model's loop and its fit after the epoch whose loss is NaN or infinite "
+            "(default: warn and go on)",
+        },
+    )
     #: Under a strategy: a single-replica run for the scaling efficiency (--no-baseline turns it off).
-    baseline: bool | None = True
+    baseline: bool | None = field(
+        default=True,
+        metadata={
+            "flag": "--no-baseline",
+            "help": "under a strategy, skip the single-replica run that the scaling efficiency is measured "
+            "against",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.replicas is None:

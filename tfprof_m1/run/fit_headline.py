@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
 from tfprof_m1.base.errors import required
+from tfprof_m1.base.progress import Progress
 from tfprof_m1.collection.fit_run import FitRun
 from tfprof_m1.collection.interrupt import TrainingInterrupted, signal_name
 from tfprof_m1.collection.strategies import StrategyChoice
@@ -37,7 +37,7 @@ def run_fit_headline(
     spec: ModelSpec,
     data: TrainData,
     config: RunConfig,
-    progress: Callable[[str], None],
+    progress: Progress,
     distributed: StrategyChoice,
     batch_size: int,
 ) -> FitHeadline:

@@ -1,40 +1,42 @@
 """A multi-worker rehearsal on one machine: N workers over loopback, then their merged view.
 
-Each worker is ``python -m tfprof_m1 MODEL ... --strategy multiworker`` with its own ``TF_CONFIG``
-(every worker's 127.0.0.1 address, ports chosen free, and its index), its run directory in the
-launch directory (``<model>-<device>-<time>-worker<i>``, one trace each, the same global step
-numbers, so TensorBoard shows them side by side), its report as ``worker-<i>.json`` and its
-rendered tables as ``worker-<i>.txt``. Their progress lines are relayed with a ``[worker i]`` prefix.
+Each worker is ``python -m tfprof_m1 MODEL ... --strategy multiworker`` (started, and heard back
+from, through :mod:`tfprof_m1.run.child`) with its own ``TF_CONFIG`` (every worker's 127.0.0.1
+address, ports chosen free, and its index), its run directory in the launch directory
+(``<model>-<device>-<time>-worker<i>``, one trace each, the same global step numbers, so TensorBoard
+shows them side by side), its report as ``worker-<i>.json`` and its rendered tables as
+``worker-<i>.txt``. Their progress lines are relayed with a ``[worker i]`` prefix.
 
 A worker that fails, or the launch's time limit, ends the others: a worker blocked in a collective
 does not run Python signal handlers, so each gets SIGTERM and, after a grace period, SIGKILL. A stop
-signal to the launcher is passed on to the workers the same way, and what they wrote is merged.
-On a real cluster, start one worker per machine with its own TF_CONFIG instead, and merge their
-reports with ``python -m tfprof_m1 merge``.
+signal to the launcher is passed on to the workers the same way, and what they wrote is merged. On a
+real cluster, start one worker per machine with its own TF_CONFIG instead, and merge their reports
+with ``python -m tfprof_m1 merge``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tfprof_m1.base.progress import Progress
 from tfprof_m1.collection.interrupt import owned_child
+from tfprof_m1.report.model import RunConfig
+from tfprof_m1.run.child import GRACE_S, Child, stop_processes
+from tfprof_m1.run.outputs import OutputSettings
 
-__all__ = ["GRACE_S", "free_ports", "launch", "stop_processes", "tf_config"]
-
-#: After SIGTERM, how long a worker may take to write what it measured before SIGKILL.
-GRACE_S = 30.0
+__all__ = ["free_ports", "launch", "tf_config"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -63,48 +65,32 @@ class WorkerOutcome:
     index: int
     report: Path
     returncode: int | None
-    #: The worker's last stderr line (what went wrong, when it failed).
+    #: The line the worker ended with (its error, or the stop it wrote its report after), from the
+    #: record it wrote (empty when it wrote none).
     last_line: str = ""
     killed: bool = False
 
 
-def _relay(stream: object, prefix: str, say: Progress, last: list[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
+def _relay(stream: IO[str], prefix: str, say: Progress) -> None:
+    for line in stream:
         line = line.rstrip("\n")
         if line:
-            last[:] = [line]
             say(f"{prefix}{line}")
 
 
-def stop_processes(processes: Sequence[subprocess.Popen], signum: int, grace_s: float) -> list[bool]:
-    """Send ``signum`` to the running workers, then SIGKILL those still running after ``grace_s``;
-    returns which were killed."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signum)
-    deadline = time.monotonic() + grace_s
-    killed = []
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            killed.append(False)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            killed.append(True)
-    return killed
-
-
 def launch(
-    run_args: Sequence[str],
+    config: RunConfig,
+    output: OutputSettings,
     workers: int,
     out_dir: Path,
     timeout_s: float,
     say: Progress,
+    quiet: bool = False,
     grace_s: float = GRACE_S,
 ) -> list[WorkerOutcome]:
-    """Start ``workers`` local workers running ``python -m tfprof_m1 *run_args --strategy multiworker``
-    and wait for them (at most ``timeout_s``).
+    """Start ``workers`` local workers running ``config`` under ``--strategy multiworker``, their
+    run directories in ``out_dir`` (``output``'s trace settings kept), and wait for them (at most
+    ``timeout_s``).
 
     Raises:
         KeyboardInterrupt: a stop signal reached the launcher; the workers were stopped first (their
@@ -112,46 +98,40 @@ def launch(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    config = dataclasses.replace(config, strategy="multiworker")
+    output = dataclasses.replace(output, logdir=str(out_dir))
     with contextlib.ExitStack() as owned:
-        processes, relays, outcomes, lasts = [], [], [], []
+        children, relays, outcomes = [], [], []
         for index in range(workers):
             report = out_dir / f"worker-{index}.json"
             environment = dict(os.environ, TF_CONFIG=tf_config(addresses, index))
             environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            command = [
-                sys.executable,
-                "-m",
-                "tfprof_m1",
-                *run_args,
-                "--strategy",
-                "multiworker",
-                "--logdir",
-                str(out_dir),
-                "--json",
-                str(report),
-            ]
             with open(out_dir / f"worker-{index}.txt", "w", encoding="utf-8") as text:
                 # A session of its own: a Ctrl-C in the terminal reaches the launcher only, which passes it
                 # on once (a worker given two stops would abort without writing its report).
-                process = subprocess.Popen(
-                    command,
-                    stdout=text,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    env=environment,
-                    errors="replace",
-                    start_new_session=True,
+                child = owned.enter_context(
+                    Child(
+                        config,
+                        output,
+                        report,
+                        quiet=quiet,
+                        env=environment,
+                        stdout=text,
+                        stderr=subprocess.PIPE,
+                        new_session=True,
+                    )
                 )
-            last: list[str] = []
             relay = threading.Thread(
-                target=_relay, args=(process.stderr, f"[worker {index}] ", say, last), daemon=True
+                target=_relay, args=(child.process.stderr, f"[worker {index}] ", say), daemon=True
             )
             relay.start()
-            owned.enter_context(owned_child(process.pid))  # a second stop ends the workers with the launcher
-            processes.append(process)
+            owned.enter_context(
+                owned_child(child.process.pid)
+            )  # a second stop ends the workers with the launcher
+            children.append(child)
             relays.append(relay)
-            lasts.append(last)
             outcomes.append(WorkerOutcome(index, report, None))
+        processes = [child.process for child in children]
         say(
             f"launched {workers} workers ({', '.join(addresses)}); run directories, "
             f"reports and traces in {out_dir}"
@@ -176,21 +156,20 @@ def launch(
         except KeyboardInterrupt as stop:
             signum = int(getattr(stop, "signum", signal.SIGINT))
             killed = stop_processes(processes, signum, grace_s)
-            stop.outcomes = _outcomes(outcomes, processes, relays, lasts, killed)  # type: ignore[attr-defined]
+            stop.outcomes = _outcomes(outcomes, children, relays, killed)  # type: ignore[attr-defined]
             raise
-        return _outcomes(outcomes, processes, relays, lasts, killed)
+        return _outcomes(outcomes, children, relays, killed)
 
 
 def _outcomes(
     outcomes: list[WorkerOutcome],
-    processes: Sequence[subprocess.Popen],
+    children: Sequence[Child],
     relays: Sequence[threading.Thread],
-    lasts: Sequence[list[str]],
     killed: Sequence[bool],
 ) -> list[WorkerOutcome]:
-    for outcome, process, relay, last, was_killed in zip(outcomes, processes, relays, lasts, killed):
+    for outcome, child, relay, was_killed in zip(outcomes, children, relays, killed):
         relay.join(timeout=5)
-        outcome.returncode = process.poll()
-        outcome.last_line = last[0] if last else ""
+        outcome.returncode = child.process.poll()
+        outcome.last_line = child.result().line if outcome.returncode is not None else ""
         outcome.killed = was_killed
     return outcomes
