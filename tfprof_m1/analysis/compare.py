@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from statistics import mean
 
@@ -493,22 +494,12 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
             ref_points.example_us, points.example_us, ref_draws.example_us, draws.example_us, units
         )
         judged = example_ratio if per_example else epoch_ratio
-        if per_example:
-            total = points.example_us - ref_points.example_us
-            ref_phase, other_phase, ref_phase_draws, other_phase_draws = (
-                ref_points.phase_us,
-                points.phase_us,
-                ref_draws.phase_us,
-                draws.phase_us,
-            )
-        else:
-            total = points.epoch_ms - ref_points.epoch_ms
-            ref_phase, other_phase, ref_phase_draws, other_phase_draws = (
-                ref_points.phase_ms,
-                points.phase_ms,
-                ref_draws.phase_ms,
-                draws.phase_ms,
-            )
+        # the judged measure: µs per example across batch sizes, else ms per epoch (points or draws)
+        total_of = attrgetter("example_us" if per_example else "epoch_ms")
+        phases_of = attrgetter("phase_us" if per_example else "phase_ms")
+        total = total_of(points) - total_of(ref_points)
+        ref_phase, other_phase = phases_of(ref_points), phases_of(points)
+        ref_phase_draws, other_phase_draws = phases_of(ref_draws), phases_of(draws)
         rows = []
         for column, phase in enumerate(phases):
             delta = difference_interval(
