@@ -117,7 +117,7 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert loaded[1].step_kinds.count("fused") == 1
     for epoch, read, profiled in zip(run["epochs"], loaded, (18, 19)):
         assert epoch["steps"] == profiled and len(read.step_kinds) == profiled
-        assert epoch["sampled_steps"] == 18 == len(epoch["samples"])
+        assert epoch["sampled_steps"] == 18 == len(read.samples)
         assert epoch["fence_idle_ms"] > 0
         assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
         assert all(p["total_ms"] >= 0 for p in epoch["phases"] if p["phase"] != "other")

@@ -129,6 +129,7 @@ class StepTable(Sequence[StepTiming]):
             self._checks[row] = step.fence_check
 
     def extend(self, steps: Iterable[StepTiming]) -> None:
+        """Add each of ``steps`` in order (see :meth:`append`)."""
         for step in steps:
             self.append(step)
 
