@@ -112,3 +112,28 @@ def test_modules_import_from_each_other_only_what_is_offered():
                 continue
             unoffered += [f"{name}: {source}.{a.name}" for a in node.names if a.name not in offered]
     assert unoffered == []
+
+
+def test_names_cut_from_the_public_surface_still_import_with_a_warning_naming_their_module():
+    """Research code written against the old 41-name surface keeps running (issue 23 cut it to 16)."""
+    import warnings
+
+    import tfprof_m1
+    from tfprof_m1.analysis.compare import compare
+    from tfprof_m1.views.compare_render import render_comparison
+
+    for name, expected, where in (
+        ("compare_reports", compare, "from tfprof_m1.analysis.compare import compare"),
+        (
+            "render_comparison",
+            render_comparison,
+            "from tfprof_m1.views.compare_render import render_comparison",
+        ),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert getattr(tfprof_m1, name) is expected
+        assert [w.category for w in caught] == [DeprecationWarning] and where in str(caught[0].message)
+    assert "compare_reports" not in tfprof_m1.__all__ and "compare_reports" not in dir(tfprof_m1)
+    for name, (module, new) in tfprof_m1._MOVED.items():  # every old name leads somewhere real
+        assert new in _declared(_modules()[module.removeprefix("tfprof_m1.")]), name
