@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import median
 
 from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
@@ -49,7 +50,8 @@ class EpochBreakdown:
     ``step_ms[phase][i]`` is step ``i``'s time in ``phase``: measured directly, or attributed by
     proportion from a fused step's compute. ``totals_ms`` adds time outside any step, the unprofiled
     stretches and ``other``, so ``sum(totals_ms.values()) == wall_ms``. What the timing already says
-    (index, wall time, steps, samples, stretches...) is read from it, never copied.
+    (index, wall time, steps, samples, stretches...) is read from it, never copied; what takes a pass
+    over the step table (kinds, waits, samples, coverage checks) is read once and kept.
     """
 
     timing: EpochTiming
@@ -91,7 +93,7 @@ class EpochBreakdown:
         """Examples the epoch trained on, unprofiled stretches included."""
         return self.timing.examples
 
-    @property
+    @cached_property
     def step_kinds(self) -> list[str]:
         """Each profiled step's kind (``fused``, ``probe``, ``split``), in order."""
         return self.timing.steps.kinds()
@@ -116,17 +118,17 @@ class EpochBreakdown:
         """The unprofiled stretches (the profiling-cost reference), in order."""
         return self.timing.stretches
 
-    @property
+    @cached_property
     def waits_ms(self) -> dict[str, float]:
         """Device wait inside each directly measured phase, summed over the epoch's steps."""
         return self.timing.steps.wait_totals()
 
-    @property
+    @cached_property
     def samples(self) -> list[dict[str, list[float]]]:
         """Raw probe samples of this epoch: variant -> [host ms, device wait ms]."""
         return probe_samples(self.timing.steps.sampled())
 
-    @property
+    @cached_property
     def fence_checks(self) -> list[FenceCheckSample]:
         """The coverage checks run after this epoch's sampled steps."""
         return self.timing.steps.fence_checks()
