@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tfprof_m1.run.native_log import NATIVE_LINE
+from tfprof_m1.run.launch import ended_by
+from tfprof_m1.run.native_log import NATIVE_LINE, NativeLines
 from tfprof_m1.run.progress import EpochProgress
 from tfprof_m1.views.render import tensorboard_command
 
@@ -24,6 +25,7 @@ FAKE_CPP = (
     "    os.write(2, b'E0000 00:00:1796030373.833229   29074 cuda_platform.cc:52] no cuInit\\n')\n"
     "    os.write(2, b'I1130 08:41:17.123456  1234 cpu_feature_guard.cc:210] This TensorFlow binary\\n')\n"
     "    print('[mnist] the tool speaks', file=sys.stderr, flush=True)\n"
+    "    os.write(2, b'F1130 08:41:18.000001  1234 grpc_server_lib.cc:103] Non-OK-status: Stop()\\n')\n"
     "    os.write(2, b'a line of our own without a newline')\n"
 )
 
@@ -36,7 +38,41 @@ def test_cpp_log_lines_written_to_fd_2_are_held_back_unless_verbose(verbose):
     lines = done.stderr.splitlines()
     assert "[mnist] the tool speaks" in lines and lines[-1] == "a line of our own without a newline"
     native = [line for line in lines if NATIVE_LINE.match(line.encode())]
-    assert len(native) == (3 if verbose else 0)
+    assert len(native) == (4 if verbose else 1)  # a fatal line always passes: it says why a process died
+    assert any(line.startswith("F1130 ") and "grpc_server_lib.cc" in line for line in native)
+
+
+ABORTING_CHILD = (
+    "import os\n"
+    "os.write(2, b'[mnist] loop epoch 1/2: 5.30 s\\n')\n"
+    "os.write(2, b'E1130 08:41:17.000001  1234 base_collective_executor.cc:249] StartAbort\\n')\n"
+    "os.write(2, b'I1130 08:41:17.500001  1234 coordination_service_agent.cc:1] Stopping\\n')\n"
+    "os.write(2, b'F1130 08:41:18.000001  1234 grpc_server_lib.cc:103] Non-OK-status: Stop()\\n')\n"
+    "os.abort()\n"
+)
+
+
+@pytest.mark.parametrize("show_all", [False, True])
+def test_a_parent_filters_its_childs_cpp_lines_and_says_what_a_child_killed_by_a_signal_wrote_last(show_all):
+    """The launcher's workers leave their C++ lines on stderr (a filter inside a process dies with it
+    when TensorFlow aborts); the launcher holds them back and names the signal and the last of them."""
+    child = subprocess.Popen([sys.executable, "-c", ABORTING_CHILD], stderr=subprocess.PIPE, text=True)
+    native = NativeLines(show_all=show_all)
+    shown = [line.rstrip("\n") for line in child.stderr if native.keep(line.rstrip("\n"))]
+    returncode = child.wait()
+    assert returncode < 0  # a real abort: killed by a signal, no word of its own
+    if show_all:
+        assert len(shown) == 4
+    else:
+        assert (
+            shown[0] == "[mnist] loop epoch 1/2: 5.30 s" and len(shown) == 2 and shown[1].startswith("F1130 ")
+        )
+    said = ended_by(returncode, "", list(native.tail))
+    assert said.startswith("killed by SIGABRT; its last C++ log line: F1130 ") and "Non-OK-status" in said
+    assert ended_by(returncode, "", []) == "killed by SIGABRT"
+    assert ended_by(1, "tfprof_m1: error: MNIST not found", list(native.tail)) == (
+        "tfprof_m1: error: MNIST not found"
+    )  # a worker that said why keeps its own line
 
 
 @pytest.mark.tf

@@ -108,10 +108,17 @@ def output_argv(output: OutputSettings) -> list[str]:
 
 
 def child_command(
-    config: RunConfig, output: OutputSettings, report: Path, result: Path, quiet: bool = False
+    config: RunConfig,
+    output: OutputSettings,
+    report: Path,
+    result: Path,
+    quiet: bool = False,
+    verbose: bool = False,
 ) -> list[str]:
     """``python -m tfprof_m1`` with this interpreter: ``config`` and ``output`` as flags, the report
-    to ``report`` (``--json``) and how the run ended to ``result`` (``--result-file``)."""
+    to ``report`` (``--json``) and how the run ended to ``result`` (``--result-file``); ``verbose``:
+    its C++ log lines left on its stderr, for the parent to filter (see
+    :mod:`tfprof_m1.run.native_log`)."""
     return [
         sys.executable,
         "-m",
@@ -121,6 +128,7 @@ def child_command(
         "--json",
         str(report),
         *(["--quiet"] if quiet else []),
+        *(["--verbose"] if verbose else []),
         RESULT_FILE,
         str(result),
     ]
@@ -180,6 +188,7 @@ class Child:
         config, output: what it runs and where its outputs go.
         report: its ``--json`` report.
         quiet: ``--quiet`` (no progress on its stderr).
+        verbose: ``--verbose`` (its C++ log lines on its stderr, for the parent to filter).
         env: its environment (default this process's).
         stdout, stderr: as :class:`subprocess.Popen` takes them (default: discarded; ``PIPE`` to
             relay its progress, read as text).
@@ -194,6 +203,7 @@ class Child:
         report: Path,
         *,
         quiet: bool = False,
+        verbose: bool = False,
         env: Mapping[str, str] | None = None,
         stdout: int | IO[Any] | None = subprocess.DEVNULL,
         stderr: int | IO[Any] | None = subprocess.DEVNULL,
@@ -202,7 +212,7 @@ class Child:
         self.report = report
         self._scratch = tempfile.TemporaryDirectory(prefix="tfprof_m1-child-")
         self._result = Path(self._scratch.name) / "result.json"
-        self.command = child_command(config, output, report, self._result, quiet)
+        self.command = child_command(config, output, report, self._result, quiet, verbose)
         try:
             self.process = subprocess.Popen(
                 self.command,

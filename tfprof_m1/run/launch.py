@@ -5,7 +5,10 @@ from, through :mod:`tfprof_m1.run.child`) with its own ``TF_CONFIG`` (every work
 address, ports chosen free, and its index), its run directory in the launch directory
 (``<model>-<device>-<time>-worker<i>``, one trace each, the same global step numbers, so TensorBoard
 shows them side by side), its report as ``worker-<i>.json`` and its rendered tables as
-``worker-<i>.txt``. Their progress lines are relayed with a ``[worker i]`` prefix.
+``worker-<i>.txt``. Their progress lines are relayed with a ``[worker i]`` prefix; their C++ log
+lines are held back here, in the launcher, not in the worker (a worker that TensorFlow aborts takes
+its own filter down with it), so a worker killed by a signal is reported with the signal's name and
+the last C++ line it wrote (``--verbose`` shows them all).
 
 A worker that fails, or the launch's time limit, ends the others: a worker blocked in a collective
 does not run Python signal handlers, so each gets SIGTERM and, after a grace period, SIGKILL. A stop
@@ -31,12 +34,13 @@ from pathlib import Path
 from typing import IO
 
 from tfprof_m1.base.progress import Progress
-from tfprof_m1.collection.interrupt import owned_child
+from tfprof_m1.collection.interrupt import owned_child, signal_name
 from tfprof_m1.report.model import RunConfig
 from tfprof_m1.run.child import GRACE_S, Child, stop_processes
+from tfprof_m1.run.native_log import NativeLines, shows_native_lines
 from tfprof_m1.run.outputs import OutputSettings
 
-__all__ = ["free_ports", "launch", "tf_config"]
+__all__ = ["ended_by", "free_ports", "launch", "tf_config"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -71,11 +75,21 @@ class WorkerOutcome:
     killed: bool = False
 
 
-def _relay(stream: IO[str], prefix: str, say: Progress) -> None:
+def _relay(stream: IO[str], prefix: str, say: Progress, native: NativeLines) -> None:
     for line in stream:
         line = line.rstrip("\n")
-        if line:
+        if line and native.keep(line):
             say(f"{prefix}{line}")
+
+
+def ended_by(returncode: int | None, line: str, native_tail: Sequence[str]) -> str:
+    """What a worker's outcome says after its exit status: the line it ended with; for a worker a
+    signal killed without a word of its own, the signal's name and the last C++ log line it wrote
+    (what TensorFlow printed before an abort)."""
+    if line or returncode is None or returncode >= 0:
+        return line
+    said = f"killed by {signal_name(-returncode)}"
+    return f"{said}; its last C++ log line: {native_tail[-1].strip()}" if native_tail else said
 
 
 def launch(
@@ -101,7 +115,7 @@ def launch(
     config = dataclasses.replace(config, strategy="multiworker")
     output = dataclasses.replace(output, logdir=str(out_dir))
     with contextlib.ExitStack() as owned:
-        children, relays, outcomes = [], [], []
+        children, relays, outcomes, natives = [], [], [], []
         for index in range(workers):
             report = out_dir / f"worker-{index}.json"
             environment = dict(os.environ, TF_CONFIG=tf_config(addresses, index))
@@ -115,14 +129,16 @@ def launch(
                         output,
                         report,
                         quiet=quiet,
+                        verbose=True,  # its C++ lines are filtered here (see the module docstring)
                         env=environment,
                         stdout=text,
                         stderr=subprocess.PIPE,
                         new_session=True,
                     )
                 )
+            native = NativeLines(show_all=shows_native_lines())
             relay = threading.Thread(
-                target=_relay, args=(child.process.stderr, f"[worker {index}] ", say), daemon=True
+                target=_relay, args=(child.process.stderr, f"[worker {index}] ", say, native), daemon=True
             )
             relay.start()
             owned.enter_context(
@@ -130,6 +146,7 @@ def launch(
             )  # a second stop ends the workers with the launcher
             children.append(child)
             relays.append(relay)
+            natives.append(native)
             outcomes.append(WorkerOutcome(index, report, None))
         processes = [child.process for child in children]
         say(
@@ -156,20 +173,22 @@ def launch(
         except KeyboardInterrupt as stop:
             signum = int(getattr(stop, "signum", signal.SIGINT))
             killed = stop_processes(processes, signum, grace_s)
-            stop.outcomes = _outcomes(outcomes, children, relays, killed)  # type: ignore[attr-defined]
+            stop.outcomes = _outcomes(outcomes, children, relays, natives, killed)  # type: ignore[attr-defined]
             raise
-        return _outcomes(outcomes, children, relays, killed)
+        return _outcomes(outcomes, children, relays, natives, killed)
 
 
 def _outcomes(
     outcomes: list[WorkerOutcome],
     children: Sequence[Child],
     relays: Sequence[threading.Thread],
+    natives: Sequence[NativeLines],
     killed: Sequence[bool],
 ) -> list[WorkerOutcome]:
-    for outcome, child, relay, was_killed in zip(outcomes, children, relays, killed):
+    for outcome, child, relay, native, was_killed in zip(outcomes, children, relays, natives, killed):
         relay.join(timeout=5)
         outcome.returncode = child.process.poll()
-        outcome.last_line = child.result().line if outcome.returncode is not None else ""
+        line = child.result().line if outcome.returncode is not None else ""
+        outcome.last_line = ended_by(outcome.returncode, line, list(native.tail))
         outcome.killed = was_killed
     return outcomes
