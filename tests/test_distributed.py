@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -123,10 +124,8 @@ def test_a_mirrored_cli_run_reports_its_replicas_the_all_reduce_and_the_scaling_
     assert "single-replica baseline" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory):
-    where = tmp_path_factory.mktemp("multiworker")
-    result = run_cli(
+def _launch_once(where):
+    return run_cli(
         "launch",
         "--workers",
         "2",
@@ -141,7 +140,34 @@ def launched(tmp_path_factory):
         cwd=where,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _ending(stderr: str) -> str:
+    """What a failed launch said of its workers: the launcher's own lines and each worker's last."""
+    lines = stderr.splitlines()
+    own = [line for line in lines if not line.startswith("[worker ")]
+    last = {
+        prefix: [line for line in lines if line.startswith(prefix)][-8:]
+        for prefix in ("[worker 0]", "[worker 1]")
+    }
+    return "\n".join([*own[-12:], *last["[worker 0]"], *last["[worker 1]"]])
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    where = tmp_path_factory.mktemp("multiworker")
+    result = _launch_once(where)
+    if result.returncode != 0 and "killed by SIG" in result.stderr:
+        # A worker TensorFlow aborted (SIGABRT once in CI, on 2 cores under the suite; not in 5 runs
+        # here): the launcher names the signal and the worker's last C++ line, kept in the warning,
+        # and the launch runs once more. A worker that failed with its own error fails at once.
+        warnings.warn(
+            f"a launched worker was killed by a signal; launching again:\n{_ending(result.stderr)}",
+            stacklevel=1,
+        )
+        where = tmp_path_factory.mktemp("multiworker-again")
+        result = _launch_once(where)
+    assert result.returncode == 0, _ending(result.stderr)
     return where / "mw", result
 
 
