@@ -24,7 +24,7 @@ ARGS = (
     "--epochs",
     "3",
     "--steps",
-    "80",
+    "56",
     "--sample-every",
     "2",
     "--no-fit",

@@ -183,6 +183,48 @@ def test_help_and_argument_errors_do_not_import_tensorflow(args):
     assert result.stderr.split()[-1] == "noTF"
 
 
+def test_data_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
+    """A missing dataset, a batch larger than the data and --trace-steps past the run are answered
+    from the files alone, before TensorFlow's start-up (seconds here)."""
+    from tests.formats import learnable_images, write_mnist_npz
+
+    write_mnist_npz(tmp_path, *learnable_images(40, (28, 28), seed=1))
+    real = [
+        "--data",
+        "real",
+        "--data-dir",
+        str(tmp_path),
+        "--no-download",
+        "--logdir",
+        str(tmp_path / "runs"),
+    ]
+    cases = [
+        (["fashion_mnist", *real], "Fashion-MNIST not found"),
+        (["mnist", *real, "--batch-size", "64"], "--batch-size 64: larger than the 40 examples"),
+        (
+            ["mnist", *real, "--batch-size", "4", "--steps", "6", "--epochs", "1", "--trace-steps", "5:9"],
+            "the run has only 6 steps",
+        ),
+        (["mnist", *real, "--strategy", "mirrored", "--replicas", "41"], "--replicas 41: more replicas than"),
+    ]
+    code = (
+        "import json, sys; from tfprof_m1.cli import main\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    try:\n        rc = main(args)\n    except SystemExit as e:\n        rc = e.code\n"
+        "    print(rc, file=sys.stderr)\n"
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr)"
+    )
+    argv = json.dumps([args for args, _ in cases])
+    result = subprocess.run([sys.executable, "-c", code, argv], capture_output=True, text=True, cwd=tmp_path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tfprof_m1: error:")]
+    assert len(errors) == len(cases), result.stderr
+    for line, (_, expected) in zip(errors, cases):
+        assert expected in line, line
+    assert result.stderr.split()[-1] == "noTF" and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip().isdigit()] == ["2"] * len(cases)
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [

@@ -370,10 +370,21 @@ def run_benchmark(
     outputs = outputs if outputs is not None else RunOutputs(say=say)
     validate_config(config)
     specs = [get_spec(name) for name in config.models]
+    batch_size = required(config.batch_size, "batch-size")
+    # The data is read and checked before TensorFlow starts (it is numpy and files, and a download
+    # imports Keras without initialising TensorFlow's devices): a missing file or a batch too large
+    # for it is answered in a second, not after TensorFlow's start-up.
+    datasets = _load_all(specs, config, say, quiet=progress is None)
+    if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
+        refuse_inputs(
+            "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
+        )
+    known = _replicas_before_tensorflow(config)
+    if known is not None:
+        _check_sizes(specs, datasets, config, output_settings, batch_size * known)
     if config.async_executor:
         set_async_executor(True)
     device: DeviceChoice = configure_device(config.device)
-    batch_size = required(config.batch_size, "batch-size")
     distributed = make_strategy(
         config.strategy, required(config.replicas, "replicas"), batch_size
     )  # before any tensor
@@ -384,11 +395,8 @@ def run_benchmark(
         f"device {device.name} ({environment.device_label}){executor}"
     )
     replicas = distributed.distribution.replicas if distributed.distribution else 1
-    datasets = _load_all(specs, config, output_settings, say, batch_size * replicas, quiet=progress is None)
-    if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
-        refuse_inputs(
-            "--json", outputs.json_path, [file for data in datasets.values() for file in data.files]
-        )
+    if replicas != known:
+        _check_sizes(specs, datasets, config, output_settings, batch_size * replicas)
     runs: list[ModelRun] = []
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -487,16 +495,10 @@ def _run_dir(
 
 
 def _load_all(
-    specs: list[ModelSpec],
-    config: RunConfig,
-    output_settings: OutputSettings,
-    say: Progress,
-    global_batch: int,
-    quiet: bool = False,
+    specs: list[ModelSpec], config: RunConfig, say: Progress, quiet: bool = False
 ) -> dict[str, TrainData]:
     """Every model's data, read and checked before any model trains: with `all`, a damaged file of
     the last model must not cost the first two models' training time."""
-    batch_size = required(config.batch_size, "batch-size")
     datasets = {}
     for spec in specs:
         data = load_train_data(
@@ -510,6 +512,32 @@ def _load_all(
         say(f"[{spec.name}] {data.source} data: {data.reason}")
         for note in data.notes:
             say(f"[{spec.name}] note: {note}")
+        datasets[spec.name] = data
+    return datasets
+
+
+def _replicas_before_tensorflow(config: RunConfig) -> int | None:
+    """How many replicas share the global batch, where the settings alone say (one device, or
+    ``--strategy mirrored --replicas N``); None where TensorFlow must be asked (multi-worker)."""
+    if config.strategy in (None, "one"):
+        return 1
+    if config.strategy == "mirrored":
+        return config.replicas
+    return None
+
+
+def _check_sizes(
+    specs: list[ModelSpec],
+    datasets: dict[str, TrainData],
+    config: RunConfig,
+    output_settings: OutputSettings,
+    global_batch: int,
+) -> None:
+    """Refuse a batch (or a replica count) larger than a model's data, and ``--trace-steps`` past
+    the run's last step."""
+    batch_size = required(config.batch_size, "batch-size")
+    for spec in specs:
+        data = datasets[spec.name]
         replicas = global_batch // batch_size
         if replicas > data.examples:
             raise UserError(
@@ -526,5 +554,3 @@ def _load_all(
             )
         steps = steps_per_epoch(data.examples, global_batch, config.steps)
         _check_trace_steps(config, output_settings, steps)
-        datasets[spec.name] = data
-    return datasets
