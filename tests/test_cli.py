@@ -184,8 +184,9 @@ def test_help_and_argument_errors_do_not_import_tensorflow(args):
 
 
 def test_data_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
-    """A missing dataset, a batch larger than the data and --trace-steps past the run are answered
-    from the files alone, before TensorFlow's start-up (seconds here)."""
+    """A missing dataset, a batch larger than the data, --trace-steps past the run and a multi-worker
+    run without TF_CONFIG are answered from the files and the environment alone, before TensorFlow's
+    start-up (seconds here)."""
     from tests.formats import learnable_images, write_mnist_npz
 
     write_mnist_npz(tmp_path, *learnable_images(40, (28, 28), seed=1))
@@ -206,6 +207,7 @@ def test_data_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
             "the run has only 6 steps",
         ),
         (["mnist", *real, "--strategy", "mirrored", "--replicas", "41"], "--replicas 41: more replicas than"),
+        (["mnist", *real, "--strategy", "multiworker"], "TF_CONFIG is not set"),
     ]
     code = (
         "import json, sys; from tfprof_m1.cli import main\n"
@@ -215,7 +217,10 @@ def test_data_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
         "print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr)"
     )
     argv = json.dumps([args for args, _ in cases])
-    result = subprocess.run([sys.executable, "-c", code, argv], capture_output=True, text=True, cwd=tmp_path)
+    environment = {name: value for name, value in os.environ.items() if name != "TF_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, argv], capture_output=True, text=True, cwd=tmp_path, env=environment
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("tfprof_m1: error:")]
     assert len(errors) == len(cases), result.stderr
     for line, (_, expected) in zip(errors, cases):
@@ -340,6 +345,9 @@ def test_env_command_describes_this_machine():
     assert env["tensorflow_metal"] == (metal[0] if metal else None)
     table = run_cli("env")  # the quick answer: no peak measured unless asked
     assert "device label" in table.stdout and "not measured" in table.stdout
+    # A real TensorFlow start-up: no C++ log line reaches stderr (--verbose letting them through is
+    # the filter's own test, on fd 2 itself, in test_terminal.py).
+    assert table.returncode == 0 and table.stderr.strip() == "", table.stderr
 
 
 def test_trace_options(tmp_path):

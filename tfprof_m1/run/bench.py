@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -39,7 +40,13 @@ from tfprof_m1.collection.loop import (
     run_profiled_loop,
 )
 from tfprof_m1.collection.profiler import PhaseProfiler
-from tfprof_m1.collection.strategies import STRATEGIES, Distribution, StrategyChoice, make_strategy
+from tfprof_m1.collection.strategies import (
+    STRATEGIES,
+    Distribution,
+    StrategyChoice,
+    make_strategy,
+    parse_tf_config,
+)
 from tfprof_m1.report.model import DataInfo, Fingerprint, ModelRun, Report, RunConfig, Scaling
 from tfprof_m1.run.baseline import run_baseline
 from tfprof_m1.run.fit_headline import FIT_JIT_COMPILE, run_fit_headline
@@ -374,6 +381,8 @@ def run_benchmark(
     # The data is read and checked before TensorFlow starts (it is numpy and files, and a download
     # imports Keras without initialising TensorFlow's devices): a missing file or a batch too large
     # for it is answered in a second, not after TensorFlow's start-up.
+    if config.strategy == "multiworker":  # TF_CONFIG is read before TensorFlow starts, too
+        parse_tf_config(os.environ.get("TF_CONFIG"))
     datasets = _load_all(specs, config, say, quiet=progress is None)
     if outputs.json_path is not None:  # before training: --json must not replace the data it trains on
         refuse_inputs(
