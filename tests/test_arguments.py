@@ -147,3 +147,24 @@ def test_a_tf_config_tensorflow_would_choke_on_is_refused_in_one_line(config, ex
         ["h:1", "h:2"],
         1,
     )
+
+
+@pytest.mark.parametrize(
+    "extra, every, min_samples, budget",
+    [
+        ([], 50, 10, 0.03),  # nothing given: the default, by budget
+        (["--sample-every", "50"], 50, 10, None),  # given at its old default value: still the fixed rule
+        (["--min-samples", "3"], 50, 3, None),
+        (["--sample-every", "7", "--min-samples", "0"], 7, 0, None),
+    ],
+)
+def test_giving_sample_every_or_min_samples_chooses_the_fixed_rule_whatever_the_value(
+    extra, every, min_samples, budget
+):
+    from tfprof_m1.cli.run import config_from_args, run_parser
+    from tfprof_m1.collection.loop import DEFAULT_BUDGET, Sampling
+
+    config, _ = config_from_args(run_parser().parse_args(["mnist", *extra]))
+    sampling = Sampling.from_options(config.sample_every, config.min_samples, config.reference_share)
+    assert (sampling.every, sampling.min_samples) == (every, min_samples)
+    assert sampling.budget == (DEFAULT_BUDGET if budget is not None else None)

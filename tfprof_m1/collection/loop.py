@@ -94,11 +94,12 @@ class Sampling:
 
     @classmethod
     def from_options(cls, every: int | None, min_samples: int | None, reference_share: float) -> Sampling:
-        """The command line's sampling: by budget (:data:`DEFAULT_BUDGET`) while ``--sample-every``
-        and ``--min-samples`` are at their defaults (or not given); the fixed rule once either is set."""
+        """The command line's sampling: by budget (:data:`DEFAULT_BUDGET`) while neither
+        ``--sample-every`` nor ``--min-samples`` is given (None); the fixed rule once either is, even
+        at its default value, the other at its default."""
+        chosen = every is not None or min_samples is not None
         every = DEFAULT_SAMPLE_EVERY if every is None else every
         min_samples = DEFAULT_MIN_SAMPLES if min_samples is None else min_samples
-        chosen = (every, min_samples) != (DEFAULT_SAMPLE_EVERY, DEFAULT_MIN_SAMPLES)
         return cls(every, min_samples, reference_share, budget=None if chosen else DEFAULT_BUDGET)
 
     def unprofiled_steps(self, steps: int) -> list[range]:

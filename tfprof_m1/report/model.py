@@ -450,22 +450,24 @@ class RunConfig:
     )
     #: Whether Keras fit ran for the headline.
     fit: bool = field(default=True, metadata={"flag": "--no-fit", "help": "skip the Keras fit headline run"})
-    #: One step in ``sample_every`` is a probe step, at least ``min_samples`` per epoch.
+    #: One step in ``sample_every`` is a probe step, at least ``min_samples`` per epoch (the fixed
+    #: rule, once either is given); both None: the default sampling, by budget.
     sample_every: int | None = field(
-        default=DEFAULT_SAMPLE_EVERY,
+        default=None,
         metadata={
             "flag": "--sample-every",
             "help": "one step in N is a probe step, timing call/forward/backward/optimizer apart; given "
-            "(or --min-samples), instead of the default budget: probe steps cost at most "
-            f"{DEFAULT_BUDGET * 100:.0f} %% of the epoch (default %(default)s)",
+            "(or --min-samples), instead of the default budget (probe steps cost at most "
+            f"{DEFAULT_BUDGET * 100:.0f} %% of the epoch), with --min-samples {DEFAULT_MIN_SAMPLES} "
+            "unless that is given too",
         },
     )
     min_samples: int | None = field(
-        default=DEFAULT_MIN_SAMPLES,
+        default=None,
         metadata={
             "flag": "--min-samples",
             "help": "with --sample-every's rule: at least this many probe steps per epoch "
-            "(default %(default)s)",
+            f"(--sample-every {DEFAULT_SAMPLE_EVERY} unless that is given too)",
         },
     )
     #: Whether tf.data autotuned the pipeline (--autotune); fixed settings otherwise.
