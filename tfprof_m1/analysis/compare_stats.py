@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfprof_m1.analysis.blocks import MAX_BLOCKS, block_length, grouped
+from tfprof_m1.analysis.blocks import block_length, group_medians
 from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile_interval, resample
 from tfprof_m1.analysis.estimate import is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
@@ -164,9 +164,7 @@ def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int)
     """(replicates × parts) shares of compute from resampled probe samples (negative medians count as 0)."""
     if not run.parts or len(run.part_values) < 2:
         return None
-    units = run.part_values
-    if len(units) > MAX_BLOCKS:  # a long run: medians of consecutive groups of samples (analysis/blocks.py)
-        units = np.array([np.median(group, axis=0) for group in grouped(list(units))])
+    units = group_medians(run.part_values)  # a long run: medians of consecutive groups of samples
     picks = resample(rng, len(units), replicates)
     medians = np.clip(np.median(units[picks], axis=1), 0.0, None)
     totals = medians.sum(axis=1, keepdims=True)

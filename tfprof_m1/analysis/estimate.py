@@ -24,8 +24,8 @@ from statistics import median
 
 import numpy as np
 
-from tfprof_m1.analysis.blocks import MAX_BLOCKS, grouped, summed_blocks
-from tfprof_m1.analysis.bootstrap import REPLICATES, bootstrap, generator, percentile_interval, resample
+from tfprof_m1.analysis.blocks import group_medians, summed_blocks
+from tfprof_m1.analysis.bootstrap import REPLICATES, generator, percentile_interval, resample
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
     BACKWARD,
@@ -163,22 +163,12 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     if shares is None or math is None:
         return None
 
-    def shares_of(medians: Mapping[str, float]) -> dict[str, float] | None:
-        of_step, of_math = proportions(medians), proportions(medians, math_parts(parts))
-        if of_step is None or of_math is None:
-            return None
-        return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
-
     draws: dict[str, np.ndarray] = {}
-    if 1 < len(probes) <= MAX_BLOCKS:
-        draws = bootstrap(probes, lambda drawn: shares_of(part_medians(drawn)), replicates)
-    elif len(probes) > MAX_BLOCKS:  # a long run: resample the medians of consecutive groups of samples
-        summaries = [part_medians(group) for group in grouped(probes)]
-        draws = bootstrap(
-            summaries,
-            lambda drawn: shares_of({part: median(s[part] for s in drawn) for part in parts}),
-            replicates,
-        )
+    if len(probes) > 1:
+        measured = sample_parts(probes)
+        rows = np.array([measured[part] for part in parts], dtype=float).T  # (samples × parts)
+        # past MAX_BLOCKS samples (a long run), the medians of consecutive groups of them are resampled
+        draws = _share_draws(group_medians(rows), parts, replicates)
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
     intervals = {
         key: _honest(value, percentile_interval(value, draws[key]) if key in draws else None, len(probes))
@@ -192,6 +182,30 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
         shares={name: intervals[name] for name in parts},
         math_shares={name: intervals[f"math:{name}"] for name in math_parts(parts)},
     )
+
+
+def _share_draws(units: np.ndarray, parts: Sequence[str], replicates: int) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of the parts' shares of the step (``part``) and of the math
+    (``math:part``) from ``units`` (rows: samples or group medians; columns: ``parts``): each
+    replicate's medians of resampled rows, clipped at 0 (:func:`proportions`' rule). A replicate whose
+    step or math total is not positive adds nothing, as in :func:`~tfprof_m1.analysis.bootstrap.bootstrap`.
+    One numpy pass over (replicates × rows × parts); the same draws (seed, order of sums) as the
+    per-replicate statistic it replaces."""
+    picks = resample(generator(), len(units), replicates)
+    medians = np.median(units[picks], axis=1)  # (replicates × parts)
+    clipped = np.where(medians > 0, medians, 0.0)  # max(0.0, median): -0.0 and NaN count as 0.0
+    math = [column for column, part in enumerate(parts) if part != CALL]
+    total, math_total = np.zeros(replicates), np.zeros(replicates)
+    for column in range(len(parts)):  # added in order, as Python's sum() over the parts
+        total = total + clipped[:, column]
+        if column in math:
+            math_total = math_total + clipped[:, column]
+    kept = (total > 0) & (math_total > 0)
+    if not kept.any():
+        return {}
+    draws = {part: clipped[kept, column] / total[kept] for column, part in enumerate(parts)}
+    draws.update({f"math:{parts[column]}": clipped[kept, column] / math_total[kept] for column in math})
+    return draws
 
 
 #: Fewer probe samples than this: a percentile bootstrap is too narrow (a budget's short run pools few).
