@@ -6,16 +6,16 @@ excluded from every steady-state figure, and the report says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import mean
 
 import numpy as np
 
-from tfprof_m1.analysis.attribution import EpochBreakdown, step_totals
+from tfprof_m1.analysis.attribution import EpochBreakdown
 from tfprof_m1.analysis.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
 from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
-from tfprof_m1.base.stats import summarize
+from tfprof_m1.base.stats import summarize, summarize_array
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.model import (
     EpochReport,
@@ -41,6 +41,15 @@ def _round(values: Sequence[float]) -> list[float]:
     return (np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS).tolist()
 
 
+def _step_totals(step_ms: Mapping[str, Sequence[float]]) -> np.ndarray:
+    """Each step's time over all its phases (ms), from per-phase per-step values: the phases added
+    in order, as ``sum()`` over each step's values, for every step at once."""
+    total = np.zeros(len(next(iter(step_ms.values()), ())))
+    for values in step_ms.values():
+        total = total + np.asarray(values, dtype=float)
+    return total
+
+
 def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]:
     """Phases over one or more epochs: mean total per epoch, share of wall time, per-step spread."""
     wall = sum(b.wall_ms for b in breakdowns)
@@ -51,10 +60,11 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     summaries = []
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
-        per_step = [value for b in breakdowns for value in b.step_ms.get(name, [])]
+        per_step = np.concatenate([np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns])
         # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
         # met only outside steps have no per-step figure
-        spread = summarize(per_step) if name not in EPOCH_LEVEL_PHASES and any(per_step) else None
+        measured = name not in EPOCH_LEVEL_PHASES and bool(np.any(per_step != 0))
+        spread = summarize_array(per_step) if measured else None
         waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
         summaries.append(
             PhaseSummary(
@@ -210,7 +220,7 @@ def loop_summary(
     # named steady (``epochs`` empty), so views say so and compare leaves the run out.
     steady = steady_ones or list(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
-    step_walls = summarize([total for b in steady for total in step_totals(b.step_ms)])
+    step_walls = summarize_array(np.concatenate([_step_totals(b.step_ms) for b in steady]))
     examples = sum(b.examples for b in steady)
     seconds = sum(b.wall_ms for b in steady) / 1000.0
     assert walls is not None
