@@ -104,7 +104,8 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
     ordered = [summary.phase for summary in epoch.phases if summary.phase not in PROFILER_PHASES]
     steps = [name for name in epoch.step_ms if name not in PROFILER_PHASES]
     phases = [name for name in ordered if name in steps] + [name for name in steps if name not in ordered]
-    per_step = np.array([epoch.step_ms[name] for name in phases], dtype=float).reshape(len(phases), -1)
+    rows = [np.asarray(epoch.step_ms[name], dtype=float) for name in phases]
+    per_step = np.stack(rows) if rows else np.zeros((0, len(epoch.step_kinds)))
     totals = {summary.phase: summary.total_ms for summary in epoch.phases}
     outside = {
         name: total - (float(per_step[phases.index(name)].sum()) if name in phases else 0.0)
@@ -112,7 +113,7 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
         if name not in PROFILER_PHASES
     }
     split = [name for name in (epoch.proportions or {}) if name in phases]
-    split_steps = np.array([kind != SPLIT for kind in epoch.step_kinds], dtype=bool)
+    split_steps = np.asarray(epoch.step_kinds) != SPLIT if epoch.step_kinds else np.zeros(0, dtype=bool)
     equivalent = unprofiled_equivalent_ms(
         epoch.wall_ms,
         totals.get(UNPROFILED, 0.0),

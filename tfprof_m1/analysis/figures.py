@@ -28,7 +28,7 @@ from tfprof_m1.report.model import (
     PhaseSummary,
     ProfilingCost,
 )
-from tfprof_m1.report.step_codec import TICKS_PER_MS
+from tfprof_m1.report.step_codec import TICKS_PER_MS, StepValues
 
 __all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
 
@@ -39,6 +39,11 @@ def _round(values: Sequence[float]) -> list[float]:
     if len(values) < 64:  # a probe sample's pair: plain Python is quicker, and gives the same floats
         return [round(value * TICKS_PER_MS) / TICKS_PER_MS for value in values]
     return (np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS).tolist()
+
+
+def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
+    """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
+    return StepValues(np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS)
 
 
 def _step_totals(step_ms: Mapping[str, Sequence[float]]) -> np.ndarray:
@@ -100,7 +105,7 @@ def epoch_report(
         proportions=breakdown.proportions,
         proportions_source=breakdown.proportions_source,
         step_kinds=list(breakdown.step_kinds),
-        step_ms={name: _round(values) for name, values in breakdown.step_ms.items()},
+        step_ms={name: _round_steps(values) for name, values in breakdown.step_ms.items()},
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,
         gc_collections=breakdown.gc_collections,

@@ -28,22 +28,22 @@ variants.
 from __future__ import annotations
 
 import base64
-import sys
 import zlib
-from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 __all__ = [
+    "StepValues",
     "TICKS_PER_MS",
     "TICK_MS",
     "is_packed",
     "pack_kinds",
     "pack_samples",
     "pack_values",
+    "unpack_array",
     "unpack_kinds",
     "unpack_samples",
     "unpack_values",
@@ -53,20 +53,76 @@ __all__ = [
 TICK_MS = 1e-4
 #: Ticks in a ms: a value is written as ``round(ms * TICKS_PER_MS)``.
 TICKS_PER_MS = 10_000
-_ENCODINGS = {"ticks-i4-planes-deflate-base64": "i", "ticks-i8-planes-deflate-base64": "q"}
+#: Encoding -> bytes a value.
+_ENCODINGS = {"ticks-i4-planes-deflate-base64": 4, "ticks-i8-planes-deflate-base64": 8}
 _INT32 = 2**31 - 1
 
 
-def pack_values(values: Sequence[float]) -> dict[str, Any]:
+class StepValues(Sequence[float]):
+    """Per-step values (ms) held as one read-only float64 array: what a report holds for each phase
+    (``EpochReport.step_ms``), read from a file or built from a run, so a long run's values are never
+    a Python float each. It reads as a sequence of floats (``len``, indexing, iteration) and equals a
+    list of the same floats; analysis takes :attr:`array` (or ``np.asarray``) and works on it whole.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, values: Sequence[float] | np.ndarray) -> None:
+        data = np.array(values, dtype=float)  # a copy: the caller's array cannot change it
+        data.flags.writeable = False
+        self.array: np.ndarray = data
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> StepValues: ...
+    def __getitem__(self, index: int | slice) -> float | StepValues:
+        if isinstance(index, slice):
+            return StepValues(self.array[index])
+        return float(self.array[index])
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.array.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StepValues):
+            return bool(np.array_equal(self.array, other.array))
+        if isinstance(other, (list, tuple)):
+            return self.array.tolist() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return repr(self.array.tolist())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __deepcopy__(self, memo: dict) -> StepValues:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return StepValues, (self.array,)
+
+    def tolist(self) -> list[float]:
+        """The values as a list of Python floats."""
+        return self.array.tolist()
+
+
+def pack_values(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """``values`` (ms) as the schema-8 object: ticks of :data:`TICK_MS`, byte planes, zlib, base64."""
-    ticks = [round(value * TICKS_PER_MS) for value in values]
-    wide = any(abs(tick) > _INT32 for tick in ticks)
-    typecode = "q" if wide else "i"
-    data = array(typecode, ticks)  # "i" is 4 bytes, "q" 8, wherever CPython runs
-    raw = _little_endian(data).tobytes()
-    planes = b"".join(raw[k :: data.itemsize] for k in range(data.itemsize))
+    scaled = np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS)  # as round(): half to even
+    if not np.isfinite(scaled).all():
+        raise ValueError("per-step values hold NaN or infinity: not a time a report holds")
+    size = 8 if scaled.size and float(np.abs(scaled).max()) > _INT32 else 4
+    ticks = scaled.astype(f"<i{size}")  # little-endian whatever the machine
+    planes = ticks.view(np.uint8).reshape(len(ticks), size).T.tobytes()  # every value's byte 0, then 1...
     return {
-        "encoding": f"ticks-i{data.itemsize}-planes-deflate-base64",
+        "encoding": f"ticks-i{size}-planes-deflate-base64",
         "tick_ms": TICK_MS,
         "count": len(ticks),
         "data": base64.b64encode(zlib.compress(planes, 9)).decode("ascii"),
@@ -74,13 +130,22 @@ def pack_values(values: Sequence[float]) -> dict[str, Any]:
 
 
 def unpack_values(packed: dict[str, Any]) -> list[float]:
-    """The list of ms :func:`pack_values` packed.
+    """The list of ms :func:`pack_values` packed (:func:`unpack_array` gives them as an array).
 
     Raises:
         ValueError: an unknown encoding, or data that is not what its object says (the message names which).
     """
-    typecode = _ENCODINGS.get(packed.get("encoding"))  # type: ignore[arg-type]
-    if typecode is None:
+    return unpack_array(packed).tolist()
+
+
+def unpack_array(packed: dict[str, Any]) -> np.ndarray:
+    """The ms :func:`pack_values` packed, as a float64 array (each the float ``tick / 10000``).
+
+    Raises:
+        ValueError: an unknown encoding, or data that is not what its object says (the message names which).
+    """
+    size = _ENCODINGS.get(packed.get("encoding"))  # type: ignore[arg-type]
+    if size is None:
         raise ValueError(f"per-step values in an unknown encoding {packed.get('encoding')!r}")
     count = packed.get("count")
     if packed.get("tick_ms") != TICK_MS or not isinstance(count, int) or count < 0:
@@ -89,11 +154,10 @@ def unpack_values(packed: dict[str, Any]) -> list[float]:
         planes = zlib.decompress(base64.b64decode(packed.get("data", ""), validate=True))
     except (ValueError, zlib.error) as error:
         raise ValueError(f"per-step values cannot be decoded ({error})") from None
-    size = array(typecode).itemsize
     if len(planes) != size * count:
         raise ValueError(f"per-step values: {len(planes)} bytes for {count} values")
     ticks = np.frombuffer(planes, np.uint8).reshape(size, count).T.copy().view(f"<i{size}").ravel()
-    return (ticks / TICKS_PER_MS).tolist()  # exact ticks (< 2**53) divided: as Python's tick / 10000
+    return ticks / TICKS_PER_MS  # exact ticks (< 2**53) divided: as Python's tick / 10000
 
 
 def is_packed(value: Any) -> bool:
@@ -133,10 +197,8 @@ def unpack_samples(packed: Any) -> Any:
         columns[name] = [unpack_values(column) for column in pair]
     if any(len(column) != packed.get("count") for pair in columns.values() for column in pair):
         raise ValueError("samples: a variant's columns do not hold count values")
-    return [
-        {name: [pair[0][row], pair[1][row]] for name, pair in columns.items()}
-        for row in range(packed["count"])
-    ]
+    pairs = [[[host, wait] for host, wait in zip(*pair)] for pair in columns.values()]
+    return [dict(zip(columns, row)) for row in zip(*pairs)] if columns else []
 
 
 def pack_kinds(kinds: Sequence[str]) -> list[list[Any]]:
@@ -165,9 +227,3 @@ def unpack_kinds(runs: list[Any]) -> list[str]:
         else:
             raise ValueError(f"step_kinds holds {run!r}, not a kind or [kind, count]")
     return kinds
-
-
-def _little_endian(data: array) -> array:
-    if sys.byteorder != "little":
-        data.byteswap()
-    return data

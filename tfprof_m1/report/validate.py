@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from tfprof_m1.report.model import ModelRun, Report
 
@@ -92,7 +94,7 @@ def _check_run(run: ModelRun, where: str) -> None:
         for name in ("steps", "sampled_steps", "examples"):
             _require(getattr(epoch, name) >= 0, f"{here}.{name}", getattr(epoch, name), "not 0 or more")
         for phase, values in epoch.step_ms.items():
-            low = min(values, default=0.0)
+            low = float(np.min(np.asarray(values, dtype=float))) if len(values) else 0.0
             _require(low >= 0, f"{here}.step_ms[{phase}]", low, "a negative time")
         for summary in epoch.phases:
             _require(
