@@ -148,7 +148,7 @@ class EpochBreakdown:
         return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
 
 
-def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
+def step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> list[float]:
     """Each step's time over all its phases, from per-phase lists of per-step values."""
     return [sum(values) for values in zip(*step_ms.values())]
 

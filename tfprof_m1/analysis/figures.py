@@ -46,7 +46,7 @@ def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     return StepValues(np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS)
 
 
-def _step_totals(step_ms: Mapping[str, Sequence[float]]) -> np.ndarray:
+def _step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
     """Each step's time over all its phases (ms), from per-phase per-step values: the phases added
     in order, as ``sum()`` over each step's values, for every step at once."""
     total = np.zeros(len(next(iter(step_ms.values()), ())))

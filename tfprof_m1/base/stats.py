@@ -37,7 +37,7 @@ class Summary:
         return self.n > 1 and self.median > 0 and self.iqr / self.median > NOISY_IQR_FRACTION
 
 
-def quantile(sorted_values: Sequence[float], q: float) -> float:
+def quantile(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     """Linear-interpolated quantile (numpy's default method) of already sorted values."""
     if not len(sorted_values):
         raise ValueError("quantile of no values")

@@ -582,12 +582,12 @@ class Report:
     tool: str = "tfprof_m1"
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as plain dicts and lists (what ``to_json`` writes)."""
-        return dataclasses.asdict(self)
+        """The report as plain dicts and lists (what ``to_json`` writes, per-step values unpacked)."""
+        return _epochs_mapped(dataclasses.asdict(self), _listed)
 
     def to_json(self) -> str:
         """The report as JSON; NaN and infinity are refused (a report never holds them)."""
-        return json.dumps(_packed(self.to_dict()), indent=1, allow_nan=False)
+        return json.dumps(_packed(dataclasses.asdict(self)), indent=1, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
@@ -840,6 +840,14 @@ def _packed(data: dict[str, Any]) -> dict[str, Any]:
         }
 
     return _epochs_mapped(data, pack)
+
+
+def _listed(epoch: dict[str, Any]) -> dict[str, Any]:
+    """An epoch dict with its per-step arrays (:class:`StepValues`) as lists of floats."""
+    step_ms = epoch.get("step_ms")
+    if not isinstance(step_ms, dict):
+        return epoch
+    return {**epoch, "step_ms": {name: list(values) for name, values in step_ms.items()}}
 
 
 def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
