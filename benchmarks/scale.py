@@ -41,7 +41,8 @@ def _row(*cells: str) -> None:
 
 
 def _cost(cost) -> str:
-    return "none" if cost is None else f"{cost.ratio:.3f} [{cost.ratio_low:.3f}–{cost.ratio_high:.3f}]"
+    ratio = None if cost is None else cost.ratio
+    return "none" if ratio is None else f"{ratio.point:.3f} [{ratio.low:.3f}–{ratio.high:.3f}]"
 
 
 def main() -> int:

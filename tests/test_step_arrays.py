@@ -17,8 +17,16 @@ import pytest
 
 from tests.test_report_size import noisy_report
 from tfprof_m1.analysis.compare import compare
+from tfprof_m1.analysis.estimate import column_parts, sample_parts
 from tfprof_m1.report.model import load_report
-from tfprof_m1.report.step_codec import StepValues, unpack_kinds, unpack_samples, unpack_values
+from tfprof_m1.report.step_codec import (
+    ProbeSamples,
+    StepValues,
+    pack_samples,
+    unpack_kinds,
+    unpack_samples,
+    unpack_values,
+)
 from tfprof_m1.views.compare_render import render_comparison
 from tfprof_m1.views.render import render_text
 
@@ -37,7 +45,7 @@ def _as_lists(report) -> dict:
         for epoch in run["epochs"]:
             epoch["step_ms"] = {name: unpack_values(packed) for name, packed in epoch["step_ms"].items()}
             epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
-            epoch["samples"] = unpack_samples(epoch["samples"])
+            epoch["samples"] = list(unpack_samples(epoch["samples"]))
     return data
 
 
@@ -58,6 +66,8 @@ def test_reports_of_either_form_load_render_and_compare_identically(reports, tmp
             assert report.runs == built.runs
             for epoch in report.runs[0].epochs:
                 assert all(isinstance(values, StepValues) for values in epoch.step_ms.values())
+    assert isinstance(packed[0].runs[0].epochs[1].samples, ProbeSamples)
+    assert not isinstance(listed[0].runs[0].epochs[1].samples, ProbeSamples)
     expected = render_comparison(compare([first, second]))
     assert render_comparison(compare(packed)) == expected
     assert render_comparison(compare(listed)) == expected
@@ -92,3 +102,21 @@ def test_step_values_read_as_a_sequence_of_floats():
     assert held == [1.0, 2.0]  # a copy of what it was given
     with pytest.raises(TypeError):
         hash(values)
+
+
+def test_probe_samples_read_as_the_list_they_stand_for(reports):
+    samples = reports[0].runs[0].epochs[1].samples
+    columns = unpack_samples(pack_samples(samples))
+    assert isinstance(columns, ProbeSamples) and len(columns) == len(samples) > 1
+    assert columns == samples and samples == columns and list(columns) == samples
+    assert columns[0] == samples[0] and columns[-1] == samples[-1] and columns[1:] == samples[1:]
+    assert copy.deepcopy(columns) == samples and pickle.loads(pickle.dumps(columns)) == samples
+    with pytest.raises(IndexError):
+        columns[len(samples)]
+    # the parts from whole columns are the parts sample by sample, float for float
+    by_column = column_parts([columns, columns])
+    by_sample = sample_parts(list(samples) * 2)
+    assert by_column is not None and list(by_column) == list(by_sample)
+    for part, values in by_sample.items():
+        assert by_column[part].tolist() == values
+    assert column_parts([columns, list(samples)]) is None  # mixed forms: sample by sample

@@ -32,7 +32,7 @@ import numpy as np
 
 from tfprof_m1.analysis.blocks import block_length, group_medians
 from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile_interval, resample
-from tfprof_m1.analysis.estimate import is_probe_sample, sample_parts
+from tfprof_m1.analysis.estimate import column_parts, is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
 from tfprof_m1.report.interval import Interval
@@ -153,12 +153,14 @@ def run_values(epochs: Sequence[EpochReport], cost_ratio: float | None = None) -
     from the optimizer), so compare's re-split and the report's split agree.
     """
     values = [epoch_values(epoch, cost_ratio) for epoch in epochs]
-    samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
     split = values[0].split_phases if values else []
-    measured = sample_parts(samples)
+    measured = column_parts([epoch.samples for epoch in epochs])
+    if measured is None:  # samples as dicts (a report of schema 7 or older, or a research loop's)
+        samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
+        measured = {part: np.asarray(column, dtype=float) for part, column in sample_parts(samples).items()}
     parts = [part for part in split if part in measured]
-    rows = list(zip(*(measured[part] for part in parts))) if parts else []
-    return RunValues(values, parts, np.array(rows, dtype=float).reshape(len(rows), len(parts)))
+    rows = np.stack([measured[part] for part in parts], axis=1) if parts else np.zeros((0, 0))
+    return RunValues(values, parts, rows.reshape(len(rows), len(parts)))
 
 
 def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int) -> np.ndarray | None:

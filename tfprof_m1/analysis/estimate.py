@@ -42,9 +42,11 @@ from tfprof_m1.base.phases import (
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
+from tfprof_m1.report.step_codec import ProbeSamples
 
 __all__ = [
     "classify_execution",
+    "column_parts",
     "estimate_cost",
     "estimate_parts",
     "fence_check",
@@ -111,6 +113,31 @@ def sample_parts(samples: Sequence[Sample], index: int | None = None) -> dict[st
     if not samples:
         return {}
     return {part: _part_values(samples, part, index) for part in part_variants(samples)}
+
+
+def column_parts(samples: Sequence[Sequence[Sample]]) -> dict[str, np.ndarray] | None:
+    """:func:`sample_parts` (device-inclusive) of probe samples held as columns
+    (:class:`~tfprof_m1.report.step_codec.ProbeSamples`, one an epoch), pooled in order: each part a
+    column, computed for every sample at once (the same floats). None unless every epoch's samples
+    are columns of the same probe variants (then :func:`sample_parts` takes them one by one)."""
+    held = [group for group in samples if len(group)]
+    if not all(isinstance(group, ProbeSamples) for group in held):
+        return None
+    columns = [group.columns for group in held if isinstance(group, ProbeSamples)]
+    if not columns or any(c.keys() != columns[0].keys() for c in columns):
+        return None
+    if not all(variant in columns[0] for variant in PROBE_VARIANTS):
+        return None  # split steps' samples (no probe variants), for the per-sample rule
+
+    def value(variant: str) -> np.ndarray:
+        return np.concatenate([c[variant][0] + c[variant][1] for c in columns])
+
+    distributed = FORWARD_BACKWARD_ALL_REDUCE in columns[0]
+    variants = DISTRIBUTED_PART_VARIANTS if distributed else PART_VARIANTS
+    return {
+        part: value(prefix) - value(minus) if minus else value(prefix) - 0.0
+        for part, (prefix, minus) in variants.items()
+    }
 
 
 def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:

@@ -189,8 +189,9 @@ class EpochReport:
     gc_ms: float = 0.0
     gc_collections: int = 0
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
-    #: Raw probe samples: variant -> [host ms, device wait ms], one object per sampled step.
-    samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: Raw probe samples: variant -> [host ms, device wait ms], one per sampled step (read from a
+    #: file: :class:`~tfprof_m1.report.step_codec.ProbeSamples`, columns that read as such a list).
+    samples: Sequence[dict[str, list[float]]] = field(default_factory=list)
     #: Raw coverage checks, one per sampled step that ran one: ``first_ms``, ``leftover_ms``.
     fence_checks: list[FenceCheckSample] = field(default_factory=list)
     #: Unprofiled stretches: [steps, wall ms] each.
@@ -843,11 +844,11 @@ def _packed(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _listed(epoch: dict[str, Any]) -> dict[str, Any]:
-    """An epoch dict with its per-step arrays (:class:`StepValues`) as lists of floats."""
-    step_ms = epoch.get("step_ms")
-    if not isinstance(step_ms, dict):
-        return epoch
-    return {**epoch, "step_ms": {name: list(values) for name, values in step_ms.items()}}
+    """An epoch dict with its per-step arrays (:class:`StepValues`, :class:`ProbeSamples`) as lists."""
+    listed = {**epoch, "samples": list(epoch.get("samples", []))}
+    if isinstance(epoch.get("step_ms"), dict):
+        listed["step_ms"] = {name: list(values) for name, values in epoch["step_ms"].items()}
+    return listed
 
 
 def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
@@ -910,7 +911,7 @@ def _build(kind: Any, value: Any) -> Any:
         if missing:
             raise KeyError(f"{kind.__name__} lacks {', '.join(missing)}")
         return kind(**{name: _build(hints[name], item) for name, item in value.items() if name in known})
-    if origin is list:
+    if origin in (list, Sequence):
         (item_kind,) = typing.get_args(kind)
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")

@@ -36,6 +36,7 @@ from typing import Any, overload
 import numpy as np
 
 __all__ = [
+    "ProbeSamples",
     "StepValues",
     "TICKS_PER_MS",
     "TICK_MS",
@@ -113,6 +114,60 @@ class StepValues(Sequence[float]):
         return self.array.tolist()
 
 
+class ProbeSamples(Sequence[dict[str, list[float]]]):
+    """Probe samples held as columns: per variant, one array of host ms and one of device wait ms
+    (a row a sampled step), as schema 8 stores them. It reads as the list of
+    ``{variant: [host ms, wait ms]}`` dicts it stands for (built on access, never held), and equals
+    that list; :attr:`columns` lets analysis work on whole columns."""
+
+    __slots__ = ("columns", "rows")
+    #: columns: variant -> (host ms, wait ms) arrays; rows: the number of samples.
+
+    def __init__(self, columns: dict[str, tuple[np.ndarray, np.ndarray]], count: int) -> None:
+        if any(len(column) != count for pair in columns.values() for column in pair):
+            raise ValueError("samples: a variant's columns do not hold count values")
+        self.columns = {
+            name: (StepValues(host).array, StepValues(wait).array) for name, (host, wait) in columns.items()
+        }
+        self.rows = count if columns else 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, list[float]]: ...
+    @overload
+    def __getitem__(self, index: slice) -> ProbeSamples: ...
+    def __getitem__(self, index: int | slice) -> dict[str, list[float]] | ProbeSamples:
+        if isinstance(index, slice):
+            sliced = {name: (host[index], wait[index]) for name, (host, wait) in self.columns.items()}
+            return ProbeSamples(sliced, len(range(self.rows)[index]))
+        row = range(self.rows)[index]  # IndexError past the end, as a list's
+        return {name: [float(host[row]), float(wait[row])] for name, (host, wait) in self.columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, list[float]]]:
+        pairs = [
+            [list(pair) for pair in zip(host.tolist(), wait.tolist())] for host, wait in self.columns.values()
+        ]
+        return (dict(zip(self.columns, row)) for row in zip(*pairs))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (ProbeSamples, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __deepcopy__(self, memo: dict) -> ProbeSamples:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ProbeSamples, (self.columns, self.rows)
+
+
 def pack_values(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """``values`` (ms) as the schema-8 object: ticks of :data:`TICK_MS`, byte planes, zlib, base64."""
     scaled = np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS)  # as round(): half to even
@@ -165,10 +220,17 @@ def is_packed(value: Any) -> bool:
     return isinstance(value, dict) and "encoding" in value
 
 
-def pack_samples(samples: list[dict[str, list[float]]]) -> Any:
+def pack_samples(samples: Sequence[dict[str, list[float]]]) -> Any:
     """Probe samples (one ``{variant: [host ms, wait ms]}`` a probe step) as columns, when every
     sample times the same variants: ``{"count": n, "variants": {variant: [packed hosts, packed
     waits]}}``; otherwise (or none) the list as it is."""
+    if isinstance(samples, ProbeSamples) and samples.rows:
+        return {
+            "count": samples.rows,
+            "variants": {
+                name: [pack_values(host), pack_values(wait)] for name, (host, wait) in samples.columns.items()
+            },
+        }
     if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
         return samples
     if any(len(pair) != 2 for sample in samples for pair in sample.values()):
@@ -183,7 +245,8 @@ def pack_samples(samples: list[dict[str, list[float]]]) -> Any:
 
 
 def unpack_samples(packed: Any) -> Any:
-    """The list :func:`pack_samples` packed; a list (schema 7 and older, or mixed variants) as it is.
+    """The samples :func:`pack_samples` packed, as :class:`ProbeSamples` (columns); a list (schema 7
+    and older, or mixed variants) as it is.
 
     Raises:
         ValueError: columns that are not a pair of packed lists of ``count`` values each.
@@ -194,11 +257,11 @@ def unpack_samples(packed: Any) -> Any:
     for name, pair in packed["variants"].items():
         if not (isinstance(pair, list) and len(pair) == 2 and all(is_packed(column) for column in pair)):
             raise ValueError(f"samples.variants.{name} is not a pair of packed lists")
-        columns[name] = [unpack_values(column) for column in pair]
-    if any(len(column) != packed.get("count") for pair in columns.values() for column in pair):
-        raise ValueError("samples: a variant's columns do not hold count values")
-    pairs = [[[host, wait] for host, wait in zip(*pair)] for pair in columns.values()]
-    return [dict(zip(columns, row)) for row in zip(*pairs)] if columns else []
+        columns[name] = (unpack_array(pair[0]), unpack_array(pair[1]))
+    count = packed.get("count")
+    if not isinstance(count, int):
+        raise ValueError("samples: count is not a number of samples")
+    return ProbeSamples(columns, count)
 
 
 def pack_kinds(kinds: Sequence[str]) -> list[list[Any]]:
