@@ -119,4 +119,6 @@ def test_probe_samples_read_as_the_list_they_stand_for(reports):
     assert by_column is not None and list(by_column) == list(by_sample)
     for part, values in by_sample.items():
         assert by_column[part].tolist() == values
-    assert column_parts([columns, list(samples)]) is None  # mixed forms: sample by sample
+    assert column_parts([list(samples)])["call"].tolist() == sample_parts(samples)["call"]  # lists too
+    mixed = [*samples[:3], {**samples[3], "extra_variant": [1.0, 0.0]}]
+    assert column_parts([columns, mixed]) is None  # variants that differ: sample by sample

@@ -261,10 +261,18 @@ def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | N
     return result
 
 
-def _proportions_of(epochs: Sequence[EpochTiming]) -> dict[str, float] | None:
+def _proportions_of(
+    epochs: Sequence[EpochTiming], sampled_steps: Mapping[int, list[StepTiming]] | None = None
+) -> dict[str, float] | None:
     """:func:`sample_proportions` of the epochs' steps, building only the probe steps when they hold
-    probe samples (the split steps' path, without any, reads every step)."""
-    sampled = [step for epoch in epochs for step in epoch.steps.sampled()]
+    probe samples (the split steps' path, without any, reads every step). ``sampled_steps``: each
+    epoch's ``steps.sampled()`` already built, by ``id`` of the epoch."""
+    sampled_steps = sampled_steps or {}
+    sampled = [
+        step
+        for epoch in epochs
+        for step in (sampled_steps[id(epoch)] if id(epoch) in sampled_steps else epoch.steps.sampled())
+    ]
     if probe_samples(sampled):
         return sample_proportions(sampled)
     return sample_proportions([step for epoch in epochs for step in epoch.steps])
@@ -284,7 +292,10 @@ def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, flo
 
 
 def attribute_epoch(
-    epoch: EpochTiming, fallback: dict[str, float] | None = None, block_steps: int = 20
+    epoch: EpochTiming,
+    fallback: dict[str, float] | None = None,
+    block_steps: int = 20,
+    sampled: list[StepTiming] | None = None,
 ) -> EpochBreakdown:
     """Break one epoch down into phases.
 
@@ -292,13 +303,17 @@ def attribute_epoch(
         epoch: raw timings from :class:`~tfprof_m1.collection.profiler.PhaseProfiler`.
         fallback: proportions to use instead of this epoch's own (the steady epochs' pooled ones).
         block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
+        sampled: ``epoch.steps.sampled()`` if the caller has built it already (a long run's probe
+            steps are built once).
     """
-    own = _proportions_of([epoch])
+    if sampled is None:
+        sampled = epoch.steps.sampled()
     shares: dict[str, float] | None
     if fallback is not None:
         shares, source = fallback, "pooled"
     else:
-        shares, source = own, "epoch" if own is not None else "none"
+        shares = _proportions_of([epoch], {id(epoch): sampled})
+        source = "epoch" if shares is not None else "none"
     names = _phase_names(epoch, shares)
     per_step = {name: _attributed_column(epoch, name, shares) for name in names if name != UNPROFILED}
     unassigned = _attribute(epoch.outside_steps_ms, shares)
@@ -309,7 +324,7 @@ def attribute_epoch(
     notes = []
     if source == "none" and COMPUTE in epoch.steps.phase_names():
         notes.append("no probe or split samples: fused compute time is left unsplit")
-    return EpochBreakdown(
+    breakdown = EpochBreakdown(
         timing=epoch,
         step_ms=per_step,
         totals_ms=totals,
@@ -319,12 +334,18 @@ def attribute_epoch(
         outside_steps_ms=unassigned,
         profiled_blocks=profiled_blocks(epoch, block_steps),
     )
+    breakdown.__dict__["samples"] = probe_samples(sampled)  # the cached property, from the steps built
+    return breakdown
 
 
 def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:
     """Break every epoch down with the proportions pooled over the steady epochs (the first epoch,
     warm-up, is left out of the pool when there are others); an epoch uses its own samples only when
     the steady epochs have none."""
-    pooled = _proportions_of(steady_epochs(epochs))
+    sampled = {id(epoch): epoch.steps.sampled() for epoch in epochs}  # each probe step built once
+    pooled = _proportions_of(steady_epochs(epochs), sampled)
     block = max((stretch.steps for epoch in epochs for stretch in epoch.stretches), default=20)
-    return [attribute_epoch(epoch, fallback=pooled, block_steps=block) for epoch in epochs]
+    return [
+        attribute_epoch(epoch, fallback=pooled, block_steps=block, sampled=sampled[id(epoch)])
+        for epoch in epochs
+    ]

@@ -155,7 +155,7 @@ def run_values(epochs: Sequence[EpochReport], cost_ratio: float | None = None) -
     values = [epoch_values(epoch, cost_ratio) for epoch in epochs]
     split = values[0].split_phases if values else []
     measured = column_parts([epoch.samples for epoch in epochs])
-    if measured is None:  # samples as dicts (a report of schema 7 or older, or a research loop's)
+    if measured is None:  # samples of different variants: one by one
         samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
         measured = {part: np.asarray(column, dtype=float) for part, column in sample_parts(samples).items()}
     parts = [part for part in split if part in measured]

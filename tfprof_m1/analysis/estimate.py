@@ -42,7 +42,7 @@ from tfprof_m1.base.phases import (
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
-from tfprof_m1.report.step_codec import ProbeSamples
+from tfprof_m1.report.step_codec import sample_columns
 
 __all__ = [
     "classify_execution",
@@ -115,24 +115,27 @@ def sample_parts(samples: Sequence[Sample], index: int | None = None) -> dict[st
     return {part: _part_values(samples, part, index) for part in part_variants(samples)}
 
 
-def column_parts(samples: Sequence[Sequence[Sample]]) -> dict[str, np.ndarray] | None:
-    """:func:`sample_parts` (device-inclusive) of probe samples held as columns
-    (:class:`~tfprof_m1.report.step_codec.ProbeSamples`, one an epoch), pooled in order: each part a
-    column, computed for every sample at once (the same floats). None unless every epoch's samples
-    are columns of the same probe variants (then :func:`sample_parts` takes them one by one)."""
-    held = [group for group in samples if len(group)]
-    if not all(isinstance(group, ProbeSamples) for group in held):
+def column_parts(
+    samples: Sequence[Sequence[Sample]], index: int | None = None
+) -> dict[str, np.ndarray] | None:
+    """:func:`sample_parts` of groups of probe samples (an epoch's each) that can be held as columns
+    (:func:`~tfprof_m1.report.step_codec.sample_columns`; a report read from a file holds them so),
+    pooled in order: each part one array, computed for every sample at once (the same floats).
+    None unless every group has the same probe variants (then :func:`sample_parts` takes the
+    samples one by one)."""
+    columns = [sample_columns(group) for group in samples if len(group)]
+    held = [c for c in columns if c is not None]
+    if not held or len(held) < len(columns) or any(c.keys() != held[0].keys() for c in held):
         return None
-    columns = [group.columns for group in held if isinstance(group, ProbeSamples)]
-    if not columns or any(c.keys() != columns[0].keys() for c in columns):
-        return None
-    if not all(variant in columns[0] for variant in PROBE_VARIANTS):
+    if not all(variant in held[0] for variant in PROBE_VARIANTS):
         return None  # split steps' samples (no probe variants), for the per-sample rule
 
     def value(variant: str) -> np.ndarray:
-        return np.concatenate([c[variant][0] + c[variant][1] for c in columns])
+        return np.concatenate(
+            [c[variant][0] + c[variant][1] if index is None else c[variant][index] for c in held]
+        )
 
-    distributed = FORWARD_BACKWARD_ALL_REDUCE in columns[0]
+    distributed = FORWARD_BACKWARD_ALL_REDUCE in held[0]
     variants = DISTRIBUTED_PART_VARIANTS if distributed else PART_VARIANTS
     return {
         part: value(prefix) - value(minus) if minus else value(prefix) - 0.0
@@ -183,7 +186,14 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
         return None
-    totals = part_medians(probes)
+    columns = [column_parts([probes], index) for index in (None, 0, 1)]
+    if columns[0] is None:  # samples of different variants: one by one
+        columns = [
+            {part: np.asarray(v, dtype=float) for part, v in sample_parts(probes, index).items()}
+            for index in (None, 0, 1)
+        ]
+    measured, host, wait = (column for column in columns if column is not None)
+    totals = _medians(measured)
     parts = list(totals)
     shares = proportions(totals)
     math = proportions(totals, math_parts(parts))
@@ -192,8 +202,7 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
 
     draws: dict[str, np.ndarray] = {}
     if len(probes) > 1:
-        measured = sample_parts(probes)
-        rows = np.array([measured[part] for part in parts], dtype=float).T  # (samples × parts)
+        rows = np.stack([measured[part] for part in parts], axis=1)  # (samples × parts)
         # past MAX_BLOCKS samples (a long run), the medians of consecutive groups of them are resampled
         draws = _share_draws(group_medians(rows), parts, replicates)
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
@@ -204,11 +213,16 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     return PartsEstimate(
         samples=len(probes),
         total_ms=totals,
-        host_ms=part_medians(probes, 0),
-        wait_ms=part_medians(probes, 1),
+        host_ms=_medians(host),
+        wait_ms=_medians(wait),
         shares={name: intervals[name] for name in parts},
         math_shares={name: intervals[f"math:{name}"] for name in math_parts(parts)},
     )
+
+
+def _medians(parts: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Each part's median (numpy's: the mean of the two middle values, as :func:`statistics.median`)."""
+    return {part: float(np.median(values)) for part, values in parts.items()}
 
 
 def _share_draws(units: np.ndarray, parts: Sequence[str], replicates: int) -> dict[str, np.ndarray]:

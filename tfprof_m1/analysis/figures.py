@@ -28,7 +28,7 @@ from tfprof_m1.report.model import (
     PhaseSummary,
     ProfilingCost,
 )
-from tfprof_m1.report.step_codec import TICKS_PER_MS, StepValues
+from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, sample_columns
 
 __all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
 
@@ -44,6 +44,18 @@ def _round(values: Sequence[float]) -> list[float]:
 def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
     return StepValues(np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS)
+
+
+def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
+    """Probe samples rounded as :func:`_round`: as columns (:class:`ProbeSamples`) when they have the
+    same variants, else one dict a sample."""
+    columns = sample_columns(samples)
+    if columns is None:
+        return [{name: _round(values) for name, values in sample.items()} for sample in samples]
+    rounded = {
+        name: (_round_steps(host).array, _round_steps(wait).array) for name, (host, wait) in columns.items()
+    }
+    return ProbeSamples(rounded, len(samples))
 
 
 def _step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
@@ -110,7 +122,7 @@ def epoch_report(
         gc_ms=breakdown.gc_ms,
         gc_collections=breakdown.gc_collections,
         outside_steps_ms=dict(breakdown.outside_steps_ms),
-        samples=[{name: _round(values) for name, values in sample.items()} for sample in breakdown.samples],
+        samples=_rounded_samples(breakdown.samples),
         fence_checks=[
             FenceCheckSample(round(check.first_ms, 4), round(check.leftover_ms, 4))
             for check in breakdown.fence_checks

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import groupby
 from typing import Any, overload
 
@@ -44,6 +44,7 @@ __all__ = [
     "pack_kinds",
     "pack_samples",
     "pack_values",
+    "sample_columns",
     "unpack_array",
     "unpack_kinds",
     "unpack_samples",
@@ -224,23 +225,32 @@ def pack_samples(samples: Sequence[dict[str, list[float]]]) -> Any:
     """Probe samples (one ``{variant: [host ms, wait ms]}`` a probe step) as columns, when every
     sample times the same variants: ``{"count": n, "variants": {variant: [packed hosts, packed
     waits]}}``; otherwise (or none) the list as it is."""
-    if isinstance(samples, ProbeSamples) and samples.rows:
-        return {
-            "count": samples.rows,
-            "variants": {
-                name: [pack_values(host), pack_values(wait)] for name, (host, wait) in samples.columns.items()
-            },
-        }
-    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
-        return samples
-    if any(len(pair) != 2 for sample in samples for pair in sample.values()):
-        return samples
+    columns = sample_columns(samples)
+    if columns is None:
+        return list(samples)
     return {
         "count": len(samples),
-        "variants": {
-            name: [pack_values([s[name][0] for s in samples]), pack_values([s[name][1] for s in samples])]
-            for name in samples[0]
-        },
+        "variants": {name: [pack_values(host), pack_values(wait)] for name, (host, wait) in columns.items()},
+    }
+
+
+def sample_columns(
+    samples: Sequence[Mapping[str, Sequence[float]]],
+) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """Probe samples as columns, variant -> (host ms, wait ms) arrays, when there are some and every
+    sample times the same variants as ``[host, wait]`` pairs; None otherwise."""
+    if isinstance(samples, ProbeSamples):
+        return samples.columns if samples.rows else None
+    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
+        return None
+    if any(len(pair) != 2 for sample in samples for pair in sample.values()):
+        return None
+    return {
+        name: (
+            np.array([s[name][0] for s in samples], dtype=float),
+            np.array([s[name][1] for s in samples], dtype=float),
+        )
+        for name in samples[0]
     }
 
 
