@@ -19,10 +19,15 @@ from tfprof_m1.analysis.compare import compare
 from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 
 #: Sub-linear growth: ten times the steps may cost at most this many times the time. Per-step
-#: statistics grew 9-10 times before block summaries; the issue's goal, "at most doubles", is not
-#: met yet (measured 2.2-3.4x, mostly loading and converting the per-step values: docs/performance.md),
-#: so this bounds a regression to linear growth, not the goal.
-MAX_TIME_RATIO = 4.5
+#: statistics grew 9-10 times before block summaries. ``compare`` keeps per-step values as arrays from
+#: load on (measured 1.3-2.3x here; what still grows is decoding the values, sorting them for the
+#: phases' medians, and bootstraps of 100 blocks an epoch becoming 200 at this test's lengths).
+#: ``build_report`` lost most of its fixed cost (the parts' bootstrap is one numpy pass now), so its
+#: ratio is of a small time: measured 3.2-3.9x, the per-step work every figure needs once (sorting
+#: each phase's values, reading the step table): docs/performance.md, issue 24. The issue's goal,
+#: "at most doubles", is met by compare on the benchmark's reports, not by build_report.
+MAX_COMPARE_RATIO = 3.0
+MAX_BUILD_RATIO = 4.5
 
 
 def test_short_series_are_resampled_unit_by_unit():
@@ -103,5 +108,5 @@ def test_build_report_and_compare_at_ten_times_the_steps_at_most_double(tmp_path
         times[steps] = (build, compared)
     build_ratio = times[10000][0] / times[1000][0]
     compare_ratio = times[10000][1] / times[1000][1]
-    assert build_ratio <= MAX_TIME_RATIO, f"build_report {build_ratio:.2f}x for 10x the steps"
-    assert compare_ratio <= MAX_TIME_RATIO, f"compare {compare_ratio:.2f}x for 10x the steps"
+    assert build_ratio <= MAX_BUILD_RATIO, f"build_report {build_ratio:.2f}x for 10x the steps"
+    assert compare_ratio <= MAX_COMPARE_RATIO, f"compare {compare_ratio:.2f}x for 10x the steps"
