@@ -41,7 +41,8 @@ def _row(*cells: str) -> None:
 
 
 def _cost(cost) -> str:
-    return "none" if cost is None else f"{cost.ratio:.3f} [{cost.ratio_low:.3f}–{cost.ratio_high:.3f}]"
+    ratio = None if cost is None else cost.ratio
+    return "none" if ratio is None else f"{ratio.point:.3f} [{ratio.low:.3f}–{ratio.high:.3f}]"
 
 
 def main() -> int:
@@ -50,7 +51,7 @@ def main() -> int:
         "--steps", type=int, nargs=2, default=[2000, 20000], help="steps per epoch, short and long"
     )
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2, help="timings: the best of this many")
+    parser.add_argument("--repeats", type=int, default=3, help="timings: the best of this many")
     args = parser.parse_args()
 
     import dataclasses
@@ -103,7 +104,7 @@ def main() -> int:
         figures[steps] = (total, memory, first.stat().st_size, build_s, compare_s, loop_s, cost)
         print(
             f"{args.epochs} x {steps} steps: loop {loop_s:.1f} s, profiler {memory / 1e6:.2f} MB, "
-            f"report {first.stat().st_size / 1e6:.2f} MB, build {build_s:.2f} s, compare {compare_s:.2f} s",
+            f"report {first.stat().st_size / 1e6:.2f} MB, build {build_s:.3f} s, compare {compare_s:.3f} s",
             file=sys.stderr,
         )
     (short_steps, long_steps) = args.steps
@@ -124,11 +125,11 @@ def main() -> int:
         f"{(m1 - m0) / per_step:.0f} B/step",
     )
     _row("report.json", f"{b0 / 1e6:.2f} MB", f"{b1 / 1e6:.2f} MB", f"{(b1 - b0) / per_step:.1f} B/step")
-    _row(f"build_report (CPU s, best of {args.repeats})", f"{t0:.2f}", f"{t1:.2f}", f"{t1 / t0:.2f}×")
+    _row(f"build_report (CPU s, best of {args.repeats})", f"{t0:.3f}", f"{t1:.3f}", f"{t1 / t0:.2f}×")
     _row(
         f"compare, two saved reports (CPU s, best of {args.repeats})",
-        f"{c0:.2f}",
-        f"{c1:.2f}",
+        f"{c0:.3f}",
+        f"{c1:.3f}",
         f"{c1 / c0:.2f}×",
     )
     _row("profiling cost each run states", _cost(k0), _cost(k1), "")

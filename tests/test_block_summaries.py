@@ -7,6 +7,7 @@ ratio of two run lengths measured in one test: never an absolute time.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 import time
 
@@ -19,10 +20,16 @@ from tfprof_m1.analysis.compare import compare
 from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 
 #: Sub-linear growth: ten times the steps may cost at most this many times the time. Per-step
-#: statistics grew 9-10 times before block summaries; the issue's goal, "at most doubles", is not
-#: met yet (measured 2.2-3.4x, mostly loading and converting the per-step values: docs/performance.md),
-#: so this bounds a regression to linear growth, not the goal.
-MAX_TIME_RATIO = 4.5
+#: statistics grew 9-10 times before block summaries. ``compare`` keeps per-step values as arrays from
+#: load on (measured 1.6-2.8x here; what still grows is decoding the values, sorting them for the
+#: phases' medians, and bootstraps of 100 blocks an epoch becoming 200 at this test's lengths).
+#: ``build_report`` lost most of its fixed cost (the parts' bootstrap is one numpy pass now: about
+#: 0.03 s at 1,000 steps an epoch, 14 times less than before), so its ratio is of a small, noisy
+#: time: measured 3.2-4.9x, the per-step work every figure needs once (sorting each phase's values,
+#: reading the step table): docs/performance.md, issue 24. The issue's goal, "at most doubles", is
+#: met by compare on the benchmark's reports, not by build_report.
+MAX_COMPARE_RATIO = 3.5
+MAX_BUILD_RATIO = 6.0
 
 
 def test_short_series_are_resampled_unit_by_unit():
@@ -76,12 +83,20 @@ def test_the_parts_of_a_long_run_keep_their_medians_and_a_sound_interval():
 
 
 def _cpu(call) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        call()
-        best = min(best, time.process_time() - start)
-    return best
+    """Best CPU time of 3 calls, with the objects earlier tests left alive frozen out of the garbage
+    collector (a collection walking them is the suite's cost, not the call's; the call's own objects
+    are still collected as usual)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            call()
+            best = min(best, time.process_time() - start)
+        return best
+    finally:
+        gc.unfreeze()
 
 
 def test_build_report_and_compare_at_ten_times_the_steps_at_most_double(tmp_path):
@@ -103,5 +118,5 @@ def test_build_report_and_compare_at_ten_times_the_steps_at_most_double(tmp_path
         times[steps] = (build, compared)
     build_ratio = times[10000][0] / times[1000][0]
     compare_ratio = times[10000][1] / times[1000][1]
-    assert build_ratio <= MAX_TIME_RATIO, f"build_report {build_ratio:.2f}x for 10x the steps"
-    assert compare_ratio <= MAX_TIME_RATIO, f"compare {compare_ratio:.2f}x for 10x the steps"
+    assert build_ratio <= MAX_BUILD_RATIO, f"build_report {build_ratio:.2f}x for 10x the steps"
+    assert compare_ratio <= MAX_COMPARE_RATIO, f"compare {compare_ratio:.2f}x for 10x the steps"

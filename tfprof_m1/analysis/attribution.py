@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from statistics import median
 
+import numpy as np
+
 from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
 from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import (
@@ -29,6 +31,7 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
+from tfprof_m1.base.stats import sequential_sum
 from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTiming, StretchTiming
 
 __all__ = [
@@ -55,7 +58,8 @@ class EpochBreakdown:
     """
 
     timing: EpochTiming
-    step_ms: dict[str, list[float]]
+    #: One float64 array per phase, a value per step.
+    step_ms: dict[str, np.ndarray]
     totals_ms: dict[str, float]
     #: Shares of compute used for fused steps (call/forward/backward/optimizer), or None (unsplit).
     proportions: dict[str, float] | None
@@ -144,7 +148,7 @@ class EpochBreakdown:
         return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
 
 
-def step_totals(step_ms: Mapping[str, Sequence[float]]) -> list[float]:
+def step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> list[float]:
     """Each step's time over all its phases, from per-phase lists of per-step values."""
     return [sum(values) for values in zip(*step_ms.values())]
 
@@ -199,19 +203,30 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     start of the unprofiled stretch that follows it. The epoch's first step (it also starts the
     input pipeline) and its last (no next start) are left out.
     """
-    starts = {stretch.before_step: stretch.started_ms for stretch in epoch.stretches}
-    blocks: list[tuple[int, float]] = []
-    steps, ms = 0, 0.0
-    started = epoch.steps.started_ms
-    for index in range(1, len(started) - 1):
-        end = starts.get(index + 1, started[index + 1])
-        steps, ms = steps + 1, ms + end - started[index]
-        if steps == block_steps or index + 1 in starts:
-            blocks.append((steps, ms))
-            steps, ms = 0, 0.0
-    if steps:
-        blocks.append((steps, ms))
-    return blocks
+    started = np.asarray(epoch.steps.started_ms, dtype=float)
+    if len(started) < 3:
+        return []
+    index = np.arange(1, len(started) - 1)
+    ends = started[2:].copy()
+    # a stretch after step ``index`` ends its span and its block (it starts before step index + 1)
+    cuts = [
+        (s.before_step - 1, s.started_ms)
+        for s in epoch.stretches
+        if 1 <= s.before_step - 1 < len(started) - 1
+    ]
+    for at, stretch_start in cuts:
+        ends[at - 1] = stretch_start
+    runs = np.unique([1] + [at + 1 for at, _ in cuts])  # first step of each run between stretches
+    position = index - runs[np.searchsorted(runs, index, side="right") - 1]
+    within = position % block_steps if block_steps > 0 else position
+    block = np.cumsum(within == 0) - 1
+    # each block's ms as a running sum from 0 in step order, ``ms + end - start`` a step: one row a
+    # block, its steps' ends and negated starts interleaved, added up along the row
+    rows = np.zeros((int(block[-1]) + 1, 2 * int(within.max()) + 3))
+    rows[block, 2 * within + 1] = ends
+    rows[block, 2 * within + 2] = -started[1:-1]
+    sums = np.cumsum(rows, axis=1)[:, -1]
+    return list(zip(np.bincount(block).tolist(), sums.tolist()))
 
 
 #: Shown after the step's own phases, in this order: the device fences and the profiler's own cost.
@@ -246,29 +261,41 @@ def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | N
     return result
 
 
-def _proportions_of(epochs: Sequence[EpochTiming]) -> dict[str, float] | None:
+def _proportions_of(
+    epochs: Sequence[EpochTiming], sampled_steps: Mapping[int, list[StepTiming]] | None = None
+) -> dict[str, float] | None:
     """:func:`sample_proportions` of the epochs' steps, building only the probe steps when they hold
-    probe samples (the split steps' path, without any, reads every step)."""
-    sampled = [step for epoch in epochs for step in epoch.steps.sampled()]
+    probe samples (the split steps' path, without any, reads every step). ``sampled_steps``: each
+    epoch's ``steps.sampled()`` already built, by ``id`` of the epoch."""
+    sampled_steps = sampled_steps or {}
+    sampled = [
+        step
+        for epoch in epochs
+        for step in (sampled_steps[id(epoch)] if id(epoch) in sampled_steps else epoch.steps.sampled())
+    ]
     if probe_samples(sampled):
         return sample_proportions(sampled)
     return sample_proportions([step for epoch in epochs for step in epoch.steps])
 
 
-def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, float] | None) -> list[float]:
+def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, float] | None) -> np.ndarray:
     """Every step's time in ``name`` (0.0 where not recorded), plus its share of the step's compute
     when ``name`` is a part of it: :func:`_attribute` over a column, without a dict per step."""
     own = epoch.steps.column(name)
-    base = [0.0] * len(epoch.steps) if own is None else [0.0 if v != v else v for v in own]
+    base = np.zeros(len(epoch.steps)) if own is None else np.asarray(own, dtype=float)
+    base = np.where(np.isnan(base), 0.0, base)
     compute = epoch.steps.column(COMPUTE)
     if proportions is None or compute is None or name not in proportions:
         return base
-    share = proportions[name]
-    return [value if c != c else value + c * share for value, c in zip(base, compute)]
+    fused = np.asarray(compute, dtype=float)
+    return np.where(np.isnan(fused), base, base + fused * proportions[name])
 
 
 def attribute_epoch(
-    epoch: EpochTiming, fallback: dict[str, float] | None = None, block_steps: int = 20
+    epoch: EpochTiming,
+    fallback: dict[str, float] | None = None,
+    block_steps: int = 20,
+    sampled: list[StepTiming] | None = None,
 ) -> EpochBreakdown:
     """Break one epoch down into phases.
 
@@ -276,24 +303,28 @@ def attribute_epoch(
         epoch: raw timings from :class:`~tfprof_m1.collection.profiler.PhaseProfiler`.
         fallback: proportions to use instead of this epoch's own (the steady epochs' pooled ones).
         block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
+        sampled: ``epoch.steps.sampled()`` if the caller has built it already (a long run's probe
+            steps are built once).
     """
-    own = _proportions_of([epoch])
+    if sampled is None:
+        sampled = epoch.steps.sampled()
     shares: dict[str, float] | None
     if fallback is not None:
         shares, source = fallback, "pooled"
     else:
-        shares, source = own, "epoch" if own is not None else "none"
+        shares = _proportions_of([epoch], {id(epoch): sampled})
+        source = "epoch" if shares is not None else "none"
     names = _phase_names(epoch, shares)
     per_step = {name: _attributed_column(epoch, name, shares) for name in names if name != UNPROFILED}
     unassigned = _attribute(epoch.outside_steps_ms, shares)
-    totals = {name: sum(per_step.get(name, [])) + unassigned.get(name, 0.0) for name in names}
+    totals = {name: sequential_sum(per_step.get(name, ())) + unassigned.get(name, 0.0) for name in names}
     if epoch.stretches:
         totals[UNPROFILED] = sum(stretch.wall_ms for stretch in epoch.stretches)
     totals[OTHER] = epoch.wall_ms - sum(totals.values())
     notes = []
     if source == "none" and COMPUTE in epoch.steps.phase_names():
         notes.append("no probe or split samples: fused compute time is left unsplit")
-    return EpochBreakdown(
+    breakdown = EpochBreakdown(
         timing=epoch,
         step_ms=per_step,
         totals_ms=totals,
@@ -303,12 +334,18 @@ def attribute_epoch(
         outside_steps_ms=unassigned,
         profiled_blocks=profiled_blocks(epoch, block_steps),
     )
+    breakdown.__dict__["samples"] = probe_samples(sampled)  # the cached property, from the steps built
+    return breakdown
 
 
 def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:
     """Break every epoch down with the proportions pooled over the steady epochs (the first epoch,
     warm-up, is left out of the pool when there are others); an epoch uses its own samples only when
     the steady epochs have none."""
-    pooled = _proportions_of(steady_epochs(epochs))
+    sampled = {id(epoch): epoch.steps.sampled() for epoch in epochs}  # each probe step built once
+    pooled = _proportions_of(steady_epochs(epochs), sampled)
     block = max((stretch.steps for epoch in epochs for stretch in epoch.stretches), default=20)
-    return [attribute_epoch(epoch, fallback=pooled, block_steps=block) for epoch in epochs]
+    return [
+        attribute_epoch(epoch, fallback=pooled, block_steps=block, sampled=sampled[id(epoch)])
+        for epoch in epochs
+    ]

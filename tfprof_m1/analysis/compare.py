@@ -62,7 +62,7 @@ from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.analysis.throughput import Throughput, achieved
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import OTHER
-from tfprof_m1.base.stats import Summary, summarize
+from tfprof_m1.base.stats import Summary, summarize_array
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
 
@@ -185,7 +185,8 @@ class ModelFigures:
     model: str
     #: Steady complete epochs' measured wall times, pooled over runs (for display).
     epoch_ms: list[float]
-    phase_step_ms: dict[str, list[float]]
+    #: Every steady step's ms in each workload phase, pooled over epochs and runs.
+    phase_step_ms: dict[str, np.ndarray]
     fit_steady_ms: list[float]
     fit_all_mean_ms: list[float]
     #: What ran (the parity guard's values, see parity.py), from the side's first run.
@@ -281,11 +282,12 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         return None
     runs = [run for _, _, run in chosen]
     epochs = [epoch for run in runs for epoch in recorded_steady_epochs(run)]
-    phase_step: dict[str, list[float]] = {}
+    pooled: dict[str, list[np.ndarray]] = {}
     for epoch in epochs:
         for phase, values in epoch.step_ms.items():
             if phase not in PROFILER_PHASES:
-                phase_step.setdefault(phase, []).extend(values)
+                pooled.setdefault(phase, []).append(np.asarray(values, dtype=float))
+    phase_step = {phase: np.concatenate(arrays) for phase, arrays in pooled.items()}
     _, first_report, first = chosen[0]
     fit_runs = [run.fit.steady_epoch_ms for run in runs if run.fit and run.fit.steady_epoch_ms]
     return ModelFigures(
@@ -512,8 +514,8 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
             rows.append(
                 PhaseDifference(
                     phase=phase,
-                    reference=summarize(reference.phase_step_ms.get(phase, [])),
-                    other=summarize(other.phase_step_ms.get(phase, [])),
+                    reference=summarize_array(reference.phase_step_ms.get(phase, ())),
+                    other=summarize_array(other.phase_step_ms.get(phase, ())),
                     reference_ms=float(ref_phase[column]),
                     other_ms=float(other_phase[column]),
                     ratio=_ratio(float(ref_phase[column]), float(other_phase[column])),

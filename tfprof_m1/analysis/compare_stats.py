@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfprof_m1.analysis.blocks import MAX_BLOCKS, block_length, grouped
+from tfprof_m1.analysis.blocks import block_length, group_medians
 from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile_interval, resample
-from tfprof_m1.analysis.estimate import is_probe_sample, sample_parts
+from tfprof_m1.analysis.estimate import column_parts, is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
 from tfprof_m1.report.interval import Interval
@@ -104,7 +104,8 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
     ordered = [summary.phase for summary in epoch.phases if summary.phase not in PROFILER_PHASES]
     steps = [name for name in epoch.step_ms if name not in PROFILER_PHASES]
     phases = [name for name in ordered if name in steps] + [name for name in steps if name not in ordered]
-    per_step = np.array([epoch.step_ms[name] for name in phases], dtype=float).reshape(len(phases), -1)
+    rows = [np.asarray(epoch.step_ms[name], dtype=float) for name in phases]
+    per_step = np.stack(rows) if rows else np.zeros((0, len(epoch.step_kinds)))
     totals = {summary.phase: summary.total_ms for summary in epoch.phases}
     outside = {
         name: total - (float(per_step[phases.index(name)].sum()) if name in phases else 0.0)
@@ -112,7 +113,7 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
         if name not in PROFILER_PHASES
     }
     split = [name for name in (epoch.proportions or {}) if name in phases]
-    split_steps = np.array([kind != SPLIT for kind in epoch.step_kinds], dtype=bool)
+    split_steps = np.asarray(epoch.step_kinds) != SPLIT if epoch.step_kinds else np.zeros(0, dtype=bool)
     equivalent = unprofiled_equivalent_ms(
         epoch.wall_ms,
         totals.get(UNPROFILED, 0.0),
@@ -152,21 +153,21 @@ def run_values(epochs: Sequence[EpochReport], cost_ratio: float | None = None) -
     from the optimizer), so compare's re-split and the report's split agree.
     """
     values = [epoch_values(epoch, cost_ratio) for epoch in epochs]
-    samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
     split = values[0].split_phases if values else []
-    measured = sample_parts(samples)
+    measured = column_parts([epoch.samples for epoch in epochs])
+    if measured is None:  # samples of different variants: one by one
+        samples = [sample for epoch in epochs for sample in epoch.samples if is_probe_sample(sample)]
+        measured = {part: np.asarray(column, dtype=float) for part, column in sample_parts(samples).items()}
     parts = [part for part in split if part in measured]
-    rows = list(zip(*(measured[part] for part in parts))) if parts else []
-    return RunValues(values, parts, np.array(rows, dtype=float).reshape(len(rows), len(parts)))
+    rows = np.stack([measured[part] for part in parts], axis=1) if parts else np.zeros((0, 0))
+    return RunValues(values, parts, rows.reshape(len(rows), len(parts)))
 
 
 def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int) -> np.ndarray | None:
     """(replicates × parts) shares of compute from resampled probe samples (negative medians count as 0)."""
     if not run.parts or len(run.part_values) < 2:
         return None
-    units = run.part_values
-    if len(units) > MAX_BLOCKS:  # a long run: medians of consecutive groups of samples (analysis/blocks.py)
-        units = np.array([np.median(group, axis=0) for group in grouped(list(units))])
+    units = group_medians(run.part_values)  # a long run: medians of consecutive groups of samples
     picks = resample(rng, len(units), replicates)
     medians = np.clip(np.median(units[picks], axis=1), 0.0, None)
     totals = medians.sum(axis=1, keepdims=True)

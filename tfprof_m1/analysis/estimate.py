@@ -24,8 +24,8 @@ from statistics import median
 
 import numpy as np
 
-from tfprof_m1.analysis.blocks import MAX_BLOCKS, grouped, summed_blocks
-from tfprof_m1.analysis.bootstrap import REPLICATES, bootstrap, generator, percentile_interval, resample
+from tfprof_m1.analysis.blocks import group_medians, summed_blocks
+from tfprof_m1.analysis.bootstrap import REPLICATES, generator, percentile_interval, resample
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
     BACKWARD,
@@ -42,9 +42,11 @@ from tfprof_m1.base.phases import (
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
+from tfprof_m1.report.step_codec import sample_columns
 
 __all__ = [
     "classify_execution",
+    "column_parts",
     "estimate_cost",
     "estimate_parts",
     "fence_check",
@@ -113,6 +115,34 @@ def sample_parts(samples: Sequence[Sample], index: int | None = None) -> dict[st
     return {part: _part_values(samples, part, index) for part in part_variants(samples)}
 
 
+def column_parts(
+    samples: Sequence[Sequence[Sample]], index: int | None = None
+) -> dict[str, np.ndarray] | None:
+    """:func:`sample_parts` of groups of probe samples (an epoch's each) that can be held as columns
+    (:func:`~tfprof_m1.report.step_codec.sample_columns`; a report read from a file holds them so),
+    pooled in order: each part one array, computed for every sample at once (the same floats).
+    None unless every group has the same probe variants (then :func:`sample_parts` takes the
+    samples one by one)."""
+    columns = [sample_columns(group) for group in samples if len(group)]
+    held = [c for c in columns if c is not None]
+    if not held or len(held) < len(columns) or any(c.keys() != held[0].keys() for c in held):
+        return None
+    if not all(variant in held[0] for variant in PROBE_VARIANTS):
+        return None  # split steps' samples (no probe variants), for the per-sample rule
+
+    def value(variant: str) -> np.ndarray:
+        return np.concatenate(
+            [c[variant][0] + c[variant][1] if index is None else c[variant][index] for c in held]
+        )
+
+    distributed = FORWARD_BACKWARD_ALL_REDUCE in held[0]
+    variants = DISTRIBUTED_PART_VARIANTS if distributed else PART_VARIANTS
+    return {
+        part: value(prefix) - value(minus) if minus else value(prefix) - 0.0
+        for part, (prefix, minus) in variants.items()
+    }
+
+
 def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:
     """Median per-sample value of every part (device-inclusive, host or wait); may be negative."""
     return {part: median(values) for part, values in sample_parts(samples, index).items()}
@@ -156,29 +186,25 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
         return None
-    totals = part_medians(probes)
+    columns = [column_parts([probes], index) for index in (None, 0, 1)]
+    if columns[0] is None:  # samples of different variants: one by one
+        columns = [
+            {part: np.asarray(v, dtype=float) for part, v in sample_parts(probes, index).items()}
+            for index in (None, 0, 1)
+        ]
+    measured, host, wait = (column for column in columns if column is not None)
+    totals = _medians(measured)
     parts = list(totals)
     shares = proportions(totals)
     math = proportions(totals, math_parts(parts))
     if shares is None or math is None:
         return None
 
-    def shares_of(medians: Mapping[str, float]) -> dict[str, float] | None:
-        of_step, of_math = proportions(medians), proportions(medians, math_parts(parts))
-        if of_step is None or of_math is None:
-            return None
-        return {**of_step, **{f"math:{name}": value for name, value in of_math.items()}}
-
     draws: dict[str, np.ndarray] = {}
-    if 1 < len(probes) <= MAX_BLOCKS:
-        draws = bootstrap(probes, lambda drawn: shares_of(part_medians(drawn)), replicates)
-    elif len(probes) > MAX_BLOCKS:  # a long run: resample the medians of consecutive groups of samples
-        summaries = [part_medians(group) for group in grouped(probes)]
-        draws = bootstrap(
-            summaries,
-            lambda drawn: shares_of({part: median(s[part] for s in drawn) for part in parts}),
-            replicates,
-        )
+    if len(probes) > 1:
+        rows = np.stack([measured[part] for part in parts], axis=1)  # (samples × parts)
+        # past MAX_BLOCKS samples (a long run), the medians of consecutive groups of them are resampled
+        draws = _share_draws(group_medians(rows), parts, replicates)
     point = {**shares, **{f"math:{name}": value for name, value in math.items()}}
     intervals = {
         key: _honest(value, percentile_interval(value, draws[key]) if key in draws else None, len(probes))
@@ -187,11 +213,40 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     return PartsEstimate(
         samples=len(probes),
         total_ms=totals,
-        host_ms=part_medians(probes, 0),
-        wait_ms=part_medians(probes, 1),
+        host_ms=_medians(host),
+        wait_ms=_medians(wait),
         shares={name: intervals[name] for name in parts},
         math_shares={name: intervals[f"math:{name}"] for name in math_parts(parts)},
     )
+
+
+def _medians(parts: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Each part's median (numpy's: the mean of the two middle values, as :func:`statistics.median`)."""
+    return {part: float(np.median(values)) for part, values in parts.items()}
+
+
+def _share_draws(units: np.ndarray, parts: Sequence[str], replicates: int) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of the parts' shares of the step (``part``) and of the math
+    (``math:part``) from ``units`` (rows: samples or group medians; columns: ``parts``): each
+    replicate's medians of resampled rows, clipped at 0 (:func:`proportions`' rule). A replicate whose
+    step or math total is not positive adds nothing, as in :func:`~tfprof_m1.analysis.bootstrap.bootstrap`.
+    One numpy pass over (replicates × rows × parts); the same draws (seed, order of sums) as the
+    per-replicate statistic it replaces."""
+    picks = resample(generator(), len(units), replicates)
+    medians = np.median(units[picks], axis=1)  # (replicates × parts)
+    clipped = np.where(medians > 0, medians, 0.0)  # max(0.0, median): -0.0 and NaN count as 0.0
+    math = [column for column, part in enumerate(parts) if part != CALL]
+    total, math_total = np.zeros(replicates), np.zeros(replicates)
+    for column in range(len(parts)):  # added in order, as Python's sum() over the parts
+        total = total + clipped[:, column]
+        if column in math:
+            math_total = math_total + clipped[:, column]
+    kept = (total > 0) & (math_total > 0)
+    if not kept.any():
+        return {}
+    draws = {part: clipped[kept, column] / total[kept] for column, part in enumerate(parts)}
+    draws.update({f"math:{parts[column]}": clipped[kept, column] / math_total[kept] for column in math})
+    return draws
 
 
 #: Fewer probe samples than this: a percentile bootstrap is too narrow (a budget's short run pools few).

@@ -6,16 +6,16 @@ excluded from every steady-state figure, and the report says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import mean
 
 import numpy as np
 
-from tfprof_m1.analysis.attribution import EpochBreakdown, step_totals
+from tfprof_m1.analysis.attribution import EpochBreakdown
 from tfprof_m1.analysis.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
 from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
-from tfprof_m1.base.stats import summarize
+from tfprof_m1.base.stats import summarize, summarize_array
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.model import (
     EpochReport,
@@ -28,7 +28,7 @@ from tfprof_m1.report.model import (
     PhaseSummary,
     ProfilingCost,
 )
-from tfprof_m1.report.step_codec import TICKS_PER_MS
+from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, sample_columns
 
 __all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
 
@@ -41,6 +41,32 @@ def _round(values: Sequence[float]) -> list[float]:
     return (np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS).tolist()
 
 
+def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
+    """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
+    return StepValues(np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS)
+
+
+def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
+    """Probe samples rounded as :func:`_round`: as columns (:class:`ProbeSamples`) when they have the
+    same variants, else one dict a sample."""
+    columns = sample_columns(samples)
+    if columns is None:
+        return [{name: _round(values) for name, values in sample.items()} for sample in samples]
+    rounded = {
+        name: (_round_steps(host).array, _round_steps(wait).array) for name, (host, wait) in columns.items()
+    }
+    return ProbeSamples(rounded, len(samples))
+
+
+def _step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+    """Each step's time over all its phases (ms), from per-phase per-step values: the phases added
+    in order, as ``sum()`` over each step's values, for every step at once."""
+    total = np.zeros(len(next(iter(step_ms.values()), ())))
+    for values in step_ms.values():
+        total = total + np.asarray(values, dtype=float)
+    return total
+
+
 def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]:
     """Phases over one or more epochs: mean total per epoch, share of wall time, per-step spread."""
     wall = sum(b.wall_ms for b in breakdowns)
@@ -51,10 +77,11 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     summaries = []
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
-        per_step = [value for b in breakdowns for value in b.step_ms.get(name, [])]
+        per_step = np.concatenate([np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns])
         # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
         # met only outside steps have no per-step figure
-        spread = summarize(per_step) if name not in EPOCH_LEVEL_PHASES and any(per_step) else None
+        measured = name not in EPOCH_LEVEL_PHASES and bool(np.any(per_step != 0))
+        spread = summarize_array(per_step) if measured else None
         waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
         summaries.append(
             PhaseSummary(
@@ -90,12 +117,12 @@ def epoch_report(
         proportions=breakdown.proportions,
         proportions_source=breakdown.proportions_source,
         step_kinds=list(breakdown.step_kinds),
-        step_ms={name: _round(values) for name, values in breakdown.step_ms.items()},
+        step_ms={name: _round_steps(values) for name, values in breakdown.step_ms.items()},
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,
         gc_collections=breakdown.gc_collections,
         outside_steps_ms=dict(breakdown.outside_steps_ms),
-        samples=[{name: _round(values) for name, values in sample.items()} for sample in breakdown.samples],
+        samples=_rounded_samples(breakdown.samples),
         fence_checks=[
             FenceCheckSample(round(check.first_ms, 4), round(check.leftover_ms, 4))
             for check in breakdown.fence_checks
@@ -210,7 +237,7 @@ def loop_summary(
     # named steady (``epochs`` empty), so views say so and compare leaves the run out.
     steady = steady_ones or list(breakdowns)
     walls = summarize([b.wall_ms for b in steady])
-    step_walls = summarize([total for b in steady for total in step_totals(b.step_ms)])
+    step_walls = summarize_array(np.concatenate([_step_totals(b.step_ms) for b in steady]))
     examples = sum(b.examples for b in steady)
     seconds = sum(b.wall_ms for b in steady) / 1000.0
     assert walls is not None

@@ -13,6 +13,7 @@ import os
 import statistics
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -33,13 +34,14 @@ from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.step_codec import (
+    StepValues,
     is_packed,
     pack_kinds,
     pack_samples,
     pack_values,
+    unpack_array,
     unpack_kinds,
     unpack_samples,
-    unpack_values,
 )
 from tfprof_m1.report.validate import check_plausible, clean_json
 from tfprof_m1.trace.xplane import TraceSummary
@@ -162,7 +164,11 @@ class FenceCheck:
 
 @dataclass
 class EpochReport:
-    """One epoch of the profiled custom loop, with its raw per-step values."""
+    """One epoch of the profiled custom loop, with its raw per-step values.
+
+    ``step_ms`` holds each phase's per-step ms: as :class:`~tfprof_m1.report.step_codec.StepValues`
+    (one float64 array) in a report read from a file or built by ``build_report``, or any sequence
+    of floats a caller puts there; analysis takes ``np.asarray`` of either."""
 
     index: int
     warmup: bool
@@ -178,13 +184,14 @@ class EpochReport:
     proportions: dict[str, float] | None
     proportions_source: str
     step_kinds: list[str]
-    step_ms: dict[str, list[float]]
+    step_ms: dict[str, Sequence[float]]
     notes: list[str] = field(default_factory=list)
     gc_ms: float = 0.0
     gc_collections: int = 0
     outside_steps_ms: dict[str, float] = field(default_factory=dict)
-    #: Raw probe samples: variant -> [host ms, device wait ms], one object per sampled step.
-    samples: list[dict[str, list[float]]] = field(default_factory=list)
+    #: Raw probe samples: variant -> [host ms, device wait ms], one per sampled step (read from a
+    #: file: :class:`~tfprof_m1.report.step_codec.ProbeSamples`, columns that read as such a list).
+    samples: Sequence[dict[str, list[float]]] = field(default_factory=list)
     #: Raw coverage checks, one per sampled step that ran one: ``first_ms``, ``leftover_ms``.
     fence_checks: list[FenceCheckSample] = field(default_factory=list)
     #: Unprofiled stretches: [steps, wall ms] each.
@@ -578,12 +585,12 @@ class Report:
     tool: str = "tfprof_m1"
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as plain dicts and lists (what ``to_json`` writes)."""
-        return dataclasses.asdict(self)
+        """The report as plain dicts and lists (what ``to_json`` writes, per-step values unpacked)."""
+        return _epochs_mapped(dataclasses.asdict(self), _listed)
 
     def to_json(self) -> str:
         """The report as JSON; NaN and infinity are refused (a report never holds them)."""
-        return json.dumps(_packed(self.to_dict()), indent=1, allow_nan=False)
+        return json.dumps(_packed(dataclasses.asdict(self)), indent=1, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
@@ -838,17 +845,26 @@ def _packed(data: dict[str, Any]) -> dict[str, Any]:
     return _epochs_mapped(data, pack)
 
 
+def _listed(epoch: dict[str, Any]) -> dict[str, Any]:
+    """An epoch dict with its per-step arrays (:class:`StepValues`, :class:`ProbeSamples`) as lists."""
+    listed = {**epoch, "samples": list(epoch.get("samples", []))}
+    if isinstance(epoch.get("step_ms"), dict):
+        listed["step_ms"] = {name: list(values) for name, values in epoch["step_ms"].items()}
+    return listed
+
+
 def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
     """Per-step values as lists again, whichever form they were written in (lists up to schema 7)."""
 
     def unpack(epoch: dict[str, Any]) -> dict[str, Any]:
         epoch = dict(epoch)
         if isinstance(epoch.get("step_kinds"), list):
-            epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
-        epoch["samples"] = unpack_samples(epoch.get("samples", []))
+            epoch["step_kinds"] = _Decoded(unpack_kinds(epoch["step_kinds"]))
+        samples = epoch.get("samples", [])
+        epoch["samples"] = _Decoded(unpack_samples(samples)) if isinstance(samples, dict) else samples
         if isinstance(epoch.get("step_ms"), dict):
             epoch["step_ms"] = {
-                name: unpack_values(values) if is_packed(values) else values
+                name: StepValues(unpack_array(values)) if is_packed(values) else values
                 for name, values in epoch["step_ms"].items()
             }
         return epoch
@@ -856,10 +872,25 @@ def _unpacked(data: dict[str, Any]) -> dict[str, Any]:
     return _epochs_mapped(data, unpack)
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """Per-step values a decoder of :mod:`~tfprof_m1.report.step_codec` built, typed as the field
+    needs (kinds as strings, samples as float pairs): :func:`_build` takes them as they are."""
+
+    value: Any
+
+
 # -- loading nested dataclasses -------------------------------------------------------------------
 def _build(kind: Any, value: Any) -> Any:
     """Rebuild ``value`` (parsed JSON) as type ``kind``; unknown keys are ignored, so older readers
-    skip fields that newer writers add."""
+    skip fields that newer writers add. Per-step values come as
+    :class:`~tfprof_m1.report.step_codec.StepValues` (a list of numbers is made one)."""
+    if isinstance(value, _Decoded):
+        return value.value
+    if kind == Sequence[float]:
+        if isinstance(value, StepValues):
+            return value
+        return StepValues(_build(list[float], value))
     origin = typing.get_origin(kind)
     if origin in (Union, types.UnionType):
         options = [option for option in typing.get_args(kind) if option is not type(None)]
@@ -882,7 +913,7 @@ def _build(kind: Any, value: Any) -> Any:
         if missing:
             raise KeyError(f"{kind.__name__} lacks {', '.join(missing)}")
         return kind(**{name: _build(hints[name], item) for name, item in value.items() if name in known})
-    if origin is list:
+    if origin in (list, Sequence):
         (item_kind,) = typing.get_args(kind)
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")

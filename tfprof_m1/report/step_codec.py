@@ -28,22 +28,24 @@ variants.
 from __future__ import annotations
 
 import base64
-import sys
 import zlib
-from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import groupby
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 __all__ = [
+    "ProbeSamples",
+    "StepValues",
     "TICKS_PER_MS",
     "TICK_MS",
     "is_packed",
     "pack_kinds",
     "pack_samples",
     "pack_values",
+    "sample_columns",
+    "unpack_array",
     "unpack_kinds",
     "unpack_samples",
     "unpack_values",
@@ -53,20 +55,130 @@ __all__ = [
 TICK_MS = 1e-4
 #: Ticks in a ms: a value is written as ``round(ms * TICKS_PER_MS)``.
 TICKS_PER_MS = 10_000
-_ENCODINGS = {"ticks-i4-planes-deflate-base64": "i", "ticks-i8-planes-deflate-base64": "q"}
+#: Encoding -> bytes a value.
+_ENCODINGS = {"ticks-i4-planes-deflate-base64": 4, "ticks-i8-planes-deflate-base64": 8}
 _INT32 = 2**31 - 1
 
 
-def pack_values(values: Sequence[float]) -> dict[str, Any]:
+class StepValues(Sequence[float]):
+    """Per-step values (ms) held as one read-only float64 array: what a report holds for each phase
+    (``EpochReport.step_ms``), read from a file or built from a run, so a long run's values are never
+    a Python float each. It reads as a sequence of floats (``len``, indexing, iteration) and equals a
+    list of the same floats; analysis takes :attr:`array` (or ``np.asarray``) and works on it whole.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, values: Sequence[float] | np.ndarray) -> None:
+        data = np.array(values, dtype=float)  # a copy: the caller's array cannot change it
+        data.flags.writeable = False
+        self.array: np.ndarray = data
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> StepValues: ...
+    def __getitem__(self, index: int | slice) -> float | StepValues:
+        if isinstance(index, slice):
+            return StepValues(self.array[index])
+        return float(self.array[index])
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self.array.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StepValues):
+            return bool(np.array_equal(self.array, other.array))
+        if isinstance(other, (list, tuple)):
+            return self.array.tolist() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return repr(self.array.tolist())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __deepcopy__(self, memo: dict) -> StepValues:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return StepValues, (self.array,)
+
+    def tolist(self) -> list[float]:
+        """The values as a list of Python floats."""
+        return self.array.tolist()
+
+
+class ProbeSamples(Sequence[dict[str, list[float]]]):
+    """Probe samples held as columns: per variant, one array of host ms and one of device wait ms
+    (a row a sampled step), as schema 8 stores them. It reads as the list of
+    ``{variant: [host ms, wait ms]}`` dicts it stands for (built on access, never held), and equals
+    that list; :attr:`columns` lets analysis work on whole columns."""
+
+    __slots__ = ("columns", "rows")
+    #: columns: variant -> (host ms, wait ms) arrays; rows: the number of samples.
+
+    def __init__(self, columns: dict[str, tuple[np.ndarray, np.ndarray]], count: int) -> None:
+        if any(len(column) != count for pair in columns.values() for column in pair):
+            raise ValueError("samples: a variant's columns do not hold count values")
+        self.columns = {
+            name: (StepValues(host).array, StepValues(wait).array) for name, (host, wait) in columns.items()
+        }
+        self.rows = count if columns else 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, list[float]]: ...
+    @overload
+    def __getitem__(self, index: slice) -> ProbeSamples: ...
+    def __getitem__(self, index: int | slice) -> dict[str, list[float]] | ProbeSamples:
+        if isinstance(index, slice):
+            sliced = {name: (host[index], wait[index]) for name, (host, wait) in self.columns.items()}
+            return ProbeSamples(sliced, len(range(self.rows)[index]))
+        row = range(self.rows)[index]  # IndexError past the end, as a list's
+        return {name: [float(host[row]), float(wait[row])] for name, (host, wait) in self.columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, list[float]]]:
+        pairs = [
+            [list(pair) for pair in zip(host.tolist(), wait.tolist())] for host, wait in self.columns.values()
+        ]
+        return (dict(zip(self.columns, row)) for row in zip(*pairs))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (ProbeSamples, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __deepcopy__(self, memo: dict) -> ProbeSamples:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ProbeSamples, (self.columns, self.rows)
+
+
+def pack_values(values: Sequence[float] | np.ndarray) -> dict[str, Any]:
     """``values`` (ms) as the schema-8 object: ticks of :data:`TICK_MS`, byte planes, zlib, base64."""
-    ticks = [round(value * TICKS_PER_MS) for value in values]
-    wide = any(abs(tick) > _INT32 for tick in ticks)
-    typecode = "q" if wide else "i"
-    data = array(typecode, ticks)  # "i" is 4 bytes, "q" 8, wherever CPython runs
-    raw = _little_endian(data).tobytes()
-    planes = b"".join(raw[k :: data.itemsize] for k in range(data.itemsize))
+    scaled = np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS)  # as round(): half to even
+    if not np.isfinite(scaled).all():
+        raise ValueError("per-step values hold NaN or infinity: not a time a report holds")
+    size = 8 if scaled.size and float(np.abs(scaled).max()) > _INT32 else 4
+    ticks = scaled.astype(f"<i{size}")  # little-endian whatever the machine
+    planes = ticks.view(np.uint8).reshape(len(ticks), size).T.tobytes()  # every value's byte 0, then 1...
     return {
-        "encoding": f"ticks-i{data.itemsize}-planes-deflate-base64",
+        "encoding": f"ticks-i{size}-planes-deflate-base64",
         "tick_ms": TICK_MS,
         "count": len(ticks),
         "data": base64.b64encode(zlib.compress(planes, 9)).decode("ascii"),
@@ -74,13 +186,22 @@ def pack_values(values: Sequence[float]) -> dict[str, Any]:
 
 
 def unpack_values(packed: dict[str, Any]) -> list[float]:
-    """The list of ms :func:`pack_values` packed.
+    """The list of ms :func:`pack_values` packed (:func:`unpack_array` gives them as an array).
 
     Raises:
         ValueError: an unknown encoding, or data that is not what its object says (the message names which).
     """
-    typecode = _ENCODINGS.get(packed.get("encoding"))  # type: ignore[arg-type]
-    if typecode is None:
+    return unpack_array(packed).tolist()
+
+
+def unpack_array(packed: dict[str, Any]) -> np.ndarray:
+    """The ms :func:`pack_values` packed, as a float64 array (each the float ``tick / 10000``).
+
+    Raises:
+        ValueError: an unknown encoding, or data that is not what its object says (the message names which).
+    """
+    size = _ENCODINGS.get(packed.get("encoding"))  # type: ignore[arg-type]
+    if size is None:
         raise ValueError(f"per-step values in an unknown encoding {packed.get('encoding')!r}")
     count = packed.get("count")
     if packed.get("tick_ms") != TICK_MS or not isinstance(count, int) or count < 0:
@@ -89,11 +210,10 @@ def unpack_values(packed: dict[str, Any]) -> list[float]:
         planes = zlib.decompress(base64.b64decode(packed.get("data", ""), validate=True))
     except (ValueError, zlib.error) as error:
         raise ValueError(f"per-step values cannot be decoded ({error})") from None
-    size = array(typecode).itemsize
     if len(planes) != size * count:
         raise ValueError(f"per-step values: {len(planes)} bytes for {count} values")
     ticks = np.frombuffer(planes, np.uint8).reshape(size, count).T.copy().view(f"<i{size}").ravel()
-    return (ticks / TICKS_PER_MS).tolist()  # exact ticks (< 2**53) divided: as Python's tick / 10000
+    return ticks / TICKS_PER_MS  # exact ticks (< 2**53) divided: as Python's tick / 10000
 
 
 def is_packed(value: Any) -> bool:
@@ -101,25 +221,42 @@ def is_packed(value: Any) -> bool:
     return isinstance(value, dict) and "encoding" in value
 
 
-def pack_samples(samples: list[dict[str, list[float]]]) -> Any:
+def pack_samples(samples: Sequence[dict[str, list[float]]]) -> Any:
     """Probe samples (one ``{variant: [host ms, wait ms]}`` a probe step) as columns, when every
     sample times the same variants: ``{"count": n, "variants": {variant: [packed hosts, packed
     waits]}}``; otherwise (or none) the list as it is."""
-    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
-        return samples
-    if any(len(pair) != 2 for sample in samples for pair in sample.values()):
-        return samples
+    columns = sample_columns(samples)
+    if columns is None:
+        return list(samples)
     return {
         "count": len(samples),
-        "variants": {
-            name: [pack_values([s[name][0] for s in samples]), pack_values([s[name][1] for s in samples])]
-            for name in samples[0]
-        },
+        "variants": {name: [pack_values(host), pack_values(wait)] for name, (host, wait) in columns.items()},
+    }
+
+
+def sample_columns(
+    samples: Sequence[Mapping[str, Sequence[float]]],
+) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """Probe samples as columns, variant -> (host ms, wait ms) arrays, when there are some and every
+    sample times the same variants as ``[host, wait]`` pairs; None otherwise."""
+    if isinstance(samples, ProbeSamples):
+        return samples.columns if samples.rows else None
+    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
+        return None
+    if any(len(pair) != 2 for sample in samples for pair in sample.values()):
+        return None
+    return {
+        name: (
+            np.array([s[name][0] for s in samples], dtype=float),
+            np.array([s[name][1] for s in samples], dtype=float),
+        )
+        for name in samples[0]
     }
 
 
 def unpack_samples(packed: Any) -> Any:
-    """The list :func:`pack_samples` packed; a list (schema 7 and older, or mixed variants) as it is.
+    """The samples :func:`pack_samples` packed, as :class:`ProbeSamples` (columns); a list (schema 7
+    and older, or mixed variants) as it is.
 
     Raises:
         ValueError: columns that are not a pair of packed lists of ``count`` values each.
@@ -130,13 +267,11 @@ def unpack_samples(packed: Any) -> Any:
     for name, pair in packed["variants"].items():
         if not (isinstance(pair, list) and len(pair) == 2 and all(is_packed(column) for column in pair)):
             raise ValueError(f"samples.variants.{name} is not a pair of packed lists")
-        columns[name] = [unpack_values(column) for column in pair]
-    if any(len(column) != packed.get("count") for pair in columns.values() for column in pair):
-        raise ValueError("samples: a variant's columns do not hold count values")
-    return [
-        {name: [pair[0][row], pair[1][row]] for name, pair in columns.items()}
-        for row in range(packed["count"])
-    ]
+        columns[name] = (unpack_array(pair[0]), unpack_array(pair[1]))
+    count = packed.get("count")
+    if not isinstance(count, int):
+        raise ValueError("samples: count is not a number of samples")
+    return ProbeSamples(columns, count)
 
 
 def pack_kinds(kinds: Sequence[str]) -> list[list[Any]]:
@@ -165,9 +300,3 @@ def unpack_kinds(runs: list[Any]) -> list[str]:
         else:
             raise ValueError(f"step_kinds holds {run!r}, not a kind or [kind, count]")
     return kinds
-
-
-def _little_endian(data: array) -> array:
-    if sys.byteorder != "little":
-        data.byteswap()
-    return data

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from tfprof_m1.report.model import ModelRun, Report
 
@@ -53,10 +55,31 @@ def clean_json(value: Any, where: str = "report") -> Any:
             raise ValueError(f"{where} is {value!r}, not a figure any run records")
         return value
     if isinstance(value, list):
+        runs = _clean_runs(value)
+        if runs is not None:
+            return runs
         return [clean_json(item, f"{where}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, dict):
         return {printable(str(key)): clean_json(item, f"{where}.{key}") for key, item in value.items()}
     return value
+
+
+def _clean_runs(value: list[Any]) -> list[Any] | None:
+    """A list of ``[name, count]`` pairs (a report's step kinds as runs, thousands long) cleaned in
+    one pass over its few distinct names, or None when ``value`` is not such a list (or a count is
+    out of bounds: the item by item walk then names it)."""
+    if len(value) < 2 or not all(
+        type(item) is list and len(item) == 2 and type(item[0]) is str and type(item[1]) is int
+        for item in value
+    ):
+        return None
+    if max(abs(item[1]) for item in value) >= MAX_MAGNITUDE:
+        return None
+    names = {item[0] for item in value}
+    if all(name.isprintable() for name in names):
+        return list(value)  # the pairs are not changed: shared with the parsed JSON
+    clean = {name: printable(name) for name in names}
+    return [[clean[name], count] for name, count in value]
 
 
 def _require(ok: bool, field: str, value: object, expected: str) -> None:
@@ -92,7 +115,7 @@ def _check_run(run: ModelRun, where: str) -> None:
         for name in ("steps", "sampled_steps", "examples"):
             _require(getattr(epoch, name) >= 0, f"{here}.{name}", getattr(epoch, name), "not 0 or more")
         for phase, values in epoch.step_ms.items():
-            low = min(values, default=0.0)
+            low = float(np.min(np.asarray(values, dtype=float))) if len(values) else 0.0
             _require(low >= 0, f"{here}.step_ms[{phase}]", low, "a negative time")
         for summary in epoch.phases:
             _require(
