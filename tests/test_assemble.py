@@ -98,4 +98,5 @@ def test_a_diverged_loss_becomes_null_with_a_warning_and_the_report_stays_json()
         "epoch 2: the training loss was nan (training diverged?); recorded as null",
         "fit epoch 2: the loss was inf (training diverged?); recorded as null",
     ]
-    json.dumps(dataclasses.asdict(run), allow_nan=False)  # what Report.save does: no NaN anywhere
+    # What Report.to_dict gives (per-step arrays as lists) must be JSON with no NaN anywhere.
+    json.dumps(dataclasses.asdict(run), allow_nan=False, default=list)
