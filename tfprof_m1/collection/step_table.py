@@ -20,6 +20,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
+import numpy as np
+
+from tfprof_m1.base.stats import sequential_sum
+
 __all__ = ["FenceCheckSample", "StepTable", "StepTiming"]
 
 _ABSENT = math.nan
@@ -215,9 +219,11 @@ class StepTable(Sequence[StepTiming]):
 
     def wait_totals(self) -> dict[str, float]:
         """Each phase's device wait added over the steps (in step order), phases in first-seen order."""
-        return {
-            name: sum(value for value in column if value == value) for name, column in self._waits.items()
-        }
+        totals = {}
+        for name, column in self._waits.items():
+            values = np.array(column, dtype=float)  # a copy: the column keeps growing
+            totals[name] = sequential_sum(values[~np.isnan(values)])  # the same float as sum() in order
+        return totals
 
     def fence_checks(self) -> list[FenceCheckSample]:
         """The coverage checks run after sampled steps, in step order."""
