@@ -1,0 +1,141 @@
+"""What each piece of a profiled fused step costs, against a bare ``fused(images, labels)`` call.
+
+    .venv/bin/python benchmarks/step_cost.py --steps 300 --rounds 5
+    .venv/bin/python benchmarks/step_cost.py --steps 300 --rounds 5 --async-executor
+
+mnist (synthetic data, batch 32) on one batch held in memory, so the input pipeline is out of it.
+Each variant runs ``--steps`` steps back to back and adds one piece to the one before, rounds
+alternate the variants' order; the median per-step time of each variant and its difference from the
+bare call are printed as Markdown, in microseconds. The variants:
+
+- ``bare``: ``fused(images, labels)``, one fence at the end (what an unprofiled stretch runs);
+- ``+ fence``: a fence on each step's token;
+- ``+ profiler.call``: the call and its fence timed by ``PhaseProfiler.call`` inside
+  ``profiler.step`` (clock reads, phase bookkeeping, the step's record appended to the table);
+- ``+ loop``: the built-in loop's own per-step work around it (``interrupt.check``, the plan lookup,
+  the examples count, the timed ``next()`` of a held batch).
+
+A 60-step epoch of the real loop is then profiled with cProfile (``--cprofile``) to show where its
+Python time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--async-executor", action="store_true")
+    parser.add_argument("--cprofile", action="store_true", help="also cProfile a 60-step epoch")
+    args = parser.parse_args()
+
+    import keras
+    import tensorflow as tf
+
+    if args.async_executor:
+        tf.config.experimental.set_synchronous_execution(False)
+
+    from tfprof_m1.base.phases import COMPUTE, FUSED
+    from tfprof_m1.collection.fence import detect_fence_kind, make_fence
+    from tfprof_m1.collection.interrupt import InterruptGuard, deferred
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, run_profiled_loop
+    from tfprof_m1.collection.profiler import PhaseProfiler
+    from tfprof_m1.collection.steps import TrainSteps
+    from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.models import build_model, get_spec
+    from tfprof_m1.workloads.pipeline import make_dataset
+
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=60 * 32), batch_size=32, seed=0)
+    steps = TrainSteps(
+        build_model(spec, seed=0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
+    images, labels = next(iter(dataset))
+    fence = make_fence(detect_fence_kind(), steps.token)
+    fused = steps.fused
+    n = args.steps
+
+    def bare() -> None:
+        token = None
+        for _ in range(n):
+            token = fused(images, labels)
+        fence(token)
+
+    def fenced() -> None:
+        for _ in range(n):
+            fence(fused(images, labels))
+
+    def profiled() -> None:
+        profiler = PhaseProfiler(fence=fence)
+        with profiler.epoch():
+            for _ in range(n):
+                with profiler.step(FUSED, examples=32):
+                    profiler.call(COMPUTE, fused, images, labels)
+
+    def looped() -> None:
+        profiler = PhaseProfiler(fence=fence)
+        plan = [FUSED] * n
+        with InterruptGuard() as interrupt, deferred(), profiler.epoch():
+            batches = profiler.timed(iter([(images, labels)] * n))
+            index = 0
+            while True:
+                interrupt.check()
+                kind = plan[index] if index < len(plan) else FUSED
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                x, y = batch
+                with profiler.step(kind, examples=steps.examples(x)):
+                    profiler.call(COMPUTE, fused, x, y)
+                index += 1
+
+    variants = {"bare": bare, "+ fence": fenced, "+ profiler.call": profiled, "+ loop": looped}
+    for run in variants.values():  # warm-up: tracing
+        run()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_index in range(args.rounds):
+        names = list(variants) if round_index % 2 == 0 else list(reversed(variants))
+        for name in names:
+            start = time.perf_counter()
+            variants[name]()
+            times[name].append((time.perf_counter() - start) / n * 1e6)
+    executor = "asynchronous" if args.async_executor else "default (synchronous on CPU)"
+    print(f"executor: {executor}; fence {fence.name}; {n} steps x {args.rounds} rounds")
+    print("| variant | per step (µs, median) | range | over bare (µs) | over the previous (µs) |")
+    print("|---|---|---|---|---|")
+    base = previous = statistics.median(times["bare"])
+    for name, values in times.items():
+        mid = statistics.median(values)
+        print(
+            f"| {name} | {mid:,.0f} | {min(values):,.0f}–{max(values):,.0f} | {mid - base:+,.0f} "
+            f"| {mid - previous:+,.0f} |"
+        )
+        previous = mid
+
+    if args.cprofile:
+        profiler = PhaseProfiler(fence=fence)
+        run_profiled_loop(steps, dataset, 1, 60, profiler, DEFAULT_SAMPLING)  # warm-up
+        stats = cProfile.Profile()
+        stats.enable()
+        run_profiled_loop(steps, dataset, 3, 60, profiler, DEFAULT_SAMPLING)
+        stats.disable()
+        pstats.Stats(stats, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
