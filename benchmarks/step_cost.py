@@ -15,7 +15,9 @@ bare call are printed as Markdown, in microseconds. The variants:
 - ``+ loop``: the built-in loop's own per-step work around it (``interrupt.check``, the plan lookup,
   the examples count, the timed ``next()`` of a held batch).
 
-A 60-step epoch of the real loop is then profiled with cProfile (``--cprofile``) to show where its
+Then the work the loop does once per epoch, each piece timed 5 times: settling garbage, timing the
+idle fence, sampling memory, starting the input pipeline. A 60-step epoch of the real loop is then
+profiled with cProfile (``--cprofile``) to show where its
 Python time goes.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import statistics
@@ -48,9 +51,11 @@ def main() -> int:
 
     from tfprof_m1.base.phases import COMPUTE, FUSED
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence
+    from tfprof_m1.collection.garbage import GarbageSettler
     from tfprof_m1.collection.interrupt import InterruptGuard, deferred
     from tfprof_m1.collection.loop import DEFAULT_SAMPLING, run_profiled_loop
-    from tfprof_m1.collection.profiler import PhaseProfiler
+    from tfprof_m1.collection.memory import sample_memory
+    from tfprof_m1.collection.profiler import PhaseProfiler, _idle_ms
     from tfprof_m1.collection.steps import TrainSteps
     from tfprof_m1.workloads.datasets import synthetic
     from tfprof_m1.workloads.models import build_model, get_spec
@@ -125,6 +130,26 @@ def main() -> int:
             f"| {mid - previous:+,.0f} |"
         )
         previous = mid
+
+    print()
+    print("| epoch-level piece | ms (median of 5) | range |")
+    print("|---|---|---|")
+    epoch_pieces = {
+        "garbage settle (unfreeze, collect, freeze)": lambda: garbage.settle(),
+        "a collection of what is not frozen": lambda: gc.collect(),
+        "idle-fence timing (9 calls)": lambda: _idle_ms(fence, time.perf_counter),
+        "memory sample": lambda: sample_memory(),
+        "iterator start (iter and first next)": lambda: next(iter(dataset)),
+    }
+    with GarbageSettler() as garbage:
+        garbage.settle()
+        for name, piece in epoch_pieces.items():
+            took = []
+            for _ in range(5):
+                start = time.perf_counter()
+                piece()
+                took.append((time.perf_counter() - start) * 1000.0)
+            print(f"| {name} | {statistics.median(took):,.1f} | {min(took):,.1f}–{max(took):,.1f} |")
 
     if args.cprofile:
         profiler = PhaseProfiler(fence=fence)

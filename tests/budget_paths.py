@@ -56,6 +56,7 @@ def main() -> None:
         {
             "kinds": epoch.steps.kinds(),
             "stretches": len(epoch.stretches),
+            "steps": len(epoch.steps) + sum(stretch.steps for stretch in epoch.stretches),
             "probe_cost": probe_cost(epoch),
             "fences": fences[index],
             "fused_waits_ms": [s.waits_ms.get("compute", 0.0) for s in epoch.steps if s.kind == "fused"],

@@ -162,11 +162,11 @@ def test_the_budget_pools_probes_over_short_epochs_and_fences_each_fused_step_on
     counts = [epoch["kinds"].count("probe") for epoch in epochs]
     assert counts[:2] == [1, 1] and sum(counts[2:]) >= 1  # pooled: the parts keep gaining samples
     # Each count is the budget's, from the costs the steady epochs measured (none: the cost so far).
-    plan = ProbePlan(DEFAULT_SAMPLING)
-    expected = [plan.next_epoch(len(epochs[0]["kinds"]) + epochs[0]["stretches"]).count("probe")]
-    for epoch in epochs[1:-1]:
-        plan.agree(plan.share(epoch["probe_cost"]))
-        expected.append(plan.next_epoch(len(epoch["kinds"]) + epoch["stretches"]).count("probe"))
+    plan, expected = ProbePlan(DEFAULT_SAMPLING), []
+    for index, epoch in enumerate(epochs):  # planned before the epoch runs; its cost agreed after
+        expected.append(plan.next_epoch(epoch["steps"]).count("probe"))
+        if index > 0:
+            plan.agree(plan.share(epoch["probe_cost"]))
     assert counts == expected
     for (
         epoch

@@ -148,15 +148,14 @@ def test_short_epochs_pool_their_probes_across_epochs_on_the_real_loop(steps):
     profiler = _run(steps, epochs=10, sampling=DEFAULT_SAMPLING)
     counts = _probes(profiler)
     assert counts[:2] == [1, 1] and 0 in counts[2:]  # some epochs run none
-    steady = profiler.epochs[1:]
     assert sum(counts[1:]) >= 2  # pooled over the steady epochs, the parts have samples
     # Every count follows from the credit: the costs the steady epochs measured, carried on.
-    plan = ProbePlan(DEFAULT_SAMPLING)
-    expected = [plan.next_epoch(steps).count("probe")]
-    for epoch in steady:
-        plan.agree(plan.share(probe_cost(epoch)))
+    plan, expected = ProbePlan(DEFAULT_SAMPLING), []
+    for epoch in profiler.epochs:  # planned before the epoch runs; its cost agreed after (not warm-up's)
         expected.append(plan.next_epoch(steps).count("probe"))
-    assert counts == expected[: len(counts)]
+        if not epoch.is_warmup:
+            plan.agree(plan.share(probe_cost(epoch)))
+    assert counts == expected
 
 
 def test_the_probe_cost_is_agreed_once_per_steady_epoch_and_never_in_the_warm_up():

@@ -263,7 +263,8 @@ def _summed_on_every_replica(strategy: Strategy, values: TensorLike) -> TensorLi
     import tensorflow as tf
 
     def replica(values: TensorLike) -> TensorLike:
-        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
+        local = tf.identity(values)  # a copy on this replica's device: what the all-reduce sums
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
 
     return strategy.run(replica, args=(values,))
 
