@@ -4,11 +4,12 @@
     .venv/bin/python benchmarks/step_cost.py --steps 300 --rounds 5 --async-executor
 
 mnist (synthetic data, batch 32) on one batch held in memory, so the input pipeline is out of it.
-Each variant runs ``--steps`` steps back to back and adds one piece to the one before, rounds
-alternate the variants' order; the median per-step time of each variant and its difference from the
-bare call are printed as Markdown, in microseconds. The variants:
+Each variant adds one piece to the one before; they run in blocks of 20 steps, interleaved (the
+order alternating), ``--steps / 20 × --rounds`` blocks each, so a busy host slows them alike. The
+median per-step time of each variant, its difference from the bare call, and the median of its
+block-by-block ratio to the bare block beside it are printed as Markdown. The variants:
 
-- ``bare``: ``fused(images, labels)``, one fence at the end (what an unprofiled stretch runs);
+- ``bare``: ``fused(images, labels)``, one fence at the block's end (what an unprofiled stretch runs);
 - ``+ fence``: a fence on each step's token;
 - ``+ profiler.call``: the call and its fence timed by ``PhaseProfiler.call`` inside
   ``profiler.step`` (clock reads, phase bookkeeping, the step's record appended to the table);
@@ -74,62 +75,73 @@ def main() -> int:
     fused = steps.fused
     n = args.steps
 
+    block = 20
+
     def bare() -> None:
         token = None
-        for _ in range(n):
+        for _ in range(block):
             token = fused(images, labels)
         fence(token)
 
     def fenced() -> None:
-        for _ in range(n):
+        for _ in range(block):
             fence(fused(images, labels))
 
+    profiler = PhaseProfiler(fence=fence)
+
     def profiled() -> None:
-        profiler = PhaseProfiler(fence=fence)
-        with profiler.epoch():
-            for _ in range(n):
-                with profiler.step(FUSED, examples=32):
-                    profiler.call(COMPUTE, fused, images, labels)
+        for _ in range(block):
+            with profiler.step(FUSED, examples=32):
+                profiler.call(COMPUTE, fused, images, labels)
 
     def looped() -> None:
-        profiler = PhaseProfiler(fence=fence)
-        plan = [FUSED] * n
-        with InterruptGuard() as interrupt, deferred(), profiler.epoch():
-            batches = profiler.timed(iter([(images, labels)] * n))
-            index = 0
-            while True:
-                interrupt.check()
-                kind = plan[index] if index < len(plan) else FUSED
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                x, y = batch
-                with profiler.step(kind, examples=steps.examples(x)):
-                    profiler.call(COMPUTE, fused, x, y)
-                index += 1
+        batches = profiler.timed(iter([(images, labels)] * block))
+        while True:
+            interrupt.check()
+            kind = plan[0]
+            batch = next(batches, None)
+            if batch is None:
+                break
+            x, y = batch
+            with profiler.step(kind, examples=steps.examples(x)):
+                profiler.call(COMPUTE, fused, x, y)
 
+    plan = [FUSED]
     variants = {"bare": bare, "+ fence": fenced, "+ profiler.call": profiled, "+ loop": looped}
-    for run in variants.values():  # warm-up: tracing
-        run()
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for round_index in range(args.rounds):
-        names = list(variants) if round_index % 2 == 0 else list(reversed(variants))
-        for name in names:
-            start = time.perf_counter()
-            variants[name]()
-            times[name].append((time.perf_counter() - start) / n * 1e6)
+    with InterruptGuard() as interrupt, deferred(), profiler.epoch():
+        for run in variants.values():  # warm-up: tracing
+            run()
+        for round_index in range(n // block * args.rounds):
+            names = list(variants) if round_index % 2 == 0 else list(reversed(variants))
+            for name in names:
+                start = time.perf_counter()
+                variants[name]()
+                times[name].append((time.perf_counter() - start) / block * 1e6)
     executor = "asynchronous" if args.async_executor else "default (synchronous on CPU)"
-    print(f"executor: {executor}; fence {fence.name}; {n} steps x {args.rounds} rounds")
-    print("| variant | per step (µs, median) | range | over bare (µs) | over the previous (µs) |")
-    print("|---|---|---|---|---|")
-    base = previous = statistics.median(times["bare"])
+    print(f"executor: {executor}; fence {fence.name}; blocks of {block} steps, {len(times['bare'])} each")
+    print("| variant | per step (µs, median) | over bare (µs) | over bare, median of paired blocks |")
+    print("|---|---|---|---|")
+    base = statistics.median(times["bare"])
     for name, values in times.items():
         mid = statistics.median(values)
-        print(
-            f"| {name} | {mid:,.0f} | {min(values):,.0f}–{max(values):,.0f} | {mid - base:+,.0f} "
-            f"| {mid - previous:+,.0f} |"
-        )
-        previous = mid
+        paired = statistics.median(v / b for v, b in zip(values, times["bare"]))
+        print(f"| {name} | {mid:,.0f} | {mid - base:+,.0f} | {(paired - 1) * 100:+.1f} % |")
+    epoch = profiler.epochs[-1]
+    waits = [step.waits_ms.get(COMPUTE, 0.0) for step in epoch.steps]
+    print(
+        f"fused steps' fence wait (their device work after the call returned), median: "
+        f"{statistics.median(waits) * 1000:,.0f} µs; "
+        f"the fence's own idle cost {epoch.fence_idle_ms * 1000:,.1f} µs"
+    )
+    no_fence = PhaseProfiler(annotate=True)
+    with no_fence.epoch():
+        start = time.perf_counter()
+        for _ in range(n):
+            with no_fence.step(FUSED, examples=32):
+                no_fence.call(COMPUTE, lambda a, b: None, images, labels)
+        bookkeeping = (time.perf_counter() - start) / n * 1e6
+    print(f"profiler bookkeeping alone (step + call of an empty function, no fence): {bookkeeping:.1f} µs")
 
     print()
     print("| epoch-level piece | ms (median of 5) | range |")
