@@ -44,11 +44,12 @@ def main() -> int:
     parser.add_argument("--cprofile", action="store_true", help="also cProfile a 60-step epoch")
     args = parser.parse_args()
 
-    import keras
     import tensorflow as tf
 
     if args.async_executor:
         tf.config.experimental.set_synchronous_execution(False)
+
+    from fence_cost_check import mnist_steps
 
     from tfprof_m1.base.phases import COMPUTE, FUSED
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence
@@ -57,19 +58,8 @@ def main() -> int:
     from tfprof_m1.collection.loop import DEFAULT_SAMPLING, run_profiled_loop
     from tfprof_m1.collection.memory import sample_memory
     from tfprof_m1.collection.profiler import PhaseProfiler, _idle_ms
-    from tfprof_m1.collection.steps import TrainSteps
-    from tfprof_m1.workloads.datasets import synthetic
-    from tfprof_m1.workloads.models import build_model, get_spec
-    from tfprof_m1.workloads.pipeline import make_dataset
 
-    spec = get_spec("mnist")
-    dataset = make_dataset(synthetic(spec, seed=0, examples=60 * 32), batch_size=32, seed=0)
-    steps = TrainSteps(
-        build_model(spec, seed=0),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        keras.optimizers.Adam(),
-        dataset.element_spec,
-    )
+    dataset, steps = mnist_steps(batches=60)
     images, labels = next(iter(dataset))
     fence = make_fence(detect_fence_kind(), steps.token)
     fused = steps.fused

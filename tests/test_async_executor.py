@@ -10,12 +10,10 @@ under both executors as well (tests/timing_paths.py). Ratios within one run only
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli, script_figures
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
@@ -97,20 +95,16 @@ def test_under_the_async_executor_the_parts_wait_for_the_device(runs):
     assert sync_parts["backward"]["host_ms"] > 3 * sync_parts["backward"]["wait_ms"]
 
 
+def _under_each_executor(script: str) -> dict[str, dict]:
+    return {
+        mode: script_figures(script, *extra)
+        for mode, extra in (("sync", ()), ("async", ("--async-executor",)))
+    }
+
+
 @pytest.fixture(scope="module")
 def research_runs():
-    figures = {}
-    for mode, extra in (("sync", []), ("async", ["--async-executor"])):
-        result = subprocess.run(
-            [sys.executable, str(REPO / "tests" / "timing_paths.py"), *extra],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    return _under_each_executor("timing_paths.py")
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -136,18 +130,7 @@ def test_under_the_async_executor_a_fenced_phase_is_mostly_device_wait(research_
 
 @pytest.fixture(scope="module")
 def budget_runs():
-    figures = {}
-    for mode, extra in (("sync", []), ("async", ["--async-executor"])):
-        result = subprocess.run(
-            [sys.executable, str(REPO / "tests" / "budget_paths.py"), *extra],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    return _under_each_executor("budget_paths.py")
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -8,12 +8,10 @@ Logical devices must exist before TensorFlow starts, so every case runs in a pro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, flat, run_cli
+from tests.conftest import flat, run_cli, script_figures
 from tfprof_m1.report.model import load_report
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
@@ -27,15 +25,7 @@ LAUNCHED = ["--epochs", "3", "--steps", "48", "--data", "synthetic", "--no-peak"
 @pytest.fixture(scope="module", params=["sync", "async"])
 def steps_figures(request):
     extra = ["--async-executor"] if request.param == "async" else []
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "distributed_steps.py"), *extra],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = script_figures("distributed_steps.py", *extra)
     assert figures["executor_async"] is (request.param == "async")
     return figures
 
