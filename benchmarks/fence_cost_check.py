@@ -20,34 +20,39 @@ import statistics
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def mnist_steps(batches: int) -> tuple:
+    """mnist on synthetic data: a dataset of ``batches`` batches of 32 (seeded) and its TrainSteps."""
+    import keras
+
+    from tfprof_m1 import TrainSteps
+    from tfprof_m1.workloads.datasets import synthetic
+    from tfprof_m1.workloads.models import build_model, get_spec
+    from tfprof_m1.workloads.pipeline import make_dataset
+
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=batches * 32), batch_size=32, seed=0)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    steps = TrainSteps(build_model(spec, seed=0), loss, keras.optimizers.Adam(), dataset.element_spec)
+    return dataset, steps
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--async-executor", action="store_true")
     args = parser.parse_args()
 
-    import keras
     import tensorflow as tf
 
     if args.async_executor:
         tf.config.experimental.set_synchronous_execution(False)
 
-    from tfprof_m1 import PhaseProfiler, Sampling, TrainSteps, build_report
+    from tfprof_m1 import PhaseProfiler, Sampling, build_report
     from tfprof_m1.collection.environment import collect_environment, default_device
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence, measure_fence_cost
     from tfprof_m1.collection.loop import run_profiled_loop
-    from tfprof_m1.workloads.datasets import synthetic
-    from tfprof_m1.workloads.models import build_model, get_spec
-    from tfprof_m1.workloads.pipeline import make_dataset
 
-    spec = get_spec("mnist")
-    dataset = make_dataset(synthetic(spec, seed=0, examples=20 * 32), batch_size=32, seed=0)
-    steps = TrainSteps(
-        build_model(spec, seed=0),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        keras.optimizers.Adam(),
-        dataset.element_spec,
-    )
+    dataset, steps = mnist_steps(batches=20)
     environment = collect_environment(default_device(), peak=False)
     print(f"executor: {'asynchronous' if args.async_executor else 'default (synchronous on CPU)'}")
     print("| round | report (profiler, idle calls) ms | token fence, 50 calls ms |")

@@ -91,30 +91,31 @@ def main() -> int:
             run_unprofiled_loop(train_steps, dataset, fence)
             return (time.perf_counter() - start) * 1000.0
 
-    def profiled_ms() -> float:
-        run_profiled_loop(train_steps, dataset, 1, steps, profiler, sampling)
-        return profiler.epochs[-1].wall_ms
-
     print(
         f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}",
         file=sys.stderr,
     )
-    unprofiled_ms(), profiled_ms(), plain_ms()  # warm-up: tracing, autotuning
     unprofiled, profiled, plain = [], [], []
-    kinds = {unprofiled_ms: unprofiled, profiled_ms: profiled, plain_ms: plain}
-    for pair in range(args.pairs):
-        order = (
-            (unprofiled_ms, profiled_ms, plain_ms)
-            if pair % 2 == 0
-            else (plain_ms, profiled_ms, unprofiled_ms)
-        )
+
+    def between(result: object) -> None:
+        """After each profiled epoch, the other two kinds (order alternating): the profiled epochs
+        are one run of the loop, warm-up first, probes pooled across its epochs as in any run."""
+        pair = len(profiler.epochs) - 1
+        order = (plain_ms, unprofiled_ms) if pair % 2 == 0 else (unprofiled_ms, plain_ms)
+        if pair == 0:  # warm-up of each kind: tracing, autotuning
+            for run in order:
+                run()
+            return
+        profiled.append(profiler.epochs[-1].wall_ms)
         for run in order:
-            kinds[run].append(run())
+            (plain if run is plain_ms else unprofiled).append(run())
         print(
-            f"pair {pair + 1}/{args.pairs}: unprofiled {unprofiled[-1]:.0f} "
+            f"pair {pair}/{args.pairs}: unprofiled {unprofiled[-1]:.0f} "
             f"ms, profiled {profiled[-1]:.0f} ms, plain loop {plain[-1]:.0f} ms",
             file=sys.stderr,
         )
+
+    run_profiled_loop(train_steps, dataset, args.pairs + 1, steps, profiler, sampling, on_epoch_end=between)
 
     breakdowns = attribute_epochs(profiler.epochs)[1:]
     other_share = [b.totals_ms["other"] / b.wall_ms for b in breakdowns]
@@ -138,15 +139,19 @@ def main() -> int:
         f"| {statistics.median(to_plain):.3f} (range {min(to_plain):.3f}–{max(to_plain):.3f}) |"
     )
     environment = collect_environment(default_device(), peak=False)
-    report = build_report(profiler.epochs[1:], model=spec.name, environment=environment)  # less warm-up
+    report = build_report(profiler.epochs, model=spec.name, environment=environment)  # steady: less warm-up
     cost = report.runs[0].steady.profiling_cost
-    stated = "none" if cost is None else f"{cost.ratio:.3f} [{cost.ratio_low:.3f}–{cost.ratio_high:.3f}]"
+    stated = (
+        "none" if cost is None else f"{cost.ratio.point:.3f} [{cost.ratio.low:.3f}–{cost.ratio.high:.3f}]"
+    )
     print(f"| profiling cost the report states (steady epochs) | {stated} |")
     print(f"| `other` share of the profiled epoch | {', '.join(f'{s * 100:.2f} %' for s in other_share)} |")
     print(
         "| probe steps' extra calls (`profiling`), share of epoch | "
         f"{', '.join(f'{s * 100:.2f} %' for s in probe_cost)} |"
     )
+    probes = [epoch.steps.kinds().count("probe") for epoch in profiler.epochs]
+    print(f"| probe steps per epoch (warm-up first) | {', '.join(map(str, probes))} |")
     return 0
 
 

@@ -77,6 +77,22 @@ def run_cli(
     )
 
 
+def script_figures(script: str, *args: str, timeout: float = 300) -> dict:
+    """Run ``tests/<script>`` in a process of its own (an executor or logical devices must be set
+    before TensorFlow starts) and return the JSON object its last line prints."""
+    import json
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="session")
 def ab_reports(tmp_path_factory) -> dict[str, Path]:
     """Real reports of one small MLP, each with one setting changed (tests/ab_runs.py), made once

@@ -10,12 +10,10 @@ under both executors as well (tests/timing_paths.py). Ratios within one run only
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli, script_figures
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
@@ -97,20 +95,16 @@ def test_under_the_async_executor_the_parts_wait_for_the_device(runs):
     assert sync_parts["backward"]["host_ms"] > 3 * sync_parts["backward"]["wait_ms"]
 
 
+def _under_each_executor(script: str) -> dict[str, dict]:
+    return {
+        mode: script_figures(script, *extra)
+        for mode, extra in (("sync", ()), ("async", ("--async-executor",)))
+    }
+
+
 @pytest.fixture(scope="module")
 def research_runs():
-    figures = {}
-    for mode, extra in (("sync", []), ("async", ["--async-executor"])):
-        result = subprocess.run(
-            [sys.executable, str(REPO / "tests" / "timing_paths.py"), *extra],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        figures[mode] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    return _under_each_executor("timing_paths.py")
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -132,3 +126,38 @@ def test_fit_batches_and_fenced_phases_own_their_device_wait_under_each_executor
 def test_under_the_async_executor_a_fenced_phase_is_mostly_device_wait(research_runs):
     own = research_runs["async"]["own"]
     assert own["waits_ms"]["model/backward"] > 0.5 * own["phases"]["model/backward"], own
+
+
+@pytest.fixture(scope="module")
+def budget_runs():
+    return _under_each_executor("budget_paths.py")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_budget_pools_probes_over_short_epochs_and_fences_each_fused_step_once(budget_runs, mode):
+    from statistics import median
+
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, ProbePlan
+
+    run = budget_runs[mode]
+    assert run["executor_async"] is (mode == "async")
+    epochs = run["epochs"]
+    counts = [epoch["kinds"].count("probe") for epoch in epochs]
+    assert counts[:2] == [1, 1] and sum(counts[2:]) >= 1  # pooled: the parts keep gaining samples
+    # Each count is the budget's, from the costs the steady epochs measured (none: the cost so far).
+    plan, expected = ProbePlan(DEFAULT_SAMPLING), []
+    for index, epoch in enumerate(epochs):  # planned before the epoch runs; its cost agreed after
+        expected.append(plan.next_epoch(epoch["steps"]).count("probe"))
+        if index > 0:
+            plan.agree(plan.share(epoch["probe_cost"]))
+    assert counts == expected
+    for (
+        epoch
+    ) in epochs:  # one fence per fused step: epoch start, 9 idle calls, 4 per probe, 1 per stretch, end
+        fused = epoch["kinds"].count("fused")
+        assert epoch["fences"] == 1 + 9 + fused + 4 * epoch["kinds"].count("probe") + epoch["stretches"] + 1
+    steady = [
+        wait / wall for epoch in epochs[1:] for wait, wall in zip(epoch["fused_waits_ms"], epoch["fused_ms"])
+    ]
+    if mode == "async":  # the fence is what makes a fused step's time its device work's: most is wait
+        assert median(steady) > 0.3

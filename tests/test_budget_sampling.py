@@ -18,6 +18,7 @@ from tfprof_m1.collection.loop import (
     ASSUMED_PROBE_COST,
     DEFAULT_BUDGET,
     DEFAULT_SAMPLING,
+    ProbePlan,
     Sampling,
     probe_cost,
     run_profiled_loop,
@@ -28,13 +29,38 @@ from tfprof_m1.collection.profiler import PhaseProfiler
 WORK = StepModel(Work(0.5, 0.0), Work(2.5, 0.0), Work(5.0, 0.0), Work(6.0, 0.0))
 
 
-def _run(steps: int, epochs: int, sampling: Sampling, fence_ms: float = 0.0) -> PhaseProfiler:
+class _Worker(FakeTrainSteps):
+    """Fake steps that count their all-reduces (``all_sum``): one process, so the sums are its own."""
+
+    def __init__(self, device: FakeDevice, model: StepModel) -> None:
+        super().__init__(device, model)
+        self.all_sums: list[list[float]] = []
+
+    def all_sum(self, values):
+        self.all_sums.append(list(values))
+        return super().all_sum(values)
+
+
+def _run(
+    steps: int, epochs: int, sampling: Sampling, fence_ms: float = 0.0, work: StepModel = WORK
+) -> PhaseProfiler:
+    return _run_with(steps, epochs, sampling, fence_ms, work)[0]
+
+
+def _run_with(
+    steps: int, epochs: int, sampling: Sampling, fence_ms: float = 0.0, work: StepModel = WORK
+) -> tuple[PhaseProfiler, _Worker, FakeFence]:
     clock = FakeClock()
     device = FakeDevice(clock)
-    profiler = PhaseProfiler(clock=clock, fence=FakeFence(device, fence_ms), annotate=False)
-    train_steps = FakeTrainSteps(device, WORK)
+    fence = FakeFence(device, fence_ms)
+    profiler = PhaseProfiler(clock=clock, fence=fence, annotate=False)
+    train_steps = _Worker(device, work)
     run_profiled_loop(train_steps, batches(clock, steps, input_ms=0.2), epochs, steps, profiler, sampling)
-    return profiler
+    return profiler, train_steps, fence
+
+
+def _probes(profiler: PhaseProfiler) -> list[int]:
+    return [sum(1 for kind in epoch.steps.kinds() if kind == "probe") for epoch in profiler.epochs]
 
 
 def _probe_share(profiler: PhaseProfiler) -> float:
@@ -55,7 +81,7 @@ def test_the_budget_counts_probes_and_carries_the_rest():
     for _ in range(10):  # 1.8 probes an epoch's worth: the fraction carries on
         count, carried = budget.probe_count(60, probe_cost=1.0, carried=carried)
         total += count
-    assert 17 <= total <= 18  # floating point may leave the last just short
+    assert total == 18  # 1.8 ten times is 18 (sums of fractions a hair short still count)
     assert budget.probe_count(20) == (1, 0.0)  # one at least, even over the budget
     assert budget.plan(60, probes=2).count("probe") == 2 and budget.plan(60, probes=0).count("probe") == 0
     assert DEFAULT_SAMPLING.budget == DEFAULT_BUDGET == 0.03
@@ -104,3 +130,102 @@ def test_few_samples_widen_the_parts_intervals_and_one_says_nothing():
     assert many.samples >= FEW_SAMPLES > few.samples
     for part in few.shares:
         assert few.shares[part].high - few.shares[part].low >= many.shares[part].high - many.shares[part].low
+
+
+def test_an_epoch_whose_credit_is_below_one_runs_no_probe_and_carries_it():
+    budget = Sampling(budget=0.03)
+    assert budget.probe_count(20, at_least=0) == (0, pytest.approx(0.4))
+    assert budget.probe_count(20, carried=0.7, at_least=0) == (1, pytest.approx(0.1))
+    assert budget.probe_count(20, at_least=1) == (1, 0.0)  # forced: nothing left to carry
+    plan = ProbePlan(budget)
+    counts = [plan.next_epoch(20).count("probe") for _ in range(12)]
+    assert counts[:2] == [1, 1]  # the warm-up traces the probe calls; the first steady epoch has parts
+    assert 0 in counts[2:] and sum(counts[2:]) == 4  # pooled: 0.4 a probe an epoch
+
+
+@pytest.mark.parametrize("steps", [20, 30])
+def test_short_epochs_pool_their_probes_across_epochs_on_the_real_loop(steps):
+    profiler = _run(steps, epochs=10, sampling=DEFAULT_SAMPLING)
+    counts = _probes(profiler)
+    assert counts[:2] == [1, 1] and 0 in counts[2:]  # some epochs run none
+    assert sum(counts[1:]) >= 2  # pooled over the steady epochs, the parts have samples
+    # Every count follows from the credit: the costs the steady epochs measured, carried on.
+    plan, expected = ProbePlan(DEFAULT_SAMPLING), []
+    for epoch in profiler.epochs:  # planned before the epoch runs; its cost agreed after (not warm-up's)
+        expected.append(plan.next_epoch(steps).count("probe"))
+        if not epoch.is_warmup:
+            plan.agree(plan.share(probe_cost(epoch)))
+    assert counts == expected
+
+
+def test_the_probe_cost_is_agreed_once_per_steady_epoch_and_never_in_the_warm_up():
+    _, worker, _ = _run_with(60, epochs=4, sampling=DEFAULT_SAMPLING)
+    assert len(worker.all_sums) == 3  # the same collectives on every worker, at the same points
+    assert all(len(values) == 2 for values in worker.all_sums)
+    _, fixed, _ = _run_with(60, epochs=4, sampling=Sampling(every=10, min_samples=2))
+    assert fixed.all_sums == []  # the fixed rule's plan needs no measurement: nothing to agree on
+
+
+def test_workers_that_measured_different_probe_costs_plan_the_same_probe_steps():
+    """Under MultiWorkerMirroredStrategy a probe step runs other collectives than a fused step: two
+    workers planning different probe steps hang. Each measures its own cost; the plan comes from
+    their sum over the workers (an all-reduce), the same everywhere."""
+    measured = {"a": [0.41, 0.52, 0.77, 0.33], "b": [2.9, 3.3, 1.7, 2.2]}  # noisy hosts differ this much
+
+    def plans(agreeing: bool) -> dict[str, list[list[str]]]:
+        planners = {name: ProbePlan(DEFAULT_SAMPLING) for name in measured}
+        result: dict[str, list[list[str]]] = {name: [] for name in measured}
+        for epoch in range(len(measured["a"]) + 1):
+            for name, planner in planners.items():
+                result[name].append(planner.next_epoch(400))
+            if epoch == 0:
+                continue  # the warm-up's probes trace: not measured
+            shares = {name: planner.share(measured[name][epoch - 1]) for name, planner in planners.items()}
+            summed = [sum(values) for values in zip(*shares.values())]
+            for name, planner in planners.items():
+                planner.agree(summed if agreeing else shares[name])
+        return result
+
+    local = plans(agreeing=False)
+    assert local["a"][2:] != local["b"][2:]  # the bug: each worker's own cost plans its own probe steps
+    agreed = plans(agreeing=True)
+    assert agreed["a"] == agreed["b"]
+    assert [plan.count("probe") for plan in agreed["a"]][2] == int(0.03 * 400 / ((0.41 + 2.9) / 2))
+
+
+def test_agreed_costs_are_whole_thousandths_summed_exactly_in_float32():
+    import numpy as np
+
+    shares = [ProbePlan.share(cost) for cost in (1.2345678, 0.98765, 3.14159, 1e9, None, float("nan"))]
+    assert shares[3] == [100_000.0, 1.0] and shares[4] == shares[5] == [0.0, 0.0]
+    orders = [shares, shares[::-1], shares[2:] + shares[:2]]
+    totals = {tuple(np.sum(np.array(order, dtype=np.float32), axis=0, dtype=np.float32)) for order in orders}
+    assert len(totals) == 1  # any reduction order gives the same sums: every worker the same cost
+    plan = ProbePlan(DEFAULT_SAMPLING)
+    assert plan.agree([0.0, 0.0]) == ASSUMED_PROBE_COST  # nobody measured: the cost so far
+    assert plan.agree([2469.0, 2.0]) == pytest.approx(1.2345)
+
+
+def test_a_fused_step_costs_one_fence_and_a_bounded_number_of_clock_reads():
+    """What every fused step pays, counted on the real loop and profiler: the fence is the cost that
+    matters (it takes the overlap away), the clock reads are cheap but bounded."""
+    reads = {"n": 0}
+    clock = FakeClock()
+
+    def counting_clock() -> float:
+        reads["n"] += 1
+        return clock()
+
+    device = FakeDevice(clock)
+    fence = FakeFence(device, 0.0)
+    profiler = PhaseProfiler(clock=counting_clock, fence=fence, annotate=False)
+    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0)  # fused steps only
+
+    def epoch_calls(steps: int) -> tuple[int, int]:
+        before_fences, before_reads = fence.calls, reads["n"]
+        run_profiled_loop(FakeTrainSteps(device, WORK), batches(clock, steps), 1, steps, profiler, sampling)
+        return fence.calls - before_fences, reads["n"] - before_reads
+
+    (fences_10, reads_10), (fences_50, reads_50) = epoch_calls(10), epoch_calls(50)
+    assert (fences_50 - fences_10) / 40 == 1  # one fence per fused step, nothing more
+    assert (reads_50 - reads_10) / 40 <= 10  # clock reads per fused step

@@ -8,32 +8,25 @@ Logical devices must exist before TensorFlow starts, so every case runs in a pro
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 
 import pytest
 
-from tests.conftest import REPO, flat, run_cli
+from tests.conftest import flat, run_cli, script_figures
 from tfprof_m1.report.model import load_report
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
 SHORT = ["--epochs", "2", "--steps", "16", "--data", "synthetic", "--no-peak"]
+#: Three epochs: the probe cost measured in the steady epochs plans the third (where workers that
+#: each used their own measurement planned different probe steps, and their collectives mismatched).
+LAUNCHED = ["--epochs", "3", "--steps", "48", "--data", "synthetic", "--no-peak"]
 
 
 @pytest.fixture(scope="module", params=["sync", "async"])
 def steps_figures(request):
     extra = ["--async-executor"] if request.param == "async" else []
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "distributed_steps.py"), *extra],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = script_figures("distributed_steps.py", *extra)
     assert figures["executor_async"] is (request.param == "async")
     return figures
 
@@ -134,7 +127,7 @@ def _launch_once(where):
         "--timeout",
         "240",
         "mnist",
-        *SHORT,
+        *LAUNCHED,
         "--trace-steps",
         "20:24",
         cwd=where,
@@ -204,6 +197,16 @@ def test_two_local_workers_report_their_all_reduce_and_the_merged_view_gives_the
         assert trace.returncode == 0, trace.stderr
         traced.append(json.loads(trace.stdout)["traced_steps"])
     assert traced[0] == traced[1] == [20, 21, 22, 23]
+
+
+def test_every_worker_runs_the_same_probe_steps_in_every_epoch(launched):
+    out, _ = launched
+    kinds = [
+        [epoch.step_kinds for epoch in load_report(out / f"worker-{index}.json").runs[0].epochs]
+        for index in (0, 1)
+    ]
+    assert len(kinds[0]) == 3 and kinds[0] == kinds[1]  # planned from the probe cost both agreed on
+    assert [epoch.count("probe") for epoch in kinds[0]][:2] == [1, 1]
 
 
 def test_compare_takes_distributed_reports_and_keeps_strategies_and_workers_apart(mirrored_run, launched):

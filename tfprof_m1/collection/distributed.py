@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from tfprof_m1.base.phases import (
@@ -80,6 +80,7 @@ class DistributedTrainSteps(TrainSteps):
         import tensorflow as tf
 
         self.strategy = strategy
+        self._all_sum: TfFunction | None = None
         if not model.trainable_variables or not isinstance(
             tf_variable(model.trainable_variables[0]), tf.distribute.DistributedValues
         ):
@@ -151,6 +152,17 @@ class DistributedTrainSteps(TrainSteps):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+    def all_sum(self, values: Sequence[float]) -> list[float]:
+        """``values`` summed over every replica in sync, across workers (one all-reduce in float32,
+        a worker's values counted once per local replica): every worker gets the same sums, so a
+        ratio of two of them is the same everywhere. Every worker must call it at the same point."""
+        import tensorflow as tf
+
+        if self._all_sum is None:
+            self._all_sum = tf.function(functools.partial(_summed_on_every_replica, self.strategy))
+        summed = self._all_sum(tf.constant([float(value) for value in values], tf.float32))
+        return [float(value) for value in self.strategy.experimental_local_results(summed)[0].numpy()]
 
     def examples(self, inputs: TensorLike) -> int:
         """Examples this process's replicas hold in ``inputs`` (a batch of :meth:`distribute`)."""
@@ -245,6 +257,16 @@ def _on_every_replica(
     strategy: Strategy, replica_fn: Callable[..., TensorLike], *args: TensorLike
 ) -> TensorLike:
     return strategy.run(replica_fn, args=args)
+
+
+def _summed_on_every_replica(strategy: Strategy, values: TensorLike) -> TensorLike:
+    import tensorflow as tf
+
+    def replica(values: TensorLike) -> TensorLike:
+        local = tf.identity(values)  # a copy on this replica's device: what the all-reduce sums
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+    return strategy.run(replica, args=(values,))
 
 
 def _one_per_replica(strategy: Strategy, gradients: TensorLike) -> TensorLike:

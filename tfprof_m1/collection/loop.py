@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from statistics import median
 from typing import Protocol
@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_SAMPLE_EVERY",
     "DEFAULT_SAMPLING",
     "EpochResult",
+    "ProbePlan",
     "Sampling",
     "probe_cost",
     "run_profiled_loop",
@@ -118,20 +119,23 @@ class Sampling:
         return stretches
 
     def probe_count(
-        self, steps: int, probe_cost: float = ASSUMED_PROBE_COST, carried: float = 0.0
+        self, steps: int, probe_cost: float = ASSUMED_PROBE_COST, carried: float = 0.0, at_least: int = 1
     ) -> tuple[int, float]:
-        """Under the budget: how many of an epoch's ``steps`` run as probes, and the fraction of a
-        probe step carried to the next epoch. One at least (under 50 steps an epoch, at 1.5 fused
-        steps a probe, that one costs more than 3 %).
+        """Under the budget: how many of an epoch's ``steps`` run as probes, and the credit (in probe
+        steps) carried to the next epoch. An epoch whose credit is below one runs none and carries
+        it, so short epochs pool their probes across epochs.
 
         Args:
             probe_cost: a probe step's extra time in fused steps (measured by :func:`probe_cost`).
             carried: what the previous epoch carried.
+            at_least: run this many even over the budget (the loop asks one of a run's first two
+                epochs, so the warm-up traces the probe calls and the first steady epoch has parts;
+                under 50 steps an epoch, at 1.5 fused steps a probe, that one costs more than 3 %).
         """
         if self.budget is None:
             raise ValueError("probe_count is the budget's rule; this sampling has no budget")
         credit = carried + self.budget * max(0, steps) / max(probe_cost, MIN_PROBE_COST)
-        count = min(max(1, int(credit)), max(0, steps))  # one at least: the least that splits compute
+        count = min(max(at_least, int(credit + 1e-9)), max(0, steps))  # 0.4 five times is 2, not 1.999...
         return count, max(0.0, credit - count)
 
     def probe_steps(
@@ -183,6 +187,60 @@ def probe_cost(epoch: EpochTiming) -> float | None:
     if not walls[PROBE] or not walls[FUSED] or median(walls[FUSED]) <= 0:
         return None
     return median(walls[PROBE]) / median(walls[FUSED]) - 1.0
+
+
+#: Probe costs are agreed across workers in thousandths of a fused step, as whole numbers: a float32
+#: all-reduce sums whole numbers below 2**24 exactly, in any order, so every worker reads the same
+#: total. A cost is taken as at most :data:`MAX_AGREED_COST` (100 000 thousandths: exact up to 167
+#: workers).
+COST_QUANTUM = 1000
+MAX_AGREED_COST = 100.0
+
+
+@dataclass
+class ProbePlan:
+    """The kind of each step of each epoch of one run, epoch after epoch.
+
+    Under the budget an epoch's probe count follows from the probe cost measured so far and the
+    credit carried (:meth:`Sampling.probe_count`); a run's first two epochs run one at least (the
+    warm-up's traces the probe calls; the first steady epoch's gives the parts), later epochs run
+    none while their credit is below one. Under a multi-worker strategy a probe step runs other
+    collectives than a fused step, so every worker must plan the same steps: the cost each worker
+    measured is agreed through :meth:`share` (what this worker contributes), a sum over the workers
+    (``TrainSteps.all_sum``), and :meth:`agree`, which derives the cost from that sum alone.
+    """
+
+    sampling: Sampling
+    cost: float = ASSUMED_PROBE_COST
+    carried: float = 0.0
+    epochs: int = 0
+
+    def next_epoch(self, steps: int) -> list[str]:
+        """The plan of the next epoch of ``steps`` steps (see :meth:`Sampling.plan`)."""
+        if self.sampling.budget is None:
+            plan = self.sampling.plan(steps)
+        else:
+            at_least = 1 if self.epochs < 2 else 0
+            count, self.carried = self.sampling.probe_count(steps, self.cost, self.carried, at_least)
+            plan = self.sampling.plan(steps, probes=count)
+        self.epochs += 1
+        return plan
+
+    @staticmethod
+    def share(measured: float | None) -> list[float]:
+        """This worker's part of the agreement: [its measured cost in whole thousandths of a fused
+        step, 1], or [0, 0] when it measured none (a warm-up epoch, no probe step)."""
+        if measured is None or not math.isfinite(measured):
+            return [0.0, 0.0]
+        return [float(round(min(max(measured, 0.0), MAX_AGREED_COST) * COST_QUANTUM)), 1.0]
+
+    def agree(self, totals: Sequence[float]) -> float:
+        """Take the probe cost from ``totals`` (every worker's :meth:`share` summed, identical on
+        every worker): their mean, or the cost so far when none measured one. Returns the cost."""
+        total, count = totals
+        if count > 0:
+            self.cost = total / count / COST_QUANTUM
+        return self.cost
 
 
 @dataclass
@@ -323,14 +381,11 @@ def _train(
 ) -> None:
     # Stops are deferred to step boundaries: see tfprof_m1.collection.interrupt for why.
     with GarbageSettler() as garbage, _closing(trace), InterruptGuard() as interrupt, deferred():
-        plan = sampling.plan(steps_per_epoch)
+        planner = ProbePlan(sampling)
         global_step = 0
         samples = 0
-        cost, carried = ASSUMED_PROBE_COST, 0.0  # the budget's probe cost and carried probe share
         for _ in range(epochs):
-            if sampling.budget is not None:
-                count, carried = sampling.probe_count(steps_per_epoch, cost, carried)
-                plan = sampling.plan(steps_per_epoch, probes=count)
+            plan = planner.next_epoch(steps_per_epoch)
             garbage.settle()
             train_steps.reset_metrics()
             finite_at: int | None = None
@@ -380,8 +435,9 @@ def _train(
                             on_step(epoch.index, index, steps_per_epoch)
                         shown = profiler.clock()
             del batches  # the epoch's iterator is garbage before the next epoch settles
-            measured = probe_cost(epoch) if not epoch.is_warmup else None  # warm-up probes trace
-            cost = cost if measured is None else measured
+            if sampling.budget is not None and not epoch.is_warmup:  # warm-up probes trace: not measured
+                # Every worker's plan must match (a probe step's collectives differ): agreed, not local.
+                planner.agree(train_steps.all_sum(planner.share(probe_cost(epoch))))
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
             memory, memory_note = sample_memory()

@@ -25,7 +25,7 @@ per epoch, so no step forces a host read of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -261,6 +261,11 @@ class TrainSteps:
     def examples(self, inputs: TensorLike) -> int:
         """Examples in a batch's inputs (this process's share under a strategy)."""
         return batch_examples(inputs)
+
+    def all_sum(self, values: Sequence[float]) -> list[float]:
+        """``values`` summed over every replica of the run, the same on every worker; each worker
+        calls it at the same point. One process, one replica: the values as they are."""
+        return [float(value) for value in values]
 
     # -- the math, traced into tf.functions ------------------------------------------------------
     def _token(self) -> tf.Tensor:
