@@ -88,6 +88,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.accuracies: list[float | None] = []
         self._start: float | None = None
         self._garbage = GarbageSettler()
+        self._last_epoch_ms: float | None = None  # what the next settle is given (None: a full one)
 
     @property
     def jit_compile(self) -> bool:
@@ -95,13 +96,14 @@ class EpochTimer(keras.callbacks.Callback):
         return bool(getattr(getattr(self, "model", None), "jit_compile", False))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._last_epoch_ms = None
         if self.settle_garbage:
             self._garbage.__enter__()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         raise_pending()  # a stop an enclosing guard deferred, or caught where Python ignores exceptions
         if self.settle_garbage:
-            self._garbage.settle()
+            self._garbage.settle(self._last_epoch_ms)
         self._start = self.clock()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -112,6 +114,7 @@ class EpochTimer(keras.callbacks.Callback):
             return
         elapsed_ms = (self.clock() - self._start) * 1000.0
         self._start = None
+        self._last_epoch_ms = elapsed_ms
         logs = logs or {}
         self.epoch_ms.append(elapsed_ms)
         memory, self.memory_note = sample_memory()

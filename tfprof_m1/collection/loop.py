@@ -386,7 +386,7 @@ def _train(
         samples = 0
         for _ in range(epochs):
             plan = planner.next_epoch(steps_per_epoch)
-            garbage.settle()
+            garbage.settle(results[-1].timing.wall_ms if results else None)
             train_steps.reset_metrics()
             finite_at: int | None = None
             non_finite_by: int | None = None
