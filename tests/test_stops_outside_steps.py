@@ -7,6 +7,7 @@ so each lands at a known point; the CLI and sweep cases are real processes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -107,17 +108,23 @@ def test_a_stop_while_the_table_is_printed_lists_exactly_the_files_on_disk(tmp_p
         "mnist", "--epochs", "3", "--steps", "30", "--repeats", "2", "--no-fit", "--no-peak", "--data",
         "synthetic", "--logdir", "runs", "--json", "out.json", "--format", "json", cwd=tmp_path,
     )  # fmt: skip
+    # stdout is a pipe nobody reads until the stop: the JSON table blocks there. It is about 64 KiB,
+    # Linux's default pipe capacity, so the pipe is shrunk to a page where the system allows it (a
+    # JSON that fitted would let the process end before the stop, racing it).
+    capacity = 65536
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        capacity = fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
     err = []
     for line in process.stderr:
         err.append(line.rstrip())
         if "report written to" in line:
             break
-    time.sleep(1.0)  # stdout is a pipe nobody reads: the JSON (> 64 KiB) blocks there
+    time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     err += process.stderr.read().splitlines()
     process.stdout.read()
     process.wait(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, (capacity, err)  # -2: the process ended before the stop
     (last,) = [line for line in err if line.startswith("tfprof_m1:")]
     said = {str((tmp_path / path).resolve()) for path in _said_files(last)}  # relative to the run's folder
     assert said == {str(path.resolve()) for path in tmp_path.rglob("*.json")}
