@@ -72,13 +72,15 @@ def test_tensorboard_serves_the_profile_the_scalars_and_the_text(logdir):
         assert {PHASE_TAG.format(phase=name) for name in ("forward", "backward", "input")} <= set(per_step)
         shares = [tag for tag in tags if re.match(charts["every phase, % of the epoch"], tag)]
         assert "phase_share/backward" in shares and "phase_share/other" in shares
-        points = board.get("/data/plugin/scalars/scalars", run=run_dir.name, tag="phase_share/backward")
-        # In %, not a fraction: each epoch's share in the report × 100 (a value test, not a range: the
-        # warm-up epoch's one probe step, tracing, can leave backward under 1 % of the epoch).
+        # In %, not a fraction: a phase's scalars are its shares in the report × 100, checked on the
+        # phase with the largest share (over 1 % whatever the machine: the shares add up to 100 %).
         epochs = json.loads((run_dir / "report.json").read_text())["runs"][0]["epochs"]
-        expected = [100.0 * next(p["share"] for p in e["phases"] if p["phase"] == "backward") for e in epochs]
+        last = {p["phase"]: p["share"] for p in epochs[-1]["phases"]}
+        biggest = max(last, key=last.__getitem__)
+        expected = [100.0 * p["share"] for e in epochs for p in e["phases"] if p["phase"] == biggest]
+        points = board.get("/data/plugin/scalars/scalars", run=run_dir.name, tag=f"phase_share/{biggest}")
         assert [point[2] for point in points] == pytest.approx(expected, rel=1e-6, abs=1e-6)  # float32
-        assert max(expected) > 1.0
+        assert expected[-1] > 1.0
         text_tags = board.wait_for(
             lambda: board.get("/data/plugin/text/tags").get(run_dir.name), "the text summary"
         )
