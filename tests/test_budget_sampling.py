@@ -229,3 +229,16 @@ def test_a_fused_step_costs_one_fence_and_a_bounded_number_of_clock_reads():
     (fences_10, reads_10), (fences_50, reads_50) = epoch_calls(10), epoch_calls(50)
     assert (fences_50 - fences_10) / 40 == 1  # one fence per fused step, nothing more
     assert (reads_50 - reads_10) / 40 <= 10  # clock reads per fused step
+
+
+@pytest.mark.parametrize(("min_samples", "warned"), [(1, True), (4, False)])
+def test_fewer_probe_steps_than_probe_calls_are_named_in_the_report(min_samples, warned):
+    """A probe step's calls start one later each step, so a full rotation shares each call's position
+    among the parts; the steady epochs pooling fewer probe steps than calls get a warning."""
+    profiler = _run(60, epochs=2, sampling=Sampling(every=1000, min_samples=min_samples))
+    run = build_report(profiler, environment=make_report("cpu").environment, batch_size=32).runs[0]
+    assert run.steady.samples == min_samples
+    lines = [line for line in run.warnings if "fewer than one rotation" in line]
+    assert bool(lines) == warned
+    if warned:
+        assert lines[0].startswith("the parts of compute rest on 1 probe step, fewer than one rotation of its 4")

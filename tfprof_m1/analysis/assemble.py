@@ -46,7 +46,16 @@ from tfprof_m1.collection.memory import MemoryUse, growth_warning
 from tfprof_m1.collection.power import power_state
 from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
 from tfprof_m1.collection.strategies import Distribution
-from tfprof_m1.report.model import DataInfo, EpochReport, Fingerprint, FitReport, ModelRun, Report, RunConfig
+from tfprof_m1.report.model import (
+    DataInfo,
+    EpochReport,
+    Fingerprint,
+    FitReport,
+    LoopSummary,
+    ModelRun,
+    Report,
+    RunConfig,
+)
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 
 __all__ = [
@@ -172,6 +181,26 @@ def run_warnings(breakdowns: Sequence[EpochBreakdown], distributed: bool = False
                 f"of the epoch, counted as input); {cause}"
             )
     return warnings
+
+
+def few_probe_samples(steady: LoopSummary, breakdowns: Sequence[EpochBreakdown]) -> list[str]:
+    """A warning when the steady epochs pooled fewer probe steps than a probe step has calls.
+
+    Each probe step runs its calls (empty call, forward, forward + backward, full step) starting one
+    call later than the step before, so that whatever the first call of a probe step pays (the
+    batch's first use, caches) is shared by every part over a full rotation. With fewer samples
+    than calls it is not: the part after the first call is under-read and can show 0 %, and the
+    parts' intervals are as wide as 0-100 %. Seen with a budget's few probes in short runs (about 20
+    steps an epoch); never under the fixed rule's defaults."""
+    variants = max((len(sample) for b in breakdowns for sample in b.samples), default=0)
+    if not steady.parts or steady.samples >= variants:
+        return []
+    steps = "probe step" if steady.samples == 1 else "probe steps"
+    return [
+        f"the parts of compute rest on {steady.samples} {steps}, fewer than one rotation of its "
+        f"{variants} probe calls: a part can read 0 % and the intervals are wide; run more steps or "
+        "epochs (or --min-samples, a floor of probe steps an epoch)"
+    ]
 
 
 def _locate(breakdowns: Sequence[EpochBreakdown], global_step: int) -> tuple[int, int] | None:
@@ -393,6 +422,7 @@ def build_model_run(
         + _loop_notes(timings, epochs)
         + fit_warnings
         + run_warnings(breakdowns, distribution is not None)
+        + few_probe_samples(steady, breakdowns)
         + memory_warnings,
         interrupted=interrupted or _cut_short(epochs),
         memory_note=memory_note or getattr(fit, "memory_note", None),

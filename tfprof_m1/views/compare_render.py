@@ -8,7 +8,7 @@ from tfprof_m1.analysis.compare import ModelComparison, ratio_text
 from tfprof_m1.analysis.compare_stats import EQUIVALENCE, MIN_UNITS
 from tfprof_m1.analysis.throughput import share_text
 from tfprof_m1.base.stats import Summary
-from tfprof_m1.views.width import fit_table, wrap_item, wrap_text
+from tfprof_m1.views.width import counted, fit_table, wrap_item, wrap_text
 
 __all__ = ["render_comparison"]
 
@@ -140,8 +140,7 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         for figures in comparison.figures:
             epochs = sum(len(run.epochs) for run in figures.runs)
             out.append(
-                f"- {figures.label}: {figures.repeats} run{'s' if figures.repeats != 1 else ''}, "
-                f"{epochs} steady epochs"
+                f"- {figures.label}: {counted(figures.repeats, 'run')}, {counted(epochs, 'steady epoch')}"
             )
             out += [f"- ⚠ {note}" for note in figures.notes]
         if any(figures.repeats < MIN_UNITS for figures in comparison.figures):

@@ -33,7 +33,7 @@ from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
-from tfprof_m1.views.width import current_width, fit_table, wrap_item, wrap_text
+from tfprof_m1.views.width import counted, current_width, fit_table, wrap_item, wrap_text
 
 if TYPE_CHECKING:
     from tfprof_m1.analysis.compare import ModelComparison
@@ -279,7 +279,8 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
         pieces.append(
             (
                 "heading",
-                f"{run_name(run)}: parts of a step, from {steady.samples} probe steps ({_epochs_label(run)})",
+                f"{run_name(run)}: parts of a step, "
+                f"from {counted(steady.samples, 'probe step')} ({_epochs_label(run)})",
             )
         )
         pieces.append(("table", (PART_HEADERS, part_rows(steady.parts))))
@@ -381,7 +382,7 @@ def _run_line(run: ModelRun) -> str:
         sampled = max(
             (epoch.sampled_steps for epoch in run.epochs if epoch.index in run.steady.epochs), default=0
         )
-        parts.append(f"{sampled} sampled steps per epoch ({run.steady.samples} pooled)")
+        parts.append(f"up to {counted(sampled, 'sampled step')} per epoch ({run.steady.samples} pooled)")
     if run.custom_phases:
         parts.append(f"own phases: {', '.join(run.custom_phases)}")
     text = ", ".join(parts)
@@ -434,7 +435,7 @@ def _measurement_facts(run: ModelRun) -> list[str]:
             f"fence coverage: a second fence ({check.fence}) waited {_ms(check.leftover_median_ms)} "
             "ms median "
             f"(max {_ms(check.leftover_max_ms)}) beyond its own cost on "
-            f"{check.samples} probe steps: {verdict}"
+            f"{counted(check.samples, 'probe step')}: {verdict}"
         )
     return facts
 

@@ -16,11 +16,26 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-__all__ = ["WIDTH", "current_width", "elide_middle", "fit_table", "set_width", "wrap_item", "wrap_text"]
+__all__ = [
+    "WIDTH",
+    "counted",
+    "current_width",
+    "elide_middle",
+    "fit_table",
+    "set_width",
+    "wrap_item",
+    "wrap_text",
+]
 
 #: The default width of text output; ``--wide`` (None) keeps every line whole.
 WIDTH = 120
 _setting: dict[str, int | None] = {"width": WIDTH}
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless the count is one: ``counted(1, "probe step")`` is
+    "1 probe step", ``counted(3, "probe step")`` "3 probe steps"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def set_width(width: int | None) -> None:
