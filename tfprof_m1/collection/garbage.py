@@ -66,12 +66,12 @@ class GarbageSettler:
         (an epoch's dataset iterator, still referenced then) and has become garbage since would
         otherwise stay frozen, never collected, until the run ends, with whatever it holds (a
         distributed iterator's buffers and threads among them)."""
-        if since_ms is not None:
-            self._credit_ms += self._share * max(0.0, since_ms)
-        full = since_ms is None or self.full_ms is None or self._credit_ms >= self.full_ms
         if not self._owned:
             gc.collect()
             return
+        if since_ms is not None:
+            self._credit_ms += self._share * max(0.0, since_ms)
+        full = since_ms is None or self.full_ms is None or self._credit_ms >= self.full_ms
         if not full:
             gc.collect()  # the frozen objects are not walked: only what is new since the last freeze
             gc.freeze()

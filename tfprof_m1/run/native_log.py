@@ -70,7 +70,7 @@ class NativeLines:
         if not NATIVE_LINE.match(raw):
             return True
         self.tail.append(line)
-        return self.show_all or not held_back(raw)
+        return self.show_all or bool(FATAL_LINE.match(raw))
 
 
 class NativeLogFilter:
