@@ -241,4 +241,43 @@ def test_fewer_probe_steps_than_probe_calls_are_named_in_the_report(min_samples,
     lines = [line for line in run.warnings if "fewer than one rotation" in line]
     assert bool(lines) == warned
     if warned:
-        assert lines[0].startswith("the parts of compute rest on 1 probe step, fewer than one rotation of its 4")
+        assert lines[0].startswith(
+            "the parts of compute rest on 1 probe step, fewer than one rotation of its 4"
+        )
+
+
+def test_every_worker_stops_after_the_epoch_whose_loss_any_worker_saw_non_finite():
+    """With ``stop_on_non_finite`` each multi-worker worker reads the loss of its own examples; the
+    stop is agreed in one all-reduce of a flag, so a worker whose own loss stayed finite stops with
+    the one whose loss did not (alone, it would wait in its next collective for ever)."""
+
+    class FiniteHere(_Worker):
+        peer_flags = [0.0, 1.0, 0.0, 0.0]  # another worker's loss went NaN in epoch 2
+
+        def read_metrics(self):
+            return 1.0, None  # this worker's own loss: finite every epoch
+
+        def all_sum(self, values):
+            epoch = len(self.all_sums)
+            super().all_sum(values)
+            return [values[0] + self.peer_flags[epoch]]
+
+    clock = FakeClock()
+    device = FakeDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=FakeFence(device, 0.0), annotate=False)
+    worker = FiniteHere(device, WORK)
+    fixed = Sampling(every=10, min_samples=1)  # no probe plan to agree: only the stop's all-reduce
+    results = run_profiled_loop(
+        worker, batches(clock, 80, input_ms=0.2), 4, 20, profiler, fixed, stop_on_non_finite=True
+    )
+    assert len(results) == 2 and worker.all_sums == [[0.0], [0.0]]  # one agreement an epoch, stopped after 2
+    quiet = FiniteHere(device, WORK)
+    run_profiled_loop(
+        quiet,
+        batches(clock, 80, input_ms=0.2),
+        4,
+        20,
+        PhaseProfiler(clock=clock, fence=FakeFence(device, 0.0), annotate=False),
+        fixed,
+    )
+    assert quiet.all_sums == []  # without stop_on_non_finite, no collective is added

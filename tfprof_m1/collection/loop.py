@@ -455,8 +455,17 @@ def _train(
             results.append(result)
             if on_epoch_end is not None:
                 on_epoch_end(result)
-            if stop_on_non_finite and loss is not None and not math.isfinite(loss):
+            if stop_on_non_finite and _non_finite_anywhere(train_steps, loss):
                 break
+
+
+def _non_finite_anywhere(train_steps: TrainSteps, loss: float | None) -> bool:
+    """Whether any worker's epoch loss is NaN or infinite. Under a multi-worker strategy each worker
+    reads the loss of its own examples; one all-reduce of a flag lets every worker stop after the
+    same epoch (a worker that stopped alone would leave the others waiting in their next collective).
+    One process: its own loss."""
+    non_finite = loss is not None and not math.isfinite(loss)
+    return train_steps.all_sum([1.0 if non_finite else 0.0])[0] > 0
 
 
 def _closing(trace: TraceWindow | None) -> contextlib.AbstractContextManager:
