@@ -41,27 +41,15 @@ def quantile(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     """Linear-interpolated quantile (numpy's default method) of already sorted values."""
     if not len(sorted_values):
         raise ValueError("quantile of no values")
-    position = (len(sorted_values) - 1) * q
-    lower = math.floor(position)
-    upper = min(lower + 1, len(sorted_values) - 1)
-    fraction = position - lower
-    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * fraction
+    return _at_position(sorted_values, (len(sorted_values) - 1) * q)
 
 
 def summarize(values: Sequence[float]) -> Summary | None:
-    """Summary of ``values``, or None when there are none."""
-    if not values:
+    """Summary of ``values``, or None when there are none: :func:`summarize_array`, the one rule for
+    every form the values are held in (a list, an array, a report's per-step values)."""
+    if not len(values):
         return None
-    ordered = sorted(values)
-    return Summary(
-        n=len(ordered),
-        median=quantile(ordered, 0.5),
-        q1=quantile(ordered, 0.25),
-        q3=quantile(ordered, 0.75),
-        mean=sum(ordered) / len(ordered),
-        min=ordered[0],
-        max=ordered[-1],
-    )
+    return summarize_array(values)
 
 
 def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
@@ -73,17 +61,37 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
 
 
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
-    """:func:`summarize` of many values (per-step times) in numpy: the same :class:`Summary`, float for
-    float (a stable sort, the same quantile rule, the mean as :func:`sequential_sum` / n)."""
-    ordered = np.sort(np.asarray(values, dtype=float), kind="stable")
-    if not ordered.size:
+    """Order statistics of ``values`` (ms, or any one unit) in O(n): the median and quartiles are
+    numpy's default (linear) quantiles, read at the order statistics they need after one
+    ``np.partition`` (the same floats a full sort gives); the mean is ``np.mean`` of the values as
+    float64 in their own order (numpy's pairwise sum over n); None when there are none.
+
+    One rule for every form: a list, a float32 or float64 array, a view, all give the same floats
+    (the values are copied to one contiguous float64 array first, so numpy's summation order is
+    the same).
+    """
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    n = array.size
+    if not n:
         return None
+    positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
+    lowers = [math.floor(position) for position in positions]
+    needed = sorted({0, n - 1, *lowers, *(min(lower + 1, n - 1) for lower in lowers)})
+    ordered = np.partition(array, needed) if n > 1 else array  # ordered[k] is the k-th smallest at needed k
     return Summary(
-        n=len(ordered),
-        median=float(quantile(ordered, 0.5)),
-        q1=float(quantile(ordered, 0.25)),
-        q3=float(quantile(ordered, 0.75)),
-        mean=sequential_sum(ordered) / len(ordered),
+        n=n,
+        median=float(_at_position(ordered, positions[1])),
+        q1=float(_at_position(ordered, positions[0])),
+        q3=float(_at_position(ordered, positions[2])),
+        mean=float(np.mean(array)),
         min=float(ordered[0]),
         max=float(ordered[-1]),
     )
+
+
+def _at_position(ordered: Sequence[float] | np.ndarray, position: float) -> float:
+    """:func:`quantile`'s interpolation at ``position`` (as ``(n - 1) * q``) of values whose order
+    statistics there and one above are in place."""
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
