@@ -33,10 +33,12 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.stats import sequential_sum
 from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTiming, StretchTiming
+from tfprof_m1.report.step_codec import ProbeSamples
 
 __all__ = [
     "EpochBreakdown",
     "attribute_epoch",
+    "epoch_samples",
     "attribute_epochs",
     "profiled_blocks",
     "sample_proportions",
@@ -128,9 +130,10 @@ class EpochBreakdown:
         return self.timing.steps.wait_totals()
 
     @cached_property
-    def samples(self) -> list[dict[str, list[float]]]:
-        """Raw probe samples of this epoch: variant -> [host ms, device wait ms]."""
-        return probe_samples(self.timing.steps.sampled())
+    def samples(self) -> Sequence[dict[str, list[float]]]:
+        """Raw probe samples of this epoch: variant -> [host ms, device wait ms] (as columns,
+        :class:`~tfprof_m1.report.step_codec.ProbeSamples`, when every sampled step timed every variant)."""
+        return epoch_samples(self.timing)
 
     @cached_property
     def fence_checks(self) -> list[FenceCheckSample]:
@@ -151,6 +154,18 @@ class EpochBreakdown:
 def step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> list[float]:
     """Each step's time over all its phases, from per-phase lists of per-step values."""
     return [sum(values) for values in zip(*step_ms.values())]
+
+
+def epoch_samples(
+    epoch: EpochTiming, sampled: Sequence[StepTiming] | None = None
+) -> Sequence[dict[str, list[float]]]:
+    """The epoch's probe samples (:func:`probe_samples` of its sampled steps, equal to that list):
+    read as columns from its step table when every sampled step timed every probe variant, else
+    from ``sampled`` (``epoch.steps.sampled()``, built here if not given)."""
+    columns = epoch.steps.sample_columns()
+    if columns is not None and is_probe_sample(columns):
+        return ProbeSamples(columns, len(next(iter(columns.values()))[0]))
+    return probe_samples(epoch.steps.sampled() if sampled is None else sampled)
 
 
 def probe_samples(steps: Sequence[StepTiming]) -> list[dict[str, list[float]]]:
@@ -334,7 +349,7 @@ def attribute_epoch(
         outside_steps_ms=unassigned,
         profiled_blocks=profiled_blocks(epoch, block_steps),
     )
-    breakdown.__dict__["samples"] = probe_samples(sampled)  # the cached property, from the steps built
+    breakdown.__dict__["samples"] = epoch_samples(epoch, sampled)  # the cached property
     return breakdown
 
 

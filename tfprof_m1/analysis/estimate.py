@@ -43,7 +43,7 @@ from tfprof_m1.base.stats import row_medians
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
-from tfprof_m1.report.step_codec import sample_columns
+from tfprof_m1.report.step_codec import ProbeSamples, sample_columns
 
 __all__ = [
     "classify_execution",
@@ -51,6 +51,7 @@ __all__ = [
     "estimate_cost",
     "estimate_parts",
     "fence_check",
+    "full_step_times",
     "is_probe_sample",
     "part_medians",
     "proportions",
@@ -145,7 +146,11 @@ def column_parts(
 
 
 def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:
-    """Median per-sample value of every part (device-inclusive, host or wait); may be negative."""
+    """Median per-sample value of every part (device-inclusive, host or wait); may be negative.
+    Probe samples that can be held as columns are taken a whole column at a time (the same floats)."""
+    columns = column_parts([samples], index) if len(samples) else None
+    if columns is not None:
+        return _medians(columns)
     return {part: median(values) for part, values in sample_parts(samples, index).items()}
 
 
@@ -184,7 +189,11 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     Point figures are medians of every sample; past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS`
     samples the intervals resample medians of consecutive groups of them (a long run's cost bound).
     """
-    probes = [sample for sample in samples if is_probe_sample(sample)]
+    probes: Sequence[Sample]
+    if isinstance(samples, ProbeSamples) and is_probe_sample(samples.columns):
+        probes = samples  # columns of the probe variants: every sample is a probe sample
+    else:
+        probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
         return None
     columns = [column_parts([probes], index) for index in (None, 0, 1)]
@@ -326,11 +335,23 @@ def classify_execution(
     under 5 % of the step, the calls behaved synchronously (the CPU's default executor, or a GPU
     backend that blocks in its calls, as some tensorflow-metal builds are reported to).
     """
-    if not full_step_host_ms:
+    if not len(full_step_host_ms):
         return None
     host, wait = median(full_step_host_ms), median(full_step_wait_ms)
     share = wait / (host + wait) if host + wait > 0 else 0.0
     return ("synchronous" if share < SYNCHRONOUS_WAIT_SHARE else "asynchronous"), share
+
+
+def full_step_times(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """Host and device-wait ms of the full step in each of ``samples`` that timed one, in order:
+    two arrays of equal length (whole columns when the samples are held so)."""
+    columns = sample_columns(samples)
+    if columns is not None:
+        return columns.get(FULL_STEP, (np.zeros(0), np.zeros(0)))
+    full = [sample[FULL_STEP] for sample in samples if FULL_STEP in sample]
+    return np.array([host for host, _ in full], dtype=float), np.array(
+        [wait for _, wait in full], dtype=float
+    )
 
 
 def fence_check(
@@ -342,7 +363,7 @@ def fence_check(
     if not leftovers:
         return None
     middle = median(leftovers)
-    steps = [sum(sample[FULL_STEP]) for sample in samples if FULL_STEP in sample]
-    step_ms = median(steps) if steps else 0.0
+    host, wait = full_step_times(samples)
+    step_ms = median((host + wait).tolist()) if len(host) else 0.0  # each as sum([host, wait])
     flagged = middle > FENCE_LEFTOVER_MS and middle > FENCE_LEFTOVER_SHARE * step_ms
     return FenceCheck(len(leftovers), middle, max(leftovers), flagged, fence)

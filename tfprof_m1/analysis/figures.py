@@ -12,9 +12,15 @@ from statistics import mean
 import numpy as np
 
 from tfprof_m1.analysis.attribution import EpochBreakdown
-from tfprof_m1.analysis.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
+from tfprof_m1.analysis.estimate import (
+    classify_execution,
+    estimate_cost,
+    estimate_parts,
+    fence_check,
+    full_step_times,
+)
 from tfprof_m1.analysis.steady import steady_epochs
-from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
+from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER, PROFILING, TRACE, UNPROFILED
 from tfprof_m1.base.stats import summarize, summarize_array
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.model import (
@@ -28,7 +34,7 @@ from tfprof_m1.report.model import (
     PhaseSummary,
     ProfilingCost,
 )
-from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, sample_columns
+from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, joined_samples, sample_columns
 
 __all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
 
@@ -142,7 +148,7 @@ def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
     """Call, forward, backward (all-reduce) and optimizer from the probe samples of ``breakdowns``, with
     intervals.
     """
-    estimate = estimate_parts([sample for b in breakdowns for sample in b.samples])
+    estimate = estimate_parts(joined_samples([b.samples for b in breakdowns]))
     if estimate is None:
         return []
     return [
@@ -196,8 +202,8 @@ def execution(
     breakdowns: Sequence[EpochBreakdown], device_kind: str, executor_async: bool
 ) -> Execution | None:
     """Whether calls returned before their device work was done, and what that means here."""
-    full = [sample[FULL_STEP] for b in breakdowns for sample in b.samples if FULL_STEP in sample]
-    judged = classify_execution([host for host, _ in full], [wait for _, wait in full])
+    host, wait = full_step_times(joined_samples([b.samples for b in breakdowns]))
+    judged = classify_execution(host.tolist(), wait.tolist())
     if judged is None:
         return None
     mode, share = judged
@@ -219,7 +225,7 @@ def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -
     """The coverage fence's leftover waits over the checks of ``breakdowns``, or None without any."""
     return fence_check(
         [check for b in breakdowns for check in b.fence_checks],
-        [sample for b in breakdowns for sample in b.samples],
+        joined_samples([b.samples for b in breakdowns]),
         fence_name,
     )
 

@@ -273,6 +273,18 @@ class StepTable(Sequence[StepTiming]):
             )
         ]
 
+    def sample_columns(self) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+        """The probe samples as columns, variant -> (host ms, wait ms) arrays over the sampled steps in
+        step order, when every sampled step timed every variant (a probe step's samples); None when
+        some did not, or there are none. What :meth:`sampled` holds, without building a step."""
+        sparse = list(self._samples.values())
+        if not sparse or not len(sparse[0].rows) or any(other.rows != sparse[0].rows for other in sparse[1:]):
+            return None
+        return {
+            name: (np.array(column.first, dtype=np.float64), np.array(column.second, dtype=np.float64))
+            for name, column in self._samples.items()
+        }
+
     @property
     def examples(self) -> int:
         """Examples over all the steps."""
