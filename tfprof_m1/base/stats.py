@@ -63,7 +63,8 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
     """Order statistics of ``values`` (ms, or any one unit) in O(n): the median and quartiles are
     numpy's default (linear) quantiles, read at the order statistics they need after a few
-    selections (``np.partition``: the same floats a full sort gives, NaN last as in a sort); the mean is ``np.mean`` of the values as
+    selections (``np.partition``: the same floats a full sort gives, NaN last as in a sort); the
+    mean is ``np.mean`` of the values as
     float64 in their own order (numpy's pairwise sum over n); None when there are none.
 
     One rule for every form: a list, a float32 or float64 array, a view, all give the same floats
