@@ -196,14 +196,26 @@ def _epoch_draws(
         )
         picks = resample(rng, len(starts), replicates)
         counts = lengths[picks].sum(axis=1)
-        means = sums[:, picks].sum(axis=2) / counts  # (phases × replicates) per-step means
-        if shares is not None and epoch.split_phases:
+        resplit = shares is not None and bool(epoch.split_phases)
+        # (phases × replicates) per-step means, of the rows read below: a phase re-split from the
+        # shares' draws is not resampled itself (each row's sums are the same floats either way)
+        used = [
+            row
+            for row, name in enumerate(epoch.phases)
+            if name in wanted and not (resplit and name in epoch.split_phases and name in parts)
+        ]
+        means = np.zeros((len(epoch.phases), replicates))
+        means[used] = sums[used][:, picks].sum(axis=2) / counts
+        if resplit:
             split_rows = [epoch.phases.index(name) for name in epoch.split_phases]
             compute = epoch.per_step[split_rows] * epoch.split_steps  # the fused compute that was divided
             compute_sums = np.add.reduceat(compute.sum(axis=0), starts)
             compute_means = compute_sums[picks].sum(axis=1) / counts
-            direct = epoch.per_step[split_rows] * ~epoch.split_steps  # parts measured directly (split steps)
-            direct_means = np.add.reduceat(direct, starts, axis=1)[:, picks].sum(axis=2) / counts
+            # parts measured directly (split steps); none (all zeros) on a run of fused and probe steps
+            direct_means = np.zeros((len(split_rows), 1))
+            if not epoch.split_steps.all():
+                direct = epoch.per_step[split_rows] * ~epoch.split_steps
+                direct_means = np.add.reduceat(direct, starts, axis=1)[:, picks].sum(axis=2) / counts
             for row, name in zip(split_rows, epoch.split_phases):
                 if name in parts:
                     share = shares[:, list(parts).index(name)]
