@@ -41,7 +41,11 @@ def quantile(sorted_values: Sequence[float] | np.ndarray, q: float) -> float:
     """Linear-interpolated quantile (numpy's default method) of already sorted values."""
     if not len(sorted_values):
         raise ValueError("quantile of no values")
-    return _at_position(sorted_values, (len(sorted_values) - 1) * q)
+    position = (len(sorted_values) - 1) * q
+    lower = math.floor(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    fraction = position - lower
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * fraction
 
 
 def summarize(values: Sequence[float]) -> Summary | None:
@@ -62,53 +66,51 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
 
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
     """Order statistics of ``values`` (ms, or any one unit) in O(n): the median and quartiles are
-    numpy's default (linear) quantiles, read at the order statistics they need after a few
-    selections (``np.partition``: the same floats a full sort gives, NaN last as in a sort); the
-    mean is ``np.mean`` of the values as
-    float64 in their own order (numpy's pairwise sum over n); None when there are none.
+    numpy's default (linear) quantiles, read at the order statistics they need after three
+    selections (``np.partition``; the same floats a full sort gives); the mean is ``np.mean`` of the
+    values as float64 in their own order (numpy's pairwise sum); None when there are none.
 
     One rule for every form: a list, a float32 or float64 array, a view, all give the same floats
     (the values are copied to one contiguous float64 array first, so numpy's summation order is
-    the same).
+    the same). Values holding NaN are sorted (NaN last), as before.
     """
     array = np.ascontiguousarray(values, dtype=np.float64)
     n = array.size
     if not n:
         return None
-    positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
-    lowers = [math.floor(position) for position in positions]
-    ordered = array.copy()  # put in order where it is read: the order statistics the quartiles need
-    _select(ordered, sorted({0, n - 1, *lowers, *(min(lower + 1, n - 1) for lower in lowers)}))
+    low, high = float(array.min()), float(array.max())
+    if math.isnan(low):
+        ordered = np.sort(array)
+        q1, median, q3 = (quantile(ordered, q) for q in (0.25, 0.5, 0.75))
+        low, high = float(ordered[0]), float(ordered[-1])
+    else:
+        q1, median, q3 = _quartiles(array.copy(), [(n - 1) * q for q in (0.25, 0.5, 0.75)])
     return Summary(
-        n=n,
-        median=float(_at_position(ordered, positions[1])),
-        q1=float(_at_position(ordered, positions[0])),
-        q3=float(_at_position(ordered, positions[2])),
-        mean=float(np.mean(array)),
-        min=float(ordered[0]),
-        max=float(ordered[-1]),
+        n=n, median=float(median), q1=float(q1), q3=float(q3), mean=float(np.mean(array)), min=low, max=high
     )
 
 
-def _select(values: np.ndarray, ranks: Sequence[int]) -> None:
-    """Partly order ``values`` in place so that ``values[k]`` is its k-th smallest for every k in
-    ``ranks`` (ascending): one selection at the middle rank, then each side for the ranks in it (a
-    few O(n) passes; numpy's ``partition`` with many ranks at once is slower)."""
-    if not ranks or len(values) < 2:
-        return
-    middle = len(ranks) // 2
-    rank = ranks[middle]
-    values.partition(rank)
-    _select(values[:rank], ranks[:middle])
-    _select(values[rank + 1 :], [k - rank - 1 for k in ranks[middle + 1 :]])
-
-
-def _at_position(ordered: Sequence[float] | np.ndarray, position: float) -> float:
-    """:func:`quantile`'s interpolation at ``position`` (as ``(n - 1) * q``) of values whose order
-    statistics there and one above are in place."""
-    lower = math.floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+def _quartiles(values: np.ndarray, positions: Sequence[float]) -> list[float]:
+    """:func:`quantile` at three ascending ``positions`` (as ``(n - 1) * q``) of ``values`` (no NaN),
+    which are partly reordered in place: a selection at each position's order statistic (the middle
+    one over all values, the outer ones in each half), and the statistic one above each read as the
+    least value between it and the next one selected."""
+    n = len(values)
+    lower = [math.floor(position) for position in positions]
+    values.partition(lower[1])
+    if lower[0] < lower[1]:
+        values[: lower[1]].partition(lower[0])
+    if lower[2] > lower[1]:
+        values[lower[1] + 1 :].partition(lower[2] - lower[1] - 1)
+    figures = []
+    for rank, position in zip(lower, positions):
+        below = values[rank]
+        above = below
+        if rank + 1 < n:
+            following = min((other for other in lower if other > rank), default=n - 1)
+            above = values[rank + 1 : following + 1].min()
+        figures.append(below + (above - below) * (position - rank))
+    return figures
 
 
 def row_medians(rows: np.ndarray) -> np.ndarray:
