@@ -61,7 +61,11 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
     0, in order (``np.sum`` adds pairwise, which can differ in the last bit), so a figure is the
     same float whichever form its per-step values were held in."""
     values = np.asarray(values, dtype=float)
-    return float(np.cumsum(np.concatenate(([0.0], values)))[-1])
+    if not values.size:
+        return 0.0
+    if values[0] == 0.0:  # 0 + -0.0 is 0.0: start from 0 as sum() does
+        return float(np.cumsum(np.concatenate(([0.0], values)))[-1])
+    return float(np.cumsum(values)[-1])  # 0 + x is x: the running sum from the first value on
 
 
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
