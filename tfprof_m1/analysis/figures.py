@@ -49,7 +49,10 @@ def _round(values: Sequence[float]) -> list[float]:
 
 def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
-    return StepValues(np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS)
+    scaled = np.multiply(values, TICKS_PER_MS, dtype=float)  # one new array, rounded and divided in place
+    np.rint(scaled, out=scaled)
+    scaled /= TICKS_PER_MS
+    return StepValues(scaled)
 
 
 def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
@@ -83,10 +86,11 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     summaries = []
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
-        per_step = np.concatenate([np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns])
+        columns = [np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns]
+        per_step = columns[0] if len(columns) == 1 else np.concatenate(columns)
         # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
         # met only outside steps have no per-step figure
-        measured = name not in EPOCH_LEVEL_PHASES and bool(np.any(per_step != 0))
+        measured = name not in EPOCH_LEVEL_PHASES and bool(per_step.any())  # any value != 0
         spread = summarize_array(per_step) if measured else None
         waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
         summaries.append(
