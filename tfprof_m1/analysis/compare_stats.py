@@ -213,7 +213,7 @@ def _epoch_draws(
         ]
         means = np.zeros((len(epoch.phases), replicates))
         means[used] = sums[used][:, picks].sum(axis=2) / counts
-        if resplit:
+        if shares is not None and resplit:
             split_rows = [epoch.phases.index(name) for name in epoch.split_phases]
             compute = epoch.per_step[split_rows] * epoch.split_steps  # the fused compute that was divided
             compute_sums = np.add.reduceat(compute.sum(axis=0), starts)

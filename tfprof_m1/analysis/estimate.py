@@ -85,7 +85,7 @@ FENCE_LEFTOVER_SHARE = 0.05
 Sample = Mapping[str, Sequence[float]]
 
 
-def is_probe_sample(sample: Sample) -> bool:
+def is_probe_sample(sample: Mapping[str, object]) -> bool:
     """Whether ``sample`` has every probe variant (a probe step's sample, not a split step's)."""
     return all(variant in sample for variant in PROBE_VARIANTS)
 

@@ -272,9 +272,9 @@ def joined_samples(groups: Sequence[Sequence[Mapping[str, Sequence[float]]]]) ->
     every group can be held as columns (:func:`sample_columns`) of the same variants in the same
     order, so analysis reads whole columns; otherwise one list of the samples."""
     columns = [sample_columns(group) for group in groups if len(group)]
-    if not columns or any(c is None or list(c) != list(columns[0]) for c in columns):
-        return [sample for group in groups for sample in group]
     held = [c for c in columns if c is not None]
+    if not held or len(held) < len(columns) or any(list(c) != list(held[0]) for c in held):
+        return [sample for group in groups for sample in group]
     return ProbeSamples(
         {
             name: (np.concatenate([c[name][0] for c in held]), np.concatenate([c[name][1] for c in held]))
