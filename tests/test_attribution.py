@@ -201,3 +201,31 @@ def test_custom_split_phases_divide_fused_compute_in_the_order_first_seen():
     assert sum(breakdown.totals_ms.values()) == pytest.approx(100.0)
     # built-in rows that never occurred are not listed
     assert "forward" not in breakdown.totals_ms and "call" not in breakdown.totals_ms
+
+
+def test_an_epochs_probe_samples_are_read_as_columns_and_equal_the_steps_samples():
+    from tfprof_m1.analysis.attribution import epoch_samples, probe_samples
+    from tfprof_m1.analysis.estimate import estimate_parts, part_medians
+    from tfprof_m1.report.step_codec import ProbeSamples, joined_samples
+
+    steps = [fused(10.0), probe(1.0, 3.0, 7.0, 10.0), fused(11.0), probe(1.5, 3.5, 7.5, 11.0)]
+    epochs = [EpochTiming(k, 100.0, steps) for k in range(3)]
+    columns = epoch_samples(epochs[0])
+    assert isinstance(columns, ProbeSamples) and columns == probe_samples(epochs[0].steps.sampled())
+    # one probe step that timed only some variants: no columns, the steps' own samples
+    partial = [*steps, StepTiming("probe", 32, 5.0, {"compute": 4.0}, samples_ms={"empty_call": [1.0, 0.0]})]
+    listed = epoch_samples(EpochTiming(0, 100.0, partial))
+    assert not isinstance(listed, ProbeSamples) and listed == columns
+    # pooled as columns, every figure is what the samples one by one give
+    pooled = joined_samples([epoch_samples(epoch) for epoch in epochs])
+    one_by_one = [sample for epoch in epochs for sample in probe_samples(epoch.steps.sampled())]
+    assert isinstance(pooled, ProbeSamples) and pooled == one_by_one
+    assert part_medians(pooled) == part_medians(one_by_one)
+    assert estimate_parts(pooled) == estimate_parts(one_by_one)
+    assert joined_samples([columns, listed[:1] + [{"empty_call": [1.0, 0.0]}]]) == [
+        *columns,
+        *listed[:1],
+        {"empty_call": [1.0, 0.0]},
+    ]
+    breakdowns = attribute_epochs(epochs)
+    assert breakdowns[1].proportions == sample_proportions([s for e in epochs[1:] for s in e.steps])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfprof_m1.base.stats import summarize
+from tfprof_m1.base.stats import quantile, row_medians, summarize, summarize_array
 
 
 @pytest.mark.parametrize(
@@ -22,3 +22,38 @@ def test_noisy_when_iqr_exceeds_ten_percent_of_median():
     assert not summarize([100.0, 101.0, 102.0, 103.0]).noisy
     assert summarize([80.0, 100.0, 120.0, 140.0]).noisy
     assert summarize([]) is None
+
+
+def _sorted_summary(values):
+    """The figures as a full sort gives them (the rule before summaries became selections)."""
+    ordered = np.sort(np.asarray(values, dtype=float), kind="stable")
+    return [quantile(ordered, q) for q in (0.5, 0.25, 0.75)] + [ordered[0], ordered[-1]]
+
+
+@pytest.mark.parametrize("count", [*range(1, 13), 101, 1000, 1001, 4096])
+def test_order_statistics_by_selection_are_the_sorts_floats(count):
+    rng = np.random.default_rng(count)
+    for values in (rng.exponential(size=count), rng.integers(0, 4, size=count).astype(float)):
+        summary = summarize_array(values)
+        figures = [summary.median, summary.q1, summary.q3, summary.min, summary.max]
+        assert figures == _sorted_summary(values)  # exact: the same floats, ties and all
+        # one rule for every form the values are held in, the mean numpy's own
+        assert summary.mean == np.mean(values)
+        assert summarize(values.tolist()) == summary == summarize_array(values[::-1].copy()[::-1])
+        assert summarize_array(values.astype(np.float32)) == summarize(values.astype(np.float32).tolist())
+
+
+def test_values_holding_nan_are_summarised_as_sorted():
+    summary = summarize_array([3.0, float("nan"), 1.0, 2.0])
+    assert (summary.median, summary.q1, summary.min) == (2.5, 1.75, 1.0)
+    assert np.isnan(summary.q3) and np.isnan(summary.max) and np.isnan(summary.mean)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 90, 200])
+def test_row_medians_are_numpys_medians(count):
+    rows = np.random.default_rng(count).exponential(size=(50, count))
+    assert row_medians(rows).tolist() == np.median(rows, axis=1).tolist()
+    rows[3, 0] = np.nan
+    assert np.isnan(row_medians(rows)[3]) and row_medians(rows)[4] == np.median(rows[4])
+    with pytest.raises(ValueError):
+        row_medians(np.zeros((2, 0)))

@@ -93,3 +93,29 @@ def test_profiler_memory_per_step_is_bounded():
     small, large = 500, 5000
     per_step = (_held_bytes(large) - _held_bytes(small)) / (2 * (large - small))
     assert 0 < per_step <= MAX_BYTES_PER_STEP, f"{per_step:.0f} bytes per step"
+
+
+def test_the_sampled_steps_and_their_columns_are_the_steps_read_one_by_one():
+    from tfprof_m1.collection.profiler import FenceCheckSample
+
+    both = {"empty_call": [0.5, 0.0], "full_step": [4.0, 1.0]}
+    steps = [
+        *_steps(),
+        StepTiming("probe", 32, 8.0, {"input": 0.5, "compute": 2.0}, {"compute": 0.5}, both, 20.0),
+        StepTiming("fused", 32, 3.0, {"compute": 2.0}, {}, {}, 28.0, FenceCheckSample(0.3, 0.1)),
+        StepTiming(
+            "probe", 8, 7.0, {"profiling": 4.0}, {}, {"full_step": [3.5, 0.5], "empty_call": [0.25, 0.0]}
+        ),
+    ]
+    table = StepTable(steps)
+    sampled = [step for step in steps if step.samples_ms]
+    assert table.sampled() == sampled  # every figure gathered at once: the same records
+    assert table.kinds() == [step.kind for step in steps]
+    assert table.sample_columns() is None  # the first probe step timed other variants
+    probes = StepTable(steps[3:])
+    columns = probes.sample_columns()
+    assert list(columns) == ["empty_call", "full_step"]
+    assert [columns["full_step"][0].tolist(), columns["full_step"][1].tolist()] == [[4.0, 3.5], [1.0, 0.5]]
+    assert StepTable().sampled() == [] and StepTable().sample_columns() is None and StepTable().kinds() == []
+    probes.truncate(1)
+    assert probes.sampled() == steps[3:4] and probes.sample_columns()["empty_call"][0].tolist() == [0.5]

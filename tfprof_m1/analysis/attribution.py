@@ -33,10 +33,12 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.stats import sequential_sum
 from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTiming, StretchTiming
+from tfprof_m1.report.step_codec import ProbeSamples, joined_samples
 
 __all__ = [
     "EpochBreakdown",
     "attribute_epoch",
+    "epoch_samples",
     "attribute_epochs",
     "profiled_blocks",
     "sample_proportions",
@@ -128,9 +130,10 @@ class EpochBreakdown:
         return self.timing.steps.wait_totals()
 
     @cached_property
-    def samples(self) -> list[dict[str, list[float]]]:
-        """Raw probe samples of this epoch: variant -> [host ms, device wait ms]."""
-        return probe_samples(self.timing.steps.sampled())
+    def samples(self) -> Sequence[dict[str, list[float]]]:
+        """Raw probe samples of this epoch: variant -> [host ms, device wait ms] (as columns,
+        :class:`~tfprof_m1.report.step_codec.ProbeSamples`, when every sampled step timed every variant)."""
+        return epoch_samples(self.timing)
 
     @cached_property
     def fence_checks(self) -> list[FenceCheckSample]:
@@ -151,6 +154,18 @@ class EpochBreakdown:
 def step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> list[float]:
     """Each step's time over all its phases, from per-phase lists of per-step values."""
     return [sum(values) for values in zip(*step_ms.values())]
+
+
+def epoch_samples(
+    epoch: EpochTiming, sampled: Sequence[StepTiming] | None = None
+) -> Sequence[dict[str, list[float]]]:
+    """The epoch's probe samples (:func:`probe_samples` of its sampled steps, equal to that list):
+    read as columns from its step table when every sampled step timed every probe variant, else
+    from ``sampled`` (``epoch.steps.sampled()``, built here if not given)."""
+    columns = epoch.steps.sample_columns()
+    if columns is not None and is_probe_sample(columns):
+        return ProbeSamples(columns, len(next(iter(columns.values()))[0]))
+    return probe_samples(epoch.steps.sampled() if sampled is None else sampled)
 
 
 def probe_samples(steps: Sequence[StepTiming]) -> list[dict[str, list[float]]]:
@@ -262,19 +277,16 @@ def _attribute(phases_ms: Mapping[str, float], proportions: dict[str, float] | N
 
 
 def _proportions_of(
-    epochs: Sequence[EpochTiming], sampled_steps: Mapping[int, list[StepTiming]] | None = None
+    epochs: Sequence[EpochTiming], samples: Mapping[int, Sequence[dict[str, list[float]]]] | None = None
 ) -> dict[str, float] | None:
-    """:func:`sample_proportions` of the epochs' steps, building only the probe steps when they hold
-    probe samples (the split steps' path, without any, reads every step). ``sampled_steps``: each
-    epoch's ``steps.sampled()`` already built, by ``id`` of the epoch."""
-    sampled_steps = sampled_steps or {}
-    sampled = [
-        step
-        for epoch in epochs
-        for step in (sampled_steps[id(epoch)] if id(epoch) in sampled_steps else epoch.steps.sampled())
-    ]
-    if probe_samples(sampled):
-        return sample_proportions(sampled)
+    """:func:`sample_proportions` of the epochs' steps, reading only their probe samples when they
+    have some (as columns where the step tables hold them so; the split steps' path, without any,
+    reads every step). ``samples``: each epoch's :func:`epoch_samples` already read, by ``id`` of
+    the epoch."""
+    samples = samples or {}
+    pooled = joined_samples([samples[id(e)] if id(e) in samples else epoch_samples(e) for e in epochs])
+    if pooled:
+        return proportions(part_medians(pooled))
     return sample_proportions([step for epoch in epochs for step in epoch.steps])
 
 
@@ -296,6 +308,7 @@ def attribute_epoch(
     fallback: dict[str, float] | None = None,
     block_steps: int = 20,
     sampled: list[StepTiming] | None = None,
+    samples: Sequence[dict[str, list[float]]] | None = None,
 ) -> EpochBreakdown:
     """Break one epoch down into phases.
 
@@ -305,14 +318,15 @@ def attribute_epoch(
         block_steps: block length for the profiling-cost estimate (the unprofiled stretch length).
         sampled: ``epoch.steps.sampled()`` if the caller has built it already (a long run's probe
             steps are built once).
+        samples: :func:`epoch_samples` of the epoch if the caller has read them already.
     """
-    if sampled is None:
-        sampled = epoch.steps.sampled()
+    if samples is None:
+        samples = epoch_samples(epoch, sampled)
     shares: dict[str, float] | None
     if fallback is not None:
         shares, source = fallback, "pooled"
     else:
-        shares = _proportions_of([epoch], {id(epoch): sampled})
+        shares = _proportions_of([epoch], {id(epoch): samples})
         source = "epoch" if shares is not None else "none"
     names = _phase_names(epoch, shares)
     per_step = {name: _attributed_column(epoch, name, shares) for name in names if name != UNPROFILED}
@@ -334,7 +348,7 @@ def attribute_epoch(
         outside_steps_ms=unassigned,
         profiled_blocks=profiled_blocks(epoch, block_steps),
     )
-    breakdown.__dict__["samples"] = probe_samples(sampled)  # the cached property, from the steps built
+    breakdown.__dict__["samples"] = samples  # the cached property
     return breakdown
 
 
@@ -342,10 +356,11 @@ def attribute_epochs(epochs: Sequence[EpochTiming]) -> list[EpochBreakdown]:
     """Break every epoch down with the proportions pooled over the steady epochs (the first epoch,
     warm-up, is left out of the pool when there are others); an epoch uses its own samples only when
     the steady epochs have none."""
-    sampled = {id(epoch): epoch.steps.sampled() for epoch in epochs}  # each probe step built once
-    pooled = _proportions_of(steady_epochs(epochs), sampled)
+    # each epoch's samples read once: as columns from its step table, or from its probe steps built once
+    samples = {id(epoch): epoch_samples(epoch) for epoch in epochs}
+    pooled = _proportions_of(steady_epochs(epochs), samples)
     block = max((stretch.steps for epoch in epochs for stretch in epoch.stretches), default=20)
     return [
-        attribute_epoch(epoch, fallback=pooled, block_steps=block, sampled=sampled[id(epoch)])
+        attribute_epoch(epoch, fallback=pooled, block_steps=block, samples=samples[id(epoch)])
         for epoch in epochs
     ]

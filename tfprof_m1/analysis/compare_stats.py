@@ -35,6 +35,7 @@ from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile
 from tfprof_m1.analysis.estimate import column_parts, is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
+from tfprof_m1.base.stats import row_medians
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import EpochReport
 
@@ -113,7 +114,11 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
         if name not in PROFILER_PHASES
     }
     split = [name for name in (epoch.proportions or {}) if name in phases]
-    split_steps = np.asarray(epoch.step_kinds) != SPLIT if epoch.step_kinds else np.zeros(0, dtype=bool)
+    kinds = epoch.step_kinds
+    if SPLIT not in kinds:  # one scan of the list, no array of strings: every step's compute was divided
+        split_steps = np.ones(len(kinds), dtype=bool)
+    else:
+        split_steps = np.asarray(kinds) != SPLIT
     equivalent = unprofiled_equivalent_ms(
         epoch.wall_ms,
         totals.get(UNPROFILED, 0.0),
@@ -169,7 +174,9 @@ def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int)
         return None
     units = group_medians(run.part_values)  # a long run: medians of consecutive groups of samples
     picks = resample(rng, len(units), replicates)
-    medians = np.clip(np.median(units[picks], axis=1), 0.0, None)
+    # each part's column gathered (replicates × units) and its rows' medians: np.median's floats
+    medians = np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
+    medians = np.clip(medians, 0.0, None)
     totals = medians.sum(axis=1, keepdims=True)
     return np.divide(medians, totals, out=np.full_like(medians, np.nan), where=totals > 0)
 
@@ -196,14 +203,26 @@ def _epoch_draws(
         )
         picks = resample(rng, len(starts), replicates)
         counts = lengths[picks].sum(axis=1)
-        means = sums[:, picks].sum(axis=2) / counts  # (phases × replicates) per-step means
-        if shares is not None and epoch.split_phases:
+        resplit = shares is not None and bool(epoch.split_phases)
+        # (phases × replicates) per-step means, of the rows read below: a phase re-split from the
+        # shares' draws is not resampled itself (each row's sums are the same floats either way)
+        used = [
+            row
+            for row, name in enumerate(epoch.phases)
+            if name in wanted and not (resplit and name in epoch.split_phases and name in parts)
+        ]
+        means = np.zeros((len(epoch.phases), replicates))
+        means[used] = sums[used][:, picks].sum(axis=2) / counts
+        if shares is not None and resplit:
             split_rows = [epoch.phases.index(name) for name in epoch.split_phases]
             compute = epoch.per_step[split_rows] * epoch.split_steps  # the fused compute that was divided
             compute_sums = np.add.reduceat(compute.sum(axis=0), starts)
             compute_means = compute_sums[picks].sum(axis=1) / counts
-            direct = epoch.per_step[split_rows] * ~epoch.split_steps  # parts measured directly (split steps)
-            direct_means = np.add.reduceat(direct, starts, axis=1)[:, picks].sum(axis=2) / counts
+            # parts measured directly (split steps); none (all zeros) on a run of fused and probe steps
+            direct_means = np.zeros((len(split_rows), 1))
+            if not epoch.split_steps.all():
+                direct = epoch.per_step[split_rows] * ~epoch.split_steps
+                direct_means = np.add.reduceat(direct, starts, axis=1)[:, picks].sum(axis=2) / counts
             for row, name in zip(split_rows, epoch.split_phases):
                 if name in parts:
                     share = shares[:, list(parts).index(name)]

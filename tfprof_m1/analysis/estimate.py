@@ -39,10 +39,11 @@ from tfprof_m1.base.phases import (
     OPTIMIZER,
     PROBE_VARIANTS,
 )
+from tfprof_m1.base.stats import row_medians
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
-from tfprof_m1.report.step_codec import sample_columns
+from tfprof_m1.report.step_codec import ProbeSamples, sample_columns
 
 __all__ = [
     "classify_execution",
@@ -50,6 +51,7 @@ __all__ = [
     "estimate_cost",
     "estimate_parts",
     "fence_check",
+    "full_step_times",
     "is_probe_sample",
     "part_medians",
     "proportions",
@@ -83,7 +85,7 @@ FENCE_LEFTOVER_SHARE = 0.05
 Sample = Mapping[str, Sequence[float]]
 
 
-def is_probe_sample(sample: Sample) -> bool:
+def is_probe_sample(sample: Mapping[str, object]) -> bool:
     """Whether ``sample`` has every probe variant (a probe step's sample, not a split step's)."""
     return all(variant in sample for variant in PROBE_VARIANTS)
 
@@ -144,7 +146,11 @@ def column_parts(
 
 
 def part_medians(samples: Sequence[Sample], index: int | None = None) -> dict[str, float]:
-    """Median per-sample value of every part (device-inclusive, host or wait); may be negative."""
+    """Median per-sample value of every part (device-inclusive, host or wait); may be negative.
+    Probe samples that can be held as columns are taken a whole column at a time (the same floats)."""
+    columns = column_parts([samples], index) if len(samples) else None
+    if columns is not None:
+        return _medians(columns)
     return {part: median(values) for part, values in sample_parts(samples, index).items()}
 
 
@@ -183,7 +189,11 @@ def estimate_parts(samples: Sequence[Sample], replicates: int = REPLICATES) -> P
     Point figures are medians of every sample; past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS`
     samples the intervals resample medians of consecutive groups of them (a long run's cost bound).
     """
-    probes = [sample for sample in samples if is_probe_sample(sample)]
+    probes: Sequence[Sample]
+    if isinstance(samples, ProbeSamples) and is_probe_sample(samples.columns):
+        probes = samples  # columns of the probe variants: every sample is a probe sample
+    else:
+        probes = [sample for sample in samples if is_probe_sample(sample)]
     if not probes:
         return None
     columns = [column_parts([probes], index) for index in (None, 0, 1)]
@@ -233,7 +243,8 @@ def _share_draws(units: np.ndarray, parts: Sequence[str], replicates: int) -> di
     One numpy pass over (replicates × rows × parts); the same draws (seed, order of sums) as the
     per-replicate statistic it replaces."""
     picks = resample(generator(), len(units), replicates)
-    medians = np.median(units[picks], axis=1)  # (replicates × parts)
+    # (replicates × parts): each part's column gathered (replicates × rows) and its rows' medians
+    medians = np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
     clipped = np.where(medians > 0, medians, 0.0)  # max(0.0, median): -0.0 and NaN count as 0.0
     math = [column for column, part in enumerate(parts) if part != CALL]
     total, math_total = np.zeros(replicates), np.zeros(replicates)
@@ -301,8 +312,8 @@ def estimate_cost(
     stretch_steps, stretch_ms = np.array(stretches, dtype=float).T
     picked_blocks = resample(rng, len(blocks), replicates)
     picked_stretches = resample(rng, len(stretches), replicates)
-    ratios = (block_ms[picked_blocks].sum(axis=1) / block_steps[picked_blocks].sum(axis=1)) / (
-        stretch_ms[picked_stretches].sum(axis=1) / stretch_steps[picked_stretches].sum(axis=1)
+    ratios = (block_ms[picked_blocks].sum(axis=1) / _step_counts(block_steps, picked_blocks)) / (
+        stretch_ms[picked_stretches].sum(axis=1) / _step_counts(stretch_steps, picked_stretches)
     )
     return ProfilingCost(
         profiled,
@@ -312,6 +323,15 @@ def estimate_cost(
         len(stretches),
         unprofiled_epoch_ms(profiled / unprofiled),
     )
+
+
+def _step_counts(steps: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """Steps in each resample (a row of ``picks``): ``steps[picks].sum(axis=1)``, and without the
+    gather when every item has the same whole number of steps (stretches do): sums of whole numbers
+    are exact in any order, so the same floats."""
+    if len(steps) and (steps == steps[0]).all() and steps[0] == round(steps[0]):
+        return np.full(len(picks), steps[0] * picks.shape[1])
+    return steps[picks].sum(axis=1)
 
 
 # -- execution mode and fence coverage ----------------------------------------------------------
@@ -324,11 +344,23 @@ def classify_execution(
     under 5 % of the step, the calls behaved synchronously (the CPU's default executor, or a GPU
     backend that blocks in its calls, as some tensorflow-metal builds are reported to).
     """
-    if not full_step_host_ms:
+    if not len(full_step_host_ms):
         return None
     host, wait = median(full_step_host_ms), median(full_step_wait_ms)
     share = wait / (host + wait) if host + wait > 0 else 0.0
     return ("synchronous" if share < SYNCHRONOUS_WAIT_SHARE else "asynchronous"), share
+
+
+def full_step_times(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """Host and device-wait ms of the full step in each of ``samples`` that timed one, in order:
+    two arrays of equal length (whole columns when the samples are held so)."""
+    columns = sample_columns(samples)
+    if columns is not None:
+        return columns.get(FULL_STEP, (np.zeros(0), np.zeros(0)))
+    full = [sample[FULL_STEP] for sample in samples if FULL_STEP in sample]
+    return np.array([host for host, _ in full], dtype=float), np.array(
+        [wait for _, wait in full], dtype=float
+    )
 
 
 def fence_check(
@@ -340,7 +372,7 @@ def fence_check(
     if not leftovers:
         return None
     middle = median(leftovers)
-    steps = [sum(sample[FULL_STEP]) for sample in samples if FULL_STEP in sample]
-    step_ms = median(steps) if steps else 0.0
+    host, wait = full_step_times(samples)
+    step_ms = median((host + wait).tolist()) if len(host) else 0.0  # each as sum([host, wait])
     flagged = middle > FENCE_LEFTOVER_MS and middle > FENCE_LEFTOVER_SHARE * step_ms
     return FenceCheck(len(leftovers), middle, max(leftovers), flagged, fence)

@@ -12,9 +12,15 @@ from statistics import mean
 import numpy as np
 
 from tfprof_m1.analysis.attribution import EpochBreakdown
-from tfprof_m1.analysis.estimate import classify_execution, estimate_cost, estimate_parts, fence_check
+from tfprof_m1.analysis.estimate import (
+    classify_execution,
+    estimate_cost,
+    estimate_parts,
+    fence_check,
+    full_step_times,
+)
 from tfprof_m1.analysis.steady import steady_epochs
-from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, FULL_STEP, OTHER, PROFILING, TRACE, UNPROFILED
+from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER, PROFILING, TRACE, UNPROFILED
 from tfprof_m1.base.stats import summarize, summarize_array
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.model import (
@@ -28,7 +34,7 @@ from tfprof_m1.report.model import (
     PhaseSummary,
     ProfilingCost,
 )
-from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, sample_columns
+from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, joined_samples, sample_columns
 
 __all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
 
@@ -43,7 +49,10 @@ def _round(values: Sequence[float]) -> list[float]:
 
 def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
-    return StepValues(np.rint(np.asarray(values, dtype=float) * TICKS_PER_MS) / TICKS_PER_MS)
+    scaled = np.multiply(values, TICKS_PER_MS, dtype=float)  # one new array, rounded and divided in place
+    np.rint(scaled, out=scaled)
+    scaled /= TICKS_PER_MS
+    return StepValues(scaled)
 
 
 def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
@@ -77,10 +86,11 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
     summaries = []
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
-        per_step = np.concatenate([np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns])
+        columns = [np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns]
+        per_step = columns[0] if len(columns) == 1 else np.concatenate(columns)
         # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
         # met only outside steps have no per-step figure
-        measured = name not in EPOCH_LEVEL_PHASES and bool(np.any(per_step != 0))
+        measured = name not in EPOCH_LEVEL_PHASES and bool(per_step.any())  # any value != 0
         spread = summarize_array(per_step) if measured else None
         waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
         summaries.append(
@@ -142,7 +152,7 @@ def part_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PartSummary]:
     """Call, forward, backward (all-reduce) and optimizer from the probe samples of ``breakdowns``, with
     intervals.
     """
-    estimate = estimate_parts([sample for b in breakdowns for sample in b.samples])
+    estimate = estimate_parts(joined_samples([b.samples for b in breakdowns]))
     if estimate is None:
         return []
     return [
@@ -196,8 +206,8 @@ def execution(
     breakdowns: Sequence[EpochBreakdown], device_kind: str, executor_async: bool
 ) -> Execution | None:
     """Whether calls returned before their device work was done, and what that means here."""
-    full = [sample[FULL_STEP] for b in breakdowns for sample in b.samples if FULL_STEP in sample]
-    judged = classify_execution([host for host, _ in full], [wait for _, wait in full])
+    host, wait = full_step_times(joined_samples([b.samples for b in breakdowns]))
+    judged = classify_execution(host.tolist(), wait.tolist())
     if judged is None:
         return None
     mode, share = judged
@@ -219,7 +229,7 @@ def fence_check_summary(breakdowns: Sequence[EpochBreakdown], fence_name: str) -
     """The coverage fence's leftover waits over the checks of ``breakdowns``, or None without any."""
     return fence_check(
         [check for b in breakdowns for check in b.fence_checks],
-        [sample for b in breakdowns for sample in b.samples],
+        joined_samples([b.samples for b in breakdowns]),
         fence_name,
     )
 

@@ -231,7 +231,9 @@ class StepTable(Sequence[StepTiming]):
 
     def kinds(self) -> list[str]:
         """Each step's kind (``fused``, ``probe``, ``split``...)."""
-        return [self._kinds[code] for code in self._kind]
+        if not self._kinds:
+            return []
+        return np.array(self._kinds, dtype=object)[np.frombuffer(self._kind, dtype=np.uint8)].tolist()
 
     @property
     def wall_ms(self) -> Sequence[float]:
@@ -244,9 +246,44 @@ class StepTable(Sequence[StepTiming]):
         return self._started
 
     def sampled(self) -> list[StepTiming]:
-        """The steps that timed probe calls (few: only these are built)."""
-        rows = sorted({row for sparse in self._samples.values() for row in sparse.rows})
-        return [self._row(row) for row in rows]
+        """The steps that timed probe calls (a budget's share of the epoch: only these are built, each
+        figure gathered for all of them at once rather than looked up step by step)."""
+        if not self._samples:
+            return []
+        rows = np.unique(
+            np.concatenate([np.frombuffer(sparse.rows, dtype=np.int64) for sparse in self._samples.values()])
+        )
+        picked = rows.tolist()
+        samples: list[dict[str, list[float]]] = [{} for _ in picked]
+        for name, sparse in self._samples.items():
+            at = np.searchsorted(rows, np.frombuffer(sparse.rows, dtype=np.int64)).tolist()
+            for position, first, second in zip(at, sparse.first, sparse.second):
+                samples[position][name] = [first, second]
+        phases, waits = (_gathered(columns, rows) for columns in (self._phases, self._waits))
+        kinds = np.array(self._kinds, dtype=object)[np.frombuffer(self._kind, dtype=np.uint8)[rows]].tolist()
+        examples = np.frombuffer(self._examples, dtype=np.int64)[rows].tolist()
+        wall, started = (
+            np.frombuffer(column, dtype=np.float64)[rows].tolist() for column in (self._wall, self._started)
+        )
+        checks = [self._checks.get(row) for row in picked] if self._checks else [None] * len(picked)
+        return [
+            StepTiming(kind, count, ms, phase, wait, sample, start, check)
+            for kind, count, ms, phase, wait, sample, start, check in zip(
+                kinds, examples, wall, phases, waits, samples, started, checks
+            )
+        ]
+
+    def sample_columns(self) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+        """The probe samples as columns, variant -> (host ms, wait ms) arrays over the sampled steps in
+        step order, when every sampled step timed every variant (a probe step's samples); None when
+        some did not, or there are none. What :meth:`sampled` holds, without building a step."""
+        sparse = list(self._samples.values())
+        if not sparse or not len(sparse[0].rows) or any(other.rows != sparse[0].rows for other in sparse[1:]):
+            return None
+        return {
+            name: (np.array(column.first, dtype=np.float64), np.array(column.second, dtype=np.float64))
+            for name, column in self._samples.items()
+        }
 
     @property
     def examples(self) -> int:
@@ -268,3 +305,14 @@ def _put(columns: dict[str, array], values: dict[str, float], row: int) -> None:
 
 def _get(columns: dict[str, array], row: int) -> dict[str, float]:
     return {name: value for name, column in columns.items() if (value := column[row]) == value}
+
+
+def _gathered(columns: dict[str, array], rows: np.ndarray) -> list[dict[str, float]]:
+    """:func:`_get` of each of ``rows`` (ascending), every column read for all of them at once."""
+    found: list[dict[str, float]] = [{} for _ in range(len(rows))]
+    for name, column in columns.items():
+        values = np.frombuffer(column, dtype=np.float64)[rows]
+        present = np.flatnonzero(values == values)  # NaN: the step did not record it
+        for position, value in zip(present.tolist(), values[present].tolist()):
+            found[position][name] = value
+    return found

@@ -44,6 +44,7 @@ __all__ = [
     "pack_kinds",
     "pack_samples",
     "pack_values",
+    "joined_samples",
     "sample_columns",
     "unpack_array",
     "unpack_kinds",
@@ -241,8 +242,20 @@ def sample_columns(
     sample times the same variants as ``[host, wait]`` pairs; None otherwise."""
     if isinstance(samples, ProbeSamples):
         return samples.columns if samples.rows else None
-    if not samples or any(sample.keys() != samples[0].keys() for sample in samples):
+    if not samples:
         return None
+    keys = samples[0].keys()
+    if not all(sample.keys() == keys for sample in samples):
+        return None
+    names = list(keys)
+    try:  # one array (samples × variants × 2) in one pass
+        pairs = np.array([[sample[name] for name in names] for sample in samples], dtype=float)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is not None and pairs.shape == (len(samples), len(names), 2):
+        return {name: (pairs[:, k, 0].copy(), pairs[:, k, 1].copy()) for k, name in enumerate(names)}
+    # not pairs of numbers throughout: the rule pair by pair (None for a pair that is not two
+    # values; a value that is not a number raises as numpy does)
     if any(len(pair) != 2 for sample in samples for pair in sample.values()):
         return None
     return {
@@ -250,8 +263,25 @@ def sample_columns(
             np.array([s[name][0] for s in samples], dtype=float),
             np.array([s[name][1] for s in samples], dtype=float),
         )
-        for name in samples[0]
+        for name in names
     }
+
+
+def joined_samples(groups: Sequence[Sequence[Mapping[str, Sequence[float]]]]) -> Sequence[Any]:
+    """The samples of ``groups`` (an epoch's each) one after another: one :class:`ProbeSamples` when
+    every group can be held as columns (:func:`sample_columns`) of the same variants in the same
+    order, so analysis reads whole columns; otherwise one list of the samples."""
+    columns = [sample_columns(group) for group in groups if len(group)]
+    held = [c for c in columns if c is not None]
+    if not held or len(held) < len(columns) or any(list(c) != list(held[0]) for c in held):
+        return [sample for group in groups for sample in group]
+    return ProbeSamples(
+        {
+            name: (np.concatenate([c[name][0] for c in held]), np.concatenate([c[name][1] for c in held]))
+            for name in held[0]
+        },
+        sum(len(c[next(iter(c))][0]) for c in held),
+    )
 
 
 def unpack_samples(packed: Any) -> Any:
