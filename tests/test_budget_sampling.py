@@ -206,9 +206,10 @@ def test_agreed_costs_are_whole_thousandths_summed_exactly_in_float32():
     assert plan.agree([2469.0, 2.0]) == pytest.approx(1.2345)
 
 
-def test_a_fused_step_costs_one_fence_and_a_bounded_number_of_clock_reads():
+def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of_clock_reads():
     """What every fused step pays, counted on the real loop and profiler: the fence is the cost that
-    matters (it takes the overlap away), the clock reads are cheap but bounded."""
+    matters (it takes the overlap away), so only ``fenced_share`` of the fused steps are fenced one
+    by one and the others run in blocks of one fence; the clock reads are cheap but bounded."""
     reads = {"n": 0}
     clock = FakeClock()
 
@@ -219,13 +220,16 @@ def test_a_fused_step_costs_one_fence_and_a_bounded_number_of_clock_reads():
     device = FakeDevice(clock)
     fence = FakeFence(device, 0.0)
     profiler = PhaseProfiler(clock=counting_clock, fence=fence, annotate=False)
-    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0)  # fused steps only
 
-    def epoch_calls(steps: int) -> tuple[int, int]:
+    def epoch_calls(steps: int, fenced_share: float) -> tuple[int, int]:
+        sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=fenced_share)
         before_fences, before_reads = fence.calls, reads["n"]
         run_profiled_loop(FakeTrainSteps(device, WORK), batches(clock, steps), 1, steps, profiler, sampling)
         return fence.calls - before_fences, reads["n"] - before_reads
 
-    (fences_10, reads_10), (fences_50, reads_50) = epoch_calls(10), epoch_calls(50)
-    assert (fences_50 - fences_10) / 40 == 1  # one fence per fused step, nothing more
+    (fences_10, reads_10), (fences_50, reads_50) = epoch_calls(10, 1.0), epoch_calls(50, 1.0)
+    assert (fences_50 - fences_10) / 40 == 1  # every fused step fenced: one fence each, nothing more
     assert (reads_50 - reads_10) / 40 <= 10  # clock reads per fused step
+    (blocks_10, _), (blocks_50, _), (blocks_250, _) = (epoch_calls(n, 0.02) for n in (10, 50, 250))
+    # 2 % fenced, each cutting the block it falls in: 1 and 5 more fenced steps, 1 and 5 more blocks
+    assert (blocks_50 - blocks_10, blocks_250 - blocks_10) == (2, 10)
