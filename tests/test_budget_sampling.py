@@ -233,3 +233,19 @@ def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of
     (blocks_10, _), (blocks_50, _), (blocks_250, _) = (epoch_calls(n, 0.02) for n in (10, 50, 250))
     # 2 % fenced, each cutting the block it falls in: 1 and 5 more fenced steps, 1 and 5 more blocks
     assert (blocks_50 - blocks_10, blocks_250 - blocks_10) == (2, 10)
+
+
+def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_and_the_last_step_too():
+    sampling = Sampling(budget=0.03)  # 2 % fenced by default
+    assert sampling.fenced_count(53) == (1, pytest.approx(0.06))
+    plan, counts = ProbePlan(sampling), []
+    for _ in range(6):  # 20-step epochs: 0.34-0.38 fenced steps of credit each
+        kinds = plan.next_epoch(20)
+        assert kinds[-1] in ("fused", "probe") and "block" in kinds  # the last block closes before it
+        counts.append(kinds[:-1].count("fused"))
+    assert counts == [0, 0, 1, 0, 0, 1]
+    kinds = Sampling(every=10**6, min_samples=0, reference_share=0.0).plan(1000, fenced=4)
+    assert [i for i, kind in enumerate(kinds) if kind == "fused"] == [125, 375, 625, 875, 999]
+    assert Sampling(fenced_share=1.0).plan(60).count("block") == 0  # every fused step fenced
+    with pytest.raises(ValueError, match="fenced share"):
+        Sampling(fenced_share=1.5)
