@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/overhead.py cifar10 --pairs 4 --steps 400
 
 Both kinds of epoch run the same fused train step on the same tf.data pipeline, settle garbage
-first and are fenced at both ends; the profiled one also times every step, fences after every step,
-runs probe steps by the default sampling (a budget of 3 % of the epoch) and 10 % of the steps in
-unprofiled stretches. A third kind, the end-to-end cross-check, is a plain loop written here without
+first and are fenced at both ends; the profiled one also times every step's input and call, runs
+most fused steps in blocks (one fence a block) and 2 % of them fenced one by one, runs probe steps by
+the default sampling (a budget of 3 % of the epoch) and 10 % of the steps in unprofiled stretches.
+``--fenced-share 1`` fences every fused step (the profiler before blocks), for comparison;
+``--async-executor`` runs TensorFlow's asynchronous executor (calls return before their work, as on
+a GPU). A third kind, the end-to-end cross-check, is a plain loop written here without
 any of the profiler's code (its own ``tf.function`` step with a GradientTape on the same model, data
 and optimizer; one read of the loss at the end); the three kinds alternate. Epoch 1 of each kind is
 warm-up and is not counted. The profiling cost the profiled epochs' report states about itself
@@ -16,6 +19,7 @@ for docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -33,7 +37,17 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data", default="auto")
+    parser.add_argument("--async-executor", action="store_true", help="TensorFlow's asynchronous executor")
+    parser.add_argument(
+        "--fenced-share",
+        type=float,
+        default=None,
+        help="share of fused steps fenced one by one (default 2 %%)",
+    )
     args = parser.parse_args()
+    from tfprof_m1.collection.environment import set_async_executor
+
+    set_async_executor(args.async_executor)  # before any TensorFlow work
 
     import keras
     import tensorflow as tf
@@ -62,7 +76,11 @@ def main() -> int:
     train_steps = TrainSteps(model, loss_fn, optimizer, dataset.element_spec)
     fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
     profiler = PhaseProfiler(fence=fence)
-    sampling = DEFAULT_SAMPLING
+    sampling = (
+        DEFAULT_SAMPLING
+        if args.fenced_share is None
+        else dataclasses.replace(DEFAULT_SAMPLING, fenced_share=args.fenced_share)
+    )
 
     @tf.function
     def plain_step(images, labels):  # written without the profiler: the end-to-end reference
@@ -92,7 +110,9 @@ def main() -> int:
             return (time.perf_counter() - start) * 1000.0
 
     print(
-        f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}",
+        f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}, "
+        f"{'asynchronous' if args.async_executor else 'default'} executor, "
+        f"{sampling.fenced_share:.0%} of fused steps fenced",
         file=sys.stderr,
     )
     unprofiled, profiled, plain = [], [], []
@@ -152,6 +172,11 @@ def main() -> int:
     )
     probes = [epoch.steps.kinds().count("probe") for epoch in profiler.epochs]
     print(f"| probe steps per epoch (warm-up first) | {', '.join(map(str, probes))} |")
+    counts = [(k.count("fused"), k.count("block")) for k in (e.steps.kinds() for e in profiler.epochs)]
+    print(
+        "| fused steps fenced / in blocks, per epoch (warm-up first) | "
+        f"{', '.join(f'{fenced}/{blocked}' for fenced, blocked in counts)} |"
+    )
     return 0
 
 

@@ -14,7 +14,10 @@ block-by-block ratio to the bare block beside it are printed as Markdown. The va
 - ``+ profiler.call``: the call and its fence timed by ``PhaseProfiler.call`` inside
   ``profiler.step`` (clock reads, phase bookkeeping, the step's record appended to the table);
 - ``+ loop``: the built-in loop's own per-step work around it (``interrupt.check``, the plan lookup,
-  the examples count, the timed ``next()`` of a held batch).
+  the examples count, the timed ``next()`` of a held batch);
+- ``loop, in a block``: the same loop as the built-in loop runs most fused steps, in a block:
+  ``profiler.step("block")`` and ``profiler.call(..., fence=False)``, one ``close_block()`` fence at
+  the block's end (its wait shared over the block's steps).
 
 Then the work the loop does once per epoch, each piece timed 5 times: settling garbage, timing the
 idle fence, sampling memory, starting the input pipeline. A 60-step epoch of the real loop is then
@@ -51,7 +54,7 @@ def main() -> int:
 
     from fence_cost_check import mnist_steps
 
-    from tfprof_m1.base.phases import COMPUTE, FUSED
+    from tfprof_m1.base.phases import BLOCK, COMPUTE, FUSED
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence
     from tfprof_m1.collection.garbage import GarbageSettler
     from tfprof_m1.collection.interrupt import InterruptGuard, deferred
@@ -84,20 +87,28 @@ def main() -> int:
             with profiler.step(FUSED, examples=32):
                 profiler.call(COMPUTE, fused, images, labels)
 
-    def looped() -> None:
+    def looped(plan: list[str]) -> None:
         batches = profiler.timed(iter([(images, labels)] * block))
         while True:
             interrupt.check()
             kind = plan[0]
+            if kind != BLOCK:
+                profiler.close_block()
             batch = next(batches, None)
             if batch is None:
                 break
             x, y = batch
             with profiler.step(kind, examples=steps.examples(x)):
-                profiler.call(COMPUTE, fused, x, y)
+                profiler.call(COMPUTE, fused, x, y, fence=kind != BLOCK)
+        profiler.close_block()  # the block's one fence
 
-    plan = [FUSED]
-    variants = {"bare": bare, "+ fence": fenced, "+ profiler.call": profiled, "+ loop": looped}
+    variants = {
+        "bare": bare,
+        "+ fence": fenced,
+        "+ profiler.call": profiled,
+        "+ loop": lambda: looped([FUSED]),
+        "loop, in a block": lambda: looped([BLOCK]),
+    }
     times: dict[str, list[float]] = {name: [] for name in variants}
     with InterruptGuard() as interrupt, deferred(), profiler.epoch():
         for run in variants.values():  # warm-up: tracing
@@ -118,7 +129,7 @@ def main() -> int:
         paired = statistics.median(v / b for v, b in zip(values, times["bare"]))
         print(f"| {name} | {mid:,.0f} | {mid - base:+,.0f} | {(paired - 1) * 100:+.1f} % |")
     epoch = profiler.epochs[-1]
-    waits = [step.waits_ms.get(COMPUTE, 0.0) for step in epoch.steps]
+    waits = [step.waits_ms.get(COMPUTE, 0.0) for step in epoch.steps if step.kind == FUSED]
     print(
         f"fused steps' fence wait (their device work after the call returned), median: "
         f"{statistics.median(waits) * 1000:,.0f} µs; "

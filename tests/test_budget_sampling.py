@@ -206,9 +206,10 @@ def test_agreed_costs_are_whole_thousandths_summed_exactly_in_float32():
     assert plan.agree([2469.0, 2.0]) == pytest.approx(1.2345)
 
 
-def test_a_fused_step_costs_one_fence_and_a_bounded_number_of_clock_reads():
+def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of_clock_reads():
     """What every fused step pays, counted on the real loop and profiler: the fence is the cost that
-    matters (it takes the overlap away), the clock reads are cheap but bounded."""
+    matters (it takes the overlap away), so only ``fenced_share`` of the fused steps are fenced one
+    by one and the others run in blocks of one fence; the clock reads are cheap but bounded."""
     reads = {"n": 0}
     clock = FakeClock()
 
@@ -219,16 +220,35 @@ def test_a_fused_step_costs_one_fence_and_a_bounded_number_of_clock_reads():
     device = FakeDevice(clock)
     fence = FakeFence(device, 0.0)
     profiler = PhaseProfiler(clock=counting_clock, fence=fence, annotate=False)
-    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0)  # fused steps only
 
-    def epoch_calls(steps: int) -> tuple[int, int]:
+    def epoch_calls(steps: int, fenced_share: float) -> tuple[int, int]:
+        sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=fenced_share)
         before_fences, before_reads = fence.calls, reads["n"]
         run_profiled_loop(FakeTrainSteps(device, WORK), batches(clock, steps), 1, steps, profiler, sampling)
         return fence.calls - before_fences, reads["n"] - before_reads
 
-    (fences_10, reads_10), (fences_50, reads_50) = epoch_calls(10), epoch_calls(50)
-    assert (fences_50 - fences_10) / 40 == 1  # one fence per fused step, nothing more
+    (fences_10, reads_10), (fences_50, reads_50) = epoch_calls(10, 1.0), epoch_calls(50, 1.0)
+    assert (fences_50 - fences_10) / 40 == 1  # every fused step fenced: one fence each, nothing more
     assert (reads_50 - reads_10) / 40 <= 10  # clock reads per fused step
+    (blocks_10, _), (blocks_50, _), (blocks_250, _) = (epoch_calls(n, 0.02) for n in (10, 50, 250))
+    # 2 % fenced, each cutting the block it falls in: 1 and 5 more fenced steps, 1 and 5 more blocks
+    assert (blocks_50 - blocks_10, blocks_250 - blocks_10) == (2, 10)
+
+
+def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_and_the_last_step_too():
+    sampling = Sampling(budget=0.03)  # 2 % fenced by default
+    assert sampling.fenced_count(53) == (1, pytest.approx(0.06))
+    plan, counts = ProbePlan(sampling), []
+    for _ in range(6):  # 20-step epochs: 0.34-0.38 fenced steps of credit each
+        kinds = plan.next_epoch(20)
+        assert kinds[-1] in ("fused", "probe") and "block" in kinds  # the last block closes before it
+        counts.append(kinds[:-1].count("fused"))
+    assert counts == [0, 0, 1, 0, 0, 1]
+    kinds = Sampling(every=10**6, min_samples=0, reference_share=0.0).plan(1000, fenced=4)
+    assert [i for i, kind in enumerate(kinds) if kind == "fused"] == [125, 375, 625, 875, 999]
+    assert Sampling(fenced_share=1.0).plan(60).count("block") == 0  # every fused step fenced
+    with pytest.raises(ValueError, match="fenced share"):
+        Sampling(fenced_share=1.5)
 
 
 @pytest.mark.parametrize(("min_samples", "warned"), [(1, True), (4, False)])

@@ -207,6 +207,7 @@ def test_every_worker_runs_the_same_probe_steps_in_every_epoch(launched):
     ]
     assert len(kinds[0]) == 3 and kinds[0] == kinds[1]  # planned from the probe cost both agreed on
     assert [epoch.count("probe") for epoch in kinds[0]][:2] == [1, 1]
+    assert all(epoch.count("block") > epoch.count("fused") for epoch in kinds[0])  # blocks, few fenced
 
 
 def test_compare_takes_distributed_reports_and_keeps_strategies_and_workers_apart(mirrored_run, launched):

@@ -3,7 +3,7 @@
 Three shapes of step: host-bound (dispatch longer than device work), device-bound, and balanced.
 On each, the parts must come out device-inclusive and exact, host and device wait must say which
 side was busy, ``sync`` must hold only the fence's own cost, and the unprofiled stretches must show
-the overlap that per-step fences take away.
+the overlap that per-step fences take away and blocks of unfenced steps keep.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
 from tfprof_m1.analysis.attribution import attribute_epochs
 from tfprof_m1.analysis.figures import loop_summary
+from tfprof_m1.base.phases import BLOCK, COMPUTE, FUSED, INPUT, PROBE, SYNC
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
-from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.collection.profiler import MAX_BLOCK_STEPS, PhaseProfiler
 
 pytestmark = [pytest.mark.tf]
 
@@ -32,14 +33,19 @@ def model(host: float, device: float) -> StepModel:
 CASES = {"host-bound": (8.0, 2.0), "device-bound": (1.0, 9.0), "balanced": (4.0, 4.0)}
 
 
-def run(host: float, device: float, steps: int = 200, epochs: int = 2, fence_ms: float = 0.05):
+def run(
+    host: float,
+    device: float,
+    steps: int = 200,
+    epochs: int = 2,
+    fence_ms: float = 0.05,
+    sampling: Sampling = Sampling(every=10),
+):
     clock = FakeClock()
     fake = FakeDevice(clock)
     profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, fence_ms))
     train_steps = FakeTrainSteps(fake, model(host, device))
-    run_profiled_loop(
-        train_steps, batches(clock, steps, input_ms=0.1), epochs, steps, profiler, Sampling(every=10)
-    )
+    run_profiled_loop(train_steps, batches(clock, steps, input_ms=0.1), epochs, steps, profiler, sampling)
     breakdowns = attribute_epochs(profiler.epochs)
     return breakdowns, loop_summary(
         breakdowns, device_kind="gpu", executor_async=False, coverage_fence="none"
@@ -65,9 +71,11 @@ def test_parts_are_device_inclusive_and_exact(case):
         assert parts[name].host_ms == pytest.approx(fraction * host)
         assert parts[name].wait_ms == pytest.approx(fraction * device)
     steady = breakdowns[-1]
-    # sync holds only the fences' own cost: one per step plus the epoch-end fence (none inside stretches)
-    profiled_steps = steady.steps
-    fences = profiled_steps + 3 * len(steady.samples) + 1
+    # sync holds only the fences' own cost: one per fenced fused step, four per probe step, one per
+    # block, one at the epoch's end (the stretches' own fences are inside their time)
+    kinds = steady.step_kinds
+    fences = kinds.count(FUSED) + 4 * kinds.count(PROBE) + block_count(steady) + 1
+    assert kinds.count(BLOCK) > 10 * kinds.count(FUSED) > 0
     assert steady.totals_ms["sync"] == pytest.approx(fences * 0.05)
     assert sum(steady.totals_ms.values()) == pytest.approx(steady.wall_ms)
     assert abs(steady.totals_ms["other"]) < 1e-6
@@ -86,10 +94,25 @@ def test_fused_steps_are_split_by_the_device_inclusive_proportions():
         ) == pytest.approx(compute)
 
 
+def block_count(breakdown) -> int:
+    """Blocks closed in an epoch: runs of block steps, cut by any other step, a stretch or the
+    :data:`MAX_BLOCK_STEPS` limit."""
+    cuts = {stretch.before_step for stretch in breakdown.stretches}
+    count, run = 0, 0
+    for index, kind in enumerate(breakdown.step_kinds):
+        if index in cuts or kind != BLOCK:
+            count, run = count + (run > 0), 0
+        if kind == BLOCK:
+            run += 1
+            if run == MAX_BLOCK_STEPS:
+                count, run = count + 1, 0
+    return count + (run > 0)
+
+
 @pytest.mark.parametrize("case, lost", [("host-bound", 2.0), ("device-bound", 1.5), ("balanced", 4.5)])
 def test_unprofiled_stretches_show_the_overlap_per_step_fences_cost(case, lost):
     host, device = CASES[case]
-    _, summary = run(host, device)
+    _, summary = run(host, device, sampling=Sampling(every=10, fenced_share=1.0))  # every fused step fenced
     cost = summary.profiling_cost
     # unprofiled, the host dispatches the next step while the device runs this one: a step takes
     # max(host side, device side); fenced, it takes host + device (+ the fence, input, probes)
@@ -98,6 +121,75 @@ def test_unprofiled_stretches_show_the_overlap_per_step_fences_cost(case, lost):
     assert cost.profiled_step_ms > cost.unprofiled_step_ms + lost * 0.9
     assert cost.ratio.low > 1.0
     assert summary.samples == 18  # one steady epoch: 180 profiled steps of 200, 1 probe in 10
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_blocks_keep_the_overlap_the_unprofiled_steps_have(case):
+    """No probe step: 2 % of the fused steps fenced, the rest in blocks. Profiled steps then cost
+    what unprofiled ones do, within 3 %, on every shape of step (per-step fences: 13-250 % more)."""
+    host, device = CASES[case]
+    sampling = Sampling(every=10**6, min_samples=0)
+    breakdowns, summary = run(host, device, steps=400, epochs=3, sampling=sampling)
+    cost = summary.profiling_cost
+    assert cost.unprofiled_step_ms == pytest.approx(max(0.1 + 0.5 + host, device), rel=0.1)
+    assert abs(cost.ratio.point - 1.0) < 0.03
+    for steady in breakdowns[1:]:
+        assert sum(steady.totals_ms.values()) == pytest.approx(steady.wall_ms)
+        assert abs(steady.totals_ms["other"]) < 1e-6
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_blocks_fence_owns_its_wait_and_its_steps_share_it(case):
+    """One block of 49 steps and the epoch's last step, fenced: each block step's compute is the
+    block's (its dispatches and the closing fence's wait) over 49, the wait shared alike, the
+    fence's own cost ``sync``."""
+    host, device = CASES[case]
+    steps, dispatch, input_ms = 50, 0.5 + host, 0.1
+    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.0)
+    breakdowns, _ = run(host, device, steps=steps, epochs=1, sampling=sampling)
+    (epoch,) = breakdowns
+    block = steps - 1
+    assert epoch.step_kinds == [BLOCK] * block + [FUSED]  # the last block closes before the last step
+    compute = epoch.step_ms[COMPUTE][:block]
+    assert max(compute) == pytest.approx(min(compute))
+    # the device's last block step ends after the first dispatch and all the work in a row, or after
+    # the host's last dispatch when the host is the slower side
+    device_end = max(input_ms + dispatch + block * device, block * (input_ms + dispatch) + device)
+    wait = device_end - block * (input_ms + dispatch)
+    assert sum(compute) == pytest.approx(block * dispatch + wait)
+    assert epoch.step_ms[COMPUTE][-1] == pytest.approx(dispatch + device)  # fenced: its own, device idle
+    assert epoch.waits_ms[COMPUTE] == pytest.approx(wait + device)
+    assert epoch.totals_ms[SYNC] == pytest.approx(3 * 0.05)  # the block's, the last step's, the epoch's
+    assert epoch.totals_ms[INPUT] == pytest.approx(steps * input_ms)
+    assert abs(epoch.totals_ms["other"]) < 1e-6
+
+
+def test_an_input_stall_inside_a_block_is_input_not_compute():
+    """A 30 ms input wait injected into one step of a block shows as that step's input; the device
+    ran the queued steps meanwhile, so the block's compute is shorter, never longer."""
+    host, device = CASES["device-bound"]
+    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.0)
+
+    def epoch(stall_ms: float):
+        clock = FakeClock()
+        fake = FakeDevice(clock)
+        profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05))
+
+        class Stalling:
+            def __iter__(self):
+                for index, batch in enumerate(batches(clock, 40, input_ms=0.1)):
+                    if index == 20:
+                        clock.advance(stall_ms)
+                    yield batch
+
+        run_profiled_loop(FakeTrainSteps(fake, model(host, device)), Stalling(), 1, 40, profiler, sampling)
+        return attribute_epochs(profiler.epochs)[0]
+
+    calm, stalled = epoch(0.0), epoch(30.0)
+    assert stalled.step_ms[INPUT][20] - calm.step_ms[INPUT][20] == pytest.approx(30.0)
+    assert stalled.totals_ms[INPUT] - calm.totals_ms[INPUT] == pytest.approx(30.0)
+    assert stalled.totals_ms[COMPUTE] <= calm.totals_ms[COMPUTE] + 1e-9
+    assert abs(stalled.totals_ms["other"]) < 1e-6
 
 
 def test_a_synchronous_backend_is_reported_as_such():

@@ -73,7 +73,9 @@ def test_sampling_places_probes_and_unprofiled_stretches_evenly_and_never_first(
     assert [len(s) for s in stretches] == [20] * 8  # 10 % of the steps, 20 at a time
     assert stretches[0].start > 0 and stretches[-1].stop <= 1563
     plan = sampling.plan(1563)
-    assert plan.count("unprofiled") == 160 and plan[0] == "fused"
+    assert plan.count("unprofiled") == 160 and plan[0] == "block"  # fused, in a block
+    fused = plan.count("fused") + plan.count("block")
+    assert plan.count("fused") == int(0.02 * fused) + (plan[-1] == "fused")  # 2 % fenced, and the last
     assert plan.count("probe") == len(range(25, 1403, 50))  # 1 in 50 of the 1403 profiled steps
     assert Sampling(every=50, min_samples=3).probe_steps(20) == frozenset({3, 9, 15})
     assert Sampling(every=50, min_samples=0).probe_steps(20) == frozenset({25} & set(range(20)))
@@ -125,7 +127,8 @@ def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
         assert steps == 20 and breakdown.steps == 18  # steps 4 and 14 ran unprofiled
         assert breakdown.examples == 640
         assert [stretch.steps for stretch in breakdown.stretches] == [1, 1]
-        assert breakdown.step_kinds == ["probe" if i in {2, 7, 12, 17} else "fused" for i in range(18)]
+        # fused steps in blocks (2 % of 14 fenced: none yet), the last step a probe
+        assert breakdown.step_kinds == ["probe" if i in {2, 7, 12, 17} else "block" for i in range(18)]
         assert len(breakdown.samples) == 4
         assert set(breakdown.totals_ms) == {
             "input",

@@ -241,3 +241,51 @@ def test_the_coverage_fence_reports_what_the_main_fence_left_queued():
     assert (step.fence_check.first_ms, step.fence_check.leftover_ms) == pytest.approx((3.2, 3.0))
     assert "fence_check" not in step.samples_ms  # probe samples are [host, wait] pairs only
     assert step.phases_ms["profiling"] == pytest.approx(3.4)
+
+
+def test_a_block_of_unfenced_calls_is_closed_by_the_next_fenced_step_and_owns_its_wait():
+    """Three block steps on a fake device (2 ms host, 5 ms device each), then a fenced step: the
+    fenced step's own fence waits only for its own work, the block's fence for the block's."""
+    from tests.fake_device import FakeClock, FakeDevice, FakeFence
+
+    clock = FakeClock()
+    device = FakeDevice(clock)
+    fence = FakeFence(device, 0.0)
+    profiler = PhaseProfiler(clock=clock, fence=fence, annotate=False)
+    with profiler.epoch() as epoch:
+        opened = fence.calls  # the epoch-start fence and the idle-cost calls
+        for _ in range(3):
+            with profiler.step("block"):
+                profiler.call("compute", device.run, 2.0, 5.0, fence=False)
+        assert fence.calls == opened and len(epoch.steps) == 0  # the block is open: no fence yet
+        with profiler.step("fused"):
+            profiler.call("compute", device.run, 2.0, 5.0)
+    assert fence.calls == opened + 3  # the block's, the fused step's, the epoch end's
+    block, fused = list(epoch.steps)[:3], list(epoch.steps)[3]
+    # the device ran 15 ms from 2 ms on; the host dispatched until 6 ms: the block waited 11 ms
+    assert [step.phases_ms["compute"] for step in block] == pytest.approx([(6.0 + 11.0) / 3] * 3)
+    assert [step.waits_ms["compute"] for step in block] == pytest.approx([11.0 / 3] * 3)
+    assert fused.phases_ms["compute"] == pytest.approx(7.0) and fused.waits_ms["compute"] == pytest.approx(
+        5.0
+    )
+    assert sum(step.wall_ms for step in epoch.steps) == pytest.approx(epoch.wall_ms)
+
+
+def test_a_block_cut_short_keeps_its_steps_and_unfenced_calls_need_a_step():
+    from tests.fake_device import FakeClock, FakeDevice, FakeFence
+
+    clock = FakeClock()
+    device = FakeDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=FakeFence(device, 0.0), annotate=False)
+    with pytest.raises(KeyboardInterrupt), profiler.epoch():
+        for _ in range(2):
+            with profiler.step("block"):
+                profiler.call("compute", device.run, 2.0, 5.0, fence=False)
+        raise KeyboardInterrupt
+    (epoch,) = profiler.epochs
+    assert epoch.steps.kinds() == ["block", "block"] and not epoch.complete
+    assert [step.phases_ms["compute"] for step in epoch.steps] == pytest.approx(
+        [2.0, 2.0]
+    )  # no fence: dispatch
+    with profiler.epoch(), pytest.raises(ValueError, match="inside step"):
+        profiler.call("compute", device.run, 2.0, 5.0, fence=False)

@@ -28,7 +28,9 @@ from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
+    BLOCK,
     DESCRIPTIONS,
+    FUSED,
     INPUT,
     MATH_PHASES,
     OPTIMIZER,
@@ -44,7 +46,7 @@ from tfprof_m1.collection.environment import Environment
 from tfprof_m1.collection.fence import FenceCost
 from tfprof_m1.collection.memory import MemoryUse, growth_warning
 from tfprof_m1.collection.power import power_state
-from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, EpochTiming, PhaseProfiler
+from tfprof_m1.collection.profiler import IDLE_FENCE_CALLS, MAX_BLOCK_STEPS, EpochTiming, PhaseProfiler
 from tfprof_m1.collection.strategies import Distribution
 from tfprof_m1.report.model import (
     DataInfo,
@@ -609,6 +611,16 @@ def describe_method(
             "each call of Keras' train function (timed itself, whatever the callback order) and a "
             "fence after it: Keras fetches the batch inside its train function, so input is included; "
             "with steps_per_execution N, a call is N batches, each an equal share"
+        )
+    if BLOCK in kinds:
+        steps = [kind for run in runs for epoch in run.epochs for kind in epoch.step_kinds]
+        fenced, blocked = steps.count(FUSED), steps.count(BLOCK)
+        method["compute (blocks)"] = (
+            f"{blocked} of {fenced + blocked} fused steps ran in blocks: dispatched without a fence, one "
+            "fence closing each block (before any other kind of step, an unprofiled stretch or the epoch's "
+            f"last step, or after {MAX_BLOCK_STEPS} steps); a block's compute (its dispatches and the "
+            "closing fence's wait) is shared equally over its steps, so their per-step compute is the "
+            f"block's mean; the other {fenced} were fenced one by one (each its own device-true time)"
         )
     custom = [name for run in runs for name in run.custom_phases]
     if custom:

@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "ALL_REDUCE",
     "BACKWARD",
+    "BLOCK",
     "CALL",
     "COMPUTE",
     "DESCRIPTIONS",
@@ -90,7 +91,11 @@ MATH_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, OPTIMIZER)
 EPOCH_LEVEL_PHASES: tuple[str, ...] = (PROFILING, UNPROFILED, TRACE, EPOCH_START, VALIDATION, OTHER)
 
 # -- step kinds -----------------------------------------------------------------------------------
+#: A fused step fenced on its own: its compute is its own device-true time (a sample of the fused steps).
 FUSED = "fused"
+#: A fused step run in a block: consecutive fused steps dispatched without a fence, one fence closing
+#: the block; each step's compute is an equal share of the block's (dispatch and the closing wait).
+BLOCK = "block"
 #: A sampled step: the probe calls, then the real fused step (see collection/steps.py).
 PROBE = "probe"
 #: A step split into forward/backward/optimizer calls (research loops; TrainSteps.split).

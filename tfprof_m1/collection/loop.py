@@ -1,7 +1,9 @@
 """The profiled custom training loop, written with the public profiler API only.
 
-Every step's input wait is timed. Most steps run fused (true throughput), each fenced at the step
-boundary with the fence's wait owned by the step's compute. A sample of steps runs the probe calls
+Every step's input wait is timed. Most steps run fused (true throughput) in blocks: dispatched
+without a fence, one fence closing the block, whose wait the block's compute owns (shared equally
+over its steps). A small share of the fused steps (:attr:`Sampling.fenced_share`) is fenced one by
+one, so their compute is each step's own device-true time. A sample of steps runs the probe calls
 (empty call, forward only, forward and gradients, then the real fused step) to measure call cost,
 forward, backward and optimizer apart. A few short stretches of fused steps run with no
 instrumentation at all, as the reference for what profiling costs end to end. The epoch's wall time
@@ -17,7 +19,7 @@ from dataclasses import dataclass, replace
 from statistics import median
 from typing import Protocol
 
-from tfprof_m1.base.phases import COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
+from tfprof_m1.base.phases import BLOCK, COMPUTE, FUSED, PROBE, PROFILING, UNPROFILED
 from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.epoch_data import EpochBatches, known_length
 from tfprof_m1.collection.garbage import GarbageSettler
@@ -36,6 +38,7 @@ from tfprof_m1.trace.window import TraceWindow
 __all__ = [
     "ASSUMED_PROBE_COST",
     "DEFAULT_BUDGET",
+    "DEFAULT_FENCED_SHARE",
     "DEFAULT_MIN_SAMPLES",
     "DEFAULT_REFERENCE_SHARE",
     "DEFAULT_SAMPLE_EVERY",
@@ -63,6 +66,11 @@ DEFAULT_BUDGET = 0.03
 #: A probe step's extra time, in fused steps, until a steady epoch has measured it (three more calls
 #: and their fences; 1.1-1.5 measured on this project's CPU and fake devices).
 ASSUMED_PROBE_COST = 1.5
+#: Share of the fused steps fenced one by one (the rest run in blocks, one fence each). A fence takes
+#: away the overlap of the host's next dispatch with the device's work: +7 % of an mnist step on this
+#: project's CPU, +41 % under the asynchronous executor (docs/performance.md), so 2 % of the steps
+#: cost under 1 % of the epoch; the share is fixed (the same on every worker, measured by nothing).
+DEFAULT_FENCED_SHARE = 0.02
 #: The least probe cost a measurement is taken as (a probe step is never free).
 MIN_PROBE_COST = 0.25
 #: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
@@ -84,6 +92,10 @@ class Sampling:
     #: samples across epochs); ``every`` and ``min_samples`` are then not used. None: the fixed rule
     #: (1 in ``every``, at least ``min_samples`` per epoch). :data:`DEFAULT_SAMPLING` has 3 %.
     budget: float | None = None
+    #: Share of the fused steps fenced one by one (kind ``fused``: each step's own device-true time);
+    #: the others run in blocks (kind ``block``), one fence each. 1.0: every fused step fenced.
+    #: A fraction of a fenced step carries to the next epoch, as the budget's probes do.
+    fenced_share: float = DEFAULT_FENCED_SHARE
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.min_samples < 0:
@@ -92,6 +104,8 @@ class Sampling:
             raise ValueError("the sampling budget must be a share of the epoch in (0, 1)")
         if not 0.0 <= self.reference_share < 0.5 or self.reference_steps < 1:
             raise ValueError("reference share must be in [0, 0.5) and reference steps >= 1")
+        if not 0.0 <= self.fenced_share <= 1.0:
+            raise ValueError("the fenced share must be a share of the fused steps in [0, 1]")
 
     @classmethod
     def from_options(cls, every: int | None, min_samples: int | None, reference_share: float) -> Sampling:
@@ -160,17 +174,38 @@ class Sampling:
         first = stride // 2 if len(profiled) > 1 else 0
         return frozenset(profiled[first::stride])
 
-    def plan(self, steps: int, probes: int | None = None) -> list[str]:
-        """The kind of each step of an epoch: ``fused``, ``probe`` or ``unprofiled``.
+    def fenced_count(self, fused: int, carried: float = 0.0) -> tuple[int, float]:
+        """How many of an epoch's ``fused`` steps are fenced one by one, and the fraction carried to
+        the next epoch (``fenced_share`` of them, short epochs pooling as the budget's probes do)."""
+        credit = carried + self.fenced_share * max(0, fused)
+        count = min(int(credit + 1e-9), max(0, fused))
+        return count, max(0.0, credit - count)
+
+    def plan(self, steps: int, probes: int | None = None, fenced: int | None = None) -> list[str]:
+        """The kind of each step of an epoch: ``fused`` (fenced one by one), ``block`` (fused, in a
+        block), ``probe`` or ``unprofiled``.
 
         ``probes``: how many probe steps (the budget's count for this epoch); None: the budget's
         first epoch (:data:`ASSUMED_PROBE_COST`), or the fixed rule without a budget.
+        ``fenced``: how many fused steps are fenced, evenly spaced; None: ``fenced_share`` of them,
+        with nothing carried.
         """
         unprofiled = {index for stretch in self.unprofiled_steps(steps) for index in stretch}
         if probes is None and self.budget is not None:
             probes = self.probe_count(steps)[0]
         chosen = self.probe_steps(steps, exclude=unprofiled, count=probes)
-        return [UNPROFILED if i in unprofiled else PROBE if i in chosen else FUSED for i in range(steps)]
+        fused = [i for i in range(steps) if i not in unprofiled and i not in chosen]
+        if fenced is None:
+            fenced = self.fenced_count(len(fused))[0]
+        fenced = min(fenced, len(fused))
+        single = {fused[int((k + 0.5) * len(fused) / fenced)] for k in range(fenced)} if fenced else set()
+        plan = [
+            UNPROFILED if i in unprofiled else PROBE if i in chosen else FUSED if i in single else BLOCK
+            for i in range(steps)
+        ]
+        if plan and plan[-1] == BLOCK:  # the last block closes before the epoch's last step, so its
+            plan[-1] = FUSED  # wait is inside the steps the profiling cost compares (not the last's)
+        return plan
 
 
 #: The default sampling: probe steps by a budget of 3 % of the epoch's time, pooled over epochs.
@@ -179,14 +214,18 @@ DEFAULT_SAMPLING = Sampling(budget=DEFAULT_BUDGET)
 
 def probe_cost(epoch: EpochTiming) -> float | None:
     """A probe step's extra time in fused steps, from one epoch's raw timings: the median probe
-    step's wall time over the median fused step's, less one; None without both kinds of step."""
-    walls: dict[str, list[float]] = {PROBE: [], FUSED: []}
+    step's wall time over the median fused step's (fenced or in a block: a block step's wall time
+    holds its share of the block's compute and fence), less one; None without both kinds of step."""
+    probes: list[float] = []
+    fused: list[float] = []
     for kind, wall in zip(epoch.steps.kinds(), epoch.steps.wall_ms):
-        if kind in walls:
-            walls[kind].append(wall)
-    if not walls[PROBE] or not walls[FUSED] or median(walls[FUSED]) <= 0:
+        if kind == PROBE:
+            probes.append(wall)
+        elif kind in (FUSED, BLOCK):
+            fused.append(wall)
+    if not probes or not fused or median(fused) <= 0:
         return None
-    return median(walls[PROBE]) / median(walls[FUSED]) - 1.0
+    return median(probes) / median(fused) - 1.0
 
 
 #: Probe costs are agreed across workers in thousandths of a fused step, as whole numbers: a float32
@@ -214,17 +253,20 @@ class ProbePlan:
     cost: float = ASSUMED_PROBE_COST
     carried: float = 0.0
     epochs: int = 0
+    #: The fraction of a fenced fused step carried to the next epoch (:meth:`Sampling.fenced_count`).
+    fenced_carried: float = 0.0
 
     def next_epoch(self, steps: int) -> list[str]:
         """The plan of the next epoch of ``steps`` steps (see :meth:`Sampling.plan`)."""
-        if self.sampling.budget is None:
-            plan = self.sampling.plan(steps)
-        else:
+        probes = None
+        if self.sampling.budget is not None:
             at_least = 1 if self.epochs < 2 else 0
-            count, self.carried = self.sampling.probe_count(steps, self.cost, self.carried, at_least)
-            plan = self.sampling.plan(steps, probes=count)
+            probes, self.carried = self.sampling.probe_count(steps, self.cost, self.carried, at_least)
+        unfenced = self.sampling.plan(steps, probes=probes, fenced=0)
+        fused = sum(kind in (FUSED, BLOCK) for kind in unfenced)
+        fenced, self.fenced_carried = self.sampling.fenced_count(fused, self.fenced_carried)
         self.epochs += 1
-        return plan
+        return self.sampling.plan(steps, probes=probes, fenced=fenced)
 
     @staticmethod
     def share(measured: float | None) -> list[float]:
@@ -397,6 +439,10 @@ def _train(
                 while True:
                     interrupt.check()  # a stop that arrived during the last step
                     kind = plan[index] if index < len(plan) else FUSED
+                    if kind == BLOCK and _traced(trace, global_step, 1):
+                        kind = FUSED  # traced steps run fenced, each its own
+                    if kind != BLOCK:
+                        profiler.close_block()  # before the next(), as a fenced step's own fence is
                     if kind == UNPROFILED:
                         length = _run_length(plan, index)
                         if not _traced(trace, global_step, length):
@@ -428,7 +474,8 @@ def _train(
                                         else:
                                             non_finite_by = global_step
                             else:
-                                profiler.call(COMPUTE, train_steps.fused, images, labels)
+                                fence = kind != BLOCK
+                                profiler.call(COMPUTE, train_steps.fused, images, labels, fence=fence)
                     index, global_step = index + 1, global_step + 1
                     if on_step is not None and profiler.clock() - shown >= on_step.interval_s:
                         with profiler.phase(PROFILING):

@@ -24,6 +24,15 @@ the start of every epoch) stays in ``sync``. Each phase's device wait is kept ap
 Time measured outside a step but inside an epoch (typically the ``next()`` that fetches the next
 batch) is carried into the step that opens next; what is left when the epoch closes (the final
 ``next()`` that raises ``StopIteration``) stays on the epoch as ``outside_steps_ms``.
+
+**Blocks.** A fence after every step takes away the overlap of the host's next dispatch with the
+device's work on this step (on an asynchronous device a fenced step costs its dispatch plus its
+device time, not the larger of the two). ``call(..., fence=False)`` runs a step's call unfenced: the
+step joins an open *block*, which one fence closes (:meth:`PhaseProfiler.close_block`, or the next
+fenced step, unprofiled stretch, :meth:`sync` outside a step, or the epoch's end). The block's
+compute (every step's dispatch, plus the closing fence's wait less the fence's idle cost) is shared
+equally over its steps; the fence's idle cost is ``sync`` on its last step. Each step keeps its own
+input time and start, so the block's steps still add up to the time they took.
 """
 
 from __future__ import annotations
@@ -36,13 +45,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tfprof_m1.base.phases import FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
+from tfprof_m1.base.phases import BLOCK, FUSED, INPUT, OTHER, PROBE_SPANS, PROFILING, SYNC
 from tfprof_m1.base.tf_types import TensorLike
 from tfprof_m1.collection.fence import measure_fence_cost
 from tfprof_m1.collection.step_table import FenceCheckSample, StepTable, StepTiming
 
 __all__ = [
     "IDLE_FENCE_CALLS",
+    "MAX_BLOCK_STEPS",
     "EpochTiming",
     "FenceCheckSample",
     "NullProfiler",
@@ -59,6 +69,9 @@ Clock = Callable[[], float]
 
 #: Fence calls on an idle device, at each epoch's start, to measure what one fence costs by itself.
 IDLE_FENCE_CALLS = 9
+#: Longest block of unfenced steps: a block this long is closed by a fence (bounds the step records
+#: held until the block closes, and how far the host may run ahead of the device).
+MAX_BLOCK_STEPS = 100
 
 
 class Fence(Protocol):
@@ -171,6 +184,14 @@ class PhaseProfiler:
         self._last_stopped: str | None = None
         self._stretch: StretchTiming | None = None
         self._next_is_warmup = True
+        #: The open block: its steps (appended to the epoch when it closes), the last step's result
+        #: (the closing fence waits for it), the phase its calls ran as, and whether the current step
+        #: joined it.
+        self._block: list[StepTiming] = []
+        self._block_token: TensorLike = None
+        self._block_phase = ""
+        self._joins_block = False
+        self.max_block_steps = MAX_BLOCK_STEPS
         #: Runs recorded: 1 plus each :meth:`begin_run` after an epoch was timed.
         self.runs = 1
 
@@ -302,6 +323,8 @@ class PhaseProfiler:
         that phase's device work. The fence's own idle cost, and any wait that follows no phase,
         are timed as ``sync``.
         """
+        if self._step is None:
+            self.close_block()
         if self.fence is None:
             return 0.0
         owner = self._last_stopped if self._step is not None else None
@@ -322,7 +345,12 @@ class PhaseProfiler:
         return wait
 
     def call(
-        self, phase: str, fn: Callable[..., _Result], *args: object, sample: str | None = None
+        self,
+        phase: str,
+        fn: Callable[..., _Result],
+        *args: object,
+        sample: str | None = None,
+        fence: bool = True,
     ) -> _Result:
         """Run ``fn(*args)`` as phase ``phase``, then fence on its result, which ``phase`` owns.
 
@@ -330,10 +358,18 @@ class PhaseProfiler:
             phase: the phase the call's time (host and device) goes to.
             fn: typically a ``tf.function``.
             sample: also record the call as ``StepTiming.samples_ms[sample] = [host ms, wait ms]``.
+            fence: False: no fence after the call; the step joins the open block (see the module's
+                "Blocks"), whose closing fence it shares. Only inside a step, as its one call.
 
         Returns:
             Whatever ``fn`` returned.
+
+        Raises:
+            ValueError: ``fence=False`` outside a step, with a ``sample``, or with another phase than
+                the open block's.
         """
+        if not fence:
+            return self._call_in_block(phase, fn, *args, sample=sample)
         self.start(phase)
         span = self._annotate(PROBE_SPANS.get(sample, sample)) if sample is not None else None
         host_start = self.clock()
@@ -348,6 +384,55 @@ class PhaseProfiler:
         if sample is not None and self._step is not None:
             self._step.samples_ms[sample] = [host_ms, wait]
         return result
+
+    def _call_in_block(
+        self, phase: str, fn: Callable[..., _Result], *args: object, sample: str | None
+    ) -> _Result:
+        if self._step is None or sample is not None:
+            raise ValueError("call(fence=False) runs one step's call inside step(), with no sample")
+        if self._block and phase != self._block_phase:
+            raise ValueError(f"call(fence=False) as {phase!r} in a block of {self._block_phase!r} calls")
+        self.start(phase)
+        try:
+            result = fn(*args)
+        finally:
+            self.stop(phase)
+        self._block_token, self._block_phase, self._joins_block = result, phase, True
+        return result
+
+    def close_block(self) -> float:
+        """Fence the open block of unfenced steps (if any) and record its steps; returns the fence's
+        wait the block's compute took over (ms).
+
+        The block's compute (its steps' dispatch plus that wait) is shared equally over its steps
+        (each step's phase and its device wait); the fence's idle cost is ``sync`` on the last step,
+        whose wall time holds the fence. Called by the loop before any step that is not a block step;
+        a fenced step, an unprofiled stretch, :meth:`sync` outside a step and the epoch's end close
+        an open block themselves.
+        """
+        steps, token = self._block, self._block_token
+        if not steps:
+            return 0.0
+        self._block, self._block_token = [], None
+        fence_ms = 0.0
+        if self.fence is not None:
+            start = self.clock()
+            self.fence(*(() if token is None else (token,)))
+            fence_ms = (self.clock() - start) * 1000.0
+        idle_ms = self._epoch.fence_idle_ms if self._epoch is not None else 0.0
+        wait = max(0.0, fence_ms - idle_ms) if self.fence is not None else 0.0
+        _share_block(steps, self._block_phase, wait, fence_ms - wait)
+        if self._epoch is not None:
+            self._epoch.steps.extend(steps)
+        return wait
+
+    def _flush_block(self) -> None:
+        """Record an open block's steps without its fence (an exception cut the epoch short): each
+        keeps an equal share of the block's dispatch time, with no device wait."""
+        if self._block and self._epoch is not None:
+            _share_block(self._block, self._block_phase, 0.0, 0.0)
+            self._epoch.steps.extend(self._block)
+        self._block, self._block_token = [], None
 
     def check_fence(self) -> float | None:
         """Run the coverage fence twice, timed as ``profiling``; return what the first call waited
@@ -379,6 +464,9 @@ class PhaseProfiler:
             raise ValueError("step() must be inside epoch()")
         if self._step is not None:
             raise ValueError("step() was already started; steps do not nest")
+        self._joins_block = False
+        if kind != BLOCK:
+            self.close_block()  # block steps before a fenced one: their fence is theirs, not its
         now = self.clock()
         started = self._pending_started if self._pending_started is not None else now
         record = StepTiming(
@@ -398,7 +486,13 @@ class PhaseProfiler:
             record.wall_ms = (self.clock() - self._step_start) * 1000.0
             self._step = None
             self._last_stopped = None
-            self._epoch.steps.append(record)
+            if self._joins_block:
+                self._joins_block = False
+                self._block.append(record)
+                if len(self._block) >= self.max_block_steps:
+                    self.close_block()
+            else:
+                self._epoch.steps.append(record)
 
     @contextmanager
     def unprofiled(self) -> Iterator[_Stretch]:
@@ -412,6 +506,7 @@ class PhaseProfiler:
             raise ValueError("unprofiled() must be inside epoch() and outside any step or phase")
         if INPUT in self._pending_ms:
             raise ValueError("unprofiled() must start before the next() of its first step")
+        self.close_block()
         stretch = _Stretch(
             started_ms=(self.clock() - self._epoch_start) * 1000.0, before_step=len(self._epoch.steps)
         )
@@ -460,6 +555,7 @@ class PhaseProfiler:
         finally:
             while self._active:  # an exception left phases open: close them, keep the time
                 self.stop(self._active[-1].name)
+            self._flush_block()  # only an exception leaves a block open here
             record.wall_ms = (self.clock() - self._epoch_start) * 1000.0
             gc.callbacks.remove(on_gc)
             for name, value in self._pending_ms.items():
@@ -467,6 +563,22 @@ class PhaseProfiler:
             self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
             self._epoch = None
             self.epochs.append(record)
+
+
+def _share_block(steps: list[StepTiming], phase: str, wait_ms: float, idle_ms: float) -> None:
+    """Give each of a block's ``steps`` an equal share of its ``phase`` time (their dispatch added up,
+    plus the closing fence's ``wait_ms``) and of the wait; the fence's own cost (``idle_ms``) is
+    ``sync`` on the last step. Each step's wall time changes by what its phase changed."""
+    dispatched = [step.phases_ms.get(phase, 0.0) for step in steps]
+    share = (sum(dispatched) + wait_ms) / len(steps)
+    for step, own in zip(steps, dispatched):
+        step.phases_ms[phase] = share
+        if wait_ms:
+            step.waits_ms[phase] = wait_ms / len(steps)
+        step.wall_ms += share - own
+    last = steps[-1]
+    last.phases_ms[SYNC] = last.phases_ms.get(SYNC, 0.0) + idle_ms
+    last.wall_ms += idle_ms
 
 
 @dataclass
@@ -511,9 +623,17 @@ class NullProfiler(PhaseProfiler):
         return 0.0
 
     def call(
-        self, phase: str, fn: Callable[..., _Result], *args: object, sample: str | None = None
+        self,
+        phase: str,
+        fn: Callable[..., _Result],
+        *args: object,
+        sample: str | None = None,
+        fence: bool = True,
     ) -> _Result:
         return fn(*args)
+
+    def close_block(self) -> float:
+        return 0.0
 
     def check_fence(self) -> float | None:
         return None
