@@ -6,43 +6,82 @@ The built-in loop with the default sampling (the budget) runs 8 epochs on ``test
 device (a call spends its host time, then queues its device time; the device runs queued work in
 order) for the three shapes of step of ``tests/test_fake_device.py``, with every fused step fenced
 (``fenced_share=1``, the loop before blocks) and with 2 % fenced (blocks), and prints the report's
-profiling cost (profiled over unprofiled per-step time, 95 % bootstrap interval) as Markdown. Python's
-own time is not on the fake clock, so what is left is what the design costs: probe steps, fences,
-and how the estimate reads them.
+profiling cost (profiled over unprofiled per-step time, 95 % bootstrap interval) as Markdown, beside
+the true cost: the profiled run's mean steady epoch over a plain loop's (``run_unprofiled_loop``,
+the same fake device, data and steps, one fence an epoch). Python's own time is not on the fake
+clock, so what is left is what the design costs: probe steps, fences, and how the estimate reads
+them. ``--parts`` also prints, at 400 steps, the true cost with each piece of profiling turned off.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+from statistics import mean
 
-from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, batches
+from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, batches, plain_epoch_ms
 from tests.test_fake_device import CASES, model
 from tfprof_m1.analysis.attribution import attribute_epochs
 from tfprof_m1.analysis.figures import loop_summary
 from tfprof_m1.collection.loop import DEFAULT_SAMPLING, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
 
+EPOCHS = 8
 
-def stated_cost(host: float, device: float, steps: int, fenced_share: float) -> str:
+
+def stated_and_true(host: float, device: float, steps: int, **sampling: float) -> tuple[str, float]:
+    """The cost the report states (point [95 % interval]) and the true cost, on the fake device."""
     clock = FakeClock()
     fake = FakeDevice(clock)
     profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
-    sampling = dataclasses.replace(DEFAULT_SAMPLING, fenced_share=fenced_share)
-    data = batches(clock, steps, input_ms=0.1)
-    run_profiled_loop(FakeTrainSteps(fake, model(host, device)), data, 8, steps, profiler, sampling)
+    chosen = dataclasses.replace(DEFAULT_SAMPLING, **sampling)
+    data = batches(clock, steps * EPOCHS, input_ms=0.1)
+    run_profiled_loop(FakeTrainSteps(fake, model(host, device)), data, EPOCHS, steps, profiler, chosen)
     summary = loop_summary(attribute_epochs(profiler.epochs), device_kind="gpu", executor_async=True)
     cost = summary.profiling_cost
-    return f"{cost.ratio.point:.3f} [{cost.ratio.low:.3f}–{cost.ratio.high:.3f}]"
+    stated = f"{cost.ratio.point:.3f} [{cost.ratio.low:.3f}–{cost.ratio.high:.3f}]" if cost else "—"
+    profiled_ms = mean(epoch.wall_ms for epoch in profiler.epochs[1:])
+    return stated, profiled_ms / plain_epoch_ms(model(host, device), steps, EPOCHS, 0.1, 0.05)
+
+
+def _shape(case: str, host: float, device: float) -> str:
+    return f"{case} (host {0.1 + 0.5 + host:.1f} ms, device {device:.1f} ms)"
 
 
 def main() -> None:
-    print("| steps an epoch | step shape | every fused step fenced | blocks, 2 % fenced |")
-    print("|---|---|---|---|")
+    print(
+        "| steps an epoch | step shape | every fused step fenced: stated | true "
+        "| blocks, 2 % fenced: stated | true |"
+    )
+    print("|---|---|---|---|---|---|")
     for steps in (60, 400):
         for case, (host, device) in CASES.items():
-            before, after = (stated_cost(host, device, steps, share) for share in (1.0, 0.02))
-            shape = f"{case} (host {0.1 + 0.5 + host:.1f} ms, device {device:.1f} ms)"
-            print(f"| {steps} | {shape} | {before} | {after} |")
+            (before, before_true), (after, after_true) = (
+                stated_and_true(host, device, steps, fenced_share=share) for share in (1.0, 0.02)
+            )
+            row = [
+                str(steps),
+                _shape(case, host, device),
+                before,
+                f"{before_true:.3f}",
+                after,
+                f"{after_true:.3f}",
+            ]
+            print("| " + " | ".join(row) + " |")
+    if "--parts" in sys.argv[1:]:
+        pieces = {
+            "all (the default)": {},
+            "no probe steps (budget 1e-6)": {"budget": 1e-6},
+            "no unprofiled stretches": {"reference_share": 0.0},
+            "no fused step fenced alone": {"fenced_share": 0.0},
+            "none of the three": {"budget": 1e-6, "reference_share": 0.0, "fenced_share": 0.0},
+        }
+        print()
+        print("| 400 steps an epoch | " + " | ".join(CASES) + " |")
+        print("|---|" + "---|" * len(CASES))
+        for name, sampling in pieces.items():
+            trues = [stated_and_true(host, device, 400, **sampling)[1] for host, device in CASES.values()]
+            print(f"| {name} | " + " | ".join(f"{value:.3f}" for value in trues) + " |")
 
 
 if __name__ == "__main__":

@@ -109,3 +109,22 @@ def batches(clock: FakeClock, count: int, input_ms: float = 0.0):
                 yield Batch(), None
 
     return Dataset()
+
+
+def plain_epoch_ms(model: StepModel, steps: int, epochs: int, input_ms: float, fence_ms: float) -> float:
+    """A plain loop's mean epoch after the first (ms) on a fake device of its own: the fused steps
+    one after another with no timing and one fence an epoch (``run_unprofiled_loop``), the reference a
+    profiled run's true cost is taken against."""
+    from tfprof_m1.collection.loop import run_unprofiled_loop
+
+    clock = FakeClock()
+    device = FakeDevice(clock)
+    fence = FakeFence(device, fence_ms)
+    train_steps = FakeTrainSteps(device, model)
+    batch = iter(batches(clock, steps * epochs, input_ms=input_ms))
+    walls = []
+    for _ in range(epochs):
+        start = clock()
+        run_unprofiled_loop(train_steps, [next(batch) for _ in range(steps)], fence)
+        walls.append((clock() - start) * 1000.0)
+    return sum(walls[1:]) / (epochs - 1)

@@ -126,13 +126,16 @@ def test_unprofiled_stretches_show_the_overlap_per_step_fences_cost(case, lost):
 @pytest.mark.parametrize("case", CASES)
 def test_blocks_keep_the_overlap_the_unprofiled_steps_have(case):
     """No probe step: 2 % of the fused steps fenced, the rest in blocks. Profiled steps then cost
-    what unprofiled ones do, within 3 %, on every shape of step (per-step fences: 13-250 % more)."""
+    what unprofiled ones do within 5 % on every shape of step (per-step fences: 13-250 % more). What
+    is left is real: a fenced step loses its overlap and cuts a block, whose closing fence loses one
+    more (4.2 % on the balanced step, where a lost overlap is largest; the estimate read 1.00 there
+    before its stretches' edges were taken out, hiding it)."""
     host, device = CASES[case]
     sampling = Sampling(every=10**6, min_samples=0)
     breakdowns, summary = run(host, device, steps=400, epochs=3, sampling=sampling)
     cost = summary.profiling_cost
     assert cost.unprofiled_step_ms == pytest.approx(max(0.1 + 0.5 + host, device), rel=0.1)
-    assert abs(cost.ratio.point - 1.0) < 0.03
+    assert abs(cost.ratio.point - 1.0) < 0.05
     for steady in breakdowns[1:]:
         assert sum(steady.totals_ms.values()) == pytest.approx(steady.wall_ms)
         assert abs(steady.totals_ms["other"]) < 1e-6
@@ -203,3 +206,33 @@ def test_a_synchronous_backend_is_reported_as_such():
     summary = loop_summary(attribute_epochs(profiler.epochs), device_kind="gpu", executor_async=False)
     assert summary.execution.mode == "synchronous"
     assert "behaved synchronously" in summary.execution.note
+
+
+@pytest.mark.parametrize("steps", [60, 400])
+@pytest.mark.parametrize("case", CASES)
+def test_the_epoch_the_report_says_would_run_unprofiled_is_a_plain_loops_epoch(case, steps):
+    """Known answer: a plain loop (no timing, one fence an epoch) on the same fake device. The report's
+    unprofiled epoch comes from its own stretches, which start on an idle device and end with a
+    fence; without taking that edge out, a 3-step stretch read a balanced step 29 % slow at 60
+    steps an epoch (4 % at 400), and the stated cost that much too low. Default sampling, blocks."""
+    from tests.fake_device import plain_epoch_ms
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLING
+
+    host, device = CASES[case]
+    epochs = 6
+    _, summary = run(host, device, steps=steps, epochs=epochs, sampling=DEFAULT_SAMPLING)
+    cost = summary.profiling_cost
+    plain = plain_epoch_ms(model(host, device), steps, epochs, input_ms=0.1, fence_ms=0.05)
+    assert cost is not None and cost.unprofiled_epoch_ms == pytest.approx(plain, rel=0.03)
+
+
+def test_a_stretch_edge_is_its_closing_wait_or_one_dispatch_whichever_is_less():
+    from tfprof_m1.collection.profiler import StretchTiming
+
+    # host-bound, 3 steps of 8.6 ms dispatch and 2 ms device: 3 x 8.6 + 2 (the last step's device work)
+    host_bound = StretchTiming(started_ms=0.0, steps=3, wall_ms=27.8, wait_ms=2.0)
+    assert host_bound.edge_ms == pytest.approx(2.0) and host_bound.steady_ms == pytest.approx(25.8)
+    # device-bound, 3 steps of 1.6 ms dispatch, 9 ms device: the device starts one dispatch late
+    device_bound = StretchTiming(started_ms=0.0, steps=3, wall_ms=1.6 + 27.0, wait_ms=1.6 + 27.0 - 4.8)
+    assert device_bound.edge_ms == pytest.approx(1.6) and device_bound.steady_ms == pytest.approx(27.0)
+    assert StretchTiming(started_ms=0.0, steps=3, wall_ms=27.8).edge_ms == 0.0  # an older report: no wait

@@ -137,7 +137,10 @@ def epoch_report(
             FenceCheckSample(round(check.first_ms, 4), round(check.leftover_ms, 4))
             for check in breakdown.fence_checks
         ],
-        stretches=[[stretch.steps, round(stretch.wall_ms, 4)] for stretch in breakdown.stretches],
+        stretches=[
+            [stretch.steps, round(stretch.wall_ms, 4), round(stretch.wait_ms, 4)]
+            for stretch in breakdown.stretches
+        ],
         fence_idle_ms=breakdown.fence_idle_ms,
     )
 
@@ -185,7 +188,8 @@ def unprofiled_equivalent_ms(
 def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None:
     """Profiled against unprofiled per-step time, and the epoch as it would run unprofiled."""
     blocks = [block for b in breakdowns for block in b.profiled_blocks]
-    stretches = [(stretch.steps, stretch.wall_ms) for b in breakdowns for stretch in b.stretches]
+    # a stretch's steps as the loop runs them: its start on an idle device and its closing fence out
+    stretches = [(stretch.steps, stretch.steady_ms) for b in breakdowns for stretch in b.stretches]
 
     def unprofiled_epoch_ms(ratio: float) -> float:
         return mean(
