@@ -76,6 +76,10 @@ def test_the_default_sampling_is_a_budget(tmp_path):
     assert run.sample_budget == 0.03 and run.sample_every is None and run.min_samples is None
     assert [epoch.step_kinds.count("probe") for epoch in run.epochs] == [1, 1]
     assert run.steady.profiling_cost is not None
+    # the progress line names the first epoch's plan as such (the count varies, pooled) and counts in words
+    assert (
+        "probe steps by a 3 % budget (1 probe step in epoch 1), 6 unprofiled steps per epoch" in result.stderr
+    )
 
 
 def test_run_succeeds_with_headline_then_phase_table(cifar_run):

@@ -374,3 +374,39 @@ def test_a_keras_tensorboard_callback_trace_is_read_with_every_profiled_batch(tm
     assert summary["step_ms_mean"] > 0 and len(summary["steps"]) == 3
     table = run_cli("trace", str(tmp_path / "logs"))
     assert "3 step markers: Keras 3's 'Profiled batch' events" in table.stdout
+
+
+def test_profile_callback_refuses_a_bad_logdir_and_a_trace_past_the_fit_before_training(tmp_path):
+    """A logdir under a file, or a trace window after the fit's last batch, is one UserError before
+    any batch runs (as the command line refuses them), not a traceback after hours of fit."""
+    from tfprof_m1.run.fit_callback import ProfileCallback
+
+    blocker = tmp_path / "a_file.txt"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="a_file.txt, which is a file; give a directory"):
+        ProfileCallback(str(blocker / "sub"), trace_steps=StepRange(3, 5))
+    assert not (blocker.parent / "sub").exists()
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    seen = []
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(batch)
+
+    callback = ProfileCallback(str(tmp_path / "runs"), trace_steps=StepRange(500, 510))
+    with pytest.raises(
+        UserError, match=r"trace_steps 500:510: this fit has only 16 batches \(2 epochs × 8\)"
+    ):
+        model.fit(
+            tf.zeros([64, 4]),
+            tf.zeros([64, 2]),
+            batch_size=8,
+            epochs=2,
+            verbose=0,
+            callbacks=[callback, Count()],
+        )
+    assert seen == []  # refused before the first batch
+    callback.close()
+    assert not callback.window.running

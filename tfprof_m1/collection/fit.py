@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import keras
 
+from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import COMPUTE, EPOCH_START, VALIDATION
 from tfprof_m1.base.tf_types import Dataset, KerasModel, Strategy, TensorLike
 from tfprof_m1.collection.fit_run import FitRun
@@ -159,7 +160,9 @@ class FitProfiler(EpochTimer):
     metrics) is ``other``. Batches are numbered globally from 0 across epochs.
 
     Args:
-        logdir: where the trace goes; None traces nothing.
+        logdir: where the trace goes; None traces nothing. A folder that cannot be made or written
+            (under a file, read-only) raises :class:`~tfprof_m1.base.errors.UserError` here, before
+            any training.
         trace_steps: global batches to trace (a StepRange or TraceSchedule); None traces nothing.
         batch_size: examples per batch, for throughput (Keras does not tell callbacks).
         fence: fence after every batch (device-true batch times); False times dispatch only.
@@ -176,6 +179,10 @@ class FitProfiler(EpochTimer):
         model_name: str = "fit",
         **kwargs: Unpack[_EpochTimerOptions],
     ) -> None:
+        if logdir is not None:  # refused now, one line, not after fit has trained for hours
+            from tfprof_m1.base.safe_io import check_output_dir
+
+            check_output_dir("logdir", logdir)
         kwargs.setdefault("settle_garbage", True)
         super().__init__(**kwargs)
         from tfprof_m1.collection.profiler import PhaseProfiler
@@ -205,9 +212,24 @@ class FitProfiler(EpochTimer):
         #: What the figures need said (steps_per_execution's equal shares...), for the report.
         self.notes: list[str] = []
 
+    def _refuse_a_trace_past_the_fit(self) -> None:
+        """A trace window that starts after the fit's last batch (its epochs × steps, when Keras
+        knows them) is refused before training, as the command line refuses ``--trace-steps``."""
+        steps = self.window.steps if self.window is not None else None
+        params = getattr(self, "params", None) or {}
+        epochs, per_epoch = params.get("epochs"), params.get("steps")
+        if steps is None or not isinstance(epochs, int) or not isinstance(per_epoch, int):
+            return
+        if steps.start >= epochs * per_epoch:
+            raise UserError(
+                f"trace_steps {steps.start}:{steps.stop}: this fit has only {epochs * per_epoch} "
+                f"batches ({epochs} epochs × {per_epoch}); trace batches within them (counted from 0)"
+            )
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self._open or (self.window is not None and self.window.running):
             self.close()  # a fit that raised never called on_train_end: end what it left open
+        self._refuse_a_trace_past_the_fit()
         super().on_train_begin(logs)
         self._interrupt.__enter__()
         self._deferral.__enter__()  # stops are raised at batch boundaries (see collection.interrupt)

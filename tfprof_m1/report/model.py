@@ -194,7 +194,8 @@ class EpochReport:
     samples: Sequence[dict[str, list[float]]] = field(default_factory=list)
     #: Raw coverage checks, one per sampled step that ran one: ``first_ms``, ``leftover_ms``.
     fence_checks: list[FenceCheckSample] = field(default_factory=list)
-    #: Unprofiled stretches: [steps, wall ms, closing fence wait ms] each ([steps, wall ms] before 2026-11-30).
+    #: Unprofiled stretches: [steps, wall ms, closing fence wait ms] each ([steps, wall ms] before
+    #: 2026-11-30).
     stretches: list[list[float]] = field(default_factory=list)
     #: One fence call on the idle device, measured before the epoch (ms).
     fence_idle_ms: float = 0.0

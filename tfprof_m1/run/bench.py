@@ -55,6 +55,7 @@ from tfprof_m1.run.progress import EpochProgress, epoch_line, finished_epochs, p
 from tfprof_m1.run.rundir import make_run_dir, run_dir_name
 from tfprof_m1.trace.window import TraceWindow, default_step_range
 from tfprof_m1.views.render import tensorboard_command
+from tfprof_m1.views.width import counted
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
 from tfprof_m1.workloads.models import ModelSpec, build_model, get_spec
 from tfprof_m1.workloads.pipeline import make_dataset, steps_per_epoch
@@ -188,8 +189,7 @@ def run_model(
     )
     progress(
         f"[{spec.name}] custom loop: {config.epochs} epochs × {steps} steps of {batch_size}{across}, "
-        f"{plan.count(PROBE)} probe steps and {plan.count(UNPROFILED)} "
-        f"unprofiled steps per epoch, fence {fence.name}"
+        f"{_sampling_line(sampling, plan)}, fence {fence.name}"
     )
     line = epoch_line(spec, config.epochs)
     shown = EpochProgress(spec.name, config.epochs) if progress is not _SILENT else None
@@ -563,3 +563,16 @@ def _check_sizes(
             )
         steps = steps_per_epoch(data.examples, global_batch, config.steps)
         _check_trace_steps(config, output_settings, steps)
+
+
+def _sampling_line(sampling: Sampling, plan: list[str]) -> str:
+    """The progress line's account of the first epoch's plan: under the budget the probe count
+    varies from epoch to epoch (pooled), so the first epoch's is named as such."""
+    probes, unprofiled = (
+        counted(plan.count(PROBE), "probe step"),
+        counted(plan.count(UNPROFILED), "unprofiled step"),
+    )
+    if sampling.budget is not None:
+        budget = f"{sampling.budget * 100:g} %"
+        return f"probe steps by a {budget} budget ({probes} in epoch 1), {unprofiled} per epoch"
+    return f"{probes} and {unprofiled} per epoch"
