@@ -252,11 +252,25 @@ def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_and_th
 
 
 @pytest.mark.parametrize(("min_samples", "warned"), [(1, True), (4, False)])
-def test_fewer_probe_steps_than_probe_calls_are_named_in_the_report(min_samples, warned):
+def test_fewer_probe_steps_than_probe_calls_are_named_in_the_report(min_samples, warned, tmp_path):
     """A probe step's calls start one later each step, so a full rotation shares each call's position
-    among the parts; the steady epochs pooling fewer probe steps than calls get a warning."""
+    among the parts; the steady epochs pooling fewer probe steps than calls get a warning, and
+    ``compare`` says so of each side it reads such a run on."""
+    import dataclasses
+
+    from tfprof_m1.analysis.compare import compare
+
     profiler = _run(60, epochs=2, sampling=Sampling(every=1000, min_samples=min_samples))
-    run = build_report(profiler, environment=make_report("cpu").environment, batch_size=32).runs[0]
+    report = build_report(profiler, environment=make_report("cpu").environment, batch_size=32)
+    run = report.runs[0]
+    paths = [
+        report.save(tmp_path / "a.json"),
+        dataclasses.replace(report, created="later").save(tmp_path / "b.json"),
+    ]
+    notes = [
+        note for comparison in compare(paths) for figures in comparison.figures for note in figures.notes
+    ]
+    assert any("fewer than one rotation of 4 probe calls" in note for note in notes) == warned
     assert run.steady.samples == min_samples
     lines = [line for line in run.warnings if "fewer than one rotation" in line]
     assert bool(lines) == warned

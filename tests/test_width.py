@@ -70,3 +70,15 @@ def test_wide_keeps_every_line_whole_and_is_undone(tmp_path):
     finally:
         set_width(WIDTH)
     assert max(len(line) for line in render_text(report).splitlines()) <= WIDTH
+
+
+def test_a_long_title_wraps_within_the_width_and_its_underline_follows_the_longest_line():
+    from tfprof_m1.views.width import heading
+
+    title = "mnist vs mine: " + ", ".join(["tf.data from memory, fixed parallelism, 60,000 examples"] * 3)
+    text = heading(title, markdown=False, width=120)
+    *lines, underline = text.splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= 120 and " ".join(lines) == title
+    assert underline == "-" * max(map(len, lines))
+    assert heading(title, markdown=True, width=120) == f"### {title}"  # GitHub wraps a heading itself
+    assert heading("short", markdown=False) == "short\n-----"

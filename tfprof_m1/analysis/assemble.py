@@ -24,7 +24,7 @@ from statistics import median
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from tfprof_m1.analysis.attribution import EpochBreakdown, attribute_epochs, step_totals
-from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_summary
+from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_summary, too_few_probe_steps
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
@@ -185,22 +185,14 @@ def run_warnings(breakdowns: Sequence[EpochBreakdown], distributed: bool = False
     return warnings
 
 
-def few_probe_samples(steady: LoopSummary, breakdowns: Sequence[EpochBreakdown]) -> list[str]:
-    """A warning when the steady epochs pooled fewer probe steps than a probe step has calls.
-
-    Each probe step runs its calls (empty call, forward, forward + backward, full step) starting one
-    call later than the step before, so that whatever the first call of a probe step pays (the
-    batch's first use, caches) is shared by every part over a full rotation. With fewer samples
-    than calls it is not: the part after the first call is under-read and can show 0 %, and the
-    parts' intervals are as wide as 0-100 %. Seen with a budget's few probes in short runs (about 20
-    steps an epoch); never under the fixed rule's defaults."""
-    variants = max((len(sample) for b in breakdowns for sample in b.samples), default=0)
-    if not steady.parts or steady.samples >= variants:
+def few_probe_samples(steady: LoopSummary, breakdowns: Sequence[EpochBreakdown] = ()) -> list[str]:
+    """The run's warning when :func:`too_few_probe_steps`."""
+    if not too_few_probe_steps(steady):
         return []
     steps = "probe step" if steady.samples == 1 else "probe steps"
     return [
         f"the parts of compute rest on {steady.samples} {steps}, fewer than one rotation of its "
-        f"{variants} probe calls: a part can read 0 % and the intervals are wide; run more steps or "
+        f"{len(steady.parts)} probe calls: a part can read 0 % and the intervals are wide; run more steps or "
         "epochs (or --min-samples, a floor of probe steps an epoch)"
     ]
 
@@ -424,7 +416,7 @@ def build_model_run(
         + _loop_notes(timings, epochs)
         + fit_warnings
         + run_warnings(breakdowns, distribution is not None)
-        + few_probe_samples(steady, breakdowns)
+        + few_probe_samples(steady)
         + memory_warnings,
         interrupted=interrupted or _cut_short(epochs),
         memory_note=memory_note or getattr(fit, "memory_note", None),

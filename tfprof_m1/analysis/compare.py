@@ -47,6 +47,7 @@ from tfprof_m1.analysis.compare_stats import (
     ratio_interval,
     run_values,
 )
+from tfprof_m1.analysis.figures import too_few_probe_steps
 from tfprof_m1.analysis.parity import (
     CHECKS,
     MACHINE,
@@ -280,6 +281,13 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
     chosen = [item for item in chosen if recorded_steady_epochs(item[2])]
     if not chosen:
         return None
+    notes += [
+        f"{name}: the parts of compute rest on {run.steady.samples} of its probe steps, fewer than "
+        f"one rotation of {len(run.steady.parts)} probe calls; its forward/backward/optimizer rows "
+        "can read 0 % and are not to be read (run more steps or epochs)"
+        for name, _, run in chosen
+        if too_few_probe_steps(run.steady)
+    ]
     runs = [run for _, _, run in chosen]
     epochs = [epoch for run in runs for epoch in recorded_steady_epochs(run)]
     pooled: dict[str, list[np.ndarray]] = {}

@@ -36,7 +36,14 @@ from tfprof_m1.report.model import (
 )
 from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, joined_samples, sample_columns
 
-__all__ = ["epoch_report", "fit_report", "headline", "loop_summary", "unprofiled_equivalent_ms"]
+__all__ = [
+    "epoch_report",
+    "fit_report",
+    "headline",
+    "loop_summary",
+    "too_few_probe_steps",
+    "unprofiled_equivalent_ms",
+]
 
 
 def _round(values: Sequence[float]) -> list[float]:
@@ -273,6 +280,18 @@ def loop_summary(
         execution=execution(steady, device_kind, executor_async),
         fence_check=fence_check_summary(steady, coverage_fence),
     )
+
+
+def too_few_probe_steps(steady: LoopSummary) -> bool:
+    """Whether the steady epochs pooled fewer probe steps than a probe step has calls (one part a
+    call: call, forward, backward[, all-reduce], optimizer).
+
+    Each probe step runs its calls starting one call later than the step before, so that whatever
+    the first call of a probe step pays (the batch's first use, caches) is shared by every part over
+    a full rotation. With fewer samples than calls it is not: the part after the first call is
+    under-read and can show 0 %, and the parts' intervals are as wide as 0-100 %. Seen with a
+    budget's few probes in short runs (about 20-40 steps an epoch)."""
+    return bool(steady.parts) and steady.samples < len(steady.parts)
 
 
 def fit_report(

@@ -8,7 +8,7 @@ from tfprof_m1.analysis.compare import ModelComparison, ratio_text
 from tfprof_m1.analysis.compare_stats import EQUIVALENCE, MIN_UNITS
 from tfprof_m1.analysis.throughput import share_text
 from tfprof_m1.base.stats import Summary
-from tfprof_m1.views.width import counted, fit_table, wrap_item, wrap_text
+from tfprof_m1.views.width import counted, fit_table, heading, wrap_item, wrap_text
 
 __all__ = ["render_comparison"]
 
@@ -132,7 +132,7 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
     out = []
     for comparison in comparisons:
         title = f"{comparison.model}: " + " vs ".join(f.label for f in comparison.figures)
-        out.append(f"### {title}" if markdown else f"{title}\n{'-' * len(title)}")
+        out.append(heading(title, markdown))
         out.append("")
         headers, rows = comparison_rows(comparison)
         out.append(fit_table(headers, rows, markdown))

@@ -33,7 +33,7 @@ from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.trace.steps import SOURCE_MARKERS
 from tfprof_m1.trace.xplane import DEVICE_TIME, TraceSummary
-from tfprof_m1.views.width import counted, current_width, fit_table, wrap_item, wrap_text
+from tfprof_m1.views.width import counted, current_width, fit_table, heading, wrap_item, wrap_text
 
 if TYPE_CHECKING:
     from tfprof_m1.analysis.compare import ModelComparison
@@ -450,8 +450,7 @@ def format_pieces(pieces: list[Piece], markdown: bool, width: int | None = None)
     text_width = None if markdown else width
     for kind, content in pieces:
         if kind == "heading":
-            heading = cast(str, content)
-            out.append(f"### {heading}" if markdown else f"{heading}\n{'-' * len(heading)}")
+            out.append(heading(cast(str, content), markdown, width))
         elif kind == "text":
             out.append(wrap_text(cast(str, content), text_width))
         elif kind == "table":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfprof_m1.analysis.sweep import SweepPoint, SweepResult
+from tfprof_m1.views.width import heading
 
 __all__ = ["plot_sweep", "point_line", "render_sweep"]
 
@@ -47,7 +48,7 @@ def render_sweep(result: SweepResult, markdown: bool = False) -> str:
         )
     title = f"{result.model}: batch-size sweep on {', '.join(result.devices)}"
     out = [
-        f"### {title}" if markdown else f"{title}\n{'-' * len(title)}",
+        heading(title, markdown),
         "",
         tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True),
         "",

@@ -22,6 +22,7 @@ __all__ = [
     "current_width",
     "elide_middle",
     "fit_table",
+    "heading",
     "set_width",
     "wrap_item",
     "wrap_text",
@@ -154,6 +155,15 @@ def wrap_text(text: str, width: int | None | _Current = CURRENT) -> str:
         textwrap.fill(line, width=width, break_long_words=False, break_on_hyphens=False) if line else line
         for line in text.splitlines()
     )
+
+
+def heading(title: str, markdown: bool, width: int | None | _Current = CURRENT) -> str:
+    """A section title: ``### title`` in Markdown (GitHub wraps it), else the title wrapped at
+    ``width`` and underlined as long as its longest line."""
+    if markdown:
+        return f"### {title}"
+    wrapped = wrap_text(title, width)
+    return f"{wrapped}\n{'-' * max(map(len, wrapped.splitlines()))}"
 
 
 def wrap_item(item: str, width: int | None | _Current = CURRENT) -> str:
