@@ -142,7 +142,10 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     OPTIMIZER: "apply_gradients (and the step's metric updates), device-inclusive",
     SYNC: "the device fences' own cost (a fence on an idle device), plus fence waits no phase owns",
-    PROFILING: "the profiler's extra work: probe calls on sampled steps and the fence-coverage check",
+    PROFILING: (
+        "the profiler's extra calls (probes on sampled steps, the fence-coverage check); what "
+        "profiling costs in all, fences and lost overlap included, is the end-to-end profiling cost"
+    ),
     UNPROFILED: "steps run with no instrumentation, as the reference for the profiling cost (not split)",
     COMPUTE: "fused step time (dispatch and device work) not split into parts (no samples)",
     TRACE: "starting and stopping the tf.profiler session (only in the traced epoch)",
