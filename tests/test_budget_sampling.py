@@ -315,3 +315,14 @@ def test_every_worker_stops_after_the_epoch_whose_loss_any_worker_saw_non_finite
         fixed,
     )
     assert quiet.all_sums == []  # without stop_on_non_finite, no collective is added
+
+
+def test_the_report_header_says_the_steps_an_epoch_the_runs_ran():
+    """A research loop's report has no --steps: its header says the steps its runs ran an epoch,
+    not "all" (a trial user passed steps_per_epoch=40 and read "steps/epoch all")."""
+    from tfprof_m1.views.render import render_text
+
+    report = build_report(
+        _run(60, epochs=2, sampling=DEFAULT_SAMPLING), environment=make_report("cpu").environment
+    )
+    assert report.config.steps is None and "steps/epoch 60," in render_text(report)

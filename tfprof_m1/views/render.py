@@ -481,7 +481,9 @@ def render_text(report: Report, markdown: bool = False) -> str:
     env = report.environment
     fence_text = fences_text(report.runs)
     config = report.config
-    steps = "all" if config.steps is None else str(config.steps)
+    ran = sorted({run.steps_per_epoch for run in report.runs if run.steps_per_epoch})
+    # no --steps: every batch of the data, or (own loops, fit) what the runs say they ran
+    steps = str(config.steps) if config.steps is not None else "/".join(map(str, ran)) if ran else "all"
     run_facts = [f"{config.epochs} epochs", f"steps/epoch {steps}"]
     run_facts += [f"batch {config.batch_size}"] if config.batch_size else []
     run_facts += [f"seed {config.seed}"] if config.seed is not None else []
