@@ -288,14 +288,7 @@ def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_pat
     model.compile("sgd", "mse")
     callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(1, 10))
     with pytest.raises(RuntimeError, match="boom"):
-        model.fit(
-            tf.zeros([64, 4]),
-            tf.zeros([64, 2]),
-            batch_size=8,
-            epochs=1,
-            verbose=0,
-            callbacks=[callback, Boom()],
-        )
+        _fit_on_zeros(model, [callback, Boom()], epochs=1)
     assert callback.window.running  # Keras skipped on_train_end
     callback.close()
     assert not callback.window.running and callback.window.traced_steps == [
@@ -399,14 +392,14 @@ def test_profile_callback_refuses_a_bad_logdir_and_a_trace_past_the_fit_before_t
     with pytest.raises(
         UserError, match=r"trace_steps 500:510: this fit has only 16 batches \(2 epochs × 8\)"
     ):
-        model.fit(
-            tf.zeros([64, 4]),
-            tf.zeros([64, 2]),
-            batch_size=8,
-            epochs=2,
-            verbose=0,
-            callbacks=[callback, Count()],
-        )
+        _fit_on_zeros(model, [callback, Count()], epochs=2)
     assert seen == []  # refused before the first batch
     callback.close()
     assert not callback.window.running
+
+
+def _fit_on_zeros(model, callbacks, epochs):
+    """``fit`` of a (4,) -> (2,) model on 64 zero examples in batches of 8 (8 batches an epoch)."""
+    model.fit(
+        tf.zeros([64, 4]), tf.zeros([64, 2]), batch_size=8, epochs=epochs, verbose=0, callbacks=callbacks
+    )
