@@ -144,13 +144,18 @@ def test_the_budget_pools_probes_over_short_epochs_and_fused_steps_run_in_blocks
     assert run["executor_async"] is (mode == "async")
     epochs = run["epochs"]
     counts = [epoch["kinds"].count("probe") for epoch in epochs]
-    assert counts[:2] == [1, 1] and sum(counts[2:]) >= 1  # pooled: the parts keep gaining samples
+    assert counts[:2] == [1, 1]  # the warm-up traces the probe calls; the first steady epoch has parts
     # Each count is the budget's, from the costs the steady epochs measured (none: the cost so far);
     # the fenced fused steps are the planned share. The same kinds in the same order, as every worker
     # of a multi-worker run plans them.
     plan, expected = ProbePlan(DEFAULT_SAMPLING), []
     for index, epoch in enumerate(epochs):  # planned before the epoch runs; its cost agreed after
+        carried = plan.carried
         expected.append([kind for kind in plan.next_epoch(epoch["steps"]) if kind != "unprofiled"])
+        if index >= 2 and expected[-1].count("probe") == 0:
+            # pooled: an epoch whose credit is below one runs none and carries it on (how many probe
+            # steps the later epochs run depends on the cost this machine measured, not asserted)
+            assert plan.carried > carried
         if index > 0:
             plan.agree(plan.share(epoch["probe_cost"]))
     assert [epoch["kinds"] for epoch in epochs] == expected
