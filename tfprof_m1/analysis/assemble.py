@@ -185,7 +185,7 @@ def run_warnings(breakdowns: Sequence[EpochBreakdown], distributed: bool = False
     return warnings
 
 
-def few_probe_samples(steady: LoopSummary, breakdowns: Sequence[EpochBreakdown] = ()) -> list[str]:
+def few_probe_samples(steady: LoopSummary) -> list[str]:
     """The run's warning when :func:`too_few_probe_steps`."""
     if not too_few_probe_steps(steady):
         return []
@@ -605,8 +605,8 @@ def describe_method(
             "with steps_per_execution N, a call is N batches, each an equal share"
         )
     if BLOCK in kinds:
-        steps = [kind for run in runs for epoch in run.epochs for kind in epoch.step_kinds]
-        fenced, blocked = steps.count(FUSED), steps.count(BLOCK)
+        fenced = sum(epoch.step_kinds.count(FUSED) for run in runs for epoch in run.epochs)
+        blocked = sum(epoch.step_kinds.count(BLOCK) for run in runs for epoch in run.epochs)
         method["compute (blocks)"] = (
             f"{blocked} of {fenced + blocked} fused steps ran in blocks: dispatched without a fence, one "
             "fence closing each block (before any other kind of step, an unprofiled stretch or the epoch's "
