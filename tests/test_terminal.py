@@ -70,6 +70,11 @@ def test_a_parent_filters_its_childs_cpp_lines_and_says_what_a_child_killed_by_a
     said = ended_by(returncode, "", list(native.tail))
     assert said.startswith("killed by SIGABRT; its last C++ log line: F1130 ") and "Non-OK-status" in said
     assert ended_by(returncode, "", []) == "killed by SIGABRT"
+    # a worker the launcher stopped while it was still starting (no stop handling of its own yet)
+    assert ended_by(-15, "", list(native.tail), "after worker 1 failed") == (
+        "killed by SIGTERM, sent by the launcher after worker 1 failed, "
+        "before the worker had written a report"
+    )
     assert ended_by(1, "tfprof_m1: error: MNIST not found", list(native.tail)) == (
         "tfprof_m1: error: MNIST not found"
     )  # a worker that said why keeps its own line

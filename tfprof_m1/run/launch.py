@@ -73,6 +73,9 @@ class WorkerOutcome:
     #: record it wrote (empty when it wrote none).
     last_line: str = ""
     killed: bool = False
+    #: Why the launcher sent this worker its stop signal (empty when it did not): "after worker 1
+    #: failed", "past --timeout 240 s", "on a stop signal to the launcher".
+    stopped_because: str = ""
 
 
 def _relay(stream: IO[str], prefix: str, say: Progress, native: NativeLines) -> None:
@@ -82,13 +85,17 @@ def _relay(stream: IO[str], prefix: str, say: Progress, native: NativeLines) -> 
             say(f"{prefix}{line}")
 
 
-def ended_by(returncode: int | None, line: str, native_tail: Sequence[str]) -> str:
+def ended_by(returncode: int | None, line: str, native_tail: Sequence[str], stopped_because: str = "") -> str:
     """What a worker's outcome says after its exit status: the line it ended with; for a worker a
-    signal killed without a word of its own, the signal's name and the last C++ log line it wrote
-    (what TensorFlow printed before an abort)."""
+    signal killed without a word of its own, the signal's name and either why the launcher sent it
+    (``stopped_because``: a worker still starting, before its own stop handling is in place, dies of
+    the launcher's SIGTERM without writing) or the last C++ log line it wrote (what TensorFlow printed
+    before an abort)."""
     if line or returncode is None or returncode >= 0:
         return line
     said = f"killed by {signal_name(-returncode)}"
+    if stopped_because:
+        return f"{said}, sent by the launcher {stopped_because}, before the worker had written a report"
     return f"{said}; its last C++ log line: {native_tail[-1].strip()}" if native_tail else said
 
 
@@ -155,24 +162,29 @@ def launch(
         )
         deadline = time.monotonic() + timeout_s
         killed = [False] * workers
+
+        def stop_running(signum: int, because: str, grace: float) -> list[bool]:
+            for outcome, process in zip(outcomes, processes):
+                if process.poll() is None:
+                    outcome.stopped_because = because
+            return stop_processes(processes, signum, grace)
+
         try:
             while any(process.poll() is None for process in processes):
                 failed = [p for p in processes if p.poll() not in (None, 0)]
                 if failed:
-                    say(
-                        f"worker {processes.index(failed[0])} failed (exit {failed[0].returncode}): "
-                        "ending the others"
-                    )
-                    killed = stop_processes(processes, signal.SIGTERM, min(grace_s, 10.0))
+                    index = processes.index(failed[0])
+                    say(f"worker {index} failed (exit {failed[0].returncode}): ending the others")
+                    killed = stop_running(signal.SIGTERM, f"after worker {index} failed", min(grace_s, 10.0))
                     break
                 if time.monotonic() > deadline:
                     say(f"the workers ran past --timeout {timeout_s:g} s: ending them")
-                    killed = stop_processes(processes, signal.SIGTERM, grace_s)
+                    killed = stop_running(signal.SIGTERM, f"past --timeout {timeout_s:g} s", grace_s)
                     break
                 time.sleep(0.2)
         except KeyboardInterrupt as stop:
             signum = int(getattr(stop, "signum", signal.SIGINT))
-            killed = stop_processes(processes, signum, grace_s)
+            killed = stop_running(signum, "on a stop signal to the launcher", grace_s)
             stop.outcomes = _outcomes(outcomes, children, relays, natives, killed)  # type: ignore[attr-defined]
             raise
         return _outcomes(outcomes, children, relays, natives, killed)
@@ -189,6 +201,6 @@ def _outcomes(
         relay.join(timeout=5)
         outcome.returncode = child.process.poll()
         line = child.result().line if outcome.returncode is not None else ""
-        outcome.last_line = ended_by(outcome.returncode, line, list(native.tail))
+        outcome.last_line = ended_by(outcome.returncode, line, list(native.tail), outcome.stopped_because)
         outcome.killed = was_killed
     return outcomes
