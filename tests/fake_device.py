@@ -8,6 +8,7 @@ until the device is idle, then costs ``fence_ms`` itself. ``FakeTrainSteps`` giv
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from tfprof_m1.base.phases import EMPTY_CALL, FORWARD_BACKWARD, FORWARD_ONLY, FULL_STEP
@@ -125,6 +126,7 @@ def plain_epoch_ms(model: StepModel, steps: int, epochs: int, input_ms: float, f
     walls = []
     for _ in range(epochs):
         start = clock()
-        run_unprofiled_loop(train_steps, [next(batch) for _ in range(steps)], fence)
+        # drawn as the loop runs (a list drawn first would put every input wait before the steps)
+        run_unprofiled_loop(train_steps, itertools.islice(batch, steps), fence)
         walls.append((clock() - start) * 1000.0)
     return sum(walls[1:]) / (epochs - 1)

@@ -1,7 +1,8 @@
-"""Sampling by budget: probe steps cost at most a share of the epoch's time, pooled across epochs.
+"""Sampling by budget: what the sampling adds (probe steps, their fenced steps, the cuts of
+stretches and blocks) costs at most a share of the epoch's time, pooled across epochs.
 
 The rule is checked on measured figures of the real loop and profiler (a fake device on a fake
-clock): what the probe steps cost beyond fused steps, over the steady epochs' time. No absolute time.
+clock): the steady epochs against a plain loop's on the same fake device. No absolute time.
 """
 
 from __future__ import annotations
@@ -10,16 +11,26 @@ from statistics import median
 
 import pytest
 
-from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
+from tests.fake_device import (
+    FakeClock,
+    FakeDevice,
+    FakeFence,
+    FakeTrainSteps,
+    StepModel,
+    Work,
+    batches,
+    plain_epoch_ms,
+)
 from tests.report_factory import make_report
 from tfprof_m1.analysis.assemble import build_report
 from tfprof_m1.analysis.estimate import FEW_SAMPLES, estimate_parts
 from tfprof_m1.collection.loop import (
-    ASSUMED_PROBE_COST,
     DEFAULT_BUDGET,
     DEFAULT_SAMPLING,
+    PlanCosts,
     ProbePlan,
     Sampling,
+    cut_cost,
     probe_cost,
     run_profiled_loop,
 )
@@ -67,36 +78,68 @@ def _probe_share(profiler: PhaseProfiler) -> float:
     """The probe steps' time beyond fused steps, over the steady epochs' time (measured)."""
     extra = wall = 0.0
     for epoch in profiler.epochs[1:]:
-        fused = median(s.wall_ms for s in epoch.steps if s.kind == "fused")
+        fused = median(s.wall_ms for s in epoch.steps if s.kind in ("fused", "block"))
         extra += sum(s.wall_ms - fused for s in epoch.steps if s.kind == "probe")
         wall += epoch.wall_ms
     return extra / wall
 
 
-def test_the_budget_counts_probes_and_carries_the_rest():
+#: Three shapes of step on the fake device (host side with input and call, device): a fence costs
+#: the overlap min(host, device), so the balanced one is where cuts cost most.
+SHAPES = {"host-bound": (8.0, 2.0), "device-bound": (1.0, 9.0), "balanced": (4.0, 4.0)}
+
+
+def _shape(host: float, device: float) -> StepModel:
+    return StepModel(
+        Work(0.5, 0.0),
+        Work(0.5 + host * 0.25, device * 0.25),
+        Work(0.5 + host * 0.75, device * 0.75),
+        Work(0.5 + host, device),
+    )
+
+
+def test_the_budget_pays_stretches_and_blocks_first_then_probe_steps_and_carries_the_rest():
     budget = Sampling(budget=0.03)
-    assert budget.probe_count(60) == (1, pytest.approx(0.03 * 60 / ASSUMED_PROBE_COST - 1))
-    assert budget.probe_count(1563, probe_cost=1.0) == (46, pytest.approx(0.89))
+    # 60 steps: one stretch of 6 ending the epoch (one cut: the block before it); a probe step costs
+    # its calls and two cuts (its own and its fenced step's): at the assumed costs 1 + 3.5 n
+    assert budget.budget_spent(60, 0, PlanCosts()) == 1.0
+    assert budget.budget_spent(60, 2, PlanCosts()) == pytest.approx(1 + 2 * (1.5 + 2))
+    assert budget.probe_count(60) == (1, pytest.approx(0.03 * 60 - 4.5))  # forced: a debt carried
+    # 1,563 steps: 8 stretches of 20; 21 probe steps at 1.0 and cuts at 0.5 cost 2 * 21 + 4 = 46
+    assert budget.probe_count(1563, PlanCosts(1.0, 0.5)) == (21, pytest.approx(0.03 * 1563 - 46))
     carried, total = 0.0, 0
-    for _ in range(10):  # 1.8 probes an epoch's worth: the fraction carries on
-        count, carried = budget.probe_count(60, probe_cost=1.0, carried=carried)
+    for _ in range(10):  # 1.6 an epoch's worth of 0.9-step probe steps, after the 0.2 of its stretch
+        count, carried = budget.probe_count(60, PlanCosts(0.5, 0.2), carried=carried, at_least=0)
         total += count
-    assert total == 18  # 1.8 ten times is 18 (sums of fractions a hair short still count)
-    assert budget.probe_count(20) == (1, 0.0)  # one at least, even over the budget
+    assert total == int(10 * (0.03 * 60 - 0.2) / 0.9 + 1e-9)  # the fractions carry on
     assert budget.plan(60, probes=2).count("probe") == 2 and budget.plan(60, probes=0).count("probe") == 0
     assert DEFAULT_SAMPLING.budget == DEFAULT_BUDGET == 0.03
     with pytest.raises(ValueError):
         Sampling(budget=1.5)
 
 
-@pytest.mark.parametrize("steps", [50, 60, 400])
-def test_default_sampling_keeps_the_probes_within_the_budget(steps):
-    profiler = _run(steps, epochs=6, sampling=DEFAULT_SAMPLING)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("steps", [60, 400])
+def test_default_sampling_costs_the_run_its_budget_against_a_plain_loop(steps, shape):
+    """The whole cost, end to end: the steady epochs of ten against a plain loop's (the same fake
+    device, data and steps, one fence an epoch), within the budget on every shape of step."""
+    host, device = SHAPES[shape]
+    epochs = 10
+    clock = FakeClock()
+    fake = FakeDevice(clock)
+    profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
+    data = batches(clock, steps * epochs, input_ms=0.2)
+    run_profiled_loop(
+        FakeTrainSteps(fake, _shape(host, device)), data, epochs, steps, profiler, DEFAULT_SAMPLING
+    )
     probes = sum(1 for epoch in profiler.epochs[1:] for s in epoch.steps if s.kind == "probe")
     assert probes >= 1  # pooled over the steady epochs
-    assert _probe_share(profiler) <= DEFAULT_BUDGET
-    measured = probe_cost(profiler.epochs[-1])
-    assert measured is not None and 0.5 < measured < 2.5  # the probe's three extra calls
+    steady = sum(epoch.wall_ms for epoch in profiler.epochs[1:]) / (epochs - 1)
+    plain = plain_epoch_ms(_shape(host, device), steps, epochs, input_ms=0.2, fence_ms=0.05)
+    assert 1.0 < steady / plain <= 1 + DEFAULT_BUDGET
+    probe_costs = [probe_cost(epoch) for epoch in profiler.epochs[1:]]
+    assert all(cost > 0 for cost in probe_costs if cost is not None) and any(probe_costs)
+    assert all(cut_cost(epoch) > 0 for epoch in profiler.epochs[1:])  # every epoch has a stretch
 
 
 def test_the_fixed_rule_it_replaces_spent_far_more_at_sixty_steps():
@@ -132,15 +175,16 @@ def test_few_samples_widen_the_parts_intervals_and_one_says_nothing():
         assert few.shares[part].high - few.shares[part].low >= many.shares[part].high - many.shares[part].low
 
 
-def test_an_epoch_whose_credit_is_below_one_runs_no_probe_and_carries_it():
-    budget = Sampling(budget=0.03)
-    assert budget.probe_count(20, at_least=0) == (0, pytest.approx(0.4))
-    assert budget.probe_count(20, carried=0.7, at_least=0) == (1, pytest.approx(0.1))
-    assert budget.probe_count(20, at_least=1) == (1, 0.0)  # forced: nothing left to carry
-    plan = ProbePlan(budget)
+def test_an_epoch_whose_credit_pays_for_no_probe_step_runs_none_and_carries_it():
+    budget, costs = Sampling(budget=0.03), PlanCosts(0.5, 0.1)  # a probe step with its cuts: 0.7
+    assert budget.probe_count(20, costs, at_least=0) == (0, pytest.approx(0.6 - 0.1))
+    assert budget.probe_count(20, costs, carried=0.5, at_least=0) == (1, pytest.approx(1.1 - 0.8))
+    assert budget.probe_count(20, costs, at_least=1) == (1, pytest.approx(0.6 - 0.8))  # forced: a debt
+    plan = ProbePlan(budget, costs=costs)
     counts = [plan.next_epoch(20).count("probe") for _ in range(12)]
     assert counts[:2] == [1, 1]  # the warm-up traces the probe calls; the first steady epoch has parts
-    assert 0 in counts[2:] and sum(counts[2:]) == 4  # pooled: 0.4 a probe an epoch
+    # pooled: the warm-up's forced probe is forgiven, the first steady epoch's paid back
+    assert 0 in counts[2:] and sum(counts[2:]) == int((10 * 0.5 - 0.2) / 0.7)
 
 
 @pytest.mark.parametrize("steps", [20, 30])
@@ -154,14 +198,14 @@ def test_short_epochs_pool_their_probes_across_epochs_on_the_real_loop(steps):
     for epoch in profiler.epochs:  # planned before the epoch runs; its cost agreed after (not warm-up's)
         expected.append(plan.next_epoch(steps).count("probe"))
         if not epoch.is_warmup:
-            plan.agree(plan.share(probe_cost(epoch)))
+            plan.agree(plan.share(probe_cost(epoch), cut_cost(epoch)))
     assert counts == expected
 
 
 def test_the_probe_cost_is_agreed_once_per_steady_epoch_and_never_in_the_warm_up():
     _, worker, _ = _run_with(60, epochs=4, sampling=DEFAULT_SAMPLING)
     assert len(worker.all_sums) == 3  # the same collectives on every worker, at the same points
-    assert all(len(values) == 2 for values in worker.all_sums)
+    assert all(len(values) == 4 for values in worker.all_sums)  # the probe's cost and the cut's
     _, fixed, _ = _run_with(60, epochs=4, sampling=Sampling(every=10, min_samples=2))
     assert fixed.all_sums == []  # the fixed rule's plan needs no measurement: nothing to agree on
 
@@ -171,6 +215,7 @@ def test_workers_that_measured_different_probe_costs_plan_the_same_probe_steps()
     workers planning different probe steps hang. Each measures its own cost; the plan comes from
     their sum over the workers (an all-reduce), the same everywhere."""
     measured = {"a": [0.41, 0.52, 0.77, 0.33], "b": [2.9, 3.3, 1.7, 2.2]}  # noisy hosts differ this much
+    cuts = {"a": [0.1, 0.3, 0.2, 0.1], "b": [0.6, 0.4, 0.9, 0.5]}
 
     def plans(agreeing: bool) -> dict[str, list[list[str]]]:
         planners = {name: ProbePlan(DEFAULT_SAMPLING) for name in measured}
@@ -180,7 +225,10 @@ def test_workers_that_measured_different_probe_costs_plan_the_same_probe_steps()
                 result[name].append(planner.next_epoch(400))
             if epoch == 0:
                 continue  # the warm-up's probes trace: not measured
-            shares = {name: planner.share(measured[name][epoch - 1]) for name, planner in planners.items()}
+            shares = {
+                name: planner.share(measured[name][epoch - 1], cuts[name][epoch - 1])
+                for name, planner in planners.items()
+            }
             summed = [sum(values) for values in zip(*shares.values())]
             for name, planner in planners.items():
                 planner.agree(summed if agreeing else shares[name])
@@ -190,20 +238,26 @@ def test_workers_that_measured_different_probe_costs_plan_the_same_probe_steps()
     assert local["a"][2:] != local["b"][2:]  # the bug: each worker's own cost plans its own probe steps
     agreed = plans(agreeing=True)
     assert agreed["a"] == agreed["b"]
-    assert [plan.count("probe") for plan in agreed["a"]][2] == int(0.03 * 400 / ((0.41 + 2.9) / 2))
+    replay = ProbePlan(DEFAULT_SAMPLING)
+    replay.next_epoch(400)
+    replay.next_epoch(400)
+    replay.agree([sum(values) for values in zip(ProbePlan.share(0.41, 0.1), ProbePlan.share(2.9, 0.6))])
+    assert replay.costs == PlanCosts(pytest.approx((0.41 + 2.9) / 2), pytest.approx((0.1 + 0.6) / 2))
+    assert agreed["a"][2] == replay.next_epoch(400)  # the plan of the agreed means, on every worker
 
 
 def test_agreed_costs_are_whole_thousandths_summed_exactly_in_float32():
     import numpy as np
 
-    shares = [ProbePlan.share(cost) for cost in (1.2345678, 0.98765, 3.14159, 1e9, None, float("nan"))]
-    assert shares[3] == [100_000.0, 1.0] and shares[4] == shares[5] == [0.0, 0.0]
+    costs = (1.2345678, 0.98765, 3.14159, 1e9, None, float("nan"))
+    shares = [ProbePlan.share(cost, cut) for cost, cut in zip(costs, costs[::-1])]
+    assert shares[3] == [100_000.0, 1.0, 3142.0, 1.0] and shares[4][:2] == shares[5][:2] == [0.0, 0.0]
     orders = [shares, shares[::-1], shares[2:] + shares[:2]]
     totals = {tuple(np.sum(np.array(order, dtype=np.float32), axis=0, dtype=np.float32)) for order in orders}
     assert len(totals) == 1  # any reduction order gives the same sums: every worker the same cost
     plan = ProbePlan(DEFAULT_SAMPLING)
-    assert plan.agree([0.0, 0.0]) == ASSUMED_PROBE_COST  # nobody measured: the cost so far
-    assert plan.agree([2469.0, 2.0]) == pytest.approx(1.2345)
+    assert plan.agree([0.0, 0.0, 0.0, 0.0]) == PlanCosts()  # nobody measured: the costs so far
+    assert plan.agree([2469.0, 2.0, 0.0, 0.0]) == PlanCosts(pytest.approx(1.2345), PlanCosts().cut)
 
 
 def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of_clock_reads():
@@ -235,16 +289,35 @@ def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of
     assert (blocks_50 - blocks_10, blocks_250 - blocks_10) == (2, 10)
 
 
-def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_and_the_last_step_too():
-    sampling = Sampling(budget=0.03)  # 2 % fenced by default
+def test_the_default_fences_the_step_before_each_probe_step_and_ends_the_epoch_with_a_stretch():
+    """The fences a loop that never stops has not are shared: the step before a probe step is fenced
+    (the probe step's own first fence would cut its block anyway), the other stretches follow a probe
+    step (whose fences emptied the device), and the last ends the epoch (its fence is the epoch's)."""
+    kinds = DEFAULT_SAMPLING.plan(400, probes=3)
+    probes = [i for i, kind in enumerate(kinds) if kind == "probe"]
+    assert len(probes) == 3 and all(kinds[i - 1] == "fused" for i in probes)
+    assert kinds.count("fused") == 3 and kinds[-20:] == ["unprofiled"] * 20
+    stretches = DEFAULT_SAMPLING.unprofiled_steps(400, probes=3)
+    assert [len(s) for s in stretches] == [20, 20] and stretches[0].start - 1 in probes
+    assert stretches[-1].stop == 400 and min(s.start for s in stretches) > 0
+    no_probe = DEFAULT_SAMPLING.plan(400, probes=0)  # a stretch with no probe step: evenly placed
+    assert no_probe.count("fused") == 0 and no_probe.count("unprofiled") == 40
+    short = DEFAULT_SAMPLING.plan(60, probes=1)
+    assert short[-6:] == ["unprofiled"] * 6 and short.count("unprofiled") == 6  # one stretch an epoch
+    assert DEFAULT_SAMPLING.plan(9, probes=1)[-1] == "fused"  # no stretch: the last block closes before
+
+
+def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_when_asked():
+    sampling = Sampling(budget=0.03, fenced_share=0.02)
     assert sampling.fenced_count(53) == (1, pytest.approx(0.06))
+    assert Sampling(budget=0.03).fenced_count(53) == (0, 0.0)  # the default fences beside probes
     plan, counts = ProbePlan(sampling), []
-    for _ in range(6):  # 20-step epochs: 0.34-0.38 fenced steps of credit each
+    for _ in range(6):  # 20-step epochs: 17 fused steps, 0.34 fenced steps of credit each
         kinds = plan.next_epoch(20)
-        assert kinds[-1] in ("fused", "probe") and "block" in kinds  # the last block closes before it
-        counts.append(kinds[:-1].count("fused"))
+        assert kinds[-2:] == ["unprofiled"] * 2 and "block" in kinds
+        counts.append(kinds.count("fused"))
     assert counts == [0, 0, 1, 0, 0, 1]
-    kinds = Sampling(every=10**6, min_samples=0, reference_share=0.0).plan(1000, fenced=4)
+    kinds = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.02).plan(1000, fenced=4)
     assert [i for i, kind in enumerate(kinds) if kind == "fused"] == [125, 375, 625, 875, 999]
     assert Sampling(fenced_share=1.0).plan(60).count("block") == 0  # every fused step fenced
     with pytest.raises(ValueError, match="fenced share"):

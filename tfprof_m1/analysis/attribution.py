@@ -22,6 +22,7 @@ import numpy as np
 from tfprof_m1.analysis.estimate import is_probe_sample, part_medians, proportions
 from tfprof_m1.analysis.steady import steady_epochs
 from tfprof_m1.base.phases import (
+    BLOCK,
     COMPUTE,
     INPUT,
     OTHER,
@@ -32,7 +33,13 @@ from tfprof_m1.base.phases import (
     UNPROFILED,
 )
 from tfprof_m1.base.stats import sequential_sum
-from tfprof_m1.collection.profiler import EpochTiming, FenceCheckSample, StepTiming, StretchTiming
+from tfprof_m1.collection.profiler import (
+    MAX_BLOCK_STEPS,
+    EpochTiming,
+    FenceCheckSample,
+    StepTiming,
+    StretchTiming,
+)
 from tfprof_m1.report.step_codec import ProbeSamples, joined_samples
 
 __all__ = [
@@ -212,36 +219,81 @@ def sample_proportions(steps: Sequence[StepTiming]) -> dict[str, float] | None:
 
 
 def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, float]]:
-    """(steps, ms) of runs of consecutive profiled steps, cut into blocks of ``block_steps``.
+    """(steps, ms) of runs of consecutive profiled steps, cut into units of about ``block_steps``.
 
     A step's span runs from its start (input wait included) to the next step's start, or to the
     start of the unprofiled stretch that follows it. The epoch's first step (it also starts the
-    input pipeline) and its last (no next start) are left out.
+    input pipeline) is left out, unless it is a block step (its device work is then waited for in a
+    later step's span): then its span starts after its input wait. The last step is left out
+    unless a stretch follows it (else no next start).
+    A unit never splits what one fence closes (a block of unfenced steps, whose closing wait is in
+    its last step's span): a unit starts at the first step after a fence whose start is in the next
+    ``block_steps`` of the run; where every step is fenced, units of ``block_steps`` steps.
     """
     started = np.asarray(epoch.steps.started_ms, dtype=float)
-    if len(started) < 3:
+    count = len(started)
+    if count == 0:
         return []
-    index = np.arange(1, len(started) - 1)
-    ends = started[2:].copy()
+    kinds = np.asarray(epoch.steps.kinds(), dtype=object)
+    first = 0 if kinds[0] == BLOCK else 1
+    # a stretch that ends the epoch ends its last profiled step's span (the block closed before it)
+    tail = [s.started_ms for s in epoch.stretches if s.before_step == count][:1]
+    stop = count if tail else count - 1  # the steps [first, stop) have spans
+    if stop - first < 1:
+        return []
+    index = np.arange(first, stop)
+    starts = started[first:stop].copy()
+    if first == 0:
+        column = epoch.steps.column(INPUT)
+        starts[0] += column[0] if column is not None else 0.0  # not the input pipeline's start
+    ends = np.append(started[first + 1 :], tail)
     # a stretch after step ``index`` ends its span and its block (it starts before step index + 1)
-    cuts = [
-        (s.before_step - 1, s.started_ms)
-        for s in epoch.stretches
-        if 1 <= s.before_step - 1 < len(started) - 1
-    ]
+    cuts = [(s.before_step - 1, s.started_ms) for s in epoch.stretches if first <= s.before_step - 1 < stop]
     for at, stretch_start in cuts:
-        ends[at - 1] = stretch_start
-    runs = np.unique([1] + [at + 1 for at, _ in cuts])  # first step of each run between stretches
-    position = index - runs[np.searchsorted(runs, index, side="right") - 1]
-    within = position % block_steps if block_steps > 0 else position
-    block = np.cumsum(within == 0) - 1
+        ends[at - first] = stretch_start
+    runs = np.unique([first] + [at + 1 for at, _ in cuts])  # first step of each run between stretches
+    run = np.searchsorted(runs, index, side="right") - 1
+    position = index - runs[run]
+    if block_steps > 0:
+        fenced = _fenced_after(kinds, epoch.stretches)[index]
+        group = np.zeros(len(index), dtype=bool)  # the first step after a fence (or a run's start)
+        group[0] = True
+        group[1:] = fenced[:-1] | (run[1:] != run[:-1])
+        group_start = np.maximum.accumulate(np.where(group, np.arange(len(index)), 0))
+        key = position[group_start] // block_steps
+        unit = np.zeros(len(index), dtype=bool)
+        unit[0] = True
+        unit[1:] = (run[1:] != run[:-1]) | (key[1:] != key[:-1])
+    else:
+        unit = position == 0
+    block = np.cumsum(unit) - 1
+    within = np.arange(len(index)) - np.flatnonzero(unit)[block]
     # each block's ms as a running sum from 0 in step order, ``ms + end - start`` a step: one row a
     # block, its steps' ends and negated starts interleaved, added up along the row
     rows = np.zeros((int(block[-1]) + 1, 2 * int(within.max()) + 3))
     rows[block, 2 * within + 1] = ends
-    rows[block, 2 * within + 2] = -started[1:-1]
+    rows[block, 2 * within + 2] = -starts
     sums = np.cumsum(rows, axis=1)[:, -1]
     return list(zip(np.bincount(block).tolist(), sums.tolist()))
+
+
+def _fenced_after(kinds: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
+    """Whether a fence followed each step of an epoch whose steps are of ``kinds``: a fenced step's
+    own, or the one closing a block of unfenced steps (before a step that is not a block step,
+    before one of the ``stretches``, at the epoch's end, and after every
+    :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps of a block)."""
+    count = len(kinds)
+    is_block = kinds == BLOCK
+    fenced = ~is_block
+    fenced[-1] = True
+    fenced[:-1] |= ~is_block[1:]
+    before = np.array([s.before_step for s in stretches if 0 < s.before_step <= count], dtype=int)
+    fenced[before - 1] = True
+    # the profiler closes an open block after MAX_BLOCK_STEPS steps
+    steps = np.arange(count)
+    first = np.maximum.accumulate(np.where(np.append(True, fenced[:-1]), steps, 0))
+    fenced |= is_block & ((steps - first) % MAX_BLOCK_STEPS == MAX_BLOCK_STEPS - 1)
+    return fenced
 
 
 #: Shown after the step's own phases, in this order: the device fences and the profiler's own cost.

@@ -31,11 +31,12 @@ from tfprof_m1.collection.interrupt import (
     signal_of,
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
-from tfprof_m1.collection.profiler import EpochTiming, PhaseProfiler
+from tfprof_m1.collection.profiler import MAX_BLOCK_STEPS, EpochTiming, PhaseProfiler
 from tfprof_m1.collection.steps import StepFacts, TrainSteps
 from tfprof_m1.trace.window import TraceWindow
 
 __all__ = [
+    "ASSUMED_CUT_COST",
     "ASSUMED_PROBE_COST",
     "DEFAULT_BUDGET",
     "DEFAULT_FENCED_SHARE",
@@ -44,8 +45,10 @@ __all__ = [
     "DEFAULT_SAMPLE_EVERY",
     "DEFAULT_SAMPLING",
     "EpochResult",
+    "PlanCosts",
     "ProbePlan",
     "Sampling",
+    "cut_cost",
     "probe_cost",
     "run_profiled_loop",
     "run_unprofiled_loop",
@@ -61,41 +64,70 @@ DEFAULT_MIN_SAMPLES = 10
 DEFAULT_REFERENCE_SHARE = 0.1
 #: Longest unprofiled stretch: long enough that the one fence closing it barely matters.
 DEFAULT_REFERENCE_STEPS = 20
-#: The default sampling's budget: probe steps may cost this share of the epoch's steps' time.
+#: The default sampling's budget: everything the sampling adds to a loop that never stops (probe
+#: steps, fenced steps, the fences that close blocks and stretches) may cost this share of the
+#: epoch's steps' time, over the run.
 DEFAULT_BUDGET = 0.03
 #: A probe step's extra time, in fused steps, until a steady epoch has measured it (three more calls
 #: and their fences; 1.1-1.5 measured on this project's CPU and fake devices).
 ASSUMED_PROBE_COST = 1.5
-#: Share of the fused steps fenced one by one (the rest run in blocks, one fence each). A fence takes
-#: away the overlap of the host's next dispatch with the device's work: +7 % of an mnist step on this
-#: project's CPU, +41 % under the asynchronous executor (docs/performance.md), so 2 % of the steps
-#: cost under 1 % of the epoch; the share is fixed (the same on every worker, measured by nothing).
+#: A cut's cost, in fused steps, until a steady epoch has measured it. A cut is a fence where a
+#: loop that never stops has none: the host's next dispatch no longer overlaps the device's work, so
+#: with ``h`` a step's dispatch and ``d`` its device time it costs ``min(h, d)`` (and the fence
+#: itself), never more than the step, ``max(h, d)``: one fused step is the bound.
+ASSUMED_CUT_COST = 1.0
+#: Share of the fused steps fenced one by one when :attr:`Sampling.fenced_share` is given (the
+#: default, None, fences the step before each probe step instead). A fence takes away the overlap of
+#: the host's next dispatch with the device's work: +7 % of an mnist step on this project's CPU, +41 %
+#: under the asynchronous executor (docs/performance.md).
 DEFAULT_FENCED_SHARE = 0.02
 #: The least probe cost a measurement is taken as (a probe step is never free).
 MIN_PROBE_COST = 0.25
 #: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
-MIN_STRETCHES = 2
+MIN_STRETCHES = 1
 MIN_STEPS_FOR_REFERENCE = 10
 
 
 @dataclass(frozen=True)
+class PlanCosts:
+    """What the sampling's pieces cost, in fused steps (a fused step's time in a loop that never
+    stops is 1): measured each steady epoch (:func:`probe_cost`, :func:`cut_cost`), agreed across
+    workers (:meth:`ProbePlan.agree`)."""
+
+    #: A probe step's extra time over a fused step (its three extra calls and its fences).
+    probe: float = ASSUMED_PROBE_COST
+    #: One cut: a fence where a loop that never stops has none (see :data:`ASSUMED_CUT_COST`).
+    cut: float = ASSUMED_CUT_COST
+
+
+@dataclass(frozen=True)
 class Sampling:
-    """Which steps of an epoch are probe steps, and which run unprofiled."""
+    """Which steps of an epoch are probe steps, which are fenced, and which run unprofiled.
+
+    An epoch's layout (:meth:`plan`): the last unprofiled stretch ends the epoch (its closing fence
+    is the epoch's own, which a plain loop has too); the others start right after a probe step, whose
+    fences have already emptied the device, and the step before each probe step is fenced (by
+    default), so the few fences a loop that never stops does not have are shared: a probe step with
+    its fenced step and a stretch costs its own calls and three cuts, not five.
+    """
 
     every: int = DEFAULT_SAMPLE_EVERY
     min_samples: int = DEFAULT_MIN_SAMPLES
     #: Share of steps run with no instrumentation (0 disables the end-to-end profiling cost).
     reference_share: float = DEFAULT_REFERENCE_SHARE
     reference_steps: int = DEFAULT_REFERENCE_STEPS
-    #: Sampling by budget: the probe steps' extra time is at most this share of the epoch's steps,
-    #: over the run (a fraction of a probe step carries to the next epoch, so short epochs pool their
-    #: samples across epochs); ``every`` and ``min_samples`` are then not used. None: the fixed rule
-    #: (1 in ``every``, at least ``min_samples`` per epoch). :data:`DEFAULT_SAMPLING` has 3 %.
+    #: Sampling by budget: what the sampling adds (probe steps, the fenced steps beside them, the
+    #: cuts of stretches and blocks) is at most this share of the epoch's steps' time, over the run
+    #: (a fraction of a probe step carries to the next epoch, so short epochs pool their samples
+    #: across epochs); ``every`` and ``min_samples`` are then not used. None: the fixed rule (1 in
+    #: ``every``, at least ``min_samples`` per epoch). :data:`DEFAULT_SAMPLING` has 3 %.
     budget: float | None = None
-    #: Share of the fused steps fenced one by one (kind ``fused``: each step's own device-true time);
-    #: the others run in blocks (kind ``block``), one fence each. 1.0: every fused step fenced.
-    #: A fraction of a fenced step carries to the next epoch, as the budget's probes do.
-    fenced_share: float = DEFAULT_FENCED_SHARE
+    #: Fused steps fenced one by one (kind ``fused``: each step's own device-true time); the others
+    #: run in blocks (kind ``block``), one fence each. None (the default): the step before each probe
+    #: step, so its fence is the one the probe step needs anyway. A share in [0, 1]: that share of
+    #: the fused steps, evenly spaced (a fraction carries to the next epoch), not counted in the
+    #: budget; 1.0 fences every fused step.
+    fenced_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.min_samples < 0:
@@ -104,7 +136,7 @@ class Sampling:
             raise ValueError("the sampling budget must be a share of the epoch in (0, 1)")
         if not 0.0 <= self.reference_share < 0.5 or self.reference_steps < 1:
             raise ValueError("reference share must be in [0, 0.5) and reference steps >= 1")
-        if not 0.0 <= self.fenced_share <= 1.0:
+        if self.fenced_share is not None and not 0.0 <= self.fenced_share <= 1.0:
             raise ValueError("the fenced share must be a share of the fused steps in [0, 1]")
 
     @classmethod
@@ -117,40 +149,78 @@ class Sampling:
         min_samples = DEFAULT_MIN_SAMPLES if min_samples is None else min_samples
         return cls(every, min_samples, reference_share, budget=None if chosen else DEFAULT_BUDGET)
 
-    def unprofiled_steps(self, steps: int) -> list[range]:
-        """The unprofiled stretches of an epoch of ``steps`` steps, evenly spaced, never at step 0."""
+    def stretch_shape(self, steps: int) -> tuple[int, int]:
+        """(count, length) of an epoch's unprofiled stretches: ``reference_share`` of its ``steps``,
+        at most ``reference_steps`` a stretch; (0, 0) under :data:`MIN_STEPS_FOR_REFERENCE` steps."""
         if self.reference_share <= 0 or steps < MIN_STEPS_FOR_REFERENCE:
-            return []
+            return 0, 0
         length = max(1, min(self.reference_steps, int(steps * self.reference_share / MIN_STRETCHES)))
-        count = max(MIN_STRETCHES, round(steps * self.reference_share / length))
+        return max(MIN_STRETCHES, round(steps * self.reference_share / length)), length
+
+    def unprofiled_steps(self, steps: int, probes: int | None = None) -> list[range]:
+        """The unprofiled stretches of an epoch of ``steps`` steps (see :meth:`plan`), never at
+        step 0: the last ends the epoch."""
+        plan = self.plan(steps, probes=probes)
         stretches: list[range] = []
-        for k in range(count):
-            start = min(max(1, round((k + 0.5) * steps / count - length / 2)), steps - length)
-            if stretches and start < stretches[-1].stop + 1:
-                start = stretches[-1].stop + 1  # keep a profiled step between stretches
-            if start + length <= steps:
-                stretches.append(range(start, start + length))
+        for index, kind in enumerate(plan):
+            if kind != UNPROFILED:
+                continue
+            if stretches and stretches[-1].stop == index:
+                stretches[-1] = range(stretches[-1].start, index + 1)
+            else:
+                stretches.append(range(index, index + 1))
         return stretches
 
+    def budget_spent(self, steps: int, probes: int, costs: PlanCosts) -> float:
+        """What an epoch of ``steps`` steps with ``probes`` probe steps costs (fused steps) beyond a
+        loop that never stops, as :meth:`plan` lays it out: each probe step its extra calls and the
+        cut before it (and the fenced step's, by default); each stretch the cut that closes it (the
+        last one the block's before it), one more for a stretch with no probe step before it; a
+        block closed at :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps one cut."""
+        count, length = self.stretch_shape(steps)
+        paired = 2 if self.fenced_share is None else 1
+        alone = max(0, count - 1 - probes)  # stretches with no probe step before them
+        profiled = max(0, steps - count * length)
+        segments = probes + alone + 1  # runs of block steps between cuts, taken as even
+        closes = segments * max(0, math.ceil(profiled / segments / MAX_BLOCK_STEPS) - 1)
+        cuts = probes * paired + count + alone + closes
+        return probes * max(costs.probe, MIN_PROBE_COST) + cuts * costs.cut
+
     def probe_count(
-        self, steps: int, probe_cost: float = ASSUMED_PROBE_COST, carried: float = 0.0, at_least: int = 1
+        self,
+        steps: int,
+        costs: PlanCosts = PlanCosts(),
+        carried: float = 0.0,
+        at_least: int = 1,
     ) -> tuple[int, float]:
-        """Under the budget: how many of an epoch's ``steps`` run as probes, and the credit (in probe
-        steps) carried to the next epoch. An epoch whose credit is below one runs none and carries
-        it, so short epochs pool their probes across epochs.
+        """Under the budget: how many of an epoch's ``steps`` run as probes, and the credit (in fused
+        steps) carried to the next epoch. The epoch's credit is the budget's share of its steps plus
+        what the last epoch carried; its stretches and blocks are paid first (:meth:`budget_spent`),
+        then as many probe steps as the rest pays for. An epoch that cannot pay for one runs none
+        and carries its credit, so short epochs pool their probes across epochs.
 
         Args:
-            probe_cost: a probe step's extra time in fused steps (measured by :func:`probe_cost`).
-            carried: what the previous epoch carried.
+            costs: the pieces' costs in fused steps (measured by :func:`probe_cost` and
+                :func:`cut_cost`).
+            carried: what the previous epoch carried; negative: a debt (a probe step run over the
+                budget, below, is paid back by later epochs).
             at_least: run this many even over the budget (the loop asks one of a run's first two
-                epochs, so the warm-up traces the probe calls and the first steady epoch has parts;
-                under 50 steps an epoch, at 1.5 fused steps a probe, that one costs more than 3 %).
+                epochs, so the warm-up traces the probe calls and the first steady epoch has parts).
         """
         if self.budget is None:
             raise ValueError("probe_count is the budget's rule; this sampling has no budget")
-        credit = carried + self.budget * max(0, steps) / max(probe_cost, MIN_PROBE_COST)
-        count = min(max(at_least, int(credit + 1e-9)), max(0, steps))  # 0.4 five times is 2, not 1.999...
-        return count, max(0.0, credit - count)
+        steps = max(0, steps)
+        credit = carried + self.budget * steps
+        paired = 2 if self.fenced_share is None else 1
+        each = max(costs.probe, MIN_PROBE_COST) + paired * costs.cut  # a probe step past the first few
+        count = min(steps, max(0, int((credit - self.budget_spent(steps, 0, costs)) / each)))
+        tolerance = 1e-9  # 0.4 five times is 2, not 1.999...
+        while count < steps and self.budget_spent(steps, count + 1, costs) <= credit + tolerance:
+            count += 1
+        while count > 0 and self.budget_spent(steps, count, costs) > credit + tolerance:
+            count -= 1
+        count = min(max(at_least, count), steps)
+        return count, credit - self.budget_spent(steps, count, costs)
 
     def probe_steps(
         self, steps: int, exclude: Iterable[int] = (), count: int | None = None
@@ -175,8 +245,11 @@ class Sampling:
         return frozenset(profiled[first::stride])
 
     def fenced_count(self, fused: int, carried: float = 0.0) -> tuple[int, float]:
-        """How many of an epoch's ``fused`` steps are fenced one by one, and the fraction carried to
-        the next epoch (``fenced_share`` of them, short epochs pooling as the budget's probes do)."""
+        """How many of an epoch's ``fused`` steps are fenced one by one under a ``fenced_share``,
+        and the fraction carried to the next epoch (short epochs pooling as the budget's probes do);
+        (0, 0) without a share (the steps before probe steps are fenced instead)."""
+        if self.fenced_share is None:
+            return 0, 0.0
         credit = carried + self.fenced_share * max(0, fused)
         count = min(int(credit + 1e-9), max(0, fused))
         return count, max(0.0, credit - count)
@@ -185,24 +258,42 @@ class Sampling:
         """The kind of each step of an epoch: ``fused`` (fenced one by one), ``block`` (fused, in a
         block), ``probe`` or ``unprofiled``.
 
+        The stretches' steps are set apart first; probe steps are spread evenly over the rest (never
+        the first step); the last stretch ends the epoch and the others follow a probe step each
+        (spread evenly over them; evenly spaced where there are too few probe steps).
+
         ``probes``: how many probe steps (the budget's count for this epoch); None: the budget's
         first epoch (:data:`ASSUMED_PROBE_COST`), or the fixed rule without a budget.
-        ``fenced``: how many fused steps are fenced, evenly spaced; None: ``fenced_share`` of them,
-        with nothing carried.
+        ``fenced``: under a ``fenced_share``, how many fused steps are fenced, evenly spaced; None:
+        that share of them, with nothing carried. Without one (the default), the step before each
+        probe step is fenced.
         """
-        unprofiled = {index for stretch in self.unprofiled_steps(steps) for index in stretch}
+        count, length = self.stretch_shape(steps)
+        profiled = max(0, steps - count * length)
         if probes is None and self.budget is not None:
             probes = self.probe_count(steps)[0]
-        chosen = self.probe_steps(steps, exclude=unprofiled, count=probes)
-        fused = [i for i in range(steps) if i not in unprofiled and i not in chosen]
-        if fenced is None:
-            fenced = self.fenced_count(len(fused))[0]
-        fenced = min(fenced, len(fused))
-        single = {fused[int((k + 0.5) * len(fused) / fenced)] for k in range(fenced)} if fenced else set()
-        plan = [
-            UNPROFILED if i in unprofiled else PROBE if i in chosen else FUSED if i in single else BLOCK
-            for i in range(steps)
-        ]
+        chosen = sorted(self.probe_steps(profiled, count=probes))
+        kinds = [BLOCK] * profiled
+        for index in chosen:
+            kinds[index] = PROBE
+        if self.fenced_share is None:
+            for index in chosen:
+                if index > 0 and kinds[index - 1] == BLOCK:
+                    kinds[index - 1] = FUSED
+        else:
+            fused = [i for i, kind in enumerate(kinds) if kind == BLOCK]
+            fenced = min(self.fenced_count(len(fused))[0] if fenced is None else fenced, len(fused))
+            for k in range(fenced):
+                kinds[fused[int((k + 0.5) * len(fused) / fenced)]] = FUSED
+        middle = max(0, count - 1)
+        after = [chosen[int((k + 0.5) * len(chosen) / middle)] for k in range(min(middle, len(chosen)))]
+        alone = middle - len(after)
+        after += [int((k + 1) * profiled / (alone + 1)) - 1 for k in range(alone)]
+        plan: list[str] = []
+        for index, kind in enumerate(kinds):
+            plan.append(kind)
+            plan.extend([UNPROFILED] * (length * after.count(index)))
+        plan.extend([UNPROFILED] * (length if count else 0))
         if plan and plan[-1] == BLOCK:  # the last block closes before the epoch's last step, so its
             plan[-1] = FUSED  # wait is inside the steps the profiling cost compares (not the last's)
         return plan
@@ -228,7 +319,20 @@ def probe_cost(epoch: EpochTiming) -> float | None:
     return median(probes) / median(fused) - 1.0
 
 
-#: Probe costs are agreed across workers in thousandths of a fused step, as whole numbers: a float32
+def cut_cost(epoch: EpochTiming) -> float | None:
+    """A cut's cost in fused steps, from one epoch's unprofiled stretches: the median stretch's edge
+    (:attr:`~tfprof_m1.collection.profiler.StretchTiming.edge_ms`, ``min(h, d)``: the overlap a
+    fence takes away) plus one fence's own time on the idle device, over the stretches' steady
+    per-step time; None without a stretch. On a synchronous device (no wait) it is the fence's own
+    time: a fence there takes no overlap away."""
+    stretches = [s for s in epoch.stretches if s.steps > 0]
+    step_ms = sum(s.steady_ms for s in stretches) / max(1, sum(s.steps for s in stretches))
+    if not stretches or step_ms <= 0:
+        return None
+    return (median(s.edge_ms for s in stretches) + epoch.fence_idle_ms) / step_ms
+
+
+#: Costs are agreed across workers in thousandths of a fused step, as whole numbers: a float32
 #: all-reduce sums whole numbers below 2**24 exactly, in any order, so every worker reads the same
 #: total. A cost is taken as at most :data:`MAX_AGREED_COST` (100 000 thousandths: exact up to 167
 #: workers).
@@ -236,53 +340,85 @@ COST_QUANTUM = 1000
 MAX_AGREED_COST = 100.0
 
 
+def _agreed_part(measured: float | None) -> list[float]:
+    if measured is None or not math.isfinite(measured):
+        return [0.0, 0.0]
+    return [float(round(min(max(measured, 0.0), MAX_AGREED_COST) * COST_QUANTUM)), 1.0]
+
+
 @dataclass
 class ProbePlan:
     """The kind of each step of each epoch of one run, epoch after epoch.
 
-    Under the budget an epoch's probe count follows from the probe cost measured so far and the
-    credit carried (:meth:`Sampling.probe_count`); a run's first two epochs run one at least (the
-    warm-up's traces the probe calls; the first steady epoch's gives the parts), later epochs run
-    none while their credit is below one. Under a multi-worker strategy a probe step runs other
-    collectives than a fused step, so every worker must plan the same steps: the cost each worker
-    measured is agreed through :meth:`share` (what this worker contributes), a sum over the workers
-    (``TrainSteps.all_sum``), and :meth:`agree`, which derives the cost from that sum alone.
+    Under the budget an epoch's probe count follows from the costs measured so far and the credit
+    carried (:meth:`Sampling.probe_count`); a run's first two epochs run one at least (the warm-up's
+    traces the probe calls; the first steady epoch's gives the parts), later epochs run none while
+    their credit pays for none. Under a multi-worker strategy a probe step runs other collectives
+    than a fused step, so every worker must plan the same steps: the costs each worker measured are
+    agreed through :meth:`share` (what this worker contributes), a sum over the workers
+    (``TrainSteps.all_sum``), and :meth:`agree`, which derives the costs from that sum alone.
     """
 
     sampling: Sampling
-    cost: float = ASSUMED_PROBE_COST
+    costs: PlanCosts = PlanCosts()
     carried: float = 0.0
     epochs: int = 0
     #: The fraction of a fenced fused step carried to the next epoch (:meth:`Sampling.fenced_count`).
     fenced_carried: float = 0.0
+    #: The last epoch planned under the budget: (its steps, its probe steps, the credit carried into
+    #: it), so :meth:`agree` settles what it spent at the costs measured in it.
+    last: tuple[int, int, float] | None = None
+
+    @property
+    def cost(self) -> float:
+        """The probe step's extra time in fused steps the plan uses now."""
+        return self.costs.probe
 
     def next_epoch(self, steps: int) -> list[str]:
-        """The plan of the next epoch of ``steps`` steps (see :meth:`Sampling.plan`)."""
+        """The plan of the next epoch of ``steps`` steps (see :meth:`Sampling.plan`). The warm-up
+        epoch's probe step, run over the budget, leaves no debt (the warm-up is not in the steady
+        epochs the cost is stated for); the first steady epoch's does."""
         probes = None
         if self.sampling.budget is not None:
             at_least = 1 if self.epochs < 2 else 0
-            probes, self.carried = self.sampling.probe_count(steps, self.cost, self.carried, at_least)
-        unfenced = self.sampling.plan(steps, probes=probes, fenced=0)
-        fused = sum(kind in (FUSED, BLOCK) for kind in unfenced)
-        fenced, self.fenced_carried = self.sampling.fenced_count(fused, self.fenced_carried)
+            before = self.carried
+            probes, self.carried = self.sampling.probe_count(steps, self.costs, self.carried, at_least)
+            self.last = (steps, probes, before)
+            if self.epochs == 0:
+                self.carried = max(0.0, self.carried)
+        fenced = None
+        if self.sampling.fenced_share is not None:
+            count, length = self.sampling.stretch_shape(steps)
+            fused = max(0, steps - count * length - (probes if probes is not None else 0))
+            if probes is None:  # the fixed rule: its probe steps among the profiled ones
+                fused -= len(self.sampling.probe_steps(max(0, steps - count * length)))
+            fenced, self.fenced_carried = self.sampling.fenced_count(fused, self.fenced_carried)
         self.epochs += 1
         return self.sampling.plan(steps, probes=probes, fenced=fenced)
 
     @staticmethod
-    def share(measured: float | None) -> list[float]:
-        """This worker's part of the agreement: [its measured cost in whole thousandths of a fused
-        step, 1], or [0, 0] when it measured none (a warm-up epoch, no probe step)."""
-        if measured is None or not math.isfinite(measured):
-            return [0.0, 0.0]
-        return [float(round(min(max(measured, 0.0), MAX_AGREED_COST) * COST_QUANTUM)), 1.0]
+    def share(probe: float | None, cut: float | None = None) -> list[float]:
+        """This worker's part of the agreement: for the probe cost and the cut cost each, [the
+        measured cost in whole thousandths of a fused step, 1], or [0, 0] when it measured none (a
+        warm-up epoch, no probe step, no stretch)."""
+        return _agreed_part(probe) + _agreed_part(cut)
 
-    def agree(self, totals: Sequence[float]) -> float:
-        """Take the probe cost from ``totals`` (every worker's :meth:`share` summed, identical on
-        every worker): their mean, or the cost so far when none measured one. Returns the cost."""
-        total, count = totals
-        if count > 0:
-            self.cost = total / count / COST_QUANTUM
-        return self.cost
+    def agree(self, totals: Sequence[float]) -> PlanCosts:
+        """Take the costs from ``totals`` (every worker's :meth:`share` summed, identical on every
+        worker) measured in the epoch just run: their means, or the costs so far where none
+        measured one. The epoch's spending is settled at these costs (it was planned at the costs
+        known before it: the first steady epoch at the assumed ones), so the credit carried on is
+        what it really left. Returns the costs."""
+        probe_total, probe_count, cut_total, cut_count = totals
+        self.costs = PlanCosts(
+            probe_total / probe_count / COST_QUANTUM if probe_count > 0 else self.costs.probe,
+            cut_total / cut_count / COST_QUANTUM if cut_count > 0 else self.costs.cut,
+        )
+        if self.last is not None and self.sampling.budget is not None:
+            steps, probes, before = self.last
+            credit = before + self.sampling.budget * steps
+            self.carried = credit - self.sampling.budget_spent(steps, probes, self.costs)
+        return self.costs
 
 
 @dataclass
@@ -484,7 +620,7 @@ def _train(
             del batches  # the epoch's iterator is garbage before the next epoch settles
             if sampling.budget is not None and not epoch.is_warmup:  # warm-up probes trace: not measured
                 # Every worker's plan must match (a probe step's collectives differ): agreed, not local.
-                planner.agree(train_steps.all_sum(planner.share(probe_cost(epoch))))
+                planner.agree(train_steps.all_sum(planner.share(probe_cost(epoch), cut_cost(epoch))))
             loss, accuracy = train_steps.read_metrics()
             steps = (finite_at, non_finite_by) if non_finite_by is not None else None
             memory, memory_note = sample_memory()
