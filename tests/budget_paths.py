@@ -30,7 +30,7 @@ def main() -> None:
 
     from tfprof_m1 import PhaseProfiler, TrainSteps, detect_fence_kind, make_fence
     from tfprof_m1.analysis.attribution import attribute_epochs
-    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, probe_cost, run_profiled_loop
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, cut_cost, probe_cost, run_profiled_loop
 
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(STEPS * 64, 256)).astype("float32")
@@ -81,6 +81,7 @@ def main() -> None:
             "stretches": len(epoch.stretches),
             "steps": len(epoch.steps) + sum(stretch.steps for stretch in epoch.stretches),
             "probe_cost": probe_cost(epoch),
+            "cut_cost": cut_cost(epoch),
             "fences": fences[index],
             "fused_waits_ms": [s.waits_ms.get("compute", 0.0) for s in epoch.steps if s.kind == "fused"],
             "fused_ms": [s.wall_ms for s in epoch.steps if s.kind == "fused"],
