@@ -4,8 +4,9 @@
 
 Both kinds of epoch run the same fused train step on the same tf.data pipeline, settle garbage
 first and are fenced at both ends; the profiled one also times every step's input and call, runs
-most fused steps in blocks (one fence a block) and 2 % of them fenced one by one, runs probe steps by
-the default sampling (a budget of 3 % of the epoch) and 10 % of the steps in unprofiled stretches.
+most fused steps in blocks (one fence a block) and the step before each probe step fenced, and
+plans probe steps, fences and 10 % of the steps in unprofiled stretches by the default sampling (a
+budget of 3 % of the epoch for everything it adds).
 ``--fenced-share 1`` fences every fused step (the profiler before blocks), for comparison;
 ``--async-executor`` runs TensorFlow's asynchronous executor (calls return before their work, as on
 a GPU). A third kind, the end-to-end cross-check, is a plain loop written here without
@@ -42,7 +43,7 @@ def main() -> int:
         "--fenced-share",
         type=float,
         default=None,
-        help="share of fused steps fenced one by one (default 2 %%)",
+        help="share of fused steps fenced one by one (default: the step before each probe step)",
     )
     args = parser.parse_args()
     from tfprof_m1.collection.environment import set_async_executor
@@ -112,7 +113,11 @@ def main() -> int:
     print(
         f"{spec.name}: {data.source} data, {steps} steps of {args.batch_size}, fence {fence.name}, "
         f"{'asynchronous' if args.async_executor else 'default'} executor, "
-        f"{sampling.fenced_share:.0%} of fused steps fenced",
+        + (
+            "the step before each probe step fenced"
+            if sampling.fenced_share is None
+            else f"{sampling.fenced_share:.0%} of fused steps fenced"
+        ),
         file=sys.stderr,
     )
     unprofiled, profiled, plain = [], [], []

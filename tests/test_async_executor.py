@@ -150,14 +150,14 @@ def test_the_budget_pools_probes_over_short_epochs_and_fused_steps_run_in_blocks
     # of a multi-worker run plans them.
     plan, expected = ProbePlan(DEFAULT_SAMPLING), []
     for index, epoch in enumerate(epochs):  # planned before the epoch runs; its costs agreed after
+        credit, costs = plan.carried + DEFAULT_SAMPLING.budget * epoch["steps"], plan.costs
         expected.append([kind for kind in plan.next_epoch(epoch["steps"]) if kind != "unprofiled"])
+        probes = expected[-1].count("probe")
+        if index >= 2 and probes:  # past the first two, a probe step runs only when the credit pays
+            assert DEFAULT_SAMPLING.budget_spent(epoch["steps"], probes, costs) <= credit + 1e-9
         if index > 0:
             plan.agree(plan.share(epoch["probe_cost"], epoch["cut_cost"]))
-    assert [epoch["kinds"] for epoch in epochs] == expected
-    # the budget is kept over the steady epochs at the costs they measured: the run owes at most the
-    # first steady epoch's probe step, run over the budget (how many probe steps the later epochs run
-    # depends on the costs this machine measured, not asserted)
-    assert plan.carried >= -(plan.costs.probe + 2 * plan.costs.cut) - 1e-9
+    assert [epoch["kinds"] for epoch in epochs] == expected  # (how many depends on the measured costs)
     assert sum(e["kinds"].count("block") for e in epochs) > 0.7 * sum(e["steps"] for e in epochs)
     for epoch in epochs:  # fences: epoch start, 9 idle calls, 1 per fused, 4 per probe, 1 per block,
         kinds = epoch["kinds"]  # 1 per stretch, the epoch's end
