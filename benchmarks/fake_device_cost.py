@@ -11,7 +11,8 @@ profiling cost (profiled over unprofiled per-step time, 95 % bootstrap interval)
 the true cost: the profiled run's mean steady epoch over a plain loop's (``run_unprofiled_loop``,
 the same fake device, data and steps, one fence an epoch). Python's own time is not on the fake
 clock, so what is left is what the design costs: probe steps, fences, and how the estimate reads
-them. ``--parts`` also prints, at 400 steps, the true cost with each piece of profiling turned off.
+them. ``--parts`` also prints, at 400 steps, the true cost with each piece of profiling turned off;
+``--lengths`` the default's true cost at 50 to 1,563 steps an epoch, over 4 and 8 epochs.
 """
 
 from __future__ import annotations
@@ -30,19 +31,21 @@ from tfprof_m1.collection.profiler import PhaseProfiler
 EPOCHS = 8
 
 
-def stated_and_true(host: float, device: float, steps: int, **sampling: float) -> tuple[str, float]:
+def stated_and_true(
+    host: float, device: float, steps: int, epochs: int = EPOCHS, **sampling: float
+) -> tuple[str, float]:
     """The cost the report states (point [95 % interval]) and the true cost, on the fake device."""
     clock = FakeClock()
     fake = FakeDevice(clock)
     profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
     chosen = dataclasses.replace(DEFAULT_SAMPLING, **sampling)
-    data = batches(clock, steps * EPOCHS, input_ms=0.1)
-    run_profiled_loop(FakeTrainSteps(fake, model(host, device)), data, EPOCHS, steps, profiler, chosen)
+    data = batches(clock, steps * epochs, input_ms=0.1)
+    run_profiled_loop(FakeTrainSteps(fake, model(host, device)), data, epochs, steps, profiler, chosen)
     summary = loop_summary(attribute_epochs(profiler.epochs), device_kind="gpu", executor_async=True)
     cost = summary.profiling_cost
     stated = f"{cost.ratio.point:.3f} [{cost.ratio.low:.3f}–{cost.ratio.high:.3f}]" if cost else "—"
     profiled_ms = mean(epoch.wall_ms for epoch in profiler.epochs[1:])
-    return stated, profiled_ms / plain_epoch_ms(model(host, device), steps, EPOCHS, 0.1, 0.05)
+    return stated, profiled_ms / plain_epoch_ms(model(host, device), steps, epochs, 0.1, 0.05)
 
 
 def _shape(case: str, host: float, device: float) -> str:
@@ -76,6 +79,18 @@ def main() -> None:
         for name, sampling in pieces.items():
             trues = [stated_and_true(host, device, 400, **sampling)[1] for host, device in CASES.values()]
             print(f"| {name} | " + " | ".join(f"{value:.3f}" for value in trues) + " |")
+
+    if "--lengths" in sys.argv[1:]:
+        print()
+        print("| true cost, the default | " + " | ".join(f"{case}, 4 epochs | 8" for case in CASES) + " |")
+        print("|---|" + "---|" * 2 * len(CASES))
+        for steps in (50, 60, 100, 400, 1563):
+            trues = [
+                stated_and_true(host, device, steps, epochs)[1]
+                for host, device in CASES.values()
+                for epochs in (4, 8)
+            ]
+            print(f"| {steps} steps an epoch | " + " | ".join(f"{value:.3f}" for value in trues) + " |")
 
 
 if __name__ == "__main__":
