@@ -113,13 +113,13 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
     assert run["forward_flops_per_example"] > 0
     assert [e["warmup"] for e in run["epochs"]] == [True, False]
-    # 20 steps: steps 4 and 14 run unprofiled, except where the trace window (global steps 25-34,
-    # so epoch 2's step 14) needs them profiled; with at least 10 probes, all other steps are probes
+    # 20 steps: steps 18 and 19 run unprofiled, a stretch ending the epoch (the trace window, global
+    # steps 25-34, is epoch 2's steps 5-14); with --sample-every 1, all other steps are probes
     first, second = run["epochs"]
-    assert [stretch[0] for stretch in first["stretches"]] == [1, 1] and len(second["stretches"]) == 1
+    assert [stretch[0] for stretch in first["stretches"]] == [2] == [s[0] for s in second["stretches"]]
     loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)
-    assert loaded[1].step_kinds.count("fused") == 1
-    for epoch, read, profiled in zip(run["epochs"], loaded, (18, 19)):
+    assert loaded[1].step_kinds.count("probe") == 18
+    for epoch, read, profiled in zip(run["epochs"], loaded, (18, 18)):
         assert epoch["steps"] == profiled and len(read.step_kinds) == profiled
         assert epoch["sampled_steps"] == 18 == len(read.samples)
         assert epoch["fence_idle_ms"] > 0

@@ -239,3 +239,41 @@ def test_a_stretch_edge_is_its_closing_wait_or_one_dispatch_whichever_is_less():
     device_bound = StretchTiming(started_ms=0.0, steps=3, wall_ms=1.6 + 27.0, wait_ms=1.6 + 27.0 - 4.8)
     assert device_bound.edge_ms == pytest.approx(1.6) and device_bound.steady_ms == pytest.approx(27.0)
     assert StretchTiming(started_ms=0.0, steps=3, wall_ms=27.8).edge_ms == 0.0  # an older report: no wait
+
+
+def test_traced_steps_of_a_planned_stretch_run_profiled_each_fenced():
+    """A trace window over the stretch that ends the epoch: its steps run profiled, fenced one by
+    one (the trace marks each step), and the epoch has no stretch; outside the window, unchanged."""
+    import contextlib
+
+    class Window:  # what the loop asks of a TraceWindow
+        def __init__(self, steps: range) -> None:
+            self.steps, self.marked = steps, []
+
+        def covers(self, first: int, length: int) -> bool:
+            return any(step in self.steps for step in range(first, first + length))
+
+        @contextlib.contextmanager
+        def step(self, global_step: int):
+            self.marked.append(global_step)
+            yield global_step in self.steps
+
+        def close(self) -> None:
+            pass
+
+    def epoch(window: Window | None):
+        clock = FakeClock()
+        fake = FakeDevice(clock)
+        profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
+        sampling = Sampling(every=10**6, min_samples=0)  # 18 block steps, a stretch of 2
+        run_profiled_loop(
+            FakeTrainSteps(fake, model(1.0, 9.0)), batches(clock, 20), 1, 20, profiler, sampling, trace=window
+        )
+        return profiler.epochs[0]
+
+    plain = epoch(None)
+    assert [s.steps for s in plain.stretches] == [2] and plain.steps.kinds() == [BLOCK] * 18
+    window = Window(range(19, 21))
+    traced = epoch(window)
+    assert traced.stretches == [] and traced.steps.kinds()[-2:] == [FUSED, FUSED]
+    assert 18 in window.marked and 19 in window.marked
