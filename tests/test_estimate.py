@@ -85,3 +85,8 @@ def test_fence_check_flags_only_a_leftover_that_matters():
         checks(1.5), [sample(1, 3, 8, 100)] * 5, "variables_read"
     ).flagged  # < 5 % of a step
     assert fence_check([], steps, "variables_read") is None
+    # one or two checks (a budget's short run): one noisy moment does not flag, agreeing ones do
+    one_high = [FenceCheckSample(1.6, 1.5), FenceCheckSample(0.11, 0.01)]
+    assert not fence_check(one_high, steps, "variables_read").flagged
+    assert fence_check(checks(1.5)[:2], steps, "variables_read").flagged
+    assert fence_check(checks(1.5)[:1], steps, "variables_read").flagged
