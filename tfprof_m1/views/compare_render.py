@@ -31,10 +31,14 @@ def _share(share: float | None) -> str:
     return "—" if share is None else f"{share * 100:+.0f} %"
 
 
-def _delta(cell) -> str:
+def _delta(cell, too_little_data: str | None = None) -> str:
     interval = cell.delta_ms
     text = f"{interval.point:+,.1f} [{interval.low:+,.1f}, {interval.high:+,.1f}]"
-    return text if cell.clear else f"{text}, not clear"
+    if cell.clear:
+        return text
+    if too_little_data and not interval.contains(0.0):  # the interval alone would say clear
+        return f"{text}, not judged (too little data)"
+    return f"{text}, not clear"
 
 
 def _units(difference) -> str:
@@ -104,7 +108,7 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
             cell = difference.phases[index]
             row += [
                 _step(cell.other) if step_level else f"{other.phase_mean_ms(phase):,.1f}",
-                _delta(cell),
+                _delta(cell, difference.too_little_data),
                 _share(cell.share_of_difference),
             ]
         rows.append(row)
@@ -187,7 +191,8 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         f"intervals from a hierarchical bootstrap: runs, then steady epochs, then blocks of steps. No clear "
         f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
         "per-step median ± IQR on each side, the change in ms per epoch with its interval "
-        '("not clear" when it contains 0, is negligible, or there is too little data to judge) and its share '
+        '("not clear" when it contains 0 or is negligible, "not judged" when there is too little data to '
+        "judge) and its share "
         "of the epoch-time difference (the "
         "shares add up to 100 %). The custom-loop figures are of the unprofiled-equivalent epoch: each "
         "side's profiling cost is taken out first and the workload's phases divide what is left; with "
