@@ -157,3 +157,25 @@ def test_compare_errors_are_one_line(tmp_path):
     result = run_cli("compare", str(tmp_path / "nope.json"), str(tmp_path / "nope2.json"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no such report file" in result.stderr
+
+
+def test_profiled_fit_epochs_are_named_as_fit_epochs_not_custom_loop_ones(tmp_path):
+    """A ProfileCallback report's profiled epochs are fit's: compare names its rows and verdict so
+    (a trial user read "custom-loop epoch" for two fit-callback reports)."""
+    import dataclasses
+
+    def fit_report(label: str, scale: float = 1.0):
+        report = make_report(label=label, scale=scale)
+        return dataclasses.replace(
+            report, runs=[dataclasses.replace(run, source="fit") for run in report.runs]
+        )
+
+    cpu, gpu = (
+        _save(tmp_path, "cpu", fit_report("cpu")),
+        _save(tmp_path, "gpu", fit_report("cuda:Tesla T4", 0.5)),
+    )
+    text = render_comparison(compare([cpu, gpu]))
+    assert "profiled fit epoch, steady (s)" in text and "profiled fit time per example" in text
+    assert "custom-loop" not in text.split("Ratios are")[0]
+    loop = _save(tmp_path, "loop", make_report(label="cuda:Tesla T4", scale=0.5))
+    assert "profiled (custom loop or fit)" in render_comparison(compare([cpu, loop]))

@@ -201,6 +201,9 @@ class ModelFigures:
     notes: list[str] = field(default_factory=list)
     #: Achieved FLOP/s of the first run against its device's measured peak (article models only).
     throughput: Throughput | None = None
+    #: What the profiled epochs are, from the first run (``RunReport.source``): "fit" for a
+    #: ``ProfileCallback`` report (Keras' fit, profiled), else a custom loop.
+    source: str = "benchmark"
 
     @property
     def units(self) -> int:
@@ -311,7 +314,17 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         fit_runs=fit_runs,
         notes=notes,
         throughput=achieved(first, first_report.environment),
+        source=first.source,
     )
+
+
+def profiled_kind(sides: Sequence[ModelFigures]) -> str:
+    """What the compared profiled epochs are, as a row's first words: "custom-loop", "profiled fit"
+    (every side a ``ProfileCallback`` report) or "profiled (custom loop or fit)" (some of each)."""
+    fit = [side.source == "fit" for side in sides]
+    if all(fit):
+        return "profiled fit"
+    return "profiled (custom loop or fit)" if any(fit) else "custom-loop"
 
 
 @dataclass
@@ -421,7 +434,8 @@ def _verdict(
         basis = f"time per example {other.example_us:,.1f} µs against {ref.example_us:,.1f} µs"
     else:
         basis = (
-            f"custom-loop epoch {other.epoch_mean_ms / 1000:.2f} s against {ref.epoch_mean_ms / 1000:.2f} s"
+            f"{profiled_kind([ref, other])} epoch {other.epoch_mean_ms / 1000:.2f} s against "
+            f"{ref.epoch_mean_ms / 1000:.2f} s"
         )
     if any(side.profiling_ms > 0 for side in (ref, other)):
         basis += ", profiling cost taken out"

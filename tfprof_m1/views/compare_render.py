@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from statistics import mean
 
-from tfprof_m1.analysis.compare import ModelComparison, ratio_text
+from tfprof_m1.analysis.compare import ModelComparison, profiled_kind, ratio_text
 from tfprof_m1.analysis.compare_stats import EQUIVALENCE, MIN_UNITS
 from tfprof_m1.analysis.throughput import share_text
 from tfprof_m1.base.stats import Summary
@@ -75,11 +75,12 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
                 ratio = ratio_text(difference.fit_ratio, difference.fit_clear)
             row += [_seconds(pick(other)), ratio, ""]
         rows.append(row)
-    row = ["custom-loop epoch, steady (s)", f"{reference.epoch_mean_ms / 1000:.2f} s"]
+    kind = profiled_kind(comparison.figures)
+    row = [f"{kind} epoch, steady (s)", f"{reference.epoch_mean_ms / 1000:.2f} s"]
     for other, difference in zip(others, comparison.differences):
         row += [f"{other.epoch_mean_ms / 1000:.2f} s", *_judged(difference, difference.epoch_ratio, False)]
     rows.append(row)
-    row = ["custom-loop time per example (µs)", f"{reference.example_us:,.1f}"]
+    row = [f"{kind} time per example (µs)", f"{reference.example_us:,.1f}"]
     for other, difference in zip(others, comparison.differences):
         row += [f"{other.example_us:,.1f}", *_judged(difference, difference.example_ratio, True)]
     rows.append(row)
