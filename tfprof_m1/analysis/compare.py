@@ -74,6 +74,7 @@ __all__ = [
     "compare",
     "epoch_interval",
     "fit_interval",
+    "profiled_kind",
     "ratio_text",
 ]
 

@@ -574,5 +574,5 @@ def _sampling_line(sampling: Sampling, plan: list[str]) -> str:
     )
     if sampling.budget is not None:
         budget = f"{sampling.budget * 100:g} %"
-        return f"probe steps by a {budget} budget ({probes} in epoch 1), {unprofiled} per epoch"
+        return f"probe steps and fences by a {budget} budget ({probes} in epoch 1), {unprofiled} per epoch"
     return f"{probes} and {unprofiled} per epoch"
