@@ -179,3 +179,27 @@ def test_profiled_fit_epochs_are_named_as_fit_epochs_not_custom_loop_ones(tmp_pa
     assert "custom-loop" not in text.split("Ratios are")[0]
     loop = _save(tmp_path, "loop", make_report(label="cuda:Tesla T4", scale=0.5))
     assert "profiled (custom loop or fit)" in render_comparison(compare([cpu, loop]))
+
+
+def test_a_phase_timed_once_an_epoch_is_compared_per_epoch_not_per_step(tmp_path):
+    """fit's ``epoch_start`` sits on each epoch's first step: per step its median is 0.000, so compare
+    shows it per epoch (a trial user read "epoch_start 0.000 ± 0.000" per step)."""
+    import dataclasses
+
+    from tfprof_m1.report.model import PhaseSummary
+
+    def with_epoch_start(report, ms: float):
+        def epoch(record):
+            steps = len(record.step_kinds)
+            step_ms = dict(record.step_ms, epoch_start=[ms] + [0.0] * (steps - 1))
+            phases = [*record.phases, PhaseSummary("epoch_start", ms, ms / record.wall_ms)]
+            return dataclasses.replace(record, step_ms=step_ms, phases=phases, wall_ms=record.wall_ms)
+
+        runs = [dataclasses.replace(run, epochs=[epoch(e) for e in run.epochs]) for run in report.runs]
+        return dataclasses.replace(report, runs=runs)
+
+    cpu = _save(tmp_path, "cpu", with_epoch_start(make_report(label="cpu"), 4.0))
+    gpu = _save(tmp_path, "gpu", with_epoch_start(make_report(label="cuda:Tesla T4", scale=0.5), 2.0))
+    text = render_comparison(compare([cpu, gpu]))
+    assert "epoch_start (ms/epoch)" in text and "epoch_start (ms/step" not in text
+    assert "input (ms/step, median ± IQR)" in text  # a phase of every step stays per step

@@ -300,6 +300,11 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
             if phase not in PROFILER_PHASES:
                 pooled.setdefault(phase, []).append(np.asarray(values, dtype=float))
     phase_step = {phase: np.concatenate(arrays) for phase, arrays in pooled.items()}
+    # a phase timed once an epoch (fit's epoch_start, validation) sits on one step: per step its
+    # median reads 0, so it is shown per epoch (its values kept out of the per-step summaries)
+    phase_step = {
+        phase: values for phase, values in phase_step.items() if np.count_nonzero(values) * 2 >= len(values)
+    }
     _, first_report, first = chosen[0]
     fit_runs = [run.fit.steady_epoch_ms for run in runs if run.fit and run.fit.steady_epoch_ms]
     return ModelFigures(
