@@ -396,6 +396,11 @@ def test_profile_callback_refuses_a_bad_logdir_and_a_trace_past_the_fit_before_t
     assert seen == []  # refused before the first batch
     callback.close()
     assert not callback.window.running
+    # the command line's rule: a window partly past the end is refused too (it would trace fewer)
+    partly = ProfileCallback(str(tmp_path / "runs2"), trace_steps=StepRange(12, 20))
+    with pytest.raises(UserError, match=r"trace_steps 12:20: this fit has only 16 batches"):
+        _fit_on_zeros(model, [partly], epochs=2)
+    partly.close()
 
 
 def _fit_on_zeros(model, callbacks, epochs):

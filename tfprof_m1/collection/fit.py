@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import keras
 
-from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import COMPUTE, EPOCH_START, VALIDATION
 from tfprof_m1.base.tf_types import Dataset, KerasModel, Strategy, TensorLike
 from tfprof_m1.collection.fit_run import FitRun
@@ -28,6 +27,7 @@ from tfprof_m1.collection.interrupt import (
     signal_of,
 )
 from tfprof_m1.collection.memory import MemoryUse, sample_memory
+from tfprof_m1.trace.window import check_within
 
 __all__ = ["EpochTimer", "FitProfiler", "FitRun", "run_fit"]
 
@@ -213,18 +213,15 @@ class FitProfiler(EpochTimer):
         self.notes: list[str] = []
 
     def _refuse_a_trace_past_the_fit(self) -> None:
-        """A trace window that starts after the fit's last batch (its epochs × steps, when Keras
-        knows them) is refused before training, as the command line refuses ``--trace-steps``."""
+        """A trace window past the fit's last batch (its epochs × steps, when Keras knows them) is
+        refused before training, by the command line's rule for ``--trace-steps``
+        (:func:`~tfprof_m1.trace.window.check_within`)."""
         steps = self.window.steps if self.window is not None else None
         params = getattr(self, "params", None) or {}
         epochs, per_epoch = params.get("epochs"), params.get("steps")
         if steps is None or not isinstance(epochs, int) or not isinstance(per_epoch, int):
             return
-        if steps.start >= epochs * per_epoch:
-            raise UserError(
-                f"trace_steps {steps.start}:{steps.stop}: this fit has only {epochs * per_epoch} "
-                f"batches ({epochs} epochs × {per_epoch}); trace batches within them (counted from 0)"
-            )
+        check_within(steps, epochs, per_epoch, "trace_steps", "batches", "this fit")
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self._open or (self.window is not None and self.window.running):

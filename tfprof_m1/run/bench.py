@@ -53,7 +53,7 @@ from tfprof_m1.run.fit_headline import FIT_JIT_COMPILE, run_fit_headline
 from tfprof_m1.run.outputs import OutputSettings, RunOutputs
 from tfprof_m1.run.progress import EpochProgress, epoch_line, finished_epochs, placement, stopped_on_nan
 from tfprof_m1.run.rundir import make_run_dir, run_dir_name
-from tfprof_m1.trace.window import TraceWindow, default_step_range
+from tfprof_m1.trace.window import TraceWindow, check_within, default_step_range
 from tfprof_m1.views.render import tensorboard_command
 from tfprof_m1.views.width import counted
 from tfprof_m1.workloads.datasets import DATA_MODES, TrainData, load_train_data
@@ -123,12 +123,8 @@ def validate_config(config: RunConfig) -> None:
 def _check_trace_steps(config: RunConfig, output_settings: OutputSettings, steps: int) -> None:
     """``--trace-steps`` must lie within the run (checked with the data, before any run directory)."""
     window = output_settings.trace_steps
-    total = steps * config.epochs
-    if output_settings.trace and window is not None and window.stop > total:
-        raise UserError(
-            f"--trace-steps {window.start}:{window.stop}: the run has only {total} steps "
-            f"({config.epochs} epochs × {steps}); steps are numbered from 0"
-        )
+    if output_settings.trace and window is not None:
+        check_within(window, required(config.epochs, "epochs"), steps, "--trace-steps", "steps", "the run")
 
 
 def _trace_window(

@@ -25,6 +25,7 @@ __all__ = [
     "StepRange",
     "TraceSchedule",
     "TraceWindow",
+    "check_within",
     "default_step_range",
     "parse_step_range",
 ]
@@ -98,6 +99,25 @@ class StepRange:
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+
+def check_within(steps: StepRange, epochs: int, per_epoch: int, name: str, unit: str, owner: str) -> None:
+    """The one rule for a trace window against a run of ``epochs`` × ``per_epoch`` steps: every step
+    of it must exist (a window past the end would trace fewer steps than asked, or none).
+
+    Args:
+        name: the setting named in the error (``--trace-steps``, ``trace_steps``).
+        unit, owner: what the run counts and who runs them ("steps", "the run"; "batches", "this fit").
+
+    Raises:
+        UserError: a window whose last step is past the run's last.
+    """
+    total = epochs * per_epoch
+    if steps.stop > total:
+        raise UserError(
+            f"{name} {steps.start}:{steps.stop}: {owner} has only {total} {unit} ({epochs} epochs × "
+            f"{per_epoch}); trace {unit} within them (counted from 0)"
+        )
 
 
 def parse_step_range(text: str) -> StepRange:
