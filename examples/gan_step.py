@@ -117,7 +117,9 @@ def main() -> None:
 
     gan = Gan()
     images = np.random.default_rng(0).uniform(-1, 1, size=(args.steps * 64, 784)).astype("float32")
-    real = tf.data.Dataset.from_tensor_slices(images).batch(64).prefetch(2)
+    options = tf.data.Options()
+    options.autotune.enabled = False  # with it on, the iterator's teardown waits for the autotuner
+    real = tf.data.Dataset.from_tensor_slices(images).batch(64).prefetch(2).with_options(options)
     profiler = PhaseProfiler(
         fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1])
     )
