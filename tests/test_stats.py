@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfprof_m1.base.stats import quantile, row_medians, summarize, summarize_array
+from tfprof_m1.base.stats import quantile, resampled_medians, row_medians, summarize, summarize_array
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,19 @@ def test_row_medians_are_numpys_medians(count):
     assert np.isnan(row_medians(rows)[3]) and row_medians(rows)[4] == np.median(rows[4])
     with pytest.raises(ValueError):
         row_medians(np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 64, 65, 200])
+def test_resampled_medians_are_numpys_medians_of_each_resample(count):
+    rng = np.random.default_rng(count)
+    units = rng.normal(size=(count, 3))
+    units[:, 1] = np.round(units[:, 1], 1)  # ties
+    units[:, 2] = 0.0
+    picks = rng.integers(0, count, size=(500, count))
+    assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1))
+    odd = rng.integers(0, count, size=(50, 5))  # fewer draws than units, an odd number
+    assert np.array_equal(resampled_medians(units, odd), np.median(units[odd], axis=1))
+    units[0, 0] = np.nan
+    assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1), equal_nan=True)
+    with pytest.raises(ValueError):
+        resampled_medians(units, np.zeros((3, 0), dtype=int))

@@ -39,7 +39,7 @@ from tfprof_m1.base.phases import (
     OPTIMIZER,
     PROBE_VARIANTS,
 )
-from tfprof_m1.base.stats import row_medians
+from tfprof_m1.base.stats import resampled_medians
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
@@ -243,8 +243,8 @@ def _share_draws(units: np.ndarray, parts: Sequence[str], replicates: int) -> di
     One numpy pass over (replicates × rows × parts); the same draws (seed, order of sums) as the
     per-replicate statistic it replaces."""
     picks = resample(generator(), len(units), replicates)
-    # (replicates × parts): each part's column gathered (replicates × rows) and its rows' medians
-    medians = np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
+    # (replicates × parts): each part's median in each resample of the rows
+    medians = resampled_medians(units, picks)
     clipped = np.where(medians > 0, medians, 0.0)  # max(0.0, median): -0.0 and NaN count as 0.0
     math = [column for column, part in enumerate(parts) if part != CALL]
     total, math_total = np.zeros(replicates), np.zeros(replicates)

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Summary", "quantile", "row_medians", "sequential_sum", "summarize", "summarize_array"]
+__all__ = [
+    "Summary",
+    "quantile",
+    "resampled_medians",
+    "row_medians",
+    "sequential_sum",
+    "summarize",
+    "summarize_array",
+]
 
 #: A spread above this fraction of the median marks a figure as noisy (as torch.utils.benchmark).
 NOISY_IQR_FRACTION = 0.10
@@ -137,3 +145,43 @@ def row_medians(rows: np.ndarray) -> np.ndarray:
     if count % 2:
         return upper
     return (ordered[..., :middle].max(axis=-1) + upper) / 2
+
+
+def resampled_medians(units: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """Each column's median over every resample of ``units``: ``np.median(units[picks], axis=1)``, a
+    (resamples × columns) array, the same floats (a zero's sign aside), from ``units`` (rows × columns)
+    and ``picks`` (resamples × draws, row indices, as :func:`~tfprof_m1.analysis.bootstrap.resample`
+    draws them).
+
+    By counts rather than selections: how often each row is drawn in each resample (one count a row,
+    whatever the column), then per column the rows in ascending order and the running count, the
+    median being the value (or the mean of the two values) where it passes the middle draw. A few
+    passes over (resamples × rows) small integers a column instead of a selection over each
+    resample's floats: a bootstrap of 200 units in about a third of :func:`row_medians`' time.
+    Values holding NaN take :func:`row_medians` (numpy's NaN rule).
+
+    Raises:
+        ValueError: no draws (``picks`` has no columns).
+    """
+    units = np.asarray(units, dtype=np.float64)
+    resamples, draws = picks.shape
+    if not draws:
+        raise ValueError("median of no values")
+    count = len(units)
+    if np.isnan(units).any() or draws > np.iinfo(np.int16).max:  # NaN, or counts past int16
+        return np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
+    offsets = (np.arange(resamples) * count)[:, None]
+    counts = np.bincount((picks + offsets).ravel(), minlength=resamples * count)
+    counts = counts.astype(np.int16).reshape(resamples, count)  # draws of each row, each resample
+    middle = draws // 2
+    medians = np.empty((resamples, units.shape[1]))
+    for column, values in enumerate(np.ascontiguousarray(units.T)):
+        order = np.argsort(values, kind="stable")
+        running = np.cumsum(counts[:, order], axis=1, dtype=np.int16)  # draws at or below each value
+        ordered = values[order]
+        upper = ordered[np.argmax(running > middle, axis=1)]  # the value of 0-based rank ``middle``
+        if draws % 2:
+            medians[:, column] = upper
+        else:  # and of rank middle - 1: the mean of the two middle values, as np.median
+            medians[:, column] = (ordered[np.argmax(running >= middle, axis=1)] + upper) / 2
+    return medians
