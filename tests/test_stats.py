@@ -73,3 +73,14 @@ def test_resampled_medians_are_numpys_medians_of_each_resample(count):
     assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1), equal_nan=True)
     with pytest.raises(ValueError):
         resampled_medians(units, np.zeros((3, 0), dtype=int))
+
+
+def test_resampled_medians_outside_the_counting_window_are_still_numpys(monkeypatch):
+    import tfprof_m1.base.stats as stats
+
+    monkeypatch.setattr(stats, "MEDIAN_WINDOW_SDS", 0.05)  # most resamples' middles fall outside
+    rng = np.random.default_rng(9)
+    units = rng.normal(size=(150, 2))
+    for draws in (150, 149):
+        picks = rng.integers(0, 150, size=(400, draws))
+        assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1))
