@@ -292,14 +292,17 @@ def estimate_cost(
     and unprofiled stretches, with its 95 % bootstrap interval (blocks and stretches resampled
     independently), or None without a block or a stretch of one step or more.
 
-    Past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first.
+    Past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first,
+    and so are the stretches past as many stretches: the ratio of sums (the point) is that of every
+    block and stretch, and the bootstrap's cost stops growing with the run.
 
     Args:
         unprofiled_epoch_ms: the steady epoch as it would run unprofiled (ms), given the ratio
             (:func:`~tfprof_m1.analysis.figures.unprofiled_equivalent_ms` over the epochs).
     """
     blocks = summed_blocks([b for b in blocks if b[0] > 0])
-    stretches = [s for s in stretches if s[0] > 0]
+    measured = [s for s in stretches if s[0] > 0]
+    stretches = summed_blocks(measured)
     if not blocks or not stretches:
         return None
 
@@ -320,7 +323,7 @@ def estimate_cost(
         unprofiled,
         percentile_interval(profiled / unprofiled, ratios),
         len(blocks),
-        len(stretches),
+        len(measured),  # the stretches the run measured, however many units they were resampled as
         unprofiled_epoch_ms(profiled / unprofiled),
     )
 
