@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "OrderStatistics",
     "Summary",
+    "order_statistics",
     "quantile",
     "resampled_medians",
     "row_medians",
@@ -91,26 +93,83 @@ def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
     the same). Values holding NaN are sorted (NaN last), as before.
     """
     array = np.ascontiguousarray(values, dtype=np.float64)
-    n = array.size
-    if not n:
+    if not array.size:
         return None
-    low, high = float(array.min()), float(array.max())
-    if math.isnan(low):
+    statistics = order_statistics(array)
+    if statistics is None:  # NaN: sorted, NaN last
         ordered = np.sort(array)
         q1, median, q3 = (quantile(ordered, q) for q in (0.25, 0.5, 0.75))
-        low, high = float(ordered[0]), float(ordered[-1])
-    else:
-        q1, median, q3 = _quartiles(array.copy(), [(n - 1) * q for q in (0.25, 0.5, 0.75)])
-    return Summary(
-        n=n, median=float(median), q1=float(q1), q3=float(q3), mean=float(np.mean(array)), min=low, max=high
-    )
+        return Summary(
+            n=array.size,
+            median=float(median),
+            q1=float(q1),
+            q3=float(q3),
+            mean=float(np.mean(array)),
+            min=float(ordered[0]),
+            max=float(ordered[-1]),
+        )
+    return statistics.summary(float(np.mean(array)))
 
 
-def _quartiles(values: np.ndarray, positions: Sequence[float]) -> list[float]:
-    """:func:`quantile` at three ascending ``positions`` (as ``(n - 1) * q``) of ``values`` (no NaN),
-    which are partly reordered in place: a selection at each position's order statistic (the middle
-    one over all values, the outer ones in each half), and the statistic one above each read as the
-    least value between it and the next one selected."""
+@dataclass(frozen=True)
+class OrderStatistics:
+    """What a :class:`Summary` reads of n values, apart from their mean: the least, the greatest, and
+    at each quartile's position (``(n - 1) * q``, q = 0.25, 0.5, 0.75) the order statistics either
+    side of it with the fraction between them."""
+
+    n: int
+    least: float
+    greatest: float
+    #: (below, above, fraction) at the first quartile, the median and the third quartile.
+    quartiles: tuple[tuple[float, float, float], ...]
+
+    def summary(self, mean: float, scale: float = 1.0) -> Summary:
+        """The Summary of these values, or of these values times ``scale`` (> 0) given that
+        product's ``mean``: multiplying by a positive number keeps the values' order (IEEE
+        rounding is monotone), so the order statistics of the products are these order statistics
+        times ``scale`` and each figure is the float it would be from the products themselves
+        (a zero's sign aside). ``scale`` 1 is the values' own Summary.
+
+        Raises:
+            ValueError: ``scale`` not positive.
+        """
+        if not scale > 0:
+            raise ValueError(f"order statistics scale by a positive number, not {scale}")
+        q1, median, q3 = (
+            below * scale + (above * scale - below * scale) * fraction
+            for below, above, fraction in self.quartiles
+        )
+        return Summary(
+            n=self.n,
+            median=float(median),
+            q1=float(q1),
+            q3=float(q3),
+            mean=mean,
+            min=float(self.least * scale),
+            max=float(self.greatest * scale),
+        )
+
+
+def order_statistics(values: np.ndarray) -> OrderStatistics | None:
+    """The :class:`OrderStatistics` of a float64 array (three selections on a copy), None when it
+    is empty or holds NaN."""
+    n = values.size
+    if not n:
+        return None
+    low, high = values.min(), values.max()
+    if math.isnan(low):
+        return None
+    positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
+    pairs = _quartiles(values.copy(), positions)
+    return OrderStatistics(n, float(low), float(high), tuple(pairs))
+
+
+def _quartiles(values: np.ndarray, positions: Sequence[float]) -> list[tuple[float, float, float]]:
+    """(below, above, fraction) at three ascending ``positions`` (as ``(n - 1) * q``) of ``values``
+    (no NaN), which are partly reordered in place: a selection at each position's order statistic
+    (the middle one over all values, the outer ones in each half), and the statistic one above each
+    read as the least value between it and the next one selected. :func:`quantile` is
+    ``below + (above - below) * fraction``."""
     n = len(values)
     lower = [math.floor(position) for position in positions]
     values.partition(lower[1])
@@ -118,15 +177,15 @@ def _quartiles(values: np.ndarray, positions: Sequence[float]) -> list[float]:
         values[: lower[1]].partition(lower[0])
     if lower[2] > lower[1]:
         values[lower[1] + 1 :].partition(lower[2] - lower[1] - 1)
-    figures = []
+    pairs = []
     for rank, position in zip(lower, positions):
         below = values[rank]
         above = below
         if rank + 1 < n:
             following = min((other for other in lower if other > rank), default=n - 1)
             above = values[rank + 1 : following + 1].min()
-        figures.append(below + (above - below) * (position - rank))
-    return figures
+        pairs.append((below, above, position - rank))
+    return pairs
 
 
 def row_medians(rows: np.ndarray) -> np.ndarray:
