@@ -56,10 +56,14 @@ def _round(values: Sequence[float]) -> list[float]:
 
 def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
-    scaled = np.multiply(values, TICKS_PER_MS, dtype=float)  # one new array, rounded and divided in place
+    held = StepValues(values)  # its own float64 copy of the values: rounded and divided in place
+    scaled = held.array
+    scaled.flags.writeable = True
+    np.multiply(scaled, TICKS_PER_MS, out=scaled)
     np.rint(scaled, out=scaled)
     scaled /= TICKS_PER_MS
-    return StepValues(scaled)
+    scaled.flags.writeable = False
+    return held
 
 
 def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
