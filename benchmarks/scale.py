@@ -7,10 +7,10 @@ A tiny model (one Dense layer on 16 features, batch 32, synthetic data) trains t
 length it measures, with tracemalloc running during the loop, what the profiler's own modules
 (``tfprof_m1/collection/``) still hold after the run; the saved report's size; and, once both
 lengths have run, the CPU time of ``build_report`` and of ``compare`` of two saved reports of each
-length, the two lengths taking turns (``--repeats`` rounds, the best of each: a spell of load on a
-shared machine then slows both lengths alike, not one of them). Per-step figures are the slope
-between the two lengths (what one more step costs), so fixed costs (the model, TensorFlow) cancel.
-Prints a Markdown table for docs/performance.md.
+length (this thread's CPU time), the two lengths taking turns (``--repeats`` rounds, the best of
+each: a spell of load on a shared machine then slows both lengths alike, not one of them).
+Per-step figures are the slope between the two lengths (what one more step costs), so fixed costs
+(the model, TensorFlow) cancel. Prints a Markdown table for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ PROFILER_FILES = "*tfprof_m1/collection/*"
 
 
 def _cpu(calls, repeats: int) -> list[float]:
-    """The best CPU time of each of ``calls`` over ``repeats`` rounds, the calls taking turns."""
+    """The best CPU time of each of ``calls`` over ``repeats`` rounds, the calls taking turns. The
+    calling thread's CPU time: TensorFlow's own threads (the finished runs' input pipelines, its
+    runtime) keep running in this process and would be counted by the process's CPU time, while
+    ``build_report`` and ``compare`` run on this thread alone (numpy without threads)."""
     best = [float("inf")] * len(calls)
     for _ in range(repeats):
         for index, call in enumerate(calls):
-            start = time.process_time()
+            start = time.thread_time()
             call()
-            best[index] = min(best[index], time.process_time() - start)
+            best[index] = min(best[index], time.thread_time() - start)
     return best
 
 

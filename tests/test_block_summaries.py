@@ -27,8 +27,11 @@ from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 #: to 200. Measured by this test's own method (CPU time, the two lengths taking turns, best of 7
 #: and 5) on a shared 2-core machine, load average 2.4-2.7, some runs beside a busy loop on one core
 #: (2026-11-30): build_report 2.1-2.7x (20-32 ms -> 48-75 ms; 4.4-5.1x before the columnar
-#: rewrite, and 7.6x in a CI run), compare 1.7-2.9x (103-159 ms -> 221-316 ms). The bounds leave
-#: room for a busier machine: docs/performance.md, issue 24.
+#: rewrite, and 7.6x in a CI run), compare 1.7-2.9x (103-159 ms -> 221-316 ms). With bootstrap
+#: medians by counts, the stretches summed past MAX_BLOCKS and the parts' spreads from one selection
+#: (branch growth, load average 1.2-1.5): build_report 2.1-2.6x (2.55-2.7x before, same hour),
+#: compare 2.0-2.3x. The bounds leave room for a busier machine: docs/performance.md, issue 24.
+#: That no bootstrap resamples more than MAX_BLOCKS units is asserted exactly, below.
 MAX_COMPARE_RATIO = 3.5
 MAX_BUILD_RATIO = 3.5
 
