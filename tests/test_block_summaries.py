@@ -27,8 +27,11 @@ from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 #: to 200. Measured by this test's own method (CPU time, the two lengths taking turns, best of 7
 #: and 5) on a shared 2-core machine, load average 2.4-2.7, some runs beside a busy loop on one core
 #: (2026-11-30): build_report 2.1-2.7x (20-32 ms -> 48-75 ms; 4.4-5.1x before the columnar
-#: rewrite, and 7.6x in a CI run), compare 1.7-2.9x (103-159 ms -> 221-316 ms). The bounds leave
-#: room for a busier machine: docs/performance.md, issue 24.
+#: rewrite, and 7.6x in a CI run), compare 1.7-2.9x (103-159 ms -> 221-316 ms). With bootstrap
+#: medians by counts, the stretches summed past MAX_BLOCKS and the parts' spreads from one selection
+#: (branch growth, load average 1.2-1.5): build_report 2.1-2.6x (2.55-2.7x before, same hour),
+#: compare 2.0-2.3x. The bounds leave room for a busier machine: docs/performance.md, issue 24.
+#: That no bootstrap resamples more than MAX_BLOCKS units is asserted exactly, below.
 MAX_COMPARE_RATIO = 3.5
 MAX_BUILD_RATIO = 3.5
 
@@ -60,6 +63,45 @@ def test_the_cost_estimate_of_a_long_run_keeps_its_point_and_a_sound_interval():
     ratio = estimate.ratio
     assert ratio.point == pytest.approx(exact, rel=1e-12)  # sums added in groups: the last bit may differ
     assert estimate.blocks == MAX_BLOCKS and ratio.low < ratio.point < ratio.high
+    assert estimate.stretches == 300  # the stretches measured, resampled as MAX_BLOCKS sums
+    assert (
+        ratio.point
+        == pytest.approx(  # the same point as resampling the stretches one by one
+            estimate_cost(blocks, stretches[:MAX_BLOCKS], lambda ratio: 0.0).ratio.point
+            * (sum(ms for _, ms in stretches[:MAX_BLOCKS]) / (20 * MAX_BLOCKS))
+            / (sum(ms for _, ms in stretches) / 6000),
+            rel=1e-12,
+        )
+    )
+
+
+def test_no_bootstrap_of_a_long_run_resamples_more_than_max_blocks_units(tmp_path, monkeypatch):
+    """The bootstraps' cost grows with their units: past MAX_BLOCKS they resample summaries (sums of
+    blocks and of stretches, medians of probe samples, longer blocks of steps), whatever the run's
+    length. Every draw build_report and compare make for a run of 60,000 steps is counted."""
+    import tfprof_m1.analysis.compare_stats as compare_stats
+    import tfprof_m1.analysis.estimate as estimate
+    from tfprof_m1.analysis.assemble import build_report
+    from tfprof_m1.analysis.bootstrap import resample
+
+    widths = []
+
+    def counted(rng, count, replicates=1000):
+        widths.append(count)
+        return resample(rng, count, replicates)
+
+    report = noisy_report(10000, epochs=6)
+    for module in (estimate, compare_stats):
+        monkeypatch.setattr(module, "resample", counted)
+    built = build_report(report.profiler, environment=make_report("cpu").environment, batch_size=32)
+    cost = built.runs[0].steady.profiling_cost
+    assert cost.stretches > MAX_BLOCKS and built.runs[0].steady.samples > MAX_BLOCKS  # a long run
+    paths = [
+        report.save(tmp_path / "a.json"),
+        dataclasses.replace(report, created="later").save(tmp_path / "b.json"),
+    ]
+    compare(paths)
+    assert widths and max(widths) == MAX_BLOCKS, sorted(set(widths))
 
 
 def test_the_parts_of_a_long_run_keep_their_medians_and_a_sound_interval():

@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfprof_m1.base.stats import quantile, row_medians, summarize, summarize_array
+from tfprof_m1.base.stats import (
+    order_statistics,
+    quantile,
+    resampled_medians,
+    row_medians,
+    summarize,
+    summarize_array,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +64,46 @@ def test_row_medians_are_numpys_medians(count):
     assert np.isnan(row_medians(rows)[3]) and row_medians(rows)[4] == np.median(rows[4])
     with pytest.raises(ValueError):
         row_medians(np.zeros((2, 0)))
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 64, 65, 200])
+def test_resampled_medians_are_numpys_medians_of_each_resample(count):
+    rng = np.random.default_rng(count)
+    units = rng.normal(size=(count, 3))
+    units[:, 1] = np.round(units[:, 1], 1)  # ties
+    units[:, 2] = 0.0
+    picks = rng.integers(0, count, size=(500, count))
+    assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1))
+    odd = rng.integers(0, count, size=(50, 5))  # fewer draws than units, an odd number
+    assert np.array_equal(resampled_medians(units, odd), np.median(units[odd], axis=1))
+    units[0, 0] = np.nan
+    assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1), equal_nan=True)
+    with pytest.raises(ValueError):
+        resampled_medians(units, np.zeros((3, 0), dtype=int))
+
+
+def test_resampled_medians_outside_the_counting_window_are_still_numpys(monkeypatch):
+    import tfprof_m1.base.stats as stats
+
+    monkeypatch.setattr(stats, "MEDIAN_WINDOW_SDS", 0.05)  # most resamples' middles fall outside
+    rng = np.random.default_rng(9)
+    units = rng.normal(size=(150, 2))
+    for draws in (150, 149):
+        picks = rng.integers(0, 150, size=(400, draws))
+        assert np.array_equal(resampled_medians(units, picks), np.median(units[picks], axis=1))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 101, 1000])
+def test_order_statistics_scaled_are_the_products_summary(count):
+    """A part's per-step values are the fused compute times its share: their Summary is read from the
+    compute's order statistics, scaled, and is the products' own, float for float."""
+    rng = np.random.default_rng(count)
+    compute = np.round(rng.gamma(2.0, 1.5, size=count), 3)  # ties too
+    compute[: count // 4] = 0.0
+    statistics = order_statistics(compute.copy())
+    for share in (1.0, 0.7488127626210541, 0.01874801345148705, 3e-7):
+        products = compute * share
+        assert statistics.summary(float(np.mean(products)), share) == summarize_array(products)
+    with pytest.raises(ValueError):
+        statistics.summary(0.0, 0.0)
+    assert order_statistics(np.array([1.0, np.nan])) is None and order_statistics(np.zeros(0)) is None

@@ -101,9 +101,10 @@ class EpochBreakdown:
         """The epoch opens a run (see :attr:`EpochTiming.warmup`)."""
         return self.timing.is_warmup
 
-    @property
+    @cached_property
     def examples(self) -> int:
-        """Examples the epoch trained on, unprofiled stretches included."""
+        """Examples the epoch trained on, unprofiled stretches included (added up once: the figures
+        read it several times)."""
         return self.timing.examples
 
     @cached_property

@@ -35,7 +35,7 @@ from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile
 from tfprof_m1.analysis.estimate import column_parts, is_probe_sample, sample_parts
 from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
-from tfprof_m1.base.stats import row_medians
+from tfprof_m1.base.stats import resampled_medians
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import EpochReport
 
@@ -174,8 +174,8 @@ def _proportion_draws(run: RunValues, rng: np.random.Generator, replicates: int)
         return None
     units = group_medians(run.part_values)  # a long run: medians of consecutive groups of samples
     picks = resample(rng, len(units), replicates)
-    # each part's column gathered (replicates × units) and its rows' medians: np.median's floats
-    medians = np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
+    # (replicates × parts): each part's median in each resample of the units, np.median's floats
+    medians = resampled_medians(units, picks)
     medians = np.clip(medians, 0.0, None)
     totals = medians.sum(axis=1, keepdims=True)
     return np.divide(medians, totals, out=np.full_like(medians, np.nan), where=totals > 0)

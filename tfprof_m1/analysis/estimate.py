@@ -39,7 +39,7 @@ from tfprof_m1.base.phases import (
     OPTIMIZER,
     PROBE_VARIANTS,
 )
-from tfprof_m1.base.stats import row_medians
+from tfprof_m1.base.stats import resampled_medians
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import FenceCheck, ProfilingCost
@@ -246,8 +246,8 @@ def _share_draws(units: np.ndarray, parts: Sequence[str], replicates: int) -> di
     One numpy pass over (replicates × rows × parts); the same draws (seed, order of sums) as the
     per-replicate statistic it replaces."""
     picks = resample(generator(), len(units), replicates)
-    # (replicates × parts): each part's column gathered (replicates × rows) and its rows' medians
-    medians = np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
+    # (replicates × parts): each part's median in each resample of the rows
+    medians = resampled_medians(units, picks)
     clipped = np.where(medians > 0, medians, 0.0)  # max(0.0, median): -0.0 and NaN count as 0.0
     math = [column for column, part in enumerate(parts) if part != CALL]
     total, math_total = np.zeros(replicates), np.zeros(replicates)
@@ -295,14 +295,17 @@ def estimate_cost(
     and unprofiled stretches, with its 95 % bootstrap interval (blocks and stretches resampled
     independently), or None without a block or a stretch of one step or more.
 
-    Past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first.
+    Past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first,
+    and so are the stretches past as many stretches: the ratio of sums (the point) is that of every
+    block and stretch, and the bootstrap's cost stops growing with the run.
 
     Args:
         unprofiled_epoch_ms: the steady epoch as it would run unprofiled (ms), given the ratio
             (:func:`~tfprof_m1.analysis.figures.unprofiled_equivalent_ms` over the epochs).
     """
     blocks = summed_blocks([b for b in blocks if b[0] > 0])
-    stretches = [s for s in stretches if s[0] > 0]
+    measured = [s for s in stretches if s[0] > 0]
+    stretches = summed_blocks(measured)
     if not blocks or not stretches:
         return None
 
@@ -323,7 +326,7 @@ def estimate_cost(
         unprofiled,
         percentile_interval(profiled / unprofiled, ratios),
         len(blocks),
-        len(stretches),
+        len(measured),  # the stretches the run measured, however many units they were resampled as
         unprofiled_epoch_ms(profiled / unprofiled),
     )
 

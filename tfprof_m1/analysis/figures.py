@@ -20,8 +20,8 @@ from tfprof_m1.analysis.estimate import (
     full_step_times,
 )
 from tfprof_m1.analysis.steady import steady_epochs
-from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER, PROFILING, TRACE, UNPROFILED
-from tfprof_m1.base.stats import summarize, summarize_array
+from tfprof_m1.base.phases import COMPUTE, EPOCH_LEVEL_PHASES, OTHER, PROFILING, TRACE, UNPROFILED
+from tfprof_m1.base.stats import OrderStatistics, Summary, order_statistics, summarize, summarize_array
 from tfprof_m1.collection.profiler import FenceCheckSample
 from tfprof_m1.report.model import (
     EpochReport,
@@ -56,10 +56,14 @@ def _round(values: Sequence[float]) -> list[float]:
 
 def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
-    scaled = np.multiply(values, TICKS_PER_MS, dtype=float)  # one new array, rounded and divided in place
+    held = StepValues(values)  # its own float64 copy of the values: rounded and divided in place
+    scaled = held.array
+    scaled.flags.writeable = True
+    np.multiply(scaled, TICKS_PER_MS, out=scaled)
     np.rint(scaled, out=scaled)
     scaled /= TICKS_PER_MS
-    return StepValues(scaled)
+    scaled.flags.writeable = False
+    return held
 
 
 def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
@@ -91,6 +95,7 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
         names += [name for name in breakdown.totals_ms if name not in names]
     names = [name for name in names if name != OTHER] + [OTHER]
     summaries = []
+    compute: dict[str, tuple[np.ndarray, OrderStatistics] | None] = {}  # the fused compute, read once
     for name in names:
         total = sum(b.totals_ms.get(name, 0.0) for b in breakdowns)
         columns = [np.asarray(b.step_ms.get(name, ()), dtype=float) for b in breakdowns]
@@ -98,7 +103,9 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
         # epoch-level phases (not on every step: probes, stretches, the trace session) and phases
         # met only outside steps have no per-step figure
         measured = name not in EPOCH_LEVEL_PHASES and bool(per_step.any())  # any value != 0
-        spread = summarize_array(per_step) if measured else None
+        spread = None
+        if measured:
+            spread = _part_spread(breakdowns, name, per_step, compute) or summarize_array(per_step)
         waits = [b.waits_ms[name] for b in breakdowns if name in b.waits_ms]
         summaries.append(
             PhaseSummary(
@@ -112,6 +119,36 @@ def _phase_summaries(breakdowns: Sequence[EpochBreakdown]) -> list[PhaseSummary]
             )
         )
     return summaries
+
+
+def _part_spread(
+    breakdowns: Sequence[EpochBreakdown],
+    name: str,
+    per_step: np.ndarray,
+    compute: dict[str, tuple[np.ndarray, OrderStatistics] | None],
+) -> Summary | None:
+    """The per-step Summary of a part of compute (``name``) whose values are every step's fused
+    compute times the part's share (the steps of a run whose parts come from probe samples: no step
+    records the part itself), from the compute's order statistics, selected once for every part
+    (``compute`` keeps them); None when the values are not exactly those products (checked value by
+    value), for :func:`~tfprof_m1.base.stats.summarize_array`. The same figures as that, whose three
+    selections a part it saves (:meth:`~tfprof_m1.base.stats.OrderStatistics.summary`)."""
+    shares = {(b.proportions or {}).get(name) for b in breakdowns}
+    share = shares.pop() if len(shares) == 1 else None
+    if share is None or not share > 0:
+        return None
+    if COMPUTE not in compute:
+        columns = [b.timing.steps.column(COMPUTE) for b in breakdowns]
+        compute[COMPUTE] = None
+        if all(column is not None for column in columns):
+            fused = np.concatenate([np.asarray(column, dtype=float) for column in columns])
+            fused = np.where(np.isnan(fused), 0.0, fused)  # steps without fused compute: 0, as the parts
+            statistics = order_statistics(fused)
+            compute[COMPUTE] = None if statistics is None else (fused, statistics)
+    held = compute[COMPUTE]
+    if held is None or len(held[0]) != len(per_step) or not np.array_equal(held[0] * share, per_step):
+        return None
+    return held[1].summary(float(np.mean(np.ascontiguousarray(per_step, dtype=np.float64))), share)
 
 
 def epoch_report(
