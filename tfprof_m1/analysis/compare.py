@@ -62,7 +62,7 @@ from tfprof_m1.analysis.parity import (
 from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.analysis.throughput import Throughput, achieved
 from tfprof_m1.base.errors import UserError
-from tfprof_m1.base.phases import OTHER
+from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER
 from tfprof_m1.base.stats import Summary, summarize_array
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
@@ -301,10 +301,8 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
                 pooled.setdefault(phase, []).append(np.asarray(values, dtype=float))
     phase_step = {phase: np.concatenate(arrays) for phase, arrays in pooled.items()}
     # a phase timed once an epoch (fit's epoch_start, validation) sits on one step: per step its
-    # median reads 0, so it is shown per epoch (its values kept out of the per-step summaries)
-    phase_step = {
-        phase: values for phase, values in phase_step.items() if np.count_nonzero(values) * 2 >= len(values)
-    }
+    # median reads 0, so it is shown per epoch, as the report shows it (one list: EPOCH_LEVEL_PHASES)
+    phase_step = {phase: values for phase, values in phase_step.items() if phase not in EPOCH_LEVEL_PHASES}
     _, first_report, first = chosen[0]
     fit_runs = [run.fit.steady_epoch_ms for run in runs if run.fit and run.fit.steady_epoch_ms]
     return ModelFigures(
