@@ -4,8 +4,8 @@
     python examples/fit_profile.py --steps 20 --logdir runs/fit-example
 
 A tiny residual CNN (not one of the article's models) under ``fit``; ``ProfileCallback`` times every
-batch device-true, traces batches 10-19 of the second epoch, and at the end writes ``report.json``,
-TensorBoard scalars and the Markdown summary into ``--logdir``.
+batch device-true, traces batches 10-19 of the second epoch (fewer and earlier in a short one), and
+at the end writes ``report.json``, TensorBoard scalars and the Markdown summary into ``--logdir``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def main() -> None:
     dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(len(images)) % 10)).batch(32).prefetch(2)
     model = residual_cnn()
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    # ten batches of the second epoch from its 10th, within the epoch when it is shorter (a window
+    # past the fit's last batch is refused before training)
+    length = min(10, args.steps)
+    skip = min(10, args.steps - length)
     window = (
-        StepRange(args.steps + 10, args.steps + 20) if args.epochs > 1 else StepRange(0, min(10, args.steps))
+        StepRange(args.steps + skip, args.steps + skip + length) if args.epochs > 1 else StepRange(0, length)
     )
     callback = ProfileCallback(args.logdir, trace_steps=window, batch_size=32, model_name="residual_cnn")
     model.fit(dataset, epochs=args.epochs, verbose=0, callbacks=[callback])
