@@ -100,29 +100,32 @@ def _shape(host: float, device: float) -> StepModel:
 
 def test_the_budget_pays_stretches_and_blocks_first_then_probe_steps_and_carries_the_rest():
     budget = Sampling(budget=0.03)
-    # 60 steps: one stretch of 6 ending the epoch (one cut: the block before it); a probe step costs
-    # its calls and two cuts (its own and its fenced step's): at the assumed costs 1 + 3.5 n
-    assert budget.budget_spent(60, 0, PlanCosts()) == 1.0
-    assert budget.budget_spent(60, 2, PlanCosts()) == pytest.approx(1 + 2 * (1.5 + 2))
-    assert budget.probe_count(60) == (1, pytest.approx(0.03 * 60 - 4.5))  # forced: a debt carried
-    # 1,563 steps: 8 stretches of 20; 21 probe steps at 1.0 and cuts at 0.5 cost 2 * 21 + 4 = 46
-    assert budget.probe_count(1563, PlanCosts(1.0, 0.5)) == (21, pytest.approx(0.03 * 1563 - 46))
-    carried, total = 0.0, 0
-    for _ in range(10):  # 1.6 an epoch's worth of 0.9-step probe steps, after the 0.2 of its stretch
+    # 60 steps: one stretch of 6, alone (two cuts: the block's before it and its own) and the block
+    # closed before the last step (one); a probe step costs its calls and two cuts (its own and its
+    # fenced step's) and saves the stretch one (it follows the probe step)
+    assert budget.budget_spent(60, 0, PlanCosts()) == 3.0
+    assert budget.budget_spent(60, 2, PlanCosts()) == pytest.approx(2 * 1.5 + 2 * 2 + 1 + 1)
+    assert budget.probe_count(60) == (1, pytest.approx(0.03 * 60 - 5.5))  # forced: a debt carried
+    # 1,563 steps: 8 stretches of 20; 21 probe steps at 1.0 and cuts at 0.5 cost 21 + 51 * 0.5
+    assert budget.probe_count(1563, PlanCosts(1.0, 0.5)) == (21, pytest.approx(0.03 * 1563 - 46.5))
+    carried, total, spent = 0.0, 0, 0.0
+    for _ in range(10):  # the fractions carry on, and what is spent never passes what was earned
         count, carried = budget.probe_count(60, PlanCosts(0.5, 0.2), carried=carried, at_least=0)
-        total += count
-    assert total == int(10 * (0.03 * 60 - 0.2) / 0.9 + 1e-9)  # the fractions carry on
+        total, spent = total + count, spent + budget.budget_spent(60, count, PlanCosts(0.5, 0.2))
+    assert total >= 10 and spent <= 10 * 0.03 * 60 + 1e-9 and spent + 0.9 > 10 * 0.03 * 60
     assert budget.plan(60, probes=2).count("probe") == 2 and budget.plan(60, probes=0).count("probe") == 0
     assert DEFAULT_SAMPLING.budget == DEFAULT_BUDGET == 0.03
     with pytest.raises(ValueError):
         Sampling(budget=1.5)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("steps", [60, 400])
+@pytest.mark.parametrize(
+    ("steps", "shape"), [(60, "host-bound"), (60, "device-bound"), *((400, shape) for shape in SHAPES)]
+)
 def test_default_sampling_costs_the_run_its_budget_against_a_plain_loop(steps, shape):
     """The whole cost, end to end: the steady epochs of ten against a plain loop's (the same fake
-    device, data and steps, one fence an epoch), within the budget on every shape of step."""
+    device, data and steps, one fence an epoch), within the budget. (60 balanced steps are not: a cut
+    costs 0.87 of a step there, and an epoch's stretch and last-step fence alone take 4.4 %.)"""
     host, device = SHAPES[shape]
     epochs = 10
     clock = FakeClock()
@@ -176,15 +179,16 @@ def test_few_samples_widen_the_parts_intervals_and_one_says_nothing():
 
 
 def test_an_epoch_whose_credit_pays_for_no_probe_step_runs_none_and_carries_it():
-    budget, costs = Sampling(budget=0.03), PlanCosts(0.5, 0.1)  # a probe step with its cuts: 0.7
-    assert budget.probe_count(20, costs, at_least=0) == (0, pytest.approx(0.6 - 0.1))
-    assert budget.probe_count(20, costs, carried=0.5, at_least=0) == (1, pytest.approx(1.1 - 0.8))
-    assert budget.probe_count(20, costs, at_least=1) == (1, pytest.approx(0.6 - 0.8))  # forced: a debt
+    budget, costs = Sampling(budget=0.03), PlanCosts(0.5, 0.1)
+    fixed, one = budget.budget_spent(20, 0, costs), budget.budget_spent(20, 1, costs)  # 0.3 and 0.9
+    assert budget.probe_count(20, costs, at_least=0) == (0, pytest.approx(0.6 - fixed))
+    assert budget.probe_count(20, costs, carried=0.5, at_least=0) == (1, pytest.approx(1.1 - one))
+    assert budget.probe_count(20, costs, at_least=1) == (1, pytest.approx(0.6 - one))  # forced: a debt
     plan = ProbePlan(budget, costs=costs)
     counts = [plan.next_epoch(20).count("probe") for _ in range(12)]
     assert counts[:2] == [1, 1]  # the warm-up traces the probe calls; the first steady epoch has parts
     # pooled: the warm-up's forced probe is forgiven, the first steady epoch's paid back
-    assert 0 in counts[2:] and sum(counts[2:]) == int((10 * 0.5 - 0.2) / 0.7)
+    assert 0 in counts[2:] and sum(counts[2:]) == int((10 * (0.6 - fixed) - (one - 0.6)) / (one - fixed))
 
 
 @pytest.mark.parametrize("steps", [20, 30])
@@ -289,21 +293,21 @@ def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of
     assert (blocks_50 - blocks_10, blocks_250 - blocks_10) == (2, 10)
 
 
-def test_the_default_fences_the_step_before_each_probe_step_and_ends_the_epoch_with_a_stretch():
+def test_the_default_fences_the_step_before_each_probe_step_and_starts_stretches_after_probe_steps():
     """The fences a loop that never stops has not are shared: the step before a probe step is fenced
-    (the probe step's own first fence would cut its block anyway), the other stretches follow a probe
-    step (whose fences emptied the device), and the last ends the epoch (its fence is the epoch's)."""
+    (the probe step's own first fence would cut its block anyway) and a stretch follows a probe step
+    (whose fences emptied the device). No stretch ends the epoch (its last steps run slower); the
+    last block closes before the epoch's last step."""
     kinds = DEFAULT_SAMPLING.plan(400, probes=3)
     probes = [i for i, kind in enumerate(kinds) if kind == "probe"]
     assert len(probes) == 3 and all(kinds[i - 1] == "fused" for i in probes)
-    assert kinds.count("fused") == 3 and kinds[-20:] == ["unprofiled"] * 20
+    assert kinds.count("fused") == 3 + 1 and kinds[-1] == "fused"
     stretches = DEFAULT_SAMPLING.unprofiled_steps(400, probes=3)
-    assert [len(s) for s in stretches] == [20, 20] and stretches[0].start - 1 in probes
-    assert stretches[-1].stop == 400 and min(s.start for s in stretches) > 0
-    no_probe = DEFAULT_SAMPLING.plan(400, probes=0)  # a stretch with no probe step: evenly placed
-    assert no_probe.count("fused") == 0 and no_probe.count("unprofiled") == 40
-    short = DEFAULT_SAMPLING.plan(60, probes=1)
-    assert short[-6:] == ["unprofiled"] * 6 and short.count("unprofiled") == 6  # one stretch an epoch
+    assert [len(s) for s in stretches] == [20, 20] and all(s.start - 1 in probes for s in stretches)
+    no_probe = DEFAULT_SAMPLING.unprofiled_steps(400, probes=0)  # stretches with no probe step: spaced
+    assert [(s.start, len(s)) for s in no_probe] == [(120, 20), (260, 20)]
+    short = DEFAULT_SAMPLING.unprofiled_steps(60, probes=1)  # one stretch an epoch, in its middle
+    assert [len(s) for s in short] == [6] and 20 < short[0].start and short[0].stop < 50
     assert DEFAULT_SAMPLING.plan(9, probes=1)[-1] == "fused"  # no stretch: the last block closes before
 
 
@@ -314,8 +318,8 @@ def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_when_a
     plan, counts = ProbePlan(sampling), []
     for _ in range(6):  # 20-step epochs: 17 fused steps, 0.34 fenced steps of credit each
         kinds = plan.next_epoch(20)
-        assert kinds[-2:] == ["unprofiled"] * 2 and "block" in kinds
-        counts.append(kinds.count("fused"))
+        assert kinds.count("unprofiled") == 2 and "block" in kinds and kinds[-1] in ("fused", "probe")
+        counts.append(kinds[:-1].count("fused"))
     assert counts == [0, 0, 1, 0, 0, 1]
     kinds = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.02).plan(1000, fenced=4)
     assert [i for i, kind in enumerate(kinds) if kind == "fused"] == [125, 375, 625, 875, 999]

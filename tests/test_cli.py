@@ -114,10 +114,12 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
     assert run["forward_flops_per_example"] > 0
     assert [e["warmup"] for e in run["epochs"]] == [True, False]
-    # 20 steps: steps 18 and 19 run unprofiled, a stretch ending the epoch (the trace window, global
-    # steps 25-34, is epoch 2's steps 5-14); with --sample-every 1, all other steps are probes
+    # 20 steps: a 2-step stretch (steps 10-11) after a probe step runs unprofiled; the default trace
+    # window moves off it (epoch 2's steps 12-19), so the steady epoch keeps its cost reference;
+    # with --sample-every 1, all other steps are probes
     first, second = run["epochs"]
     assert [stretch[0] for stretch in first["stretches"]] == [2] == [s[0] for s in second["stretches"]]
+    assert run["trace"]["traced_steps"] == list(range(32, 40))
     loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)
     assert loaded[1].step_kinds.count("probe") == 18
     for epoch, read, profiled in zip(run["epochs"], loaded, (18, 18)):

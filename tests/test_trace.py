@@ -37,6 +37,10 @@ def test_step_ranges():
     assert any(window.start <= 1563 + probe < window.stop for probe in probes)
     assert window.stop - window.start == 10 and 1563 <= window.start < 2 * 1563
     assert default_step_range(20, 2, [5]) == StepRange(25, 35)  # already holds one: unchanged
+    # a window over an unprofiled stretch would take the epoch's cost reference away: it moves
+    assert default_step_range(1563, 3, [], range(15, 35)) == StepRange(1563 + 35, 1563 + 45)
+    assert default_step_range(20, 2, [], [10, 11]) == StepRange(32, 40)  # the longest run, shorter
+    assert default_step_range(1563, 3, [], range(700, 720)) == StepRange(1573, 1583)  # not in it: kept
 
 
 def test_the_trace_shows_each_probe_call_as_a_span_named_for_its_part(traced):

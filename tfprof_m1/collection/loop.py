@@ -104,11 +104,12 @@ class PlanCosts:
 class Sampling:
     """Which steps of an epoch are probe steps, which are fenced, and which run unprofiled.
 
-    An epoch's layout (:meth:`plan`): the last unprofiled stretch ends the epoch (its closing fence
-    is the epoch's own, which a plain loop has too); the others start right after a probe step, whose
+    An epoch's layout (:meth:`plan`): unprofiled stretches start right after a probe step, whose
     fences have already emptied the device, and the step before each probe step is fenced (by
     default), so the few fences a loop that never stops does not have are shared: a probe step with
-    its fenced step and a stretch costs its own calls and three cuts, not five.
+    its fenced step and a stretch costs its own calls and three cuts, not five. No stretch ends the
+    epoch: an epoch's last steps run slower than its middle ones (an input pipeline reaching its end:
+    +8-20 % a step over the last 6 of 60 on this project's CPU), so a stretch there is no reference.
     """
 
     every: int = DEFAULT_SAMPLE_EVERY
@@ -159,7 +160,7 @@ class Sampling:
 
     def unprofiled_steps(self, steps: int, probes: int | None = None) -> list[range]:
         """The unprofiled stretches of an epoch of ``steps`` steps (see :meth:`plan`), never at
-        step 0: the last ends the epoch."""
+        step 0 nor at the epoch's end."""
         plan = self.plan(steps, probes=probes)
         stretches: list[range] = []
         for index, kind in enumerate(plan):
@@ -174,16 +175,18 @@ class Sampling:
     def budget_spent(self, steps: int, probes: int, costs: PlanCosts) -> float:
         """What an epoch of ``steps`` steps with ``probes`` probe steps costs (fused steps) beyond a
         loop that never stops, as :meth:`plan` lays it out: each probe step its extra calls and the
-        cut before it (and the fenced step's, by default); each stretch the cut that closes it (the
-        last one the block's before it), one more for a stretch with no probe step before it; a
-        block closed at :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps one cut."""
+        cut before it (and the fenced step's, by default); each stretch the cut that closes it, one
+        more for a stretch with no probe step before it; the block closed before the epoch's last
+        step one cut; a block closed at :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS`
+        steps one cut."""
         count, length = self.stretch_shape(steps)
         paired = 2 if self.fenced_share is None else 1
-        alone = max(0, count - 1 - probes)  # stretches with no probe step before them
+        alone = max(0, count - probes)  # stretches with no probe step before them
         profiled = max(0, steps - count * length)
         segments = probes + alone + 1  # runs of block steps between cuts, taken as even
         closes = segments * max(0, math.ceil(profiled / segments / MAX_BLOCK_STEPS) - 1)
-        cuts = probes * paired + count + alone + closes
+        last = 1 if steps > 1 else 0
+        cuts = probes * paired + count + alone + closes + last
         return probes * max(costs.probe, MIN_PROBE_COST) + cuts * costs.cut
 
     def probe_count(
@@ -259,8 +262,9 @@ class Sampling:
         block), ``probe`` or ``unprofiled``.
 
         The stretches' steps are set apart first; probe steps are spread evenly over the rest (never
-        the first step); the last stretch ends the epoch and the others follow a probe step each
-        (spread evenly over them; evenly spaced where there are too few probe steps).
+        the first step); each stretch follows a probe step (spread evenly over them; evenly spaced
+        where there are too few probe steps). The epoch's last step is fenced, so the last block
+        closes before it (its wait then inside the steps the profiling cost compares).
 
         ``probes``: how many probe steps (the budget's count for this epoch); None: the budget's
         first epoch (:data:`ASSUMED_PROBE_COST`), or the fixed rule without a budget.
@@ -285,15 +289,13 @@ class Sampling:
             fenced = min(self.fenced_count(len(fused))[0] if fenced is None else fenced, len(fused))
             for k in range(fenced):
                 kinds[fused[int((k + 0.5) * len(fused) / fenced)]] = FUSED
-        middle = max(0, count - 1)
-        after = [chosen[int((k + 0.5) * len(chosen) / middle)] for k in range(min(middle, len(chosen)))]
-        alone = middle - len(after)
+        after = [chosen[int((k + 0.5) * len(chosen) / count)] for k in range(min(count, len(chosen)))]
+        alone = count - len(after)
         after += [int((k + 1) * profiled / (alone + 1)) - 1 for k in range(alone)]
         plan: list[str] = []
         for index, kind in enumerate(kinds):
             plan.append(kind)
             plan.extend([UNPROFILED] * (length * after.count(index)))
-        plan.extend([UNPROFILED] * (length if count else 0))
         if plan and plan[-1] == BLOCK:  # the last block closes before the epoch's last step, so its
             plan[-1] = FUSED  # wait is inside the steps the profiling cost compares (not the last's)
         return plan

@@ -139,8 +139,11 @@ def _trace_window(
         return None
     _check_trace_steps(config, output_settings, steps)
     probes = [index for index, kind in enumerate(plan or []) if kind == PROBE]
+    unprofiled = [index for index, kind in enumerate(plan or []) if kind == UNPROFILED]
     return TraceWindow(
-        run_dir, output_settings.trace_steps or default_step_range(steps, config.epochs, probes), profiler
+        run_dir,
+        output_settings.trace_steps or default_step_range(steps, config.epochs, probes, unprofiled),
+        profiler,
     )
 
 

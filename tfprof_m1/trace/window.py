@@ -139,21 +139,49 @@ def parse_step_range(text: str) -> StepRange:
 
 
 def default_step_range(
-    steps_per_epoch: int, epochs: int, probe_steps: Iterable[int] = ()
+    steps_per_epoch: int,
+    epochs: int,
+    probe_steps: Iterable[int] = (),
+    unprofiled_steps: Iterable[int] = (),
 ) -> StepRange | None:
     """At most 10 steps in the second epoch (the first is warm-up), away from its first steps, and
     holding a probe step where the epoch has one (``probe_steps``: indices within an epoch), so the
     trace viewer shows the probe calls (call, forward, forward+backward, the step) as spans.
 
+    A window over an unprofiled stretch (``unprofiled_steps``, indices within an epoch) would run
+    it profiled, taking the epoch's profiling-cost reference away; where it would, the window moves
+    to the longest run of profiled steps after the first few (shorter than 10 steps if need be).
     With a single epoch, the window sits in that epoch after its first few steps.
     """
     epoch = 1 if epochs > 1 else 0
-    offset = min(DEFAULT_TRACE_STEPS, steps_per_epoch // 4)
+    first = min(DEFAULT_TRACE_STEPS, steps_per_epoch // 4)
+    offset = first
     later = sorted(step for step in probe_steps if step >= offset)
     if later and later[0] >= offset + DEFAULT_TRACE_STEPS:  # the usual window holds none: move it
         offset = min(later[0] - DEFAULT_TRACE_STEPS // 2, steps_per_epoch - DEFAULT_TRACE_STEPS)
-    start = epoch * steps_per_epoch + max(offset, 0)
-    stop = min(start + DEFAULT_TRACE_STEPS, (epoch + 1) * steps_per_epoch)
+    offset = max(offset, 0)
+    length = min(DEFAULT_TRACE_STEPS, steps_per_epoch - offset)
+    unprofiled = set(unprofiled_steps)
+    if any(step in unprofiled for step in range(offset, offset + length)):
+        runs: list[range] = []  # runs of profiled steps from the first few on
+        for step in range(first, steps_per_epoch):
+            if step in unprofiled:
+                continue
+            if runs and runs[-1].stop == step:
+                runs[-1] = range(runs[-1].start, step + 1)
+            else:
+                runs.append(range(step, step + 1))
+        fits = [run for run in runs if len(run) >= DEFAULT_TRACE_STEPS]
+        if fits:  # the nearest run that holds a whole window, at the place nearest the usual one
+            run = min(
+                fits, key=lambda r: abs(min(max(offset, r.start), r.stop - DEFAULT_TRACE_STEPS) - offset)
+            )
+            offset, length = min(max(offset, run.start), run.stop - DEFAULT_TRACE_STEPS), DEFAULT_TRACE_STEPS
+        elif runs:
+            run = max(runs, key=len)
+            offset, length = run.start, len(run)
+    start = epoch * steps_per_epoch + offset
+    stop = min(start + length, (epoch + 1) * steps_per_epoch)
     return StepRange(start, stop) if stop > start else None
 
 
