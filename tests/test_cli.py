@@ -78,8 +78,8 @@ def test_the_default_sampling_is_a_budget(tmp_path):
     assert run.steady.profiling_cost is not None
     # the progress line names the first epoch's plan as such (the count varies, pooled) and counts in words
     assert (
-        "probe steps and fences by a 3 % budget (1 probe step in epoch 1), 6 unprofiled steps per epoch"
-        in result.stderr
+        "probe steps and fences by a 3 % budget, 10 % of steps unprofiled "
+        "(epoch 1: 1 probe step, 20 unprofiled steps)" in result.stderr
     )
 
 

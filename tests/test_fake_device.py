@@ -146,26 +146,25 @@ def test_blocks_keep_the_overlap_the_unprofiled_steps_have(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_a_blocks_fence_owns_its_wait_and_its_steps_share_it(case):
-    """One block of 49 steps and the epoch's last step, fenced: each block step's compute is the
-    block's (its dispatches and the closing fence's wait) over 49, the wait shared alike, the
+    """One block of 50 steps, closed by the fence the epoch ends with: each block step's compute is
+    the block's (its dispatches and the closing fence's wait) over 50, the wait shared alike, the
     fence's own cost ``sync``."""
     host, device = CASES[case]
     steps, dispatch, input_ms = 50, 0.5 + host, 0.1
     sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.0)
     breakdowns, _ = run(host, device, steps=steps, epochs=1, sampling=sampling)
     (epoch,) = breakdowns
-    block = steps - 1
-    assert epoch.step_kinds == [BLOCK] * block + [FUSED]  # the last block closes before the last step
-    compute = epoch.step_ms[COMPUTE][:block]
+    block = steps
+    assert epoch.step_kinds == [BLOCK] * block  # the epoch's own closing fence closes the block
+    compute = epoch.step_ms[COMPUTE]
     assert max(compute) == pytest.approx(min(compute))
     # the device's last block step ends after the first dispatch and all the work in a row, or after
     # the host's last dispatch when the host is the slower side
     device_end = max(input_ms + dispatch + block * device, block * (input_ms + dispatch) + device)
     wait = device_end - block * (input_ms + dispatch)
     assert sum(compute) == pytest.approx(block * dispatch + wait)
-    assert epoch.step_ms[COMPUTE][-1] == pytest.approx(dispatch + device)  # fenced: its own, device idle
-    assert epoch.waits_ms[COMPUTE] == pytest.approx(wait + device)
-    assert epoch.totals_ms[SYNC] == pytest.approx(3 * 0.05)  # the block's, the last step's, the epoch's
+    assert epoch.waits_ms[COMPUTE] == pytest.approx(wait)
+    assert epoch.totals_ms[SYNC] == pytest.approx(2 * 0.05)  # the block's fence, the epoch's
     assert epoch.totals_ms[INPUT] == pytest.approx(steps * input_ms)
     assert abs(epoch.totals_ms["other"]) < 1e-6
 
@@ -265,7 +264,7 @@ def test_traced_steps_of_a_planned_stretch_run_profiled_each_fenced():
         clock = FakeClock()
         fake = FakeDevice(clock)
         profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
-        sampling = Sampling(every=10**6, min_samples=0)  # 18 block steps, a stretch of 2
+        sampling = Sampling(every=10**6, min_samples=0)  # 14 block steps, a stretch of 6
         run_profiled_loop(
             FakeTrainSteps(fake, model(1.0, 9.0)), batches(clock, 20), 1, 20, profiler, sampling, trace=window
         )
@@ -273,8 +272,8 @@ def test_traced_steps_of_a_planned_stretch_run_profiled_each_fenced():
 
     plain = epoch(None)
     (stretch,) = Sampling(every=10**6, min_samples=0).unprofiled_steps(20)
-    assert [s.steps for s in plain.stretches] == [2] and plain.steps.kinds() == [BLOCK] * 17 + [FUSED]
+    assert [s.steps for s in plain.stretches] == [6] and plain.steps.kinds() == [BLOCK] * 14
     window = Window(range(stretch.stop - 1, stretch.stop + 1))
     traced = epoch(window)
-    assert traced.stretches == [] and traced.steps.kinds()[stretch.start : stretch.stop] == [FUSED, FUSED]
+    assert traced.stretches == [] and traced.steps.kinds()[stretch.start : stretch.stop] == [FUSED] * 6
     assert all(step in window.marked for step in stretch)

@@ -70,20 +70,21 @@ def test_probe_steps_train_exactly_as_fused_steps_and_leave_the_metrics_alone(na
 def test_sampling_places_probes_and_unprofiled_stretches_evenly_and_never_first():
     sampling = Sampling(every=50, min_samples=3)
     stretches = sampling.unprofiled_steps(1563)
-    assert [len(s) for s in stretches] == [20] * 8  # 10 % of the steps, 20 at a time
+    assert [len(s) for s in stretches] == [20] * 7  # 10 % of the steps in whole stretches of 20
     assert stretches[0].start > 0 and stretches[-1].stop < 1563 - 20  # none ends the epoch
     plan = sampling.plan(1563)
     assert all(plan[s.start - 1] == "probe" for s in stretches)  # each follows a probe step
-    assert plan.count("unprofiled") == 160 and plan[0] == "block"  # fused, in a block
-    assert plan.count("probe") == len(range(25, 1403, 50))  # 1 in 50 of the 1403 profiled steps
-    assert plan.count("fused") == plan.count("probe") + 1  # the step before each probe step, the last
+    assert plan.count("unprofiled") == 140 and plan[0] == "block"  # fused, in a block
+    assert plan.count("probe") == len(range(25, 1423, 50))  # 1 in 50 of the 1423 profiled steps
+    assert plan.count("fused") == plan.count("probe")  # the step before each probe step
+    assert plan[-1] == "block"  # the epoch's own closing fence closes the last block
     assert Sampling(every=50, min_samples=3).probe_steps(20) == frozenset({3, 9, 15})
     assert Sampling(every=50, min_samples=0).probe_steps(20) == frozenset({25} & set(range(20)))
     assert Sampling(every=1, min_samples=3).probe_steps(4) == frozenset({0, 1, 2, 3})
     assert Sampling().probe_steps(1) == frozenset({0})
     assert Sampling().probe_steps(0) == frozenset()
     assert Sampling().unprofiled_steps(9) == [] and Sampling(reference_share=0).unprofiled_steps(1000) == []
-    assert [list(s) for s in Sampling().unprofiled_steps(20)] == [[10, 11]]
+    assert [list(s) for s in Sampling().unprofiled_steps(20)] == [[8, 9, 10, 11, 12, 13]]  # a third
     with pytest.raises(ValueError):
         Sampling(every=0)
     with pytest.raises(ValueError):
@@ -123,16 +124,23 @@ def test_the_loop_learns(learnable_run):
 
 def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
     _, breakdowns, steps = learnable_run
+    assert steps == 20
     for breakdown in breakdowns:
-        assert steps == 20 and breakdown.steps == 18  # steps 18 and 19 ran unprofiled
-        assert breakdown.examples == 640
-        assert [stretch.steps for stretch in breakdown.stretches] == [2]
-        # fused steps in blocks, the step before each probe step fenced
-        assert breakdown.step_kinds == [
-            "probe" if i in {2, 7, 12, 17} else "fused" if i in {1, 6, 11, 16} else "block" for i in range(18)
-        ]
-        assert len(breakdown.samples) == 4
-        assert set(breakdown.totals_ms) == {
+        # a stretch of 6 steps (a third of the epoch) in the first two epochs, after the middle probe
+        # step; the third epoch's reference credit (10 % of 20 steps, after the second's debt of 4)
+        # pays for none
+        stretch = 6 if breakdown.index < 2 else 0
+        assert breakdown.steps == steps - stretch and breakdown.examples == 640
+        assert [s.steps for s in breakdown.stretches] == ([stretch] if stretch else [])
+        # fused steps in blocks, the step before each probe step fenced: 1 in 5 of the profiled steps
+        probes = {2, 7, 12} if stretch else {2, 7, 12, 17}
+        kinds = ["probe" if i in probes else "fused" if i + 1 in probes else "block" for i in range(20)]
+        assert breakdown.step_kinds == kinds[: breakdown.steps]
+        if stretch:
+            assert breakdown.stretches[0].before_step == 8  # right after the probe step 7
+        assert len(breakdown.samples) == len(probes)
+        assert ("unprofiled" in breakdown.totals_ms) == bool(stretch)
+        assert set(breakdown.totals_ms) | {"unprofiled"} == {
             "input",
             "call",
             "forward",

@@ -639,9 +639,10 @@ def describe_method(
             "(a second fence reading every written variable)"
         )
     if any(epoch.stretches for run in runs for epoch in run.epochs):
-        share = f"{reference_share:.0%} of each epoch's steps" if reference_share else "some steps"
+        share = f"{reference_share:.0%} of the steps" if reference_share else "some steps"
         method[UNPROFILED] = (
-            f"{share} run in short stretches with no instrumentation; profiled "
+            f"{share} run in stretches with no instrumentation (short epochs pool theirs: "
+            "a stretch every few epochs); profiled "
             "against unprofiled per-step time "
             "(blocks and stretches bootstrapped) is the profiling cost, "
             "and fit's framework overhead is taken "

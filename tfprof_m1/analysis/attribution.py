@@ -225,8 +225,10 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     A step's span runs from its start (input wait included) to the next step's start, or to the
     start of the unprofiled stretch that follows it. The epoch's first step (it also starts the
     input pipeline) is left out, unless it is a block step (its device work is then waited for in a
-    later step's span): then its span starts after its input wait. The last step is left out
-    unless a stretch follows it (else no next start).
+    later step's span): then its span starts after its input wait. The last step's span ends where
+    a stretch that follows it starts, else where the steps' work was last known done
+    (``EpochTiming.steps_end_ms``: its own fence, or the fence closing the epoch's last block); left
+    out when neither is known (records made by hand, older runs).
     A unit never splits what one fence closes (a block of unfenced steps, whose closing wait is in
     its last step's span): a unit starts at the first step after a fence whose start is in the next
     ``block_steps`` of the run; where every step is fenced, units of ``block_steps`` steps.
@@ -239,6 +241,8 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     first = 0 if kinds[0] == BLOCK else 1
     # a stretch that ends the epoch ends its last profiled step's span (the block closed before it)
     tail = [s.started_ms for s in epoch.stretches if s.before_step == count][:1]
+    if not tail and epoch.steps_end_ms is not None and epoch.steps_end_ms > started[-1]:
+        tail = [epoch.steps_end_ms]
     stop = count if tail else count - 1  # the steps [first, stop) have spans
     if stop - first < 1:
         return []

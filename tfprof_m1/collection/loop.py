@@ -16,6 +16,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from statistics import median
 from typing import Protocol
 
@@ -150,43 +151,67 @@ class Sampling:
         min_samples = DEFAULT_MIN_SAMPLES if min_samples is None else min_samples
         return cls(every, min_samples, reference_share, budget=None if chosen else DEFAULT_BUDGET)
 
-    def stretch_shape(self, steps: int) -> tuple[int, int]:
-        """(count, length) of an epoch's unprofiled stretches: ``reference_share`` of its ``steps``,
-        at most ``reference_steps`` a stretch; (0, 0) under :data:`MIN_STEPS_FOR_REFERENCE` steps."""
+    def stretch_length(self, steps: int) -> int:
+        """Steps in each unprofiled stretch of an epoch of ``steps`` steps: ``reference_steps``, at
+        most a third of the epoch; 0 without a reference (``reference_share`` 0, or fewer than
+        :data:`MIN_STEPS_FOR_REFERENCE` steps)."""
         if self.reference_share <= 0 or steps < MIN_STEPS_FOR_REFERENCE:
-            return 0, 0
-        length = max(1, min(self.reference_steps, int(steps * self.reference_share / MIN_STRETCHES)))
-        return max(MIN_STRETCHES, round(steps * self.reference_share / length)), length
+            return 0
+        return max(1, min(self.reference_steps, steps // 3))
 
-    def unprofiled_steps(self, steps: int, probes: int | None = None) -> list[range]:
+    def stretch_count(self, steps: int, carried: float = 0.0, at_least: int = 0) -> tuple[int, float]:
+        """How many stretches an epoch of ``steps`` steps runs, and the reference credit (in steps)
+        carried to the next epoch. The epoch's credit is ``reference_share`` of its steps plus what
+        the last epoch carried, spent in whole stretches of :meth:`stretch_length` steps, at most
+        half the epoch's steps; so an epoch shorter than ten stretches' worth pools its reference
+        with the next ones' (at 60 steps an epoch, one stretch of 20 steps about every third epoch)
+        and pays its two cuts that seldom. ``at_least``: run this many even over the credit (a debt
+        later epochs pay back)."""
+        length = self.stretch_length(steps)
+        if length == 0:
+            return 0, 0.0
+        credit = carried + self.reference_share * steps
+        count = min(max(at_least, int(credit / length + 1e-9)), max(1, steps // 2 // length))
+        return count, credit - count * length
+
+    def stretch_shape(self, steps: int) -> tuple[int, int]:
+        """(count, length) of the unprofiled stretches of a run's first epochs, which run one at
+        least (:meth:`stretch_count`); (0, 0) under :data:`MIN_STEPS_FOR_REFERENCE` steps."""
+        length = self.stretch_length(steps)
+        return (self.stretch_count(steps, at_least=1)[0], length) if length else (0, 0)
+
+    def unprofiled_steps(
+        self, steps: int, probes: int | None = None, stretches: int | None = None
+    ) -> list[range]:
         """The unprofiled stretches of an epoch of ``steps`` steps (see :meth:`plan`), never at
         step 0 nor at the epoch's end."""
-        plan = self.plan(steps, probes=probes)
-        stretches: list[range] = []
-        for index, kind in enumerate(plan):
+        runs: list[range] = []
+        for index, kind in enumerate(self.plan(steps, probes=probes, stretches=stretches)):
             if kind != UNPROFILED:
                 continue
-            if stretches and stretches[-1].stop == index:
-                stretches[-1] = range(stretches[-1].start, index + 1)
+            if runs and runs[-1].stop == index:
+                runs[-1] = range(runs[-1].start, index + 1)
             else:
-                stretches.append(range(index, index + 1))
-        return stretches
+                runs.append(range(index, index + 1))
+        return runs
 
-    def budget_spent(self, steps: int, probes: int, costs: PlanCosts) -> float:
+    def budget_spent(self, steps: int, probes: int, costs: PlanCosts, stretches: int | None = None) -> float:
         """What an epoch of ``steps`` steps with ``probes`` probe steps costs (fused steps) beyond a
         loop that never stops, as :meth:`plan` lays it out: each probe step its extra calls and the
         cut before it (and the fenced step's, by default); each stretch the cut that closes it, one
-        more for a stretch with no probe step before it; the block closed before the epoch's last
-        step one cut; a block closed at :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS`
-        steps one cut."""
+        more for a stretch with no probe step before it; a block closed at
+        :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps one cut. The epoch's last block
+        is closed by the fence the epoch ends with, as a loop that never stops ends it: no cut.
+        ``stretches``: the epoch's count (:meth:`stretch_count`); None: :meth:`stretch_shape`'s."""
         count, length = self.stretch_shape(steps)
+        if stretches is not None:
+            count = stretches if length else 0
         paired = 2 if self.fenced_share is None else 1
         alone = max(0, count - probes)  # stretches with no probe step before them
         profiled = max(0, steps - count * length)
         segments = probes + alone + 1  # runs of block steps between cuts, taken as even
         closes = segments * max(0, math.ceil(profiled / segments / MAX_BLOCK_STEPS) - 1)
-        last = 1 if steps > 1 else 0
-        cuts = probes * paired + count + alone + closes + last
+        cuts = probes * paired + count + alone + closes
         return probes * max(costs.probe, MIN_PROBE_COST) + cuts * costs.cut
 
     def probe_count(
@@ -195,6 +220,7 @@ class Sampling:
         costs: PlanCosts = PlanCosts(),
         carried: float = 0.0,
         at_least: int = 1,
+        stretches: int | None = None,
     ) -> tuple[int, float]:
         """Under the budget: how many of an epoch's ``steps`` run as probes, and the credit (in fused
         steps) carried to the next epoch. The epoch's credit is the budget's share of its steps plus
@@ -209,6 +235,8 @@ class Sampling:
                 budget, below, is paid back by later epochs).
             at_least: run this many even over the budget (the loop asks one of a run's first two
                 epochs, so the warm-up traces the probe calls and the first steady epoch has parts).
+            stretches: the epoch's unprofiled stretches (:meth:`stretch_count`); None:
+                :meth:`stretch_shape`'s.
         """
         if self.budget is None:
             raise ValueError("probe_count is the budget's rule; this sampling has no budget")
@@ -216,14 +244,15 @@ class Sampling:
         credit = carried + self.budget * steps
         paired = 2 if self.fenced_share is None else 1
         each = max(costs.probe, MIN_PROBE_COST) + paired * costs.cut  # a probe step past the first few
-        count = min(steps, max(0, int((credit - self.budget_spent(steps, 0, costs)) / each)))
+        spent = partial(self.budget_spent, steps, costs=costs, stretches=stretches)
+        count = min(steps, max(0, int((credit - spent(0)) / each)))
         tolerance = 1e-9  # 0.4 five times is 2, not 1.999...
-        while count < steps and self.budget_spent(steps, count + 1, costs) <= credit + tolerance:
+        while count < steps and spent(count + 1) <= credit + tolerance:
             count += 1
-        while count > 0 and self.budget_spent(steps, count, costs) > credit + tolerance:
+        while count > 0 and spent(count) > credit + tolerance:
             count -= 1
         count = min(max(at_least, count), steps)
-        return count, credit - self.budget_spent(steps, count, costs)
+        return count, credit - spent(count)
 
     def probe_steps(
         self, steps: int, exclude: Iterable[int] = (), count: int | None = None
@@ -257,25 +286,36 @@ class Sampling:
         count = min(int(credit + 1e-9), max(0, fused))
         return count, max(0.0, credit - count)
 
-    def plan(self, steps: int, probes: int | None = None, fenced: int | None = None) -> list[str]:
+    def plan(
+        self,
+        steps: int,
+        probes: int | None = None,
+        fenced: int | None = None,
+        stretches: int | None = None,
+    ) -> list[str]:
         """The kind of each step of an epoch: ``fused`` (fenced one by one), ``block`` (fused, in a
         block), ``probe`` or ``unprofiled``.
 
         The stretches' steps are set apart first; probe steps are spread evenly over the rest (never
         the first step); each stretch follows a probe step (spread evenly over them; evenly spaced
-        where there are too few probe steps). The epoch's last step is fenced, so the last block
-        closes before it (its wait then inside the steps the profiling cost compares).
+        where there are too few probe steps). The epoch's last block is closed by the fence the
+        epoch ends with anyway (before the ``next()`` that finds the data's end; its end ends the
+        last step's span, ``EpochTiming.steps_end_ms``), so it costs no cut.
 
         ``probes``: how many probe steps (the budget's count for this epoch); None: the budget's
         first epoch (:data:`ASSUMED_PROBE_COST`), or the fixed rule without a budget.
         ``fenced``: under a ``fenced_share``, how many fused steps are fenced, evenly spaced; None:
         that share of them, with nothing carried. Without one (the default), the step before each
         probe step is fenced.
+        ``stretches``: how many unprofiled stretches (:meth:`stretch_count`, pooled over epochs);
+        None: those of a run's first epochs (:meth:`stretch_shape`).
         """
         count, length = self.stretch_shape(steps)
+        if stretches is not None:
+            count = stretches if length else 0
         profiled = max(0, steps - count * length)
         if probes is None and self.budget is not None:
-            probes = self.probe_count(steps)[0]
+            probes = self.probe_count(steps, stretches=count)[0]
         chosen = sorted(self.probe_steps(profiled, count=probes))
         kinds = [BLOCK] * profiled
         for index in chosen:
@@ -296,8 +336,6 @@ class Sampling:
         for index, kind in enumerate(kinds):
             plan.append(kind)
             plan.extend([UNPROFILED] * (length * after.count(index)))
-        if plan and plan[-1] == BLOCK:  # the last block closes before the epoch's last step, so its
-            plan[-1] = FUSED  # wait is inside the steps the profiling cost compares (not the last's)
         return plan
 
 
@@ -367,9 +405,11 @@ class ProbePlan:
     epochs: int = 0
     #: The fraction of a fenced fused step carried to the next epoch (:meth:`Sampling.fenced_count`).
     fenced_carried: float = 0.0
+    #: The reference credit (steps) carried to the next epoch (:meth:`Sampling.stretch_count`).
+    reference_carried: float = 0.0
     #: The last epoch planned under the budget: (its steps, its probe steps, the credit carried into
-    #: it), so :meth:`agree` settles what it spent at the costs measured in it.
-    last: tuple[int, int, float] | None = None
+    #: it, its stretches), so :meth:`agree` settles what it spent at the costs measured in it.
+    last: tuple[int, int, float, int] | None = None
 
     @property
     def cost(self) -> float:
@@ -377,26 +417,33 @@ class ProbePlan:
         return self.costs.probe
 
     def next_epoch(self, steps: int) -> list[str]:
-        """The plan of the next epoch of ``steps`` steps (see :meth:`Sampling.plan`). The warm-up
-        epoch's probe step, run over the budget, leaves no debt (the warm-up is not in the steady
-        epochs the cost is stated for); the first steady epoch's does."""
+        """The plan of the next epoch of ``steps`` steps (see :meth:`Sampling.plan`). A run's first
+        two epochs run one unprofiled stretch at least and, under the budget, one probe step at
+        least: the warm-up's, over the budget, leave no debt (the warm-up is not in the steady
+        epochs the cost is stated for); the first steady epoch's do, paid back by later epochs."""
+        at_least = 1 if self.epochs < 2 else 0
+        stretches, self.reference_carried = self.sampling.stretch_count(
+            steps, self.reference_carried, at_least
+        )
         probes = None
         if self.sampling.budget is not None:
-            at_least = 1 if self.epochs < 2 else 0
             before = self.carried
-            probes, self.carried = self.sampling.probe_count(steps, self.costs, self.carried, at_least)
-            self.last = (steps, probes, before)
-            if self.epochs == 0:
-                self.carried = max(0.0, self.carried)
+            probes, self.carried = self.sampling.probe_count(
+                steps, self.costs, self.carried, at_least, stretches
+            )
+            self.last = (steps, probes, before, stretches)
+        if self.epochs == 0:
+            self.carried = max(0.0, self.carried)
+            self.reference_carried = 0.0
         fenced = None
         if self.sampling.fenced_share is not None:
-            count, length = self.sampling.stretch_shape(steps)
-            fused = max(0, steps - count * length - (probes if probes is not None else 0))
+            unprofiled = stretches * self.sampling.stretch_length(steps)
+            fused = max(0, steps - unprofiled - (probes if probes is not None else 0))
             if probes is None:  # the fixed rule: its probe steps among the profiled ones
-                fused -= len(self.sampling.probe_steps(max(0, steps - count * length)))
+                fused -= len(self.sampling.probe_steps(max(0, steps - unprofiled)))
             fenced, self.fenced_carried = self.sampling.fenced_count(fused, self.fenced_carried)
         self.epochs += 1
-        return self.sampling.plan(steps, probes=probes, fenced=fenced)
+        return self.sampling.plan(steps, probes=probes, fenced=fenced, stretches=stretches)
 
     @staticmethod
     def share(probe: float | None, cut: float | None = None) -> list[float]:
@@ -417,9 +464,9 @@ class ProbePlan:
             cut_total / cut_count / COST_QUANTUM if cut_count > 0 else self.costs.cut,
         )
         if self.last is not None and self.sampling.budget is not None:
-            steps, probes, before = self.last
+            steps, probes, before, stretches = self.last
             credit = before + self.sampling.budget * steps
-            self.carried = credit - self.sampling.budget_spent(steps, probes, self.costs)
+            self.carried = credit - self.sampling.budget_spent(steps, probes, self.costs, stretches)
         return self.costs
 
 

@@ -141,6 +141,11 @@ class EpochTiming:
     #: Whether the epoch is the first of a run (tracing, pipeline start): warm-up, kept out of the
     #: steady state. None (records made by hand): the first epoch, ``index == 0``, is.
     warmup: bool | None = None
+    #: When the profiled steps' work was last known done (ms from the epoch's start): the end of the
+    #: last fenced step, or of the fence closing the last block. It ends the last step's span, which
+    #: has no next step's start (the epoch's last block then needs no fence of its own before the
+    #: last step). None: not recorded (records made by hand, older runs).
+    steps_end_ms: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, StepTable):
@@ -200,6 +205,7 @@ class PhaseProfiler:
         self._epoch_start = 0.0
         self._step: StepTiming | None = None
         self._step_start = 0.0
+        self._step_end = 0.0
         self._active: list[_Frame] = []
         self._pending_ms: dict[str, float] = {}
         self._pending_waits_ms: dict[str, float] = {}
@@ -448,6 +454,7 @@ class PhaseProfiler:
         _share_block(steps, self._block_phase, wait, fence_ms - wait)
         if self._epoch is not None:
             self._epoch.steps.extend(steps)
+            self._epoch.steps_end_ms = (self.clock() - self._epoch_start) * 1000.0
         return wait
 
     def _flush_block(self) -> None:
@@ -507,7 +514,8 @@ class PhaseProfiler:
         try:
             yield record
         finally:
-            record.wall_ms = (self.clock() - self._step_start) * 1000.0
+            self._step_end = self.clock()
+            record.wall_ms = (self._step_end - self._step_start) * 1000.0
             self._step = None
             self._last_stopped = None
             if self._joins_block:
@@ -517,6 +525,7 @@ class PhaseProfiler:
                     self.close_block()
             else:
                 self._epoch.steps.append(record)
+                self._epoch.steps_end_ms = (self._step_end - self._epoch_start) * 1000.0
 
     @contextmanager
     def unprofiled(self) -> Iterator[_Stretch]:

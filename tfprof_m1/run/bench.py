@@ -36,6 +36,7 @@ from tfprof_m1.collection.interrupt import (
 )
 from tfprof_m1.collection.loop import (
     EpochResult,
+    ProbePlan,
     Sampling,
     run_profiled_loop,
 )
@@ -180,7 +181,10 @@ def run_model(
     train_steps = _train_steps(spec, seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
     sampling = Sampling.from_options(config.sample_every, config.min_samples, config.reference_share)
-    plan = sampling.plan(steps)
+    # the loop's own plans of its first two epochs: the second's costs are still the assumed ones
+    # (the warm-up measures none), so these are the plans it will run
+    planner = ProbePlan(sampling)
+    plans = [planner.next_epoch(steps) for _ in range(min(2, config.epochs))]
     across = (
         f" ({distribution.replicas} replicas × {config.batch_size}, {placement(distribution)})"
         if distribution
@@ -188,7 +192,7 @@ def run_model(
     )
     progress(
         f"[{spec.name}] custom loop: {config.epochs} epochs × {steps} steps of {batch_size}{across}, "
-        f"{_sampling_line(sampling, plan)}, fence {fence.name}"
+        f"{_sampling_line(sampling, plans[0])}, fence {fence.name}"
     )
     line = epoch_line(spec, config.epochs)
     shown = EpochProgress(spec.name, config.epochs) if progress is not _SILENT else None
@@ -200,7 +204,7 @@ def run_model(
 
     coverage = VariablesFence(train_steps.written_variables)
     profiler = PhaseProfiler(fence=fence, coverage_fence=coverage)
-    window = _trace_window(config, output_settings, steps, run_dir, profiler, plan)
+    window = _trace_window(config, output_settings, steps, run_dir, profiler, plans[-1])
     stop: TrainingInterrupted | None = None
     notes: list[str] = []  # why the run ended early, if it did
     try:
@@ -565,13 +569,18 @@ def _check_sizes(
 
 
 def _sampling_line(sampling: Sampling, plan: list[str]) -> str:
-    """The progress line's account of the first epoch's plan: under the budget the probe count
-    varies from epoch to epoch (pooled), so the first epoch's is named as such."""
+    """The progress line's account of the first epoch's plan: the probe steps (under the budget)
+    and the unprofiled stretches (short epochs) are pooled over epochs, so their counts vary from
+    epoch to epoch and the first epoch's are named as such."""
     probes, unprofiled = (
         counted(plan.count(PROBE), "probe step"),
         counted(plan.count(UNPROFILED), "unprofiled step"),
     )
+    share = f"{sampling.reference_share * 100:g} %"
     if sampling.budget is not None:
         budget = f"{sampling.budget * 100:g} %"
-        return f"probe steps and fences by a {budget} budget ({probes} in epoch 1), {unprofiled} per epoch"
-    return f"{probes} and {unprofiled} per epoch"
+        return (
+            f"probe steps and fences by a {budget} budget, {share} of steps unprofiled "
+            f"(epoch 1: {probes}, {unprofiled})"
+        )
+    return f"{share} of steps unprofiled (epoch 1: {probes}, {unprofiled})"
