@@ -177,6 +177,8 @@ def main() -> int:
     )
     probes = [epoch.steps.kinds().count("probe") for epoch in profiler.epochs]
     print(f"| probe steps per epoch (warm-up first) | {', '.join(map(str, probes))} |")
+    stretches = [sum(s.steps for s in epoch.stretches) for epoch in profiler.epochs]
+    print(f"| unprofiled steps per epoch (warm-up first) | {', '.join(map(str, stretches))} |")
     counts = [(k.count("fused"), k.count("block")) for k in (e.steps.kinds() for e in profiler.epochs)]
     print(
         "| fused steps fenced / in blocks, per epoch (warm-up first) | "

@@ -21,13 +21,14 @@ import tensorflow as tf
 from tfprof_m1 import (
     PhaseProfiler,
     Sampling,
-    StepRange,
     TraceWindow,
     build_report,
     detect_fence_kind,
     make_fence,
     render,
 )
+from tfprof_m1.collection.loop import ProbePlan
+from tfprof_m1.trace.window import default_step_range
 
 NOISE = 32
 
@@ -111,7 +112,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--split-every", type=int, default=10)
-    parser.add_argument("--logdir", help="trace 10 steps of the second epoch into this TensorBoard logdir")
+    parser.add_argument(
+        "--logdir", help="trace up to 10 steps of the second epoch into this TensorBoard logdir"
+    )
     parser.add_argument("--json", help="also save the report here")
     args = parser.parse_args()
 
@@ -123,17 +126,24 @@ def main() -> None:
     profiler = PhaseProfiler(
         fence=make_fence(detect_fence_kind(), lambda: gan.generator.trainable_variables[-1])
     )
-    window = (
-        TraceWindow(args.logdir, StepRange(args.steps + 5, args.steps + 15), profiler)
-        if args.logdir
-        else None
+    # The library's plan, epoch by epoch: 1 step in --split-every is split ("probe" in the plan),
+    # 10 % of the steps run unprofiled in stretches (the reference for what profiling costs; short
+    # epochs pool theirs, a stretch every few epochs), the rest fused.
+    planner = ProbePlan(Sampling(every=args.split_every, min_samples=5))
+    plans = [planner.next_epoch(args.steps) for _ in range(args.epochs)]
+    # the library's default window: in the second epoch, off its unprofiled stretch (a traced step
+    # runs profiled, which would take the epoch's cost reference away)
+    second = plans[min(1, args.epochs - 1)]
+    steps_traced = default_step_range(
+        args.steps,
+        args.epochs,
+        [i for i, kind in enumerate(second) if kind == "probe"],
+        [i for i, kind in enumerate(second) if kind == "unprofiled"],
     )
-    # The library's plan: 1 step in --split-every is split ("probe" in the plan), 10 % run unprofiled
-    # in short stretches (the reference for what profiling costs), the rest fused.
-    plan = Sampling(every=args.split_every, min_samples=5).plan(args.steps)
+    window = TraceWindow(args.logdir, steps_traced, profiler) if args.logdir else None
     global_step = 0
     with window or contextlib.nullcontext():
-        for _ in range(args.epochs):
+        for plan in plans:
             with profiler.epoch():
                 batches = profiler.timed(real)  # next() is timed as "input"
                 index = 0

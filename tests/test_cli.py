@@ -114,17 +114,18 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
     assert run["forward_flops_per_example"] > 0
     assert [e["warmup"] for e in run["epochs"]] == [True, False]
-    # 20 steps: a 2-step stretch (steps 10-11) after a probe step runs unprofiled; the default trace
-    # window moves off it (epoch 2's steps 12-19), so the steady epoch keeps its cost reference;
-    # with --sample-every 1, all other steps are probes
+    # 20 steps: a 6-step stretch (a third of the epoch, steps 8-13) after a probe step runs
+    # unprofiled in each of a run's first two epochs; the default trace window moves off it (epoch
+    # 2's steps 14-19), so the steady epoch keeps its cost reference; with --sample-every 1, all
+    # other steps are probes
     first, second = run["epochs"]
-    assert [stretch[0] for stretch in first["stretches"]] == [2] == [s[0] for s in second["stretches"]]
-    assert run["trace"]["traced_steps"] == list(range(32, 40))
+    assert [stretch[0] for stretch in first["stretches"]] == [6] == [s[0] for s in second["stretches"]]
+    assert run["trace"]["traced_steps"] == list(range(34, 40))
     loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)
-    assert loaded[1].step_kinds.count("probe") == 18
-    for epoch, read, profiled in zip(run["epochs"], loaded, (18, 18)):
+    assert loaded[1].step_kinds.count("probe") == 14
+    for epoch, read, profiled in zip(run["epochs"], loaded, (14, 14)):
         assert epoch["steps"] == profiled and len(read.step_kinds) == profiled
-        assert epoch["sampled_steps"] == 18 == len(read.samples)
+        assert epoch["sampled_steps"] == 14 == len(read.samples)
         assert epoch["fence_idle_ms"] > 0
         assert sum(p["total_ms"] for p in epoch["phases"]) == pytest.approx(epoch["wall_ms"])
         assert all(p["total_ms"] >= 0 for p in epoch["phases"] if p["phase"] != "other")
@@ -134,10 +135,10 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert [p["part"] for p in steady["parts"]] == ["call", "forward", "backward", "optimizer"]
     for part in steady["parts"]:
         assert part["share"]["low"] <= part["share"]["point"] <= part["share"]["high"]
-    assert steady["samples"] == 18 and steady["execution"]["mode"] in ("synchronous", "asynchronous")
+    assert steady["samples"] == 14 and steady["execution"]["mode"] in ("synchronous", "asynchronous")
     if data["environment"]["device_kind"] == "cpu":  # a GPU may run either way (some Metal builds block)
         assert steady["execution"]["mode"] == "synchronous"
-    assert steady["fence_check"]["samples"] == 18
+    assert steady["fence_check"]["samples"] == 14
     cost = steady["profiling_cost"]
     assert cost["ratio"]["low"] <= cost["ratio"]["point"] <= cost["ratio"]["high"] and cost["stretches"] == 1
     fit = run["fit"]

@@ -32,8 +32,8 @@ def test_run_directory_holds_events_trace_and_report(logdir):
     report = json.loads((run_dir / "report.json").read_text())
     (run,) = report["runs"]
     assert run["run_dir"] == str(run_dir)
-    # epoch 2 of 20 steps, off its stretch (steps 10-11, after a probe step): its steps 12-19
-    assert run["trace"]["traced_steps"] == list(range(32, 40))
+    # epoch 2 of 20 steps, off its stretch (steps 8-13, after the probe step 7): its steps 14-19
+    assert run["trace"]["traced_steps"] == list(range(34, 40))
     assert run["trace"]["timing_shares"] is not None
 
 
