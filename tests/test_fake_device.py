@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_device import FakeClock, FakeDevice, FakeFence, FakeTrainSteps, StepModel, Work, batches
-from tfprof_m1.analysis.attribution import attribute_epochs
+from tfprof_m1.analysis.attribution import attribute_epochs, profiled_blocks
 from tfprof_m1.analysis.figures import loop_summary
 from tfprof_m1.base.phases import BLOCK, COMPUTE, FUSED, INPUT, PROBE, SYNC
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
@@ -167,6 +167,38 @@ def test_a_blocks_fence_owns_its_wait_and_its_steps_share_it(case):
     assert epoch.totals_ms[SYNC] == pytest.approx(2 * 0.05)  # the block's fence, the epoch's
     assert epoch.totals_ms[INPUT] == pytest.approx(steps * input_ms)
     assert abs(epoch.totals_ms["other"]) < 1e-6
+
+
+def test_the_fence_closing_the_last_block_ends_the_last_steps_span_unless_the_data_ran_out():
+    """The epoch's last block is closed before the ``next()`` that finds the data's end; that
+    fence's end ends the last step's span, so the spans the profiling cost compares hold the whole
+    block's wait. Where the data ran out before the planned steps, the block closes after that
+    ``next()`` (its time is input, not the last step's): the last step is then left out."""
+    host, device = CASES["device-bound"]
+    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.0)
+
+    def epoch(batches_there: int, steps_per_epoch: int):
+        clock = FakeClock()
+        fake = FakeDevice(clock)
+        profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
+        data = batches(clock, batches_there, input_ms=0.1)
+        steps = FakeTrainSteps(fake, model(host, device))
+        run_profiled_loop(steps, data, 1, steps_per_epoch, profiler, sampling)
+        return profiler.epochs[0]
+
+    whole = epoch(30, 30)
+    assert whole.steps.kinds() == [BLOCK] * 30 and whole.steps_end_ms is not None
+    units = profiled_blocks(whole, 10)
+    assert sum(steps for steps, _ in units) == 30  # the last step counted
+    first_start = whole.steps.started_ms[0] + whole.steps.column(INPUT)[0]
+    assert sum(ms for _, ms in units) == pytest.approx(whole.steps_end_ms - first_start)
+    # the device-bound block's steps end when the device does: every step's device work is inside
+    assert whole.steps_end_ms - first_start >= 30 * device
+
+    with pytest.warns(UserWarning, match="ran out of data"):
+        short = epoch(20, 30)
+    assert len(short.steps) == 20 and short.steps_end_ms is None
+    assert sum(steps for steps, _ in profiled_blocks(short, 10)) == 19  # the last step left out
 
 
 def test_an_input_stall_inside_a_block_is_input_not_compute():

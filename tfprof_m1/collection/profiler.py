@@ -454,7 +454,10 @@ class PhaseProfiler:
         _share_block(steps, self._block_phase, wait, fence_ms - wait)
         if self._epoch is not None:
             self._epoch.steps.extend(steps)
-            self._epoch.steps_end_ms = (self.clock() - self._epoch_start) * 1000.0
+            # the block's steps end here unless a next() ran since (data that ran out mid-plan:
+            # that next()'s time is not the last step's)
+            last_done = None if INPUT in self._pending_ms else self.clock()
+            self._epoch.steps_end_ms = None if last_done is None else (last_done - self._epoch_start) * 1000.0
         return wait
 
     def _flush_block(self) -> None:
