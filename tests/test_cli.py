@@ -77,10 +77,15 @@ def test_the_default_sampling_is_a_budget(tmp_path):
     assert [epoch.step_kinds.count("probe") for epoch in run.epochs] == [1, 1]
     assert run.steady.profiling_cost is not None
     # the progress line names the first epoch's plan as such (the count varies, pooled) and counts in words
-    assert (
-        "probe steps and fences by a 3 % budget, 10 % of steps unprofiled "
-        "(epoch 1: 1 probe step, 20 unprofiled steps)" in result.stderr
+    prefixes = ("[mnist] sampling:", "[mnist] custom loop:")
+    loop, sampling = (line for line in result.stderr.splitlines() if line.startswith(prefixes))
+    assert loop.startswith("[mnist] custom loop: 2 epochs × 60 steps of 32, fence ")
+    assert loop.endswith("; epoch 1: 1 probe step, 20 unprofiled steps")
+    assert sampling == (
+        "[mnist] sampling: probe steps and fences by a 3 % budget, "
+        "10 % of steps unprofiled, pooled over epochs"
     )
+    assert len(loop) <= 120 and len(sampling) <= 120  # the progress lines fit a terminal
 
 
 def test_run_succeeds_with_headline_then_phase_table(cifar_run):
@@ -98,6 +103,10 @@ def test_run_succeeds_with_headline_then_phase_table(cifar_run):
         "[cifar10] loop epoch 2/2",
         "[cifar10] fit epoch 2/2",
         "synthetic data: chosen with --data synthetic",
+        # the fixed rule (--sample-every 1), the first epoch's plan
+        "[cifar10] sampling: 1 step in 1 a probe step (at least 10 an epoch), 10 % of steps "
+        "unprofiled, pooled over epochs",
+        "; epoch 1: 14 probe steps, 6 unprofiled steps\n",
     ):
         assert line in result.stderr
     assert out.is_file()

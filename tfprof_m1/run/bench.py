@@ -190,10 +190,13 @@ def run_model(
         if distribution
         else ""
     )
+    first = plans[0]
     progress(
         f"[{spec.name}] custom loop: {config.epochs} epochs × {steps} steps of {batch_size}{across}, "
-        f"{_sampling_line(sampling, plans[0])}, fence {fence.name}"
+        f"fence {fence.name}; epoch 1: {counted(first.count(PROBE), 'probe step')}, "
+        f"{counted(first.count(UNPROFILED), 'unprofiled step')}"
     )
+    progress(f"[{spec.name}] sampling: {_sampling_line(sampling)}")
     line = epoch_line(spec, config.epochs)
     shown = EpochProgress(spec.name, config.epochs) if progress is not _SILENT else None
 
@@ -568,19 +571,11 @@ def _check_sizes(
         _check_trace_steps(config, output_settings, steps)
 
 
-def _sampling_line(sampling: Sampling, plan: list[str]) -> str:
-    """The progress line's account of the first epoch's plan: the probe steps (under the budget)
-    and the unprofiled stretches (short epochs) are pooled over epochs, so their counts vary from
-    epoch to epoch and the first epoch's are named as such."""
-    probes, unprofiled = (
-        counted(plan.count(PROBE), "probe step"),
-        counted(plan.count(UNPROFILED), "unprofiled step"),
-    )
-    share = f"{sampling.reference_share * 100:g} %"
+def _sampling_line(sampling: Sampling) -> str:
+    """The progress line's account of the sampling rule. Probe steps (under the budget) and
+    unprofiled stretches (short epochs) are pooled over epochs, so their counts vary from epoch to
+    epoch: the run's first line names the first epoch's."""
+    share = f"{sampling.reference_share * 100:g} % of steps unprofiled, pooled over epochs"
     if sampling.budget is not None:
-        budget = f"{sampling.budget * 100:g} %"
-        return (
-            f"probe steps and fences by a {budget} budget, {share} of steps unprofiled "
-            f"(epoch 1: {probes}, {unprofiled})"
-        )
-    return f"{share} of steps unprofiled (epoch 1: {probes}, {unprofiled})"
+        return f"probe steps and fences by a {sampling.budget * 100:g} % budget, {share}"
+    return f"1 step in {sampling.every} a probe step (at least {sampling.min_samples} an epoch), {share}"
