@@ -44,7 +44,7 @@ def _as_lists(report) -> dict:
     for run in data["runs"]:
         for epoch in run["epochs"]:
             epoch["step_ms"] = {name: unpack_values(packed) for name, packed in epoch["step_ms"].items()}
-            epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
+            epoch["step_kinds"] = list(unpack_kinds(epoch["step_kinds"]))
             epoch["samples"] = list(unpack_samples(epoch["samples"]))
     return data
 

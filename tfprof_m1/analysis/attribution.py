@@ -40,7 +40,7 @@ from tfprof_m1.collection.profiler import (
     StepTiming,
     StretchTiming,
 )
-from tfprof_m1.report.step_codec import ProbeSamples, joined_samples
+from tfprof_m1.report.step_codec import ProbeSamples, StepKinds, joined_samples
 
 __all__ = [
     "EpochBreakdown",
@@ -108,9 +108,10 @@ class EpochBreakdown:
         return self.timing.examples
 
     @cached_property
-    def step_kinds(self) -> list[str]:
-        """Each profiled step's kind (``fused``, ``probe``, ``split``), in order."""
-        return self.timing.steps.kinds()
+    def step_kinds(self) -> StepKinds:
+        """Each profiled step's kind (``fused``, ``probe``, ``split``), in order: the step table's
+        codes, read once (no string a step)."""
+        return StepKinds.from_codes(*self.timing.steps.kind_codes())
 
     @property
     def gc_ms(self) -> float:
@@ -156,7 +157,7 @@ class EpochBreakdown:
     @property
     def sampled_steps(self) -> int:
         """Steps that measured the parts of compute: probe steps, or split steps without probes."""
-        return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
+        return len(self.samples) or self.step_kinds.count(SPLIT)
 
 
 def step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> list[float]:
@@ -235,8 +236,9 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     count = len(started)
     if count == 0:
         return []
-    kinds = np.asarray(epoch.steps.kinds(), dtype=object)
-    first = 0 if kinds[0] == BLOCK else 1
+    names, codes = epoch.steps.kind_codes()
+    is_block = codes == names.index(BLOCK) if BLOCK in names else np.zeros(count, dtype=bool)
+    first = 0 if is_block[0] else 1
     # a stretch that ends the epoch ends its last profiled step's span (the block closed before it)
     tail = [s.started_ms for s in epoch.stretches if s.before_step == count][:1]
     stop = count if tail else count - 1  # the steps [first, stop) have spans
@@ -256,7 +258,7 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     run = np.searchsorted(runs, index, side="right") - 1
     position = index - runs[run]
     if block_steps > 0:
-        fenced = _fenced_after(kinds, epoch.stretches)[index]
+        fenced = _fenced_after(is_block, epoch.stretches)[index]
         group = np.zeros(len(index), dtype=bool)  # the first step after a fence (or a run's start)
         group[0] = True
         group[1:] = fenced[:-1] | (run[1:] != run[:-1])
@@ -278,13 +280,13 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     return list(zip(np.bincount(block).tolist(), sums.tolist()))
 
 
-def _fenced_after(kinds: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
-    """Whether a fence followed each step of an epoch whose steps are of ``kinds``: a fenced step's
+def _fenced_after(is_block: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
+    """Whether a fence followed each step of an epoch (``is_block``: whether each is a block step, a
+    boolean array): a fenced step's
     own, or the one closing a block of unfenced steps (before a step that is not a block step,
     before one of the ``stretches``, at the epoch's end, and after every
     :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps of a block)."""
-    count = len(kinds)
-    is_block = kinds == BLOCK
+    count = len(is_block)
     fenced = ~is_block
     fenced[-1] = True
     fenced[:-1] |= ~is_block[1:]

@@ -170,7 +170,7 @@ def epoch_report(
         phases=_phase_summaries([breakdown]),
         proportions=breakdown.proportions,
         proportions_source=breakdown.proportions_source,
-        step_kinds=list(breakdown.step_kinds),
+        step_kinds=breakdown.step_kinds,  # codes, read-only: shared, not copied
         step_ms={name: _round_steps(values) for name, values in breakdown.step_ms.items()},
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,
