@@ -408,11 +408,14 @@ def sample_columns(
 
 def joined_samples(groups: Sequence[Sequence[Mapping[str, Sequence[float]]]]) -> Sequence[Any]:
     """The samples of ``groups`` (an epoch's each) one after another: one :class:`ProbeSamples` when
-    every group can be held as columns (:func:`sample_columns`) of the same variants in the same
-    order, so analysis reads whole columns; otherwise one list of the samples."""
+    every group can be held as columns (:func:`sample_columns`) of the same variants, so analysis
+    reads whole columns; otherwise one list of the samples. The columns are in the first group's
+    order of variants, the order :func:`sample_columns` gives that list (its dicts' keys compared as
+    sets): epochs whose probe steps started their rotation at different calls hold the same variants
+    in different orders."""
     columns = [sample_columns(group) for group in groups if len(group)]
     held = [c for c in columns if c is not None]
-    if not held or len(held) < len(columns) or any(list(c) != list(held[0]) for c in held):
+    if not held or len(held) < len(columns) or any(c.keys() != held[0].keys() for c in held):
         return [sample for group in groups for sample in group]
     return ProbeSamples(
         {
