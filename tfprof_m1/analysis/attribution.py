@@ -32,7 +32,7 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
-from tfprof_m1.base.stats import sequential_sum
+from tfprof_m1.base.stats import sequential_group_sums, sequential_sum
 from tfprof_m1.collection.profiler import (
     MAX_BLOCK_STEPS,
     EpochTiming,
@@ -252,10 +252,10 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     ends = np.append(started[first + 1 :], tail)
     # a stretch after step ``index`` ends its span and its block (it starts before step index + 1)
     cuts = [(s.before_step - 1, s.started_ms) for s in epoch.stretches if first <= s.before_step - 1 < stop]
-    for at, stretch_start in cuts:
-        ends[at - first] = stretch_start
-    runs = np.unique([first] + [at + 1 for at, _ in cuts])  # first step of each run between stretches
-    run = np.searchsorted(runs, index, side="right") - 1
+    cut_at = np.array([at for at, _ in cuts], dtype=np.intp)
+    ends[cut_at - first] = [stretch_start for _, stretch_start in cuts]
+    runs = np.unique(np.append(first, cut_at + 1))  # first step of each run between stretches
+    run = np.repeat(np.arange(len(runs)), np.diff(np.append(runs, stop)))  # each step's run
     position = index - runs[run]
     if block_steps > 0:
         fenced = _fenced_after(is_block, epoch.stretches)[index]
@@ -271,12 +271,15 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
         unit = position == 0
     block = np.cumsum(unit) - 1
     within = np.arange(len(index)) - np.flatnonzero(unit)[block]
-    # each block's ms as a running sum from 0 in step order, ``ms + end - start`` a step: one row a
-    # block, its steps' ends and negated starts interleaved, added up along the row
-    rows = np.zeros((int(block[-1]) + 1, 2 * int(within.max()) + 3))
-    rows[block, 2 * within + 1] = ends
-    rows[block, 2 * within + 2] = -starts
-    sums = np.cumsum(rows, axis=1)[:, -1]
+    # each block's ms added from 0 in step order, ``ms + end - start`` a step: its steps' ends and
+    # negated starts interleaved, every block at once
+    twice = 2 * within
+    sums = sequential_group_sums(
+        np.concatenate((ends, -starts)),
+        np.concatenate((block, block)),
+        np.concatenate((twice, twice + 1)),
+        int(block[-1]) + 1,
+    )
     return list(zip(np.bincount(block).tolist(), sums.tolist()))
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "quantile",
     "resampled_medians",
     "row_medians",
+    "sequential_group_sums",
     "sequential_sum",
     "summarize",
     "summarize_array",
@@ -80,6 +81,29 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
     if values[0] == 0.0:  # 0 + -0.0 is 0.0: start from 0 as sum() does
         return float(np.cumsum(np.concatenate(([0.0], values)))[-1])
     return float(np.cumsum(values)[-1])  # 0 + x is x: the running sum from the first value on
+
+
+def sequential_group_sums(
+    values: np.ndarray, group: np.ndarray, position: np.ndarray, groups: int
+) -> np.ndarray:
+    """Each group's values added one at a time from 0, in order of position (as ``sum()`` of the
+    group's values in that order): ``values[i]`` is the ``position[i]``-th value (0 first) of group
+    ``group[i]``; a float64 array of ``groups`` sums (0.0 for a group without values). No
+    ``(group, position)`` may repeat.
+
+    Every group at once: a (positions × groups) table, a row a position, added up row after row.
+    numpy adds along a C-contiguous table's first axis one row at a time (its pairwise summation
+    runs only along the fast axis, the rows: documented under ``numpy.sum``), a vectorised pass per
+    row, where a running sum (``cumsum``) of each group's values is one dependent addition a value.
+    A group's trailing zeros change no sum (``x + 0.0`` is ``x``, a zero's sign aside, as in a
+    running sum padded with zeros). ``tests/test_stats.py`` checks it against ``sum()``.
+    """
+    group = np.asarray(group, dtype=np.intp)
+    position = np.asarray(position, dtype=np.intp)
+    width = int(position.max()) + 2 if position.size else 1
+    table = np.zeros((width, groups))
+    table.ravel()[(position + 1) * groups + group] = values  # row 0: the sums start from 0
+    return np.add.reduce(table, axis=0)
 
 
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
