@@ -189,7 +189,7 @@ class StepKinds(Sequence[str]):
         return iter(self.tolist())
 
     def __contains__(self, kind: object) -> bool:
-        return kind in self.names and self.count(kind) > 0  # type: ignore[arg-type]
+        return kind in self.names and self.count(kind) > 0
 
     def count(self, kind: Any) -> int:
         """Steps of ``kind`` (all kinds counted in one pass, once)."""
