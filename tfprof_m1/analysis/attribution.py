@@ -273,13 +273,7 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     within = np.arange(len(index)) - np.flatnonzero(unit)[block]
     # each block's ms added from 0 in step order, ``ms + end - start`` a step: its steps' ends and
     # negated starts interleaved, every block at once
-    twice = 2 * within
-    sums = sequential_group_sums(
-        np.concatenate((ends, -starts)),
-        np.concatenate((block, block)),
-        np.concatenate((twice, twice + 1)),
-        int(block[-1]) + 1,
-    )
+    sums = sequential_group_sums((ends, -starts), block, within, int(block[-1]) + 1)
     return list(zip(np.bincount(block).tolist(), sums.tolist()))
 
 

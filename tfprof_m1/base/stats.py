@@ -84,25 +84,29 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
 
 
 def sequential_group_sums(
-    values: np.ndarray, group: np.ndarray, position: np.ndarray, groups: int
+    terms: Sequence[np.ndarray], group: np.ndarray, position: np.ndarray, groups: int
 ) -> np.ndarray:
-    """Each group's values added one at a time from 0, in order of position (as ``sum()`` of the
-    group's values in that order): ``values[i]`` is the ``position[i]``-th value (0 first) of group
-    ``group[i]``; a float64 array of ``groups`` sums (0.0 for a group without values). No
-    ``(group, position)`` may repeat.
+    """Each group's terms added one at a time from 0, in order (as ``sum()`` of them in that order):
+    item ``i`` is the ``position[i]``-th (0 first) of group ``group[i]``, and adds its terms
+    ``terms[0][i]``, ``terms[1][i]``... in that order; a float64 array of ``groups`` sums (0.0 for a
+    group without items). No ``(group, position)`` may repeat.
 
-    Every group at once: a (positions × groups) table, a row a position, added up row after row.
-    numpy adds along a C-contiguous table's first axis one row at a time (its pairwise summation
-    runs only along the fast axis, the rows: documented under ``numpy.sum``), a vectorised pass per
-    row, where a running sum (``cumsum``) of each group's values is one dependent addition a value.
-    A group's trailing zeros change no sum (``x + 0.0`` is ``x``, a zero's sign aside, as in a
-    running sum padded with zeros). ``tests/test_stats.py`` checks it against ``sum()``.
+    Every group at once: a (terms in order × groups) table, added up row after row. numpy adds along
+    a C-contiguous table's first axis one row at a time (its pairwise summation runs only along the
+    fast axis, the rows: documented under ``numpy.sum``), a vectorised pass a row, where a running
+    sum (``cumsum``) of each group is one dependent addition a term. A group's trailing zeros change
+    no sum (``x + 0.0`` is ``x``, a zero's sign aside, as in a running sum padded with zeros).
+    ``tests/test_stats.py`` checks it against ``sum()``.
     """
-    group = np.asarray(group, dtype=np.intp)
+    width = len(terms)
     position = np.asarray(position, dtype=np.intp)
-    width = int(position.max()) + 2 if position.size else 1
-    table = np.zeros((width, groups))
-    table.ravel()[(position + 1) * groups + group] = values  # row 0: the sums start from 0
+    rows = width * (int(position.max()) + 1) + 1 if position.size else 1
+    table = np.zeros((rows, groups))
+    flat = table.ravel()
+    at = position * (width * groups)  # row 0 stays zero: the sums start from 0
+    at += np.asarray(group, dtype=np.intp)
+    for offset, values in enumerate(terms, start=1):
+        flat[at + offset * groups] = values
     return np.add.reduce(table, axis=0)
 
 
