@@ -318,8 +318,13 @@ def estimate_cost(
     stretch_steps, stretch_ms = np.array(stretches, dtype=float).T
     picked_blocks = resample(rng, len(blocks), replicates)
     picked_stretches = resample(rng, len(stretches), replicates)
-    ratios = (block_ms[picked_blocks].sum(axis=1) / _step_counts(block_steps, picked_blocks)) / (
-        stretch_ms[picked_stretches].sum(axis=1) / _step_counts(stretch_steps, picked_stretches)
+    gathered = np.empty(picked_blocks.shape)  # one buffer for every gather: a long run's are large
+    ratios = (
+        _resampled_sums(block_ms, picked_blocks, gathered)
+        / _step_counts(block_steps, picked_blocks, gathered)
+    ) / (
+        _resampled_sums(stretch_ms, picked_stretches, gathered)
+        / _step_counts(stretch_steps, picked_stretches, gathered)
     )
     return ProfilingCost(
         profiled,
@@ -331,13 +336,21 @@ def estimate_cost(
     )
 
 
-def _step_counts(steps: np.ndarray, picks: np.ndarray) -> np.ndarray:
+def _resampled_sums(values: np.ndarray, picks: np.ndarray, buffer: np.ndarray | None = None) -> np.ndarray:
+    """``values[picks].sum(axis=1)``, the same floats, gathered into ``buffer`` (of ``picks``' shape)
+    when given rather than a new array."""
+    if buffer is None or buffer.shape != picks.shape:
+        return values[picks].sum(axis=1)
+    return np.take(values, picks, out=buffer).sum(axis=1)
+
+
+def _step_counts(steps: np.ndarray, picks: np.ndarray, buffer: np.ndarray | None = None) -> np.ndarray:
     """Steps in each resample (a row of ``picks``): ``steps[picks].sum(axis=1)``, and without the
     gather when every item has the same whole number of steps (stretches do): sums of whole numbers
-    are exact in any order, so the same floats."""
+    are exact in any order, so the same floats. ``buffer``: as :func:`_resampled_sums`."""
     if len(steps) and (steps == steps[0]).all() and steps[0] == round(steps[0]):
         return np.full(len(picks), steps[0] * picks.shape[1])
-    return steps[picks].sum(axis=1)
+    return _resampled_sums(steps, picks, buffer)
 
 
 # -- execution mode and fence coverage ----------------------------------------------------------

@@ -265,7 +265,9 @@ def resampled_medians(units: np.ndarray, picks: np.ndarray) -> np.ndarray:
     if np.isnan(units).any() or draws > np.iinfo(np.int16).max:  # NaN, or counts past int16
         return np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
     count = len(units)
-    index = (picks * resamples + np.arange(resamples)[:, None]).ravel()
+    index = picks * resamples  # a draw's (unit, resample) cell, one large array, added to in place
+    index += np.arange(resamples)[:, None]
+    index = index.ravel()
     counts = np.bincount(index, minlength=count * resamples).astype(np.int16).reshape(count, resamples)
     middle = draws // 2  # the 0-based rank of the upper middle draw
     # the middle's position among the sorted rows, and a window around it
