@@ -346,9 +346,16 @@ def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, flo
     """Every step's time in ``name`` (0.0 where not recorded), plus its share of the step's compute
     when ``name`` is a part of it: :func:`_attribute` over a column, without a dict per step."""
     own = epoch.steps.column(name)
+    compute = epoch.steps.column(COMPUTE)
+    if own is None and compute is not None and proportions is not None and name in proportions:
+        # a part no step records itself: 0.0 + compute × share on every step with fused compute
+        fused = np.asarray(compute, dtype=float)
+        part = np.multiply(fused, proportions[name])
+        part += 0.0  # as 0.0 + x (a -0.0 product reads 0.0)
+        np.copyto(part, 0.0, where=np.isnan(fused))
+        return part
     base = np.zeros(len(epoch.steps)) if own is None else np.asarray(own, dtype=float)
     base = np.where(np.isnan(base), 0.0, base)
-    compute = epoch.steps.column(COMPUTE)
     if proportions is None or compute is None or name not in proportions:
         return base
     fused = np.asarray(compute, dtype=float)

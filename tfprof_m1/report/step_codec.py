@@ -78,6 +78,17 @@ class StepValues(Sequence[float]):
         data.flags.writeable = False
         self.array: np.ndarray = data
 
+    @classmethod
+    def holding(cls, array: np.ndarray) -> StepValues:
+        """Values held in ``array`` itself, a float64 array the caller gives up (made read-only here,
+        not copied)."""
+        if array.dtype != np.float64:
+            return cls(array)
+        array.flags.writeable = False
+        values = cls.__new__(cls)
+        values.array = array
+        return values
+
     def __len__(self) -> int:
         return len(self.array)
 
