@@ -30,7 +30,10 @@ from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 #: rewrite, and 7.6x in a CI run), compare 1.7-2.9x (103-159 ms -> 221-316 ms). With bootstrap
 #: medians by counts, the stretches summed past MAX_BLOCKS and the parts' spreads from one selection
 #: (branch growth, load average 1.2-1.5): build_report 2.1-2.6x (2.55-2.7x before, same hour),
-#: compare 2.0-2.3x. The bounds leave room for a busier machine: docs/performance.md, issue 24.
+#: compare 2.0-2.3x. With step kinds as codes and the steady samples pooled as columns (branch growth2,
+#: 2026-12-01): build_report 14 -> 38-40 ms (2.65-2.81x), compare 1.9-2.0x; beside a busy loop on one
+#: core (load average 5.4) 2.66-3.16x and 1.9-2.2x. The bounds leave room for a busier machine:
+#: docs/performance.md, issue 24.
 #: That no bootstrap resamples more than MAX_BLOCKS units is asserted exactly, below.
 MAX_COMPARE_RATIO = 3.5
 MAX_BUILD_RATIO = 3.5

@@ -20,8 +20,10 @@ from tfprof_m1.analysis.compare import compare
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.collection.loop import Sampling, run_profiled_loop
 from tfprof_m1.collection.profiler import PhaseProfiler
+from tfprof_m1.collection.step_table import StepTable
 from tfprof_m1.report.model import SCHEMA_VERSION, load_report
 from tfprof_m1.report.step_codec import (
+    StepKinds,
     pack_kinds,
     pack_samples,
     pack_values,
@@ -200,3 +202,19 @@ def test_damaged_sample_columns_are_one_clear_line(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match="do not hold count values"):
         load_report(path)
+
+
+def test_step_kinds_are_codes_that_read_as_their_names():
+    """A report's step kinds are a code a step (StepKinds), equal to the list of names, written as
+    the same runs as that list, and read back from runs or from a schema 7 list alike."""
+    names = ["block"] * 5 + ["fused", "probe"] + ["block"] * 3 + ["split"]
+    kinds = StepKinds(names)
+    assert kinds == names and list(kinds) == names and len(kinds) == len(names)
+    assert kinds.count("block") == 8 and kinds.count("other") == 0 and "probe" in kinds and "x" not in kinds
+    assert kinds.mask("fused").tolist() == [name == "fused" for name in names]
+    assert kinds.runs() == pack_kinds(names) == pack_kinds(kinds)
+    assert kinds[5] == "fused" and kinds[-1] == "split" and kinds[4:7] == names[4:7]
+    assert unpack_kinds(pack_kinds(names)) == kinds and unpack_kinds(names) == kinds
+    assert StepKinds.from_codes(*StepTable([]).kind_codes()) == [] and StepKinds([]).runs() == []
+    with pytest.raises(ValueError, match="step_kinds holds"):
+        unpack_kinds([["fused", -1]])

@@ -8,6 +8,7 @@ from tfprof_m1.base.stats import (
     quantile,
     resampled_medians,
     row_medians,
+    sequential_group_sums,
     summarize,
     summarize_array,
 )
@@ -107,3 +108,31 @@ def test_order_statistics_scaled_are_the_products_summary(count):
     with pytest.raises(ValueError):
         statistics.summary(0.0, 0.0)
     assert order_statistics(np.array([1.0, np.nan])) is None and order_statistics(np.zeros(0)) is None
+
+
+def test_sequential_group_sums_add_each_group_in_order_from_zero():
+    """Every group's values added one at a time in order, as ``sum()`` does: the same floats, where
+    numpy's pairwise sum of the same values differs (values of very different sizes)."""
+    rng = np.random.default_rng(4)
+    sizes = rng.integers(1, 40, size=60)
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    positions = np.concatenate([np.arange(size) for size in sizes])
+    values = rng.normal(size=len(groups)) * 10.0 ** rng.integers(-8, 9, size=len(groups))
+    order = rng.permutation(len(values))  # given in any order: position says where each goes
+    sums = sequential_group_sums([values[order]], groups[order], positions[order], len(sizes) + 1)
+    expected = [sum(values[groups == group].tolist()) for group in range(len(sizes))] + [0.0]
+    assert sums.tolist() == expected
+    pairwise = [float(np.add.reduce(values[groups == group])) for group in range(len(sizes))]
+    assert pairwise != expected[:-1]  # the data tells the two orders apart
+    # two terms an item, the first added before the second: ((0 + a0) + b0) + a1 + b1 ...
+    halves = [values[order][::2], values[order][1::2]]
+    count = len(halves[1])
+    sums = sequential_group_sums(
+        [halves[0][:count], halves[1]], groups[order][:count], positions[order][:count], len(sizes)
+    )
+    for group in range(len(sizes)):
+        chosen = np.flatnonzero(groups[order][:count] == group)
+        ranked = chosen[np.argsort(positions[order][:count][chosen])]
+        interleaved = [term for index in ranked for term in (halves[0][index], halves[1][index])]
+        assert sums[group] == sum(interleaved)
+    assert sequential_group_sums([np.zeros(0)], np.zeros(0), np.zeros(0), 2).tolist() == [0.0, 0.0]

@@ -44,7 +44,7 @@ def _as_lists(report) -> dict:
     for run in data["runs"]:
         for epoch in run["epochs"]:
             epoch["step_ms"] = {name: unpack_values(packed) for name, packed in epoch["step_ms"].items()}
-            epoch["step_kinds"] = unpack_kinds(epoch["step_kinds"])
+            epoch["step_kinds"] = list(unpack_kinds(epoch["step_kinds"]))
             epoch["samples"] = list(unpack_samples(epoch["samples"]))
     return data
 
@@ -122,3 +122,21 @@ def test_probe_samples_read_as_the_list_they_stand_for(reports):
     assert column_parts([list(samples)])["call"].tolist() == sample_parts(samples)["call"]  # lists too
     mixed = [*samples[:3], {**samples[3], "extra_variant": [1.0, 0.0]}]
     assert column_parts([columns, mixed]) is None  # variants that differ: sample by sample
+
+
+def test_pooled_samples_stay_columns_when_epochs_order_their_variants_differently():
+    """Each probe step rotates its calls, so epochs can meet the variants in different orders: the
+    pooled samples are still columns (in the first epoch's order), equal to the samples pooled as a
+    list, and the parts read from them are the same floats."""
+    from tfprof_m1.analysis.estimate import estimate_parts
+    from tfprof_m1.report.step_codec import joined_samples
+
+    first = [{"empty_call": [0.5, 0.0], "forward_only": [1.5, 0.1], "forward_backward": [4.0, 0.2],
+              "full_step": [5.5, 0.3]} for _ in range(3)]  # fmt: skip
+    second = [{name: [value + 0.25 * k for value in sample[name]] for name in reversed(list(sample))}
+              for k, sample in enumerate(first)]  # fmt: skip
+    pooled = joined_samples([first, second])
+    assert isinstance(pooled, ProbeSamples) and list(pooled.columns) == list(first[0])
+    assert pooled == first + second
+    as_list = estimate_parts(first + second)
+    assert estimate_parts(pooled) == as_list

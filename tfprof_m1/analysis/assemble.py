@@ -58,6 +58,7 @@ from tfprof_m1.report.model import (
     Report,
     RunConfig,
 )
+from tfprof_m1.report.step_codec import as_step_kinds
 from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
 
 __all__ = [
@@ -560,7 +561,9 @@ def describe_method(
 ) -> dict[str, str]:
     """How every figure in the report was measured, for the runs it holds (a line per phase)."""
     asynchronous = device_kind == "gpu" or executor_async
-    kinds = set().union(*(epoch.step_kinds for run in runs for epoch in run.epochs))  # no Python loop a step
+    # each epoch's kinds as codes, counted once: no string a step
+    counted = [as_step_kinds(epoch.step_kinds) for run in runs for epoch in run.epochs]
+    kinds = {name for epoch_kinds in counted for name in epoch_kinds.names if epoch_kinds.count(name)}
     method = {
         "clock": "time.perf_counter on the host, in ms",
         "epoch": "wall time between a device fence at epoch start and one at epoch end"
@@ -605,8 +608,8 @@ def describe_method(
             "with steps_per_execution N, a call is N batches, each an equal share"
         )
     if BLOCK in kinds:
-        fenced = sum(epoch.step_kinds.count(FUSED) for run in runs for epoch in run.epochs)
-        blocked = sum(epoch.step_kinds.count(BLOCK) for run in runs for epoch in run.epochs)
+        fenced = sum(epoch_kinds.count(FUSED) for epoch_kinds in counted)
+        blocked = sum(epoch_kinds.count(BLOCK) for epoch_kinds in counted)
         method["compute (blocks)"] = (
             f"{blocked} of {fenced + blocked} fused steps ran in blocks: dispatched without a fence, one "
             "fence closing each block (before any other kind of step, an unprofiled stretch or the epoch's "

@@ -32,7 +32,7 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
-from tfprof_m1.base.stats import sequential_sum
+from tfprof_m1.base.stats import sequential_group_sums, sequential_sum
 from tfprof_m1.collection.profiler import (
     MAX_BLOCK_STEPS,
     EpochTiming,
@@ -40,7 +40,7 @@ from tfprof_m1.collection.profiler import (
     StepTiming,
     StretchTiming,
 )
-from tfprof_m1.report.step_codec import ProbeSamples, joined_samples
+from tfprof_m1.report.step_codec import ProbeSamples, StepKinds, joined_samples
 
 __all__ = [
     "EpochBreakdown",
@@ -108,9 +108,10 @@ class EpochBreakdown:
         return self.timing.examples
 
     @cached_property
-    def step_kinds(self) -> list[str]:
-        """Each profiled step's kind (``fused``, ``probe``, ``split``), in order."""
-        return self.timing.steps.kinds()
+    def step_kinds(self) -> StepKinds:
+        """Each profiled step's kind (``fused``, ``probe``, ``split``), in order: the step table's
+        codes, read once (no string a step)."""
+        return StepKinds.from_codes(*self.timing.steps.kind_codes())
 
     @property
     def gc_ms(self) -> float:
@@ -156,7 +157,7 @@ class EpochBreakdown:
     @property
     def sampled_steps(self) -> int:
         """Steps that measured the parts of compute: probe steps, or split steps without probes."""
-        return len(self.samples) or sum(1 for kind in self.step_kinds if kind == SPLIT)
+        return len(self.samples) or self.step_kinds.count(SPLIT)
 
 
 def step_totals(step_ms: Mapping[str, Sequence[float] | np.ndarray]) -> list[float]:
@@ -237,8 +238,9 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     count = len(started)
     if count == 0:
         return []
-    kinds = np.asarray(epoch.steps.kinds(), dtype=object)
-    first = 0 if kinds[0] == BLOCK else 1
+    names, codes = epoch.steps.kind_codes()
+    is_block = codes == names.index(BLOCK) if BLOCK in names else np.zeros(count, dtype=bool)
+    first = 0 if is_block[0] else 1
     # a stretch that ends the epoch ends its last profiled step's span (the block closed before it)
     tail = [s.started_ms for s in epoch.stretches if s.before_step == count][:1]
     if not tail and epoch.steps_end_ms is not None and epoch.steps_end_ms > started[-1]:
@@ -254,13 +256,13 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     ends = np.append(started[first + 1 :], tail)
     # a stretch after step ``index`` ends its span and its block (it starts before step index + 1)
     cuts = [(s.before_step - 1, s.started_ms) for s in epoch.stretches if first <= s.before_step - 1 < stop]
-    for at, stretch_start in cuts:
-        ends[at - first] = stretch_start
-    runs = np.unique([first] + [at + 1 for at, _ in cuts])  # first step of each run between stretches
-    run = np.searchsorted(runs, index, side="right") - 1
+    cut_at = np.array([at for at, _ in cuts], dtype=np.intp)
+    ends[cut_at - first] = [stretch_start for _, stretch_start in cuts]
+    runs = np.unique(np.append(first, cut_at + 1))  # first step of each run between stretches
+    run = np.repeat(np.arange(len(runs)), np.diff(np.append(runs, stop)))  # each step's run
     position = index - runs[run]
     if block_steps > 0:
-        fenced = _fenced_after(kinds, epoch.stretches)[index]
+        fenced = _fenced_after(is_block, epoch.stretches)[index]
         group = np.zeros(len(index), dtype=bool)  # the first step after a fence (or a run's start)
         group[0] = True
         group[1:] = fenced[:-1] | (run[1:] != run[:-1])
@@ -273,22 +275,19 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
         unit = position == 0
     block = np.cumsum(unit) - 1
     within = np.arange(len(index)) - np.flatnonzero(unit)[block]
-    # each block's ms as a running sum from 0 in step order, ``ms + end - start`` a step: one row a
-    # block, its steps' ends and negated starts interleaved, added up along the row
-    rows = np.zeros((int(block[-1]) + 1, 2 * int(within.max()) + 3))
-    rows[block, 2 * within + 1] = ends
-    rows[block, 2 * within + 2] = -starts
-    sums = np.cumsum(rows, axis=1)[:, -1]
+    # each block's ms added from 0 in step order, ``ms + end - start`` a step: its steps' ends and
+    # negated starts interleaved, every block at once
+    sums = sequential_group_sums((ends, -starts), block, within, int(block[-1]) + 1)
     return list(zip(np.bincount(block).tolist(), sums.tolist()))
 
 
-def _fenced_after(kinds: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
-    """Whether a fence followed each step of an epoch whose steps are of ``kinds``: a fenced step's
+def _fenced_after(is_block: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
+    """Whether a fence followed each step of an epoch (``is_block``: whether each is a block step, a
+    boolean array): a fenced step's
     own, or the one closing a block of unfenced steps (before a step that is not a block step,
     before one of the ``stretches``, at the epoch's end, and after every
     :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps of a block)."""
-    count = len(kinds)
-    is_block = kinds == BLOCK
+    count = len(is_block)
     fenced = ~is_block
     fenced[-1] = True
     fenced[:-1] |= ~is_block[1:]
@@ -351,9 +350,16 @@ def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, flo
     """Every step's time in ``name`` (0.0 where not recorded), plus its share of the step's compute
     when ``name`` is a part of it: :func:`_attribute` over a column, without a dict per step."""
     own = epoch.steps.column(name)
+    compute = epoch.steps.column(COMPUTE)
+    if own is None and compute is not None and proportions is not None and name in proportions:
+        # a part no step records itself: 0.0 + compute × share on every step with fused compute
+        fused = np.asarray(compute, dtype=float)
+        part = np.multiply(fused, proportions[name])
+        part += 0.0  # as 0.0 + x (a -0.0 product reads 0.0)
+        np.copyto(part, 0.0, where=np.isnan(fused))
+        return part
     base = np.zeros(len(epoch.steps)) if own is None else np.asarray(own, dtype=float)
     base = np.where(np.isnan(base), 0.0, base)
-    compute = epoch.steps.column(COMPUTE)
     if proportions is None or compute is None or name not in proportions:
         return base
     fused = np.asarray(compute, dtype=float)

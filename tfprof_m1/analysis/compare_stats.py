@@ -38,6 +38,7 @@ from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
 from tfprof_m1.base.stats import resampled_medians
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import EpochReport
+from tfprof_m1.report.step_codec import as_step_kinds
 
 __all__ = [
     "EQUIVALENCE",
@@ -114,11 +115,7 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
         if name not in PROFILER_PHASES
     }
     split = [name for name in (epoch.proportions or {}) if name in phases]
-    kinds = epoch.step_kinds
-    if SPLIT not in kinds:  # one scan of the list, no array of strings: every step's compute was divided
-        split_steps = np.ones(len(kinds), dtype=bool)
-    else:
-        split_steps = np.asarray(kinds) != SPLIT
+    split_steps = ~as_step_kinds(epoch.step_kinds).mask(SPLIT)  # codes: no string a step
     equivalent = unprofiled_equivalent_ms(
         epoch.wall_ms,
         totals.get(UNPROFILED, 0.0),

@@ -318,8 +318,8 @@ def estimate_cost(
     stretch_steps, stretch_ms = np.array(stretches, dtype=float).T
     picked_blocks = resample(rng, len(blocks), replicates)
     picked_stretches = resample(rng, len(stretches), replicates)
-    ratios = (block_ms[picked_blocks].sum(axis=1) / _step_counts(block_steps, picked_blocks)) / (
-        stretch_ms[picked_stretches].sum(axis=1) / _step_counts(stretch_steps, picked_stretches)
+    ratios = (_resampled_sums(block_ms, picked_blocks) / _step_counts(block_steps, picked_blocks)) / (
+        _resampled_sums(stretch_ms, picked_stretches) / _step_counts(stretch_steps, picked_stretches)
     )
     return ProfilingCost(
         profiled,
@@ -331,13 +331,19 @@ def estimate_cost(
     )
 
 
+def _resampled_sums(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """``values[picks].sum(axis=1)``, the same floats: ``np.take`` gathers a (resamples × draws) array
+    in about half the time of fancy indexing."""
+    return np.take(values, picks).sum(axis=1)
+
+
 def _step_counts(steps: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """Steps in each resample (a row of ``picks``): ``steps[picks].sum(axis=1)``, and without the
     gather when every item has the same whole number of steps (stretches do): sums of whole numbers
     are exact in any order, so the same floats."""
     if len(steps) and (steps == steps[0]).all() and steps[0] == round(steps[0]):
         return np.full(len(picks), steps[0] * picks.shape[1])
-    return steps[picks].sum(axis=1)
+    return _resampled_sums(steps, picks)
 
 
 # -- execution mode and fence coverage ----------------------------------------------------------

@@ -56,14 +56,10 @@ def _round(values: Sequence[float]) -> list[float]:
 
 def _round_steps(values: Sequence[float] | np.ndarray) -> StepValues:
     """Per-step values to the report's 4 decimals of a ms (as :func:`_round`), kept as one array."""
-    held = StepValues(values)  # its own float64 copy of the values: rounded and divided in place
-    scaled = held.array
-    scaled.flags.writeable = True
-    np.multiply(scaled, TICKS_PER_MS, out=scaled)
+    scaled = np.multiply(np.asarray(values, dtype=float), TICKS_PER_MS)  # a new array: rounded in place
     np.rint(scaled, out=scaled)
     scaled /= TICKS_PER_MS
-    scaled.flags.writeable = False
-    return held
+    return StepValues.holding(scaled)
 
 
 def _rounded_samples(samples: Sequence[dict[str, list[float]]]) -> Sequence[dict[str, list[float]]]:
@@ -170,7 +166,7 @@ def epoch_report(
         phases=_phase_summaries([breakdown]),
         proportions=breakdown.proportions,
         proportions_source=breakdown.proportions_source,
-        step_kinds=list(breakdown.step_kinds),
+        step_kinds=breakdown.step_kinds,  # codes, read-only: shared, not copied
         step_ms={name: _round_steps(values) for name, values in breakdown.step_ms.items()},
         notes=list(breakdown.notes),
         gc_ms=breakdown.gc_ms,

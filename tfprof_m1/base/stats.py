@@ -15,6 +15,7 @@ __all__ = [
     "quantile",
     "resampled_medians",
     "row_medians",
+    "sequential_group_sums",
     "sequential_sum",
     "summarize",
     "summarize_array",
@@ -80,6 +81,33 @@ def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
     if values[0] == 0.0:  # 0 + -0.0 is 0.0: start from 0 as sum() does
         return float(np.cumsum(np.concatenate(([0.0], values)))[-1])
     return float(np.cumsum(values)[-1])  # 0 + x is x: the running sum from the first value on
+
+
+def sequential_group_sums(
+    terms: Sequence[np.ndarray], group: np.ndarray, position: np.ndarray, groups: int
+) -> np.ndarray:
+    """Each group's terms added one at a time from 0, in order (as ``sum()`` of them in that order):
+    item ``i`` is the ``position[i]``-th (0 first) of group ``group[i]``, and adds its terms
+    ``terms[0][i]``, ``terms[1][i]``... in that order; a float64 array of ``groups`` sums (0.0 for a
+    group without items). No ``(group, position)`` may repeat.
+
+    Every group at once: a (terms in order × groups) table, added up row after row. numpy adds along
+    a C-contiguous table's first axis one row at a time (its pairwise summation runs only along the
+    fast axis, the rows: documented under ``numpy.sum``), a vectorised pass a row, where a running
+    sum (``cumsum``) of each group is one dependent addition a term. A group's trailing zeros change
+    no sum (``x + 0.0`` is ``x``, a zero's sign aside, as in a running sum padded with zeros).
+    ``tests/test_stats.py`` checks it against ``sum()``.
+    """
+    width = len(terms)
+    position = np.asarray(position, dtype=np.intp)
+    rows = width * (int(position.max()) + 1) + 1 if position.size else 1
+    table = np.zeros((rows, groups))
+    flat = table.ravel()
+    at = position * (width * groups)  # row 0 stays zero: the sums start from 0
+    at += np.asarray(group, dtype=np.intp)
+    for offset, values in enumerate(terms, start=1):
+        flat[at + offset * groups] = values
+    return np.add.reduce(table, axis=0)
 
 
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
@@ -237,7 +265,9 @@ def resampled_medians(units: np.ndarray, picks: np.ndarray) -> np.ndarray:
     if np.isnan(units).any() or draws > np.iinfo(np.int16).max:  # NaN, or counts past int16
         return np.stack([row_medians(column[picks]) for column in np.ascontiguousarray(units.T)], axis=1)
     count = len(units)
-    index = (picks * resamples + np.arange(resamples)[:, None]).ravel()
+    index = picks * resamples  # a draw's (unit, resample) cell, one large array, added to in place
+    index += np.arange(resamples)[:, None]
+    index = index.ravel()
     counts = np.bincount(index, minlength=count * resamples).astype(np.int16).reshape(count, resamples)
     middle = draws // 2  # the 0-based rank of the upper middle draw
     # the middle's position among the sorted rows, and a window around it

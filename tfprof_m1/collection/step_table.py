@@ -235,6 +235,11 @@ class StepTable(Sequence[StepTiming]):
             return []
         return np.array(self._kinds, dtype=object)[np.frombuffer(self._kind, dtype=np.uint8)].tolist()
 
+    def kind_codes(self) -> tuple[list[str], np.ndarray]:
+        """Each step's kind as a small integer code without a string a step: the kinds' names and a
+        uint8 array of codes (a copy; step ``i`` is of kind ``names[codes[i]]``)."""
+        return list(self._kinds), np.frombuffer(self._kind, dtype=np.uint8).copy()
+
     @property
     def wall_ms(self) -> Sequence[float]:
         """Each step's wall time (ms)."""

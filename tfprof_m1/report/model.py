@@ -168,7 +168,8 @@ class EpochReport:
 
     ``step_ms`` holds each phase's per-step ms: as :class:`~tfprof_m1.report.step_codec.StepValues`
     (one float64 array) in a report read from a file or built by ``build_report``, or any sequence
-    of floats a caller puts there; analysis takes ``np.asarray`` of either."""
+    of floats a caller puts there; analysis takes ``np.asarray`` of either. ``step_kinds`` likewise:
+    a :class:`~tfprof_m1.report.step_codec.StepKinds` (a code a step) there, or a list of names."""
 
     index: int
     warmup: bool
@@ -183,7 +184,7 @@ class EpochReport:
     phases: list[PhaseSummary]
     proportions: dict[str, float] | None
     proportions_source: str
-    step_kinds: list[str]
+    step_kinds: Sequence[str]
     step_ms: dict[str, Sequence[float]]
     notes: list[str] = field(default_factory=list)
     gc_ms: float = 0.0
@@ -849,6 +850,8 @@ def _packed(data: dict[str, Any]) -> dict[str, Any]:
 def _listed(epoch: dict[str, Any]) -> dict[str, Any]:
     """An epoch dict with its per-step arrays (:class:`StepValues`, :class:`ProbeSamples`) as lists."""
     listed = {**epoch, "samples": list(epoch.get("samples", []))}
+    if "step_kinds" in epoch:
+        listed["step_kinds"] = list(epoch["step_kinds"])
     if isinstance(epoch.get("step_ms"), dict):
         listed["step_ms"] = {name: list(values) for name, values in epoch["step_ms"].items()}
     return listed

@@ -20,7 +20,8 @@ Why not float32 or an ``.npz`` sidecar: float32 changes the values (a saved repo
 render as the one in memory), and a sidecar can be separated from its report (copied, attached to an
 issue) while one JSON file cannot.
 
-Step kinds are run-length lists, ``[["fused", 24], ["probe", 1], ...]``; probe samples are columns
+Step kinds are run-length lists, ``[["fused", 24], ["probe", 1], ...]`` (in memory a
+:class:`StepKinds`, a small code a step); probe samples are columns
 (one packed list of hosts and one of waits per variant) when every sample of the epoch has the same
 variants.
 """
@@ -37,9 +38,11 @@ import numpy as np
 
 __all__ = [
     "ProbeSamples",
+    "StepKinds",
     "StepValues",
     "TICKS_PER_MS",
     "TICK_MS",
+    "as_step_kinds",
     "is_packed",
     "pack_kinds",
     "pack_samples",
@@ -74,6 +77,17 @@ class StepValues(Sequence[float]):
         data = np.array(values, dtype=float)  # a copy: the caller's array cannot change it
         data.flags.writeable = False
         self.array: np.ndarray = data
+
+    @classmethod
+    def holding(cls, array: np.ndarray) -> StepValues:
+        """Values held in ``array`` itself, a float64 array the caller gives up (made read-only here,
+        not copied)."""
+        if array.dtype != np.float64:
+            return cls(array)
+        array.flags.writeable = False
+        values = cls.__new__(cls)
+        values.array = array
+        return values
 
     def __len__(self) -> int:
         return len(self.array)
@@ -114,6 +128,142 @@ class StepValues(Sequence[float]):
     def tolist(self) -> list[float]:
         """The values as a list of Python floats."""
         return self.array.tolist()
+
+
+class StepKinds(Sequence[str]):
+    """Each step's kind (``fused``, ``block``, ``probe``, ``split``...) held as one small integer code
+    a step (a read-only uint8 array, :attr:`codes`) and the kinds' names (:attr:`names`, code ``i``
+    is ``names[i]``): what an epoch's ``step_kinds`` is in memory, built from the step table's own
+    codes or from a report's runs, so a long run's kinds are never a Python string a step. It reads
+    as the list of names it stands for (``len``, indexing, iteration, ``in``, ``count``) and equals
+    that list; analysis takes :meth:`mask` (a boolean array a kind), :meth:`count` (counted once)
+    and :meth:`runs` (what a report writes) without a string a step.
+
+    Args:
+        kinds: the kinds as names (a list made by hand, or a schema 7 report's list).
+    """
+
+    __slots__ = ("names", "codes", "_counts")
+
+    def __init__(self, kinds: Sequence[str] = ()) -> None:
+        names = list(dict.fromkeys(kinds))
+        lookup = {name: code for code, name in enumerate(names)}
+        codes = np.fromiter((lookup[kind] for kind in kinds), dtype=_code_type(len(names)), count=len(kinds))
+        self._hold(names, codes)
+
+    def _hold(self, names: Sequence[str], codes: np.ndarray) -> None:
+        codes.flags.writeable = False
+        self.names: tuple[str, ...] = tuple(names)
+        self.codes: np.ndarray = codes
+        self._counts: np.ndarray | None = None
+
+    @classmethod
+    def from_codes(cls, names: Sequence[str], codes: np.ndarray) -> StepKinds:
+        """Kinds from a code a step (``codes[i]`` indexes ``names``), copied.
+
+        Raises:
+            ValueError: a code with no name.
+        """
+        codes = np.array(codes, dtype=_code_type(len(names)))
+        if codes.size and int(codes.max()) >= len(names):
+            raise ValueError(f"step kind code {int(codes.max())} has no name among {list(names)}")
+        kinds = cls.__new__(cls)
+        kinds._hold(names, codes)
+        return kinds
+
+    @classmethod
+    def from_runs(cls, names: Sequence[str], lengths: Sequence[int]) -> StepKinds:
+        """Kinds from runs: ``names[i]`` repeated ``lengths[i]`` times, in order (a name may recur)."""
+        distinct = list(dict.fromkeys(names))
+        lookup = {name: code for code, name in enumerate(distinct)}
+        codes = np.repeat(
+            np.array([lookup[name] for name in names], dtype=_code_type(len(distinct))),
+            np.asarray(lengths, dtype=np.int64),
+        )
+        kinds = cls.__new__(cls)
+        kinds._hold(distinct, codes)
+        return kinds
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> StepKinds: ...
+    def __getitem__(self, index: int | slice) -> str | StepKinds:
+        if isinstance(index, slice):
+            return StepKinds.from_codes(self.names, self.codes[index])
+        return self.names[self.codes[index]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tolist())
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.names and self.count(kind) > 0
+
+    def count(self, kind: Any) -> int:
+        """Steps of ``kind`` (all kinds counted in one pass, once)."""
+        if kind not in self.names:
+            return 0
+        if self._counts is None:
+            self._counts = np.bincount(self.codes, minlength=len(self.names))
+        return int(self._counts[self.names.index(kind)])
+
+    def mask(self, kind: str) -> np.ndarray:
+        """Whether each step is of ``kind``: a boolean array, a value a step."""
+        if kind not in self.names:
+            return np.zeros(len(self.codes), dtype=bool)
+        return self.codes == self.names.index(kind)
+
+    def runs(self) -> list[list[Any]]:
+        """The kinds as runs, ``[[kind, count], ...]`` in order (what a report writes)."""
+        if not len(self.codes):
+            return []
+        starts = np.flatnonzero(np.concatenate(([True], self.codes[1:] != self.codes[:-1])))
+        lengths = np.diff(np.append(starts, len(self.codes)))
+        codes = self.codes[starts].tolist()
+        return [[self.names[code], length] for code, length in zip(codes, lengths.tolist())]
+
+    def tolist(self) -> list[str]:
+        """The kinds as a list of names."""
+        if not self.names:
+            return []
+        return np.array(self.names, dtype=object)[self.codes].tolist()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StepKinds):
+            if self.names == other.names:
+                return bool(np.array_equal(self.codes, other.codes))
+            return self.tolist() == other.tolist()
+        if isinstance(other, (list, tuple)):
+            return self.tolist() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a list, so unhashable like one
+
+    def __repr__(self) -> str:
+        return repr(self.tolist())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.array(self.tolist(), dtype=dtype)
+
+    def __deepcopy__(self, memo: dict) -> StepKinds:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return StepKinds.from_codes, (self.names, self.codes)
+
+
+def as_step_kinds(kinds: Sequence[str]) -> StepKinds:
+    """``kinds`` as :class:`StepKinds`: itself when it is one (a report's, a breakdown's), else its
+    names read once (a list put there by hand)."""
+    return kinds if isinstance(kinds, StepKinds) else StepKinds(kinds)
+
+
+def _code_type(kinds: int) -> type[np.unsignedinteger]:
+    """The smallest unsigned integer that holds a code for each of ``kinds`` kinds."""
+    return np.uint8 if kinds <= 256 else np.uint32
 
 
 class ProbeSamples(Sequence[dict[str, list[float]]]):
@@ -269,11 +419,14 @@ def sample_columns(
 
 def joined_samples(groups: Sequence[Sequence[Mapping[str, Sequence[float]]]]) -> Sequence[Any]:
     """The samples of ``groups`` (an epoch's each) one after another: one :class:`ProbeSamples` when
-    every group can be held as columns (:func:`sample_columns`) of the same variants in the same
-    order, so analysis reads whole columns; otherwise one list of the samples."""
+    every group can be held as columns (:func:`sample_columns`) of the same variants, so analysis
+    reads whole columns; otherwise one list of the samples. The columns are in the first group's
+    order of variants, the order :func:`sample_columns` gives that list (its dicts' keys compared as
+    sets): epochs whose probe steps started their rotation at different calls hold the same variants
+    in different orders."""
     columns = [sample_columns(group) for group in groups if len(group)]
     held = [c for c in columns if c is not None]
-    if not held or len(held) < len(columns) or any(list(c) != list(held[0]) for c in held):
+    if not held or len(held) < len(columns) or any(c.keys() != held[0].keys() for c in held):
         return [sample for group in groups for sample in group]
     return ProbeSamples(
         {
@@ -305,20 +458,26 @@ def unpack_samples(packed: Any) -> Any:
 
 
 def pack_kinds(kinds: Sequence[str]) -> list[list[Any]]:
-    """Step kinds as runs: ``["fused", "fused", "probe"]`` -> ``[["fused", 2], ["probe", 1]]``."""
+    """Step kinds as runs: ``["fused", "fused", "probe"]`` -> ``[["fused", 2], ["probe", 1]]`` (a
+    :class:`StepKinds` from its codes, without a string a step)."""
+    if isinstance(kinds, StepKinds):
+        return kinds.runs()
     return [[kind, len(list(run))] for kind, run in groupby(kinds)]
 
 
-def unpack_kinds(runs: list[Any]) -> list[str]:
-    """The list :func:`pack_kinds` packed; a plain list of kinds (schema 7 and older) as it is.
+def unpack_kinds(runs: list[Any]) -> StepKinds:
+    """The kinds :func:`pack_kinds` packed, as :class:`StepKinds` (equal to the list of names); a
+    plain list of kinds (schema 7 and older) read the same way.
 
     Raises:
         ValueError: a run that is not ``[kind, count]``.
     """
-    kinds: list[str] = []
+    names: list[str] = []
+    lengths: list[int] = []
     for run in runs:
         if isinstance(run, str):
-            kinds.append(run)
+            names.append(run)
+            lengths.append(1)
         elif (
             isinstance(run, list)
             and len(run) == 2
@@ -326,7 +485,8 @@ def unpack_kinds(runs: list[Any]) -> list[str]:
             and isinstance(run[1], int)
             and run[1] >= 0
         ):
-            kinds += [run[0]] * run[1]
+            names.append(run[0])
+            lengths.append(run[1])
         else:
             raise ValueError(f"step_kinds holds {run!r}, not a kind or [kind, count]")
-    return kinds
+    return StepKinds.from_runs(names, lengths)
