@@ -88,6 +88,15 @@ def test_only_models_present_in_all_reports_are_compared(tmp_path):
         compare([cifar, mnist])
 
 
+def test_different_models_on_one_machine_are_named_once_in_the_title(tmp_path):
+    mnist = _save(tmp_path, "mnist", make_report(label="cpu", models=("mnist",)))
+    cifar = _save(tmp_path, "cifar", make_report(label="cpu", models=("cifar10",)))
+    (comparison,) = compare([mnist, cifar])
+    labels = " vs ".join(f.label for f in comparison.figures)
+    title = render_comparison([comparison]).splitlines()[0]
+    assert title.count(labels) == 1 and title.startswith(labels)
+
+
 @pytest.fixture(scope="module")
 def real_reports(tmp_path_factory):
     """Real runs here: batch 32 run twice in one process (--repeats 2) and batch 64 with --device cpu."""

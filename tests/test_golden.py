@@ -8,6 +8,7 @@ expected text is in tests/golden/; after an intended change, rewrite it with
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -117,7 +118,9 @@ def test_a_schema_6_report_renders_as_the_schema_6_code_did_and_as_its_schema_7_
     """report_schema6.json and the golden texts were written by the schema 6 code (flat
     ``share_low``... fields) from ``probed_report()``, which holds every kind of interval (part
     shares, the profiling cost's ratio, the scaling efficiency); report_schema7.json is its twin as
-    schema 7 writes it. Both render byte for byte as the schema 6 code rendered the original."""
+    schema 7 writes it. Both render byte for byte as the schema 6 code rendered the original,
+    apart from wording changed since for every report (the profiling cost's units and its note on a
+    short reference, session 12): the goldens hold that wording."""
     old = load_report(FIXTURES / "report_schema6.json")
     twin = load_report(FIXTURES / "report_schema7.json")
     assert json.loads((FIXTURES / "report_schema6.json").read_text(encoding="utf-8"))["schema_version"] == 6
@@ -165,3 +168,15 @@ def test_a_schema_6_report_saved_again_is_a_schema_7_report_that_reads_back_the_
     assert again.to_dict() == old.to_dict() and render_text(again) == render_text(old)
     (epoch, *_) = again.runs[0].epochs
     assert epoch.fence_checks and all("fence_check" not in sample for sample in epoch.samples)
+
+
+@pytest.mark.parametrize(("stretches", "noted"), [(1, True), (2, True), (3, False), (16, False)])
+def test_the_profiling_cost_line_says_when_its_reference_is_a_few_stretches(stretches, noted):
+    """Each stretch is one unit of the cost's bootstrap: under 3, the line says the reference is
+    noisy (a short run pools few stretches); the count reads in words ("1 unprofiled stretch")."""
+    report = probed_report()
+    steady = report.runs[0].steady
+    steady.profiling_cost = dataclasses.replace(steady.profiling_cost, stretches=stretches)
+    text = " ".join(render_text(report).split())  # lines wrap within 120 columns
+    assert ("is noisy: read the interval" in text) == noted
+    assert ("1 unprofiled stretch)" in text) == (stretches == 1)

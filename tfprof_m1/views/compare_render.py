@@ -136,7 +136,9 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
     """Every model's comparison as a terminal table or Markdown, with the method in one paragraph."""
     out = []
     for comparison in comparisons:
-        title = f"{comparison.model}: " + " vs ".join(f.label for f in comparison.figures)
+        labels = " vs ".join(f.label for f in comparison.figures)
+        # different models on one machine: the model is already the sides' names, said once
+        title = labels if comparison.model == labels else f"{comparison.model}: {labels}"
         out.append(heading(title, markdown))
         out.append("")
         headers, rows = comparison_rows(comparison)

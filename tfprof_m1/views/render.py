@@ -396,6 +396,11 @@ def _run_line(run: ModelRun) -> str:
     return text
 
 
+#: Fewer unprofiled stretches than this in the steady epochs: the profiling cost's line says its
+#: reference is noisy (each stretch is one unit of its bootstrap).
+FEW_STRETCHES = 3
+
+
 def _measurement_facts(run: ModelRun) -> list[str]:
     """How trustworthy the figures are: profiling cost, execution mode, fence coverage."""
     steady = run.steady
@@ -406,9 +411,15 @@ def _measurement_facts(run: ModelRun) -> list[str]:
             f"profiling cost, end to end: {_ms(cost.profiled_step_ms)} "
             f"ms per profiled step against {_ms(cost.unprofiled_step_ms)} ms "
             f"unprofiled = {cost.ratio.point:.3f}× [95 % CI {cost.ratio.low:.3f}–{cost.ratio.high:.3f}] "
-            f"({cost.blocks} blocks, "
-            f"{cost.stretches} unprofiled stretches); unprofiled, the epoch "
-            f"would take {_seconds(cost.unprofiled_epoch_ms)}"
+            f"({counted(cost.blocks, 'unit')} of profiled steps, "
+            f"{'1 unprofiled stretch' if cost.stretches == 1 else f'{cost.stretches} unprofiled stretches'}"
+            f"); unprofiled, the epoch would take {_seconds(cost.unprofiled_epoch_ms)}"
+            + (
+                f"; a reference of {cost.stretches} stretch{'' if cost.stretches == 1 else 'es'} is "
+                "noisy: read the interval, or run more epochs (short epochs pool their stretches)"
+                if cost.stretches < FEW_STRETCHES
+                else ""
+            )
         )
     elif run.source == "benchmark":
         facts.append(
