@@ -10,7 +10,7 @@ import pytest
 
 from tests.ab_runs import unprofiled_epoch
 from tests.conftest import REPO, run_cli
-from tests.report_factory import make_report
+from tests.report_factory import make_report, probed_report
 from tfprof_m1.analysis.compare import compare
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.views.compare_render import render_comparison
@@ -95,6 +95,15 @@ def test_different_models_on_one_machine_are_named_once_in_the_title(tmp_path):
     labels = " vs ".join(f.label for f in comparison.figures)
     title = render_comparison([comparison]).splitlines()[0]
     assert title.count(labels) == 1 and title.startswith(labels)
+
+
+def test_the_profiling_cost_taken_out_has_no_share_of_the_difference(tmp_path):
+    one = _save(tmp_path, "one", probed_report())
+    moved = probed_report()
+    moved.environment.device_label = "cuda:Tesla T4"  # another machine (test data)
+    other = _save(tmp_path, "other", moved)
+    rows = [line for line in render_comparison(compare([one, other])).splitlines() if "taken out (" in line]
+    assert len(rows) == 1 and "not in any figure compared" in rows[0] and "%" not in rows[0]
 
 
 @pytest.fixture(scope="module")

@@ -194,7 +194,8 @@ def few_probe_samples(steady: LoopSummary) -> list[str]:
     return [
         f"the parts of compute rest on {steady.samples} {steps}, fewer than one rotation of its "
         f"{len(steady.parts)} probe calls: a part can read 0 % and the intervals are wide; run more steps or "
-        "epochs (or --min-samples, a floor of probe steps an epoch)"
+        "epochs (or a floor of probe steps an epoch: --min-samples, or Sampling(min_samples=N) in a loop of "
+        "your own)"
     ]
 
 

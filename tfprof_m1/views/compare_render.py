@@ -87,7 +87,7 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
     if any(figures.profiling_ms > 0 for figures in comparison.figures):
         row = ["profiling cost, taken out (ms/epoch)", f"{reference.profiling_ms:,.1f}"]
         for other in others:
-            row += [f"{other.profiling_ms:,.1f}", "not in any figure compared", _share(0.0)]
+            row += [f"{other.profiling_ms:,.1f}", "not in any figure compared", ""]
         rows.append(row)
     if any(figures.throughput is not None for figures in comparison.figures):
         rows.append(
