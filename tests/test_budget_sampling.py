@@ -418,3 +418,22 @@ def test_the_report_header_says_the_steps_an_epoch_the_runs_ran():
         _run(60, epochs=2, sampling=DEFAULT_SAMPLING), environment=make_report("cpu").environment
     )
     assert report.config.steps is None and "steps/epoch 60," in render_text(report)
+
+
+def test_the_next_epoch_is_planned_at_the_median_of_the_last_three_measured_costs():
+    """One noisy epoch (a few probe steps on a loaded host) does not swing the next one's plan; what
+    each epoch spent is still settled at its own measured costs."""
+    plan = ProbePlan(DEFAULT_SAMPLING)
+    planned = []
+    for probe, cut in ((1.0, 0.2), (5.0, None), (1.2, 0.4), (1.1, 0.3)):
+        planned.append(plan.agree(ProbePlan.share(probe, cut)))
+    assert [costs.probe for costs in planned] == pytest.approx([1.0, 3.0, 1.2, 1.2])
+    assert [costs.cut for costs in planned] == pytest.approx([0.2, 0.2, 0.3, 0.3])  # none measured: kept
+    settled = ProbePlan(DEFAULT_SAMPLING)
+    settled.next_epoch(400)
+    settled.next_epoch(400)
+    before = settled.carried
+    steps, probes, carried_in, stretches = settled.last
+    settled.agree(ProbePlan.share(5.0, 0.5))
+    spent = DEFAULT_SAMPLING.budget_spent(steps, probes, PlanCosts(5.0, 0.5), stretches)
+    assert settled.carried == pytest.approx(carried_in + 0.03 * steps - spent) and before != settled.carried

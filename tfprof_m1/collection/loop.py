@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from statistics import median
 from typing import Protocol
@@ -377,6 +377,8 @@ def cut_cost(epoch: EpochTiming) -> float | None:
 #: total. A cost is taken as at most :data:`MAX_AGREED_COST` (100 000 thousandths: exact up to 167
 #: workers).
 COST_QUANTUM = 1000
+#: The next epoch is planned at the median cost of this many last steady epochs that measured it.
+COST_EPOCHS = 3
 MAX_AGREED_COST = 100.0
 
 
@@ -410,6 +412,8 @@ class ProbePlan:
     #: The last epoch planned under the budget: (its steps, its probe steps, the credit carried into
     #: it, its stretches), so :meth:`agree` settles what it spent at the costs measured in it.
     last: tuple[int, int, float, int] | None = None
+    #: The agreed costs of the last :data:`COST_EPOCHS` steady epochs that measured each (probe, cut).
+    cost_history: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
 
     @property
     def cost(self) -> float:
@@ -457,16 +461,29 @@ class ProbePlan:
         worker) measured in the epoch just run: their means, or the costs so far where none
         measured one. The epoch's spending is settled at these costs (it was planned at the costs
         known before it: the first steady epoch at the assumed ones), so the credit carried on is
-        what it really left. Returns the costs."""
+        what it really left. The next epochs are planned at the median of the last
+        :data:`COST_EPOCHS` epochs' costs (each epoch's rests on a few probe steps and stretches:
+        one noisy epoch would swing the next one's probe count). Returns the costs planned at."""
         probe_total, probe_count, cut_total, cut_count = totals
-        self.costs = PlanCosts(
+        measured = PlanCosts(
             probe_total / probe_count / COST_QUANTUM if probe_count > 0 else self.costs.probe,
             cut_total / cut_count / COST_QUANTUM if cut_count > 0 else self.costs.cut,
         )
+        for history, count, value in zip(
+            self.cost_history, (probe_count, cut_count), (measured.probe, measured.cut)
+        ):
+            if count > 0:
+                history.append(value)
+                del history[:-COST_EPOCHS]
         if self.last is not None and self.sampling.budget is not None:
             steps, probes, before, stretches = self.last
             credit = before + self.sampling.budget * steps
-            self.carried = credit - self.sampling.budget_spent(steps, probes, self.costs, stretches)
+            self.carried = credit - self.sampling.budget_spent(steps, probes, measured, stretches)
+        probe_costs, cut_costs = self.cost_history
+        self.costs = PlanCosts(
+            median(probe_costs) if probe_costs else self.costs.probe,
+            median(cut_costs) if cut_costs else self.costs.cut,
+        )
         return self.costs
 
 
