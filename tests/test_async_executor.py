@@ -137,7 +137,7 @@ def budget_runs():
 def test_the_budget_pools_probes_over_short_epochs_and_fused_steps_run_in_blocks(budget_runs, mode):
     from statistics import median
 
-    from tests.budget_paths import STALL_EPOCH, STALL_S, STALL_STEP, STEPS
+    from tests.budget_paths import STALL_EPOCH, STALL_S, STALL_STEP
     from tfprof_m1.collection.loop import DEFAULT_SAMPLING, ProbePlan
 
     run = budget_runs[mode]
@@ -148,13 +148,14 @@ def test_the_budget_pools_probes_over_short_epochs_and_fused_steps_run_in_blocks
     # Each count is the budget's, from the costs the steady epochs measured (none: the cost so far);
     # the fenced fused steps are the planned share. The same kinds in the same order, as every worker
     # of a multi-worker run plans them.
-    plan, expected = ProbePlan(DEFAULT_SAMPLING), []
+    plan, expected, plans = ProbePlan(DEFAULT_SAMPLING), [], []
     for index, epoch in enumerate(epochs):  # planned before the epoch runs; its costs agreed after
         credit, costs = plan.carried + DEFAULT_SAMPLING.budget * epoch["steps"], plan.costs
-        expected.append([kind for kind in plan.next_epoch(epoch["steps"]) if kind != "unprofiled"])
-        probes = expected[-1].count("probe")
+        plans.append(plan.next_epoch(epoch["steps"]))
+        expected.append([kind for kind in plans[-1] if kind != "unprofiled"])
+        probes, stretches = expected[-1].count("probe"), plan.last[3]  # the epoch's own (pooled)
         if index >= 2 and probes:  # past the first two, a probe step runs only when the credit pays
-            assert DEFAULT_SAMPLING.budget_spent(epoch["steps"], probes, costs) <= credit + 1e-9
+            assert DEFAULT_SAMPLING.budget_spent(epoch["steps"], probes, costs, stretches) <= credit + 1e-9
         if index > 0:
             plan.agree(plan.share(epoch["probe_cost"], epoch["cut_cost"]))
     assert [epoch["kinds"] for epoch in epochs] == expected  # (how many depends on the measured costs)
@@ -176,8 +177,8 @@ def test_the_budget_pools_probes_over_short_epochs_and_fused_steps_run_in_blocks
         assert median(blocks) < 0.8 * median(fenced)  # a block step keeps it (2.5x here)
         assert sum(wait > 0 for epoch in epochs[1:] for wait in epoch["block_waits_ms"]) > len(blocks) / 2
     # the injected input wait is the stalled step's input, not any step's compute
-    stretches = DEFAULT_SAMPLING.unprofiled_steps(STEPS)
-    row = STALL_STEP - sum(1 for stretch in stretches for step in stretch if step < STALL_STEP)
+    unprofiled = [i for i, kind in enumerate(plans[STALL_EPOCH]) if kind == "unprofiled"]
+    row = STALL_STEP - sum(1 for step in unprofiled if step < STALL_STEP)
     stalled = epochs[STALL_EPOCH]
     assert stalled["kinds"][row] == "block"
     assert stalled["input_ms"][row] >= STALL_S * 1000
