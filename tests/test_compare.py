@@ -106,6 +106,22 @@ def test_the_profiling_cost_taken_out_has_no_share_of_the_difference(tmp_path):
     assert len(rows) == 1 and "not in any figure compared" in rows[0] and "%" not in rows[0]
 
 
+def test_phase_shares_are_not_shown_when_the_total_may_be_no_change(tmp_path):
+    from tests.report_factory import report_from_epochs, timed_epochs
+
+    def side(name: str, label: str, mean_ms: float, seed: int):
+        epochs = timed_epochs(lambda rng, n: rng.normal(mean_ms, 1.0, n), seed=seed)
+        return _save(tmp_path, name, report_from_epochs(label, epochs))
+
+    reference = side("ref", "cpu", 10.0, 0)
+    for mean_ms, shown in ((10.0, False), (14.0, True)):
+        (comparison,) = compare([reference, side(f"o{mean_ms}", "cuda:Tesla T4", mean_ms, 1)])
+        (difference,) = comparison.differences
+        assert difference.judged_ratio.contains(1.0) != shown
+        (row,) = [line for line in render_comparison([comparison]).splitlines() if line.startswith("compute")]
+        assert row.rstrip().endswith("%") == shown and row.rstrip().endswith("—") != shown
+
+
 @pytest.fixture(scope="module")
 def real_reports(tmp_path_factory):
     """Real runs here: batch 32 run twice in one process (--repeats 2) and batch 64 with --device cpu."""

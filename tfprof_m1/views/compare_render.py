@@ -107,10 +107,13 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
         row.append(_step(first.reference) if step_level else f"{reference.phase_mean_ms(phase):,.1f}")
         for other, difference in zip(others, comparison.differences):
             cell = difference.phases[index]
+            # a share of a total that may be no change at all (its ratio's interval holds 1) is a
+            # share of noise: +800 % of a few µs; not shown
+            noise = difference.judged_ratio.contains(1.0)
             row += [
                 _step(cell.other) if step_level else f"{other.phase_mean_ms(phase):,.1f}",
                 _delta(cell, difference.too_little_data),
-                _share(cell.share_of_difference),
+                "—" if noise else _share(cell.share_of_difference),
             ]
         rows.append(row)
     return headers, rows
