@@ -29,6 +29,20 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _paired_ratio(profiled: list[float], reference: list[float]) -> str:
+    """The geometric mean of the pairs' ratios with a 95 % bootstrap interval over the pairs (the
+    project's seeded engine): epochs of one kind vary by ±20 % on a shared host, so a cost of a few
+    per cent needs many pairs, and the interval says whether there were enough."""
+    import numpy as np
+
+    from tfprof_m1.analysis.bootstrap import generator, percentile_interval, resample
+
+    logs = np.log(np.asarray(profiled) / np.asarray(reference))
+    draws = np.exp(logs[resample(generator(), len(logs))].mean(axis=1))
+    interval = percentile_interval(float(np.exp(logs.mean())), draws)
+    return f"{interval.point:.3f} [{interval.low:.3f}–{interval.high:.3f}]"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="cifar10")
@@ -163,6 +177,8 @@ def main() -> int:
         f"| profiled / plain loop (end to end), median of {len(to_plain)} "
         f"| {statistics.median(to_plain):.3f} (range {min(to_plain):.3f}–{max(to_plain):.3f}) |"
     )
+    for name, reference in (("unprofiled fused", unprofiled), ("plain loop", plain)):
+        print(f"| profiled / {name}, geometric mean of pairs [95 %] | {_paired_ratio(profiled, reference)} |")
     environment = collect_environment(default_device(), peak=False)
     report = build_report(profiler.epochs, model=spec.name, environment=environment)  # steady: less warm-up
     cost = report.runs[0].steady.profiling_cost
