@@ -13,7 +13,12 @@ a GPU). A third kind, the end-to-end cross-check, is a plain loop written here w
 any of the profiler's code (its own ``tf.function`` step with a GradientTape on the same model, data
 and optimizer; one read of the loss at the end); the three kinds alternate. Epoch 1 of each kind is
 warm-up and is not counted. The profiling cost the profiled epochs' report states about itself
-(``steady.profiling_cost``) is printed beside the ratio to the plain loop. Prints a Markdown table
+(``steady.profiling_cost``) is printed beside the ratio to the plain loop. ``--blocks-only``
+adds a fourth kind, profiled with every step a block step (no probe step, no stretch): the whole
+cost parted into the per-step timing (blocks only / unprofiled) and what the sampling adds
+(profiled / blocks only). Ratios are given as the geometric mean of the pairs with a 95 %
+bootstrap interval: on a shared host epochs of one kind vary by ±20 %, so a few per cent needs
+a hundred pairs or so (``--pairs 120`` at 60 steps takes about two minutes). Prints a Markdown table
 for docs/performance.md.
 """
 
@@ -59,6 +64,12 @@ def main() -> int:
         default=None,
         help="share of fused steps fenced one by one (default: the step before each probe step)",
     )
+    parser.add_argument(
+        "--blocks-only",
+        action="store_true",
+        help="a fourth kind of epoch: profiled, every step a block step (no probe step, no stretch), "
+        "which parts the whole cost into the per-step timing and what the sampling adds",
+    )
     args = parser.parse_args()
     from tfprof_m1.collection.environment import set_async_executor
 
@@ -72,7 +83,7 @@ def main() -> int:
     from tfprof_m1.collection.environment import collect_environment, default_device
     from tfprof_m1.collection.fence import detect_fence_kind, make_fence
     from tfprof_m1.collection.garbage import GarbageSettler
-    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, run_profiled_loop, run_unprofiled_loop
+    from tfprof_m1.collection.loop import DEFAULT_SAMPLING, Sampling, run_profiled_loop, run_unprofiled_loop
     from tfprof_m1.collection.profiler import PhaseProfiler
     from tfprof_m1.collection.steps import TrainSteps
     from tfprof_m1.workloads.datasets import load_train_data
@@ -134,20 +145,29 @@ def main() -> int:
         ),
         file=sys.stderr,
     )
-    unprofiled, profiled, plain = [], [], []
+    unprofiled, profiled, plain, blocks = [], [], [], []
+    blocks_profiler = PhaseProfiler(fence=fence)
+    blocks_only = Sampling(every=10**9, min_samples=0, reference_share=0.0)
+
+    def blocks_ms() -> float:
+        """One epoch of the profiled loop with block steps only (its own run: nothing to plan)."""
+        run_profiled_loop(train_steps, dataset, 1, steps, blocks_profiler, blocks_only)
+        return blocks_profiler.epochs[-1].wall_ms
 
     def between(result: object) -> None:
         """After each profiled epoch, the other two kinds (order alternating): the profiled epochs
         are one run of the loop, warm-up first, probes pooled across its epochs as in any run."""
         pair = len(profiler.epochs) - 1
         order = (plain_ms, unprofiled_ms) if pair % 2 == 0 else (unprofiled_ms, plain_ms)
+        if args.blocks_only:
+            order = (*order, blocks_ms) if pair % 2 == 0 else (blocks_ms, *order)
         if pair == 0:  # warm-up of each kind: tracing, autotuning
             for run in order:
                 run()
             return
         profiled.append(profiler.epochs[-1].wall_ms)
         for run in order:
-            (plain if run is plain_ms else unprofiled).append(run())
+            {plain_ms: plain, unprofiled_ms: unprofiled, blocks_ms: blocks}[run].append(run())
         print(
             f"pair {pair}/{args.pairs}: unprofiled {unprofiled[-1]:.0f} "
             f"ms, profiled {profiled[-1]:.0f} ms, plain loop {plain[-1]:.0f} ms",
@@ -179,6 +199,12 @@ def main() -> int:
     )
     for name, reference in (("unprofiled fused", unprofiled), ("plain loop", plain)):
         print(f"| profiled / {name}, geometric mean of pairs [95 %] | {_paired_ratio(profiled, reference)} |")
+    if blocks:
+        for name, over, under in (
+            ("blocks only / unprofiled fused", blocks, unprofiled),
+            ("profiled / blocks only", profiled, blocks),
+        ):
+            print(f"| {name}, geometric mean of pairs [95 %] | {_paired_ratio(over, under)} |")
     environment = collect_environment(default_device(), peak=False)
     report = build_report(profiler.epochs, model=spec.name, environment=environment)  # steady: less warm-up
     cost = report.runs[0].steady.profiling_cost
