@@ -44,6 +44,7 @@ OTHER = {
     "autotune": True,
     "async_executor": True,
     "reference_share": 0.25,
+    "fenced_share": 0.5,
     "repeats": 3,
     "fit_jit_compile": "off",
     "strategy": "mirrored",

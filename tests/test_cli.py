@@ -88,6 +88,25 @@ def test_the_default_sampling_is_a_budget(tmp_path):
     assert len(loop) <= 120 and len(sampling) <= 120  # the progress lines fit a terminal
 
 
+def test_fenced_share_fences_that_share_of_the_fused_steps(tmp_path):
+    """--fenced-share 1 fences every fused step one by one (no block steps), the progress line says
+    so, and the report records the setting; a share outside [0, 1] is refused in one line."""
+    out = tmp_path / "report.json"
+    result = run_cli(
+        "mnist", "--epochs", "2", "--steps", "30", "--data", "synthetic", "--no-fit",
+        "--fenced-share", "1", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = load_report(out)
+    assert report.config.fenced_share == 1.0
+    for epoch in report.runs[0].epochs:
+        assert "block" not in epoch.step_kinds and epoch.step_kinds.count("fused") > 0
+    assert "100 % of fused steps fenced one by one" in result.stderr
+    refused = run_cli("mnist", "--fenced-share", "2", "--data", "synthetic")
+    assert refused.returncode != 0 and "--fenced-share 2.0: a share of the fused steps" in refused.stderr
+    _no_traceback(refused)
+
+
 def test_run_succeeds_with_headline_then_phase_table(cifar_run):
     result, out = cifar_run
     assert result.returncode == 0, result.stderr

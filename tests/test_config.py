@@ -29,7 +29,7 @@ def test_every_field_has_its_flag():
     config, output = _parse(
         "cifar10", "--epochs", "5", "--steps", "7", "--batch-size", "16", "--data", "synthetic",
         "--data-dir", "d", "--device", "cpu", "--seed", "3", "--no-fit", "--sample-every", "4",
-        "--min-samples", "2", "--autotune", "--async-executor", "--reference-share", "0.2",
+        "--min-samples", "2", "--autotune", "--async-executor", "--reference-share", "0.2", "--fenced-share", "0.5",
         "--repeats", "2", "--fit-jit-compile", "off", "--strategy", "mirrored", "--replicas", "3",
         "--no-download", "--no-peak", "--stop-on-nan", "--no-baseline",
         "--logdir", "out", "--no-trace",
@@ -53,6 +53,8 @@ def test_the_record_is_frozen():
     [
         ({"models": ["imagenet"]}, "imagenet"),
         ({"reference_share": 0.5}, "--reference-share 0.5"),
+        ({"fenced_share": 1.5}, "--fenced-share 1.5"),
+        ({"fenced_share": -0.1}, "--fenced-share -0.1"),
         ({"min_samples": -1}, "--min-samples -1"),
         ({"strategy": "one", "replicas": 2}, "--replicas 2"),
         ({"fit_jit_compile": "maybe"}, "--fit-jit-compile 'maybe'"),

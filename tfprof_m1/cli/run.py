@@ -54,6 +54,7 @@ VALUES: dict[str, Callable[[str], Any] | tuple[str, ...]] = {
     "sample_every": positive,
     "min_samples": int,
     "reference_share": float,
+    "fenced_share": float,
     "repeats": positive,
     "fit_jit_compile": tuple(FIT_JIT_COMPILE),
     "strategy": STRATEGIES,

@@ -142,14 +142,21 @@ class Sampling:
             raise ValueError("the fenced share must be a share of the fused steps in [0, 1]")
 
     @classmethod
-    def from_options(cls, every: int | None, min_samples: int | None, reference_share: float) -> Sampling:
+    def from_options(
+        cls,
+        every: int | None,
+        min_samples: int | None,
+        reference_share: float,
+        fenced_share: float | None = None,
+    ) -> Sampling:
         """The command line's sampling: by budget (:data:`DEFAULT_BUDGET`) while neither
         ``--sample-every`` nor ``--min-samples`` is given (None); the fixed rule once either is, even
-        at its default value, the other at its default."""
+        at its default value, the other at its default. ``fenced_share``: ``--fenced-share``."""
         chosen = every is not None or min_samples is not None
         every = DEFAULT_SAMPLE_EVERY if every is None else every
         min_samples = DEFAULT_MIN_SAMPLES if min_samples is None else min_samples
-        return cls(every, min_samples, reference_share, budget=None if chosen else DEFAULT_BUDGET)
+        budget = None if chosen else DEFAULT_BUDGET
+        return cls(every, min_samples, reference_share, budget=budget, fenced_share=fenced_share)
 
     def stretch_length(self, steps: int) -> int:
         """Steps in each unprofiled stretch of an epoch of ``steps`` steps: ``reference_steps``, at

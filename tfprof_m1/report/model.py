@@ -506,6 +506,17 @@ class RunConfig:
             "(default %(default)s; 0 turns it off)",
         },
     )
+    #: Share of the fused steps fenced one by one (None: the step before each probe step only).
+    fenced_share: float | None = field(
+        default=None,
+        metadata={
+            "flag": "--fenced-share",
+            "help": "share of the fused steps fenced one by one, each with its own device-true time "
+            "(default: the step before each probe step; the others run in blocks, one fence a block; "
+            "1 fences every step, which costs more where host and device overlap: see "
+            "docs/how-it-measures.md)",
+        },
+    )
     #: Runs of each model (--repeats), interleaved across models.
     repeats: int = field(
         default=1,

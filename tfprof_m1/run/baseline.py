@@ -47,6 +47,7 @@ def baseline_config(model: str, config: RunConfig, data: str) -> RunConfig:
         autotune=config.autotune,
         async_executor=config.async_executor,
         reference_share=config.reference_share,
+        fenced_share=config.fenced_share,
         download=config.download,
         peak=False,
     )

@@ -100,6 +100,10 @@ def validate_config(config: RunConfig) -> None:
             0.0 <= config.reference_share < 0.5,
             f"--reference-share {config.reference_share}: must be from 0 up to (not including) 0.5",
         ),
+        (
+            config.fenced_share is None or 0.0 <= config.fenced_share <= 1.0,
+            f"--fenced-share {config.fenced_share}: a share of the fused steps, from 0 to 1",
+        ),
         (config.data in DATA_MODES, f"--data {config.data!r}: choose one of {', '.join(DATA_MODES)}"),
         (
             config.fit_jit_compile in FIT_JIT_COMPILE,
@@ -180,7 +184,9 @@ def run_model(
     dataset = make_dataset(data, batch_size, seed, config.steps, config.autotune)
     train_steps = _train_steps(spec, seed, dataset, distributed)
     fence = make_fence(detect_fence_kind(), train_steps.token)
-    sampling = Sampling.from_options(config.sample_every, config.min_samples, config.reference_share)
+    sampling = Sampling.from_options(
+        config.sample_every, config.min_samples, config.reference_share, config.fenced_share
+    )
     # the loop's own plans of its first two epochs: the second's costs are still the assumed ones
     # (the warm-up measures none), so these are the plans it will run
     planner = ProbePlan(sampling)
@@ -576,6 +582,8 @@ def _sampling_line(sampling: Sampling) -> str:
     unprofiled stretches (short epochs) are pooled over epochs, so their counts vary from epoch to
     epoch: the run's first line names the first epoch's."""
     share = f"{sampling.reference_share * 100:g} % of steps unprofiled, pooled over epochs"
+    if sampling.fenced_share is not None:
+        share += f", {sampling.fenced_share * 100:g} % of fused steps fenced one by one"
     if sampling.budget is not None:
         return f"probe steps and fences by a {sampling.budget * 100:g} % budget, {share}"
     return f"1 step in {sampling.every} a probe step (at least {sampling.min_samples} an epoch), {share}"
