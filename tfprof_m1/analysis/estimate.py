@@ -293,7 +293,9 @@ def estimate_cost(
 ) -> ProfilingCost | None:
     """The profiling cost: ratio of mean per-step times from (steps, ms) blocks of profiled steps
     and unprofiled stretches, with its 95 % bootstrap interval (blocks and stretches resampled
-    independently), or None without a block or a stretch of one step or more.
+    independently; under :data:`FEW_STRETCHES` stretches the reference's noise is drawn from the
+    profiled units' spread: :func:`_few_stretches_references`), or None without a block or a
+    stretch of one step or more.
 
     Past :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS` blocks, consecutive ones are added up first,
     and so are the stretches past as many stretches: the ratio of sums (the point) is that of every
@@ -318,9 +320,16 @@ def estimate_cost(
     stretch_steps, stretch_ms = np.array(stretches, dtype=float).T
     picked_blocks = resample(rng, len(blocks), replicates)
     picked_stretches = resample(rng, len(stretches), replicates)
-    ratios = (_resampled_sums(block_ms, picked_blocks) / _step_counts(block_steps, picked_blocks)) / (
-        _resampled_sums(stretch_ms, picked_stretches) / _step_counts(stretch_steps, picked_stretches)
-    )
+    if len(stretches) < FEW_STRETCHES:
+        references = _few_stretches_references(
+            unprofiled, block_steps, block_ms, stretch_steps, stretch_ms, rng, replicates
+        )
+    else:
+        references = _resampled_sums(stretch_ms, picked_stretches) / _step_counts(
+            stretch_steps, picked_stretches
+        )
+    profiled_draws = _resampled_sums(block_ms, picked_blocks) / _step_counts(block_steps, picked_blocks)
+    ratios = profiled_draws / references
     return ProfilingCost(
         profiled,
         unprofiled,
@@ -329,6 +338,48 @@ def estimate_cost(
         len(measured),  # the stretches the run measured, however many units they were resampled as
         unprofiled_epoch_ms(profiled / unprofiled),
     )
+
+
+#: Under this many unprofiled stretches, resampling them says too little of the reference's noise
+#: (one stretch: nothing), and :func:`estimate_cost` draws it from the profiled units' spread instead.
+FEW_STRETCHES = 10
+
+
+def _few_stretches_references(
+    unprofiled: float,
+    block_steps: np.ndarray,
+    block_ms: np.ndarray,
+    stretch_steps: np.ndarray,
+    stretch_ms: np.ndarray,
+    rng: np.random.Generator,
+    replicates: int,
+) -> np.ndarray:
+    """Replicates of the reference's per-step time (ms) when it rests on fewer than
+    :data:`FEW_STRETCHES` stretches.
+
+    Resampling k stretches gives a spread of their mean that is too narrow for small k, and none
+    for one stretch: every replicate draws the same value, so the cost's interval held only the
+    profiled side's noise (a trial's run of 5 × 60 steps stated 0.948× [0.931–0.982] on one stretch).
+    A stretch's per-step time varies as a profiled unit of the same length does (the same fused
+    steps on the same input pipeline, without the timing), so its relative spread is taken from the
+    profiled units: robustly (1.4826 × the median absolute deviation of the units' per-step times
+    over their median, so the few units holding a probe step do not widen it), scaled from the
+    units' mean length to the stretches' (√ of the ratio: a mean over n steps), and at least the
+    stretches' own relative standard deviation where there are two or more. The reference's
+    replicates are then normal about its point with that spread over √k: a parametric bootstrap
+    of the reference, independent of the profiled side's resampling.
+    """
+    per_unit = block_ms / block_steps
+    middle = float(np.median(per_unit))
+    spread = 0.0
+    if middle > 0 and len(per_unit) >= 2:
+        mad = float(np.median(np.abs(per_unit / middle - 1.0)))
+        spread = 1.4826 * mad * float(np.sqrt(block_steps.mean() / stretch_steps.mean()))
+    if len(stretch_ms) >= 2:
+        own = stretch_ms / stretch_steps
+        spread = max(spread, float(np.std(own, ddof=1) / np.mean(own)))
+    noise = rng.standard_normal(replicates) * spread / np.sqrt(len(stretch_ms))
+    return unprofiled * np.maximum(1.0 + noise, 0.05)  # a per-step time stays positive
 
 
 def _resampled_sums(values: np.ndarray, picks: np.ndarray) -> np.ndarray:
