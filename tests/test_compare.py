@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.ab_runs import unprofiled_epoch
@@ -122,6 +123,43 @@ def test_phase_shares_are_not_shown_when_the_total_may_be_no_change(tmp_path):
         assert row.rstrip().endswith("%") == shown and row.rstrip().endswith("—") != shown
 
 
+def _named_in_verdict(verdict: str) -> set[str]:
+    """The phases a verdict names as what explains the difference ("of the difference, a 60 %, b 20 %")."""
+    if "of the difference, " not in verdict:
+        return set()
+    return {item.split()[0] for item in verdict.split("of the difference, ")[1].rstrip(".").split(", ")}
+
+
+def test_the_verdict_names_only_phases_whose_own_change_is_clear(tmp_path):
+    """A trial's verdict named "input 37 %" where the input row read "not clear". Here compute grows
+    by 3 ms a step with little noise and a custom phase by 0.7 ms with epoch-to-epoch noise several
+    times that: the epoch is clearly slower, the custom phase holds 19 % of the difference with an
+    interval around 0, and only compute is named."""
+    from tests.report_factory import report_from_epochs
+    from tfprof_m1.collection.profiler import EpochTiming
+    from tfprof_m1.collection.step_table import StepTiming
+
+    def side(name: str, label: str, compute_ms: float, augment_ms: list[float], seed: int):
+        rng = np.random.default_rng(seed)
+        epochs = []
+        for index, augment in enumerate(augment_ms):
+            steps = [
+                StepTiming("fused", 32, 0.2 + c + augment, {"input": 0.2, "compute": c, "augment": augment})
+                for c in rng.normal(compute_ms, 0.05, 100).tolist()
+            ]
+            epochs.append(EpochTiming(index, sum(s.wall_ms for s in steps) + 0.5, steps, {}, complete=True))
+        return _save(tmp_path, name, report_from_epochs(label, epochs))
+
+    reference = side("ref", "cpu", 10.0, [2, 1, 3, 0.5, 3.5, 1.5, 2.5, 2.0], 0)
+    other = side("other", "cuda:Tesla T4", 13.0, [4, 1, 5, 0.5, 2, 3.5, 3, 4], 1)
+    (comparison,) = compare([reference, other])
+    (difference,) = comparison.differences
+    rows = {row.phase: row for row in difference.phases}
+    assert difference.epoch_clear and rows["compute"].clear
+    assert not rows["augment"].clear and rows["augment"].share_of_difference >= 0.15  # once named
+    assert _named_in_verdict(difference.verdict) == {"compute"}
+
+
 @pytest.fixture(scope="module")
 def real_reports(tmp_path_factory):
     """Real runs here: batch 32 run twice in one process (--repeats 2) and batch 64 with --device cpu."""
@@ -171,6 +209,13 @@ def test_compare_on_real_runs_from_the_command_line(real_reports):
         or f"no clear difference ({ratio:.2f}×" in out
     )
     assert "mnist: batch 64 is " in out or "mnist: no clear difference between batch 64 and batch 32" in out
+    # what the verdict names is a phase whose own change is clear, and no part either side rests on
+    # too few probe steps for (these runs of 4 × 15 steps)
+    for comparison in compare([b32, b64]):
+        unread = frozenset().union(*(side.unread_parts for side in comparison.figures))
+        for difference in comparison.differences:
+            clear = {row.phase for row in difference.phases if row.clear}
+            assert _named_in_verdict(difference.verdict) <= clear - unread
     bad = run_cli("compare", str(b32), str(b64), "--label", "a", "--label", "b", "--label", "c")
     assert bad.returncode == 2 and "3 labels for 2 reports" in bad.stderr
 

@@ -65,7 +65,7 @@ from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import EPOCH_LEVEL_PHASES, OTHER
 from tfprof_m1.base.stats import Summary, summarize_array
 from tfprof_m1.report.interval import Interval
-from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report
+from tfprof_m1.report.model import ModelRun, Report, check_consistency, load_report, run_name
 
 __all__ = [
     "ModelComparison",
@@ -205,6 +205,9 @@ class ModelFigures:
     #: What the profiled epochs are, from the first run (``RunReport.source``): "fit" for a
     #: ``ProfileCallback`` report (Keras' fit, profiled), else a custom loop.
     source: str = "benchmark"
+    #: The parts of compute (forward, backward...) not to be read: some run of this side rests them
+    #: on fewer probe steps than one rotation of its probe calls (see ``too_few_probe_steps``).
+    unread_parts: frozenset[str] = frozenset()
 
     @property
     def units(self) -> int:
@@ -285,12 +288,14 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
     chosen = [item for item in chosen if recorded_steady_epochs(item[2])]
     if not chosen:
         return None
+    several = len(chosen) > 1
+    few = [(name, run) for name, _, run in chosen if too_few_probe_steps(run.steady)]
     notes += [
-        f"{name}: the parts of compute rest on {run.steady.samples} of its probe steps, fewer than "
-        f"one rotation of {len(run.steady.parts)} probe calls; its forward/backward/optimizer rows "
-        "can read 0 % and are not to be read (run more steps or epochs)"
-        for name, _, run in chosen
-        if too_few_probe_steps(run.steady)
+        f"{name}{f' ({run_name(run)})' if several else ''}: the parts of compute rest on "
+        f"{run.steady.samples} of its probe steps, fewer than one rotation of {len(run.steady.parts)} "
+        "probe calls; its forward/backward/optimizer rows can read 0 % and are not to be read, nor "
+        "named in the verdict (run more steps or epochs)"
+        for name, run in few
     ]
     runs = [run for _, _, run in chosen]
     epochs = [epoch for run in runs for epoch in recorded_steady_epochs(run)]
@@ -319,6 +324,7 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         notes=notes,
         throughput=achieved(first, first_report.environment),
         source=first.source,
+        unread_parts=frozenset(part.part for _, run in few for part in run.steady.parts),
     )
 
 
@@ -453,14 +459,23 @@ def _verdict(
     speed, bounds = ratio_text(ratio).split(" [")
     if difference.per_example:
         speed += " per example"
+    # only a phase whose own change is clear, and no part resting on too few probe steps on a side,
+    # is named as what explains the difference (the table still shows every phase's share)
+    unread = ref.unread_parts | other.unread_parts
     ranked = sorted(
-        ((p.phase, p.share_of_difference) for p in difference.phases if p.share_of_difference is not None),
+        (
+            (p.phase, p.share_of_difference)
+            for p in difference.phases
+            if p.share_of_difference is not None and p.clear and p.phase not in unread
+        ),
         key=lambda pair: -pair[1],
     )
     named = [f"{phase} {share * 100:.0f} %" for phase, share in ranked[:2] if share >= 0.15] or [
-        f"{phase} {share * 100:.0f} %" for phase, share in ranked[:1]
+        f"{phase} {share * 100:.0f} %" for phase, share in ranked[:1] if share > 0
     ]
-    explained = f"; of the difference, {', '.join(named)}" if named else ""
+    explained = (
+        f"; of the difference, {', '.join(named)}" if named else "; no one phase's own change is clear"
+    )
     return (
         f"{model}: {other.label} is {speed} than {ref.label} (95 % CI {bounds.rstrip(']')}×; {basis})"
         f"{explained}."
