@@ -86,11 +86,26 @@ def test_fence_check_flags_only_a_leftover_that_matters():
         checks(1.5), [sample(1, 3, 8, 100)] * 5, "variables_read"
     ).flagged  # < 5 % of a step
     assert fence_check([], steps, "variables_read") is None
-    # one or two checks (a budget's short run): one noisy moment does not flag, agreeing ones do
+    # one or two checks (a budget's short run) are not judged: a trial's synchronous CPU run was
+    # flagged on one check of 0.151 ms, where nothing can be left queued
     one_high = [FenceCheckSample(1.6, 1.5), FenceCheckSample(0.11, 0.01)]
     assert not fence_check(one_high, steps, "variables_read").flagged
-    assert fence_check(checks(1.5)[:2], steps, "variables_read").flagged
-    assert fence_check(checks(1.5)[:1], steps, "variables_read").flagged
+    assert not fence_check(checks(1.5)[:2], steps, "variables_read").flagged
+    assert not fence_check(checks(1.5)[:1], steps, "variables_read").flagged
+    assert fence_check(checks(1.5)[:3], steps, "variables_read").flagged
+
+
+def test_a_fence_check_of_too_few_probe_steps_is_said_not_judged():
+    from tests.report_factory import probed_report
+    from tfprof_m1.report.model import FenceCheck
+    from tfprof_m1.views.render import render_text
+
+    report = probed_report()
+    steady = report.runs[0].steady
+    said = {1: "too few checks to judge (at least 3", 3: "the step fence left nothing queued"}
+    for samples, words in said.items():
+        steady.fence_check = FenceCheck(samples, 0.2, 0.2, False, "variables_read")
+        assert words in " ".join(render_text(report).split())
 
 
 @pytest.mark.parametrize("stretch_count", [1, 2, 4])

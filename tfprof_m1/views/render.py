@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 from tabulate import tabulate
 
+from tfprof_m1.analysis.estimate import MIN_FENCE_CHECKS
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
 from tfprof_m1.analysis.throughput import achieved, achieved_text
 from tfprof_m1.base.phases import (
@@ -441,6 +442,8 @@ def _measurement_facts(run: ModelRun) -> list[str]:
             "WARNING: the step fence left device work queued; device-inclusive times are too short"
             if check.flagged
             else "the step fence left nothing queued"
+            if check.samples >= MIN_FENCE_CHECKS
+            else f"too few checks to judge (at least {MIN_FENCE_CHECKS}: run more epochs)"
         )
         facts.append(
             f"fence coverage: a second fence ({check.fence}) waited {_ms(check.leftover_median_ms)} "
