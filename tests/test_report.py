@@ -99,3 +99,25 @@ def test_a_huge_file_is_refused_without_reading_it(tmp_path, monkeypatch):
     monkeypatch.setattr(type(path), "read_text", lambda *a, **k: pytest.fail("the file was read"))
     with pytest.raises(UserError, match="larger than any report"):
         load_report(path)
+
+
+def test_a_time_that_rounds_to_zero_reads_0_and_a_negative_part_is_explained():
+    """A trial saw device waits of "-0.000" and a part of "-0.252" ms with no word on either."""
+    import dataclasses
+
+    from tests.report_factory import probed_report
+    from tfprof_m1.views.render import ms_text, render_text
+
+    assert [ms_text(v) for v in (-0.0004, -0.0, 0.0004, -0.0006, -12.34)] == [
+        "0.000",
+        "0.000",
+        "0.000",
+        "-0.001",
+        "-12.3",
+    ]
+    report = probed_report()
+    steady = report.runs[0].steady
+    assert "below zero" not in render_text(report)
+    steady.parts[-1] = dataclasses.replace(steady.parts[-1], ms=-0.252)
+    text = " ".join(render_text(report).split())
+    assert f"A part below zero ({steady.parts[-1].part} -0.252 ms)" in text and "read it as about 0" in text

@@ -8,6 +8,7 @@ from tfprof_m1.analysis.compare import ModelComparison, profiled_kind, ratio_tex
 from tfprof_m1.analysis.compare_stats import EQUIVALENCE, MIN_UNITS
 from tfprof_m1.analysis.throughput import share_text
 from tfprof_m1.base.stats import Summary
+from tfprof_m1.views.render import ms_text
 from tfprof_m1.views.width import counted, fit_table, heading, wrap_item, wrap_text
 
 __all__ = ["render_comparison"]
@@ -20,11 +21,9 @@ def _seconds(values: list[float]) -> str:
 def _step(summary: Summary | None) -> str:
     if summary is None:
         return "—"
-    return (
-        f"{summary.median:.3f} ± {summary.iqr:.3f}"
-        if summary.median < 10
-        else f"{summary.median:,.1f} ± {summary.iqr:,.1f}"
-    )
+    if summary.median >= 10:
+        return f"{summary.median:,.1f} ± {summary.iqr:,.1f}"
+    return f"{ms_text(summary.median)} ± {ms_text(summary.iqr)}"  # 0.000, never -0.000
 
 
 def _share(share: float | None) -> str:

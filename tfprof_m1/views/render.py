@@ -45,6 +45,7 @@ __all__ = [
     "Table",
     "format_pieces",
     "headline_table",
+    "ms_text",
     "render",
     "render_environment",
     "render_text",
@@ -65,10 +66,13 @@ def _seconds(ms: float | None) -> str:
     return "—" if ms is None or not math.isfinite(ms) else f"{ms / 1000.0:.2f} s"
 
 
-def _ms(ms: float | None) -> str:
+def ms_text(ms: float | None) -> str:
+    """A time in ms: 3 decimals under 10, else 1; a value that rounds to zero reads 0.000, never
+    -0.000 (a device wait of -0.0004 ms is no wait, not a negative one)."""
     if ms is None or not math.isfinite(ms):
         return "—"
-    return f"{ms:.3f}" if abs(ms) < 10 else f"{ms:,.1f}"
+    text = f"{ms:.3f}" if abs(ms) < 10 else f"{ms:,.1f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def _percent(share: float) -> str:
@@ -174,9 +178,9 @@ def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
         # a phase with no per-step time (only outside steps, like the trace session) shows —
         [
             p.phase,
-            _ms(p.step_median_ms or None),
-            _ms(p.step_iqr_ms if p.step_median_ms else None),
-            _ms(p.total_ms),
+            ms_text(p.step_median_ms or None),
+            ms_text(p.step_iqr_ms if p.step_median_ms else None),
+            ms_text(p.total_ms),
             _percent(p.share),
         ]
         for p in phases
@@ -191,9 +195,9 @@ def part_rows(parts: list[PartSummary]) -> list[list[str]]:
     return [
         [
             p.part,
-            _ms(p.ms),
-            _ms(p.host_ms),
-            _ms(p.wait_ms),
+            ms_text(p.ms),
+            ms_text(p.host_ms),
+            ms_text(p.wait_ms),
             _share_interval(p.share),
             _share_interval(p.math_share),
         ]
@@ -237,8 +241,8 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
     rate = f"; {steady.examples_per_s:,.0f} examples/s" if steady.examples_per_s > 0 else ""
     facts = [
         f"epoch {_seconds(steady.epoch_mean_ms)} mean, median {_seconds(steady.epoch_median_ms)}, "
-        f"IQR {_seconds(steady.epoch_iqr_ms)}; step median {_ms(steady.step_median_ms)} ms "
-        f"(IQR {_ms(steady.step_iqr_ms)} ms){rate}",
+        f"IQR {_seconds(steady.epoch_iqr_ms)}; step median {ms_text(steady.step_median_ms)} ms "
+        f"(IQR {ms_text(steady.step_iqr_ms)} ms){rate}",
     ]
     facts += distribution_facts(run)
     facts += _measurement_facts(run)
@@ -251,7 +255,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
     facts += [f"WARNING: {warning}" for warning in run.warnings]
     if steady.gc_ms > 0:
         facts.append(
-            f"Python garbage collection paused the loop {_ms(steady.gc_ms)} "
+            f"Python garbage collection paused the loop {ms_text(steady.gc_ms)} "
             "ms/epoch (inside the phases it hit)"
         )
     if not steady.epochs:
@@ -290,7 +294,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
                 "text",
                 "Medians per probe step, device-inclusive (host + device wait); call = an empty call of the "
                 "step's signature, forward/backward/optimizer = differences of prefix calls. Intervals: "
-                "bootstrap over the probe steps.",
+                "bootstrap over the probe steps." + _negative_parts(steady.parts),
             )
         )
     if run.trace is not None:
@@ -337,7 +341,7 @@ def distribution_facts(run: ModelRun) -> list[str]:
     reduce = next((part for part in run.steady.parts if part.part == "all_reduce"), None)
     if reduce is not None:
         facts.append(
-            f"all-reduce of the gradients: {_ms(reduce.ms)} ms per step, "
+            f"all-reduce of the gradients: {ms_text(reduce.ms)} ms per step, "
             f"{_percent(reduce.share.point)} of the step's compute "
             f"[95 % CI {_percent(reduce.share.low)}–{_percent(reduce.share.high)}] "
             "(probe steps: forward+gradients+all-reduce "
@@ -409,8 +413,8 @@ def _measurement_facts(run: ModelRun) -> list[str]:
     cost = steady.profiling_cost
     if cost is not None:
         facts.append(
-            f"profiling cost, end to end: {_ms(cost.profiled_step_ms)} "
-            f"ms per profiled step against {_ms(cost.unprofiled_step_ms)} ms "
+            f"profiling cost, end to end: {ms_text(cost.profiled_step_ms)} "
+            f"ms per profiled step against {ms_text(cost.unprofiled_step_ms)} ms "
             f"unprofiled = {cost.ratio.point:.3f}× [95 % CI {cost.ratio.low:.3f}–{cost.ratio.high:.3f}] "
             f"({counted(cost.blocks, 'unit')} of profiled steps, "
             f"{'1 unprofiled stretch' if cost.stretches == 1 else f'{cost.stretches} unprofiled stretches'}"
@@ -446,12 +450,25 @@ def _measurement_facts(run: ModelRun) -> list[str]:
             else f"too few checks to judge (at least {MIN_FENCE_CHECKS}: run more epochs)"
         )
         facts.append(
-            f"fence coverage: a second fence ({check.fence}) waited {_ms(check.leftover_median_ms)} "
+            f"fence coverage: a second fence ({check.fence}) waited {ms_text(check.leftover_median_ms)} "
             "ms median "
-            f"(max {_ms(check.leftover_max_ms)}) beyond its own cost on "
+            f"(max {ms_text(check.leftover_max_ms)}) beyond its own cost on "
             f"{counted(check.samples, 'probe step')}: {verdict}"
         )
     return facts
+
+
+def _negative_parts(parts: list[PartSummary]) -> str:
+    """What a part whose median is below zero means (a difference of two prefix calls smaller than
+    the calls' own noise), said where the table shows one; empty otherwise."""
+    negative = [part for part in parts if part.ms < 0 and ms_text(part.ms).startswith("-")]
+    if not negative:
+        return ""
+    named = ", ".join(f"{part.part} {ms_text(part.ms)} ms" for part in negative)
+    return (
+        f" A part below zero ({named}) is a difference of two prefix calls smaller than their own "
+        "noise: read it as about 0 (its share counts it as 0); more probe steps narrow it."
+    )
 
 
 def format_pieces(pieces: list[Piece], markdown: bool, width: int | None = None) -> str:
@@ -483,7 +500,7 @@ def _step_span(steps: Sequence[int]) -> str:
 def fences_text(runs: Sequence[ModelRun]) -> str:
     """The fence the runs used and its cost per call, once per distinct fence and cost."""
     texts = [
-        f"fence {run.fence.name} ({_ms(run.fence.median_ms)} ms/call)"
+        f"fence {run.fence.name} ({ms_text(run.fence.median_ms)} ms/call)"
         for run in runs
         if run.fence is not None
     ]
@@ -548,8 +565,8 @@ def trace_pieces(trace: TraceSummary) -> list[Piece]:
     rows = [
         [
             phase,
-            _ms(trace.op_ms.get(phase)),
-            *([_ms(trace.host_op_ms.get(phase))] if on_device else []),
+            ms_text(trace.op_ms.get(phase)),
+            *([ms_text(trace.host_op_ms.get(phase))] if on_device else []),
             _percent(trace.shares.get(phase, 0.0)),
             _percent(timing[phase] / sum(timing.values(), 0.0))
             if phase in timing and sum(timing.values(), 0.0)
@@ -567,14 +584,14 @@ def trace_pieces(trace: TraceSummary) -> list[Piece]:
     facts = [
         f"traced steps {steps} ({trace.step_markers} step markers"
         + ("" if own else f": {trace.step_source}")
-        + f"); mean marked step {_ms(trace.step_ms_mean)} ms"
+        + f"); mean marked step {ms_text(trace.step_ms_mean)} ms"
         + (
-            f", timing-based mean of the same steps {_ms(trace.timing_step_ms_mean)} ms"
+            f", timing-based mean of the same steps {ms_text(trace.timing_step_ms_mean)} ms"
             if trace.timing_step_ms_mean
             else ""
         ),
-        f"input: {_ms(trace.input_wait_ms)} ms waiting in IteratorGetNext, "
-        f"{_ms(trace.input_pipeline_ms)} ms of tf.data work on its own threads",
+        f"input: {ms_text(trace.input_wait_ms)} ms waiting in IteratorGetNext, "
+        f"{ms_text(trace.input_pipeline_ms)} ms of tf.data work on its own threads",
         "device planes: "
         + (", ".join(trace.device_planes) if trace.device_planes else "none (host-only trace)"),
     ]
@@ -587,14 +604,20 @@ def trace_pieces(trace: TraceSummary) -> list[Piece]:
                 (
                     ["step", "step (ms)", "device busy (ms)", "device idle (ms)", "bound"],
                     [
-                        [str(s.step), _ms(s.ms), _ms(s.device_busy_ms), _ms(s.device_idle_ms), str(s.bound)]
+                        [
+                            str(s.step),
+                            ms_text(s.ms),
+                            ms_text(s.device_busy_ms),
+                            ms_text(s.device_idle_ms),
+                            str(s.bound),
+                        ]
                         for s in trace.steps
                     ],
                 ),
             )
         )
     top_rows = [
-        [phase, op.name, _ms(op.total_ms), str(op.count)]
+        [phase, op.name, ms_text(op.total_ms), str(op.count)]
         for phase in phases
         for op in trace.top_ops.get(phase, [])[:3]
     ]
@@ -610,7 +633,7 @@ def trace_pieces(trace: TraceSummary) -> list[Piece]:
                 (
                     ["phase", "op", "ms", "calls"],
                     [
-                        [op.phase, op.name, _ms(op.total_ms), str(op.count)]
+                        [op.phase, op.name, ms_text(op.total_ms), str(op.count)]
                         for op in trace.host_ops_on_gpu_run
                     ],
                 ),
