@@ -305,4 +305,9 @@ def test_fit_names_validation_and_epoch_start_and_a_cut_epoch_is_marked(tmp_path
     assert phases["validation"].step_median_ms is None  # an epoch-level phase: no per-step figure
     text = render_text(report)
     assert "custom loop" not in text.split("cut: fit")[0]  # no loop ran: no loop columns
+    # a fit-only report says why its cost is not measured, and shows fit's memory (a trial saw a
+    # pointer to run_profiled_loop and no memory line)
+    flat = " ".join(text.split())
+    assert "not measured for a fit (ProfileCallback fences every batch" in flat
+    assert run.fit is not None and run.fit.memory and "memory after each fit epoch: host RSS" in flat
     assert json.loads((tmp_path / "report.json").read_text())["runs"][0]["epochs"][-1]["complete"] is False

@@ -30,6 +30,7 @@ from tfprof_m1.base.phases import (
 )
 from tfprof_m1.base.stats import summarize
 from tfprof_m1.collection.environment import Environment
+from tfprof_m1.collection.memory import MemoryUse
 from tfprof_m1.report.interval import Interval
 from tfprof_m1.report.model import ModelRun, PartSummary, PhaseSummary, Report, run_name
 from tfprof_m1.trace.steps import SOURCE_MARKERS
@@ -359,24 +360,28 @@ def distribution_facts(run: ModelRun) -> list[str]:
 
 
 def _memory_fact(run: ModelRun) -> str | None:
-    """Memory after each loop epoch (and fit's), host and device, or why the device's is missing."""
+    """Memory after each loop epoch (and fit's), host and device, or why the device's is missing; a
+    fit-only report (``ProfileCallback``) has fit's alone."""
 
     def series(values: list[float | None]) -> str | None:
         shown = [f"{value:,.0f}" for value in values if value is not None]
         return ", ".join(shown) + " MiB" if shown else None
 
+    def described(used: list[MemoryUse]) -> str:
+        parts = [f"host RSS {series([m.host_rss_mb for m in used]) or 'not available on this platform'}"]
+        device = series([m.device_current_mb for m in used])
+        if device:
+            parts.append(f"device {device} (peak {max(m.device_peak_mb or 0 for m in used):,.0f} MiB)")
+        elif run.memory_note:
+            parts.append(run.memory_note)
+        return "; ".join(parts)
+
     used = [epoch.memory for epoch in run.epochs if epoch.memory is not None]
+    fit_used = list(run.fit.memory) if run.fit is not None and run.fit.memory else []
     if not used:
-        return None
-    parts = [f"host RSS {series([m.host_rss_mb for m in used]) or 'not available on this platform'}"]
-    device = series([m.device_current_mb for m in used])
-    if device:
-        parts.append(f"device {device} (peak {max(m.device_peak_mb or 0 for m in used):,.0f} MiB)")
-    elif run.memory_note:
-        parts.append(run.memory_note)
-    fit = series([m.host_rss_mb for m in run.fit.memory]) if run.fit is not None and run.fit.memory else None
-    text = "memory after each loop epoch: " + "; ".join(parts)
-    return text + (f"; fit: host RSS {fit}" if fit else "")
+        return f"memory after each fit epoch: {described(fit_used)}" if fit_used else None
+    fit = series([m.host_rss_mb for m in fit_used])
+    return f"memory after each loop epoch: {described(used)}" + (f"; fit: host RSS {fit}" if fit else "")
 
 
 def _run_line(run: ModelRun) -> str:
@@ -430,6 +435,12 @@ def _measurement_facts(run: ModelRun) -> list[str]:
         facts.append(
             "profiling cost, end to end: not measured (too few steps for "
             "unprofiled stretches, or --reference-share 0)"
+        )
+    elif run.source == "fit":
+        facts.append(
+            "profiling cost, end to end: not measured for a fit (ProfileCallback fences every batch; "
+            "its cost is the fit's epoch with the callback against one without, e.g. keras' own "
+            "epoch times or EpochTimer alone, which adds nothing per batch: docs/fit.md)"
         )
     else:
         facts.append(
