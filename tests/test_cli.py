@@ -86,6 +86,8 @@ def test_the_default_sampling_is_a_budget(tmp_path):
         "10 % of steps unprofiled, pooled over epochs"
     )
     assert len(loop) <= 120 and len(sampling) <= 120  # the progress lines fit a terminal
+    # block steps share their block's compute: the report says whose spread the IQR is
+    assert "steps run in blocks share their block's compute" in " ".join(result.stdout.split())
 
 
 def test_fenced_share_fences_that_share_of_the_fused_steps(tmp_path):
@@ -102,6 +104,7 @@ def test_fenced_share_fences_that_share_of_the_fused_steps(tmp_path):
     for epoch in report.runs[0].epochs:
         assert "block" not in epoch.step_kinds and epoch.step_kinds.count("fused") > 0
     assert "100 % of fused steps fenced one by one" in result.stderr
+    assert "steps run in blocks" not in " ".join(result.stdout.split())  # every step its own spread
     refused = run_cli("mnist", "--fenced-share", "2", "--data", "synthetic")
     assert refused.returncode != 0 and "--fenced-share 2.0: a share of the fused steps" in refused.stderr
     _no_traceback(refused)

@@ -20,6 +20,7 @@ from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
 from tfprof_m1.analysis.throughput import achieved, achieved_text
 from tfprof_m1.base.phases import (
     BACKWARD,
+    BLOCK,
     CALL,
     DESCRIPTIONS,
     EXECUTION_NOTES,
@@ -245,6 +246,12 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
         f"IQR {_seconds(steady.epoch_iqr_ms)}; step median {ms_text(steady.step_median_ms)} ms "
         f"(IQR {ms_text(steady.step_iqr_ms)} ms){rate}",
     ]
+    if any(BLOCK in epoch.step_kinds for epoch in run.epochs if epoch.index in steady.epochs):
+        facts.append(
+            "compute and its parts per step: steps run in blocks share their block's compute "
+            "equally, so the median and IQR are mostly of block means (an IQR of 0 with one block "
+            "an epoch), not of single steps"
+        )
     facts += distribution_facts(run)
     facts += _measurement_facts(run)
     throughput = achieved(run, environment)
