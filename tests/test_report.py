@@ -121,3 +121,22 @@ def test_a_time_that_rounds_to_zero_reads_0_and_a_negative_part_is_explained():
     steady.parts[-1] = dataclasses.replace(steady.parts[-1], ms=-0.252)
     text = " ".join(render_text(report).split())
     assert f"A part below zero ({steady.parts[-1].part} -0.252 ms)" in text and "read it as about 0" in text
+
+
+def test_a_binary_file_given_as_a_report_is_named_for_what_it_is(tmp_path):
+    """A trial gave `show` a TensorBoard event file and read "cannot be read (UnicodeDecodeError: ...)".
+    The event file is written by TensorBoard's own writer; a gzip archive by the standard library."""
+    import gzip
+
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path))
+    writer.close()
+    (events,) = tmp_path.glob("events.out.tfevents.*")
+    archive = tmp_path / "runs.gz"
+    archive.write_bytes(gzip.compress(b"\xff\xfe" * 100))
+    for path, words in ((events, "a TensorBoard event file"), (archive, "a compressed archive")):
+        with pytest.raises(UserError) as error:
+            load_report(path)
+        message = str(error.value)
+        assert message.startswith(f"{path}: not a tfprof_m1 report ({words}") and "\n" not in message

@@ -708,8 +708,9 @@ def load_report(path: str | os.PathLike) -> Report:
         ) from None
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path}: cannot be read ({error.__class__.__name__}: {error})") from None
+    except UnicodeDecodeError:
+        kind = _binary_kind(path, raw)
+        raise UserError(f"{path}: not a tfprof_m1 report ({kind}, not JSON text)") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant)  # NaN/Infinity: never in a report
     except json.JSONDecodeError as error:
@@ -726,6 +727,17 @@ def load_report(path: str | os.PathLike) -> Report:
         return Report.from_dict(clean_json(data))
     except (ValueError, TypeError, KeyError) as error:
         raise UserError(f"{path}: not a readable tfprof_m1 report ({error})") from None
+
+
+def _binary_kind(path: Path, raw: bytes) -> str:
+    """What a binary file given as a report most likely is, for the refusal's one line."""
+    if "tfevents" in path.name:
+        return "a TensorBoard event file: open its folder with tensorboard --logdir"
+    if path.suffix == ".pb" or path.name.endswith(".xplane.pb"):
+        return "a protocol buffer, such as a trace: read traces with the trace command"
+    if raw[:2] == b"\x1f\x8b" or raw[:4] == b"PK\x03\x04":
+        return "a compressed archive"
+    return "binary data"
 
 
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
