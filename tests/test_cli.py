@@ -272,10 +272,11 @@ def test_data_mistakes_are_refused_before_tensorflow_is_imported(tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["imagenet"], "invalid choice: 'imagenet'"),
+        (["imagenet"], "'imagenet': choose one of mnist, fashion_mnist, cifar10"),
         (["cifar10", "--epochs", "0"], "--epochs: 0 must be 1 or more"),
         (["cifar10", "--batch-size", "x"], "'x' is not a whole number"),
-        (["cifar10", "--data", "maybe"], "--data: invalid choice"),
+        (["cifar10", "--data", "maybe"], "--data 'maybe': choose one of auto, real, synthetic"),
+        (["show", "r.json", "--format", "html"], "--format 'html': choose one of table, markdown, json"),
         (["show", "/no/such/report.json"], "no such report file"),
         (["cifar10", "--json", "/"], "is a directory"),
     ],
@@ -284,7 +285,7 @@ def test_user_mistakes_are_one_line_and_exit_2(args, expected):
     result = run_cli(*args)
     assert result.returncode == 2
     _no_traceback(result)
-    assert expected in _error_line(result)
+    assert expected in _error_line(result) and len(_error_line(result)) <= 120
 
 
 def test_gpu_requested_on_a_machine_without_one_fails_clearly():

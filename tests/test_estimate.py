@@ -139,3 +139,25 @@ def test_one_stretch_gives_an_interval_as_wide_as_the_units_spread():
     assert cost.ratio.point == pytest.approx(1.0)
     # 1.4826 × MAD (5 %) = 7.4 % for the one stretch: the interval spans about ±14 %, not ±3 %
     assert cost.ratio.low < 0.9 and cost.ratio.high > 1.1
+
+
+def test_short_units_holding_a_probe_step_do_not_widen_the_reference():
+    """A unit counts by its steps: probe steps alone between two fences (one-step units at twice a
+    step's time, as real 60-step runs have) do not set the reference's spread, however many such
+    units there are (a real 4 × 60-step run read [0.406–3.784] before units were weighed by steps)."""
+    from tfprof_m1.analysis.bootstrap import generator
+    from tfprof_m1.analysis.estimate import _few_stretches_references
+
+    def reference_spread(units):
+        steps, ms = np.array(units, dtype=float).T
+        draws = _few_stretches_references(
+            3.0, steps, ms, np.array([20.0]), np.array([60.0]), generator(), 2000
+        )
+        return float(np.std(np.log(draws)))
+
+    units = [(20, 20 * 3.0 * (1 + deviation)) for deviation in (-0.045, -0.015, 0.015, 0.045)]
+    probes = [(1, 6.0), (1, 6.5), (2, 12.0), (1, 7.0)]  # as many units as the others, a few steps
+    assert reference_spread(units) == pytest.approx(1.4826 * 0.03, rel=0.1)
+    # the probe units shorten the units' mean length (the spread scales to a 20-step stretch), and
+    # do not set the median deviation
+    assert reference_spread(units + probes) <= reference_spread(units)

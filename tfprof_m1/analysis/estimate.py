@@ -362,26 +362,42 @@ def _few_stretches_references(
     Resampling k stretches gives a spread of their mean that is too narrow for small k, and none
     for one stretch: every replicate draws the same value, so the cost's interval held only the
     profiled side's noise (a trial's run of 5 × 60 steps stated 0.948× [0.931–0.982] on one stretch).
-    A stretch's per-step time varies as a profiled unit of the same length does (the same fused
+    A stretch's per-step time varies as a profiled unit's of the same length does (the same fused
     steps on the same input pipeline, without the timing), so its relative spread is taken from the
-    profiled units: robustly (1.4826 × the median absolute deviation of the units' per-step times
-    over their median, so the few units holding a probe step do not widen it), scaled from the
-    units' mean length to the stretches' (√ of the ratio: a mean over n steps), and at least the
-    stretches' own relative standard deviation where there are two or more. The reference's
-    replicates are then normal about its point with that spread over √k: a parametric bootstrap
-    of the reference, independent of the profiled side's resampling.
+    profiled units: 1.4826 × the median absolute deviation of the units' per-step times over their
+    median, each unit weighing its steps (robust: the few short units holding a probe step do not
+    set it), scaled from the units' mean
+    length to the stretches' (√ of the ratio), and at least the stretches' own relative standard
+    deviation where there are two or more; the reference's spread is that over √k. (Units differ by
+    more than their steps' independent noise, drift between epochs included, so a unit's deviation
+    is not scaled down to one step's.) Its replicates are log-normal about its point with that
+    spread (a per-step time stays positive, and a slower and a faster reference are equally likely
+    by ratio): a parametric bootstrap of the reference, independent of the profiled side's
+    resampling.
     """
     per_unit = block_ms / block_steps
-    middle = float(np.median(per_unit))
+    middle = _weighted_median(per_unit, block_steps)
     spread = 0.0
     if middle > 0 and len(per_unit) >= 2:
-        mad = float(np.median(np.abs(per_unit / middle - 1.0)))
+        mad = _weighted_median(np.abs(per_unit / middle - 1.0), block_steps)
         spread = 1.4826 * mad * float(np.sqrt(block_steps.mean() / stretch_steps.mean()))
     if len(stretch_ms) >= 2:
         own = stretch_ms / stretch_steps
         spread = max(spread, float(np.std(own, ddof=1) / np.mean(own)))
-    noise = rng.standard_normal(replicates) * spread / np.sqrt(len(stretch_ms))
-    return unprofiled * np.maximum(1.0 + noise, 0.05)  # a per-step time stays positive
+    return unprofiled * np.exp(rng.standard_normal(replicates) * spread / np.sqrt(len(stretch_ms)))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at half the total weight (the mean of the two either side where half falls between
+    them, as the median of an even count): a unit counts by its steps, so a one-step unit (a probe
+    step between two fences) weighs what one step does."""
+    order = np.argsort(values, kind="stable")
+    ordered, cumulative = values[order], np.cumsum(weights[order])
+    half = cumulative[-1] / 2.0
+    at = int(np.searchsorted(cumulative, half))
+    if cumulative[at] == half and at + 1 < len(ordered):
+        return float((ordered[at] + ordered[at + 1]) / 2.0)
+    return float(ordered[at])
 
 
 def _resampled_sums(values: np.ndarray, picks: np.ndarray) -> np.ndarray:

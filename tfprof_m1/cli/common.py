@@ -4,6 +4,7 @@ lines, stdout, the exit statuses and the line a command ends with when it does n
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -38,7 +39,19 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(f"{message} (see {self.prog} --help)")
+        raise UserError(f"{_shorter(message)} (see {self.prog} --help)")
+
+
+def _shorter(message: str) -> str:
+    """argparse's wordiest message, an invalid choice, said in fewer words so the line fits a
+    terminal: ``argument --format: invalid choice: 'html' (choose from 'table', 'markdown')``
+    becomes ``--format 'html': choose one of table, markdown``."""
+    found = re.fullmatch(r"argument (\S+): invalid choice: (.+) \(choose from (.+)\)", message)
+    if found is None:
+        return message
+    name, value, choices = found.groups()
+    names = ", ".join(choice.strip().strip("'") for choice in choices.split(","))
+    return f"{name.split('/')[0]} {value}: choose one of {names}"
 
 
 def positive(text: str) -> int:

@@ -106,7 +106,9 @@ def plot_reports(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UserError("plot needs matplotlib: pip install 'tfprof-m1[plot]'") from None
+        raise UserError(
+            "plot needs matplotlib: pip install 'tfprof-m1[plot]' (in a clone: pip install -e '.[plot]')"
+        ) from None
     comparisons = compare(paths, labels)
     warnings = _parity_lines(comparisons)
     figure, (epochs_axis, phases_axis) = plt.subplots(1, 2, figsize=(13, 5.2 + 0.22 * len(warnings)))
