@@ -282,3 +282,31 @@ def test_a_phase_timed_once_an_epoch_is_compared_per_epoch_not_per_step(tmp_path
     text = render_comparison(compare([cpu, gpu]))
     assert "epoch_start (ms/epoch)" in text and "epoch_start (ms/step" not in text
     assert "input (ms/step, median ± IQR)" in text  # a phase of every step stays per step
+
+
+def test_a_batch_size_ab_judges_fit_per_example_as_it_judges_the_loop(tmp_path):
+    """A trial's batch 32 against 64 A/B: the loop was judged per example (1.68× faster) while the
+    fit row, per epoch, read "no clear difference (1.10×)" with twice the examples an epoch on one
+    side. Both sides' fit epochs here take the same time, the second side's epochs hold twice the
+    examples: per example it is twice as fast, and the row says so."""
+    import dataclasses
+
+    from tfprof_m1.analysis.figures import fit_report
+
+    def side(name: str, batch: int):
+        report = make_report("cpu", batch_size=batch, epochs=6)
+        run = report.runs[0]
+        run.fit = fit_report([300.0, 130.0, 128.0, 131.0, 129.0, 130.0], [2.0] * 6, [0.3] * 6, False)
+        run.epochs = [
+            dataclasses.replace(epoch, examples=epoch.examples * batch // 32) for epoch in run.epochs
+        ]
+        return _save(tmp_path, name, report)
+
+    (comparison,) = compare([side("b32", 32), side("b64", 64)])
+    (difference,) = comparison.differences
+    assert difference.per_example and difference.fit_judged
+    assert difference.fit_ratio.point == pytest.approx(0.5, rel=0.02) and difference.fit_clear
+    (row,) = [
+        line for line in render_comparison([comparison]).splitlines() if line.startswith("fit epoch, steady")
+    ]
+    assert "2.00× faster" in row and "per example" in " ".join(render_comparison([comparison]).split())

@@ -574,6 +574,10 @@ def compare_model(model: str, figures: list[ModelFigures]) -> ModelComparison:
                 epoch_time_draws(other.fit_runs, seed=SEED + position),
                 min(reference.fit_units, other.fit_units),
             )
+            if per_example and reference.examples > 0 and other.examples > 0:
+                # judged as the loop is: per example (each side's fit epoch over its examples)
+                scale = reference.examples / other.examples
+                fit_ratio = Interval(fit_ratio.point * scale, fit_ratio.low * scale, fit_ratio.high * scale)
             fit_judged = min(reference.fit_units, other.fit_units) >= MIN_UNITS
             fit_clear = fit_judged and clear_ratio(fit_ratio)
         confounds = differences(reference.parity, other.parity)

@@ -72,6 +72,12 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
                 )
             else:
                 ratio = ratio_text(difference.fit_ratio, difference.fit_clear)
+            if (
+                difference.fit_ratio is not None
+                and difference.per_example
+                and name.startswith("fit epoch, steady")
+            ):
+                ratio += ", per example"
             row += [_seconds(pick(other)), ratio, ""]
         rows.append(row)
     kind = profiled_kind(comparison.figures)
@@ -201,8 +207,8 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
         "of the epoch-time difference (the "
         "shares add up to 100 %). The custom-loop figures are of the unprofiled-equivalent epoch: each "
         "side's profiling cost is taken out first and the workload's phases divide what is left; with "
-        "different batch sizes the verdict is on the time per example. fit is timed per "
-        f"epoch only. Method: docs/comparing.md."
+        "different batch sizes the verdict is on the time per example, and fit's ratio too (fit is "
+        f"timed per epoch, over each side's examples). Method: docs/comparing.md."
     )
     # list items and the method paragraph within the width (tables were fitted above)
     if markdown:  # GitHub wraps text itself
