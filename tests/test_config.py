@@ -29,8 +29,9 @@ def test_every_field_has_its_flag():
     config, output = _parse(
         "cifar10", "--epochs", "5", "--steps", "7", "--batch-size", "16", "--data", "synthetic",
         "--data-dir", "d", "--device", "cpu", "--seed", "3", "--no-fit", "--sample-every", "4",
-        "--min-samples", "2", "--autotune", "--async-executor", "--reference-share", "0.2", "--fenced-share", "0.5",
-        "--repeats", "2", "--fit-jit-compile", "off", "--strategy", "mirrored", "--replicas", "3",
+        "--min-samples", "2", "--autotune", "--async-executor", "--reference-share", "0.2",
+        "--fenced-share", "0.5", "--repeats", "2", "--fit-jit-compile", "off", "--strategy", "mirrored",
+        "--replicas", "3",
         "--no-download", "--no-peak", "--stop-on-nan", "--no-baseline",
         "--logdir", "out", "--no-trace",
     )  # fmt: skip

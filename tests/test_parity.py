@@ -136,3 +136,25 @@ def test_one_list_decides_repeats_names_sides_and_lists_differences():
     # steps per epoch follow from the batch size when the examples agree
     bigger = {**base, "batch_size": 64, "steps_per_epoch": 5}
     assert [line.split(":")[0] for line in differences(base, bigger)] == ["batch size"]
+
+
+def test_a_batch_size_ab_of_fixed_steps_differs_in_the_batch_size_alone():
+    """A fit report (ProfileCallback) knows no dataset size: its examples are counted per epoch, so a
+    batch-size A/B of 60 steps an epoch read "training examples: 1,920 against 3,840" as a second,
+    not-like-for-like difference (a trial). Examples follow from the batch size when the steps per
+    epoch agree, as steps follow from it when the examples agree; both differing is still listed."""
+    from tfprof_m1.analysis.parity import differing_checks
+
+    def fit_side(batch: int, steps: int) -> dict[str, object]:
+        report = make_report("cpu", batch_size=batch)
+        run = report.runs[0]
+        run.data = None
+        run.steps_per_epoch = steps
+        run.epochs = [dataclasses.replace(e, examples=steps * batch) for e in run.epochs]
+        return checked_values(report, run)
+
+    assert [c.key for c in differing_checks(fit_side(32, 60), fit_side(64, 60))] == ["batch_size"]
+    (line,) = differences(fit_side(32, 60), fit_side(64, 60))
+    assert line.startswith("batch size: 32 against 64")
+    keys = [c.key for c in differing_checks(fit_side(32, 60), fit_side(64, 40))]
+    assert "steps_per_epoch" in keys and "examples" in keys

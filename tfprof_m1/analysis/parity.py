@@ -121,9 +121,14 @@ CHECKS = (
     Check("cpu_model", "CPU", "every figure", MACHINE),
     Check("platform", "platform", "every figure", MACHINE),
 )
-#: Checks that follow from another when that one differs: steps per epoch follow from the batch size
-#: when the examples per epoch agree.
-IMPLIED = {"steps_per_epoch": "batch_size"}
+#: Checks that follow from another when that one differs and a third agrees: check -> (cause, kept).
+#: Steps per epoch follow from the batch size when the examples agree; and where the examples are
+#: counted per epoch (a ``ProfileCallback`` report, which knows no dataset size), they follow from the
+#: batch size when the steps per epoch agree (a batch-size A/B of fixed steps: 60 × 32 against 60 × 64).
+IMPLIED = {
+    "steps_per_epoch": ("batch_size", "examples"),
+    "examples": ("batch_size", "steps_per_epoch"),
+}
 
 
 def checked_values(report: Report, run: ModelRun) -> dict[str, object]:
@@ -204,12 +209,13 @@ def _known_and_different(check: Check, mine: object, theirs: object) -> bool:
 
 
 def _implied(check: Check, reference: dict[str, object], other: dict[str, object]) -> bool:
-    """Whether this difference follows from another listed one (steps per epoch from the batch size
-    when the examples per epoch agree)."""
-    cause = IMPLIED.get(check.key)
-    if cause is None:
+    """Whether this difference follows from another listed one (:data:`IMPLIED`: steps per epoch
+    from the batch size when the examples agree, examples from the batch size when the steps per
+    epoch agree)."""
+    if check.key not in IMPLIED:
         return False
-    return reference.get(cause) != other.get(cause) and reference.get("examples") == other.get("examples")
+    cause, kept = IMPLIED[check.key]
+    return reference.get(cause) != other.get(cause) and reference.get(kept) == other.get(kept)
 
 
 def differing_checks(reference: dict[str, object], other: dict[str, object]) -> list[Check]:
