@@ -72,6 +72,9 @@ def test_tensorboard_serves_the_profile_the_scalars_and_the_text(logdir):
         per_step = [tag for tag in tags if re.match(charts["every phase, ms per step (median)"], tag)]
         assert {PHASE_TAG.format(phase=name) for name in ("forward", "backward", "input")} <= set(per_step)
         shares = [tag for tag in tags if re.match(charts["every phase, % of the epoch"], tag)]
+        # one unit a chart: the step time in ms and fit's epoch time in s are charts of their own
+        assert [tag for tag in tags if re.match(charts["step time (ms)"], tag)] == [STEP_TIME_TAG]
+        assert not any(re.match(charts["step time (ms)"], tag) for tag in tags if tag.startswith("fit/"))
         assert "phase_share/backward" in shares and "phase_share/other" in shares
         # In %, not a fraction: a phase's scalars are its shares in the report × 100, checked on the
         # phase with the largest share (over 1 % whatever the machine: the shares add up to 100 %).
