@@ -158,3 +158,13 @@ def test_a_batch_size_ab_of_fixed_steps_differs_in_the_batch_size_alone():
     assert line.startswith("batch size: 32 against 64")
     keys = [c.key for c in differing_checks(fit_side(32, 60), fit_side(64, 40))]
     assert "steps_per_epoch" in keys and "examples" in keys
+
+
+def test_a_side_named_by_a_count_of_one_reads_singular():
+    """A trial read "1 steps per execution" in a side's name."""
+    from tfprof_m1.analysis.parity import CHECKS, _name
+
+    checks = {check.key: check for check in CHECKS}
+    assert _name(checks["steps_per_execution"], 1) == "1 step per execution"
+    assert _name(checks["steps_per_execution"], 4) == "4 steps per execution"
+    assert _name(checks["examples"], 1920) == "1,920 examples"

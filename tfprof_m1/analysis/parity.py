@@ -278,9 +278,12 @@ def _name(check: Check, value: object) -> str:
     if isinstance(value, bool):
         return check.names.format("on" if value else "off")
     try:
-        return check.names.format(value)
+        named = check.names.format(value)
     except (ValueError, TypeError):
         return str(value)
+    if value == 1 and not isinstance(value, bool):  # "1 step per execution", "1 parameter"
+        named = re.sub(r"^([\d,]+ \w+?)s\b", r"\1", named)
+    return named
 
 
 def _show(value: object) -> str:
