@@ -310,3 +310,33 @@ def test_a_batch_size_ab_judges_fit_per_example_as_it_judges_the_loop(tmp_path):
         line for line in render_comparison([comparison]).splitlines() if line.startswith("fit epoch, steady")
     ]
     assert "2.00× faster" in row and "per example" in " ".join(render_comparison([comparison]).split())
+
+
+def test_no_clear_difference_on_few_units_says_what_widened_the_interval(tmp_path):
+    """A trial's --repeats 3 A/B read "no clear difference" for a 36 % gain, with no word that the
+    interval rests on 3 runs. Here 5 steady epochs a side, 16 % apart with epoch-to-epoch noise: the
+    verdict says the interval rests on 5 steady epochs and by how much that widens it; sides that
+    agree get no such words."""
+    from tests.report_factory import report_from_epochs
+    from tfprof_m1.analysis.compare_stats import small_sample_factor
+    from tfprof_m1.collection.profiler import EpochTiming
+    from tfprof_m1.collection.step_table import StepTiming
+
+    def side(name: str, label: str, means: list[float], seed: int):
+        rng = np.random.default_rng(seed)
+        epochs = []
+        for index, mean_ms in enumerate(means):
+            steps = [
+                StepTiming("fused", 32, 0.2 + c, {"input": 0.2, "compute": c})
+                for c in rng.normal(mean_ms, 0.05, 100).tolist()
+            ]
+            epochs.append(EpochTiming(index, sum(s.wall_ms for s in steps) + 0.5, steps, {}, complete=True))
+        return _save(tmp_path, name, report_from_epochs(label, epochs))
+
+    reference = side("ref", "cpu", [10, 10, 14, 8, 12, 9], 0)
+    (comparison,) = compare([reference, side("other", "cuda:Tesla T4", [10, 12, 16, 9, 15, 11], 1)])
+    verdict = comparison.differences[0].verdict
+    assert verdict.startswith("cifar10: no clear difference")
+    assert f"rests on 5 steady epochs a side, which widens it {small_sample_factor(5):.1f}×" in verdict
+    (same,) = compare([reference, side("same", "cuda:Tesla T4", [10, 10, 14, 8, 12, 9], 2)])
+    assert "rests on" not in same.differences[0].verdict
