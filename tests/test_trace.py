@@ -280,6 +280,39 @@ def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tm
     assert plot_reports([saved], tmp_path / "fit.png").stat().st_size > 1000
 
 
+def test_a_fit_trace_under_steps_per_execution_counts_calls_of_n_batches(tmp_path):
+    """A trial's fit with steps_per_execution=4 read "traced steps 72–76 (2 step markers)" where 8
+    batches were traced, set a 4-batch call's 49.9 ms against a batch's 12.5 ms, and called Keras's
+    loop a recurrent layer's. Keras's own markers, a real trace: each marker is one call of 4
+    batches, the traced batches run to the last call's end, and a call's mean over 4 is a batch's."""
+    from tfprof_m1 import load_report
+    from tfprof_m1.run.fit_callback import ProfileCallback
+    from tfprof_m1.views.render import render_text
+
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 16), 32, seed=0)
+    model = build_model(spec, seed=0)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=4,
+    )
+    callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(20, 28), batch_size=32, model_name="spe")
+    model.fit(dataset, epochs=2, verbose=0, callbacks=[callback])
+    run = load_report(tmp_path / "report.json").run("spe")
+    trace = run.trace
+    assert trace is not None and trace.batches_per_marker == 4
+    text = " ".join(render_text(load_report(tmp_path / "report.json")).split())
+    first, last, markers = trace.traced_steps[0], trace.traced_steps[-1] + 3, trace.step_markers
+    assert f"traced batches {first}–{last} ({markers} step markers, each a call of 4" in text
+    assert "mean marked call" in text and "recurrent layer" not in text
+    # the window's 8 batches are 2 calls: markers at the calls' first batches, 4 apart
+    assert markers == 2 and trace.traced_steps == [first, first + 4] and last - first + 1 == 8
+    # the two measures of the same batches agree once a call is read as 4 of them (measured 3.374
+    # against 3.363 ms; before, 4× apart)
+    assert 0.5 < trace.step_ms_mean / 4 / trace.timing_step_ms_mean < 2
+
+
 def test_a_fit_that_raises_leaves_no_session_once_the_callback_is_closed(tmp_path):
     from tfprof_m1.run.fit_callback import ProfileCallback
 

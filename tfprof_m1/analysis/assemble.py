@@ -427,7 +427,28 @@ def build_model_run(
     )
     attach_trace(run, trace, breakdowns, device_kind, progress or (lambda line: None), scope_phases)
     run.fingerprint = complete_fingerprint(_with_facts(fingerprint or Fingerprint(), timings), run)
+    calls_of = run.fingerprint.steps_per_execution or 1
+    if run.trace is not None and source == "fit" and calls_of > 1:
+        mark_batches_per_marker(run.trace, calls_of)
     return run
+
+
+#: The while-loop note's words for a trace whose loop is Keras's own steps_per_execution loop.
+KERAS_LOOP_NOTE = (
+    "the traced calls run a tf.while_loop: Keras's steps_per_execution loop of {n} batches a call "
+    "(each step marker is one call); XProf's overview may show no step time for it"
+)
+
+
+def mark_batches_per_marker(trace: TraceSummary, batches: int) -> None:
+    """Say that each of the trace's step markers is one call of ``batches`` batches (Keras's
+    ``steps_per_execution``): the traced batches run to the last marker's call's end, and the
+    while-loop the trace found is Keras's, not a recurrent layer's."""
+    trace.batches_per_marker = batches
+    trace.notes = [
+        KERAS_LOOP_NOTE.format(n=batches) if note.startswith("the traced steps run a tf.while_loop") else note
+        for note in trace.notes
+    ]
 
 
 def complete_fingerprint(fingerprint: Fingerprint, run: ModelRun) -> Fingerprint:

@@ -123,6 +123,9 @@ class TraceSummary:
     #: Per phase, the kernels' durations added up (XProf's kernel_stats way; above device_ms where
     #: kernels of one phase overlap on several streams), ms.
     device_kernel_ms: dict[str, float] = field(default_factory=dict)
+    #: Batches each step marker spans: Keras's ``steps_per_execution`` (a marker is one call of the
+    #: train function, N batches in a tf.while_loop); 1 for every other trace.
+    batches_per_marker: int = 1
     #: On traces with device planes: host op time per phase (launching, host-only ops), ms.
     host_op_ms: dict[str, float] = field(default_factory=dict)
     #: Each traced step's time, with device busy/idle on device traces.

@@ -597,14 +597,29 @@ def trace_pieces(trace: TraceSummary) -> list[Piece]:
         if on_device
         else ["phase", "op time (ms)", "share of op time (trace)"]
     ) + ["share of compute (timing)"]
-    steps = f"{trace.traced_steps[0]}–{trace.traced_steps[-1]}" if trace.traced_steps else "none"
+    calls = trace.batches_per_marker
+    last = trace.traced_steps[-1] + calls - 1 if trace.traced_steps else None
+    steps = f"{trace.traced_steps[0]}–{last}" if trace.traced_steps else "none"
     own = trace.step_source in ("", SOURCE_MARKERS)
+    if calls > 1:  # Keras's steps_per_execution: a marker is one call of `calls` batches
+        per_batch = None if trace.step_ms_mean is None else trace.step_ms_mean / calls
+        marked = (
+            f"traced batches {steps} ({trace.step_markers} step markers, each a call of {calls} batches"
+            + ("" if own else f": {trace.step_source}")
+            + f"); mean marked call {ms_text(trace.step_ms_mean)} ms ({ms_text(per_batch)} ms a batch)"
+        )
+        same = "batches"
+    else:
+        marked = (
+            f"traced steps {steps} ({trace.step_markers} step markers"
+            + ("" if own else f": {trace.step_source}")
+            + f"); mean marked step {ms_text(trace.step_ms_mean)} ms"
+        )
+        same = "steps"
     facts = [
-        f"traced steps {steps} ({trace.step_markers} step markers"
-        + ("" if own else f": {trace.step_source}")
-        + f"); mean marked step {ms_text(trace.step_ms_mean)} ms"
+        marked
         + (
-            f", timing-based mean of the same steps {ms_text(trace.timing_step_ms_mean)} ms"
+            f", timing-based mean of the same {same} {ms_text(trace.timing_step_ms_mean)} ms"
             if trace.timing_step_ms_mean
             else ""
         ),
