@@ -340,3 +340,23 @@ def test_no_clear_difference_on_few_units_says_what_widened_the_interval(tmp_pat
     assert f"rests on 5 steady epochs a side, which widens it {small_sample_factor(5):.1f}×" in verdict
     (same,) = compare([reference, side("same", "cuda:Tesla T4", [10, 10, 14, 8, 12, 9], 2)])
     assert "rests on" not in same.differences[0].verdict
+
+
+def test_a_profiling_cost_below_zero_taken_out_is_explained(tmp_path):
+    """A stated cost under 1 (a noisy reference of few stretches) takes out a negative time: the
+    row shows it and a note says what it means (a trial saw "-28.6" with no word)."""
+    import dataclasses
+
+    from tfprof_m1.report.interval import Interval
+
+    one = _save(tmp_path, "one", probed_report())
+    faster = probed_report()
+    faster.environment.device_label = "cuda:Tesla T4"  # another machine (test data)
+    steady = faster.runs[0].steady
+    steady.profiling_cost = dataclasses.replace(steady.profiling_cost, ratio=Interval(0.9, 0.7, 1.2))
+    other = _save(tmp_path, "other", faster)
+    (comparison,) = compare([one, other])
+    assert comparison.figures[1].profiling_ms < 0 <= comparison.figures[0].profiling_ms
+    text = " ".join(render_comparison([comparison]).split())
+    assert "cuda:Tesla T4: its profiling cost taken out is below 0" in text
+    assert "its profiling cost taken out is below 0" not in text.replace("cuda:Tesla T4: its", "")

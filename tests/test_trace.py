@@ -244,18 +244,22 @@ def test_a_repeating_schedule_traces_each_cycle_into_its_own_session(tmp_path):
     assert summary.traced_steps == [3, 4, 8, 9]  # the warm-up steps are in the sessions but not marked
 
 
+def _compiled_mnist(batches: int, **compile_options):
+    """mnist's model compiled for fit with Adam (and ``compile_options``), and ``batches`` synthetic
+    batches of 32."""
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * batches), 32, seed=0)
+    model = build_model(spec, seed=0)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer="adam", loss=loss, **compile_options)
+    return model, dataset
+
+
 def test_fit_callback_report_has_per_batch_times_and_attributes_the_optimizer(tmp_path):
     from tfprof_m1 import load_report
     from tfprof_m1.run.fit_callback import ProfileCallback
 
-    spec = get_spec("mnist")
-    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 8), 32, seed=0)
-    model = build_model(spec, seed=0)
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model, dataset = _compiled_mnist(batches=8, metrics=["accuracy"])
     callback = ProfileCallback(
         str(tmp_path), trace_steps=StepRange(10, 13), batch_size=32, model_name="mnist-fit"
     )
@@ -289,14 +293,7 @@ def test_a_fit_trace_under_steps_per_execution_counts_calls_of_n_batches(tmp_pat
     from tfprof_m1.run.fit_callback import ProfileCallback
     from tfprof_m1.views.render import render_text
 
-    spec = get_spec("mnist")
-    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 16), 32, seed=0)
-    model = build_model(spec, seed=0)
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        steps_per_execution=4,
-    )
+    model, dataset = _compiled_mnist(batches=16, steps_per_execution=4)
     callback = ProfileCallback(str(tmp_path), trace_steps=StepRange(20, 28), batch_size=32, model_name="spe")
     model.fit(dataset, epochs=2, verbose=0, callbacks=[callback])
     run = load_report(tmp_path / "report.json").run("spe")

@@ -316,7 +316,7 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
     phase_step = {phase: values for phase, values in phase_step.items() if phase not in EPOCH_LEVEL_PHASES}
     _, first_report, first = chosen[0]
     fit_runs = [run.fit.steady_epoch_ms for run in runs if run.fit and run.fit.steady_epoch_ms]
-    return ModelFigures(
+    figures = ModelFigures(
         label=group.label,
         model=first.model,
         epoch_ms=[epoch.wall_ms for epoch in epochs],
@@ -332,6 +332,13 @@ def model_figures(group: RunGroup, model: str | None = None) -> ModelFigures | N
         source=first.source,
         unread_parts=frozenset(part.part for _, run in few for part in run.steady.parts),
     )
+    if figures.profiling_ms < 0:
+        figures.notes.append(
+            f"{group.label}: its profiling cost taken out is below 0 ({figures.profiling_ms:,.1f} ms an "
+            "epoch): its profiled steps read faster than its unprofiled reference, a noisy reference "
+            "(few stretches) read within its report's cost interval; the figures compared add it back"
+        )
+    return figures
 
 
 def profiled_kind(sides: Sequence[ModelFigures]) -> str:

@@ -89,7 +89,7 @@ def comparison_rows(comparison: ModelComparison) -> tuple[list[str], list[list[s
     for other, difference in zip(others, comparison.differences):
         row += [f"{other.example_us:,.1f}", *_judged(difference, difference.example_ratio, True)]
     rows.append(row)
-    if any(figures.profiling_ms > 0 for figures in comparison.figures):
+    if any(figures.profiling_ms != 0 for figures in comparison.figures):
         row = ["profiling cost, taken out (ms/epoch)", f"{reference.profiling_ms:,.1f}"]
         for other in others:
             row += [f"{other.profiling_ms:,.1f}", "not in any figure compared", ""]
