@@ -544,3 +544,21 @@ def test_a_batch_larger_than_the_data_is_refused(tmp_path):
         and "--batch-size 64: larger than the 40 examples of mnist's data" in _error_line(result)
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_framework_overhead_of_a_short_run_carries_the_cost_interval(tmp_path):
+    """A short run's unprofiled loop epoch rests on a profiling cost measured on one or two stretches;
+    the headline's overhead (fit − unprofiled loop) then says its range over that cost's interval,
+    which holds the overhead's point (a trial read a bare +0.06 s on a cost of one stretch)."""
+    from tfprof_m1.analysis.figures import overhead_bounds
+
+    out = tmp_path / "report.json"
+    result = run_cli("mnist", "--epochs", "4", "--steps", "60", "--data", "synthetic", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    (run,) = load_report(out).runs
+    cost, overhead = run.steady.profiling_cost, run.headline.framework_overhead_ms
+    assert cost is not None and cost.stretches < 10 and overhead is not None
+    low, high = overhead_bounds(run)
+    assert low <= overhead + 1e-6 and overhead - 1e-6 <= high and low < high
+    text = " ".join(result.stdout.split())
+    assert f"over that interval the overhead is {low / 1000:+.2f} s to {high / 1000:+.2f} s" in text

@@ -30,6 +30,7 @@ from tfprof_m1.report.model import (
     FitReport,
     Headline,
     LoopSummary,
+    ModelRun,
     PartSummary,
     PhaseSummary,
     ProfilingCost,
@@ -41,6 +42,7 @@ __all__ = [
     "fit_report",
     "headline",
     "loop_summary",
+    "overhead_bounds",
     "too_few_probe_steps",
     "unprofiled_equivalent_ms",
 ]
@@ -223,6 +225,37 @@ def unprofiled_equivalent_ms(
         return wall_ms - trace_ms - profiling_ms
     profiled = wall_ms - unprofiled_ms - trace_ms
     return unprofiled_ms + profiled / cost_ratio
+
+
+def overhead_bounds(run: ModelRun) -> tuple[float, float] | None:
+    """The framework overhead (fit's steady epoch − the unprofiled loop's, ms) at the two ends of
+    the profiling cost's 95 % interval: the unprofiled loop epoch taken again from each steady
+    epoch's recorded phases (:func:`unprofiled_equivalent_ms`, the rule that gave the point) at the
+    ratio's low and high ends, lowest overhead first; None where the overhead was not taken against
+    the unprofiled loop. The headline's overhead rests on the cost's point: with a reference of few
+    stretches its interval is wide, and so is the overhead's."""
+    cost, fit = run.steady.profiling_cost, run.fit
+    if cost is None or fit is None or fit.steady_mean_ms is None:
+        return None
+    if run.headline.framework_overhead_ms is None or run.headline.overhead_against != UNPROFILED:
+        return None
+    steady = [epoch for epoch in run.epochs if epoch.index in run.steady.epochs]
+    if not steady:
+        return None
+
+    def loop_epoch_ms(ratio: float) -> float:
+        def total(epoch: EpochReport, name: str) -> float:
+            return sum(phase.total_ms for phase in epoch.phases if phase.phase == name)
+
+        return mean(
+            unprofiled_equivalent_ms(
+                e.wall_ms, total(e, UNPROFILED), total(e, TRACE), total(e, PROFILING), ratio
+            )
+            for e in steady
+        )
+
+    ends = sorted(fit.steady_mean_ms - loop_epoch_ms(ratio) for ratio in (cost.ratio.low, cost.ratio.high))
+    return ends[0], ends[1]
 
 
 def profiling_cost(breakdowns: Sequence[EpochBreakdown]) -> ProfilingCost | None:

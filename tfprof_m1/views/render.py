@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, cast
 
 from tabulate import tabulate
 
+from tfprof_m1.analysis.estimate import FEW_STRETCHES as FEW_STRETCHES_FOR_COST
 from tfprof_m1.analysis.estimate import MIN_FENCE_CHECKS
+from tfprof_m1.analysis.figures import overhead_bounds
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
 from tfprof_m1.analysis.throughput import achieved, achieved_text
 from tfprof_m1.base.phases import (
@@ -154,6 +156,16 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
         )
     for run in compared:
         overhead = run.headline.framework_overhead_ms
+        cost = run.steady.profiling_cost
+        bounds = overhead_bounds(run)
+        if bounds is not None and cost is not None and cost.stretches < FEW_STRETCHES_FOR_COST:
+            low, high = bounds
+            notes.append(
+                f"{run_name(run)}: the unprofiled loop epoch rests on the profiling cost, "
+                f"{cost.ratio.point:.2f}× [{cost.ratio.low:.2f}–{cost.ratio.high:.2f}] from "
+                f"{counted(cost.stretches, 'unprofiled stretch')}: over that interval the overhead "
+                f"is {_signed_seconds(low)} to {_signed_seconds(high)}"
+            )
         spread = max(run.steady.epoch_iqr_ms, _fit_iqr_ms(run))
         if overhead is not None and overhead < 0:
             inside = abs(overhead) <= spread
@@ -167,6 +179,10 @@ def headline_table(report: Report) -> tuple[list[str], list[list[str]], list[str
                 )
             )
     return headers, rows, notes
+
+
+def _signed_seconds(ms: float) -> str:
+    return f"{ms / 1000:+.2f} s"
 
 
 def _fit_iqr_ms(run: ModelRun) -> float:
