@@ -439,6 +439,12 @@ def analyze(
             "or a device Steps line"
         )
     steps = _step_times(windows, device.busy_ms, on_device)
+    if input_pipeline_ps > 0 and not any(waits.values()) and source != SOURCE_WHOLE:
+        notes.append(
+            "no IteratorGetNext on the Python thread in the traced steps: the step fetches its input "
+            "inside its own function (Keras's fit does), so the input wait above reads 0 and any wait "
+            "is inside the step's op time; tf.data's own work is still counted"
+        )
     return TraceSummary(
         files=list(files),
         traced_steps=sorted(traced) if source != SOURCE_WHOLE else [],
