@@ -168,3 +168,16 @@ def test_a_side_named_by_a_count_of_one_reads_singular():
     assert _name(checks["steps_per_execution"], 1) == "1 step per execution"
     assert _name(checks["steps_per_execution"], 4) == "4 steps per execution"
     assert _name(checks["examples"], 1920) == "1,920 examples"
+
+
+def test_a_fit_reports_input_path_is_not_known_so_not_a_difference():
+    """A ProfileCallback report records fit's own input path, with no word of the data it was given:
+    a trial's loop-against-fit compare read "input pipeline: tf.data.Dataset against Keras fit"."""
+    from tfprof_m1.analysis.parity import FIT_INPUT_PATH
+
+    loop, fit = make_report("cpu"), make_report("cpu")
+    loop.runs[0].fingerprint = Fingerprint(input_path="tf.data.Dataset, steps_per_epoch 10")
+    fit.runs[0].fingerprint = Fingerprint(input_path=FIT_INPUT_PATH)
+    assert checked_values(fit, fit.runs[0])["input_path"] is None
+    lines = differences(checked_values(loop, loop.runs[0]), checked_values(fit, fit.runs[0]))
+    assert not any(line.startswith("input pipeline") for line in lines)

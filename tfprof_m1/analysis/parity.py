@@ -23,6 +23,7 @@ from tfprof_m1.report.model import ModelRun, Report
 
 __all__ = [
     "CHECKS",
+    "FIT_INPUT_PATH",
     "MACHINE",
     "MODEL",
     "SETTING",
@@ -178,12 +179,17 @@ def checked_values(report: Report, run: ModelRun) -> dict[str, object]:
     }
 
 
+#: What a ``ProfileCallback`` report records as its input path: fit's own, with no word of the data
+#: it was given, so not a pipeline to compare (a trial read "tf.data.Dataset against Keras fit").
+FIT_INPUT_PATH = "Keras fit"
+
+
 def _pipeline(input_path: object) -> object:
     """How batches were made, without the steps per epoch the loop records with it
     (``tf.data.Dataset, steps_per_epoch 32``): those are a check of their own, and follow from the
-    batch size when the examples agree."""
-    if not isinstance(input_path, str):
-        return input_path
+    batch size when the examples agree. A fit report's (:data:`FIT_INPUT_PATH`) is not known."""
+    if not isinstance(input_path, str) or input_path == FIT_INPUT_PATH:
+        return None if input_path == FIT_INPUT_PATH else input_path
     return re.sub(r", (steps_per_epoch \d+|to its end)$", "", input_path)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tfprof_m1.analysis.assemble import build_report
+from tfprof_m1.analysis.parity import FIT_INPUT_PATH
 from tfprof_m1.collection.fit import FitProfiler
 from tfprof_m1.collection.model_facts import layer_summary, parameter_count
 from tfprof_m1.report.model import Fingerprint, Report
@@ -74,7 +75,7 @@ class ProfileCallback(FitProfiler):
             mixed_precision=getattr(getattr(model, "dtype_policy", None), "name", None),
             steps_per_execution=self.steps_per_execution,
             input_dtype=getattr(dtype, "name", dtype) if dtype is not None else None,
-            input_path="Keras fit",
+            input_path=FIT_INPUT_PATH,
             parameters=parameter_count(model),
             layers=layer_summary(model),
         )
