@@ -152,6 +152,11 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     first, second = run["epochs"]
     assert [stretch[0] for stretch in first["stretches"]] == [6] == [s[0] for s in second["stretches"]]
     assert run["trace"]["traced_steps"] == list(range(34, 40))
+    # every traced step is a probe step here (--sample-every 1): the trace says so
+    assert any(
+        note.startswith("traced steps 34, 35, 36, 37, 38, 39 are probe steps")
+        for note in run["trace"]["notes"]
+    )
     loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)
     assert loaded[1].step_kinds.count("probe") == 14
     for epoch, read, profiled in zip(run["epochs"], loaded, (14, 14)):

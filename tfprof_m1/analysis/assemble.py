@@ -219,6 +219,16 @@ def _locate(breakdowns: Sequence[EpochBreakdown], global_step: int) -> tuple[int
     return None
 
 
+def _traced_probe_steps(breakdowns: Sequence[EpochBreakdown], traced_steps: Sequence[int]) -> list[int]:
+    """The traced steps (global step numbers) that were probe steps."""
+    probes = []
+    for global_step in traced_steps:
+        located = _locate(breakdowns, global_step)
+        if located is not None and breakdowns[located[0]].step_kinds[located[1]] == PROBE:
+            probes.append(global_step)
+    return probes
+
+
 def trace_timing(
     breakdowns: Sequence[EpochBreakdown], traced_steps: Sequence[int]
 ) -> tuple[dict[str, float] | None, float | None]:
@@ -319,6 +329,18 @@ def attach_trace(
         return
     shares, step_ms = trace_timing(breakdowns, window.traced_steps)
     run.trace = trace_summary(window.logdir, device_kind, scope_phases, shares, step_ms, run.distribution)
+    probes = _traced_probe_steps(breakdowns, window.traced_steps)
+    if probes:
+        which = (
+            f"step {probes[0]} is a probe step"
+            if len(probes) == 1
+            else (f"steps {', '.join(map(str, probes))} are probe steps")
+        )
+        run.trace.notes.append(
+            f"traced {which} (the default window holds one on purpose): its probe calls (empty call, "
+            "forward, forward and backward, full step) show as spans in the trace viewer, and the "
+            "traced op time and the timing mean above include them"
+        )
     progress(
         f"[{run.model}] traced steps {window.traced_steps[0]}–{window.traced_steps[-1]} into {window.logdir}"
     )
