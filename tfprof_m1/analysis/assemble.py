@@ -59,7 +59,7 @@ from tfprof_m1.report.model import (
     RunConfig,
 )
 from tfprof_m1.report.step_codec import as_step_kinds
-from tfprof_m1.trace.xplane import TraceSummary, analyze_run_dir, find_runs
+from tfprof_m1.trace.xplane import WHILE_LOOP_NOTE, TraceSummary, analyze_run_dir, find_runs
 
 __all__ = [
     "build_report",
@@ -468,8 +468,7 @@ def mark_batches_per_marker(trace: TraceSummary, batches: int) -> None:
     while-loop the trace found is Keras's, not a recurrent layer's."""
     trace.batches_per_marker = batches
     trace.notes = [
-        KERAS_LOOP_NOTE.format(n=batches) if note.startswith("the traced steps run a tf.while_loop") else note
-        for note in trace.notes
+        KERAS_LOOP_NOTE.format(n=batches) if note == WHILE_LOOP_NOTE else note for note in trace.notes
     ]
 
 

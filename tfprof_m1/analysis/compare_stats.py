@@ -33,7 +33,7 @@ import numpy as np
 from tfprof_m1.analysis.blocks import block_length, group_medians
 from tfprof_m1.analysis.bootstrap import REPLICATES, SEED, generator, percentile_interval, resample
 from tfprof_m1.analysis.estimate import column_parts, is_probe_sample, sample_parts
-from tfprof_m1.analysis.figures import unprofiled_equivalent_ms
+from tfprof_m1.analysis.figures import recorded_unprofiled_ms
 from tfprof_m1.base.phases import PROFILING, SPLIT, TRACE, UNPROFILED
 from tfprof_m1.base.stats import resampled_medians
 from tfprof_m1.report.interval import Interval
@@ -116,13 +116,7 @@ def epoch_values(epoch: EpochReport, cost_ratio: float | None = None) -> EpochVa
     }
     split = [name for name in (epoch.proportions or {}) if name in phases]
     split_steps = ~as_step_kinds(epoch.step_kinds).mask(SPLIT)  # codes: no string a step
-    equivalent = unprofiled_equivalent_ms(
-        epoch.wall_ms,
-        totals.get(UNPROFILED, 0.0),
-        totals.get(TRACE, 0.0),
-        totals.get(PROFILING, 0.0),
-        cost_ratio,
-    )
+    equivalent = recorded_unprofiled_ms(epoch, cost_ratio)
     measured = sum(total for name, total in totals.items() if name not in PROFILER_PHASES)
     scale = equivalent / measured if measured > 0 else 1.0
     return EpochValues(

@@ -321,7 +321,7 @@ def estimate_cost(
     block_steps, block_ms = np.array(blocks, dtype=float).T
     stretch_steps, stretch_ms = np.array(stretches, dtype=float).T
     picked_blocks = resample(rng, len(blocks), replicates)
-    picked_stretches = resample(rng, len(stretches), replicates)
+    picked_stretches = resample(rng, len(stretches), replicates)  # drawn on either path: one stream
     if len(stretches) < FEW_STRETCHES:
         references = _few_stretches_references(
             unprofiled, block_steps, block_ms, stretch_steps, stretch_ms, rng, replicates

@@ -19,7 +19,7 @@ from tfprof_m1.analysis.estimate import (
     fence_check,
     full_step_times,
 )
-from tfprof_m1.analysis.steady import steady_epochs
+from tfprof_m1.analysis.steady import recorded_steady_epochs, steady_epochs
 from tfprof_m1.base.phases import COMPUTE, EPOCH_LEVEL_PHASES, OTHER, PROFILING, TRACE, UNPROFILED
 from tfprof_m1.base.stats import OrderStatistics, Summary, order_statistics, summarize, summarize_array
 from tfprof_m1.collection.profiler import FenceCheckSample
@@ -43,6 +43,7 @@ __all__ = [
     "headline",
     "loop_summary",
     "overhead_bounds",
+    "recorded_unprofiled_ms",
     "too_few_probe_steps",
     "unprofiled_equivalent_ms",
 ]
@@ -227,6 +228,19 @@ def unprofiled_equivalent_ms(
     return unprofiled_ms + profiled / cost_ratio
 
 
+def recorded_unprofiled_ms(epoch: EpochReport, cost_ratio: float | None) -> float:
+    """:func:`unprofiled_equivalent_ms` of an epoch as its report recorded it (its phases' totals):
+    what ``compare`` resamples and the headline's overhead range are taken from."""
+    totals = {summary.phase: summary.total_ms for summary in epoch.phases}
+    return unprofiled_equivalent_ms(
+        epoch.wall_ms,
+        totals.get(UNPROFILED, 0.0),
+        totals.get(TRACE, 0.0),
+        totals.get(PROFILING, 0.0),
+        cost_ratio,
+    )
+
+
 def overhead_bounds(run: ModelRun) -> tuple[float, float] | None:
     """The framework overhead (fit's steady epoch − the unprofiled loop's, ms) at the two ends of
     the profiling cost's 95 % interval: the unprofiled loop epoch taken again from each steady
@@ -239,22 +253,13 @@ def overhead_bounds(run: ModelRun) -> tuple[float, float] | None:
         return None
     if run.headline.framework_overhead_ms is None or run.headline.overhead_against != UNPROFILED:
         return None
-    steady = [epoch for epoch in run.epochs if epoch.index in run.steady.epochs]
+    steady = recorded_steady_epochs(run)
     if not steady:
         return None
-
-    def loop_epoch_ms(ratio: float) -> float:
-        def total(epoch: EpochReport, name: str) -> float:
-            return sum(phase.total_ms for phase in epoch.phases if phase.phase == name)
-
-        return mean(
-            unprofiled_equivalent_ms(
-                e.wall_ms, total(e, UNPROFILED), total(e, TRACE), total(e, PROFILING), ratio
-            )
-            for e in steady
-        )
-
-    ends = sorted(fit.steady_mean_ms - loop_epoch_ms(ratio) for ratio in (cost.ratio.low, cost.ratio.high))
+    ends = sorted(
+        fit.steady_mean_ms - mean(recorded_unprofiled_ms(epoch, ratio) for epoch in steady)
+        for ratio in (cost.ratio.low, cost.ratio.high)
+    )
     return ends[0], ends[1]
 
 

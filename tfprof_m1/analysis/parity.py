@@ -188,8 +188,10 @@ def _pipeline(input_path: object) -> object:
     """How batches were made, without the steps per epoch the loop records with it
     (``tf.data.Dataset, steps_per_epoch 32``): those are a check of their own, and follow from the
     batch size when the examples agree. A fit report's (:data:`FIT_INPUT_PATH`) is not known."""
-    if not isinstance(input_path, str) or input_path == FIT_INPUT_PATH:
-        return None if input_path == FIT_INPUT_PATH else input_path
+    if input_path == FIT_INPUT_PATH:
+        return None
+    if not isinstance(input_path, str):
+        return input_path
     return re.sub(r", (steps_per_epoch \d+|to its end)$", "", input_path)
 
 
@@ -287,7 +289,7 @@ def _name(check: Check, value: object) -> str:
         named = check.names.format(value)
     except (ValueError, TypeError):
         return str(value)
-    if value == 1 and not isinstance(value, bool):  # "1 step per execution", "1 parameter"
+    if value == 1:  # "1 step per execution", "1 parameter" (booleans were named above)
         named = re.sub(r"^([\d,]+ \w+?)s\b", r"\1", named)
     return named
 

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 #: Each whole-number setting's range (inclusive) and what the message says: the bounds keep a run
 #: within what a machine can hold (``--repeats 1e9`` would plan a billion runs) and what numpy and
 #: TensorFlow accept (a seed is 32 bits).
-LIMITS: dict[str, tuple[int, int, str]] = {
+LIMITS: dict[str, tuple[float, float, str]] = {
     "epochs": (1, 100_000, "must be from 1 to 100,000"),
     "repeats": (1, 1_000, "must be from 1 to 1,000 (each repeat runs every model again)"),
     "steps": (1, 10**9, "must be from 1 to 10**9"),
@@ -79,6 +79,7 @@ LIMITS: dict[str, tuple[int, int, str]] = {
     "min_samples": (0, 10**6, "must be from 0 to 1,000,000"),
     "seed": (0, 2**32 - 1, "must be from 0 to 4294967295 (numpy and TensorFlow take 32-bit seeds)"),
     "replicas": (1, 4_096, "must be from 1 to 4,096"),
+    "fenced_share": (0.0, 1.0, "a share of the fused steps, from 0 to 1"),
 }
 
 
@@ -99,10 +100,6 @@ def validate_config(config: RunConfig) -> None:
         (
             0.0 <= config.reference_share < 0.5,
             f"--reference-share {config.reference_share}: must be from 0 up to (not including) 0.5",
-        ),
-        (
-            config.fenced_share is None or 0.0 <= config.fenced_share <= 1.0,
-            f"--fenced-share {config.fenced_share}: a share of the fused steps, from 0 to 1",
         ),
         (config.data in DATA_MODES, f"--data {config.data!r}: choose one of {', '.join(DATA_MODES)}"),
         (

@@ -45,6 +45,7 @@ from tfprof_m1.trace.steps import (
 __all__ = [
     "DEVICE_TIME",
     "TraceSummary",
+    "WHILE_LOOP_NOTE",
     "analyze",
     "analyze_run_dir",
     "classify_op",
@@ -85,6 +86,16 @@ class StepTime:
     device_idle_ms: float | None = None
     #: "device" when the device was busy at least half the step, else "host" (it waited more than it ran).
     bound: str | None = None
+
+
+#: Said of a host-only trace whose steps run a tf.while_loop (``analysis.assemble`` words it again
+#: when the loop is Keras's own steps_per_execution loop).
+WHILE_LOOP_NOTE = (
+    "the traced steps run a tf.while_loop (a recurrent layer such as GRU or LSTM): XProf's overview "
+    "page shows no step time for such host-only traces (measured: 0.0 ms for a GRU whose steps took "
+    "10.8 ms, 12.4 ms for the same GRU unrolled; docs/performance.md); this analysis and the timing "
+    "figures do not depend on it"
+)
 
 
 @dataclass
@@ -422,14 +433,7 @@ def analyze(
             f"'{XLA_PHASE}' here); the timing-based parts (probe steps) still divide the step"
         )
     if while_loops and not device_planes:
-        notes.append(
-            "the traced steps run a tf.while_loop (a recurrent layer such as GRU or LSTM): XProf's overview "
-            "page shows no step time for such host-only traces (measured: "
-            "0.0 ms for a GRU whose steps took 10.8 ms, "
-            "12.4 ms for the same GRU unrolled; docs/performance.md); "
-            "this analysis and the timing figures do not "
-            "depend on it"
-        )
+        notes.append(WHILE_LOOP_NOTE)
     if source == SOURCE_WHOLE and not windows:
         notes.append("the trace holds no events: nothing was recorded, or the file is empty or torn")
     elif source == SOURCE_WHOLE:

@@ -19,6 +19,7 @@ from tfprof_m1.analysis.estimate import FEW_STRETCHES as FEW_STRETCHES_FOR_COST
 from tfprof_m1.analysis.estimate import MIN_FENCE_CHECKS
 from tfprof_m1.analysis.figures import overhead_bounds
 from tfprof_m1.analysis.scaling import efficiency_interval, replicas_text
+from tfprof_m1.analysis.steady import recorded_steady_epochs
 from tfprof_m1.analysis.throughput import achieved, achieved_text
 from tfprof_m1.base.phases import (
     BACKWARD,
@@ -262,7 +263,7 @@ def _run_section(run: ModelRun, environment: Environment) -> list[Piece]:
         f"IQR {_seconds(steady.epoch_iqr_ms)}; step median {ms_text(steady.step_median_ms)} ms "
         f"(IQR {ms_text(steady.step_iqr_ms)} ms){rate}",
     ]
-    if any(BLOCK in epoch.step_kinds for epoch in run.epochs if epoch.index in steady.epochs):
+    if any(BLOCK in epoch.step_kinds for epoch in recorded_steady_epochs(run)):
         facts.append(
             "compute and its parts per step: steps run in blocks share their block's compute "
             "equally, so the median and IQR are mostly of block means (an IQR of 0 with one block "
@@ -616,20 +617,18 @@ def trace_pieces(trace: TraceSummary) -> list[Piece]:
     calls = trace.batches_per_marker
     last = trace.traced_steps[-1] + calls - 1 if trace.traced_steps else None
     steps = f"{trace.traced_steps[0]}–{last}" if trace.traced_steps else "none"
-    own = trace.step_source in ("", SOURCE_MARKERS)
+    source = "" if trace.step_source in ("", SOURCE_MARKERS) else f": {trace.step_source}"
     if calls > 1:  # Keras's steps_per_execution: a marker is one call of `calls` batches
         per_batch = None if trace.step_ms_mean is None else trace.step_ms_mean / calls
         marked = (
             f"traced batches {steps} ({trace.step_markers} step markers, each a call of {calls} batches"
-            + ("" if own else f": {trace.step_source}")
-            + f"); mean marked call {ms_text(trace.step_ms_mean)} ms ({ms_text(per_batch)} ms a batch)"
+            f"{source}); mean marked call {ms_text(trace.step_ms_mean)} ms ({ms_text(per_batch)} ms a batch)"
         )
         same = "batches"
     else:
         marked = (
-            f"traced steps {steps} ({trace.step_markers} step markers"
-            + ("" if own else f": {trace.step_source}")
-            + f"); mean marked step {ms_text(trace.step_ms_mean)} ms"
+            f"traced steps {steps} ({trace.step_markers} step markers{source}); "
+            f"mean marked step {ms_text(trace.step_ms_mean)} ms"
         )
         same = "steps"
     facts = [
