@@ -309,3 +309,84 @@ def test_traced_steps_of_a_planned_stretch_run_profiled_each_fenced():
     traced = epoch(window)
     assert traced.stretches == [] and traced.steps.kinds()[stretch.start : stretch.stop] == [FUSED] * 6
     assert all(step in window.marked for step in stretch)
+
+
+@pytest.mark.parametrize(
+    "case, batches_there, steps_per_epoch",
+    [("device-bound", 500, 250), ("host-bound", 500, 250), ("balanced", 130, 150)],
+)
+def test_the_loops_lean_block_steps_record_what_the_general_api_records(case, batches_there, steps_per_epoch):
+    """The built-in loop runs its block steps in a tight loop (``PhaseProfiler.block_run``, a
+    fraction of the general path's Python a step). Its records must be what ``step(BLOCK)`` around
+    ``call(..., fence=False)`` records for the same steps on the same device: every step's kind,
+    examples, start, wall time, phases and waits, the blocks' closing fences (250 steps cross
+    :data:`MAX_BLOCK_STEPS` twice), the epoch's wall time and end, and the data running out mid-plan
+    (130 batches for two epochs of 150: the first runs out, its final ``next()`` outside the steps).
+    Reading a batch's size takes 0.01 ms, between the step's input and its call (neither's)."""
+    from tfprof_m1.collection.epoch_data import EpochBatches
+
+    host, device = CASES[case]
+    sampling = Sampling(every=10**6, min_samples=0, reference_share=0.0, fenced_share=0.0)
+
+    def profiled(loop) -> list:
+        clock = FakeClock()
+        fake = FakeDevice(clock)
+        profiler = PhaseProfiler(clock=clock, fence=FakeFence(fake, 0.05), annotate=False)
+
+        class SlowSize:
+            @property
+            def shape(self):
+                clock.advance(0.01)
+                return (32,)
+
+        class Data:
+            def __iter__(self):
+                for _, labels in batches(clock, batches_there, input_ms=0.1):
+                    yield SlowSize(), labels
+
+        loop(profiler, FakeTrainSteps(fake, model(host, device)), Data())
+        return profiler.epochs
+
+    def built_in(profiler, train_steps, data) -> None:
+        run_profiled_loop(train_steps, data, 2, steps_per_epoch, profiler, sampling)
+
+    def general(profiler, train_steps, data) -> None:
+        epochs = EpochBatches(data, steps_per_epoch)
+        for _ in range(2):
+            with profiler.epoch():
+                batches_of_epoch = profiler.timed(epochs.epoch())
+                for index in range(steps_per_epoch + 1):
+                    if index == steps_per_epoch:
+                        profiler.close_block()  # as the loop does before the next() past its plan
+                    batch = next(batches_of_epoch, None)
+                    if batch is None:
+                        break
+                    images, labels = batch
+                    with profiler.step(BLOCK, examples=train_steps.examples(images)):
+                        profiler.call(COMPUTE, train_steps.fused, images, labels, fence=False)
+
+    if batches_there < 2 * steps_per_epoch:
+        with pytest.warns(UserWarning, match="ran out of data"):
+            lean = profiled(built_in)
+        with pytest.warns(UserWarning, match="ran out of data"):
+            reference = profiled(general)
+    else:
+        lean, reference = profiled(built_in), profiled(general)
+    assert len(lean) == len(reference) == 2
+    for ours, theirs in zip(lean, reference):
+        assert len(ours.steps) > 0 and ours.steps.kinds() == [BLOCK] * len(ours.steps)
+        assert list(ours.steps) == list(theirs.steps)
+        assert (ours.wall_ms, ours.steps_end_ms, ours.outside_steps_ms) == (
+            theirs.wall_ms,
+            theirs.steps_end_ms,
+            theirs.outside_steps_ms,
+        )
+    if batches_there >= 2 * steps_per_epoch:
+        fences = [step.phases_ms.get(SYNC, 0.0) > 0 for step in lean[0].steps]
+        assert [i for i, fenced in enumerate(fences) if fenced] == [
+            MAX_BLOCK_STEPS - 1,
+            2 * MAX_BLOCK_STEPS - 1,
+            249,
+        ]
+    else:
+        assert len(lean[0].steps) == batches_there and INPUT in lean[0].outside_steps_ms

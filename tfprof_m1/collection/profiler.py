@@ -74,6 +74,11 @@ IDLE_FENCE_CALLS = 9
 MAX_BLOCK_STEPS = 100
 
 
+#: What :meth:`PhaseProfiler.block_run` yields: ``add(input_start, input_end, call_start, call_end,
+#: examples, result)`` records one block step.
+BlockStepAdder = Callable[[float, float, float, float, int, TensorLike], None]
+
+
 class Fence(Protocol):
     """Blocks the host until device work queued so far has finished."""
 
@@ -222,6 +227,8 @@ class PhaseProfiler:
         self._block_phase = ""
         self._joins_block = False
         self.max_block_steps = MAX_BLOCK_STEPS
+        #: Inside :meth:`block_run`: ``timed()`` passes ``next()`` through (the run times it).
+        self._untimed_input = False
         #: Runs recorded: 1 plus each :meth:`begin_run` after an epoch was timed.
         self.runs = 1
 
@@ -321,7 +328,7 @@ class PhaseProfiler:
         """
         source: Iterator[_Item] | None = None
         while True:
-            timing = self._stretch is None
+            timing = self._stretch is None and not self._untimed_input
             if timing:
                 self.start(INPUT)
             exhausted = False
@@ -429,6 +436,71 @@ class PhaseProfiler:
             self.stop(phase)
         self._block_token, self._block_phase, self._joins_block = result, phase, True
         return result
+
+    @contextmanager
+    def block_run(self, phase: str) -> Iterator[BlockStepAdder]:
+        """Record a run of block steps the caller times itself: the lean form of ``step(BLOCK)`` with
+        one ``call(phase, ..., fence=False)`` inside, for loops whose per-step Python would otherwise
+        be a measurable share of a short step (the built-in loop's block steps).
+
+        Yields ``add(input_start, input_end, call_start, call_end, examples, result)``: one step
+        whose ``next()`` ran from ``input_start`` to ``input_end`` (clock readings; ``timed()``
+        passes ``next()`` through inside the run) and whose call ran from ``call_start`` to
+        ``call_end`` unfenced, returning ``result`` (the block's closing fence waits for the last
+        one). A step is recorded as ``step()`` would record it: its input as ``INPUT``, its call as
+        ``phase``, anything timed since the last step (a progress line) carried into the first; it
+        joins the open block, closed at :data:`MAX_BLOCK_STEPS` as there. Call
+        :meth:`pending_input` for a ``next()`` that found the data's end. The block stays open
+        after the run, as after a ``step(BLOCK)``.
+
+        Raises:
+            ValueError: outside an epoch, inside a step or phase, or in a block of another phase.
+        """
+        if self._epoch is None or self._step is not None or self._active:
+            raise ValueError("block_run() must be inside epoch() and outside any step or phase")
+        if self._block and phase != self._block_phase:
+            raise ValueError(f"block_run() of {phase!r} steps in a block of {self._block_phase!r} calls")
+        epoch_start, block, limit = self._epoch_start, self._block, self.max_block_steps
+
+        def add(
+            input_start: float,
+            input_end: float,
+            call_start: float,
+            call_end: float,
+            examples: int,
+            result: TensorLike,
+        ) -> None:
+            nonlocal block
+            phases = self._pending_ms
+            if phases or self._pending_started is not None:
+                started = input_start if self._pending_started is None else self._pending_started
+                waits = self._pending_waits_ms
+                self._pending_ms, self._pending_waits_ms, self._pending_started = {}, {}, None
+                phases[INPUT] = phases.get(INPUT, 0.0) + (input_end - input_start) * 1000.0
+            else:
+                started, waits = input_start, {}
+                phases = {INPUT: (input_end - input_start) * 1000.0}
+            call_ms = (call_end - call_start) * 1000.0
+            phases[phase] = phases.get(phase, 0.0) + call_ms
+            started_ms = (started - epoch_start) * 1000.0
+            block.append(StepTiming(BLOCK, examples, call_ms, phases, waits, {}, started_ms))
+            self._block_token = result
+            if len(block) >= limit:
+                self.close_block()
+                block = self._block
+
+        self._block_phase, self._last_stopped, self._untimed_input = phase, None, True
+        try:
+            yield add
+        finally:
+            self._untimed_input = False
+
+    def pending_input(self, input_start: float, input_end: float) -> None:
+        """Time a ``next()`` outside any step as ``INPUT``, carried to the next step or the epoch
+        (inside :meth:`block_run`, the one that found the data's end)."""
+        if self._pending_started is None:
+            self._pending_started = input_start
+        self._add(INPUT, (input_end - input_start) * 1000.0)
 
     def close_block(self) -> float:
         """Fence the open block of unfenced steps (if any) and record its steps; returns the fence's
@@ -676,6 +748,13 @@ class NullProfiler(PhaseProfiler):
         fence: bool = True,
     ) -> _Result:
         return fn(*args)
+
+    @contextmanager
+    def block_run(self, phase: str) -> Iterator[BlockStepAdder]:
+        yield lambda *step: None
+
+    def pending_input(self, input_start: float, input_end: float) -> None:
+        pass
 
     def close_block(self) -> float:
         return 0.0
