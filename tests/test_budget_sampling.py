@@ -309,21 +309,42 @@ def test_a_fenced_step_costs_one_fence_a_block_step_none_and_a_bounded_number_of
 
 def test_the_default_fences_the_step_before_each_probe_step_and_starts_stretches_after_probe_steps():
     """The fences a loop that never stops has not are shared: the step before a probe step is fenced
-    (the probe step's own first fence would cut its block anyway) and a stretch follows a probe step
-    (whose fences emptied the device). No stretch ends the epoch (its last steps run slower); the
-    last block is closed by the fence the epoch ends with."""
+    (the probe step's own first fence would cut its block anyway; a stretch's closing fence does as
+    well) and a stretch follows a probe step (whose fences emptied the device); stretches with no
+    probe step before them take their tiles alone. The last block is closed by the fence the epoch
+    ends with."""
     kinds = DEFAULT_SAMPLING.plan(400, probes=3)
     probes = [i for i, kind in enumerate(kinds) if kind == "probe"]
-    assert len(probes) == 3 and all(kinds[i - 1] == "fused" for i in probes)
-    assert kinds.count("fused") == 3 and kinds[-1] == "block"
+    assert len(probes) == 3 and all(kinds[i - 1] in ("fused", "unprofiled") for i in probes)
+    assert kinds.count("fused") == sum(kinds[i - 1] == "fused" for i in probes) and kinds[-1] == "block"
     stretches = DEFAULT_SAMPLING.unprofiled_steps(400, probes=3)
     assert [len(s) for s in stretches] == [20, 20] and all(s.start - 1 in probes for s in stretches)
-    no_probe = DEFAULT_SAMPLING.unprofiled_steps(400, probes=0)  # stretches with no probe step: spaced
-    assert [(s.start, len(s)) for s in no_probe] == [(120, 20), (260, 20)]
+    # centred (phase 0.5): tiles 10 and 0 of the 20 tiles of steps 2-399
+    assert [s.start for s in stretches] == [2, 2 + round(10 * 378 / 19)]
+    no_probe = DEFAULT_SAMPLING.unprofiled_steps(400, probes=0)  # stretches with no probe step: alone
+    assert [(s.start, len(s)) for s in no_probe] == [(s.start, 20) for s in stretches]
+    assert all(kind != "probe" for kind in DEFAULT_SAMPLING.plan(400, probes=0))
     short = DEFAULT_SAMPLING.unprofiled_steps(60, probes=1)  # a third of a run's first epochs
-    assert [len(s) for s in short] == [20] and short[0].start - 1 in (20,) and short[0].stop < 50
+    assert [(s.start, len(s)) for s in short] == [(21, 20)]  # the middle of the tiles 2, 21 and 40
     assert DEFAULT_SAMPLING.unprofiled_steps(60, probes=1, stretches=0) == []  # pooled: none here
     assert DEFAULT_SAMPLING.plan(9, probes=1)[-1] == "block"  # no stretch under 10 steps
+
+
+def test_stretches_tile_the_epoch_never_overlap_and_never_touch_its_first_two_steps():
+    from tfprof_m1.collection.loop import Sampling as Rule
+
+    for steps in (10, 11, 20, 37, 60, 61, 100, 399, 400, 1563):
+        for count in range(1, max(1, steps // 2 // 20) + 1):
+            for phase in (0.0, 0.13, 0.5, 0.77, 0.999):
+                length = min(20, steps // 3)
+                starts = Rule.stretch_starts(steps, count, length, phase)
+                assert len(starts) == count, (steps, count, phase)
+                assert starts[0] >= 2 and starts[-1] + length <= steps
+                assert all(b - a >= length for a, b in zip(starts, starts[1:])), starts
+                plan = DEFAULT_SAMPLING.plan(steps, probes=count, stretches=count, phase=phase)
+                runs = DEFAULT_SAMPLING.unprofiled_steps(steps, probes=count, stretches=count, phase=phase)
+                assert [r.start for r in runs] == starts and len(plan) == steps
+                assert all(plan[r.start - 1] == "probe" for r in runs)
 
 
 def test_a_share_of_fused_steps_is_fenced_evenly_pooled_over_short_epochs_when_asked():
@@ -437,3 +458,36 @@ def test_the_next_epoch_is_planned_at_the_median_of_the_last_three_measured_cost
     settled.agree(ProbePlan.share(5.0, 0.5))
     spent = DEFAULT_SAMPLING.budget_spent(steps, probes, PlanCosts(5.0, 0.5), stretches)
     assert settled.carried == pytest.approx(carried_in + 0.03 * steps - spent) and before != settled.carried
+
+
+def test_the_layout_moves_from_epoch_to_epoch_so_pooled_stretches_cover_the_whole_epoch():
+    """A step's time depends on its place in the epoch (an input pipeline starting, reaching its
+    end), so a reference always taken in the middle misstates the profiling cost. Each epoch's probe
+    steps and stretches are shifted by the golden ratio's fraction of the epoch from the last one's:
+    over a run of 60-step epochs the stretches' steps fall in every sixth of the epoch, a sixth of
+    them in each (within a few steps), every stretch still right after a probe step (or spread
+    evenly where the epoch has none) and never at step 0; the probe steps move alike."""
+    from tfprof_m1.collection.loop import LAYOUT_STEP, layout_phase
+
+    assert layout_phase(0) == 0.5 and layout_phase(1) == pytest.approx(0.5 + LAYOUT_STEP - 1)
+    assert sorted(round(layout_phase(e) * 10) for e in range(10)) != [5] * 10
+    plan, covered, probes = ProbePlan(DEFAULT_SAMPLING), [0] * 6, [0] * 6
+    for _ in range(90):
+        kinds = plan.next_epoch(60)
+        assert kinds[0] != "unprofiled" and len(kinds) == 60
+        for index, kind in enumerate(kinds):
+            if kind == "unprofiled":
+                covered[index // 10] += 1
+                if index == 0 or kinds[index - 1] != "unprofiled":  # a stretch starts
+                    assert kinds[index - 1] in ("probe", "block", "fused")
+            elif kind == "probe":
+                probes[index // 10] += 1
+    total = sum(covered)
+    assert total >= 90 * 60 * 0.1 * 0.9  # 10 % of the steps, pooled
+    assert all(abs(steps - total / 6) <= 0.25 * total / 6 for steps in covered), covered
+    assert all(count > 0 for count in probes), probes
+    # at a phase near 0 or 1 the probe step and its stretch reach the epoch's first and last steps
+    early = DEFAULT_SAMPLING.plan(60, probes=1, stretches=1, phase=0.0)
+    assert early.index("probe") == 1 and early[2:22] == ["unprofiled"] * 20
+    late = DEFAULT_SAMPLING.plan(60, probes=1, stretches=1, phase=0.99)
+    assert late.index("probe") == 39 and late[40:] == ["unprofiled"] * 20

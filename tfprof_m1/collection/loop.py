@@ -87,6 +87,13 @@ MIN_PROBE_COST = 0.25
 #: Fewest unprofiled stretches per epoch, and the fewest steps an epoch needs to have any.
 MIN_STRETCHES = 1
 MIN_STEPS_FOR_REFERENCE = 10
+#: Each epoch's layout (its probe steps, and the probe steps its stretches follow) is shifted from
+#: the last one's by this fraction of the epoch: the golden ratio's, whose multiples fill [0, 1) the
+#: most evenly. A step's time depends on where it is in the epoch (an input pipeline starting and
+#: reaching its end: on this project's CPU the first 10 of 60 mnist steps run 15 % slower than the
+#: middle ones, the last 10 up to 18 %), so a stretch always in the middle reads the unprofiled steps
+#: too fast; shifted, the stretches pooled over a run cover the epoch's positions evenly.
+LAYOUT_STEP = (5**0.5 - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -108,9 +115,9 @@ class Sampling:
     An epoch's layout (:meth:`plan`): unprofiled stretches start right after a probe step, whose
     fences have already emptied the device, and the step before each probe step is fenced (by
     default), so the few fences a loop that never stops does not have are shared: a probe step with
-    its fenced step and a stretch costs its own calls and three cuts, not five. No stretch ends the
-    epoch: an epoch's last steps run slower than its middle ones (an input pipeline reaching its end:
-    +8-20 % a step over the last 6 of 60 on this project's CPU), so a stretch there is no reference.
+    its fenced step and a stretch costs its own calls and three cuts, not five. Where in the epoch
+    they fall moves from epoch to epoch (:func:`layout_phase`): a step's time depends on its place
+    in the epoch, and a reference always taken at one place would misstate the profiling cost.
     """
 
     every: int = DEFAULT_SAMPLE_EVERY
@@ -188,12 +195,13 @@ class Sampling:
         return (self.stretch_count(steps, at_least=1)[0], length) if length else (0, 0)
 
     def unprofiled_steps(
-        self, steps: int, probes: int | None = None, stretches: int | None = None
+        self, steps: int, probes: int | None = None, stretches: int | None = None, phase: float = 0.5
     ) -> list[range]:
         """The unprofiled stretches of an epoch of ``steps`` steps (see :meth:`plan`), never at
-        step 0 nor at the epoch's end."""
+        step 0."""
         runs: list[range] = []
-        for index, kind in enumerate(self.plan(steps, probes=probes, stretches=stretches)):
+        plan = self.plan(steps, probes=probes, stretches=stretches, phase=phase)
+        for index, kind in enumerate(plan):
             if kind != UNPROFILED:
                 continue
             if runs and runs[-1].stop == index:
@@ -262,13 +270,14 @@ class Sampling:
         return count, credit - spent(count)
 
     def probe_steps(
-        self, steps: int, exclude: Iterable[int] = (), count: int | None = None
+        self, steps: int, exclude: Iterable[int] = (), count: int | None = None, phase: float = 0.5
     ) -> frozenset[int]:
         """Indices of the probe steps among the epoch's steps that are not in ``exclude``.
 
         Evenly spaced, offset by half a stride, so the first step (which also waits for the input
         pipeline to start) is never a sample when the epoch has more than one step. ``count``: that
-        many (the budget's), instead of 1 in ``every`` and at least ``min_samples``.
+        many (the budget's), instead of 1 in ``every`` and at least ``min_samples``, offset by
+        ``phase`` of a stride (in [0, 1); the first step still never, where another is free).
         """
         excluded = set(exclude)
         profiled = [index for index in range(max(0, steps)) if index not in excluded]
@@ -276,7 +285,10 @@ class Sampling:
             return frozenset()
         if count is not None:
             count = min(count, len(profiled))
-            return frozenset(profiled[int((k + 0.5) * len(profiled) / count)] for k in range(count))
+            at = [int((k + phase) * len(profiled) / count) for k in range(count)]
+            if at and at[0] == 0 and len(profiled) > 1 and (count == 1 or at[1] > 1):
+                at[0] = 1
+            return frozenset(profiled[index] for index in at)
         stride = self.every
         if self.min_samples and len(profiled) // stride < self.min_samples:
             stride = max(1, len(profiled) // self.min_samples)
@@ -299,15 +311,20 @@ class Sampling:
         probes: int | None = None,
         fenced: int | None = None,
         stretches: int | None = None,
+        phase: float = 0.5,
     ) -> list[str]:
         """The kind of each step of an epoch: ``fused`` (fenced one by one), ``block`` (fused, in a
         block), ``probe`` or ``unprofiled``.
 
-        The stretches' steps are set apart first; probe steps are spread evenly over the rest (never
-        the first step); each stretch follows a probe step (spread evenly over them; evenly spaced
-        where there are too few probe steps). The epoch's last block is closed by the fence the
-        epoch ends with anyway (before the ``next()`` that finds the data's end; its end ends the
-        last step's span, ``EpochTiming.steps_end_ms``), so it costs no cut.
+        The stretches are placed first (:meth:`stretch_starts`: tiles of the epoch from its third
+        step, ``phase`` choosing which), each right after a probe step: under the budget a probe
+        step is put there (an epoch with fewer probe steps than stretches pairs them evenly; a
+        stretch left alone costs a cut more); the fixed rule's probe steps stay put (1 in
+        ``every``, offset half a stride) and each stretch follows the one nearest its tile. The
+        budget's other probe steps are spread evenly over the rest at ``(k + phase)`` strides, never
+        the first step. The epoch's last block is closed by the fence the epoch ends with anyway
+        (before the ``next()`` that finds the data's end; its end ends the last step's span,
+        ``EpochTiming.steps_end_ms``), so it costs no cut.
 
         ``probes``: how many probe steps (the budget's count for this epoch); None: the budget's
         first epoch (:data:`ASSUMED_PROBE_COST`), or the fixed rule without a budget.
@@ -316,6 +333,7 @@ class Sampling:
         probe step is fenced.
         ``stretches``: how many unprofiled stretches (:meth:`stretch_count`, pooled over epochs);
         None: those of a run's first epochs (:meth:`stretch_shape`).
+        ``phase``: in [0, 1), where this epoch's layout falls (:func:`layout_phase`; 0.5 centred).
         """
         count, length = self.stretch_shape(steps)
         if stretches is not None:
@@ -323,7 +341,25 @@ class Sampling:
         profiled = max(0, steps - count * length)
         if probes is None and self.budget is not None:
             probes = self.probe_count(steps, stretches=count)[0]
-        chosen = sorted(self.probe_steps(profiled, count=probes))
+        # each stretch's place among the profiled steps: the index of the step right before it
+        after = [
+            start - 1 - k * length for k, start in enumerate(self.stretch_starts(steps, count, length, phase))
+        ]
+        if probes is None:  # the fixed rule: each stretch follows the probe step nearest its tile
+            chosen = sorted(self.probe_steps(profiled))
+            free = list(chosen)
+            for k, target in enumerate(after):
+                if free:
+                    nearest = min(free, key=lambda index: (abs(index - target), index))
+                    free.remove(nearest)
+                    after[k] = nearest
+            after.sort()
+        else:
+            paired = min(count, probes)
+            with_probe = {int((k + 0.5) * count / paired) for k in range(paired)}
+            chosen = [after[k] for k in sorted(with_probe)]
+            rest = self.probe_steps(profiled, exclude=chosen, count=probes - paired, phase=phase)
+            chosen = sorted({*chosen, *rest}) if probes > paired else chosen
         kinds = [BLOCK] * profiled
         for index in chosen:
             kinds[index] = PROBE
@@ -336,14 +372,45 @@ class Sampling:
             fenced = min(self.fenced_count(len(fused))[0] if fenced is None else fenced, len(fused))
             for k in range(fenced):
                 kinds[fused[int((k + 0.5) * len(fused) / fenced)]] = FUSED
-        after = [chosen[int((k + 0.5) * len(chosen) / count)] for k in range(min(count, len(chosen)))]
-        alone = count - len(after)
-        after += [int((k + 1) * profiled / (alone + 1)) - 1 for k in range(alone)]
         plan: list[str] = []
         for index, kind in enumerate(kinds):
             plan.append(kind)
             plan.extend([UNPROFILED] * (length * after.count(index)))
         return plan
+
+    @staticmethod
+    def stretch_starts(steps: int, count: int, length: int, phase: float = 0.5) -> list[int]:
+        """First steps of an epoch's ``count`` stretches of ``length`` steps, ascending.
+
+        The epoch from its third step (step 0 also starts the input pipeline; step 1 is left for
+        the probe step before a stretch) is cut into tiles of about ``length`` steps, evenly spaced
+        from its start to its end; an epoch's stretches take tiles spread evenly over them, the
+        first at ``phase`` of the way. Over a run whose phase moves by :data:`LAYOUT_STEP` an
+        epoch, every tile is taken about as often, so the stretches pooled cover every step of the
+        epoch about equally: the reference is an epoch's average step, not its middle's.
+        """
+        first = min(2, max(0, steps - count * length))
+        span = steps - first
+        if count <= 0 or length <= 0 or span < count * length:
+            return []
+        tiles = max(count, math.ceil(span / length))
+        spacing = (span - length) / (tiles - 1) if tiles > 1 else 0.0
+        base = int(phase * tiles) % tiles
+        taken = sorted({(base + round(k * tiles / count)) % tiles for k in range(count)})
+        starts: list[int] = []
+        for tile in taken:
+            start = first + round(tile * spacing) if tiles > 1 else first + (span - length) // 2
+            if starts:
+                start = max(start, starts[-1] + length)  # never overlapping
+            starts.append(min(start, steps - length * (count - len(starts))))
+        return starts
+
+
+def layout_phase(epoch: int) -> float:
+    """Where epoch ``epoch`` of a run places its probe steps and stretches (``Sampling.plan``'s
+    ``phase``): 0.5 (centred) for the first, then moved by :data:`LAYOUT_STEP` an epoch. The same on
+    every worker (it depends on the epoch's number alone)."""
+    return (0.5 + epoch * LAYOUT_STEP) % 1.0
 
 
 #: The default sampling: probe steps by a budget of 3 % of the epoch's time, pooled over epochs.
@@ -453,8 +520,9 @@ class ProbePlan:
             if probes is None:  # the fixed rule: its probe steps among the profiled ones
                 fused -= len(self.sampling.probe_steps(max(0, steps - unprofiled)))
             fenced, self.fenced_carried = self.sampling.fenced_count(fused, self.fenced_carried)
+        phase = layout_phase(self.epochs)
         self.epochs += 1
-        return self.sampling.plan(steps, probes=probes, fenced=fenced, stretches=stretches)
+        return self.sampling.plan(steps, probes=probes, fenced=fenced, stretches=stretches, phase=phase)
 
     @staticmethod
     def share(probe: float | None, cut: float | None = None) -> list[float]:
