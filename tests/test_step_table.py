@@ -119,3 +119,42 @@ def test_the_sampled_steps_and_their_columns_are_the_steps_read_one_by_one():
     assert StepTable().sampled() == [] and StepTable().sample_columns() is None and StepTable().kinds() == []
     probes.truncate(1)
     assert probes.sampled() == steps[3:4] and probes.sample_columns()["empty_call"][0].tolist() == [0.5]
+
+
+def test_steps_added_a_run_at_a_time_make_the_same_table_as_one_by_one():
+    """``extend`` adds runs of alike steps (a block's) a column at a time: the table, read back and
+    column by column (NaN where a step has no such phase, columns in the order first met), must be
+    the one ``append`` builds step by step, whatever the mix: kinds, a first step carrying an extra
+    phase, a last step with ``sync``, new phases and waits appearing mid-run, probe samples."""
+    import math
+    import random
+
+    from tfprof_m1.collection.step_table import FenceCheckSample
+
+    rng = random.Random(5)
+    steps = []
+    for index in range(400):
+        kind = rng.choice(["block"] * 6 + ["fused", "probe"])
+        phases = {"input": rng.random(), "compute": rng.random()}
+        if rng.random() < 0.05:
+            phases = {"profiling": rng.random(), **phases}
+        if rng.random() < 0.1:
+            phases["sync"] = rng.random()
+        if index > 200 and rng.random() < 0.2:
+            phases["late"] = rng.random()  # a column first met mid-table
+        waits = {"compute": rng.random()} if rng.random() < 0.7 else {}
+        samples = {"full_step": [rng.random(), 0.0]} if kind == "probe" else {}
+        check = FenceCheckSample(1.0, 0.0) if kind == "fused" and rng.random() < 0.3 else None
+        steps.append(StepTiming(kind, 32, rng.random(), phases, waits, samples, float(index), check))
+    by_runs, one_by_one = StepTable(), StepTable()
+    for start in range(0, len(steps), 37):  # several extends, runs crossing their edges
+        by_runs.extend(steps[start : start + 37])
+    for step in steps:
+        one_by_one.append(step)
+    assert list(by_runs) == list(one_by_one) == steps
+    assert by_runs.phase_names() == one_by_one.phase_names()
+    for name in one_by_one.phase_names():
+        ours, theirs = by_runs.column(name), one_by_one.column(name)
+        assert len(ours) == len(theirs) == len(steps)
+        assert all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(ours, theirs))
+    assert by_runs.kinds() == one_by_one.kinds() and by_runs.wait_totals() == one_by_one.wait_totals()
