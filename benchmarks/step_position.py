@@ -20,35 +20,19 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from workload import add_workload_arguments, fused_workload  # noqa: E402 - after the log level
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", default="mnist")
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_workload_arguments(parser)
     args = parser.parse_args()
 
-    import keras
     import numpy as np
 
-    from tfprof_m1.collection.fence import detect_fence_kind, make_fence
     from tfprof_m1.collection.garbage import GarbageSettler
-    from tfprof_m1.collection.steps import TrainSteps
-    from tfprof_m1.workloads.datasets import load_train_data
-    from tfprof_m1.workloads.models import build_model, get_spec
-    from tfprof_m1.workloads.pipeline import make_dataset
 
-    spec = get_spec(args.model)
-    data = load_train_data(spec, "synthetic", download=False)
-    dataset = make_dataset(data, args.batch_size, seed=0, steps=args.steps)
-    train_steps = TrainSteps(
-        build_model(spec, seed=0),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        keras.optimizers.Adam(),
-        dataset.element_spec,
-    )
-    fence = make_fence(detect_fence_kind(), lambda: train_steps.variables[-1])
+    spec, dataset, train_steps, fence = fused_workload(args.model, args.steps, args.batch_size)
     rows = []
     for epoch in range(args.epochs + 2):
         with GarbageSettler() as garbage:  # as before a profiled epoch: collected, untimed

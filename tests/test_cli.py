@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 from tests.formats import learnable_images, write_mnist_npz
 from tfprof_m1.collection.fence import select_fence_kind
+from tfprof_m1.collection.loop import DEFAULT_BUDGET
 from tfprof_m1.report.model import SCHEMA_VERSION, load_report
 
 
@@ -66,14 +67,15 @@ def cifar_run(tmp_path_factory):
 
 def test_the_default_sampling_is_a_budget(tmp_path):
     """A run with the sampling knobs left alone samples by budget: one probe step an epoch of 60
-    (3 % of 60 steps at 1.5 steps a probe), and the report says so."""
+    (the budget's share of 60 steps at 1.5 steps a probe, over it in a run's first two epochs), and
+    the report says so."""
     out = tmp_path / "report.json"
     result = run_cli(
         "mnist", "--epochs", "2", "--steps", "60", "--data", "synthetic", "--no-fit", "--json", str(out)
     )
     assert result.returncode == 0, result.stderr
     (run,) = load_report(out).runs
-    assert run.sample_budget == 0.03 and run.sample_every is None and run.min_samples is None
+    assert run.sample_budget == DEFAULT_BUDGET and run.sample_every is None and run.min_samples is None
     assert [epoch.step_kinds.count("probe") for epoch in run.epochs] == [1, 1]
     assert run.steady.profiling_cost is not None
     # the progress line names the first epoch's plan as such (the count varies, pooled) and counts in words
@@ -82,7 +84,7 @@ def test_the_default_sampling_is_a_budget(tmp_path):
     assert loop.startswith("[mnist] custom loop: 2 epochs × 60 steps of 32, fence ")
     assert loop.endswith("; epoch 1: 1 probe step, 20 unprofiled steps")
     assert sampling == (
-        "[mnist] sampling: probe steps and fences by a 3 % budget, "
+        f"[mnist] sampling: probe steps and fences by a {DEFAULT_BUDGET * 100:g} % budget, "
         "10 % of steps unprofiled, pooled over epochs"
     )
     assert len(loop) <= 120 and len(sampling) <= 120  # the progress lines fit a terminal
@@ -145,16 +147,16 @@ def test_report_json_is_complete_and_consistent(cifar_run):
     assert run["data"]["source"] == "synthetic" and run["data"]["examples"] == 50_000
     assert run["forward_flops_per_example"] > 0
     assert [e["warmup"] for e in run["epochs"]] == [True, False]
-    # 20 steps: a 6-step stretch (a third of the epoch, steps 8-13) after a probe step runs
-    # unprofiled in each of a run's first two epochs; the default trace window moves off it (epoch
-    # 2's steps 14-19), so the steady epoch keeps its cost reference; with --sample-every 1, all
-    # other steps are probes
+    # 20 steps: a 6-step stretch (a third of the epoch) after a probe step runs unprofiled in each of
+    # a run's first two epochs (the second's at steps 2-7: its layout starts near the epoch's
+    # start); the default trace window moves off it (epoch 2's steps 8-17), so the steady epoch
+    # keeps its cost reference; with --sample-every 1, all other steps are probes
     first, second = run["epochs"]
     assert [stretch[0] for stretch in first["stretches"]] == [6] == [s[0] for s in second["stretches"]]
-    assert run["trace"]["traced_steps"] == list(range(34, 40))
+    assert run["trace"]["traced_steps"] == list(range(28, 38))
     # every traced step is a probe step here (--sample-every 1): the trace says so
     assert any(
-        note.startswith("traced steps 34, 35, 36, 37, 38, 39 are probe steps")
+        note.startswith("traced steps 28, 29, 30, 31, 32, 33, 34, 35, 36, 37 are probe steps")
         for note in run["trace"]["notes"]
     )
     loaded = load_report(out).runs[0].epochs  # per-step values are packed in the file (schema 8)

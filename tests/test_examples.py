@@ -85,8 +85,9 @@ def test_gan_example_attributes_its_own_phases_and_measures_its_cost(examples):
     for phase in ("discriminator/clip", "generator/backward", "unprofiled", "trace", "other"):
         assert f"\n{phase} " in out, phase
     assert "profiling cost, end to end: " in out and "not measured" not in out
-    # the library's default window, off the second epoch's stretch (its steps 13-25): steps 26-35
-    assert "traced steps 66–75" in out
+    # the library's default window, off the second epoch's stretch (its steps 3-15: the layout of a
+    # run's second epoch starts near the epoch's start): steps 16-25
+    assert "traced steps 56–65" in out
 
 
 def test_fit_profile_example_writes_a_report(examples):

@@ -32,8 +32,9 @@ def test_run_directory_holds_events_trace_and_report(logdir):
     report = json.loads((run_dir / "report.json").read_text())
     (run,) = report["runs"]
     assert run["run_dir"] == str(run_dir)
-    # epoch 2 of 20 steps, off its stretch (steps 8-13, after the probe step 7): its steps 14-19
-    assert run["trace"]["traced_steps"] == list(range(34, 40))
+    # epoch 2 of 20 steps, off its stretch (steps 2-7, after the probe step 1: the layout of a run's
+    # second epoch starts near the epoch's start): its steps 8-17
+    assert run["trace"]["traced_steps"] == list(range(28, 38))
     assert run["trace"]["timing_shares"] is not None
 
 

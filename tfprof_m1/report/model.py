@@ -466,8 +466,8 @@ class RunConfig:
         metadata={
             "flag": "--sample-every",
             "help": "one step in N is a probe step, timing call/forward/backward/optimizer apart; given "
-            "(or --min-samples), instead of the default budget (probe steps cost at most "
-            f"{DEFAULT_BUDGET * 100:.0f} %% of the epoch), with --min-samples {DEFAULT_MIN_SAMPLES} "
+            "(or --min-samples), instead of the default budget (probe steps and fences cost at most "
+            f"{DEFAULT_BUDGET * 100:g} %% of the epoch), with --min-samples {DEFAULT_MIN_SAMPLES} "
             "unless that is given too",
         },
     )
