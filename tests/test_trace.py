@@ -245,6 +245,33 @@ def test_a_repeating_schedule_traces_each_cycle_into_its_own_session(tmp_path):
     assert summary.traced_steps == [3, 4, 8, 9]  # the warm-up steps are in the sessions but not marked
 
 
+def test_a_schedules_session_stops_at_the_first_step_past_its_last_cycle_among_block_steps(tmp_path):
+    """Under a schedule the session is stopped by the first step past a cycle's active steps. The
+    loop runs runs of block steps in a tight loop that does not pass each step through the window,
+    so it must not take that loop while a session runs: the steps after the last cycle would be
+    traced (and slowed) until the loop ended. Starting and stopping is timed as ``trace`` on the
+    step it comes before: here the start before step 2 (warm-up) and the stop before step 5."""
+    from tfprof_m1.trace.window import TraceSchedule
+
+    spec = get_spec("mnist")
+    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 16), 32, seed=0)
+    train_steps = TrainSteps(
+        build_model(spec, seed=0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.optimizers.Adam(),
+        dataset.element_spec,
+    )
+    profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
+    window = TraceWindow(tmp_path, TraceSchedule(wait=2, warmup=1, active=2, repeat=1), profiler)
+    blocks_only = Sampling(every=10**9, min_samples=0, reference_share=0.0)
+    run_profiled_loop(train_steps, dataset, 1, 16, profiler, blocks_only, trace=window)
+    assert window.traced_steps == [3, 4]
+    steps = profiler.epochs[0].steps
+    timed = [index for index, step in enumerate(steps) if step.phases_ms.get("trace", 0.0) > 0]
+    assert timed == [2, 5], timed
+    assert steps.kinds()[6:] == ["block"] * 10  # past the session: block steps again
+
+
 def _compiled_mnist(batches: int, **compile_options):
     """mnist's model compiled for fit with Adam (and ``compile_options``), and ``batches`` synthetic
     batches of 32."""

@@ -732,7 +732,11 @@ def _train(
                         kind = FUSED  # traced steps run fenced, each its own
                     if kind == BLOCK:
                         length = _run_length(plan, index, BLOCK)
-                        if not _traced(trace, global_step, length):
+                        # the first step past a schedule's cycle stops its session: steps pass the
+                        # window one by one while a session runs
+                        if not _traced(trace, global_step, length) and not (
+                            trace is not None and trace.running
+                        ):
                             until = shown + on_step.interval_s if on_step is not None else math.inf
                             done, exhausted = _block_run(train_steps, batches, profiler, length, until)
                             index, global_step = index + done, global_step + done
