@@ -278,6 +278,8 @@ def test_traced_steps_of_a_planned_stretch_run_profiled_each_fenced():
     import contextlib
 
     class Window:  # what the loop asks of a TraceWindow
+        running = False  # a session of its own (TraceWindow.running): none here
+
         def __init__(self, steps: range) -> None:
             self.steps, self.marked = steps, []
 
