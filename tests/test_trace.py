@@ -56,7 +56,7 @@ def test_the_trace_shows_each_probe_call_as_a_span_named_for_its_part(traced):
         assert PROBE_SPANS[variant] in names, variant
 
 
-def _loop(logdir, window_steps, epochs=2, steps=12):
+def _loop(logdir, window_steps, epochs=2, steps=12, sampling=Sampling(every=4, min_samples=1)):
     spec = get_spec("mnist")
     dataset = make_dataset(synthetic(spec, seed=0, examples=32 * steps), 32, seed=0)
     train_steps = TrainSteps(
@@ -67,9 +67,7 @@ def _loop(logdir, window_steps, epochs=2, steps=12):
     )
     profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
     window = TraceWindow(logdir, window_steps, profiler)
-    run_profiled_loop(
-        train_steps, dataset, epochs, steps, profiler, Sampling(every=4, min_samples=1), trace=window
-    )
+    run_profiled_loop(train_steps, dataset, epochs, steps, profiler, sampling, trace=window)
     window.close()
     return window, profiler
 
@@ -253,18 +251,9 @@ def test_a_schedules_session_stops_at_the_first_step_past_its_last_cycle_among_b
     step it comes before: here the start before step 2 (warm-up) and the stop before step 5."""
     from tfprof_m1.trace.window import TraceSchedule
 
-    spec = get_spec("mnist")
-    dataset = make_dataset(synthetic(spec, seed=0, examples=32 * 16), 32, seed=0)
-    train_steps = TrainSteps(
-        build_model(spec, seed=0),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        keras.optimizers.Adam(),
-        dataset.element_spec,
-    )
-    profiler = PhaseProfiler(fence=make_fence(HOST_READ, lambda: train_steps.variables[-1]))
-    window = TraceWindow(tmp_path, TraceSchedule(wait=2, warmup=1, active=2, repeat=1), profiler)
+    schedule = TraceSchedule(wait=2, warmup=1, active=2, repeat=1)
     blocks_only = Sampling(every=10**9, min_samples=0, reference_share=0.0)
-    run_profiled_loop(train_steps, dataset, 1, 16, profiler, blocks_only, trace=window)
+    window, profiler = _loop(tmp_path, schedule, epochs=1, steps=16, sampling=blocks_only)
     assert window.traced_steps == [3, 4]
     steps = profiler.epochs[0].steps
     timed = [index for index, step in enumerate(steps) if step.phases_ms.get("trace", 0.0) > 0]

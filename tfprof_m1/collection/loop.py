@@ -371,7 +371,7 @@ class Sampling:
             with_probe = {int((k + 0.5) * count / paired) for k in range(paired)}
             chosen = [after[k] for k in sorted(with_probe)]
             rest = self.probe_steps(profiled, exclude=chosen, count=probes - paired, phase=phase)
-            chosen = sorted({*chosen, *rest}) if probes > paired else chosen
+            chosen = sorted({*chosen, *rest})
         kinds = [BLOCK] * profiled
         for index in chosen:
             kinds[index] = PROBE
@@ -742,10 +742,9 @@ def _train(
                             index, global_step = index + done, global_step + done
                             if exhausted:
                                 break
-                            if on_step is not None and profiler.clock() - shown >= on_step.interval_s:
-                                with profiler.phase(PROFILING):
-                                    on_step(epoch.index, index, steps_per_epoch)
-                                shown = profiler.clock()
+                            shown = _show_progress(
+                                on_step, profiler, shown, epoch.index, index, steps_per_epoch
+                            )
                             continue
                     else:
                         profiler.close_block()  # before the next(), as a fenced step's own fence is
@@ -783,10 +782,7 @@ def _train(
                                 fence = kind != BLOCK
                                 profiler.call(COMPUTE, train_steps.fused, images, labels, fence=fence)
                     index, global_step = index + 1, global_step + 1
-                    if on_step is not None and profiler.clock() - shown >= on_step.interval_s:
-                        with profiler.phase(PROFILING):
-                            on_step(epoch.index, index, steps_per_epoch)
-                        shown = profiler.clock()
+                    shown = _show_progress(on_step, profiler, shown, epoch.index, index, steps_per_epoch)
             del batches  # the epoch's iterator is garbage before the next epoch settles
             if sampling.budget is not None and not epoch.is_warmup:  # warm-up probes trace: not measured
                 # Every worker's plan must match (a probe step's collectives differ): agreed, not local.
@@ -836,6 +832,18 @@ def _run_length(plan: list[str], index: int, kind: str) -> int:
 
 def _traced(trace: TraceWindow | None, first: int, length: int) -> bool:
     return trace is not None and trace.covers(first, length)
+
+
+def _show_progress(
+    on_step: StepProgress | None, profiler: PhaseProfiler, shown: float, epoch: int, step: int, steps: int
+) -> float:
+    """Call ``on_step`` if its interval has passed since ``shown`` (a clock reading), timed as
+    ``profiling``; returns when progress was last shown."""
+    if on_step is None or profiler.clock() - shown < on_step.interval_s:
+        return shown
+    with profiler.phase(PROFILING):
+        on_step(epoch, step, steps)
+    return profiler.clock()
 
 
 def _block_run(

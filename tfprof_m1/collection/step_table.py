@@ -116,9 +116,7 @@ class StepTable(Sequence[StepTiming]):
     def append(self, step: StepTiming) -> None:
         """Add one step's figures (the record itself is not kept)."""
         row = len(self._wall)
-        if step.kind not in self._kinds:
-            self._kinds.append(step.kind)
-        self._kind.append(self._kinds.index(step.kind))
+        self._kind.append(self._kind_code(step.kind))
         self._examples.append(step.examples)
         self._wall.append(step.wall_ms)
         self._started.append(step.started_ms)
@@ -131,6 +129,12 @@ class StepTable(Sequence[StepTiming]):
             sparse.second.append(pair[1])
         if step.fence_check is not None:
             self._checks[row] = step.fence_check
+
+    def _kind_code(self, kind: str) -> int:
+        """The kind column's code of ``kind`` (a new kind gets the next one)."""
+        if kind not in self._kinds:
+            self._kinds.append(kind)
+        return self._kinds.index(kind)
 
     def extend(self, steps: Iterable[StepTiming]) -> None:
         """Add each of ``steps`` in order (see :meth:`append`). Runs of steps alike (one kind, the
@@ -163,10 +167,7 @@ class StepTable(Sequence[StepTiming]):
     def _extend_alike(self, steps: list[StepTiming]) -> None:
         """Add steps of one kind with the same phases and waits and no samples or check."""
         row, count = len(self._wall), len(steps)
-        kind = steps[0].kind
-        if kind not in self._kinds:
-            self._kinds.append(kind)
-        self._kind.extend([self._kinds.index(kind)] * count)
+        self._kind.extend([self._kind_code(steps[0].kind)] * count)
         self._examples.extend([step.examples for step in steps])
         self._wall.extend([step.wall_ms for step in steps])
         self._started.extend([step.started_ms for step in steps])
