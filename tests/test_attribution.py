@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tfprof_m1.analysis.attribution import (
+    _fences,
     attribute_epoch,
     attribute_epochs,
     profiled_blocks,
     sample_proportions,
     step_totals,
 )
-from tfprof_m1.collection.profiler import EpochTiming, StepTiming, StretchTiming
+from tfprof_m1.collection.profiler import MAX_BLOCK_STEPS, EpochTiming, StepTiming, StretchTiming
 
 
 def fused(compute, sync=0.1, input_ms=1.0, started_ms=0.0):
@@ -130,6 +131,64 @@ def test_unprofiled_stretches_are_their_own_slice_and_cut_the_profiled_blocks():
     # step 0 (pipeline start) and the last step (no next start) are left out; the stretch cuts the run
     assert profiled_blocks(epoch, block_steps=2) == [(2, 20.0), (1, 10.0), (2, 20.0), (1, 10.0)]
     assert profiled_blocks(epoch, block_steps=20) == [(3, 30.0), (3, 30.0)]
+
+
+def _fences_step_by_step(is_block, before_steps):
+    """The profiler's fences, one step at a time: a step that is not a block step is fenced; a block
+    is closed before a step that is not a block step, before a stretch, at the epoch's end and once
+    it holds MAX_BLOCK_STEPS steps."""
+    fences, open_steps = [], 0
+    for step, block in enumerate(is_block):
+        last = step == len(is_block) - 1
+        open_steps = open_steps + 1 if block else 0
+        if (
+            not block
+            or last
+            or not is_block[step + 1]
+            or step + 1 in before_steps
+            or open_steps == MAX_BLOCK_STEPS
+        ):
+            fences.append(step)
+            open_steps = 0
+    return fences
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_fences_read_from_stretches_of_steps_are_the_profilers_rule(seed):
+    """Where fences fell, read from the stretches between the fences of other steps (with the
+    profiler's MAX_BLOCK_STEPS rule inside each), is the rule applied step by step: blocks shorter
+    and longer than MAX_BLOCK_STEPS, several times it, runs of other steps, stretches anywhere."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 3 * MAX_BLOCK_STEPS + 2, size=12)
+    is_block = np.concatenate([np.arange(n) < n - rng.integers(0, 3) for n in lengths])
+    before = sorted({int(b) for b in rng.integers(1, len(is_block) + 1, size=rng.integers(0, 6))})
+    stretches = [StretchTiming(0.0, 5, 160, 5.0, before_step=b) for b in before]
+    expected = _fences_step_by_step(is_block.tolist(), set(before))
+    assert _fences(is_block.copy(), stretches).tolist() == expected
+
+
+def test_phases_that_cover_the_epoch_leave_no_other_time_but_their_sums_rounding():
+    """Where the phases cover the whole epoch, their totals (sums of thousands of per-step values)
+    add up to its wall time only up to rounding, a few units in the last place either way: that is
+    no time, and ``other`` reads 0.0, never a negative time a report cannot hold. Time the phases
+    leave uncovered is still ``other``, however small against the epoch."""
+    import random
+
+    rng = random.Random(3)
+    steps, clock = [], 0.0
+    for _ in range(3000):
+        input_ms, compute = rng.uniform(0.01, 0.2), rng.uniform(0.5, 3.0)
+        steps.append(fused(compute, sync=0.0, input_ms=input_ms, started_ms=clock))
+        clock += input_ms + compute  # the epoch's clock reads every step's phases one after another
+    covered = EpochTiming(1, clock, steps, complete=True)
+    (breakdown,) = attribute_epochs([covered])
+    assert breakdown.totals_ms["other"] == 0.0
+    assert sum(v for k, v in breakdown.totals_ms.items() if k != "other") == pytest.approx(clock, rel=1e-12)
+    wider = EpochTiming(1, clock + 1e-4, steps, complete=True)  # 0.1 µs the phases do not cover
+    (breakdown,) = attribute_epochs([wider])
+    assert breakdown.totals_ms["other"] == pytest.approx(1e-4, rel=1e-6)
 
 
 def test_step_totals_add_each_steps_phases():

@@ -5,10 +5,10 @@ import pytest
 
 from tfprof_m1.base.stats import (
     order_statistics,
+    pairwise_sum,
     quantile,
     resampled_medians,
     row_medians,
-    sequential_group_sums,
     summarize,
     summarize_array,
 )
@@ -49,6 +49,39 @@ def test_order_statistics_by_selection_are_the_sorts_floats(count):
         assert summary.mean == np.mean(values)
         assert summarize(values.tolist()) == summary == summarize_array(values[::-1].copy()[::-1])
         assert summarize_array(values.astype(np.float32)) == summarize(values.astype(np.float32).tolist())
+
+
+def _in_runs(rng, count, values_per_run=20):
+    """``count`` values in runs of equal ones, as per-step values of block steps (a block's compute
+    shared by its steps) and of fences that mostly wait 0: runs of 1-2x ``values_per_run``, their
+    values drawn from few distinct ones (so runs apart share values) with zeros among them."""
+    repeats = rng.integers(1, 2 * values_per_run, size=count)
+    levels = np.round(rng.exponential(size=max(2, count // values_per_run)), 2)
+    levels[0] = 0.0
+    return np.repeat(rng.choice(levels, size=count), repeats)[:count]
+
+
+@pytest.mark.parametrize("count", [63, 64, 65, 100, 1000, 4097, 20000])
+def test_order_statistics_of_values_in_runs_are_the_sorts_floats(count):
+    """Values in runs are read from their runs (a sort of the runs, not of the values): the same
+    floats as a full sort, ties across runs, zeros, a run at either end, and the run-length rule's
+    threshold either side (few long runs, then every value a run of its own)."""
+    rng = np.random.default_rng(count)
+    for per_run in (2, 4, 20, 100, count):
+        values = _in_runs(rng, count, per_run)
+        summary = summarize_array(values)
+        assert [summary.median, summary.q1, summary.q3, summary.min, summary.max] == _sorted_summary(values)
+        assert summary.mean == np.mean(values)
+        compute = order_statistics(values.copy())
+        for share in (1.0, 0.31, 3e-7):  # a part's values, compute times its share, read the same way
+            assert compute.summary(float(np.mean(values * share)), share) == summarize_array(values * share)
+    # a quartile's order statistic the last of one run, the next one the first of the next
+    boundary = np.repeat(rng.permutation(count // 25 + 1).astype(float), 25)[:count]
+    summary = summarize_array(boundary)
+    assert [summary.median, summary.q1, summary.q3, summary.min, summary.max] == _sorted_summary(boundary)
+    values = _in_runs(rng, count, 20)
+    values[count // 2] = np.nan  # NaN in a run of its own: the sorted rule, as every array with NaN
+    assert order_statistics(values) is None and np.isnan(summarize_array(values).max)
 
 
 def test_values_holding_nan_are_summarised_as_sorted():
@@ -110,29 +143,20 @@ def test_order_statistics_scaled_are_the_products_summary(count):
     assert order_statistics(np.array([1.0, np.nan])) is None and order_statistics(np.zeros(0)) is None
 
 
-def test_sequential_group_sums_add_each_group_in_order_from_zero():
-    """Every group's values added one at a time in order, as ``sum()`` does: the same floats, where
-    numpy's pairwise sum of the same values differs (values of very different sizes)."""
+def test_a_phase_total_is_one_float_whatever_holds_the_values():
+    """A total of per-step values is the same float from a list, a float32 array, a strided view or
+    an array: numpy's pairwise sum of them as a contiguous float64 array, closer to the exact sum
+    than adding one value at a time (values of very different sizes)."""
+    import math
+
     rng = np.random.default_rng(4)
-    sizes = rng.integers(1, 40, size=60)
-    groups = np.repeat(np.arange(len(sizes)), sizes)
-    positions = np.concatenate([np.arange(size) for size in sizes])
-    values = rng.normal(size=len(groups)) * 10.0 ** rng.integers(-8, 9, size=len(groups))
-    order = rng.permutation(len(values))  # given in any order: position says where each goes
-    sums = sequential_group_sums([values[order]], groups[order], positions[order], len(sizes) + 1)
-    expected = [sum(values[groups == group].tolist()) for group in range(len(sizes))] + [0.0]
-    assert sums.tolist() == expected
-    pairwise = [float(np.add.reduce(values[groups == group])) for group in range(len(sizes))]
-    assert pairwise != expected[:-1]  # the data tells the two orders apart
-    # two terms an item, the first added before the second: ((0 + a0) + b0) + a1 + b1 ...
-    halves = [values[order][::2], values[order][1::2]]
-    count = len(halves[1])
-    sums = sequential_group_sums(
-        [halves[0][:count], halves[1]], groups[order][:count], positions[order][:count], len(sizes)
-    )
-    for group in range(len(sizes)):
-        chosen = np.flatnonzero(groups[order][:count] == group)
-        ranked = chosen[np.argsort(positions[order][:count][chosen])]
-        interleaved = [term for index in ranked for term in (halves[0][index], halves[1][index])]
-        assert sums[group] == sum(interleaved)
-    assert sequential_group_sums([np.zeros(0)], np.zeros(0), np.zeros(0), 2).tolist() == [0.0, 0.0]
+    values = np.concatenate([rng.exponential(size=5000) * 1e-3, [1e6], rng.exponential(size=5000)])
+    wide = np.empty(2 * len(values))
+    wide[::2] = values
+    forms = [values, values.tolist(), wide[::2], values.astype(np.float32).astype(np.float64)]
+    totals = [pairwise_sum(form) for form in forms[:3]]
+    assert totals[0] == totals[1] == totals[2] == float(np.sum(values))
+    assert pairwise_sum(values.astype(np.float32)) == pairwise_sum(forms[3])
+    exact = math.fsum(values)
+    assert abs(totals[0] - exact) <= abs(sum(values.tolist()) - exact)
+    assert pairwise_sum([]) == 0.0 and pairwise_sum(np.zeros(0, dtype=np.float32)) == 0.0

@@ -12,7 +12,7 @@ Pure Python: works on :class:`~tfprof_m1.collection.profiler.EpochTiming` record
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from statistics import median
@@ -32,7 +32,7 @@ from tfprof_m1.base.phases import (
     TRACE,
     UNPROFILED,
 )
-from tfprof_m1.base.stats import sequential_group_sums, sequential_sum
+from tfprof_m1.base.stats import pairwise_sum
 from tfprof_m1.collection.profiler import (
     MAX_BLOCK_STEPS,
     EpochTiming,
@@ -233,6 +233,10 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     A unit never splits what one fence closes (a block of unfenced steps, whose closing wait is in
     its last step's span): a unit starts at the first step after a fence whose start is in the next
     ``block_steps`` of the run; where every step is fenced, units of ``block_steps`` steps.
+
+    A unit's steps' spans follow one another without a gap, so its ms is the time from its first
+    span's start to its last span's end: read at the units' edges, not added up step by step (the
+    work is a pass over the steps' kinds, then the fences' and units' edges).
     """
     started = np.asarray(epoch.steps.started_ms, dtype=float)
     count = len(started)
@@ -248,56 +252,62 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
     stop = count if tail else count - 1  # the steps [first, stop) have spans
     if stop - first < 1:
         return []
-    index = np.arange(first, stop)
-    starts = started[first:stop].copy()
+    # a stretch after step ``at`` ends its span and its run (it starts before step at + 1)
+    cut_ends = {s.before_step - 1: s.started_ms for s in epoch.stretches if first <= s.before_step - 1 < stop}
+    runs = np.unique(np.array([first, *(at + 1 for at in cut_ends)], dtype=np.intp))
+    runs = runs[runs < stop]  # each run's first step
+    if block_steps > 0:
+        # a group starts a run, or follows a fence; a unit starts a group whose place in its run
+        # is in the next ``block_steps`` (or a run)
+        fences = _fences(is_block, epoch.stretches)
+        after = fences[(fences >= first) & (fences < stop - 1)] + 1  # steps that follow a fence
+        groups = np.union1d(runs, after)
+        run_of = np.searchsorted(runs, groups, side="right") - 1
+        key = (groups - runs[run_of]) // block_steps
+        unit = np.ones(len(groups), dtype=bool)
+        unit[1:] = (run_of[1:] != run_of[:-1]) | (key[1:] != key[:-1])
+        starts = groups[unit]
+    else:
+        starts = runs
+    lasts = np.append(starts[1:], stop) - 1  # each unit's last step
+    span_starts = started[starts]
     if first == 0:
         column = epoch.steps.column(INPUT)
-        starts[0] += column[0] if column is not None else 0.0  # not the input pipeline's start
-    ends = np.append(started[first + 1 :], tail)
-    # a stretch after step ``index`` ends its span and its block (it starts before step index + 1)
-    cuts = [(s.before_step - 1, s.started_ms) for s in epoch.stretches if first <= s.before_step - 1 < stop]
-    cut_at = np.array([at for at, _ in cuts], dtype=np.intp)
-    ends[cut_at - first] = [stretch_start for _, stretch_start in cuts]
-    runs = np.unique(np.append(first, cut_at + 1))  # first step of each run between stretches
-    run = np.repeat(np.arange(len(runs)), np.diff(np.append(runs, stop)))  # each step's run
-    position = index - runs[run]
-    if block_steps > 0:
-        fenced = _fenced_after(is_block, epoch.stretches)[index]
-        group = np.zeros(len(index), dtype=bool)  # the first step after a fence (or a run's start)
-        group[0] = True
-        group[1:] = fenced[:-1] | (run[1:] != run[:-1])
-        group_start = np.maximum.accumulate(np.where(group, np.arange(len(index)), 0))
-        key = position[group_start] // block_steps
-        unit = np.zeros(len(index), dtype=bool)
-        unit[0] = True
-        unit[1:] = (run[1:] != run[:-1]) | (key[1:] != key[:-1])
-    else:
-        unit = position == 0
-    block = np.cumsum(unit) - 1
-    within = np.arange(len(index)) - np.flatnonzero(unit)[block]
-    # each block's ms added from 0 in step order, ``ms + end - start`` a step: its steps' ends and
-    # negated starts interleaved, every block at once
-    sums = sequential_group_sums((ends, -starts), block, within, int(block[-1]) + 1)
-    return list(zip(np.bincount(block).tolist(), sums.tolist()))
+        span_starts[0] += column[0] if column is not None else 0.0  # not the input pipeline's start
+    span_ends = started[np.minimum(lasts + 1, count - 1)]  # the next step's start...
+    cut_at = np.array(sorted(cut_ends), dtype=np.intp)
+    at = np.minimum(np.searchsorted(cut_at, lasts), max(len(cut_at) - 1, 0))
+    cut = cut_at[at] == lasts if len(cut_at) else np.zeros(len(lasts), dtype=bool)
+    span_ends[cut] = np.array([cut_ends[last] for last in cut_at.tolist()])[at[cut]]  # ...a stretch's
+    if lasts[-1] == count - 1:
+        span_ends[-1] = tail[0]  # ...or where the epoch's steps' work was done
+    return list(zip((lasts - starts + 1).tolist(), (span_ends - span_starts).tolist()))
 
 
-def _fenced_after(is_block: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
-    """Whether a fence followed each step of an epoch (``is_block``: whether each is a block step, a
-    boolean array): a fenced step's
-    own, or the one closing a block of unfenced steps (before a step that is not a block step,
-    before one of the ``stretches``, at the epoch's end, and after every
-    :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps of a block)."""
+def _fences(is_block: np.ndarray, stretches: Sequence[StretchTiming]) -> np.ndarray:
+    """The steps of an epoch a fence followed (``is_block``: whether each is a block step, a
+    boolean array), in order: a fenced step's own fence, or the one closing a block of unfenced
+    steps (before a step that is not a block step, before one of the ``stretches``, at the epoch's
+    end, and after every :data:`~tfprof_m1.collection.profiler.MAX_BLOCK_STEPS` steps of a block).
+
+    The last rule is read from the stretches of steps between the other fences (every step of such
+    a stretch longer than one is a block step), not step by step."""
     count = len(is_block)
     fenced = ~is_block
     fenced[-1] = True
     fenced[:-1] |= ~is_block[1:]
-    before = np.array([s.before_step for s in stretches if 0 < s.before_step <= count], dtype=int)
+    before = np.array([s.before_step for s in stretches if 0 < s.before_step <= count], dtype=np.intp)
     fenced[before - 1] = True
-    # the profiler closes an open block after MAX_BLOCK_STEPS steps
-    steps = np.arange(count)
-    first = np.maximum.accumulate(np.where(np.append(True, fenced[:-1]), steps, 0))
-    fenced |= is_block & ((steps - first) % MAX_BLOCK_STEPS == MAX_BLOCK_STEPS - 1)
-    return fenced
+    fences = np.flatnonzero(fenced)
+    # the profiler closes an open block after MAX_BLOCK_STEPS steps: in each stretch from the step
+    # after a fence to the next fence, at its MAX_BLOCK_STEPS-th step, its 2 × MAX_BLOCK_STEPS-th...
+    opens = np.append(0, fences[:-1] + 1)
+    closes = (fences - opens) // MAX_BLOCK_STEPS  # block fences before the stretch's own
+    if not closes.any():
+        return fences
+    nth = np.arange(int(closes.sum())) - np.repeat(np.cumsum(closes) - closes, closes) + 1
+    inside = np.repeat(opens, closes) + nth * MAX_BLOCK_STEPS - 1
+    return np.union1d(fences, inside)
 
 
 #: Shown after the step's own phases, in this order: the device fences and the profiler's own cost.
@@ -366,6 +376,20 @@ def _attributed_column(epoch: EpochTiming, name: str, proportions: dict[str, flo
     return np.where(np.isnan(fused), base, base + fused * proportions[name])
 
 
+#: Time the phases leave uncovered within this share of the epoch's wall time, either way, is the
+#: rounding of adding them up (relative to the epoch: a float's 1e-16 times thousands of steps).
+ROUNDING_SHARE = 1e-9
+
+
+def _uncovered_ms(wall_ms: float, totals_ms: Iterable[float]) -> float:
+    """The epoch's wall time the phases do not cover (``other``): 0.0 where what is left is the
+    rounding of their sum (:data:`ROUNDING_SHARE`), not time; a phase's total adds thousands of
+    per-step values, and where the phases cover the whole epoch the difference may fall either side
+    of 0 by a few units in the last place."""
+    uncovered = wall_ms - sum(totals_ms)
+    return 0.0 if abs(uncovered) <= ROUNDING_SHARE * abs(wall_ms) else uncovered
+
+
 def attribute_epoch(
     epoch: EpochTiming,
     fallback: dict[str, float] | None = None,
@@ -394,10 +418,10 @@ def attribute_epoch(
     names = _phase_names(epoch, shares)
     per_step = {name: _attributed_column(epoch, name, shares) for name in names if name != UNPROFILED}
     unassigned = _attribute(epoch.outside_steps_ms, shares)
-    totals = {name: sequential_sum(per_step.get(name, ())) + unassigned.get(name, 0.0) for name in names}
+    totals = {name: pairwise_sum(per_step.get(name, ())) + unassigned.get(name, 0.0) for name in names}
     if epoch.stretches:
         totals[UNPROFILED] = sum(stretch.wall_ms for stretch in epoch.stretches)
-    totals[OTHER] = epoch.wall_ms - sum(totals.values())
+    totals[OTHER] = _uncovered_ms(epoch.wall_ms, totals.values())
     notes = []
     if source == "none" and COMPUTE in epoch.steps.phase_names():
         notes.append("no probe or split samples: fused compute time is left unsplit")

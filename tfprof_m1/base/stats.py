@@ -15,8 +15,7 @@ __all__ = [
     "quantile",
     "resampled_medians",
     "row_medians",
-    "sequential_group_sums",
-    "sequential_sum",
+    "pairwise_sum",
     "summarize",
     "summarize_array",
 ]
@@ -27,6 +26,10 @@ NOISY_IQR_FRACTION = 0.10
 #: resample's middle position (a binomial count's: ``rows / (2 √draws)``); the rare resample whose
 #: middle lies further out is taken whole.
 MEDIAN_WINDOW_SDS = 5.0
+#: :func:`order_statistics` reads values in runs of equal ones from their runs when there are at least
+#: this many values and they repeat this many times on average (else three selections are quicker).
+RUN_LENGTH_MIN_VALUES = 64
+RUN_LENGTH_MIN_REPEATS = 4
 
 
 @dataclass(frozen=True)
@@ -71,43 +74,12 @@ def summarize(values: Sequence[float]) -> Summary | None:
     return summarize_array(values)
 
 
-def sequential_sum(values: Sequence[float] | np.ndarray) -> float:
-    """Python's ``sum(values)`` (0.0 for none) in one numpy pass: the values added one at a time from
-    0, in order (``np.sum`` adds pairwise, which can differ in the last bit), so a figure is the
-    same float whichever form its per-step values were held in."""
-    values = np.asarray(values, dtype=float)
-    if not values.size:
-        return 0.0
-    if values[0] == 0.0:  # 0 + -0.0 is 0.0: start from 0 as sum() does
-        return float(np.cumsum(np.concatenate(([0.0], values)))[-1])
-    return float(np.cumsum(values)[-1])  # 0 + x is x: the running sum from the first value on
-
-
-def sequential_group_sums(
-    terms: Sequence[np.ndarray], group: np.ndarray, position: np.ndarray, groups: int
-) -> np.ndarray:
-    """Each group's terms added one at a time from 0, in order (as ``sum()`` of them in that order):
-    item ``i`` is the ``position[i]``-th (0 first) of group ``group[i]``, and adds its terms
-    ``terms[0][i]``, ``terms[1][i]``... in that order; a float64 array of ``groups`` sums (0.0 for a
-    group without items). No ``(group, position)`` may repeat.
-
-    Every group at once: a (terms in order × groups) table, added up row after row. numpy adds along
-    a C-contiguous table's first axis one row at a time (its pairwise summation runs only along the
-    fast axis, the rows: documented under ``numpy.sum``), a vectorised pass a row, where a running
-    sum (``cumsum``) of each group is one dependent addition a term. A group's trailing zeros change
-    no sum (``x + 0.0`` is ``x``, a zero's sign aside, as in a running sum padded with zeros).
-    ``tests/test_stats.py`` checks it against ``sum()``.
-    """
-    width = len(terms)
-    position = np.asarray(position, dtype=np.intp)
-    rows = width * (int(position.max()) + 1) + 1 if position.size else 1
-    table = np.zeros((rows, groups))
-    flat = table.ravel()
-    at = position * (width * groups)  # row 0 stays zero: the sums start from 0
-    at += np.asarray(group, dtype=np.intp)
-    for offset, values in enumerate(terms, start=1):
-        flat[at + offset * groups] = values
-    return np.add.reduce(table, axis=0)
+def pairwise_sum(values: Sequence[float] | np.ndarray) -> float:
+    """The sum of ``values`` (0.0 for none) as numpy adds a contiguous float64 array (pairwise:
+    more accurate than adding one value at a time, and one quick pass): the same float whichever
+    form the values are held in (a list, an array of any float type, a view)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return float(np.add.reduce(values)) if values.size else 0.0
 
 
 def summarize_array(values: Sequence[float] | np.ndarray) -> Summary | None:
@@ -179,17 +151,53 @@ class OrderStatistics:
 
 
 def order_statistics(values: np.ndarray) -> OrderStatistics | None:
-    """The :class:`OrderStatistics` of a float64 array (three selections on a copy), None when it
-    is empty or holds NaN."""
+    """The :class:`OrderStatistics` of a float64 array, None when it is empty or holds NaN.
+
+    Values that come in runs of equal ones (a block of steps shares its block's compute; most
+    steps wait 0 ms at a fence) are read from their runs: the order statistics are the runs' values,
+    each counted as often as it repeats (:func:`_run_quartiles`, a sort of the runs); other values
+    by three selections on a copy (:func:`_quartiles`). Both give the floats a full sort gives
+    (``tests/test_stats.py``), in O(n) passes that are cheap where the values repeat.
+    """
     n = values.size
     if not n:
         return None
+    positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
+    if n >= RUN_LENGTH_MIN_VALUES:
+        changes = np.flatnonzero(values[1:] != values[:-1])  # NaN differs from itself: a run of its own
+        if (len(changes) + 1) * RUN_LENGTH_MIN_REPEATS <= n:
+            starts = np.concatenate(([0], changes + 1))
+            run_values = values[starts]
+            low, high = run_values.min(), run_values.max()
+            if math.isnan(low):
+                return None
+            repeats = np.diff(np.append(starts, n))
+            return OrderStatistics(
+                n, float(low), float(high), tuple(_run_quartiles(run_values, repeats, positions))
+            )
     low, high = values.min(), values.max()
     if math.isnan(low):
         return None
-    positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
     pairs = _quartiles(values.copy(), positions)
     return OrderStatistics(n, float(low), float(high), tuple(pairs))
+
+
+def _run_quartiles(
+    run_values: np.ndarray, repeats: np.ndarray, positions: Sequence[float]
+) -> list[tuple[float, float, float]]:
+    """(below, above, fraction) at each of ``positions`` (as ``(n - 1) * q``) of the values that
+    ``run_values`` repeated ``repeats`` times each make up (n in all, no NaN): the runs sorted by
+    value, the order statistic of rank r is the value of the first run whose running count passes r."""
+    order = np.argsort(run_values, kind="stable")
+    ordered = run_values[order]
+    through = np.cumsum(repeats[order])  # values at or before each sorted run
+    n = int(through[-1])
+    pairs = []
+    for position in positions:
+        rank = math.floor(position)
+        below, above = ordered[np.searchsorted(through, [rank, min(rank + 1, n - 1)], side="right")]
+        pairs.append((below, above, position - rank))
+    return pairs
 
 
 def _quartiles(values: np.ndarray, positions: Sequence[float]) -> list[tuple[float, float, float]]:

@@ -22,7 +22,7 @@ from typing import overload
 
 import numpy as np
 
-from tfprof_m1.base.stats import sequential_sum
+from tfprof_m1.base.stats import pairwise_sum
 
 __all__ = ["FenceCheckSample", "StepTable", "StepTiming"]
 
@@ -267,11 +267,11 @@ class StepTable(Sequence[StepTiming]):
         return list(self._phases)
 
     def wait_totals(self) -> dict[str, float]:
-        """Each phase's device wait added over the steps (in step order), phases in first-seen order."""
+        """Each phase's device wait added over the steps, phases in first-seen order."""
         totals = {}
         for name, column in self._waits.items():
             values = np.array(column, dtype=float)  # a copy: the column keeps growing
-            totals[name] = sequential_sum(values[~np.isnan(values)])  # the same float as sum() in order
+            totals[name] = pairwise_sum(values[~np.isnan(values)])
         return totals
 
     def fence_checks(self) -> list[FenceCheckSample]:
@@ -341,8 +341,8 @@ class StepTable(Sequence[StepTiming]):
 
     @property
     def examples(self) -> int:
-        """Examples over all the steps."""
-        return sum(self._examples)
+        """Examples over all the steps (whole numbers: exact in any order)."""
+        return int(np.frombuffer(self._examples, dtype=np.int64).sum()) if len(self._examples) else 0
 
 
 def _put(columns: dict[str, array], values: dict[str, float], row: int) -> None:
