@@ -8,6 +8,7 @@ a field changes meaning.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import statistics
@@ -908,6 +909,21 @@ class _Decoded:
 
 
 # -- loading nested dataclasses -------------------------------------------------------------------
+@functools.cache
+def _record_fields(kind: type) -> tuple[dict[str, Any], frozenset[str], tuple[str, ...]]:
+    """A report dataclass's field types (its annotations evaluated), the fields a record may give
+    (the rest is computed, never read) and those it must give, read once a class: evaluating
+    string annotations is most of the time of loading a short run's report."""
+    hints = typing.get_type_hints(kind)
+    fields = [f for f in dataclasses.fields(kind) if f.init]
+    required = tuple(
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    return hints, frozenset(f.name for f in fields), required
+
+
 def _build(kind: Any, value: Any) -> Any:
     """Rebuild ``value`` (parsed JSON) as type ``kind``; unknown keys are ignored, so older readers
     skip fields that newer writers add. Per-step values come as
@@ -927,16 +943,8 @@ def _build(kind: Any, value: Any) -> Any:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}, got {type(value).__name__}")
-        hints = typing.get_type_hints(kind)
-        fields = [f for f in dataclasses.fields(kind) if f.init]  # the rest is computed, never read
-        known = {f.name for f in fields}
-        missing = [
-            f.name
-            for f in fields
-            if f.name not in value
-            and f.default is dataclasses.MISSING
-            and f.default_factory is dataclasses.MISSING
-        ]
+        hints, known, required = _record_fields(kind)
+        missing = [name for name in required if name not in value]
         if missing:
             raise KeyError(f"{kind.__name__} lacks {', '.join(missing)}")
         return kind(**{name: _build(hints[name], item) for name, item in value.items() if name in known})
