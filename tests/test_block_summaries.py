@@ -16,7 +16,7 @@ import pytest
 
 from tests.report_factory import make_report
 from tests.test_report_size import noisy_report
-from tfprof_m1.analysis.blocks import MAX_BLOCKS, block_length, grouped, summed_blocks
+from tfprof_m1.analysis.blocks import MAX_BLOCKS, MAX_EPOCH_BLOCKS, block_length, grouped, summed_blocks
 from tfprof_m1.analysis.compare import compare
 from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 
@@ -44,9 +44,7 @@ def test_short_series_are_resampled_unit_by_unit():
     assert grouped(list(range(5))) == [[0], [1], [2], [3], [4]]
     blocks = [(20, 10.0 + k) for k in range(MAX_BLOCKS)]
     assert summed_blocks(blocks) == blocks
-    edge = 20 * MAX_BLOCKS  # an epoch of this many steps is MAX_BLOCKS blocks of 20
-    assert block_length(edge, 20) == 20 and block_length(edge + 1, 20) == 21
-    assert block_length(60000, 20) == -(-60000 // MAX_BLOCKS)
+    assert block_length(4000, 20) == 20 and block_length(4001, 20) == 21 and block_length(60000, 20) == 300
 
 
 def test_long_series_are_summarised_in_order_and_sums_are_kept():
@@ -81,33 +79,40 @@ def test_the_cost_estimate_of_a_long_run_keeps_its_point_and_a_sound_interval():
     )
 
 
-def test_no_bootstrap_of_a_long_run_resamples_more_than_max_blocks_units(tmp_path, monkeypatch):
-    """The bootstraps' cost grows with their units: past MAX_BLOCKS they resample summaries (sums of
-    blocks and of stretches, medians of probe samples, longer blocks of steps), whatever the run's
-    length. Every draw build_report and compare make for a run of 60,000 steps is counted."""
+def test_no_bootstrap_of_a_long_run_resamples_more_than_its_cap(tmp_path, monkeypatch):
+    """The bootstraps' cost grows with their units: past MAX_BLOCKS the report's estimates resample
+    summaries (sums of blocks and of stretches, medians of probe samples), and compare's resamples
+    longer blocks of steps past MAX_EPOCH_BLOCKS an epoch, whatever the run's length. Every draw
+    build_report and compare make for a run of 60,000 steps is counted."""
     import tfprof_m1.analysis.compare_stats as compare_stats
     import tfprof_m1.analysis.estimate as estimate
     from tfprof_m1.analysis.assemble import build_report
     from tfprof_m1.analysis.bootstrap import resample
 
-    widths = []
+    widths: dict[str, list[int]] = {"estimate": [], "compare_stats": []}
 
-    def counted(rng, count, replicates=1000):
-        widths.append(count)
-        return resample(rng, count, replicates)
+    def counted(name):
+        def draw(rng, count, replicates=1000):
+            widths[name].append(count)
+            return resample(rng, count, replicates)
+
+        return draw
 
     report = noisy_report(10000, epochs=6)
-    for module in (estimate, compare_stats):
-        monkeypatch.setattr(module, "resample", counted)
+    for name, module in (("estimate", estimate), ("compare_stats", compare_stats)):
+        monkeypatch.setattr(module, "resample", counted(name))
     built = build_report(report.profiler, environment=make_report("cpu").environment, batch_size=32)
     cost = built.runs[0].steady.profiling_cost
     assert cost.stretches > MAX_BLOCKS and built.runs[0].steady.samples > MAX_BLOCKS  # a long run
+    assert widths["estimate"] and max(widths["estimate"]) == MAX_BLOCKS, sorted(set(widths["estimate"]))
     paths = [
         report.save(tmp_path / "a.json"),
         dataclasses.replace(report, created="later").save(tmp_path / "b.json"),
     ]
     compare(paths)
-    assert widths and max(widths) == MAX_BLOCKS, sorted(set(widths))
+    drawn = sorted(set(widths["compare_stats"]))
+    assert drawn and max(drawn) == MAX_EPOCH_BLOCKS, drawn  # an epoch's blocks of steps
+    assert MAX_BLOCKS in drawn  # the parts' samples, grouped as in the report
 
 
 def test_the_parts_of_a_long_run_keep_their_medians_and_a_sound_interval():

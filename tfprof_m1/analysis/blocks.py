@@ -1,12 +1,14 @@
 """Block summaries: what a bootstrap resamples once a run is long, so its cost stops growing.
 
-Both bootstraps resample units (blocks of consecutive steps, probe samples). Their number grows with
-the run: 60,000 steps are 3,000 blocks of 20. Past :data:`MAX_BLOCKS` units, consecutive units are
-summarised into that many groups first (sums for (steps, ms) blocks, medians for probe samples), and
-the bootstrap resamples the summaries: its cost is then bounded, while point estimates stay those of
-every raw value. Longer blocks for longer series is the usual block-bootstrap practice (the block
-length grows with the series); shorter runs, up to :data:`MAX_BLOCKS` units, are resampled exactly
-as before.
+The bootstraps resample units (blocks of consecutive steps, unprofiled stretches, probe samples).
+Their number grows with the run: 60,000 steps are 3,000 blocks of 20. Past :data:`MAX_BLOCKS`
+units, consecutive units are summarised into that many groups first (sums for (steps, ms) blocks,
+medians for probe samples), and the bootstrap resamples the summaries: its cost is then bounded,
+while point estimates stay those of every raw value. Longer blocks for longer series is the usual
+block-bootstrap practice (the block length grows with the series); shorter runs, up to
+:data:`MAX_BLOCKS` units, are resampled exactly as before. ``compare``'s hierarchical bootstrap
+resamples each epoch's blocks of steps apart, at most :data:`MAX_EPOCH_BLOCKS` an epoch
+(:func:`block_length`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["MAX_BLOCKS", "block_length", "group_medians", "grouped", "summed_blocks"]
+__all__ = ["MAX_BLOCKS", "MAX_EPOCH_BLOCKS", "block_length", "group_medians", "grouped", "summed_blocks"]
 
 T = TypeVar("T")
 
@@ -27,6 +29,11 @@ T = TypeVar("T")
 #: 97 % of runs of 1,800 drifting blocks, 95 % ungrouped, 16 % wider; the parts' shares: 95-96 %
 #: from 700 samples): ``benchmarks/bootstrap_cap.py``, docs/performance.md. It was 200.
 MAX_BLOCKS = 64
+#: Most blocks of steps ``compare`` resamples within one epoch (its bootstrap resamples runs, then
+#: epochs, then each epoch's blocks): a 2,000-step epoch's blocks of 10 already reach it, so its cost
+#: does not grow past there. Kept at 200 when :data:`MAX_BLOCKS` went to 64: a comparison's intervals
+#: are as they were.
+MAX_EPOCH_BLOCKS = 200
 
 
 def grouped(items: Sequence[T], most: int = MAX_BLOCKS) -> list[Sequence[T]]:
@@ -77,7 +84,7 @@ def summed_blocks(blocks: Sequence[tuple[int, float]], most: int = MAX_BLOCKS) -
     return list(zip(np.add.reduceat(steps, starts).tolist(), totals.tolist()))
 
 
-def block_length(steps: int, shortest: int, most: int = MAX_BLOCKS) -> int:
+def block_length(steps: int, shortest: int, most: int = MAX_EPOCH_BLOCKS) -> int:
     """Steps a bootstrap block of an epoch of ``steps`` spans: ``shortest``, or longer when that would
     make more than ``most`` blocks."""
     return max(shortest, -(-steps // most))

@@ -184,7 +184,7 @@ def _epoch_draws(
     steps = epoch.per_step.shape[1]
     out = np.zeros((replicates, len(wanted)))
     if steps:
-        length = block_length(steps, BLOCK_STEPS)  # longer blocks past MAX_BLOCKS of them
+        length = block_length(steps, BLOCK_STEPS)  # longer blocks past MAX_EPOCH_BLOCKS of them
         starts = np.arange(0, steps, length)
         lengths = np.minimum(length, steps - starts)
         sums = (
