@@ -35,7 +35,12 @@ from tfprof_m1.analysis.estimate import estimate_cost, estimate_parts
 #: 2026-12-01): build_report 14 -> 38-40 ms (2.65-2.81x), compare 1.9-2.0x; beside a busy loop on one
 #: core (load average 5.4) 2.66-3.16x and 1.9-2.2x. The bounds leave room for a busier machine:
 #: docs/performance.md, issue 24.
-#: That no bootstrap resamples more than MAX_BLOCKS units is asserted exactly, below.
+#: With exact order statistics read from runs of equal values, units' times read at their edges,
+#: pairwise phase totals, the flat bootstraps capped at 64 units and a report's field types read once
+#: a class (2026-12-01, session 15): build_report 2.0-2.3x, compare 2.3-2.9x (its loading lost a
+#: fixed 20 ms a report, so the same per-step work is a larger share; its blocks go from 100 to 200
+#: an epoch at this test's lengths, a growth that stops there).
+#: That no bootstrap resamples more than its cap is asserted exactly, below.
 MAX_COMPARE_RATIO = 3.5
 MAX_BUILD_RATIO = 3.5
 
