@@ -152,10 +152,17 @@ def test_phases_are_non_negative_and_add_up_to_the_epoch(learnable_run):
             "unprofiled",
             "other",
         }
+        parts = set(breakdown.proportions)
         for name, total in breakdown.totals_ms.items():
-            if name != "other":
+            if name in parts:
+                # a part's share is its probe samples' median, a negative one (noise around a small
+                # part on a busy host) counted as 0: a part may read 0, never below (a run once read
+                # backward 0 on this shared machine); compute as a whole is always there
+                assert total >= 0, name
+            elif name != "other":
                 assert total > 0, name
-                assert name == "unprofiled" or min(breakdown.step_ms[name]) >= 0
+            assert name in ("unprofiled", "other") or min(breakdown.step_ms[name]) >= 0
+        assert sum(breakdown.totals_ms[name] for name in parts) > 0
         assert sum(breakdown.totals_ms.values()) == pytest.approx(breakdown.wall_ms)
         assert breakdown.totals_ms["other"] >= 0  # phases are disjoint slices of the epoch
         assert breakdown.proportions_source == "pooled"
