@@ -445,13 +445,18 @@ def full_step_times(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fence_check(
-    checks: Sequence[FenceCheckSample], samples: Sequence[Sample], fence: str
+    checks: Sequence[FenceCheckSample], samples: Sequence[Sample], fence: str, can_queue: bool = True
 ) -> FenceCheck | None:
     """Summarise the coverage fence (``fence``)'s leftover waits ``checks``; flag one that could move
     a share by a point (against the median full step of the probe ``samples``): the median leftover
     above :data:`FENCE_LEFTOVER_MS` and :data:`FENCE_LEFTOVER_SHARE` of the step, over at least
     :data:`MIN_FENCE_CHECKS` checks (fewer are not judged: one or two checks are one noisy moment of
-    a shared host, and a trial's synchronous CPU run was flagged on one)."""
+    a shared host, and a trial's synchronous CPU run was flagged on one).
+
+    ``can_queue`` False: the run's calls returned with their work done (a CPU under the synchronous
+    executor), so no fence can have left work queued and the leftover is the host's own noise (0.1-0.3
+    ms on a busy 2-core host, the first call after a step slower than the next): shown, never
+    flagged (``judged`` False). Long CPU runs were flagged on most runs by that noise alone."""
     leftovers = [check.leftover_ms for check in checks]
     if not leftovers:
         return None
@@ -462,5 +467,5 @@ def fence_check(
     def above(leftover: float) -> bool:
         return leftover > FENCE_LEFTOVER_MS and leftover > FENCE_LEFTOVER_SHARE * step_ms
 
-    flagged = above(middle) and len(leftovers) >= MIN_FENCE_CHECKS
-    return FenceCheck(len(leftovers), middle, max(leftovers), flagged, fence)
+    flagged = can_queue and above(middle) and len(leftovers) >= MIN_FENCE_CHECKS
+    return FenceCheck(len(leftovers), middle, max(leftovers), flagged, fence, judged=can_queue)

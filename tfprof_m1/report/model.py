@@ -154,13 +154,15 @@ class FenceCheck:
     """The coverage check: what a second, independent fence (``fence``) still waited for after the
     first, on sampled steps (:func:`~tfprof_m1.analysis.estimate.fence_check`, from the epochs'
     ``fence_checks``). ``flagged``: the main fence left device work queued (median leftover above
-    0.1 ms and 5 % of a sampled step)."""
+    0.1 ms and 5 % of a sampled step). ``judged`` False: the run's calls could not leave work queued
+    (a CPU under the synchronous executor), so the leftover is the host's noise and never flagged."""
 
     samples: int
     leftover_median_ms: float
     leftover_max_ms: float
     flagged: bool
     fence: str
+    judged: bool = True
 
 
 @dataclass

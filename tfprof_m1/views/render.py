@@ -480,6 +480,9 @@ def _measurement_facts(run: ModelRun) -> list[str]:
         verdict = (
             "WARNING: the step fence left device work queued; device-inclusive times are too short"
             if check.flagged
+            else "not judged: on a CPU under the synchronous executor each call returns with its work "
+            "done, so nothing can be left queued and this is the host's own noise"
+            if not check.judged
             else "the step fence left nothing queued"
             if check.samples >= MIN_FENCE_CHECKS
             else f"too few checks to judge (at least {MIN_FENCE_CHECKS}: run more epochs)"
