@@ -192,3 +192,50 @@ def test_show_and_trace_read_regular_files_only_and_an_empty_trace_is_one_line(t
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (name, result.stderr)
         assert "vm.xplane.pb" in result.stderr
     assert "empty (0 bytes)" in run_cli("trace", str(tmp_path / "empty")).stderr
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda s: s["profiling_cost"].__setitem__("blocks", -3), "profiling_cost.blocks is -3"),
+        (lambda s: s["profiling_cost"].__setitem__("stretches", 0), "profiling_cost.stretches is 0"),
+        (
+            lambda s: s["profiling_cost"].__setitem__("ratio", {"point": 1.0, "low": 1.2, "high": 0.9}),
+            "profiling_cost.ratio is Interval(point=1.0, low=1.2, high=0.9), an interval whose low bound",
+        ),
+        (
+            lambda s: s["profiling_cost"].__setitem__("ratio", {"point": -2.0, "low": 0.5, "high": 1.5}),
+            "not a positive ratio",
+        ),
+        (
+            lambda s: s["profiling_cost"].__setitem__("unprofiled_epoch_ms", -5.0),
+            "profiling_cost.unprofiled_epoch_ms is -5.0, not a positive time",
+        ),
+        (
+            lambda s: s["parts"][1].__setitem__("share", {"point": 1.5, "low": 1.2, "high": 1.8}),
+            "steady.parts[forward].share",
+        ),
+        (
+            lambda s: s["parts"][2]["math_share"].__setitem__("low", 0.99),
+            "steady.parts[2].math_share is Interval(",  # low above high: the walk names it first
+        ),
+    ],
+    ids=["blocks", "stretches", "reversed", "negative-ratio", "epoch", "share", "math-share"],
+)
+def test_steady_figures_no_run_can_produce_are_refused(tmp_path, change, field):
+    """A report's stated profiling cost and parts are checked like its per-step values: counts of
+    units at least 1, times and ratios positive, shares within 0-1, and every interval's low bound
+    at or below its high one (a helper's edited report rendered '[95 % CI 1.200–0.900]' and '-3
+    units'). compare recomputes from the raw values; show printed these as they were."""
+    from tests.report_factory import probed_report
+
+    data = json.loads(probed_report().to_json())
+    change(data["runs"][0]["steady"])
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as error:
+        load_report(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message and field in message, message
+    result = run_cli("show", str(path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

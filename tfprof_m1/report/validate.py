@@ -13,6 +13,7 @@ Two passes, both naming the field they refuse:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,51 @@ def check_plausible(report: Report) -> None:
         ValueError: ``runs[MODEL].FIELD is VALUE, EXPECTED``.
     """
     for run in report.runs:
-        _check_run(run, f"runs[{run.model}]")
+        where = f"runs[{run.model}]"
+        _check_run(run, where)
+        _check_intervals(run, where)
+        _check_steady(run, where)
+
+
+def _check_intervals(value: object, where: str) -> None:
+    """Every :class:`~tfprof_m1.report.interval.Interval` inside ``value`` (a run's records, walked
+    field by field) has ``low <= high``: a bound the other way round is no interval any estimate
+    produces, and a view would print it as one."""
+    from tfprof_m1.report.interval import Interval
+
+    if isinstance(value, Interval):
+        _require(value.low <= value.high, where, value, "an interval whose low bound is above its high one")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            _check_intervals(getattr(value, field.name), f"{where}.{field.name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if dataclasses.is_dataclass(item) or isinstance(item, (Interval, list)):
+                _check_intervals(item, f"{where}[{index}]")
+
+
+def _check_steady(run: ModelRun, where: str) -> None:
+    """The steady state's own figures: the profiling cost's counts and times, the parts' shares."""
+    cost = run.steady.profiling_cost
+    if cost is not None:
+        here = f"{where}.steady.profiling_cost"
+        for name in ("blocks", "stretches"):
+            _require(getattr(cost, name) >= 1, f"{here}.{name}", getattr(cost, name), "not 1 or more")
+        for name in ("profiled_step_ms", "unprofiled_step_ms", "unprofiled_epoch_ms"):
+            value = getattr(cost, name)
+            _require(value > 0, f"{here}.{name}", value, "not a positive time")
+        ratio = cost.ratio
+        _require(min(ratio.point, ratio.low) > 0, f"{here}.ratio", ratio, "not a positive ratio")
+    for part in run.steady.parts:
+        for name in ("share", "math_share"):
+            share = getattr(part, name)
+            if share is not None:
+                _require(
+                    0 <= share.low and share.high <= 1,
+                    f"{where}.steady.parts[{part.part}].{name}",
+                    share,
+                    "not a share between 0 and 1",
+                )
 
 
 def _check_run(run: ModelRun, where: str) -> None:
