@@ -237,3 +237,23 @@ def test_a_long_runs_part_intervals_from_group_medians_hold_the_true_shares():
         for part, share in estimate.shares.items():
             held[part] += share.low <= truth[part] <= share.high
     assert all(count / runs >= 0.85 for count in held.values()), held
+
+
+def test_the_cost_line_says_when_its_units_are_groups_of_a_long_run():
+    """The cost line names what the bootstrap resampled: a short run's units of profiled steps, a long
+    run's MAX_BLOCKS groups of consecutive ones, and the stretches measured with the groups they were
+    resampled in (a trial read '64 units of profiled steps' beside '60 unprofiled stretches', the 64
+    being groups of about 170 steps)."""
+    from tests.report_factory import probed_report
+    from tfprof_m1.views.render import render_text
+
+    report = probed_report()
+    steady = report.runs[0].steady
+    said = {
+        (8, 2): "(8 units of profiled steps, 2 unprofiled stretches)",
+        (MAX_BLOCKS, 60): f"({MAX_BLOCKS} groups of consecutive profiled steps, a long run's most, 60 ",
+        (MAX_BLOCKS, 300): f"300 unprofiled stretches in {MAX_BLOCKS} groups)",
+    }
+    for (blocks, stretches), words in said.items():
+        steady.profiling_cost = dataclasses.replace(steady.profiling_cost, blocks=blocks, stretches=stretches)
+        assert words in " ".join(render_text(report).split())

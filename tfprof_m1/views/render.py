@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 from tabulate import tabulate
 
+from tfprof_m1.analysis.blocks import MAX_BLOCKS
 from tfprof_m1.analysis.estimate import FEW_STRETCHES as FEW_STRETCHES_FOR_COST
 from tfprof_m1.analysis.estimate import MIN_FENCE_CHECKS
 from tfprof_m1.analysis.figures import overhead_bounds
@@ -189,6 +190,21 @@ def _signed_seconds(ms: float) -> str:
 def _fit_iqr_ms(run: ModelRun) -> float:
     spread = summarize(run.fit.steady_epoch_ms) if run.fit is not None else None
     return spread.iqr if spread is not None else 0.0
+
+
+def _cost_units(blocks: int, stretches: int) -> str:
+    """What the profiling cost's bootstrap resampled: its units of profiled steps (past
+    :data:`~tfprof_m1.analysis.blocks.MAX_BLOCKS`, that many groups of consecutive ones) and the
+    stretches measured (past it, resampled in as many groups)."""
+    profiled = (
+        f"{counted(blocks, 'unit')} of profiled steps"
+        if blocks < MAX_BLOCKS
+        else f"{blocks} groups of consecutive profiled steps, a long run's most"
+    )
+    measured = "1 unprofiled stretch" if stretches == 1 else f"{stretches} unprofiled stretches"
+    if stretches > MAX_BLOCKS:
+        measured += f" in {MAX_BLOCKS} groups"
+    return f"{profiled}, {measured}"
 
 
 def phase_rows(phases: list[PhaseSummary]) -> list[list[str]]:
@@ -445,9 +461,8 @@ def _measurement_facts(run: ModelRun) -> list[str]:
             f"profiling cost, end to end: {ms_text(cost.profiled_step_ms)} "
             f"ms per profiled step against {ms_text(cost.unprofiled_step_ms)} ms "
             f"unprofiled = {cost.ratio.point:.3f}× [95 % CI {cost.ratio.low:.3f}–{cost.ratio.high:.3f}] "
-            f"({counted(cost.blocks, 'unit')} of profiled steps, "
-            f"{'1 unprofiled stretch' if cost.stretches == 1 else f'{cost.stretches} unprofiled stretches'}"
-            f"); unprofiled, the epoch would take {_seconds(cost.unprofiled_epoch_ms)}"
+            f"({_cost_units(cost.blocks, cost.stretches)}); unprofiled, the epoch would take "
+            f"{_seconds(cost.unprofiled_epoch_ms)}"
             + (
                 f"; a reference of {cost.stretches} stretch{'' if cost.stretches == 1 else 'es'} is "
                 "noisy: read the interval, or run more epochs (short epochs pool their stretches)"
