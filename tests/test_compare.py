@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -360,3 +361,19 @@ def test_a_profiling_cost_below_zero_taken_out_is_explained(tmp_path):
     text = " ".join(render_comparison([comparison]).split())
     assert "cuda:Tesla T4: its profiling cost taken out is below 0" in text
     assert "its profiling cost taken out is below 0" not in text.replace("cuda:Tesla T4: its", "")
+
+
+def test_one_side_on_its_own_is_not_explained_with_ratios_it_has_not():
+    """Repeats of one run compared alone give that side's figures, no ratio, no Δ column and no
+    verdict: the paragraph under them says what the figures are, not how ratios, shares of Δ and
+    verdicts are read (a helper's trial found that footer under a one-side table). Two sides keep it."""
+    one = render_comparison(
+        compare([make_report("cpu"), dataclasses.replace(make_report("cpu"), created="later")])
+    )
+    assert "on its own (2 runs)" in one
+    assert "Ratios are other/reference" not in one and "share" not in one.split("\n\n")[-1]
+    assert "mean steady epoch's 95 % interval is from a hierarchical bootstrap" in " ".join(one.split())
+    two = render_comparison(compare([make_report("cpu"), make_report("metal:Apple M1", scale=0.5)]))
+    assert "Ratios are other/reference" in two and "mean steady epoch's 95 % interval" not in " ".join(
+        two.split()
+    )

@@ -140,6 +140,30 @@ def _gflops(throughput) -> str:
     return f"{throughput.step_gflops:,.1f}" + share_text(throughput.share(throughput.step_gflops))
 
 
+#: The method paragraph under a comparison of two sides or more.
+_METHOD = (
+    "Ratios are other/reference of the mean steady epoch (a mean "
+    "over runs of each run's mean), with 95 % "
+    f"intervals from a hierarchical bootstrap: runs, then steady epochs, then blocks of steps. No clear "
+    f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
+    "per-step median ± IQR on each side, the change in ms per epoch with its interval "
+    '("not clear" when it contains 0 or is negligible, "not judged" when there is too little data to '
+    "judge) and its share "
+    "of the epoch-time difference (the "
+    "shares add up to 100 %). The custom-loop figures are of the unprofiled-equivalent epoch: each "
+    "side's profiling cost is taken out first and the workload's phases divide what is left; with "
+    "different batch sizes the verdict is on the time per example, and fit's ratio too (fit is "
+    f"timed per epoch, over each side's examples). Method: docs/comparing.md."
+)
+#: The paragraph under one side on its own (repeats of one run): no ratios to explain.
+_ONE_SIDE_METHOD = (
+    "Each figure is a mean over runs of each run's mean over its steady epochs; the mean steady "
+    "epoch's 95 % interval is from a hierarchical bootstrap: runs, then steady epochs, then blocks of "
+    "steps. The custom-loop figures are of the unprofiled-equivalent epoch (each run's profiling cost "
+    "taken out first). Method: docs/comparing.md."
+)
+
+
 def render_comparison(comparisons: list[ModelComparison], markdown: bool = False) -> str:
     """Every model's comparison as a terminal table or Markdown, with the method in one paragraph."""
     out = []
@@ -196,20 +220,8 @@ def render_comparison(comparisons: list[ModelComparison], markdown: bool = False
                 ]
             out.append(f"- {difference.verdict}")
         out.append("")
-    out.append(
-        "Ratios are other/reference of the mean steady epoch (a mean "
-        "over runs of each run's mean), with 95 % "
-        f"intervals from a hierarchical bootstrap: runs, then steady epochs, then blocks of steps. No clear "
-        f"difference when the interval contains 1 or lies within ±{EQUIVALENCE * 100:.0f} %. Phases: "
-        "per-step median ± IQR on each side, the change in ms per epoch with its interval "
-        '("not clear" when it contains 0 or is negligible, "not judged" when there is too little data to '
-        "judge) and its share "
-        "of the epoch-time difference (the "
-        "shares add up to 100 %). The custom-loop figures are of the unprofiled-equivalent epoch: each "
-        "side's profiling cost is taken out first and the workload's phases divide what is left; with "
-        "different batch sizes the verdict is on the time per example, and fit's ratio too (fit is "
-        f"timed per epoch, over each side's examples). Method: docs/comparing.md."
-    )
+    # the method paragraph: ratios and verdicts explained only where there are some
+    out.append(_METHOD if any(comparison.differences for comparison in comparisons) else _ONE_SIDE_METHOD)
     # list items and the method paragraph within the width (tables were fitted above)
     if markdown:  # GitHub wraps text itself
         return "\n".join(out).rstrip() + "\n"
