@@ -8,12 +8,15 @@ Logical devices must exist before TensorFlow starts, so every case runs in a pro
 from __future__ import annotations
 
 import json
+import math
 import warnings
 
 import pytest
 
 from tests.conftest import flat, run_cli, script_figures
+from tfprof_m1.base.phases import FORWARD_BACKWARD_ALL_REDUCE
 from tfprof_m1.report.model import load_report
+from tfprof_m1.report.step_codec import sample_columns
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
@@ -103,7 +106,15 @@ def test_a_mirrored_cli_run_reports_its_replicas_the_all_reduce_and_the_scaling_
     assert len(spread.devices) == 2 and spread.logical_cpu_devices == (len(gpus) < 2)  # fewer GPUs: said so
     assert run.batch_size == 64 and run.epochs[0].examples == 16 * 64
     parts = {part.part: part for part in run.steady.parts}
-    assert parts["all_reduce"].ms > 0 and parts["all_reduce"].share.point > 0
+    # the all-reduce is timed apart, by its own probe call on every probe step; this short run has
+    # few of them, and a part's median can fall below 0 on a busy host (a fresh clone's run read
+    # -0.094 ms from one sample), its share then 0: the documented rule, not a fault
+    columns = [sample_columns(epoch.samples) for epoch in run.epochs if len(epoch.samples)]
+    assert columns and all(FORWARD_BACKWARD_ALL_REDUCE in column for column in columns)
+    all_reduce = parts["all_reduce"]
+    assert math.isfinite(all_reduce.ms) and all_reduce.share.point >= 0
+    assert 0 <= all_reduce.share.low <= all_reduce.share.point <= all_reduce.share.high <= 1
+    assert "all_reduce" in {phase.phase for phase in run.steady.phases}
     for epoch in run.epochs:
         assert sum(phase.total_ms for phase in epoch.phases) == pytest.approx(epoch.wall_ms, rel=1e-6)
     scaling = run.scaling
