@@ -163,23 +163,24 @@ def order_statistics(values: np.ndarray) -> OrderStatistics | None:
     if not n:
         return None
     positions = [(n - 1) * q for q in (0.25, 0.5, 0.75)]
-    if n >= RUN_LENGTH_MIN_VALUES:
-        changes = np.flatnonzero(values[1:] != values[:-1])  # NaN differs from itself: a run of its own
-        if (len(changes) + 1) * RUN_LENGTH_MIN_REPEATS <= n:
-            starts = np.concatenate(([0], changes + 1))
-            run_values = values[starts]
-            low, high = run_values.min(), run_values.max()
-            if math.isnan(low):
-                return None
-            repeats = np.diff(np.append(starts, n))
-            return OrderStatistics(
-                n, float(low), float(high), tuple(_run_quartiles(run_values, repeats, positions))
-            )
-    low, high = values.min(), values.max()
+    runs = _runs(values) if n >= RUN_LENGTH_MIN_VALUES else None
+    distinct = values if runs is None else runs[0]  # the runs' values hold the least and the greatest
+    low, high = distinct.min(), distinct.max()
     if math.isnan(low):
         return None
-    pairs = _quartiles(values.copy(), positions)
+    pairs = _quartiles(values.copy(), positions) if runs is None else _run_quartiles(*runs, positions)
     return OrderStatistics(n, float(low), float(high), tuple(pairs))
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each run of equal ``values``' value and length, when they repeat at least
+    :data:`RUN_LENGTH_MIN_REPEATS` times on average; else None. NaN differs from itself: a run of
+    its own."""
+    changes = np.flatnonzero(values[1:] != values[:-1])
+    if (len(changes) + 1) * RUN_LENGTH_MIN_REPEATS > values.size:
+        return None
+    starts = np.concatenate(([0], changes + 1))
+    return values[starts], np.diff(np.append(starts, values.size))
 
 
 def _run_quartiles(
