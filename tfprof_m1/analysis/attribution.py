@@ -275,10 +275,8 @@ def profiled_blocks(epoch: EpochTiming, block_steps: int) -> list[tuple[int, flo
         column = epoch.steps.column(INPUT)
         span_starts[0] += column[0] if column is not None else 0.0  # not the input pipeline's start
     span_ends = started[np.minimum(lasts + 1, count - 1)]  # the next step's start...
-    cut_at = np.array(sorted(cut_ends), dtype=np.intp)
-    at = np.minimum(np.searchsorted(cut_at, lasts), max(len(cut_at) - 1, 0))
-    cut = cut_at[at] == lasts if len(cut_at) else np.zeros(len(lasts), dtype=bool)
-    span_ends[cut] = np.array([cut_ends[last] for last in cut_at.tolist()])[at[cut]]  # ...a stretch's
+    cut = np.isin(lasts, list(cut_ends))
+    span_ends[cut] = [cut_ends[last] for last in lasts[cut].tolist()]  # ...a stretch's start...
     if lasts[-1] == count - 1:
         span_ends[-1] = tail[0]  # ...or where the epoch's steps' work was done
     return list(zip((lasts - starts + 1).tolist(), (span_ends - span_starts).tolist()))
