@@ -24,7 +24,14 @@ from statistics import median
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 from tfprof_m1.analysis.attribution import EpochBreakdown, attribute_epochs, step_totals
-from tfprof_m1.analysis.figures import epoch_report, fit_report, headline, loop_summary, too_few_probe_steps
+from tfprof_m1.analysis.figures import (
+    calls_return_early,
+    epoch_report,
+    fit_report,
+    headline,
+    loop_summary,
+    too_few_probe_steps,
+)
 from tfprof_m1.base.errors import UserError
 from tfprof_m1.base.phases import (
     ALL_REDUCE,
@@ -603,7 +610,7 @@ def describe_method(
     reference_share: float | None,
 ) -> dict[str, str]:
     """How every figure in the report was measured, for the runs it holds (a line per phase)."""
-    asynchronous = device_kind == "gpu" or executor_async
+    asynchronous = calls_return_early(device_kind, executor_async)
     # each epoch's kinds as codes, counted once: no string a step
     counted = [as_step_kinds(epoch.step_kinds) for run in runs for epoch in run.epochs]
     kinds = {name for epoch_kinds in counted for name in epoch_kinds.names if epoch_kinds.count(name)}

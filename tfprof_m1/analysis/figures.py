@@ -38,6 +38,7 @@ from tfprof_m1.report.model import (
 from tfprof_m1.report.step_codec import TICKS_PER_MS, ProbeSamples, StepValues, joined_samples, sample_columns
 
 __all__ = [
+    "calls_return_early",
     "epoch_report",
     "fit_report",
     "headline",
@@ -307,6 +308,12 @@ def execution(
     return Execution(mode=mode, wait_share=share, executor_async=executor_async, note=note)
 
 
+def calls_return_early(device_kind: str, executor_async: bool) -> bool:
+    """Whether a call can return before its device work is done: on a GPU, or under the asynchronous
+    executor; a CPU ("cpu") under the synchronous executor returns with its work done."""
+    return device_kind != "cpu" or executor_async
+
+
 def fence_check_summary(
     breakdowns: Sequence[EpochBreakdown], fence_name: str, can_queue: bool = True
 ) -> FenceCheck | None:
@@ -353,8 +360,9 @@ def loop_summary(
         samples=sum(len(b.samples) for b in steady),
         profiling_cost=profiling_cost(steady),
         execution=execution(steady, device_kind, executor_async),
-        # a CPU under the synchronous executor returns from each call with its work done
-        fence_check=fence_check_summary(steady, coverage_fence, device_kind != "cpu" or executor_async),
+        fence_check=fence_check_summary(
+            steady, coverage_fence, can_queue=calls_return_early(device_kind, executor_async)
+        ),
     )
 
 
