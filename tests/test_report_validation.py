@@ -110,6 +110,13 @@ def _zero_baseline(report):
     }
 
 
+def _reversed_efficiency(report):
+    _zero_baseline(report)
+    scaling = report["runs"][0]["scaling"]
+    scaling.update(baseline_examples_per_s=1.0, baseline_epoch_examples_per_s=[1.0, 1.0])
+    scaling.update(efficiency=0.5, efficiency_low=0.7, efficiency_high=0.3)
+
+
 @pytest.mark.parametrize(
     "change, raw, field",
     [
@@ -122,8 +129,20 @@ def _zero_baseline(report):
         (_worker(7), None, "distribution.worker is 7, not one of the 2 workers"),
         (_worker(-1), None, "distribution.worker is -1"),
         (_set_in_run("batch_size", 424242), ("424242", "1e999"), "batch_size is inf"),
+        (_reversed_efficiency, None, "scaling.efficiency_interval is Interval(point=0.5, low=0.7, high=0.3)"),
     ],
-    ids=["batch", "share", "steps", "indices", "fit", "baseline", "worker7", "worker-1", "1e999"],
+    ids=[
+        "batch",
+        "share",
+        "steps",
+        "indices",
+        "fit",
+        "baseline",
+        "worker7",
+        "worker-1",
+        "1e999",
+        "efficiency",
+    ],
 )
 def test_values_no_run_can_produce_are_refused_with_the_field_named(tmp_path, change, raw, field):
     path = _write(tmp_path / "bad.json", change, raw)
@@ -217,7 +236,7 @@ def test_show_and_trace_read_regular_files_only_and_an_empty_trace_is_one_line(t
         ),
         (
             lambda s: s["parts"][2]["math_share"].__setitem__("low", 0.99),
-            "steady.parts[2].math_share is Interval(",  # low above high: the walk names it first
+            "steady.parts[backward].math_share is Interval(",  # low above high
         ),
     ],
     ids=["blocks", "stretches", "reversed", "negative-ratio", "epoch", "share", "math-share"],

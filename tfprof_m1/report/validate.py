@@ -13,13 +13,13 @@ Two passes, both naming the field they refuse:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from tfprof_m1.report.interval import Interval
     from tfprof_m1.report.model import ModelRun, Report
 
 __all__ = ["MAX_MAGNITUDE", "check_plausible", "clean_json", "printable"]
@@ -97,49 +97,7 @@ def check_plausible(report: Report) -> None:
     for run in report.runs:
         where = f"runs[{run.model}]"
         _check_run(run, where)
-        _check_intervals(run, where)
         _check_steady(run, where)
-
-
-def _check_intervals(value: object, where: str) -> None:
-    """Every :class:`~tfprof_m1.report.interval.Interval` inside ``value`` (a run's records, walked
-    field by field) has ``low <= high``: a bound the other way round is no interval any estimate
-    produces, and a view would print it as one."""
-    from tfprof_m1.report.interval import Interval
-
-    if isinstance(value, Interval):
-        _require(value.low <= value.high, where, value, "an interval whose low bound is above its high one")
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            _check_intervals(getattr(value, field.name), f"{where}.{field.name}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if dataclasses.is_dataclass(item) or isinstance(item, (Interval, list)):
-                _check_intervals(item, f"{where}[{index}]")
-
-
-def _check_steady(run: ModelRun, where: str) -> None:
-    """The steady state's own figures: the profiling cost's counts and times, the parts' shares."""
-    cost = run.steady.profiling_cost
-    if cost is not None:
-        here = f"{where}.steady.profiling_cost"
-        for name in ("blocks", "stretches"):
-            _require(getattr(cost, name) >= 1, f"{here}.{name}", getattr(cost, name), "not 1 or more")
-        for name in ("profiled_step_ms", "unprofiled_step_ms", "unprofiled_epoch_ms"):
-            value = getattr(cost, name)
-            _require(value > 0, f"{here}.{name}", value, "not a positive time")
-        ratio = cost.ratio
-        _require(min(ratio.point, ratio.low) > 0, f"{here}.ratio", ratio, "not a positive ratio")
-    for part in run.steady.parts:
-        for name in ("share", "math_share"):
-            share = getattr(part, name)
-            if share is not None:
-                _require(
-                    0 <= share.low and share.high <= 1,
-                    f"{where}.steady.parts[{part.part}].{name}",
-                    share,
-                    "not a share between 0 and 1",
-                )
 
 
 def _check_run(run: ModelRun, where: str) -> None:
@@ -201,3 +159,37 @@ def _check_run(run: ModelRun, where: str) -> None:
                 distribution.worker,
                 f"not one of the {len(distribution.workers)} workers of its cluster",
             )
+
+
+def _check_interval(interval: Interval, field: str) -> None:
+    """An interval's low bound at or below its high one: the other way round is no interval any
+    estimate produces, and a view would print it as one."""
+    _require(
+        interval.low <= interval.high, field, interval, "an interval whose low bound is above its high one"
+    )
+
+
+def _check_steady(run: ModelRun, where: str) -> None:
+    """The run's figures with intervals (the report's only ones: the profiling cost's ratio, the
+    parts' shares, the scaling efficiency): every interval ordered, the profiling cost's counts and
+    times positive, the shares within 0-1."""
+    cost = run.steady.profiling_cost
+    if cost is not None:
+        here = f"{where}.steady.profiling_cost"
+        for name in ("blocks", "stretches"):
+            _require(getattr(cost, name) >= 1, f"{here}.{name}", getattr(cost, name), "not 1 or more")
+        for name in ("profiled_step_ms", "unprofiled_step_ms", "unprofiled_epoch_ms"):
+            value = getattr(cost, name)
+            _require(value > 0, f"{here}.{name}", value, "not a positive time")
+        ratio = cost.ratio
+        _check_interval(ratio, f"{here}.ratio")
+        _require(min(ratio.point, ratio.low) > 0, f"{here}.ratio", ratio, "not a positive ratio")
+    for part in run.steady.parts:
+        for name in ("share", "math_share"):
+            share = getattr(part, name)
+            if share is not None:
+                field = f"{where}.steady.parts[{part.part}].{name}"
+                _check_interval(share, field)
+                _require(0 <= share.low and share.high <= 1, field, share, "not a share between 0 and 1")
+    if run.scaling is not None and run.scaling.efficiency_interval is not None:
+        _check_interval(run.scaling.efficiency_interval, f"{where}.scaling.efficiency_interval")
