@@ -31,18 +31,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROFILER_FILES = "*tfprof_m1/collection/*"
 
 
-def _cpu(calls, repeats: int) -> list[float]:
-    """The best CPU time of each of ``calls`` over ``repeats`` rounds, the calls taking turns. The
-    calling thread's CPU time: TensorFlow's own threads (the finished runs' input pipelines, its
-    runtime) keep running in this process and would be counted by the process's CPU time, while
-    ``build_report`` and ``compare`` run on this thread alone (numpy without threads)."""
+def _best(calls, repeats: int, seconds) -> list[float]:
+    """The least ``seconds(call)`` of each of ``calls`` over ``repeats`` rounds, the calls taking
+    turns (a spell of load on a shared machine then slows every call alike)."""
     best = [float("inf")] * len(calls)
     for _ in range(repeats):
         for index, call in enumerate(calls):
-            start = time.thread_time()
-            call()
-            best[index] = min(best[index], time.thread_time() - start)
+            best[index] = min(best[index], seconds(call))
     return best
+
+
+def _cpu_seconds(call) -> float:
+    """The calling thread's CPU time of ``call()``: TensorFlow's own threads (the finished runs'
+    input pipelines, its runtime) keep running in this process and would be counted by the
+    process's CPU time, while ``build_report`` and ``compare`` run on this thread alone (numpy
+    without threads)."""
+    start = time.thread_time()
+    call()
+    return time.thread_time() - start
 
 
 class _Bootstraps:
@@ -74,15 +80,11 @@ class _Bootstraps:
 
         return timed
 
-    def best(self, calls, repeats: int) -> list[float]:
-        """The least bootstrap CPU time of each of ``calls`` over ``repeats`` rounds, taking turns."""
-        best = [float("inf")] * len(calls)
-        for _ in range(repeats):
-            for index, call in enumerate(calls):
-                self.seconds = 0.0
-                call()
-                best[index] = min(best[index], self.seconds)
-        return best
+    def seconds_in(self, call) -> float:
+        """The CPU time ``call()`` spent inside the bootstraps."""
+        self.seconds = 0.0
+        call()
+        return self.seconds
 
 
 def _row(*cells: str) -> None:
@@ -157,11 +159,11 @@ def main() -> int:
             f"report {first.stat().st_size / 1e6:.2f} MB",
             file=sys.stderr,
         )
-    t0, t1 = _cpu(builds, args.repeats)
-    c0, c1 = _cpu(compares, args.repeats)
+    t0, t1 = _best(builds, args.repeats, _cpu_seconds)
+    c0, c1 = _best(compares, args.repeats, _cpu_seconds)
     bootstraps = _Bootstraps()  # installed after the plain timings: they run unwrapped
-    s0, s1 = bootstraps.best(builds, args.repeats)
-    d0, d1 = bootstraps.best(compares, args.repeats)
+    s0, s1 = _best(builds, args.repeats, bootstraps.seconds_in)
+    d0, d1 = _best(compares, args.repeats, bootstraps.seconds_in)
     print(f"build {t0:.4f} -> {t1:.4f} s, compare {c0:.4f} -> {c1:.4f} s", file=sys.stderr)
     (short_steps, long_steps) = args.steps
     (n0, m0, b0, _, k0), (n1, m1, b1, _, k1) = figures[short_steps], figures[long_steps]
